@@ -1,0 +1,52 @@
+export {
+  ErrorCode,
+  GcError,
+  InvalidNameError,
+  ConfigError,
+  ConnectError,
+  JetStreamUnavailableError,
+  ServerTooOldError,
+  FeatureUnsupportedError,
+  TimeoutError,
+  FencedError,
+  ClosedError,
+  isGcError,
+} from './errors.js';
+export type { ErrorCodeValue } from './errors.js';
+export { realClock, FakeClock, scaledClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { createLogger, defaultLoggerOptions, silentLogger } from './logger.js';
+export type { Logger, LoggerOptions, LogLevel, LogFormat, LogFields, LogSink } from './logger.js';
+export {
+  resourceNames,
+  validatePlatformName,
+  validateAppName,
+  validateNodeId,
+  validateToken,
+  subjectTail,
+  RESERVED_APP_NAMES,
+} from './names.js';
+export type { AppResourceNames, PlatformResourceNames } from './names.js';
+export {
+  MIN_SERVER_VERSION,
+  SERVER_FEATURES,
+  parseVersion,
+  compareVersions,
+  serverVersion,
+  supports,
+  versionSupports,
+  requireFeature,
+} from './features.js';
+export type { ServerFeature, SemVer } from './features.js';
+export { connect, defaultConnectOptions } from './connect.js';
+export type { ConnectOptions, Credentials, TlsSettings } from './connect.js';
+export {
+  EPOCH_HEADER,
+  createFence,
+  memoryEpochStore,
+  fileEpochStore,
+  assertEpoch,
+  parseEpoch,
+} from './epoch.js';
+export type { Epoch, EpochStore, Fence } from './epoch.js';
+export { withTimeout } from './util.js';

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// After the suite: no nats-server or test child may survive, and no testkit temp dir may be left.
+// The testkit names everything it creates with the "gc-testkit-" prefix.
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const leftovers = [];
+for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    continue;
+  }
+  if (cmd.includes('gc-testkit-')) leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
+}
+for (const d of readdirSync(tmpdir())) if (d.startsWith('gc-testkit-')) leftovers.push(`temp dir ${tmpdir()}/${d}`);
+if (leftovers.length) {
+  console.error(`the test run left things behind:\n  ${leftovers.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('no nats-server process, test child or testkit temp dir survived the run');

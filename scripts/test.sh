@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, graph and package checks, typecheck, lint, unit and e2e tests on the
+# current Node, then the unit tests and a smoke e2e on Node 24. Set GC_TEST_NODE24=0 to skip the
+# second runtime while iterating locally.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+start=$(date +%s)
+
+bash "$ROOT/scripts/setup.sh"
+
+step "package graph (acyclic, one-way) and package.json consistency"
+node scripts/check-graph.mjs
+pnpm exec manypkg check
+
+step "typecheck"
+pnpm exec turbo run typecheck --output-logs=errors-only
+
+step "lint and format"
+pnpm exec eslint . --max-warnings 0
+pnpm exec prettier --check . --log-level warn
+
+step "tests (Node $(node --version))"
+mkdir -p test-results
+status=0
+pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json || status=$?
+node scripts/test-summary.mjs test-results/vitest.json "node $(node --version)" || true
+[ $status -eq 0 ] || exit $status
+
+if [ "${GC_TEST_NODE24:-1}" != 0 ]; then
+  step "tests on Node 24 (unit + smoke e2e)"
+  node24="$(bash scripts/node24.sh)"
+  status=0
+  GC_NODE_BIN="$node24" "$node24" node_modules/vitest/vitest.mjs run --project unit --project smoke \
+    --reporter=default --reporter=json --outputFile.json=test-results/vitest-node24.json || status=$?
+  node scripts/test-summary.mjs test-results/vitest-node24.json "node $("$node24" --version)" || true
+  [ $status -eq 0 ] || exit $status
+fi
+
+step "leftovers"
+node scripts/check-leftovers.mjs
+
+echo "test suite finished in $(( $(date +%s) - start ))s"

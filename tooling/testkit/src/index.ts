@@ -1,0 +1,18 @@
+export { NatsServer, startServer } from './server.js';
+export type { ServerOptions } from './server.js';
+export { Cluster, startCluster } from './cluster.js';
+export type { ClusterOptions } from './cluster.js';
+export { HubLeaf, startHubLeaf } from './hubleaf.js';
+export type { HubLeafOptions } from './hubleaf.js';
+export { ChaosProxy } from './proxy.js';
+export type { ChaosProxyOptions, ProxiedLink, LinkFilter } from './proxy.js';
+export { ChildNode, spawnNode } from './child.js';
+export type { SpawnNodeOptions, ChildExit } from './child.js';
+export { waitFor, sleep } from './wait.js';
+export type { WaitForOptions } from './wait.js';
+export { freePort } from './ports.js';
+export { findNatsServer, natsServerVersion } from '@gc/nats-server';
+export type { ServerFlavor } from '@gc/nats-server';
+export { cleanupAll, liveResources, makeTempDir, runPrefix, TESTKIT_PREFIX } from './cleanup.js';
+export { testkitRuntime, dockerStatus, startContainerServer } from './containers.js';
+export type { TestkitRuntime, DockerStatus, ContainerServer } from './containers.js';
