@@ -9,8 +9,11 @@ import { defineConfig } from 'vitest/config';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const conditions = ['@gc/source', 'node', 'import', 'module', 'default'];
 
-function packageProjects() {
-  const out = [];
+function packageProjects(): Array<{
+  extends: true;
+  test: { name: string; root: string; include: string[] };
+}> {
+  const out: Array<{ extends: true; test: { name: string; root: string; include: string[] } }> = [];
   for (const group of ['packages', 'tooling', 'apps']) {
     if (!existsSync(group)) continue;
     for (const d of readdirSync(group)) {
@@ -35,7 +38,15 @@ export default defineConfig({
     pool: 'forks',
     projects: [
       ...packageProjects(),
-      { extends: true, test: { name: 'e2e', root: 'e2e', include: ['**/*.e2e.test.ts'], exclude: ['smoke/**', 'node_modules/**'] } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          root: 'e2e',
+          include: ['**/*.e2e.test.ts'],
+          exclude: ['smoke/**', 'node_modules/**'],
+        },
+      },
       { extends: true, test: { name: 'smoke', root: 'e2e', include: ['smoke/**/*.test.ts'] } },
     ],
   },

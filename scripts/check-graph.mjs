@@ -41,15 +41,24 @@ const edges = new Map();
 for (const [name, p] of pkgs) {
   const runtime = { ...p.json.dependencies, ...p.json.peerDependencies };
   const all = { ...runtime, ...p.json.devDependencies };
-  edges.set(name, Object.keys(all).filter((d) => pkgs.has(d)));
+  edges.set(
+    name,
+    Object.keys(all).filter((d) => pkgs.has(d)),
+  );
   for (const dep of Object.keys(runtime).filter((d) => pkgs.has(d))) {
     const target = pkgs.get(dep);
     if (target.layer === 'tooling') {
-      errors.push(`${name} has a runtime dependency on the private tooling package ${dep}; make it a devDependency`);
+      errors.push(
+        `${name} has a runtime dependency on the private tooling package ${dep}; make it a devDependency`,
+      );
     } else if (p.layer !== 'tooling' && LAYER[target.layer] > LAYER[p.layer]) {
-      errors.push(`${name} (${p.layer}) depends on ${dep} (${target.layer}): dependencies must point down (core -> features -> platform -> cli)`);
+      errors.push(
+        `${name} (${p.layer}) depends on ${dep} (${target.layer}): dependencies must point down (core -> features -> platform -> cli)`,
+      );
     } else if (p.layer === target.layer && p.layer !== 'feature') {
-      errors.push(`${name} depends on ${dep}, another ${p.layer} package: only feature packages may depend on each other`);
+      errors.push(
+        `${name} depends on ${dep}, another ${p.layer} package: only feature packages may depend on each other`,
+      );
     }
   }
 }

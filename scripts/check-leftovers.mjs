@@ -14,7 +14,8 @@ for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
   }
   if (cmd.includes('gc-testkit-')) leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
 }
-for (const d of readdirSync(tmpdir())) if (d.startsWith('gc-testkit-')) leftovers.push(`temp dir ${tmpdir()}/${d}`);
+for (const d of readdirSync(tmpdir()))
+  if (d.startsWith('gc-testkit-')) leftovers.push(`temp dir ${tmpdir()}/${d}`);
 if (leftovers.length) {
   console.error(`the test run left things behind:\n  ${leftovers.join('\n  ')}`);
   process.exit(1);

@@ -8,4 +8,6 @@ if (!file || !existsSync(file)) {
 }
 const r = JSON.parse(readFileSync(file, 'utf8'));
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-console.log(`\n${label.replace(/\s+/g, '-')}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+console.log(
+  `\n${label.replace(/\s+/g, '-')}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`,
+);

@@ -43,7 +43,7 @@ function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> 
 export const realClock: Clock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)) as unknown as TimerHandle,
+  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
   sleep: (ms, signal) => sleepOn(realClock, ms, signal),
 };
@@ -87,7 +87,7 @@ export class FakeClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.#seq;
     this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), fn });
-    return { id } as unknown as TimerHandle;
+    return { id };
   }
 
   clearTimeout(handle: TimerHandle): void {

@@ -25,13 +25,20 @@ describe('connect (real nats-server)', () => {
 
   it('refuses a server older than the minimum', async () => {
     const server = await startServer({ jetstream: false });
-    const err = await connect({ servers: server.url, minServerVersion: '99.0.0', requireJetStream: false }).catch((e: unknown) => e);
+    const err = await connect({
+      servers: server.url,
+      minServerVersion: '99.0.0',
+      requireJetStream: false,
+    }).catch((e: unknown) => e);
     expect(isGcError(err, ErrorCode.ServerTooOld)).toBe(true);
     expect((err as Error).message).toMatch(/too old.*99\.0\.0/);
   });
 
   it('reports wrong credentials as an auth failure', async () => {
-    const server = await startServer({ jetstream: false, extraConfig: 'authorization { user: gc, password: right }' });
+    const server = await startServer({
+      jetstream: false,
+      extraConfig: 'authorization { user: gc, password: right }',
+    });
     const err = await connect({
       servers: server.url,
       credentials: { user: 'gc', pass: 'wrong' },
@@ -39,7 +46,11 @@ describe('connect (real nats-server)', () => {
       reconnectForever: false,
     }).catch((e: unknown) => e);
     expect(isGcError(err, ErrorCode.AuthFailed)).toBe(true);
-    const ok = await connect({ servers: server.url, credentials: { user: 'gc', pass: 'right' }, requireJetStream: false });
+    const ok = await connect({
+      servers: server.url,
+      credentials: { user: 'gc', pass: 'right' },
+      requireJetStream: false,
+    });
     await ok.close();
   });
 
@@ -51,7 +62,9 @@ describe('connect (real nats-server)', () => {
 
   it('refuses conflicting credentials and an unreadable creds file', async () => {
     await expect(connect({ credentials: { token: 'a', user: 'b' } })).rejects.toThrow(/only one of/);
-    await expect(connect({ credentials: { credsFile: '/nonexistent.creds' } })).rejects.toThrow(/cannot read the credentials file/);
+    await expect(connect({ credentials: { credsFile: '/nonexistent.creds' } })).rejects.toThrow(
+      /cannot read the credentials file/,
+    );
   });
 });
 
@@ -71,6 +84,8 @@ describe('versions and features', () => {
 
   it('requireFeature names the feature and the version needed', () => {
     const fake = { info: { version: '2.10.3' } } as never;
-    expect(() => requireFeature(fake, 'per-key-ttl')).toThrow(/does not support per-key-ttl \(needs 2\.11\.0\)/);
+    expect(() => requireFeature(fake, 'per-key-ttl')).toThrow(
+      /does not support per-key-ttl \(needs 2\.11\.0\)/,
+    );
   });
 });

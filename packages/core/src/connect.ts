@@ -91,7 +91,10 @@ async function authenticator(c: Credentials | undefined): Promise<Authenticator 
   if (!c) return undefined;
   const kinds = [c.credsFile || c.creds, c.token, c.user, c.nkeySeed].filter(Boolean).length;
   if (kinds > 1) {
-    throw new GcError(ErrorCode.InvalidConfig, 'credentials: give only one of credsFile/creds, token, user+pass, nkeySeed');
+    throw new GcError(
+      ErrorCode.InvalidConfig,
+      'credentials: give only one of credsFile/creds, token, user+pass, nkeySeed',
+    );
   }
   const enc = new TextEncoder();
   if (c.credsFile) {
@@ -99,9 +102,13 @@ async function authenticator(c: Credentials | undefined): Promise<Authenticator 
     try {
       text = await readFile(c.credsFile, 'utf8');
     } catch (err) {
-      throw new ConnectError(ErrorCode.AuthFailed, `cannot read the credentials file ${c.credsFile}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new ConnectError(
+        ErrorCode.AuthFailed,
+        `cannot read the credentials file ${c.credsFile}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     return credsAuthenticator(enc.encode(text));
   }
@@ -172,7 +179,8 @@ export async function connect(opts: Partial<ConnectOptions> = {}): Promise<NatsC
 
 async function checkServer(nc: NatsConnection, o: ConnectOptions): Promise<void> {
   const version = nc.info?.version ?? '0.0.0';
-  if (compareVersions(version, o.minServerVersion) < 0) throw new ServerTooOldError(version, o.minServerVersion);
+  if (compareVersions(version, o.minServerVersion) < 0)
+    throw new ServerTooOldError(version, o.minServerVersion);
   if (!o.requireJetStream) return;
   try {
     const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs });
@@ -182,6 +190,10 @@ async function checkServer(nc: NatsConnection, o: ConnectOptions): Promise<void>
     if (e.name === 'JetStreamNotEnabled' || /not enabled|no responders|503/i.test(e.message)) {
       throw new JetStreamUnavailableError(nc.getServer(), { cause: err });
     }
-    throw new ConnectError(ErrorCode.ConnectFailed, `JetStream check failed on ${nc.getServer()}: ${e.message}`, { cause: err });
+    throw new ConnectError(
+      ErrorCode.ConnectFailed,
+      `JetStream check failed on ${nc.getServer()}: ${e.message}`,
+      { cause: err },
+    );
   }
 }

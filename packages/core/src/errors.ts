@@ -61,7 +61,11 @@ export class ConfigError extends GcError {
 
 /** The NATS connection could not be made (no server, refused, TLS failure, wrong credentials). */
 export class ConnectError extends GcError {
-  constructor(code: typeof ErrorCode.ConnectFailed | typeof ErrorCode.AuthFailed, message: string, options?: ErrorOptions) {
+  constructor(
+    code: typeof ErrorCode.ConnectFailed | typeof ErrorCode.AuthFailed,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(code, message, options);
     this.name = 'ConnectError';
   }

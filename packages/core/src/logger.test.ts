@@ -10,10 +10,19 @@ function capture() {
 describe('logger', () => {
   it('writes JSON lines with bindings, fields and serialized errors', () => {
     const { lines, sink } = capture();
-    const log = createLogger({ format: 'json', level: 'debug', sink, now: () => 0, name: 'test' }).child({ app: 'orders' });
+    const log = createLogger({ format: 'json', level: 'debug', sink, now: () => 0, name: 'test' }).child({
+      app: 'orders',
+    });
     log.debug('hello', { epoch: 3, err: new GcError('GC_X', 'boom') });
     const rec = JSON.parse(lines[0]!);
-    expect(rec).toMatchObject({ level: 'debug', name: 'test', msg: 'hello', app: 'orders', epoch: 3, err: { code: 'GC_X', message: 'boom' } });
+    expect(rec).toMatchObject({
+      level: 'debug',
+      name: 'test',
+      msg: 'hello',
+      app: 'orders',
+      epoch: 3,
+      err: { code: 'GC_X', message: 'boom' },
+    });
   });
 
   it('filters below its level and writes nothing when silent', () => {

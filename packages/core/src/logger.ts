@@ -53,7 +53,8 @@ export function defaultLoggerOptions(env: NodeJS.ProcessEnv = process.env): Logg
   const envFormat = env.GC_LOG_FORMAT?.toLowerCase();
   return {
     level: isLevel(envLevel) ? envLevel : 'info',
-    format: envFormat === 'json' || envFormat === 'pretty' ? envFormat : process.stderr.isTTY ? 'pretty' : 'json',
+    format:
+      envFormat === 'json' || envFormat === 'pretty' ? envFormat : process.stderr.isTTY ? 'pretty' : 'json',
     name: 'gc',
     bindings: {},
     sink: process.stderr,

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidNameError } from './errors.js';
-import { resourceNames, subjectTail, validateAppName, validateNodeId, validatePlatformName } from './names.js';
+import {
+  resourceNames,
+  subjectTail,
+  validateAppName,
+  validateNodeId,
+  validatePlatformName,
+} from './names.js';
 
 describe('resource names', () => {
   it('follows the public naming contract', () => {

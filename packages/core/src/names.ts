@@ -32,9 +32,11 @@ const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const MAX_TOKEN_NAME = 64;
 
 function check(kind: string, value: unknown, re: RegExp, max: number, rule: string): string {
-  if (typeof value !== 'string') throw new InvalidNameError(kind, String(value), `must be a string, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new InvalidNameError(kind, String(value), `must be a string, got ${typeof value}`);
   if (value.length === 0) throw new InvalidNameError(kind, value, 'must not be empty');
-  if (value.length > max) throw new InvalidNameError(kind, value, `must be at most ${max} characters (has ${value.length})`);
+  if (value.length > max)
+    throw new InvalidNameError(kind, value, `must be at most ${max} characters (has ${value.length})`);
   if (!re.test(value)) throw new InvalidNameError(kind, value, rule);
   return value;
 }
@@ -63,7 +65,11 @@ export function validateAppName(name: unknown): string {
   );
   if (v.endsWith('-')) throw new InvalidNameError('app', v, 'must not end with "-"');
   if (RESERVED_APP_NAMES.has(v)) {
-    throw new InvalidNameError('app', v, `is reserved for platform-wide resources (${[...RESERVED_APP_NAMES].join(', ')}); pick another name`);
+    throw new InvalidNameError(
+      'app',
+      v,
+      `is reserved for platform-wide resources (${[...RESERVED_APP_NAMES].join(', ')}); pick another name`,
+    );
   }
   return v;
 }
@@ -73,7 +79,13 @@ export function validateAppName(name: unknown): string {
  * method names); `kind` names it in the error.
  */
 export function validateToken(kind: string, name: unknown): string {
-  return check(kind, name, TOKEN_NAME, MAX_TOKEN_NAME, 'use letters, digits, "-" and "_", starting with a letter or digit');
+  return check(
+    kind,
+    name,
+    TOKEN_NAME,
+    MAX_TOKEN_NAME,
+    'use letters, digits, "-" and "_", starting with a letter or digit',
+  );
 }
 
 /** Validates a node id (see {@link validateToken}). */
@@ -160,13 +172,18 @@ export function resourceNames(platform: string): PlatformResourceNames {
  * separated by dots; the wildcards `*` and `>` are allowed as whole tokens (`>` last) for subscriptions.
  */
 export function subjectTail(kind: string, tail: string): string {
-  if (typeof tail !== 'string' || tail.length === 0) throw new InvalidNameError(kind, String(tail), 'must not be empty');
+  if (typeof tail !== 'string' || tail.length === 0)
+    throw new InvalidNameError(kind, String(tail), 'must not be empty');
   const tokens = tail.split('.');
   tokens.forEach((t, i) => {
     if (t === '>' && i === tokens.length - 1) return;
     if (t === '*') return;
     if (!TOKEN_NAME.test(t)) {
-      throw new InvalidNameError(kind, tail, `token ${JSON.stringify(t)} must use letters, digits, "-" and "_" (wildcards "*" and a final ">" are allowed)`);
+      throw new InvalidNameError(
+        kind,
+        tail,
+        `token ${JSON.stringify(t)} must use letters, digits, "-" and "_" (wildcards "*" and a final ">" are allowed)`,
+      );
     }
   });
   return tail;

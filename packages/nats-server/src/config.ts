@@ -56,7 +56,11 @@ export function renderServerConfig(c: ServerConfig): string {
   if (c.leafListenPort || c.leafRemotes) {
     lines.push('leafnodes {');
     if (c.leafListenPort) lines.push(`  listen: ${q(`${host}:${c.leafListenPort}`)}`);
-    if (c.leafRemotes) lines.push('  reconnect: "1s"', `  remotes: [${c.leafRemotes.map((u) => `{ url: ${q(u)} }`).join(', ')}]`);
+    if (c.leafRemotes)
+      lines.push(
+        '  reconnect: "1s"',
+        `  remotes: [${c.leafRemotes.map((u) => `{ url: ${q(u)} }`).join(', ')}]`,
+      );
     lines.push('}');
   }
   if (c.extra) lines.push(c.extra);

@@ -33,7 +33,8 @@ export function findNatsServer(flavor: ServerFlavor = 'default'): string | undef
   const root = workspaceRoot();
   const envBin = flavor === '2.10' ? process.env.NATS_SERVER_BIN_2_10 : process.env.NATS_SERVER_BIN;
   if (envBin) return envBin;
-  const local = root && join(root, flavor === '2.10' ? '.tools/bin/nats-server-2.10' : '.tools/bin/nats-server');
+  const local =
+    root && join(root, flavor === '2.10' ? '.tools/bin/nats-server-2.10' : '.tools/bin/nats-server');
   if (local && existsSync(local)) return local;
   return flavor === 'default' ? onPath('nats-server') : undefined;
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { renderServerConfig, type ServerConfig } from './config.js';
 import { natsServerVersion, requireNatsServer, type ServerFlavor } from './find.js';
@@ -73,7 +73,11 @@ export class NatsServerProcess {
   /** Starts the process (again) with the same config and store; resolves when it accepts clients. */
   async start(): Promise<void> {
     if (this.running) return;
-    const proc = spawn(this.bin, ['-c', this.configFile, '-l', this.logFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await assertPortFree(this.config.host ?? '127.0.0.1', this.config.port);
+    const logOffset = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
+    const proc = spawn(this.bin, ['-c', this.configFile, '-l', this.logFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.#proc = proc;
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => {
@@ -82,29 +86,38 @@ export class NatsServerProcess {
     this.#exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     const failed = new Promise<never>((_, reject) =>
       proc.once('exit', (code, sig) =>
-        reject(new Error(`nats-server ${this.config.name} exited during start (code ${code}, signal ${sig}):\n${stderr}${this.log()}`)),
+        reject(
+          new Error(
+            `nats-server ${this.config.name} exited during start (code ${code}, signal ${sig}):\n${stderr}${this.log()}`,
+          ),
+        ),
       ),
     );
     failed.catch(() => undefined);
-    await Promise.race([failed, this.#waitPort()]);
+    await Promise.race([failed, this.#waitPort(logOffset)]);
   }
 
-  async #waitPort(): Promise<void> {
+  /**
+   * Ready means the server logged "Server is ready" (JetStream, routes and listeners are set up) in
+   * this run's part of the log. A bare TCP connect is not enough: another process may hold the port.
+   */
+  async #waitPort(logOffset: number): Promise<void> {
     const deadline = performance.now() + this.#readyTimeoutMs;
-    const host = this.config.host ?? '127.0.0.1';
     while (performance.now() < deadline) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = tcpConnect(this.config.port, host);
-        s.once('connect', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) return;
+      if (this.#logSince(logOffset).includes('Server is ready')) return;
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(`nats-server ${this.config.name} did not accept clients on ${host}:${this.config.port} within ${this.#readyTimeoutMs} ms:\n${this.log()}`);
+    throw new Error(
+      `nats-server ${this.config.name} was not ready within ${this.#readyTimeoutMs} ms:\n${this.log()}`,
+    );
+  }
+
+  #logSince(offset: number): string {
+    try {
+      return readFileSync(this.logFile).subarray(offset).toString();
+    } catch {
+      return '';
+    }
   }
 
   /** GETs a monitoring endpoint (`varz`, `jsz`, `routez`, `leafz`, `healthz`, ...) as JSON; needs `httpPort`. */
@@ -141,4 +154,22 @@ export class NatsServerProcess {
       return '(no log)';
     }
   }
+}
+
+/** Throws a clear error when something already listens on host:port. */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} on ${host} is already taken by another process: stop it or choose another port`
+            : `cannot listen on ${host}:${port}: ${err.message}`,
+          { cause: err },
+        ),
+      ),
+    );
+    srv.listen(port, host, () => srv.close(() => resolve()));
+  });
 }

@@ -52,7 +52,10 @@ export class ChildNode {
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-    this.#untrack = track({ close: () => this.stop(), killSync: () => this.#killGroup('SIGKILL') });
+    this.#untrack = track({
+      close: async () => void (await this.stop()),
+      killSync: () => this.#killGroup('SIGKILL'),
+    });
     void this.exited.then(() => this.#untrack());
   }
 
@@ -82,7 +85,11 @@ export class ChildNode {
   }
 
   /** Waits for a message matching `predicate` (including ones already received) and returns it. */
-  async waitForMessage<T = unknown>(predicate: (m: T) => boolean, timeoutMs = 10_000, what = 'message'): Promise<T> {
+  async waitForMessage<T = unknown>(
+    predicate: (m: T) => boolean,
+    timeoutMs = 10_000,
+    what = 'message',
+  ): Promise<T> {
     return waitFor(() => (this.#messages as T[]).find(predicate), {
       timeoutMs,
       message: `${what} from child ${this.label}${this.running ? '' : ' (child has exited)'}\n${this.output().slice(-2000)}`,

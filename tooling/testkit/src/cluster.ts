@@ -69,7 +69,8 @@ export class Cluster {
    * links, and the other proxies refuse the links server `i` opened (recognised by its server id).
    */
   async isolate(i: number): Promise<void> {
-    if (this.routeProxies.length === 0) throw new Error('isolate() needs startCluster({ routeProxies: true })');
+    if (this.routeProxies.length === 0)
+      throw new Error('isolate() needs startCluster({ routeProxies: true })');
     const { server_id: id } = await this.servers[i]!.monitor<{ server_id: string }>('varz');
     this.routeProxies[i]!.cut();
     this.routeProxies.forEach((p, j) => {
@@ -84,7 +85,10 @@ export class Cluster {
 
   /** Stops every server and proxy and deletes their dirs. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.servers.map((s) => s.close()), ...this.routeProxies.map((p) => p.close())]);
+    await Promise.allSettled([
+      ...this.servers.map((s) => s.close()),
+      ...this.routeProxies.map((p) => p.close()),
+    ]);
   }
 }
 
@@ -113,7 +117,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           cluster: {
             name,
             port,
-            routes: routePorts.map((_, j) => j).filter((j) => j !== i).map((j) => `nats-route://127.0.0.1:${routeAddr(j)}`),
+            routes: routePorts
+              .map((_, j) => j)
+              .filter((j) => j !== i)
+              .map((j) => `nats-route://127.0.0.1:${routeAddr(j)}`),
             ...(proxies.length ? { advertise: `127.0.0.1:${proxies[i]!.port}` } : {}),
           },
         }),

@@ -25,12 +25,18 @@ export function dockerStatus(timeoutMs = 1500): Promise<DockerStatus> {
   cached ??= new Promise((resolve) => {
     const host = process.env.DOCKER_HOST;
     if (host && !host.startsWith('unix://')) {
-      resolve({ available: false, reason: `DOCKER_HOST=${host} is not a unix socket; only local engines are used by the testkit` });
+      resolve({
+        available: false,
+        reason: `DOCKER_HOST=${host} is not a unix socket; only local engines are used by the testkit`,
+      });
       return;
     }
     const socketPath = host ? host.slice('unix://'.length) : '/var/run/docker.sock';
     if (!existsSync(socketPath)) {
-      resolve({ available: false, reason: `no Docker engine: ${socketPath} does not exist (the docker CLI alone is not an engine)` });
+      resolve({
+        available: false,
+        reason: `no Docker engine: ${socketPath} does not exist (the docker CLI alone is not an engine)`,
+      });
       return;
     }
     const req = request({ socketPath, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
@@ -43,9 +49,14 @@ export function dockerStatus(timeoutMs = 1500): Promise<DockerStatus> {
     });
     req.on('timeout', () => {
       req.destroy();
-      resolve({ available: false, reason: `Docker engine at ${socketPath} did not answer within ${timeoutMs} ms` });
+      resolve({
+        available: false,
+        reason: `Docker engine at ${socketPath} did not answer within ${timeoutMs} ms`,
+      });
     });
-    req.on('error', (err) => resolve({ available: false, reason: `Docker engine at ${socketPath} unreachable: ${err.message}` }));
+    req.on('error', (err) =>
+      resolve({ available: false, reason: `Docker engine at ${socketPath} unreachable: ${err.message}` }),
+    );
     req.end();
   });
   return cached;

@@ -26,20 +26,26 @@ export class HubLeaf {
 
   /** Waits until the hub sees the leaf connection. */
   async waitLinked(timeoutMs = 15_000): Promise<void> {
-    await waitFor(async () => ((await this.hub.monitor<{ leafnodes?: number }>('leafz')).leafnodes ?? 0) > 0, {
-      timeoutMs,
-      intervalMs: 50,
-      message: 'leaf node connected to the hub',
-    });
+    await waitFor(
+      async () => ((await this.hub.monitor<{ leafnodes?: number }>('leafz')).leafnodes ?? 0) > 0,
+      {
+        timeoutMs,
+        intervalMs: 50,
+        message: 'leaf node connected to the hub',
+      },
+    );
   }
 
   /** Waits until the hub no longer sees the leaf connection. */
   async waitUnlinked(timeoutMs = 15_000): Promise<void> {
-    await waitFor(async () => ((await this.hub.monitor<{ leafnodes?: number }>('leafz')).leafnodes ?? 0) === 0, {
-      timeoutMs,
-      intervalMs: 50,
-      message: 'leaf node disconnected from the hub',
-    });
+    await waitFor(
+      async () => ((await this.hub.monitor<{ leafnodes?: number }>('leafz')).leafnodes ?? 0) === 0,
+      {
+        timeoutMs,
+        intervalMs: 50,
+        message: 'leaf node disconnected from the hub',
+      },
+    );
   }
 
   /** Stops both servers and the proxy. */
@@ -57,12 +63,22 @@ export class HubLeaf {
  */
 export async function startHubLeaf(opts: HubLeafOptions = {}): Promise<HubLeaf> {
   const leafPort = await freePort();
-  const hub = await NatsServer.start({ ...opts.server, name: 'hub', domain: opts.hubDomain ?? 'hub', leafListenPort: leafPort });
+  const hub = await NatsServer.start({
+    ...opts.server,
+    name: 'hub',
+    domain: opts.hubDomain ?? 'hub',
+    leafListenPort: leafPort,
+  });
   let link: ChaosProxy | undefined;
   try {
     link = opts.linkProxy === false ? undefined : await ChaosProxy.start({ target: { port: leafPort } });
     const remote = `nats-leaf://127.0.0.1:${link ? link.port : leafPort}`;
-    const leaf = await NatsServer.start({ ...opts.server, name: 'leaf', domain: opts.leafDomain ?? 'leaf', leafRemotes: [remote] });
+    const leaf = await NatsServer.start({
+      ...opts.server,
+      name: 'leaf',
+      domain: opts.leafDomain ?? 'leaf',
+      leafRemotes: [remote],
+    });
     const pair = new HubLeaf(hub, leaf, link);
     await pair.waitLinked();
     return pair;

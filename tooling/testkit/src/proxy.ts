@@ -92,7 +92,13 @@ export class ChaosProxy {
   }
 
   #accept(client: Socket): void {
-    const pipe: Pipe = { id: ++this.#seq, peer: undefined, client, upstream: undefined as unknown as Socket, sniffBuf: '' };
+    const pipe: Pipe = {
+      id: ++this.#seq,
+      peer: undefined,
+      client,
+      upstream: undefined as unknown as Socket,
+      sniffBuf: '',
+    };
     if (!this.#sniff && this.#modeFor(pipe)?.kind === 'cut') {
       client.destroy();
       return;
@@ -118,13 +124,13 @@ export class ChaosProxy {
 
   #sniffPeer(pipe: Pipe, chunk: Buffer): void {
     pipe.sniffBuf += chunk.toString('latin1');
-    const m = /(?:INFO|CONNECT) (\{.*?\})\r\n/.exec(pipe.sniffBuf);
+    const m = /(?:INFO|CONNECT) (\{.*?\})\r\n/s.exec(pipe.sniffBuf);
     if (m) {
       try {
         const info = JSON.parse(m[1]!) as { name?: string; server_id?: string };
-        pipe.peer = info.server_id ?? info.name ?? '';
+        pipe.peer = info.server_id ?? info.name ?? '?';
       } catch {
-        pipe.peer = '';
+        pipe.peer = `unparsed:${m[1]!.slice(0, 80)}`;
       }
       pipe.sniffBuf = '';
       if (this.#modeFor(pipe)?.kind === 'cut') pipe.client.destroy();

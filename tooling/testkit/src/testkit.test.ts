@@ -3,7 +3,17 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ChaosProxy, dockerStatus, liveResources, spawnNode, startCluster, startHubLeaf, startServer, testkitRuntime, waitFor } from './index.js';
+import {
+  ChaosProxy,
+  dockerStatus,
+  liveResources,
+  spawnNode,
+  startCluster,
+  startHubLeaf,
+  startServer,
+  testkitRuntime,
+  waitFor,
+} from './index.js';
 import { startContainerServer } from './containers.js';
 
 const enc = new TextEncoder();
@@ -54,26 +64,34 @@ describe('3-node JetStream cluster', () => {
     const cluster = await startCluster({ routeProxies: true });
     const [a, b] = cluster.servers;
     // Every route link went through a proxy and was attributed to the server that opened it.
-    await waitFor(() => cluster.routeProxies.every((p) => p.links().length > 0 && p.links().every((l) => l.peer)), {
-      message: 'route links attributed to their servers',
-    });
+    await waitFor(
+      () => {
+        const links = cluster.routeProxies.flatMap((p) => p.links());
+        return links.length >= 2 && links.every((l) => l.peer);
+      },
+      { message: 'route links attributed to their servers' },
+    );
     const ncA = await connect({ servers: a!.url });
     const ncB = await connect({ servers: b!.url });
-    ncB.subscribe('tk.ping', { callback: (_e, m) => m.respond(m.data) });
+    ncB.subscribe('tk.ping', { callback: (_e, m) => void m.respond(m.data) });
     await ncB.flush();
-    await waitFor(() => ncA.request('tk.ping', 'x', { timeout: 300 }), { message: 'request across routes before the cut' });
+    await waitFor(() => ncA.request('tk.ping', 'x', { timeout: 300 }), {
+      message: 'request across routes before the cut',
+    });
     await cluster.isolate(0);
-    await waitFor(async () => ((await a!.monitor<{ num_routes: number }>('routez')).num_routes === 0), {
+    await waitFor(async () => (await a!.monitor<{ num_routes: number }>('routez')).num_routes === 0, {
       message: 'server 1 has no routes after isolation',
     });
     await expect(ncA.request('tk.ping', 'y', { timeout: 300 })).rejects.toThrow();
     expect((await b!.monitor<{ num_routes: number }>('routez')).num_routes).toBeGreaterThan(0);
     cluster.healRoutes();
-    await waitFor(async () => ((await a!.monitor<{ num_routes: number }>('routez')).num_routes > 0), {
+    await waitFor(async () => (await a!.monitor<{ num_routes: number }>('routez')).num_routes > 0, {
       timeoutMs: 20_000,
       message: 'server 1 routes back after heal',
     });
-    await waitFor(() => ncA.request('tk.ping', 'z', { timeout: 300 }), { message: 'request across routes after heal' });
+    await waitFor(() => ncA.request('tk.ping', 'z', { timeout: 300 }), {
+      message: 'request across routes after heal',
+    });
     await ncA.close();
     await ncB.close();
     await cluster.close();
@@ -85,17 +103,27 @@ describe('hub + leaf', () => {
     const pair = await startHubLeaf();
     const hubNc = await connect({ servers: pair.hub.url });
     const leafNc = await connect({ servers: pair.leaf.url });
-    hubNc.subscribe('svc.hub', { callback: (_e, m) => m.respond(enc.encode(`hub:${dec.decode(m.data)}`)) });
-    leafNc.subscribe('svc.leaf', { callback: (_e, m) => m.respond(enc.encode(`leaf:${dec.decode(m.data)}`)) });
+    hubNc.subscribe('svc.hub', {
+      callback: (_e, m) => void m.respond(enc.encode(`hub:${dec.decode(m.data)}`)),
+    });
+    leafNc.subscribe('svc.leaf', {
+      callback: (_e, m) => void m.respond(enc.encode(`leaf:${dec.decode(m.data)}`)),
+    });
     await hubNc.flush();
     await leafNc.flush();
-    const fromLeaf = await waitFor(async () => dec.decode((await leafNc.request('svc.hub', 'a', { timeout: 500 })).data), {
-      message: 'leaf -> hub request',
-    });
+    const fromLeaf = await waitFor(
+      async () => dec.decode((await leafNc.request('svc.hub', 'a', { timeout: 500 })).data),
+      {
+        message: 'leaf -> hub request',
+      },
+    );
     expect(fromLeaf).toBe('hub:a');
-    const fromHub = await waitFor(async () => dec.decode((await hubNc.request('svc.leaf', 'b', { timeout: 500 })).data), {
-      message: 'hub -> leaf request',
-    });
+    const fromHub = await waitFor(
+      async () => dec.decode((await hubNc.request('svc.leaf', 'b', { timeout: 500 })).data),
+      {
+        message: 'hub -> leaf request',
+      },
+    );
     expect(fromHub).toBe('leaf:b');
     const hubInfo = await (await jetstreamManager(hubNc)).getAccountInfo();
     const leafInfo = await (await jetstreamManager(leafNc)).getAccountInfo();
@@ -117,7 +145,12 @@ describe('chaos proxy', () => {
   it('cut makes a client see a disconnect; heal lets it reconnect', async () => {
     const server = await startServer({ jetstream: false });
     const proxy = await ChaosProxy.start({ target: { port: server.port } });
-    const nc = await connect({ servers: proxy.url(), maxReconnectAttempts: -1, reconnectTimeWait: 100, pingInterval: 1000 });
+    const nc = await connect({
+      servers: proxy.url(),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+      pingInterval: 1000,
+    });
     const seen: string[] = [];
     void (async () => {
       for await (const s of nc.status()) seen.push(s.type);
@@ -127,7 +160,10 @@ describe('chaos proxy', () => {
     await waitFor(() => seen.includes('disconnect'), { message: 'client sees the disconnect' });
     await expect(nc.flush()).rejects.toThrow();
     proxy.heal();
-    await waitFor(() => seen.includes('reconnect'), { timeoutMs: 15_000, message: 'client reconnects after heal' });
+    await waitFor(() => seen.includes('reconnect'), {
+      timeoutMs: 15_000,
+      message: 'client reconnects after heal',
+    });
     await nc.flush();
     await nc.close();
     await proxy.close();
@@ -138,7 +174,7 @@ describe('chaos proxy', () => {
     const server = await startServer({ jetstream: false });
     const proxy = await ChaosProxy.start({ target: { port: server.port } });
     const nc = await connect({ servers: proxy.url() });
-    nc.subscribe('echo', { callback: (_e, m) => m.respond(m.data) });
+    nc.subscribe('echo', { callback: (_e, m) => void m.respond(m.data) });
     await nc.flush();
     proxy.delay(150);
     const t0 = performance.now();

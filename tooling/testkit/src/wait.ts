@@ -12,7 +12,10 @@ export interface WaitForOptions {
  * Polls `condition` until it returns a truthy value (which is returned) or the timeout passes.
  * A condition that throws counts as "not yet"; the last error is attached to the timeout error.
  */
-export async function waitFor<T>(condition: () => T | Promise<T>, opts: WaitForOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  opts: WaitForOptions = {},
+): Promise<NonNullable<T>> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const intervalMs = opts.intervalMs ?? 25;
   const deadline = performance.now() + timeoutMs;
@@ -20,7 +23,7 @@ export async function waitFor<T>(condition: () => T | Promise<T>, opts: WaitForO
   for (;;) {
     try {
       const v = await condition();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       lastError = err;
     }
