@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Provides Node 24 from the npm registry's `node` package (it ships the binary and headers) in
-# .tools/node24, idempotently, and prints the path of its binary.
+# .tools/node24, idempotently, and prints the path of its binary. When the workspace uses
+# better-sqlite3, it also builds that native addon for Node 24 into .tools/node24/sqlite (the
+# workspace's own copy stays built for the default Node) and prints its path on a second line.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir="$TOOLS/node24"
@@ -11,3 +13,17 @@ if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q '^v24\.'; then
 fi
 "$bin" --version >/dev/null
 echo "$bin"
+
+src="$(ls -d "$ROOT"/node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3 2>/dev/null | sort -V | tail -1 || true)"
+[ -n "$src" ] || exit 0
+headers="$(dirname "$(readlink -f "$bin")")/.."
+ver="$(node -p "require('$src/package.json').version")"
+out="$dir/sqlite/$ver-$("$bin" -p process.versions.modules)"
+addon="$out/build/Release/better_sqlite3.node"
+if [ ! -f "$addon" ]; then
+  echo "building better-sqlite3 $ver for Node $("$bin" --version) into $out" >&2
+  rm -rf "$out" && mkdir -p "$out" && cp -r "$src/." "$out/" && rm -rf "$out/build"
+  gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  (cd "$out" && PATH="$(dirname "$bin"):$PATH" "$bin" "$gyp" rebuild --release --nodedir="$headers" >&2)
+fi
+echo "$addon"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: setup, graph and package checks, typecheck, lint, unit and e2e tests on the
-# current Node, then the unit tests and a smoke e2e on Node 24. Set GC_TEST_NODE24=0 to skip the
+# current Node, then every package's unit tests and the smoke e2e on Node 24. Set GC_TEST_NODE24=0 to skip the
 # second runtime while iterating locally.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,12 +28,15 @@ node scripts/test-summary.mjs test-results/vitest.json "node $(node --version)" 
 [ $status -eq 0 ] || exit $status
 
 if [ "${GC_TEST_NODE24:-1}" != 0 ]; then
-  step "tests on Node 24 (unit + smoke e2e)"
-  node24="$(bash scripts/node24.sh)"
+  step "tests on Node 24 (every package's unit tests + the smoke e2e)"
+  node24_out="$(bash scripts/node24.sh)"
+  mapfile -t node24 <<<"$node24_out"
+  if [ -n "${node24[1]:-}" ]; then export GC_SQLITE_NATIVE_BINDING="${node24[1]}"; fi
   status=0
-  GC_NODE_BIN="$node24" "$node24" node_modules/vitest/vitest.mjs run --project unit --project smoke \
+  "${node24[0]}" node_modules/vitest/vitest.mjs run --project '@gc/*' --project smoke \
     --reporter=default --reporter=json --outputFile.json=test-results/vitest-node24.json || status=$?
-  node scripts/test-summary.mjs test-results/vitest-node24.json "node $("$node24" --version)" || true
+  node scripts/test-summary.mjs test-results/vitest-node24.json "node $("${node24[0]}" --version)" || true
+  unset GC_SQLITE_NATIVE_BINDING
   [ $status -eq 0 ] || exit $status
 fi
 

@@ -65,12 +65,29 @@ export function liveResources(): number {
   return live.size;
 }
 
-/** A fresh temp dir named with the testkit prefix; removed by the caller's close or at exit. */
+/**
+ * A fresh temp dir named with the testkit prefix. It is removed after the test file (with everything
+ * else the testkit tracks) unless the caller removed it first.
+ */
 export async function makeTempDir(label: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `${runPrefix()}${label}-`));
+  const dir = await makeOwnedTempDir(label);
+  const untrack = track({
+    close: () => {
+      untrack();
+      removeDir(dir);
+      return Promise.resolve();
+    },
+    killSync: () => removeDir(dir),
+  });
+  return dir;
 }
 
 /** Removes a dir tree, ignoring a missing one. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A fresh temp dir with the testkit prefix that its creator removes itself (servers do on close). */
+export function makeOwnedTempDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${runPrefix()}${label}-`));
 }

@@ -1,5 +1,5 @@
 import { NatsServerProcess, type ServerConfig, type ServerFlavor } from '@gc/nats-server';
-import { makeTempDir, removeDir, track } from './cleanup.js';
+import { makeOwnedTempDir, removeDir, track } from './cleanup.js';
 import { freePort } from './ports.js';
 
 /** Options of {@link startServer}. */
@@ -47,7 +47,7 @@ export class NatsServer {
     const port = opts.port ?? (await freePort());
     const httpPort = await freePort();
     const name = opts.name ?? `s-${port}`;
-    const dir = await makeTempDir(`nats-${name}`);
+    const dir = await makeOwnedTempDir(`nats-${name}`);
     let server: NatsServer;
     try {
       server = new NatsServer(
