@@ -1,0 +1,27 @@
+export { createVip, defaultVipOptions, defaultArpOptions } from './vip.js';
+export { VipState } from './types.js';
+export type { Vip, VipOptions, ArpOptions, VipEvent, VipStateValue, AcquireResult } from './types.js';
+export { VipErrorCode, VipError, VipToolMissingError, NotLeaderError, VipCommandError } from './errors.js';
+export type { VipErrorCodeValue } from './errors.js';
+export {
+  ipAddrAddArgs,
+  ipAddrDelArgs,
+  ipAddrShowArgs,
+  arpingArgs,
+  arpingSucceeded,
+  detectArpingFlavor,
+  parseAddrShow,
+  hasAddress,
+  classifyIpError,
+  validateAddress,
+} from './commands.js';
+export type {
+  Argv,
+  ArpMode,
+  ArpingFlavor,
+  ArpingCall,
+  NetnsTarget,
+  InterfaceInfo,
+  InterfaceAddress,
+  IpFailure,
+} from './commands.js';
