@@ -1,4 +1,4 @@
-import { startServer } from '@gc/testkit';
+import { findNatsServer, startServer } from '@gc/testkit';
 import { describe, expect, it } from 'vitest';
 import { connect } from './connect.js';
 import { ErrorCode, isGcError } from './errors.js';
@@ -67,6 +67,21 @@ describe('connect (real nats-server)', () => {
     );
   });
 });
+
+const compat = findNatsServer('2.10');
+describe.skipIf(!compat)(
+  `nats-server 2.10.x compatibility (${compat ?? 'no 2.10 binary: run scripts/provision-nats.sh'})`,
+  () => {
+    it('connects to 2.10 with JetStream and reports no per-key TTL', async () => {
+      const server = await startServer({ flavor: '2.10' });
+      expect(server.version).toMatch(/^2\.10\./);
+      const nc = await connect({ servers: server.url });
+      expect(supports(nc, 'per-key-ttl')).toBe(false);
+      expect(() => requireFeature(nc, 'per-key-ttl')).toThrow(/does not support per-key-ttl/);
+      await nc.close();
+    });
+  },
+);
 
 describe('versions and features', () => {
   it('parses and compares versions', () => {
