@@ -36,6 +36,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     teardownTimeout: 20_000,
     pool: 'forks',
+    // Quiet logs in tests unless asked for (GC_LOG_LEVEL=debug pnpm exec vitest ...).
+    env: { GC_LOG_LEVEL: process.env.GC_LOG_LEVEL ?? 'warn' },
     projects: [
       ...packageProjects(),
       {
