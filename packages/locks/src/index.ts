@@ -1,0 +1,32 @@
+export {
+  createLocks,
+  defaultLocksOptions,
+  resolveLocksOptions,
+  parseLockRecord,
+  MIN_TTL_MS,
+  MAX_PERMITS,
+} from './locks.js';
+export {
+  LockErrorCode,
+  NotLockOwnerError,
+  LockNotHeldError,
+  LockLostError,
+  LockStoreError,
+  PermitsMismatchError,
+  LockTimeoutError,
+} from './errors.js';
+export type { LockErrorCodeValue } from './errors.js';
+export { lockMetrics } from './metrics.js';
+export type { LockMetrics } from './metrics.js';
+export type {
+  AcquireOptions,
+  Lease,
+  LockEvent,
+  LockInfo,
+  LockRecord,
+  LockRelease,
+  Locks,
+  LocksOptions,
+  Semaphore,
+  SemaphoreOptions,
+} from './types.js';

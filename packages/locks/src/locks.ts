@@ -1,0 +1,869 @@
+import { nuid, type NatsConnection } from '@nats-io/nats-core';
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import {
+  ClosedError,
+  ConfigError,
+  ErrorCode,
+  GcError,
+  realClock,
+  silentLogger,
+  validateToken,
+  type TimerHandle,
+} from '@gc/core';
+import {
+  LockLostError,
+  LockNotHeldError,
+  LockStoreError,
+  LockTimeoutError,
+  NotLockOwnerError,
+  PermitsMismatchError,
+} from './errors.js';
+import { lockMetrics, type LockMetrics } from './metrics.js';
+import type {
+  AcquireOptions,
+  Lease,
+  LockEvent,
+  LockInfo,
+  LockRecord,
+  Locks,
+  LocksOptions,
+  Semaphore,
+  SemaphoreOptions,
+} from './types.js';
+
+/** Smallest lease TTL accepted, in ms. */
+export const MIN_TTL_MS = 100;
+/** Largest number of semaphore permits. */
+export const MAX_PERMITS = 1000;
+
+/** Defaults of {@link LocksOptions}; `bucket` and `owner` have none and are empty here. */
+export function defaultLocksOptions(): LocksOptions {
+  return {
+    bucket: '',
+    owner: '',
+    ttlMs: 10_000,
+    waitMs: 30_000,
+    autoRenew: true,
+    pollIntervalMs: 1000,
+    opTimeoutMs: 5000,
+    replicas: 1,
+    clock: realClock,
+    logger: silentLogger,
+  };
+}
+
+function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(
+      path,
+      `must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+/** Merges `opts` over {@link defaultLocksOptions} and validates; throws `ConfigError` (path `locks.<option>`). */
+export function resolveLocksOptions(
+  opts: Partial<LocksOptions> & Pick<LocksOptions, 'bucket' | 'owner'>,
+): LocksOptions {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: LocksOptions = { ...defaultLocksOptions(), ...given };
+  try {
+    validateToken('lock bucket', o.bucket);
+  } catch (err) {
+    throw new ConfigError('locks.bucket', (err as Error).message, { cause: err });
+  }
+  try {
+    validateToken('lock owner', o.owner);
+  } catch (err) {
+    throw new ConfigError('locks.owner', (err as Error).message, { cause: err });
+  }
+  int('locks.ttlMs', o.ttlMs, MIN_TTL_MS);
+  int('locks.waitMs', o.waitMs, 0);
+  int('locks.pollIntervalMs', o.pollIntervalMs, 1);
+  int('locks.opTimeoutMs', o.opTimeoutMs, 1);
+  if (![1, 3, 5].includes(o.replicas)) {
+    throw new ConfigError('locks.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
+  }
+  if (typeof o.clock?.now !== 'function') throw new ConfigError('locks.clock', 'must be a Clock');
+  return o;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Parses a lock record; null when the bytes are not one. */
+export function parseLockRecord(bytes: Uint8Array): LockRecord | null {
+  if (bytes.length === 0) return null;
+  try {
+    const r = JSON.parse(dec.decode(bytes)) as Partial<LockRecord>;
+    if ((r.state !== 'held' && r.state !== 'free') || typeof r.epoch !== 'number') return null;
+    return {
+      v: 1,
+      state: r.state,
+      epoch: r.epoch,
+      owner: typeof r.owner === 'string' ? r.owner : '?',
+      instance: typeof r.instance === 'string' ? r.instance : '',
+      token: typeof r.token === 'string' ? r.token : '',
+      ttlMs: typeof r.ttlMs === 'number' && r.ttlMs > 0 ? r.ttlMs : 0,
+      acquiredAt: typeof r.acquiredAt === 'number' ? r.acquiredAt : 0,
+      refreshedAt: typeof r.refreshedAt === 'number' ? r.refreshedAt : 0,
+      ...(r.released ? { released: r.released } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) {
+    return (
+      err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+    );
+  }
+  return err instanceof Error && /wrong last sequence/i.test(err.message);
+}
+
+class Conflict extends Error {}
+
+function splitKey(key: string): { name: string; slot?: number } {
+  const i = key.indexOf('.');
+  if (i < 0) return { name: key };
+  return { name: key.slice(0, i), slot: Number(key.slice(i + 1)) };
+}
+
+interface Seen {
+  revision: number;
+  /** Monotonic ms when this instance first saw `revision`. */
+  at: number;
+  record: LockRecord | null;
+}
+
+type Attempt = { lease: LeaseImpl } | { retry: true } | { busyUntil: number; holder: string };
+
+/**
+ * Opens the lock bucket (creating it when missing) and returns the {@link Locks} of `owner` in it.
+ *
+ * Expiry: a contender treats a holder as crashed only when the lock's revision has not changed for one
+ * full TTL, measured on the contender's own monotonic clock since it first saw that revision; it then takes
+ * the lock over with a compare-and-set. No wall clocks, no per-key TTL (works on nats-server 2.10). A holder
+ * refreshes every TTL/3 and considers its lease lost when no refresh succeeded within 2·TTL/3 of sending
+ * the last good one, so it stops before anyone can take over (tolerates a 1.5× clock-rate difference).
+ *
+ * @example
+ * const locks = await createLocks(nc, { bucket: resourceNames('prod').app('orders').locks, owner: 'node-a' });
+ * const lease = await locks.acquire('nightly-report', { ttlMs: 5000, waitMs: 10_000 });
+ * try { fence.check(lease.epoch, 'report'); await run(lease.signal); } finally { await lease.release(); }
+ */
+export async function createLocks(
+  nc: NatsConnection,
+  opts: Partial<LocksOptions> & Pick<LocksOptions, 'bucket' | 'owner'>,
+): Promise<Locks> {
+  const o = resolveLocksOptions(opts);
+  const js = jetstream(nc, { timeout: o.opTimeoutMs });
+  const kvm = new Kvm(js);
+  let kv: KV;
+  try {
+    kv = await kvm.create(o.bucket, { history: 1, replicas: o.replicas });
+  } catch (err) {
+    // An existing bucket created with other settings (replicas, history) is used as it is.
+    try {
+      kv = await kvm.open(o.bucket);
+      await kv.status();
+    } catch {
+      throw new LockStoreError('open', o.bucket, { cause: err });
+    }
+  }
+  const impl = new LocksImpl(kv, o);
+  impl.start();
+  return impl;
+}
+
+class LocksImpl implements Locks {
+  readonly bucket: string;
+  readonly owner: string;
+  readonly instance = nuid.next();
+  readonly o: LocksOptions;
+  readonly kv: KV;
+  readonly metrics: LockMetrics;
+  readonly #seen = new Map<string, Seen>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly leases = new Set<LeaseImpl>();
+  readonly #semaphores = new Map<string, SemaphoreImpl>();
+  #watchStop: (() => void) | undefined;
+  #closed = false;
+
+  constructor(kv: KV, o: LocksOptions) {
+    this.kv = kv;
+    this.o = o;
+    this.bucket = o.bucket;
+    this.owner = o.owner;
+    this.metrics = lockMetrics(o.registry, { bucket: o.bucket, owner: o.owner });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  start(): void {
+    let stopped = false;
+    let iter: { stop(): void } | undefined;
+    const run = async () => {
+      while (!stopped) {
+        try {
+          const w = await this.kv.watch();
+          iter = w;
+          if (stopped) {
+            w.stop();
+            break;
+          }
+          for await (const e of w) this.observeEntry(e);
+        } catch (err) {
+          if (!stopped) this.o.logger.warn('lock watch failed; retrying', { bucket: this.bucket, err });
+        }
+        // The watch ended (bucket deleted, connection closed): waiters still wake on their timers.
+        if (!stopped) await this.o.clock.sleep(250).catch(() => undefined);
+      }
+    };
+    void run();
+    this.#watchStop = () => {
+      stopped = true;
+      iter?.stop();
+    };
+  }
+
+  emit(event: LockEvent): void {
+    try {
+      this.o.onEvent?.(event);
+    } catch (err) {
+      this.o.logger.error('lock onEvent callback threw', { err, event: event.type });
+    }
+  }
+
+  observeEntry(e: KvEntry): Seen {
+    const record = e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+    return this.observe(e.key, e.revision, record);
+  }
+
+  observe(key: string, revision: number, record: LockRecord | null): Seen {
+    const prev = this.#seen.get(key);
+    if (prev && prev.revision >= revision) return prev;
+    const s: Seen = { revision, at: this.o.clock.now(), record };
+    this.#seen.set(key, s);
+    const ws = this.#waiters.get(key);
+    if (ws) for (const w of [...ws]) w();
+    return s;
+  }
+
+  seen(key: string): Seen | undefined {
+    return this.#seen.get(key);
+  }
+
+  /** Resolves when any of `keys` moves past the revision in `revisions`, or at monotonic `until`. */
+  waitForChange(
+    keys: string[],
+    revisions: Map<string, number>,
+    until: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return new Promise((resolve) => {
+      const t: { handle?: TimerHandle } = {};
+      const done = () => {
+        for (const k of keys) this.#waiters.get(k)?.delete(done);
+        if (t.handle) this.o.clock.clearTimeout(t.handle);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      for (const k of keys) {
+        if ((this.#seen.get(k)?.revision ?? 0) > (revisions.get(k) ?? 0)) return resolve();
+      }
+      for (const k of keys) {
+        let set = this.#waiters.get(k);
+        if (!set) this.#waiters.set(k, (set = new Set()));
+        set.add(done);
+      }
+      signal?.addEventListener('abort', done);
+      t.handle = this.o.clock.setTimeout(done, Math.max(0, until - this.o.clock.now()));
+    });
+  }
+
+  checkOpen(what: string): void {
+    if (this.#closed) throw new ClosedError(`locks ${this.bucket} (${what})`);
+  }
+
+  async get(key: string): Promise<KvEntry | null> {
+    try {
+      return await this.kv.get(key);
+    } catch (err) {
+      throw new LockStoreError(`get ${key}`, this.bucket, { cause: err });
+    }
+  }
+
+  /** Writes `record` if the key's last revision is `expected` (0: no entry); throws Conflict otherwise. */
+  async write(key: string, record: LockRecord, expected: number): Promise<number> {
+    try {
+      const data = enc.encode(JSON.stringify(record));
+      const rev =
+        expected === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, expected);
+      this.observe(key, rev, record);
+      return rev;
+    } catch (err) {
+      if (isConflict(err)) throw new Conflict(key);
+      throw new LockStoreError(`write ${key}`, this.bucket, { cause: err });
+    }
+  }
+
+  resolveAcquire(opts: Partial<AcquireOptions> = {}): AcquireOptions {
+    const ttlMs = int('acquire.ttlMs', opts.ttlMs ?? this.o.ttlMs, MIN_TTL_MS);
+    const waitMs = int('acquire.waitMs', opts.waitMs ?? this.o.waitMs, 0);
+    return {
+      ttlMs,
+      waitMs,
+      autoRenew: opts.autoRenew ?? this.o.autoRenew,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
+  }
+
+  /** One try to take `key`. */
+  async attempt(name: string, slot: number | undefined, key: string, a: AcquireOptions): Promise<Attempt> {
+    const e = await this.get(key);
+    const seen = e ? this.observeEntry(e) : undefined;
+    const current = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+    let tookOver: { owner: string; epoch: number } | undefined;
+    if (e && e.operation === 'PUT' && current?.state !== 'free') {
+      // Held (or a value gc cannot read, treated as held with this instance's TTL).
+      const ttlMs = current?.ttlMs || a.ttlMs;
+      const since = seen && seen.revision === e.revision ? seen.at : this.o.clock.now();
+      const expiresAt = since + ttlMs;
+      if (this.o.clock.now() < expiresAt) return { busyUntil: expiresAt, holder: current?.owner ?? '?' };
+      tookOver = { owner: current?.owner ?? '?', epoch: current?.epoch ?? 0 };
+      this.o.logger.info('lock holder expired; taking over', {
+        key,
+        holder: tookOver.owner,
+        epoch: tookOver.epoch,
+      });
+    }
+    const wall = this.o.clock.wallNow();
+    const record: LockRecord = {
+      v: 1,
+      state: 'held',
+      epoch: (current?.epoch ?? 0) + 1,
+      owner: this.owner,
+      instance: this.instance,
+      token: nuid.next(),
+      ttlMs: a.ttlMs,
+      acquiredAt: wall,
+      refreshedAt: wall,
+    };
+    const sentAt = this.o.clock.now();
+    let revision: number;
+    try {
+      revision = await this.write(key, record, e ? e.revision : 0);
+    } catch (err) {
+      if (err instanceof Conflict) return { retry: true };
+      throw err;
+    }
+    const lease = new LeaseImpl(this, name, slot, key, record, revision, sentAt, a.autoRenew);
+    this.leases.add(lease);
+    this.metrics.held(1);
+    this.emit({
+      type: 'acquired',
+      key,
+      owner: this.owner,
+      epoch: record.epoch,
+      ...(tookOver ? { tookOver } : {}),
+    });
+    return { lease };
+  }
+
+  /** Tries `slots` (keys) until one is granted; waits when `wait` and all are busy. */
+  async acquireKeys(
+    name: string,
+    slots: Array<{ slot: number | undefined; key: string }>,
+    a: AcquireOptions,
+    wait: boolean,
+  ): Promise<Lease | null> {
+    this.checkOpen('acquire');
+    const clock = this.o.clock;
+    const started = clock.now();
+    const deadline = started + (wait ? a.waitMs : 0);
+    for (;;) {
+      if (a.signal?.aborted) {
+        throw new GcError(ErrorCode.Aborted, `acquire of lock ${name} aborted`, { cause: a.signal.reason });
+      }
+      this.checkOpen('acquire');
+      let earliest = Infinity;
+      const revisions = new Map<string, number>();
+      const holders: string[] = [];
+      let retry = false;
+      // Start at a random slot so contenders for a semaphore spread over the permits.
+      const offset = Math.floor(Math.random() * slots.length);
+      for (let i = 0; i < slots.length; i++) {
+        const s = slots[(offset + i) % slots.length]!;
+        const r = await this.attempt(name, s.slot, s.key, a);
+        if ('lease' in r) {
+          this.metrics.acquired((clock.now() - started) / 1000, 'acquired');
+          return r.lease;
+        }
+        if ('retry' in r) {
+          retry = true;
+          continue;
+        }
+        earliest = Math.min(earliest, r.busyUntil);
+        holders.push(r.holder);
+        revisions.set(s.key, this.seen(s.key)?.revision ?? 0);
+      }
+      if (retry) continue;
+      const now = clock.now();
+      if (now >= deadline) {
+        if (!wait) {
+          this.metrics.acquired((now - started) / 1000, 'busy');
+          return null;
+        }
+        this.metrics.acquired((now - started) / 1000, 'timeout');
+        throw new LockTimeoutError(name, a.waitMs, holders);
+      }
+      await this.waitForChange(
+        slots.map((s) => s.key),
+        revisions,
+        Math.min(deadline, earliest, now + this.o.pollIntervalMs),
+        a.signal,
+      );
+    }
+  }
+
+  async acquire(name: string, opts?: Partial<AcquireOptions>): Promise<Lease> {
+    validateToken('lock', name);
+    const a = this.resolveAcquire(opts);
+    return (await this.acquireKeys(name, [{ slot: undefined, key: name }], a, true)) as Lease;
+  }
+
+  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<Lease | null> {
+    validateToken('lock', name);
+    const a = this.resolveAcquire({ ...opts, waitMs: 0 });
+    return this.acquireKeys(name, [{ slot: undefined, key: name }], a, false);
+  }
+
+  async release(name: string): Promise<void> {
+    validateToken('lock', name);
+    this.checkOpen('release');
+    const e = await this.get(name);
+    const rec = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+    if (!e || !rec || rec.state === 'free') throw new LockNotHeldError(name);
+    if (rec.owner !== this.owner) throw new NotLockOwnerError(name, this.owner, rec.owner);
+    const mine = [...this.leases].find((l) => l.key === name && l.token === rec.token);
+    if (!mine) {
+      throw new NotLockOwnerError(
+        name,
+        this.owner,
+        rec.owner,
+        `the grant (epoch ${rec.epoch}) belongs to another process or Locks instance of the same owner`,
+      );
+    }
+    await mine.release();
+  }
+
+  semaphore(name: string, opts: SemaphoreOptions): Semaphore {
+    validateToken('semaphore', name);
+    const permits = int('semaphore.permits', opts?.permits, 1, MAX_PERMITS);
+    const existing = this.#semaphores.get(name);
+    if (existing) {
+      if (existing.permits !== permits) throw new PermitsMismatchError(name, permits, existing.permits);
+      return existing;
+    }
+    const s = new SemaphoreImpl(this, name, permits);
+    this.#semaphores.set(name, s);
+    return s;
+  }
+
+  toInfo(key: string, e: KvEntry, rec: LockRecord): LockInfo {
+    const { name, slot } = splitKey(key);
+    const seen = this.#seen.get(key);
+    const info: LockInfo = {
+      name,
+      ...(slot !== undefined ? { slot } : {}),
+      key,
+      state: rec.state,
+      owner: rec.owner,
+      epoch: rec.epoch,
+      ttlMs: rec.ttlMs,
+      acquiredAt: rec.acquiredAt,
+      refreshedAt: rec.refreshedAt,
+      revision: e.revision,
+      ...(rec.released ? { released: rec.released } : {}),
+    };
+    if (rec.state === 'held') {
+      const since = seen && seen.revision === e.revision ? seen.at : this.o.clock.now();
+      info.expiresInMs = Math.max(0, since + rec.ttlMs - this.o.clock.now());
+    }
+    return info;
+  }
+
+  async info(name: string): Promise<LockInfo | null> {
+    validateToken('lock', name);
+    return this.infoKey(name);
+  }
+
+  async infoKey(key: string): Promise<LockInfo | null> {
+    const e = await this.get(key);
+    if (!e) return null;
+    this.observeEntry(e);
+    const rec = e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+    return rec ? this.toInfo(key, e, rec) : null;
+  }
+
+  async holders(filter = '>'): Promise<LockInfo[]> {
+    this.checkOpen('holders');
+    const keys: string[] = [];
+    try {
+      const it = await this.kv.keys(filter);
+      for await (const k of it) keys.push(k);
+    } catch (err) {
+      throw new LockStoreError('list keys', this.bucket, { cause: err });
+    }
+    const out: LockInfo[] = [];
+    for (const k of keys.sort()) {
+      if (k.endsWith('.permits')) continue;
+      const i = await this.infoKey(k);
+      if (i && i.state === 'held') out.push(i);
+    }
+    return out;
+  }
+
+  async forceRelease(name: string, opts: { reason: string; slot?: number }): Promise<LockInfo | null> {
+    validateToken('lock', name);
+    this.checkOpen('forceRelease');
+    if (typeof opts?.reason !== 'string' || opts.reason.trim() === '') {
+      throw new ConfigError(
+        'forceRelease.reason',
+        'a non-empty reason is required: it is recorded with the release',
+      );
+    }
+    const key =
+      opts.slot === undefined ? name : `${name}.${int('forceRelease.slot', opts.slot, 0, MAX_PERMITS - 1)}`;
+    for (;;) {
+      const e = await this.get(key);
+      const rec = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+      if (!e || !rec || rec.state === 'free') return null;
+      const before = this.toInfo(key, e, rec);
+      const free: LockRecord = {
+        ...rec,
+        state: 'free',
+        released: { by: this.owner, reason: opts.reason, at: this.o.clock.wallNow(), forced: true },
+      };
+      try {
+        await this.write(key, free, e.revision);
+      } catch (err) {
+        if (err instanceof Conflict) continue;
+        throw err;
+      }
+      this.metrics.forced();
+      this.o.logger.warn('lock force-released', {
+        key,
+        holder: rec.owner,
+        epoch: rec.epoch,
+        reason: opts.reason,
+      });
+      this.emit({
+        type: 'forced',
+        key,
+        by: this.owner,
+        reason: opts.reason,
+        previous: { owner: rec.owner, epoch: rec.epoch },
+      });
+      return before;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const errors: unknown[] = [];
+    for (const l of [...this.leases]) {
+      try {
+        await l.releaseQuietly();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    this.#watchStop?.();
+    for (const ws of this.#waiters.values()) for (const w of [...ws]) w();
+    if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class SemaphoreImpl implements Semaphore {
+  readonly name: string;
+  readonly permits: number;
+  readonly #locks: LocksImpl;
+  #checked = false;
+
+  constructor(locks: LocksImpl, name: string, permits: number) {
+    this.#locks = locks;
+    this.name = name;
+    this.permits = permits;
+  }
+
+  get #slots(): Array<{ slot: number; key: string }> {
+    return Array.from({ length: this.permits }, (_, i) => ({ slot: i, key: `${this.name}.${i}` }));
+  }
+
+  /** Stores the permit count on first use; refuses a different count than the stored one. */
+  async #check(): Promise<void> {
+    if (this.#checked) return;
+    const key = `${this.name}.permits`;
+    const kv = this.#locks.kv;
+    try {
+      await kv.create(key, enc.encode(JSON.stringify({ permits: this.permits })));
+    } catch (err) {
+      if (!isConflict(err)) throw new LockStoreError(`create ${key}`, this.#locks.bucket, { cause: err });
+      const e = await this.#locks.get(key);
+      let stored = NaN;
+      try {
+        stored = e ? Number((JSON.parse(dec.decode(e.value)) as { permits?: unknown }).permits) : NaN;
+      } catch {
+        // a value gc did not write: reported as a mismatch below
+      }
+      if (stored !== this.permits) throw new PermitsMismatchError(this.name, this.permits, stored);
+    }
+    this.#checked = true;
+  }
+
+  async acquire(opts?: Partial<AcquireOptions>): Promise<Lease> {
+    const a = this.#locks.resolveAcquire(opts);
+    await this.#check();
+    return (await this.#locks.acquireKeys(this.name, this.#slots, a, true)) as Lease;
+  }
+
+  async tryAcquire(opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<Lease | null> {
+    const a = this.#locks.resolveAcquire({ ...opts, waitMs: 0 });
+    await this.#check();
+    return this.#locks.acquireKeys(this.name, this.#slots, a, false);
+  }
+
+  holders(): Promise<LockInfo[]> {
+    return this.#locks.holders(`${this.name}.*`);
+  }
+}
+
+class LeaseImpl implements Lease {
+  readonly name: string;
+  readonly slot: number | undefined;
+  readonly key: string;
+  readonly owner: string;
+  readonly epoch: number;
+  readonly ttlMs: number;
+  readonly token: string;
+  readonly #locks: LocksImpl;
+  readonly #abort = new AbortController();
+  #record: LockRecord;
+  #revision: number;
+  /** Monotonic time the last successful write was sent. */
+  #lastGoodSentAt: number;
+  #renewTimer: TimerHandle | undefined;
+  #deadlineTimer: TimerHandle | undefined;
+  #state: 'held' | 'released' | 'lost' = 'held';
+  #lostTo: string | undefined;
+  #busy: Promise<void> = Promise.resolve();
+
+  constructor(
+    locks: LocksImpl,
+    name: string,
+    slot: number | undefined,
+    key: string,
+    record: LockRecord,
+    revision: number,
+    sentAt: number,
+    autoRenew: boolean,
+  ) {
+    this.#locks = locks;
+    this.name = name;
+    this.slot = slot;
+    this.key = key;
+    this.owner = record.owner;
+    this.epoch = record.epoch;
+    this.ttlMs = record.ttlMs;
+    this.token = record.token;
+    this.#record = record;
+    this.#revision = revision;
+    this.#lastGoodSentAt = sentAt;
+    this.#armDeadline();
+    if (autoRenew) this.#scheduleRenew();
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+  held(): boolean {
+    return this.#state === 'held';
+  }
+
+  get #renewIntervalMs(): number {
+    return Math.max(1, Math.floor(this.ttlMs / 3));
+  }
+  get #renewDeadlineMs(): number {
+    return Math.floor((2 * this.ttlMs) / 3);
+  }
+
+  #scheduleRenew(): void {
+    const clock = this.#locks.o.clock;
+    this.#renewTimer = clock.setTimeout(() => {
+      this.#renewTimer = undefined;
+      if (this.#state !== 'held') return;
+      this.refresh()
+        .catch((err: unknown) => {
+          if (this.#state === 'held')
+            this.#locks.o.logger.warn('lock refresh failed', { key: this.key, err });
+        })
+        .finally(() => {
+          if (this.#state === 'held') this.#scheduleRenew();
+        });
+    }, this.#renewIntervalMs);
+  }
+
+  #armDeadline(): void {
+    const clock = this.#locks.o.clock;
+    if (this.#deadlineTimer) clock.clearTimeout(this.#deadlineTimer);
+    const at = this.#lastGoodSentAt + this.#renewDeadlineMs;
+    this.#deadlineTimer = clock.setTimeout(
+      () => {
+        this.#deadlineTimer = undefined;
+        if (this.#state !== 'held') return;
+        // Timers may fire a little early against the monotonic clock: re-arm until the deadline has passed.
+        if (clock.now() < at) return this.#armDeadline();
+        this.#lose(`no successful refresh within ${this.#renewDeadlineMs} ms (2/3 of the TTL)`);
+      },
+      Math.max(0, at - clock.now()),
+    );
+  }
+
+  #stopTimers(): void {
+    const clock = this.#locks.o.clock;
+    if (this.#renewTimer) clock.clearTimeout(this.#renewTimer);
+    if (this.#deadlineTimer) clock.clearTimeout(this.#deadlineTimer);
+    this.#renewTimer = this.#deadlineTimer = undefined;
+  }
+
+  #lose(reason: string, holder?: string): void {
+    if (this.#state !== 'held') return;
+    this.#state = 'lost';
+    this.#lostTo = holder;
+    this.#stopTimers();
+    this.#locks.leases.delete(this);
+    this.#locks.metrics.held(-1);
+    this.#locks.metrics.lost();
+    const err = new LockLostError(this.key, this.epoch, reason);
+    this.#locks.o.logger.warn('lock lost', { key: this.key, epoch: this.epoch, reason });
+    this.#locks.emit({ type: 'lost', key: this.key, owner: this.owner, epoch: this.epoch, reason });
+    this.#abort.abort(err);
+  }
+
+  /** Serializes refresh and release of this lease. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(fn);
+    this.#busy = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #explainConflict(): Promise<void> {
+    const e = await this.#locks.get(this.key).catch(() => null);
+    const rec = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
+    if (rec?.released?.forced && rec.token === this.token) {
+      this.#lose(`force-released by ${rec.released.by}: ${rec.released.reason}`, rec.released.by);
+    } else {
+      this.#lose(
+        rec
+          ? `the record changed: now ${rec.state} by ${rec.owner} at epoch ${rec.epoch}`
+          : 'the record was deleted',
+        rec?.owner,
+      );
+    }
+  }
+
+  refresh(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'lost') throw new LockLostError(this.key, this.epoch, 'lost earlier');
+      if (this.#state === 'released') throw new LockNotHeldError(this.key);
+      const clock = this.#locks.o.clock;
+      const sentAt = clock.now();
+      const record: LockRecord = { ...this.#record, refreshedAt: clock.wallNow() };
+      try {
+        const rev = await this.#locks.write(this.key, record, this.#revision);
+        if (this.#state !== 'held') return;
+        this.#revision = rev;
+        this.#record = record;
+        this.#lastGoodSentAt = sentAt;
+        this.#armDeadline();
+      } catch (err) {
+        if (err instanceof Conflict) {
+          await this.#explainConflict();
+          throw new LockLostError(this.key, this.epoch, 'the record changed under a refresh');
+        }
+        throw err;
+      }
+    });
+  }
+
+  release(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'released') return;
+      if (this.#state === 'lost') {
+        throw new NotLockOwnerError(this.key, this.owner, this.#lostTo, `lease epoch ${this.epoch} was lost`);
+      }
+      const free: LockRecord = {
+        ...this.#record,
+        state: 'free',
+        released: { by: this.owner, reason: 'released', at: this.#locks.o.clock.wallNow(), forced: false },
+      };
+      try {
+        await this.#locks.write(this.key, free, this.#revision);
+      } catch (err) {
+        if (err instanceof Conflict) {
+          await this.#explainConflict();
+          throw new NotLockOwnerError(
+            this.key,
+            this.owner,
+            this.#lostTo,
+            `lease epoch ${this.epoch} was lost`,
+          );
+        }
+        throw err;
+      }
+      this.#state = 'released';
+      this.#stopTimers();
+      this.#locks.leases.delete(this);
+      this.#locks.metrics.held(-1);
+      this.#locks.emit({ type: 'released', key: this.key, owner: this.owner, epoch: this.epoch });
+      this.#abort.abort(new LockNotHeldError(this.key));
+    });
+  }
+
+  /** Release for close/dispose: a lost lease is logged, not thrown. */
+  async releaseQuietly(): Promise<void> {
+    try {
+      await this.release();
+    } catch (err) {
+      if (err instanceof NotLockOwnerError) {
+        this.#locks.o.logger.info('lease already lost at release', { key: this.key, epoch: this.epoch });
+        return;
+      }
+      throw err;
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.releaseQuietly();
+  }
+}
