@@ -1,0 +1,628 @@
+import {
+  ClosedError,
+  createFence,
+  realClock,
+  silentLogger,
+  withTimeout,
+  type Clock,
+  type Epoch,
+  type Fence,
+  type Logger,
+  type TimerHandle,
+} from '@gc/core';
+import { BackendError, BackendErrorCode, PhaseError } from './errors.js';
+import { restartDecision, type RestartPolicy } from './restart.js';
+import type { Backend, HealthResult } from './types.js';
+
+/** The phases of the active sequence, in order. The passive sequence runs them in reverse. */
+export const Phase = {
+  Promote: 'promote',
+  Vip: 'vip',
+  Backend: 'backend',
+  OnActive: 'onActive',
+} as const;
+/** One of {@link Phase}. */
+export type PhaseName = (typeof Phase)[keyof typeof Phase];
+
+/** Which way a phase runs. */
+export type Direction = 'activate' | 'deactivate';
+
+/** What each step receives. */
+export interface PhaseContext {
+  /** The leadership epoch being activated (or given up). */
+  epoch: Epoch;
+  /** Aborted when the phase runs out of time or the coordinator closes. */
+  signal: AbortSignal;
+  /** Why the node deactivates (`deactivate` only). */
+  reason: string | undefined;
+}
+
+/** One caller-supplied step: what to do on the way up and on the way down. */
+export interface ActiveStep {
+  activate(ctx: PhaseContext): Promise<void>;
+  deactivate(ctx: PhaseContext): Promise<void>;
+}
+
+/** The steps the platform composes. Each is optional; missing ones are skipped (and not reported). */
+export interface ActiveSteps {
+  /** Catch up and promote the data (for example `@gc/wal` promotion); down: demote to replica. */
+  promote?: ActiveStep;
+  /** Acquire the virtual IP (for example `@gc/vip`); down: release it. */
+  vip?: ActiveStep;
+  /** Started and waited healthy on the way up, stopped on the way down, watched while active. */
+  backend?: Backend;
+  /** The app's onActive hook; down: its onPassive hook. */
+  onActive?: ActiveStep;
+}
+
+/** Time limit of each phase (both directions), in ms. */
+export interface PhaseTimeouts {
+  /** Default `120000`. */
+  promoteMs: number;
+  /** Default `15000`. */
+  vipMs: number;
+  /** Start plus first healthy probe. Default `60000`. */
+  backendMs: number;
+  /** Default `30000`. */
+  onActiveMs: number;
+}
+
+/** Options of {@link createActiveCoordinator}. */
+export interface ActiveCoordinatorOptions {
+  /** The steps. Required. */
+  steps: ActiveSteps;
+  /** Per-phase time limits. */
+  timeouts: PhaseTimeouts;
+  /** Backend health probe interval while active, in ms. Default `2000`. */
+  healthIntervalMs: number;
+  /** Consecutive failed probes before the backend is restarted. Default `3`. */
+  unhealthyThreshold: number;
+  /** Limits of restarts of an unhealthy backend while active (mode is ignored: unhealthy always counts). */
+  backendRestart: RestartPolicy;
+  /** Refuses an activation with an epoch lower than one already seen. Default a new in-memory fence. */
+  fence: Fence | undefined;
+  /** Receives state changes, phase timings, metrics and audit events. Default none. */
+  onEvent: ((event: CoordinatorEvent) => void) | undefined;
+  /** Clock. Default the real clock. */
+  clock: Clock | undefined;
+  /** Logger. Default silent. */
+  logger: Logger | undefined;
+}
+
+/** Defaults of {@link ActiveCoordinatorOptions} (`steps` must be given). */
+export function defaultActiveCoordinatorOptions(): Omit<ActiveCoordinatorOptions, 'steps'> {
+  return {
+    timeouts: { promoteMs: 120_000, vipMs: 15_000, backendMs: 60_000, onActiveMs: 30_000 },
+    healthIntervalMs: 2000,
+    unhealthyThreshold: 3,
+    backendRestart: {
+      mode: 'always',
+      maxRestarts: 3,
+      windowMs: 300_000,
+      initialBackoffMs: 1000,
+      maxBackoffMs: 30_000,
+      factor: 2,
+    },
+    fence: undefined,
+    onEvent: undefined,
+    clock: undefined,
+    logger: undefined,
+  };
+}
+
+/** States of the coordinator. `degraded`: active, but the backend failed beyond its restart limits. */
+export const CoordinatorState = {
+  Passive: 'passive',
+  Activating: 'activating',
+  Active: 'active',
+  Degraded: 'degraded',
+  Deactivating: 'deactivating',
+  Closed: 'closed',
+} as const;
+/** One of {@link CoordinatorState}. */
+export type CoordinatorStateValue = (typeof CoordinatorState)[keyof typeof CoordinatorState];
+
+/** Timing of one phase run. */
+export interface PhaseTiming {
+  phase: PhaseName;
+  direction: Direction;
+  ok: boolean;
+  durationMs: number;
+  error: Error | undefined;
+}
+
+/** What {@link ActiveCoordinator.activate} and {@link ActiveCoordinator.deactivate} return. */
+export interface SequenceReport {
+  direction: Direction;
+  epoch: Epoch;
+  ok: boolean;
+  totalMs: number;
+  phases: PhaseTiming[];
+}
+
+/** Everything the coordinator reports. */
+export type CoordinatorEvent =
+  | { type: 'state'; from: CoordinatorStateValue; to: CoordinatorStateValue; epoch: Epoch | undefined }
+  | {
+      type: 'phase';
+      direction: Direction;
+      phase: PhaseName;
+      epoch: Epoch;
+      ok: boolean;
+      durationMs: number;
+      error?: string;
+    }
+  | { type: 'backend-unhealthy'; epoch: Epoch; consecutive: number; detail: string }
+  | {
+      type: 'backend-restart';
+      epoch: Epoch;
+      attempt: number;
+      delayMs: number;
+      ok: boolean;
+      durationMs: number;
+      error?: string;
+    }
+  | { type: 'backend-failed'; epoch: Epoch; reason: string }
+  | { type: 'metric'; name: string; value: number; labels: Record<string, string> }
+  | {
+      type: 'audit';
+      action: string;
+      epoch: Epoch | undefined;
+      atWallMs: number;
+      data: Record<string, unknown>;
+    };
+
+/** Counters and last timings, for a status page. */
+export interface CoordinatorMetrics {
+  activations: number;
+  activationFailures: number;
+  deactivations: number;
+  deactivationFailures: number;
+  backendRestarts: number;
+  backendFailures: number;
+  lastActivation: SequenceReport | undefined;
+  lastDeactivation: SequenceReport | undefined;
+}
+
+/** Runs the active sequence and its reverse, and keeps the backend healthy while active. */
+export interface ActiveCoordinator {
+  /** Current state. */
+  readonly state: CoordinatorStateValue;
+  /** The epoch of the current activation, if any. */
+  readonly epoch: Epoch | undefined;
+  /**
+   * promote → vip → backend healthy → onActive, each timed and bounded. On a failure the phases
+   * already done are undone in reverse and a {@link PhaseError} naming the phase is thrown.
+   * Refused with `FencedError` for an epoch lower than one already seen.
+   */
+  activate(epoch: Epoch): Promise<SequenceReport>;
+  /**
+   * onPassive → backend stop → vip release → demote. Every phase runs even when an earlier one
+   * fails (the VIP is released even when the backend will not stop); the first failure is thrown
+   * as a {@link PhaseError} afterwards. A no-op when passive.
+   */
+  deactivate(reason?: string): Promise<SequenceReport | undefined>;
+  /** Counters and last timings. */
+  metrics(): CoordinatorMetrics;
+  /** Deactivates (reason `close`) and stops the health watch. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const ORDER: PhaseName[] = [Phase.Promote, Phase.Vip, Phase.Backend, Phase.OnActive];
+
+class Coordinator implements ActiveCoordinator {
+  readonly #o: ActiveCoordinatorOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #fence: Fence;
+  #state: CoordinatorStateValue = CoordinatorState.Passive;
+  #epoch: Epoch | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #done: PhaseName[] = [];
+  #monitor: TimerHandle | undefined;
+  #monitorGen = 0;
+  #unhealthy = 0;
+  #restartHistory: number[] = [];
+  #abort = new AbortController();
+  #watchAbort = new AbortController();
+  readonly #m: CoordinatorMetrics = {
+    activations: 0,
+    activationFailures: 0,
+    deactivations: 0,
+    deactivationFailures: 0,
+    backendRestarts: 0,
+    backendFailures: 0,
+    lastActivation: undefined,
+    lastDeactivation: undefined,
+  };
+
+  constructor(o: ActiveCoordinatorOptions) {
+    this.#o = o;
+    this.#clock = o.clock ?? realClock;
+    this.#log = (o.logger ?? silentLogger).child({ component: 'active-coordinator' });
+    this.#fence = o.fence ?? createFence();
+  }
+
+  get state(): CoordinatorStateValue {
+    return this.#state;
+  }
+
+  get epoch(): Epoch | undefined {
+    return this.#epoch;
+  }
+
+  #emit(e: CoordinatorEvent): void {
+    try {
+      this.#o.onEvent?.(e);
+    } catch (err) {
+      this.#log.error('coordinator event listener threw', { err });
+    }
+  }
+
+  #audit(action: string, data: Record<string, unknown>): void {
+    this.#emit({ type: 'audit', action, epoch: this.#epoch, atWallMs: this.#clock.wallNow(), data });
+  }
+
+  #setState(to: CoordinatorStateValue): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    this.#log.info(`coordinator ${from} -> ${to}`, { epoch: this.#epoch });
+    this.#emit({ type: 'state', from, to, epoch: this.#epoch });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #has(phase: PhaseName): boolean {
+    return this.#o.steps[phase] !== undefined;
+  }
+
+  #timeout(phase: PhaseName): number {
+    const t = this.#o.timeouts;
+    return { promote: t.promoteMs, vip: t.vipMs, backend: t.backendMs, onActive: t.onActiveMs }[phase];
+  }
+
+  async #waitHealthy(backend: Backend, signal: AbortSignal): Promise<HealthResult> {
+    for (;;) {
+      const h = await backend.health();
+      if (h.healthy) return h;
+      if (signal.aborted)
+        throw new BackendError(
+          BackendErrorCode.Unhealthy,
+          `backend ${backend.name} not healthy: ${h.detail}`,
+        );
+      // Poll faster than the steady-state interval while waiting, but never spin.
+      const pollMs =
+        this.#o.healthIntervalMs > 0 ? Math.max(20, Math.min(this.#o.healthIntervalMs, 200)) : 200;
+      await this.#clock.sleep(pollMs, signal).catch(() => undefined);
+    }
+  }
+
+  async #runStep(phase: PhaseName, direction: Direction, ctx: PhaseContext): Promise<void> {
+    const steps = this.#o.steps;
+    if (phase === Phase.Backend) {
+      const backend = steps.backend!;
+      if (direction === 'activate') {
+        await backend.start();
+        await this.#waitHealthy(backend, ctx.signal);
+      } else {
+        await backend.stop();
+      }
+      return;
+    }
+    const step = steps[phase]!;
+    await (direction === 'activate' ? step.activate(ctx) : step.deactivate(ctx));
+  }
+
+  async #phase(phase: PhaseName, direction: Direction, epoch: Epoch, reason?: string): Promise<PhaseTiming> {
+    const t0 = this.#clock.now();
+    const ac = new AbortController();
+    const onClose = () => ac.abort(new ClosedError('active coordinator'));
+    this.#abort.signal.addEventListener('abort', onClose, { once: true });
+    const timeoutMs = this.#timeout(phase);
+    let error: Error | undefined;
+    try {
+      await withTimeout(
+        this.#runStep(phase, direction, { epoch, signal: ac.signal, reason }),
+        timeoutMs,
+        `${direction} phase ${phase}`,
+        this.#clock,
+      );
+    } catch (err) {
+      error = err as Error;
+      ac.abort(err);
+    } finally {
+      this.#abort.signal.removeEventListener('abort', onClose);
+    }
+    const durationMs = this.#clock.now() - t0;
+    const ok = !error;
+    this.#log[ok ? 'info' : 'error'](`${direction} ${phase} ${ok ? 'done' : 'failed'}`, {
+      epoch,
+      durationMs,
+      err: error,
+    });
+    this.#emit({
+      type: 'phase',
+      direction,
+      phase,
+      epoch,
+      ok,
+      durationMs,
+      ...(error ? { error: error.message } : {}),
+    });
+    this.#emit({
+      type: 'metric',
+      name: 'gc_phase_duration_ms',
+      value: durationMs,
+      labels: { phase, direction, ok: String(ok) },
+    });
+    this.#audit(`${direction}.${phase}`, {
+      ok,
+      durationMs,
+      ...(error ? { error: error.message } : {}),
+      ...(reason ? { reason } : {}),
+    });
+    return { phase, direction, ok, durationMs, error };
+  }
+
+  activate(epoch: Epoch): Promise<SequenceReport> {
+    return this.#serial(async () => {
+      if (this.#state === CoordinatorState.Closed) throw new ClosedError('active coordinator');
+      this.#fence.check(epoch, 'activation');
+      if (
+        (this.#state === CoordinatorState.Active || this.#state === CoordinatorState.Degraded) &&
+        this.#epoch === epoch
+      ) {
+        return this.#m.lastActivation!;
+      }
+      if (this.#state !== CoordinatorState.Passive)
+        await this.#deactivateNow(`re-activation with epoch ${epoch}`);
+      const t0 = this.#clock.now();
+      this.#epoch = epoch;
+      this.#done = [];
+      this.#setState(CoordinatorState.Activating);
+      this.#audit('activate.begin', {});
+      const phases: PhaseTiming[] = [];
+      for (const phase of ORDER) {
+        if (!this.#has(phase)) continue;
+        const timing = await this.#phase(phase, 'activate', epoch);
+        phases.push(timing);
+        if (!timing.ok) {
+          // The backend may be half-started: it is undone together with the phases that finished.
+          if (phase === Phase.Backend) this.#done.push(phase);
+          this.#m.activationFailures++;
+          for (const p of [...this.#done].reverse())
+            phases.push(await this.#phase(p, 'deactivate', epoch, `activation failed in ${phase}`));
+          this.#done = [];
+          const report: SequenceReport = {
+            direction: 'activate',
+            epoch,
+            ok: false,
+            totalMs: this.#clock.now() - t0,
+            phases,
+          };
+          this.#m.lastActivation = report;
+          this.#audit('activate.failed', { phase, error: timing.error?.message, totalMs: report.totalMs });
+          this.#epoch = undefined;
+          this.#setState(CoordinatorState.Passive);
+          throw new PhaseError(phase, 'activate', { cause: timing.error });
+        }
+        this.#done.push(phase);
+      }
+      const report: SequenceReport = {
+        direction: 'activate',
+        epoch,
+        ok: true,
+        totalMs: this.#clock.now() - t0,
+        phases,
+      };
+      this.#m.activations++;
+      this.#m.lastActivation = report;
+      this.#emit({ type: 'metric', name: 'gc_activation_duration_ms', value: report.totalMs, labels: {} });
+      this.#audit('activate.done', { totalMs: report.totalMs });
+      this.#unhealthy = 0;
+      this.#restartHistory = [];
+      this.#setState(CoordinatorState.Active);
+      this.#startMonitor();
+      return report;
+    });
+  }
+
+  deactivate(reason = 'deactivate'): Promise<SequenceReport | undefined> {
+    // Cut short a backend restart in progress: the node is giving up the active role anyway.
+    this.#stopMonitor();
+    return this.#serial(() => this.#deactivateNow(reason));
+  }
+
+  async #deactivateNow(reason: string): Promise<SequenceReport | undefined> {
+    this.#stopMonitor();
+    const epoch = this.#epoch;
+    if (epoch === undefined || this.#done.length === 0) {
+      this.#epoch = undefined;
+      if (this.#state !== CoordinatorState.Closed) this.#setState(CoordinatorState.Passive);
+      return undefined;
+    }
+    const t0 = this.#clock.now();
+    this.#setState(CoordinatorState.Deactivating);
+    this.#audit('deactivate.begin', { reason });
+    const phases: PhaseTiming[] = [];
+    for (const p of [...this.#done].reverse()) phases.push(await this.#phase(p, 'deactivate', epoch, reason));
+    this.#done = [];
+    const failed = phases.find((p) => !p.ok);
+    const report: SequenceReport = {
+      direction: 'deactivate',
+      epoch,
+      ok: !failed,
+      totalMs: this.#clock.now() - t0,
+      phases,
+    };
+    this.#m.lastDeactivation = report;
+    if (failed) this.#m.deactivationFailures++;
+    else this.#m.deactivations++;
+    this.#emit({ type: 'metric', name: 'gc_deactivation_duration_ms', value: report.totalMs, labels: {} });
+    this.#audit(failed ? 'deactivate.failed' : 'deactivate.done', {
+      reason,
+      totalMs: report.totalMs,
+      ...(failed ? { phase: failed.phase } : {}),
+    });
+    this.#epoch = undefined;
+    this.#setState(CoordinatorState.Passive);
+    if (failed) throw new PhaseError(failed.phase, 'deactivate', { cause: failed.error });
+    return report;
+  }
+
+  #startMonitor(): void {
+    const backend = this.#o.steps.backend;
+    if (!backend || this.#o.healthIntervalMs <= 0) return;
+    const gen = ++this.#monitorGen;
+    this.#watchAbort = new AbortController();
+    const tick = () => {
+      this.#monitor = this.#clock.setTimeout(() => {
+        void this.#serial(async () => {
+          if (gen !== this.#monitorGen || this.#state !== CoordinatorState.Active) return;
+          await this.#check(backend);
+          if (gen === this.#monitorGen && this.#state === CoordinatorState.Active) tick();
+        });
+      }, this.#o.healthIntervalMs);
+    };
+    tick();
+  }
+
+  #stopMonitor(): void {
+    this.#monitorGen++;
+    this.#watchAbort.abort(new ClosedError('backend health watch'));
+    if (this.#monitor) this.#clock.clearTimeout(this.#monitor);
+    this.#monitor = undefined;
+  }
+
+  async #check(backend: Backend): Promise<void> {
+    const epoch = this.#epoch!;
+    let h: HealthResult;
+    try {
+      h = await backend.health();
+    } catch (err) {
+      h = { healthy: false, detail: (err as Error).message, latencyMs: 0 };
+    }
+    if (h.healthy) {
+      this.#unhealthy = 0;
+      return;
+    }
+    this.#unhealthy++;
+    this.#emit({ type: 'backend-unhealthy', epoch, consecutive: this.#unhealthy, detail: h.detail });
+    if (this.#unhealthy < this.#o.unhealthyThreshold) return;
+    const now = this.#clock.now();
+    const d = restartDecision(
+      { ...this.#o.backendRestart, mode: 'always' },
+      { exitCode: 1, signal: null },
+      this.#restartHistory,
+      now,
+    );
+    if (!d.restart) {
+      this.#m.backendFailures++;
+      const reason = `backend ${backend.name} stays unhealthy (${h.detail}) and ${d.reason}; this node should step down`;
+      this.#log.error(reason, { epoch });
+      this.#emit({ type: 'backend-failed', epoch, reason });
+      this.#audit('backend.failed', { reason });
+      this.#setState(CoordinatorState.Degraded);
+      return;
+    }
+    this.#restartHistory.push(now);
+    this.#m.backendRestarts++;
+    const watch = this.#watchAbort.signal;
+    await this.#clock.sleep(d.delayMs, watch).catch(() => undefined);
+    if (watch.aborted) return;
+    const t0 = this.#clock.now();
+    let error: Error | undefined;
+    try {
+      await withTimeout(
+        (async () => {
+          await backend.stop();
+          await backend.start();
+          await this.#waitHealthy(backend, watch);
+        })(),
+        this.#o.timeouts.backendMs,
+        `restart of backend ${backend.name}`,
+        this.#clock,
+      );
+      this.#unhealthy = 0;
+    } catch (err) {
+      error = err as Error;
+    }
+    const durationMs = this.#clock.now() - t0;
+    this.#emit({
+      type: 'backend-restart',
+      epoch,
+      attempt: d.attempt,
+      delayMs: d.delayMs,
+      ok: !error,
+      durationMs,
+      ...(error ? { error: error.message } : {}),
+    });
+    this.#emit({
+      type: 'metric',
+      name: 'gc_backend_restarts_total',
+      value: this.#m.backendRestarts,
+      labels: {},
+    });
+    this.#audit('backend.restart', {
+      attempt: d.attempt,
+      ok: !error,
+      durationMs,
+      ...(error ? { error: error.message } : {}),
+    });
+  }
+
+  metrics(): CoordinatorMetrics {
+    return { ...this.#m };
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === CoordinatorState.Closed) return;
+    this.#stopMonitor();
+    try {
+      await this.deactivate('close');
+    } finally {
+      this.#abort.abort(new ClosedError('active coordinator'));
+      this.#stopMonitor();
+      this.#setState(CoordinatorState.Closed);
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Creates the coordinator of the active sequence from caller-supplied steps. The platform wires
+ * election (epochs), `@gc/wal` (promote), `@gc/vip` and a backend into it.
+ *
+ * @example
+ * const coordinator = createActiveCoordinator({
+ *   steps: {
+ *     promote: { activate: () => replica.promote(), deactivate: () => replica.demote() },
+ *     vip: { activate: ({ epoch }) => vip.acquire(epoch).then(() => undefined), deactivate: () => vip.release('demoted') },
+ *     backend,
+ *     onActive: { activate: () => app.onActive(), deactivate: () => app.onPassive() },
+ *   },
+ *   onEvent: (e) => audit.publish(e),
+ * });
+ * election.onLeader((epoch) => coordinator.activate(epoch));
+ * election.onFollower(() => coordinator.deactivate('lost leadership'));
+ */
+export function createActiveCoordinator(
+  options: Partial<ActiveCoordinatorOptions> & Pick<ActiveCoordinatorOptions, 'steps'>,
+): ActiveCoordinator {
+  const d = defaultActiveCoordinatorOptions();
+  return new Coordinator({
+    ...d,
+    ...options,
+    timeouts: { ...d.timeouts, ...options.timeouts },
+    backendRestart: { ...d.backendRestart, ...options.backendRestart },
+  });
+}
