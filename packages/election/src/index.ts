@@ -1,0 +1,28 @@
+export { createElection } from './election.js';
+export type { CreateElectionOptions } from './election.js';
+export {
+  defaultElectionOptions,
+  resolveElectionOptions,
+  MAX_PRIORITY,
+  MIN_TTL_MS,
+  MIN_SAFETY_RATIO,
+} from './options.js';
+export { ElectionState, LostReason } from './types.js';
+export type {
+  AcquireVia,
+  Election,
+  ElectionEventName,
+  ElectionEvents,
+  ElectionOptions,
+  ElectionStateValue,
+  LeaderInfo,
+  LeaderWatch,
+  LeaseRecord,
+  LostReasonValue,
+} from './types.js';
+export { ElectionErrorCode, LeaseConflictError, StoreUnavailableError } from './errors.js';
+export type { ElectionErrorCodeValue } from './errors.js';
+export { livenessSubject } from './store.js';
+// Fencing lives in @gc/core; re-exported so that users of elections need one import.
+export { createFence, memoryEpochStore, fileEpochStore, EPOCH_HEADER, FencedError } from '@gc/core';
+export type { Epoch, EpochStore, Fence } from '@gc/core';

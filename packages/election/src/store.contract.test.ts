@@ -1,0 +1,128 @@
+import { connect, realClock, versionSupports } from '@gc/core';
+import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LeaseConflictError } from './errors.js';
+import { MemoryLeaseBackend, openKvLeaseStore, type LeaseEntry, type LeaseStore } from './store.js';
+import type { LeaseRecord } from './types.js';
+
+// The same contract, run against NATS KV on a real nats-server and against the in-process store that the
+// fake-clock unit tests use: this is what makes those unit tests trustworthy.
+
+const rec = (holder: string, epoch: number): LeaseRecord => ({
+  holder,
+  instance: `i-${holder}`,
+  epoch,
+  ttlMs: 3000,
+  live: false,
+  priority: 10,
+  grantedAt: 0,
+});
+
+let server: NatsServer;
+let nc: NatsConnection;
+let n = 0;
+beforeAll(async () => {
+  server = await startServer();
+  nc = await connect({ servers: server.url, name: 'contract' });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.close();
+});
+
+const impls: Array<[string, () => Promise<LeaseStore>]> = [
+  ['memory', async () => new MemoryLeaseBackend(realClock).connect('m')],
+  [
+    'nats kv',
+    () =>
+      openKvLeaseStore(nc, {
+        bucket: `contract_${++n}`,
+        key: 'leader',
+        replicas: 1,
+        ttlMs: 3000,
+        timeoutMs: 2000,
+      }),
+  ],
+];
+
+for (const [name, open] of impls) {
+  describe(`LeaseStore contract: ${name}`, () => {
+    it('creates, renews and deletes only on the expected revision', async () => {
+      const s = await open();
+      expect(await s.get(1000)).toBeNull();
+      const r1 = await s.put(rec('a', 1), 0, 3000, 1000);
+      await expect(s.put(rec('b', 2), 0, 3000, 1000)).rejects.toBeInstanceOf(LeaseConflictError);
+      const r2 = await s.put(rec('a', 1), r1, 3000, 1000);
+      expect(r2).toBeGreaterThan(r1);
+      await expect(s.put(rec('b', 2), r1, 3000, 1000)).rejects.toMatchObject({
+        code: 'GC_ELECTION_LEASE_CONFLICT',
+      });
+      expect(await s.get(1000)).toEqual({ revision: r2, record: rec('a', 1) });
+      await expect(s.delete(r1, rec('a', 1), 1000)).rejects.toBeInstanceOf(LeaseConflictError);
+      await s.delete(r2, rec('a', 1), 1000);
+      const del = (await s.get(1000))!;
+      expect(del.record).toBeNull();
+      expect(del.releasedEpoch).toBe(1);
+      const r4 = await s.put(rec('b', 2), del.revision, 3000, 1000);
+      expect((await s.get(1000))?.record?.holder).toBe('b');
+      expect(r4).toBeGreaterThan(del.revision);
+      await s.close();
+    });
+
+    it('watch delivers the current entry and then every change in order', async () => {
+      const s = await open();
+      const r1 = await s.put(rec('a', 1), 0, 3000, 1000);
+      const seen: LeaseEntry[] = [];
+      const stop = s.watch(
+        (e) => seen.push(e),
+        () => undefined,
+      );
+      await waitFor(() => seen.length === 1, { timeoutMs: 5000, message: 'initial entry' });
+      const r2 = await s.put(rec('a', 1), r1, 3000, 1000);
+      await s.delete(r2, rec('a', 1), 1000);
+      await waitFor(() => seen.length === 3, { timeoutMs: 5000, message: 'two changes' });
+      expect(seen.map((e) => [e.revision, e.record?.holder ?? null])).toEqual([
+        [r1, 'a'],
+        [r2, 'a'],
+        [r2 + 1, null],
+      ]);
+      stop();
+      await s.close();
+    });
+
+    it('liveness: no responders until served, then the epoch, then none again', async () => {
+      const s = await open();
+      expect(await s.probe(500)).toEqual({ kind: 'absent' });
+      const stop = s.serveLiveness(() => 7);
+      await nc.flush();
+      expect(await s.probe(500)).toEqual({ kind: 'alive', epoch: 7 });
+      stop();
+      await nc.flush();
+      expect(await s.probe(500)).toEqual({ kind: 'absent' });
+      await s.close();
+    });
+  });
+}
+
+describe('NATS KV store on this server', () => {
+  it('uses per-key TTL on servers that have it: an abandoned lease expires and leaves a marker', async () => {
+    const s = await openKvLeaseStore(nc, {
+      bucket: 'ttl_probe',
+      key: 'leader',
+      replicas: 1,
+      ttlMs: 1000,
+      timeoutMs: 2000,
+    });
+    expect(s.perKeyTtl).toBe(versionSupports(server.version, 'per-key-ttl'));
+    const seen: LeaseEntry[] = [];
+    const stop = s.watch(
+      (e) => seen.push(e),
+      () => undefined,
+    );
+    await s.put(rec('a', 1), 0, 1000, 1000);
+    await waitFor(() => seen.some((e) => e.record === null), { timeoutMs: 5000, message: 'expiry marker' });
+    stop();
+    await s.close();
+  });
+});

@@ -1,0 +1,470 @@
+import { headers, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { errors as natsErrors } from '@nats-io/nats-core';
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { supports, type Clock, type TimerHandle } from '@gc/core';
+import { LeaseConflictError, StoreUnavailableError } from './errors.js';
+import type { LeaseRecord } from './types.js';
+
+/** One observation of the lease key: its revision and record (null when deleted, purged or expired). */
+export interface LeaseEntry {
+  revision: number;
+  record: LeaseRecord | null;
+  /** Epoch carried by a deletion (a step-down writes its record into the delete), else undefined. */
+  releasedEpoch?: number;
+}
+
+/** Answer of a liveness probe. `absent`: nobody answers (no responders). */
+export type ProbeResult = { kind: 'alive'; epoch: number } | { kind: 'absent' } | { kind: 'unknown' };
+
+/**
+ * The storage port of the election: a single key with compare-and-set writes. The NATS KV implementation
+ * is {@link openKvLeaseStore}; {@link MemoryLeaseBackend} is an in-process implementation with the same
+ * CAS semantics for fake-clock unit tests (a shared contract test runs against both).
+ */
+export interface LeaseStore {
+  /** Human-readable location, for messages. */
+  readonly name: string;
+  /** True when writes carry a per-key TTL that the server enforces (nats-server ≥ 2.11 and a bucket that allows it). */
+  readonly perKeyTtl: boolean;
+  /** The current entry, or null when the key has no entry at all. */
+  get(timeoutMs: number): Promise<LeaseEntry | null>;
+  /**
+   * Writes `record` if the key's last revision is `expectedRevision` (0: the key has no entry). Returns the
+   * new revision; throws {@link LeaseConflictError} when the revision differs.
+   */
+  put(record: LeaseRecord, expectedRevision: number, ttlMs: number, timeoutMs: number): Promise<number>;
+  /** Deletes the key if its revision is `expectedRevision`; the deletion carries `record` (epoch high-water). */
+  delete(expectedRevision: number, record: LeaseRecord, timeoutMs: number): Promise<void>;
+  /** Calls `onEntry` for the current entry and every change until the returned function is called. */
+  watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void;
+  /** Answers liveness probes with `epoch` until the returned function is called. */
+  serveLiveness(epoch: () => number): () => void;
+  /** Probes the holder's liveness. */
+  probe(timeoutMs: number): Promise<ProbeResult>;
+  /** Releases watches and subscriptions. Idempotent. */
+  close(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Parses a lease record; null when the bytes are not one (treated as a foreign holder by callers). */
+export function parseRecord(bytes: Uint8Array): LeaseRecord | null {
+  if (bytes.length === 0) return null;
+  try {
+    const r = JSON.parse(dec.decode(bytes)) as Partial<LeaseRecord>;
+    if (typeof r.holder !== 'string' || typeof r.epoch !== 'number' || typeof r.ttlMs !== 'number')
+      return null;
+    return {
+      holder: r.holder,
+      instance: typeof r.instance === 'string' ? r.instance : '',
+      epoch: r.epoch,
+      ttlMs: r.ttlMs,
+      live: r.live === true,
+      priority: typeof r.priority === 'number' ? r.priority : 0,
+      grantedAt: typeof r.grantedAt === 'number' ? r.grantedAt : 0,
+    };
+  } catch {
+    return null;
+  }
+}
+
+const UNKNOWN_HOLDER = '?';
+
+function entryFromKv(e: KvEntry): LeaseEntry {
+  if (e.operation === 'PUT') {
+    const record = parseRecord(e.value) ?? {
+      holder: UNKNOWN_HOLDER,
+      instance: '',
+      epoch: 0,
+      ttlMs: 0,
+      live: false,
+      priority: 0,
+      grantedAt: 0,
+    };
+    return { revision: e.revision, record };
+  }
+  const released = parseRecord(e.value);
+  return { revision: e.revision, record: null, ...(released ? { releasedEpoch: released.epoch } : {}) };
+}
+
+function isConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/** Go duration for a per-key TTL: whole seconds, rounded up (the server's granularity; longer is safe). */
+export function ttlHeader(ttlMs: number): string {
+  return `${Math.max(1, Math.ceil(ttlMs / 1000))}s`;
+}
+
+/** Subject of the liveness probes of one election (fast failover). A public name. */
+export function livenessSubject(bucket: string, key: string): string {
+  return `_GC.election.${bucket}.${key}.alive`;
+}
+
+/** Options of {@link openKvLeaseStore}. */
+export interface KvLeaseStoreOptions {
+  bucket: string;
+  key: string;
+  replicas: number;
+  /** Time-to-live the holder uses; sets the delete-marker TTL of a new bucket. */
+  ttlMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * Opens (and creates when missing) the election bucket: history 1, file storage, `replicas`, and on
+ * servers with per-key TTL `markerTTL` so expired leases leave a delete marker that watchers see.
+ */
+export async function openKvLeaseStore(nc: NatsConnection, o: KvLeaseStoreOptions): Promise<LeaseStore> {
+  const js = jetstream(nc, { timeout: o.timeoutMs });
+  const ttlCapable = supports(nc, 'per-key-ttl');
+  let kv: KV;
+  try {
+    kv = await new Kvm(js).create(o.bucket, {
+      history: 1,
+      replicas: o.replicas,
+      ...(ttlCapable ? { markerTTL: Math.max(1000, o.ttlMs) } : {}),
+    });
+  } catch (err) {
+    throw new StoreUnavailableError('open', o.bucket, { cause: err });
+  }
+  let perKeyTtl = false;
+  if (ttlCapable) {
+    try {
+      const st = await kv.status();
+      perKeyTtl = st.streamInfo.config.allow_msg_ttl === true;
+    } catch (err) {
+      throw new StoreUnavailableError('open', o.bucket, { cause: err });
+    }
+  }
+  return new KvLeaseStore(nc, js, kv, o, perKeyTtl);
+}
+
+class KvLeaseStore implements LeaseStore {
+  readonly name: string;
+  readonly perKeyTtl: boolean;
+  readonly #nc: NatsConnection;
+  readonly #js: ReturnType<typeof jetstream>;
+  readonly #kv: KV;
+  readonly #o: KvLeaseStoreOptions;
+  readonly #subject: string;
+  readonly #stops = new Set<() => void>();
+
+  constructor(
+    nc: NatsConnection,
+    js: ReturnType<typeof jetstream>,
+    kv: KV,
+    o: KvLeaseStoreOptions,
+    perKeyTtl: boolean,
+  ) {
+    this.#nc = nc;
+    this.#js = js;
+    this.#kv = kv;
+    this.#o = o;
+    this.perKeyTtl = perKeyTtl;
+    this.name = `${o.bucket}/${o.key}`;
+    this.#subject = `$KV.${o.bucket}.${o.key}`;
+  }
+
+  async get(): Promise<LeaseEntry | null> {
+    try {
+      const e = await this.#kv.get(this.#o.key);
+      return e ? entryFromKv(e) : null;
+    } catch (err) {
+      throw new StoreUnavailableError('get', this.#o.bucket, { cause: err });
+    }
+  }
+
+  async put(
+    record: LeaseRecord,
+    expectedRevision: number,
+    ttlMs: number,
+    timeoutMs: number,
+  ): Promise<number> {
+    try {
+      const ack = await this.#js.publish(this.#subject, enc.encode(JSON.stringify(record)), {
+        expect: { lastSubjectSequence: expectedRevision },
+        timeout: timeoutMs,
+        ...(this.perKeyTtl ? { ttl: ttlHeader(ttlMs) } : {}),
+      });
+      return ack.seq;
+    } catch (err) {
+      if (isConflict(err)) throw new LeaseConflictError(this.name, expectedRevision, { cause: err });
+      throw new StoreUnavailableError(expectedRevision ? 'update' : 'create', this.#o.bucket, { cause: err });
+    }
+  }
+
+  async delete(expectedRevision: number, record: LeaseRecord, timeoutMs: number): Promise<void> {
+    const h = headers();
+    h.set('KV-Operation', 'DEL');
+    try {
+      await this.#js.publish(this.#subject, enc.encode(JSON.stringify(record)), {
+        headers: h,
+        expect: { lastSubjectSequence: expectedRevision },
+        timeout: timeoutMs,
+      });
+    } catch (err) {
+      if (isConflict(err)) throw new LeaseConflictError(this.name, expectedRevision, { cause: err });
+      throw new StoreUnavailableError('delete', this.#o.bucket, { cause: err });
+    }
+  }
+
+  watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
+    let stopped = false;
+    let iter: { stop(): void } | undefined;
+    const run = async () => {
+      while (!stopped) {
+        try {
+          const w = await this.#kv.watch({ key: this.#o.key });
+          iter = w;
+          if (stopped) {
+            w.stop();
+            break;
+          }
+          for await (const e of w) onEntry(entryFromKv(e));
+        } catch (err) {
+          if (!stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
+        }
+        // The watch ended (stream deleted, connection closed): start a new one after a pause. Polling keeps
+        // the election correct meanwhile; the watch only makes it fast.
+        if (!stopped) await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    void run();
+    const stop = () => {
+      stopped = true;
+      iter?.stop();
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    return stop;
+  }
+
+  serveLiveness(epoch: () => number): () => void {
+    let sub: Subscription | undefined = this.#nc.subscribe(livenessSubject(this.#o.bucket, this.#o.key), {
+      callback: (_err, msg) => {
+        msg.respond(enc.encode(String(epoch())));
+      },
+    });
+    const stop = () => {
+      sub?.unsubscribe();
+      sub = undefined;
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    return stop;
+  }
+
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    try {
+      const m = await this.#nc.request(livenessSubject(this.#o.bucket, this.#o.key), undefined, {
+        timeout: timeoutMs,
+      });
+      return { kind: 'alive', epoch: Number(dec.decode(m.data)) || 0 };
+    } catch (err) {
+      if (
+        err instanceof natsErrors.NoRespondersError ||
+        (err instanceof natsErrors.RequestError && err.isNoResponders())
+      ) {
+        return { kind: 'absent' };
+      }
+      return { kind: 'unknown' };
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const stop of [...this.#stops]) stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// In-process implementation for fake-clock tests.
+
+interface MemoryLink {
+  cut: boolean;
+  latencyMs: number;
+  replyLatencyMs: number;
+}
+
+/**
+ * An in-process lease key with the same compare-and-set, watch, per-key TTL and liveness semantics as the
+ * NATS KV store, driven by a {@link Clock}, with per-node fault injection: `cut` (requests hang, watch
+ * deliveries and liveness answers stop, like a severed link), request latency and reply latency.
+ * For unit tests of timing logic on a fake clock; `src/store.contract.test.ts` proves it behaves like KV.
+ */
+export class MemoryLeaseBackend {
+  /** The clock that drives latencies and per-key TTL expiry. */
+  readonly clock: Clock;
+  readonly perKeyTtl: boolean;
+  #seq = 0;
+  #current: LeaseEntry | null = null;
+  #expiry: TimerHandle | undefined;
+  readonly #watchers = new Set<{ link: MemoryLink; fn: (e: LeaseEntry) => void }>();
+  readonly #responders = new Set<{ link: MemoryLink; epoch: () => number }>();
+  /** Every write applied, in order (for history checks in tests). */
+  readonly writes: Array<{ at: number; entry: LeaseEntry }> = [];
+
+  constructor(clock: Clock, opts: { perKeyTtl?: boolean } = {}) {
+    this.clock = clock;
+    this.perKeyTtl = opts.perKeyTtl ?? false;
+  }
+
+  /** The current entry (for assertions). */
+  current(): LeaseEntry | null {
+    return this.#current;
+  }
+
+  /** Simulates deleting and recreating the bucket: the key and the revision counter are gone. */
+  recreate(): void {
+    this.#current = null;
+    this.#seq = 0;
+    if (this.#expiry) this.clock.clearTimeout(this.#expiry);
+  }
+
+  /** A store handle for one node. */
+  connect(name = 'mem'): MemoryLeaseStore {
+    return new MemoryLeaseStore(this, name);
+  }
+
+  /** @internal */
+  apply(entry: Omit<LeaseEntry, 'revision'>, expected: number, ttlMs: number): number {
+    const last = this.#current?.revision ?? 0;
+    if (last !== expected) throw new LeaseConflictError('memory', expected);
+    const e: LeaseEntry = { ...entry, revision: ++this.#seq };
+    this.#set(e);
+    if (this.#expiry) this.clock.clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    if (this.perKeyTtl && e.record) {
+      this.#expiry = this.clock.setTimeout(
+        () => this.#set({ revision: ++this.#seq, record: null }),
+        Math.max(1, Math.ceil(ttlMs / 1000)) * 1000,
+      );
+    }
+    return e.revision;
+  }
+
+  #set(e: LeaseEntry): void {
+    this.#current = e;
+    this.writes.push({ at: this.clock.now(), entry: e });
+    for (const w of this.#watchers) if (!w.link.cut) w.fn(e);
+  }
+
+  /** @internal */
+  addWatcher(w: { link: MemoryLink; fn: (e: LeaseEntry) => void }): () => void {
+    this.#watchers.add(w);
+    return () => this.#watchers.delete(w);
+  }
+
+  /** @internal */
+  addResponder(r: { link: MemoryLink; epoch: () => number }): () => void {
+    this.#responders.add(r);
+    return () => this.#responders.delete(r);
+  }
+
+  /** @internal */
+  responder(): { link: MemoryLink; epoch: () => number } | undefined {
+    for (const r of this.#responders) if (!r.link.cut) return r;
+    return undefined;
+  }
+}
+
+/** One node's handle on a {@link MemoryLeaseBackend}. */
+export class MemoryLeaseStore implements LeaseStore {
+  readonly name: string;
+  readonly #b: MemoryLeaseBackend;
+  readonly #link: MemoryLink = { cut: false, latencyMs: 0, replyLatencyMs: 0 };
+  readonly #stops = new Set<() => void>();
+  readonly #clock: Clock;
+
+  constructor(backend: MemoryLeaseBackend, name: string) {
+    this.#b = backend;
+    this.name = name;
+    this.#clock = backend.clock;
+  }
+
+  get perKeyTtl(): boolean {
+    return this.#b.perKeyTtl;
+  }
+
+  /** Severs this node's link: requests hang, watch deliveries and liveness answers stop. */
+  cut(): void {
+    this.#link.cut = true;
+  }
+  /** Restores the link. */
+  heal(): void {
+    this.#link.cut = false;
+  }
+  /** Delay before a request reaches the store, and before its reply comes back, in ms. */
+  setLatency(latencyMs: number, replyLatencyMs = latencyMs): void {
+    this.#link.latencyMs = latencyMs;
+    this.#link.replyLatencyMs = replyLatencyMs;
+  }
+
+  async #roundTrip<T>(fn: () => T): Promise<T> {
+    if (this.#link.cut) return new Promise<T>(() => undefined);
+    if (this.#link.latencyMs) await this.#clock.sleep(this.#link.latencyMs);
+    if (this.#link.cut) return new Promise<T>(() => undefined);
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      if (this.#link.replyLatencyMs) await this.#clock.sleep(this.#link.replyLatencyMs);
+      throw err;
+    }
+    if (this.#link.replyLatencyMs) await this.#clock.sleep(this.#link.replyLatencyMs);
+    if (this.#link.cut) return new Promise<T>(() => undefined);
+    return result;
+  }
+
+  get(): Promise<LeaseEntry | null> {
+    return this.#roundTrip(() => this.#b.current());
+  }
+
+  put(record: LeaseRecord, expectedRevision: number, ttlMs: number): Promise<number> {
+    return this.#roundTrip(() => this.#b.apply({ record: { ...record } }, expectedRevision, ttlMs));
+  }
+
+  async delete(expectedRevision: number, record: LeaseRecord): Promise<void> {
+    await this.#roundTrip(() =>
+      this.#b.apply({ record: null, releasedEpoch: record.epoch }, expectedRevision, 0),
+    );
+  }
+
+  watch(onEntry: (e: LeaseEntry) => void): () => void {
+    const cur = this.#b.current();
+    if (cur && !this.#link.cut) queueMicrotask(() => onEntry(cur));
+    const off = this.#b.addWatcher({ link: this.#link, fn: onEntry });
+    const stop = () => {
+      off();
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    return stop;
+  }
+
+  serveLiveness(epoch: () => number): () => void {
+    const off = this.#b.addResponder({ link: this.#link, epoch });
+    const stop = () => {
+      off();
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    return stop;
+  }
+
+  async probe(): Promise<ProbeResult> {
+    if (this.#link.cut) return { kind: 'unknown' };
+    const r = this.#b.responder();
+    return r ? { kind: 'alive', epoch: r.epoch() } : { kind: 'absent' };
+  }
+
+  async close(): Promise<void> {
+    for (const stop of [...this.#stops]) stop();
+  }
+}
