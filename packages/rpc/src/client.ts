@@ -1,0 +1,522 @@
+import { ClosedError, createLogger, parseEpoch, resourceNames, validateAppName, type Logger } from '@gc/core';
+import {
+  headers as natsHeaders,
+  RequestError,
+  TimeoutError as NatsTimeoutError,
+  NoRespondersError,
+  type Msg,
+  type NatsConnection,
+} from '@nats-io/nats-core';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  bulkhead,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  type BulkheadPolicy,
+  type CircuitBreakerPolicy,
+  type RetryPolicy,
+} from 'cockatiel';
+import { decodeError, decodeJson, encodeJson, RpcHeader } from './codec.js';
+import {
+  BadPayloadError,
+  BulkheadFullError,
+  CircuitOpenError,
+  NoInstanceError,
+  PayloadTooLargeError,
+  ProtocolError,
+  RpcErrorCode,
+  RpcFencedError,
+  RpcTimeoutError,
+} from './errors.js';
+import { rpcMetrics, type RpcMetrics } from './metrics.js';
+import { metricsMiddleware, runChain } from './middleware.js';
+import { rpcSubjects, validateMethod, type RpcSubjects } from './subjects.js';
+import { injectTrace, tracer } from './tracing.js';
+import type {
+  AppApi,
+  CallOptions,
+  CallTarget,
+  CircuitStateName,
+  ClientContext,
+  Middleware,
+  RpcClient,
+  RpcClientOptions,
+} from './types.js';
+
+/** Defaults for {@link RpcClientOptions} (the required `platform` is empty). */
+export function defaultRpcClientOptions(): RpcClientOptions {
+  return {
+    platform: '',
+    timeoutMs: 5000,
+    retry: { retries: 2, initialDelayMs: 50, maxDelayMs: 1000 },
+    circuit: { consecutiveFailures: 5, halfOpenAfterMs: 5000 },
+    bulkhead: { maxInFlight: 512, maxQueued: 4096 },
+    middleware: [],
+    discoveryWaitMs: 50,
+    discoveryTtlMs: 2000,
+  };
+}
+
+/** Errors after which the handler certainly did not run: always safe to retry. */
+const NOT_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.NoInstance, RpcErrorCode.NotLeader]);
+/** Errors after which the handler may have run: retried only for idempotent calls. */
+const MAYBE_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.Timeout, RpcErrorCode.Fenced, 'GC_CLOSED']);
+/** Errors that count as failures of the target for its circuit breaker. */
+const BREAKER_FAILURES: ReadonlySet<string> = new Set([
+  RpcErrorCode.NoInstance,
+  RpcErrorCode.Timeout,
+  RpcErrorCode.HandlerError,
+  RpcErrorCode.Protocol,
+]);
+
+const codeOf = (err: unknown): string => {
+  const c = (err as { code?: unknown })?.code;
+  return typeof c === 'string' ? c : '';
+};
+
+const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+/** 32-bit FNV-1a, then a murmur3 finalizer: a fast, well-spread, deterministic string hash. */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Rendezvous (highest-random-weight) hashing: the node with the highest hash of `node + key` owns the
+ * key. Deterministic for a given set of nodes, and only the keys of a node that leaves move.
+ */
+export function rendezvous(nodes: readonly string[], key: string): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const n of nodes) {
+    const score = hash32(`${n}\u0000${key}`);
+    if (score > bestScore || (score === bestScore && best !== undefined && n < best)) {
+      best = n;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function headerBytes(h: Map<string, string>): number {
+  let n = 12; // "NATS/1.0\r\n" + final "\r\n"
+  for (const [k, v] of h) n += k.length + v.length + 4;
+  return n;
+}
+
+interface Target {
+  subject: string;
+  name: string;
+  node?: string;
+}
+
+class AppApiImpl implements AppApi {
+  readonly app: string;
+  readonly subjects: RpcSubjects;
+  readonly bulkhead: BulkheadPolicy;
+  readonly #client: Client;
+
+  constructor(client: Client, app: string, subjects: RpcSubjects, bh: BulkheadPolicy) {
+    this.#client = client;
+    this.app = app;
+    this.subjects = subjects;
+    this.bulkhead = bh;
+  }
+
+  call<T = unknown>(method: string, payload?: unknown, opts?: Partial<CallOptions>): Promise<T> {
+    return this.#client.call(this, method, payload, opts) as Promise<T>;
+  }
+}
+
+class Client implements RpcClient {
+  readonly platform: string;
+  readonly #nc: NatsConnection;
+  readonly #o: RpcClientOptions;
+  readonly #log: Logger;
+  readonly #chain: Middleware<ClientContext>[];
+  readonly #metrics: RpcMetrics | undefined;
+  readonly #apis = new Map<string, AppApiImpl>();
+  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  readonly #retries = new Map<string, RetryPolicy>();
+  readonly #epochs = new Map<string, number>();
+  readonly #instances = new Map<string, { nodes: string[]; atMs: number; pending?: Promise<string[]> }>();
+  #inFlight = 0;
+  #closed = false;
+  #idle: (() => void) | undefined;
+
+  constructor(nc: NatsConnection, o: RpcClientOptions) {
+    this.#nc = nc;
+    this.#o = o;
+    this.platform = resourceNames(o.platform).platform;
+    this.#log = (o.logger ?? createLogger({ name: 'gc-rpc' })).child({ platform: this.platform });
+    this.#metrics = o.registry ? rpcMetrics(o.registry) : undefined;
+    this.#chain = this.#metrics ? [metricsMiddleware(this.#metrics), ...o.middleware] : [...o.middleware];
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  api(app: string): AppApi {
+    let a = this.#apis.get(app);
+    if (!a) {
+      validateAppName(app);
+      a = new AppApiImpl(
+        this,
+        app,
+        rpcSubjects(this.platform, app),
+        bulkhead(this.#o.bulkhead.maxInFlight, this.#o.bulkhead.maxQueued),
+      );
+      this.#apis.set(app, a);
+    }
+    return a;
+  }
+
+  leaderEpoch(app: string): number {
+    return this.#epochs.get(app) ?? 0;
+  }
+
+  circuits(): Record<string, CircuitStateName> {
+    const out: Record<string, CircuitStateName> = {};
+    for (const [k, b] of this.#breakers) out[k] = STATE_NAMES[b.state];
+    return out;
+  }
+
+  async call(
+    api: AppApiImpl,
+    method: string,
+    payload: unknown,
+    opts?: Partial<CallOptions>,
+  ): Promise<unknown> {
+    if (this.#closed) throw new ClosedError('RPC client');
+    validateMethod(method);
+    const to = opts?.to ?? 'any';
+    const timeoutMs = opts?.timeoutMs ?? this.#o.timeoutMs;
+    if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+    const retries = opts?.retries ?? this.#o.retry.retries;
+    const idempotencyKey = opts?.idempotencyKey;
+    if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0)) {
+      throw new BadPayloadError(api.app, method, 'idempotencyKey must be a non-empty string');
+    }
+    const headers = new Map<string, string>();
+    if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers.set(k, v);
+    if (this.#o.caller) headers.set(RpcHeader.Caller, this.#o.caller);
+    if (idempotencyKey) headers.set(RpcHeader.IdempotencyKey, idempotencyKey);
+    const ctx: ClientContext = {
+      side: 'client',
+      app: api.app,
+      method,
+      headers,
+      idempotencyKey,
+      locals: new Map(),
+      payload,
+      to,
+      timeoutMs,
+    };
+    const idempotent = idempotencyKey !== undefined || opts?.idempotent === true;
+    const span = tracer().startSpan(`rpc.client ${api.app}.${method}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'rpc.system': 'gc', 'rpc.service': api.app, 'rpc.method': method },
+    });
+    const spanCtx = trace.setSpan(context.active(), span);
+    this.#inFlight++;
+    try {
+      const result = await context.with(spanCtx, () =>
+        runChain(this.#chain, ctx, () => this.#resilient(api, ctx, retries, idempotent, spanCtx)),
+      );
+      span.setStatus({ code: SpanStatusCode.OK });
+      return result;
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      throw err;
+    } finally {
+      span.end();
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  #retryPolicy(retries: number, idempotent: boolean): RetryPolicy {
+    const k = `${retries}|${idempotent}`;
+    let p = this.#retries.get(k);
+    if (!p) {
+      p = retry(
+        handleWhen((err) => {
+          const c = codeOf(err);
+          return NOT_EXECUTED.has(c) || (idempotent && MAYBE_EXECUTED.has(c));
+        }),
+        {
+          maxAttempts: retries,
+          backoff: new ExponentialBackoff({
+            initialDelay: this.#o.retry.initialDelayMs,
+            maxDelay: this.#o.retry.maxDelayMs,
+          }),
+        },
+      );
+      this.#retries.set(k, p);
+    }
+    return p;
+  }
+
+  #breaker(app: string, target: string): CircuitBreakerPolicy {
+    const k = `${app}/${target}`;
+    let b = this.#breakers.get(k);
+    if (!b) {
+      b = circuitBreaker(
+        handleWhen((err) => BREAKER_FAILURES.has(codeOf(err))),
+        {
+          halfOpenAfter: this.#o.circuit.halfOpenAfterMs,
+          breaker: new ConsecutiveBreaker(this.#o.circuit.consecutiveFailures),
+        },
+      );
+      const gauge = this.#metrics?.circuitState.labels(app, target);
+      gauge?.set(0);
+      b.onStateChange((s) => {
+        gauge?.set(s);
+        this.#log.info('circuit state changed', { app, target, state: STATE_NAMES[s] });
+      });
+      this.#breakers.set(k, b);
+    }
+    return b;
+  }
+
+  async #resilient(
+    api: AppApiImpl,
+    ctx: ClientContext,
+    retries: number,
+    idempotent: boolean,
+    spanCtx: ReturnType<typeof context.active>,
+  ): Promise<unknown> {
+    let data: Uint8Array;
+    try {
+      data = encodeJson(ctx.payload);
+    } catch (err) {
+      throw new BadPayloadError(
+        api.app,
+        ctx.method,
+        `payload is not JSON-serializable (${(err as Error).message})`,
+        [],
+        {
+          cause: err,
+        },
+      );
+    }
+    injectTrace(spanCtx, ctx.headers);
+    const max = this.#nc.info?.max_payload ?? Infinity;
+    const size = data.length + (ctx.headers.size ? headerBytes(ctx.headers) + 20 : 0);
+    if (size > max) throw new PayloadTooLargeError(api.app, ctx.method, 'request', size, max);
+    const attempt = () => this.#attempt(api, ctx, data);
+    try {
+      return await api.bulkhead.execute(() =>
+        retries > 0 ? this.#retryPolicy(retries, idempotent).execute(attempt) : attempt(),
+      );
+    } catch (err) {
+      if (err instanceof BulkheadRejectedError) {
+        throw new BulkheadFullError(
+          api.app,
+          ctx.method,
+          this.#o.bulkhead.maxInFlight,
+          this.#o.bulkhead.maxQueued,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  #target(api: AppApiImpl, method: string, to: CallTarget): Target | Promise<Target> {
+    if (to === 'any') return { subject: api.subjects.any(method), name: 'any' };
+    if (to === 'leader') return { subject: api.subjects.leader(method), name: 'leader' };
+    if (typeof to === 'object' && to !== null && 'node' in to) {
+      return { subject: api.subjects.node(method, to.node), name: `node:${to.node}`, node: to.node };
+    }
+    if (typeof to === 'object' && to !== null && 'key' in to) {
+      if (typeof to.key !== 'string' || to.key.length === 0) {
+        throw new BadPayloadError(api.app, method, 'routing key must be a non-empty string');
+      }
+      return this.#keyTarget(api, method, to.key);
+    }
+    throw new TypeError(
+      `unknown call target ${JSON.stringify(to)}: use 'any', 'leader', { key } or { node }`,
+    );
+  }
+
+  async #keyTarget(api: AppApiImpl, method: string, key: string): Promise<Target> {
+    let node = this.#o.route ? await this.#o.route(api.app, key) : undefined;
+    if (node === undefined) node = rendezvous(await this.instances(api.app), key);
+    if (node === undefined) throw new NoInstanceError(api.app, method, `key:${key}`);
+    return { subject: api.subjects.node(method, node), name: `node:${node}`, node };
+  }
+
+  /** Node ids of the app's healthy instances (presence answers, cached for `discoveryTtlMs`). */
+  async instances(app: string): Promise<string[]> {
+    const now = performance.now();
+    let c = this.#instances.get(app);
+    if (c && !c.pending && now - c.atMs < this.#o.discoveryTtlMs) return c.nodes;
+    if (c?.pending) return c.pending;
+    const subject = rpcSubjects(this.platform, app).presence;
+    const pending = (async () => {
+      const nodes = new Set<string>();
+      try {
+        const it = await this.#nc.requestMany(subject, undefined, {
+          strategy: 'timer',
+          maxWait: this.#o.discoveryWaitMs,
+        });
+        for await (const m of it) {
+          if (m.data.length) nodes.add(m.string());
+        }
+      } catch (err) {
+        if (!(err instanceof NoRespondersError) && !(err instanceof RequestError)) throw err;
+      }
+      return [...nodes].sort();
+    })();
+    c = { nodes: c?.nodes ?? [], atMs: c?.atMs ?? 0, pending };
+    this.#instances.set(app, c);
+    try {
+      const nodes = await pending;
+      this.#instances.set(app, { nodes, atMs: performance.now() });
+      return nodes;
+    } catch (err) {
+      this.#instances.delete(app);
+      throw err;
+    }
+  }
+
+  async #attempt(api: AppApiImpl, ctx: ClientContext, data: Uint8Array): Promise<unknown> {
+    const t = this.#target(api, ctx.method, ctx.to);
+    const target = t instanceof Promise ? await t : t;
+    const breaker = this.#breaker(api.app, target.name);
+    try {
+      return await breaker.execute(() => this.#request(api, ctx, data, target));
+    } catch (err) {
+      if (err instanceof BrokenCircuitError)
+        throw new CircuitOpenError(api.app, ctx.method, target.name, { cause: err });
+      if (target.node && codeOf(err) === RpcErrorCode.NoInstance) this.#instances.delete(api.app);
+      throw err;
+    }
+  }
+
+  async #request(api: AppApiImpl, ctx: ClientContext, data: Uint8Array, target: Target): Promise<unknown> {
+    const leader = target.name === 'leader';
+    const seen = leader ? (this.#epochs.get(api.app) ?? 0) : 0;
+    let h;
+    if (ctx.headers.size || seen > 0) {
+      h = natsHeaders();
+      for (const [k, v] of ctx.headers) h.set(k, v);
+      if (seen > 0) h.set(RpcHeader.Epoch, String(seen));
+    }
+    let msg: Msg;
+    try {
+      msg = await this.#nc.request(
+        target.subject,
+        data,
+        h ? { timeout: ctx.timeoutMs, headers: h } : { timeout: ctx.timeoutMs },
+      );
+    } catch (err) {
+      throw this.#requestError(api.app, ctx.method, target.name, ctx.timeoutMs, err);
+    }
+    const mh = msg.headers;
+    const code = mh?.get(RpcHeader.Error) || undefined;
+    if (leader) {
+      const epoch = parseEpoch(mh?.get(RpcHeader.Epoch));
+      if (epoch === undefined) {
+        if (!code) throw new ProtocolError(api.app, ctx.method, 'a leader reply without a Gc-Epoch header');
+      } else {
+        const highest = this.#epochs.get(api.app) ?? 0;
+        if (epoch < highest) throw new RpcFencedError(api.app, ctx.method, epoch, highest);
+        if (epoch > highest) this.#epochs.set(api.app, epoch);
+      }
+    }
+    if (code) throw decodeError(api.app, ctx.method, code, msg.data, ctx.timeoutMs);
+    try {
+      return decodeJson(msg.data);
+    } catch (err) {
+      throw new ProtocolError(api.app, ctx.method, `the reply is not JSON (${(err as Error).message})`, {
+        cause: err,
+      });
+    }
+  }
+
+  #requestError(app: string, method: string, target: string, timeoutMs: number, err: unknown): Error {
+    const cause = (err as Error)?.cause;
+    if (
+      err instanceof NoRespondersError ||
+      cause instanceof NoRespondersError ||
+      (err instanceof RequestError && err.isNoResponders())
+    ) {
+      return new NoInstanceError(app, method, target, { cause: err });
+    }
+    if (err instanceof NatsTimeoutError || cause instanceof NatsTimeoutError) {
+      return new RpcTimeoutError(app, method, timeoutMs, 'call', { cause: err });
+    }
+    const e = err as Error;
+    if (e?.name === 'ClosedConnectionError' || e?.name === 'DrainingConnectionError') {
+      const c = new ClosedError('NATS connection of the RPC client');
+      return Object.assign(c, { cause: err });
+    }
+    if (e?.name === 'InvalidArgumentError' && /payload|max_payload|too large/i.test(e.message)) {
+      return new PayloadTooLargeError(app, method, 'request', -1, this.#nc.info?.max_payload ?? -1);
+    }
+    return e instanceof Error ? e : new Error(String(err));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#inFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      this.#idle = resolve;
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Creates the RPC client of a platform. `api(app).call(method, payload, { to })` routes to any
+ * instance, the leader (fenced by its epoch), the owner of a key, or one node; every call has a time
+ * limit, retries with backoff where safe, a circuit breaker per target and a bulkhead per app.
+ *
+ * @example
+ * const rpc = createRpcClient(nc, { platform: 'prod' });
+ * const order = await rpc.api('orders').call('get', { id: '42' }, { to: 'leader' });
+ */
+export function createRpcClient(
+  nc: NatsConnection,
+  opts: Partial<RpcClientOptions> & Pick<RpcClientOptions, 'platform'>,
+): RpcClient {
+  const d = defaultRpcClientOptions();
+  const o: RpcClientOptions = {
+    ...d,
+    ...opts,
+    retry: { ...d.retry, ...opts.retry },
+    circuit: { ...d.circuit, ...opts.circuit },
+    bulkhead: { ...d.bulkhead, ...opts.bulkhead },
+  };
+  if (!(o.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
+  if (!(o.retry.retries >= 0)) throw new RangeError(`retry.retries must be >= 0, got ${o.retry.retries}`);
+  if (!(o.bulkhead.maxInFlight >= 1)) throw new RangeError(`bulkhead.maxInFlight must be >= 1`);
+  return new Client(nc, o);
+}

@@ -1,0 +1,59 @@
+export { createRpcServer, defaultRpcServerOptions } from './server.js';
+export { createRpcClient, defaultRpcClientOptions, rendezvous } from './client.js';
+export {
+  RpcErrorCode,
+  RpcError,
+  NoInstanceError,
+  UnknownMethodError,
+  RpcTimeoutError,
+  CircuitOpenError,
+  BulkheadFullError,
+  BadPayloadError,
+  PayloadTooLargeError,
+  HandlerError,
+  NotLeaderError,
+  RpcFencedError,
+  UnauthorizedError,
+  RateLimitedError,
+  IdempotencyConflictError,
+  ProtocolError,
+} from './errors.js';
+export type { RpcErrorCodeValue } from './errors.js';
+export {
+  loggingMiddleware,
+  metricsMiddleware,
+  clientAuthMiddleware,
+  serverAuthMiddleware,
+  rateLimitMiddleware,
+} from './middleware.js';
+export type { LoggingMiddlewareOptions, RateLimitOptions } from './middleware.js';
+export { rpcMetrics } from './metrics.js';
+export type { RpcMetrics } from './metrics.js';
+export { rpcSubjects } from './subjects.js';
+export type { RpcSubjects } from './subjects.js';
+export { RpcHeader } from './codec.js';
+export { defaultIdempotencyOptions, idempotencyBucket } from './idempotency.js';
+export { TRACER_NAME } from './tracing.js';
+export type {
+  AppApi,
+  BulkheadOptions,
+  CallOptions,
+  CallTarget,
+  CircuitOptions,
+  CircuitStateName,
+  ClientContext,
+  Handler,
+  HandleOptions,
+  IdempotencyOptions,
+  Middleware,
+  PayloadSchema,
+  RetryOptions,
+  RouteHook,
+  RpcClient,
+  RpcClientOptions,
+  RpcContextBase,
+  RpcServer,
+  RpcServerOptions,
+  ServerContext,
+  StandardResult,
+} from './types.js';

@@ -1,0 +1,59 @@
+import { connect, silentLogger } from '@gc/core';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { createRpcClient } from '../client.js';
+import { createRpcServer } from '../server.js';
+import type { RpcClient, RpcClientOptions, RpcServer, RpcServerOptions } from '../types.js';
+
+/** Test-only helpers: connections and servers/clients that are closed after each test. */
+export class Rig {
+  readonly url: string;
+  readonly #conns: NatsConnection[] = [];
+  readonly #closers: Array<() => Promise<void>> = [];
+
+  constructor(url: string) {
+    this.url = url;
+  }
+
+  async conn(name = 'test'): Promise<NatsConnection> {
+    const nc = await connect({ servers: this.url, name, reconnectTimeWaitMs: 50, requireJetStream: false });
+    this.#conns.push(nc);
+    return nc;
+  }
+
+  async server(
+    opts: Partial<RpcServerOptions> & Pick<RpcServerOptions, 'platform' | 'app' | 'nodeId'>,
+    nc?: NatsConnection,
+  ): Promise<RpcServer> {
+    const s = createRpcServer(nc ?? (await this.conn(opts.nodeId)), { logger: silentLogger, ...opts });
+    this.#closers.push(() => s.close(200));
+    await s.refresh();
+    return s;
+  }
+
+  async client(
+    opts: Partial<RpcClientOptions> & Pick<RpcClientOptions, 'platform'>,
+    nc?: NatsConnection,
+  ): Promise<RpcClient> {
+    const c = createRpcClient(nc ?? (await this.conn('client')), { logger: silentLogger, ...opts });
+    this.#closers.push(() => c.close());
+    return c;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#closers.splice(0).reverse()) await c().catch(() => undefined);
+    for (const nc of this.#conns.splice(0)) await nc.close().catch(() => undefined);
+  }
+}
+
+/** Resolves after `ms`. */
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Awaits `p` and returns what it rejected with (fails when it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
