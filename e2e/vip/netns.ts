@@ -1,9 +1,11 @@
 // Builds throwaway "hosts" for VIP tests: one network namespace per host, each with an eth0 that
 // is a veth into a bridge living in its own namespace. Nothing is attached to the host's own
 // network, so all test traffic (ARP, TCP) stays inside these namespaces.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 /** One simulated host. */
 export interface TestHost {
@@ -165,4 +167,95 @@ export function touch(host: TestHost, address: string, port = 9): string {
     timeout: 5000,
   });
   return r.stdout.trim();
+}
+
+/** A Node program running inside a network namespace, with an IPC channel. */
+export interface NetnsNode {
+  readonly pid: number;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  messages<T = unknown>(): T[];
+  output(): string;
+  send(message: unknown): void;
+  /** Waits for a message (also one already received) matching `predicate`, received after index `from`. */
+  waitForMessage<T = unknown>(predicate: (m: T) => boolean, timeoutMs?: number, from?: number): Promise<T>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const liveNodes = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of liveNodes) {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/**
+ * Runs `entry` (TypeScript, through tsx, reading workspace packages from source) as a process
+ * inside `netns` (`ip netns exec` execs it, so the PID and the IPC channel are the program's own).
+ */
+export function spawnInNetns(netns: string, entry: string, env: Record<string, string> = {}): NetnsNode {
+  const testkitPkg = createRequire(import.meta.url).resolve('@gc/testkit/package.json');
+  const tsx = pathToFileURL(createRequire(testkitPkg).resolve('tsx')).href;
+  const proc = spawn(
+    'ip',
+    ['netns', 'exec', netns, process.execPath, '--conditions=@gc/source', '--import', tsx, entry],
+    { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env }, detached: true },
+  );
+  liveNodes.add(proc);
+  const messages: unknown[] = [];
+  const out: string[] = [];
+  proc.on('message', (m) => messages.push(m));
+  proc.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      liveNodes.delete(proc);
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    pid: proc.pid!,
+    exited,
+    messages: <T>() => messages as T[],
+    output: () => out.join(''),
+    send: (m) => proc.send(m as object),
+    async waitForMessage<T>(predicate: (m: T) => boolean, timeoutMs = 15_000, from = 0) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const hit = (messages.slice(from) as T[]).find(predicate);
+        if (hit) return hit;
+        if (performance.now() > deadline || proc.exitCode !== null || proc.signalCode !== null) {
+          throw new Error(
+            `no matching message from the node in ${netns} within ${timeoutMs} ms; output:\n${out.join('').slice(-2000)}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      process.kill(proc.pid!, signal);
+      await exited;
+    },
+  };
+}
+
+/** Runs a short Node script inside `host`'s namespace and returns its trimmed stdout. */
+export function runInNetns(host: TestHost, script: string, timeoutMs = 5000): string {
+  const r = spawnSync('ip', ['netns', 'exec', host.netns, process.execPath, '-e', script], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return r.stdout.trim();
+}
+
+/** HTTP GET from inside `host`'s namespace; returns the body, or `error <code>`. */
+export function httpGetFrom(host: TestHost, url: string): string {
+  return runInNetns(
+    host,
+    `require('http').get(${JSON.stringify(url)},{agent:false,timeout:2000},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(b.trim()))}).on('error',e=>console.log('error '+e.code)).on('timeout',function(){console.log('error timeout');this.destroy()})`,
+  );
 }
