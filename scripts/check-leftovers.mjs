@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 const leftovers = [];
 for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
   let cmd = '';
+  let environ = '';
   try {
     cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
   } catch {
     continue;
   }
-  if (cmd.includes('gc-testkit-')) leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
+  if (cmd.includes('gc-testkit-') || environ.includes('GC_TESTKIT_CHILD=gc-testkit-'))
+    leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
 }
 for (const d of readdirSync(tmpdir()))
   if (d.startsWith('gc-testkit-')) leftovers.push(`temp dir ${tmpdir()}/${d}`);

@@ -135,7 +135,8 @@ export class ChildNode {
 }
 
 /**
- * Runs a Node program (`.ts` files run through tsx and read workspace packages from source) as a
+ * Runs a Node program (`.ts` files run through tsx and read workspace packages from source; `.js`
+ * files run as they are, with built packages) as a
  * child process in its own process group, with an IPC channel and with the same Node binary as the
  * test (so Node 24 runs stay on Node 24).
  *
@@ -147,10 +148,14 @@ export class ChildNode {
 export function spawnNode(entry: string, opts: SpawnNodeOptions = {}): ChildNode {
   const label = opts.label ?? entry.split('/').pop()!;
   const isTs = /\.[cm]?ts$/.test(entry);
-  const execArgv = ['--conditions=@gc/source', ...(isTs ? ['--import', tsxLoader()] : [])];
-  const proc = fork(entry, [...(opts.args ?? []), `--${runPrefix()}marker=${label}`], {
+  // TypeScript entries run through tsx and read workspace packages from source; JavaScript entries
+  // (built binaries) use the packages' built dist like a user would.
+  const execArgv = isTs ? ['--conditions=@gc/source', '--import', tsxLoader()] : [];
+  // The marker in the environment lets the global teardown and scripts/check-leftovers.mjs find
+  // (and reap) the child and anything it started, even if this worker dies.
+  const proc = fork(entry, opts.args ?? [], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, ...opts.env, GC_TESTKIT_CHILD: `${runPrefix()}${label}` },
     execArgv,
     execPath: process.execPath,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -11,12 +11,17 @@ function reap(): string[] {
   const reaped: string[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let cmd = '';
+    let environ = '';
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
     } catch {
       continue;
     }
-    if (cmd.includes(prefix) && Number(pid) !== process.pid) {
+    if (
+      (cmd.includes(prefix) || environ.includes(`GC_TESTKIT_CHILD=${prefix}`)) &&
+      Number(pid) !== process.pid
+    ) {
       try {
         process.kill(Number(pid), 'SIGKILL');
         reaped.push(`${pid} ${cmd.replace(/\0/g, ' ').slice(0, 120)}`);

@@ -1,0 +1,92 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { connect, isGcError, type ConnectOptions } from '@gc/core';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/** Exit codes scripts can rely on. */
+export const ExitCode = {
+  Ok: 0,
+  /** The command failed (bad input, refused operation). */
+  Failed: 1,
+  /** NATS could not be reached or refused us. */
+  Unreachable: 3,
+  /** The thing asked for does not exist (unknown app, node, key). */
+  NotFound: 4,
+} as const;
+
+/**
+ * Shared flags of every command that talks to a running platform: `--server` (`GC_NATS_URL`),
+ * `--creds`, `--platform` (`GC_PLATFORM`), `--timeout`, and `--json` (stable machine-readable output).
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true;
+  static override baseFlags = {
+    server: Flags.string({
+      char: 's',
+      description: 'NATS server URL(s), comma-separated',
+      env: 'GC_NATS_URL',
+      default: 'nats://127.0.0.1:4222',
+      helpGroup: 'GLOBAL',
+    }),
+    creds: Flags.string({ description: 'NATS credentials file', env: 'GC_NATS_CREDS', helpGroup: 'GLOBAL' }),
+    platform: Flags.string({
+      char: 'p',
+      description: 'platform name',
+      env: 'GC_PLATFORM',
+      default: 'dev',
+      helpGroup: 'GLOBAL',
+    }),
+    timeout: Flags.integer({
+      description: 'how long to wait for answers, in ms',
+      default: 1000,
+      min: 50,
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  protected flags!: Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+  protected args!: Interfaces.InferredArgs<T['args']>;
+  #nc: NatsConnection | undefined;
+
+  public override async init(): Promise<void> {
+    await super.init();
+    const { args, flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as typeof this.flags;
+    this.args = args as typeof this.args;
+  }
+
+  /** Connects with the shared flags (lazily, once); a failure exits with code 3 and says what to check. */
+  protected async nats(): Promise<NatsConnection> {
+    if (this.#nc) return this.#nc;
+    const opts: Partial<ConnectOptions> = {
+      servers: this.flags.server.split(',').map((s) => s.trim()),
+      name: 'gc-cli',
+      timeoutMs: Math.max(this.flags.timeout, 2000),
+      reconnectForever: false,
+      maxReconnectAttempts: 0,
+      ...(this.flags.creds ? { credentials: { credsFile: this.flags.creds } } : {}),
+    };
+    try {
+      this.#nc = await connect(opts);
+    } catch (err) {
+      this.error(isGcError(err) ? err.message : String(err), { exit: ExitCode.Unreachable });
+    }
+    return this.#nc;
+  }
+
+  /** Keeps the exit code of `this.error(..., { exit })` also in `--json` mode. */
+  protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<unknown> {
+    if (typeof err.oclif?.exit === 'number') process.exitCode = err.oclif.exit;
+    return super.catch(err);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    await this.#nc?.close().catch(() => undefined);
+    return super.finally(err);
+  }
+}

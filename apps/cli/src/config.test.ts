@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { parseConfig, starterConfig } from './config.js';
+
+const base = { platform: 'prod', node: { id: 'node-a' } };
+
+describe('gc.yaml validation', () => {
+  it('accepts the starter config and fills defaults', () => {
+    const c = parseConfig(
+      parse(starterConfig({ platform: 'prod', nodeId: 'a', natsUrl: 'nats://127.0.0.1:4222' })),
+      {},
+    );
+    expect(c.apps.orders).toMatchObject({ mode: 'active-passive', election: { ttlMs: 3000 }, kvReplicas: 1 });
+    expect(c.apps.workers!.mode).toBe('pool');
+    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: 8080 });
+    expect(parseConfig({ ...base, http: false }, {}).http.enabled).toBe(false);
+  });
+
+  it('refuses unknown keys and wrong types with the path of each bad field', () => {
+    expect(() => parseConfig({ ...base, node: { id: 'a', colour: 'red' } }, {})).toThrow(
+      /node: Unrecognized key: "colour"/,
+    );
+    expect(() => parseConfig({ ...base, apps: { orders: { mode: 'ring' } } }, {})).toThrow(
+      /apps\.orders\.mode: Invalid option/,
+    );
+    expect(() => parseConfig({ ...base, http: { port: 'x' } }, {})).toThrow(
+      /http\.port: Invalid input: expected number/,
+    );
+    expect(() => parseConfig({ ...base, apps: { orders: { election: { ttlMs: -1 } } } }, {})).toThrow(
+      /apps\.orders\.election\.ttlMs/,
+    );
+  });
+
+  it('refuses invalid names with the naming rule', () => {
+    expect(() => parseConfig({ ...base, platform: 'Prod_1' }, {})).toThrow(
+      /platform: invalid platform name "Prod_1"/,
+    );
+    expect(() => parseConfig({ ...base, apps: { Bad_App: {} } }, {})).toThrow(
+      /apps\.Bad_App: invalid app name "Bad_App"/,
+    );
+    expect(() => parseConfig({ ...base, node: { id: 'a.b' } }, {})).toThrow(/node\.id: invalid node id/);
+  });
+
+  it('refuses unsafe election timings with the rule they break', () => {
+    expect(() =>
+      parseConfig({ ...base, apps: { orders: { election: { ttlMs: 1000, renewDeadlineMs: 1500 } } } }, {}),
+    ).toThrow(/apps\.orders\.election: .*renewDeadlineMs/);
+  });
+
+  it('lets environment variables override file values', () => {
+    const c = parseConfig(base, {
+      GC_PLATFORM: 'staging',
+      GC_NODE_ID: 'node-b',
+      GC_NATS_URL: 'nats://a:4222, nats://b:4222',
+      GC_HTTP_PORT: '9090',
+      GC_LOG_LEVEL: 'DEBUG',
+    });
+    expect(c.platform).toBe('staging');
+    expect(c.node.id).toBe('node-b');
+    expect(c.nats.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: 9090 });
+    expect(c.log.level).toBe('debug');
+    expect(() => parseConfig(base, { GC_HTTP_PORT: 'abc' })).toThrow(/GC_HTTP_PORT: must be an integer/);
+  });
+
+  it('refuses a config that is not a mapping', () => {
+    expect(() => parseConfig('platform: x', {})).toThrow(/must be a mapping/);
+    expect(() => parseConfig(null, {})).toThrow(/must be a mapping/);
+  });
+});

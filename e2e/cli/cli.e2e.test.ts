@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTempDir, spawnNode, startServer, waitFor, type ChildNode, type NatsServer } from '@gc/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Runs the built `gc` binary (scripts/setup.sh builds it) against a real nats-server.
+const bin = fileURLToPath(new URL('../../apps/cli/bin/run.js', import.meta.url));
+
+function gc(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { timeout: 30_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function config(platform: string, id: string, url: string, dataDir: string, apps: string): string {
+  return `platform: ${platform}
+node: { id: ${id}, labels: { zone: z-${id} } }
+nats: { servers: [${url}] }
+http: { port: 0 }
+dataDir: ${dataDir}
+log: { level: warn }
+apps:
+${apps}`;
+}
+
+const fastAp = `  orders:
+    mode: active-passive
+    election: { ttlMs: 1500, renewIntervalMs: 300, renewDeadlineMs: 1000, pollIntervalMs: 100 }
+`;
+const pool = `  workers:
+    mode: pool
+`;
+
+interface StatusJson {
+  platform: string;
+  nodes: Array<{ id: string; labels: Record<string, string> }>;
+  apps: Array<{ name: string; leader: string | null; epoch: number; roles: Record<string, string> }>;
+}
+
+let server: NatsServer;
+let dir: string;
+beforeAll(async () => {
+  server = await startServer();
+  dir = await makeTempDir('cli');
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function runNode(
+  platform: string,
+  id: string,
+  apps: string,
+): Promise<{ child: ChildNode; file: string }> {
+  const file = join(dir, `${platform}-${id}.yaml`);
+  writeFileSync(file, config(platform, id, server.url, join(dir, `${platform}-${id}-data`), apps));
+  const child = spawnNode(bin, { args: ['run', '-c', file], label: `gc-run-${id}` });
+  await waitFor(() => child.output().includes('is running'), {
+    timeoutMs: 20_000,
+    message: `node ${id} running\n${child.output()}`,
+  });
+  return { child, file };
+}
+
+async function status(platform: string): Promise<StatusJson> {
+  const r = await gc([
+    'status',
+    '--json',
+    '--platform',
+    platform,
+    '--server',
+    server.url,
+    '--timeout',
+    '500',
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+describe('gc run + gc status', () => {
+  it('shows every node and the leaders; SIGKILL of the leader moves leadership; SIGTERM steps down', async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => runNode('clie2e', id, fastAp + pool)));
+    const s1 = await waitFor(
+      async () => {
+        const s = await status('clie2e');
+        return s.nodes.length === 3 && s.apps.find((a) => a.name === 'orders')?.leader ? s : undefined;
+      },
+      { timeoutMs: 15_000, message: 'three nodes and a leader in gc status' },
+    );
+    expect(s1.nodes.map((n) => n.id)).toEqual(['a', 'b', 'c']);
+    expect(s1.nodes[0]!.labels).toEqual({ zone: 'z-a' });
+    const workers = s1.apps.find((a) => a.name === 'workers')!;
+    expect(Object.values(workers.roles)).toEqual(['active', 'active', 'active']);
+    const orders = s1.apps.find((a) => a.name === 'orders')!;
+    const leader = orders.leader!;
+    expect(
+      Object.entries(orders.roles)
+        .filter(([, r]) => r === 'active')
+        .map(([n]) => n),
+    ).toEqual([leader]);
+
+    // Crash the leader: another node takes over within about the TTL.
+    await nodes[['a', 'b', 'c'].indexOf(leader)]!.child.kill('SIGKILL');
+    const s2 = await waitFor(
+      async () => {
+        const s = await status('clie2e');
+        const o = s.apps.find((a) => a.name === 'orders');
+        return s.nodes.length === 2 && o?.leader && o.leader !== leader && o.roles[o.leader] === 'active'
+          ? s
+          : undefined;
+      },
+      { timeoutMs: 10_000, message: 'a new leader after SIGKILL' },
+    );
+    const second = s2.apps.find((a) => a.name === 'orders')!;
+    expect(second.epoch).toBeGreaterThan(orders.epoch);
+
+    // Graceful shutdown of the new leader hands over at once (no TTL wait).
+    const t0 = performance.now();
+    const exit = await nodes[['a', 'b', 'c'].indexOf(second.leader!)]!.child.stop(10_000);
+    expect(exit.code).toBe(0);
+    await waitFor(
+      async () => {
+        const o = (await status('clie2e')).apps.find((a) => a.name === 'orders');
+        return o?.leader && o.leader !== second.leader && o.roles[o.leader] === 'active';
+      },
+      { timeoutMs: 10_000, message: 'third leader after SIGTERM' },
+    );
+    expect(performance.now() - t0).toBeLessThan(5000);
+    for (const n of nodes) await n.child.stop();
+  });
+
+  it('SIGHUP adds and removes apps live; a bad file is refused and the node keeps running', async () => {
+    const { child, file } = await runNode('cliehup', 'a', pool);
+    await waitFor(async () => (await status('cliehup')).apps.map((a) => a.name).join() === 'workers', {
+      message: 'workers only',
+    });
+    writeFileSync(file, config('cliehup', 'a', server.url, join(dir, 'hup-data'), fastAp));
+    child.kill('SIGHUP').catch(() => undefined);
+    await waitFor(async () => (await status('cliehup')).apps.map((a) => a.name).join() === 'orders', {
+      timeoutMs: 10_000,
+      message: 'orders only after SIGHUP',
+    });
+    writeFileSync(file, 'platform: cliehup\nnode: { id: a }\nbogus: 1\n');
+    process.kill(child.pid, 'SIGHUP');
+    await waitFor(() => child.output().includes('reload refused'), { message: 'bad reload refused' });
+    expect(child.output()).toMatch(/Unrecognized key: "bogus"/);
+    expect((await status('cliehup')).apps.map((a) => a.name)).toEqual(['orders']);
+    await child.stop();
+  });
+});
+
+describe('gc CLI errors', () => {
+  it('no NATS: clear message and exit code 3', async () => {
+    const r = await gc(['status', '--server', 'nats://127.0.0.1:1', '--json']);
+    expect(r.code).toBe(3);
+    // --json puts the error in the JSON document on stdout
+    expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toMatch(
+      /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/,
+    );
+    const plain = await gc(['status', '--server', 'nats://127.0.0.1:1']);
+    expect(plain.code).toBe(3);
+    expect(plain.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('no node of the platform: exit code 4 and a hint', async () => {
+    const r = await gc(['status', '--server', server.url, '--platform', 'nobody', '--timeout', '200']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/no node of platform nobody answered/);
+  });
+
+  it('bad config: the path of the bad field and exit code 1', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      'platform: ok\nnode: { id: a }\napps: { orders: { election: { ttlMs: 1000, renewDeadlineMs: 2000 } } }\n',
+    );
+    const r = await gc(['run', '-c', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.replace(/\s*›\s*/g, ' ')).toMatch(/apps\.orders\.election: .*renewDeadlineMs/);
+  });
+});

@@ -1,0 +1,117 @@
+import { GcError, resourceNames, validateAppName } from '@gc/core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { PlatformStatus } from './types.js';
+
+/** Error codes of the admin API. */
+export const AdminErrorCode = {
+  NoLeader: 'GC_ADMIN_NO_LEADER',
+  Failed: 'GC_ADMIN_FAILED',
+} as const;
+
+/** Control subjects of a platform (answered by every running node). A public contract. */
+export function controlSubjects(platform: string): { status: string; stepDown: (app: string) => string } {
+  const p = resourceNames(platform).platform;
+  return {
+    /** Every node answers with its {@link PlatformStatus}. */
+    status: `${p}._.control.status`,
+    /** The app's current leader steps down and answers; standbys stay silent. */
+    stepDown: (app: string) => `${p}._.control.stepdown.${validateAppName(app)}`,
+  };
+}
+
+/** Result of a remote step-down. */
+export interface StepDownResult {
+  app: string;
+  /** The node that stepped down. */
+  node: string;
+  /** The epoch it held. */
+  epoch: number;
+}
+
+/** Operator API over NATS: what `gc status`, `gc node`, `gc app stepdown` use. */
+export interface AdminClient {
+  /** Asks every node for its status; collects answers for up to `waitMs` (default 750). Sorted by node id. */
+  nodes(waitMs?: number): Promise<PlatformStatus[]>;
+  /** Makes the current leader of `app` step down; rejects with code `GC_ADMIN_NO_LEADER` when none answers. */
+  stepDown(app: string, timeoutMs?: number): Promise<StepDownResult>;
+}
+
+/**
+ * Creates the operator client for `platform` on an existing connection.
+ *
+ * @example
+ * const admin = createAdminClient(nc, 'prod');
+ * for (const n of await admin.nodes()) console.log(n.nodeId, n.apps.map((a) => `${a.name}:${a.role}`));
+ */
+export function createAdminClient(nc: NatsConnection, platform: string): AdminClient {
+  const subjects = controlSubjects(platform);
+  const dec = new TextDecoder();
+  return {
+    async nodes(waitMs = 750) {
+      const out: PlatformStatus[] = [];
+      try {
+        const replies = await nc.requestMany(subjects.status, undefined, {
+          strategy: 'timer',
+          maxWait: waitMs,
+        });
+        for await (const m of replies) {
+          try {
+            out.push(JSON.parse(dec.decode(m.data)) as PlatformStatus);
+          } catch {
+            // a reply that is not JSON is not a gc node's: ignore it
+          }
+        }
+      } catch (err) {
+        // no node answering at all shows up as "no responders": that is an empty platform, not an error
+        if ((err as Error).name !== 'NoRespondersError' && !/no responders/i.test((err as Error).message))
+          throw err;
+      }
+      return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    },
+    async stepDown(app, timeoutMs = 5000) {
+      const subject = subjects.stepDown(app);
+      let m: Msg;
+      try {
+        m = await nc.request(subject, undefined, { timeout: timeoutMs });
+      } catch (err) {
+        throw new GcError(
+          AdminErrorCode.NoLeader,
+          `no node is the leader of app ${app} (nobody answered within ${timeoutMs} ms)`,
+          { cause: err },
+        );
+      }
+      const body = JSON.parse(dec.decode(m.data)) as StepDownResult | { error: string };
+      if ('error' in body)
+        throw new GcError(AdminErrorCode.Failed, `step-down of ${app} failed: ${body.error}`);
+      return body;
+    },
+  };
+}
+
+/** Serves the control subjects for a node; returns the subscriptions to close. */
+export function serveControl(
+  nc: NatsConnection,
+  platform: string,
+  node: { status(): PlatformStatus; stepDown(app: string): Promise<StepDownResult | undefined> },
+): Subscription[] {
+  const subjects = controlSubjects(platform);
+  const enc = new TextEncoder();
+  const statusSub = nc.subscribe(subjects.status, {
+    callback: (_err, m) => {
+      m.respond(enc.encode(JSON.stringify(node.status())));
+    },
+  });
+  const stepSub = nc.subscribe(`${resourceNames(platform).platform}._.control.stepdown.*`, {
+    callback: (_err, m) => {
+      const app = m.subject.split('.').pop()!;
+      node.stepDown(app).then(
+        (r) => {
+          if (r) m.respond(enc.encode(JSON.stringify(r)));
+        },
+        (err: unknown) =>
+          m.respond(enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }))),
+      );
+    },
+  });
+  return [statusSub, stepSub];
+}

@@ -1,0 +1,314 @@
+import {
+  ClosedError,
+  fileEpochStore,
+  TimeoutError,
+  type AppResourceNames,
+  type Clock,
+  type Epoch,
+  type Logger,
+} from '@gc/core';
+import { createElection, type Election, type LeaderInfo } from '@gc/election';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { trace, SpanStatusCode } from '@opentelemetry/api';
+import { join } from 'node:path';
+import { HookRunner } from './hooks.js';
+import type { PlatformMetrics } from './metrics.js';
+import {
+  AppMode,
+  AppRole,
+  type App,
+  type AppHooks,
+  type AppOptions,
+  type AppStatus,
+  type HookFailure,
+  type HookName,
+} from './types.js';
+
+const tracer = trace.getTracer('@gc/platform');
+
+/** What an app needs from its platform. */
+export interface AppDeps {
+  nc: NatsConnection;
+  nodeId: string;
+  names: AppResourceNames;
+  dataDir: string;
+  clock: Clock;
+  logger: Logger;
+  metrics: PlatformMetrics;
+  registry: PlatformMetrics['registry'];
+  onHookFailure: (f: HookFailure) => void;
+  audit: (type: string, data: Record<string, unknown>) => void;
+}
+
+/**
+ * An app on this node. Transitions (activate, deactivate) run one at a time in a queue, so hooks never
+ * overlap; a transition that is superseded (leadership lost during onActive) has its signal aborted.
+ */
+export class AppImpl implements App {
+  readonly name: string;
+  readonly mode: AppMode;
+  readonly #o: AppOptions;
+  readonly #d: AppDeps;
+  readonly #hooks: HookRunner;
+  #role: AppRole = AppRole.Stopped;
+  #epoch: Epoch = 0;
+  #election: Election | undefined;
+  #unsubscribe: Array<() => void> = [];
+  #queue: Promise<void> = Promise.resolve();
+  #current: AbortController | undefined;
+  #kv: Promise<KV> | undefined;
+  #lastLeader: { holder: string | null; epoch: Epoch } = { holder: null, epoch: 0 };
+  #hookFailures = 0;
+  #roleWaiters = new Set<() => void>();
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(name: string, o: AppOptions, d: AppDeps, hookTimeoutMs: number) {
+    this.name = name;
+    this.mode = o.mode;
+    this.#o = o;
+    this.#d = d;
+    this.#hooks = new HookRunner({
+      app: name,
+      timeoutMs: o.hookTimeoutMs ?? hookTimeoutMs,
+      clock: d.clock,
+      logger: d.logger,
+      onFailure: (f) => {
+        this.#hookFailures++;
+        d.onHookFailure(f);
+      },
+    });
+    for (const [hook, fn] of Object.entries(o.hooks) as Array<[HookName, AppHooks[HookName]]>) {
+      if (fn) this.#hooks.add(hook, fn);
+    }
+  }
+
+  /** Runs a hook for events that come from the platform (membership, health). */
+  runHook<H extends HookName>(hook: H, arg: Parameters<AppHooks[H]>[0]): Promise<HookFailure[]> {
+    return this.#hooks.run(hook, arg);
+  }
+
+  kv(): Promise<KV> {
+    this.#kv ??= new Kvm(this.#d.nc).create(this.#d.names.kv, { replicas: this.#o.kvReplicas, history: 1 });
+    return this.#kv;
+  }
+
+  role(): AppRole {
+    return this.#role;
+  }
+
+  isActive(): boolean {
+    return this.#role === AppRole.Active;
+  }
+
+  epoch(): Epoch {
+    return this.#role === AppRole.Active ? this.#epoch : 0;
+  }
+
+  leader(): LeaderInfo | null {
+    return this.#election ? this.#election.leader() : null;
+  }
+
+  on<H extends HookName>(hook: H, fn: AppHooks[H]): () => void {
+    return this.#hooks.add(hook, fn);
+  }
+
+  async waitForActive(timeoutMs: number): Promise<void> {
+    if (this.isActive()) return;
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.isActive()) {
+          cleanup();
+          resolve();
+        }
+      };
+      const timer = this.#d.clock.setTimeout(() => {
+        cleanup();
+        reject(
+          new TimeoutError(`waiting for app ${this.name} to become active on ${this.#d.nodeId}`, timeoutMs),
+        );
+      }, timeoutMs);
+      const cleanup = () => {
+        this.#roleWaiters.delete(check);
+        this.#d.clock.clearTimeout(timer);
+      };
+      this.#roleWaiters.add(check);
+    });
+  }
+
+  #setRole(role: AppRole): void {
+    if (this.#role === role) return;
+    this.#role = role;
+    this.#d.metrics.appActive.set({ app: this.name }, role === AppRole.Active ? 1 : 0);
+    for (const w of [...this.#roleWaiters]) w();
+  }
+
+  status(): AppStatus {
+    const l = this.#election?.leader();
+    return {
+      name: this.name,
+      mode: this.mode,
+      role: this.#role,
+      leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
+      epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
+      hookFailures: this.#hookFailures,
+    };
+  }
+
+  #enqueue(fn: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch((err: unknown) =>
+      this.#d.logger.error('app transition failed', { app: this.name, err }),
+    );
+    return this.#queue;
+  }
+
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#stopping) throw new ClosedError(`app ${this.name}`);
+    await this.#hooks.run('onStart', { app: this.name, nodeId: this.#d.nodeId });
+    this.#setRole(AppRole.Passive);
+    this.#d.audit('app.started', { mode: this.mode });
+    if (this.mode === AppMode.Pool) {
+      await this.#enqueue(() => this.#activate(0, 'started'));
+      return;
+    }
+    const election = await createElection(this.#d.nc, {
+      bucket: this.#d.names.election,
+      key: 'leader',
+      nodeId: this.#d.nodeId,
+      ...this.#o.election,
+      epochStore: fileEpochStore(join(this.#d.dataDir, `${this.name}.epoch`)),
+      clock: this.#d.clock,
+      logger: this.#d.logger.child({ app: this.name }),
+      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
+    });
+    this.#election = election;
+    this.#unsubscribe.push(
+      election.on(
+        'acquired',
+        ({ epoch, via }) => void this.#enqueue(() => this.#activate(epoch, `elected (${via})`)),
+      ),
+      election.on('lost', ({ reason, detail }) => {
+        this.#current?.abort();
+        void this.#enqueue(() => this.#deactivate(`lost: ${reason}${detail ? ` (${detail})` : ''}`));
+      }),
+      election.on('stepped-down', () => {
+        this.#current?.abort();
+        void this.#enqueue(() => this.#deactivate('step-down'));
+      }),
+      election.on('leader', (info) => this.#leaderChanged(info)),
+    );
+    this.#leaderChanged(election.leader());
+  }
+
+  #leaderChanged(info: LeaderInfo): void {
+    if (info.holder === this.#lastLeader.holder && info.epoch === this.#lastLeader.epoch) return;
+    this.#lastLeader = { holder: info.holder, epoch: info.epoch };
+    this.#d.audit('app.leader', { leader: info.holder, epoch: info.epoch });
+    void this.#hooks.run('onLeaderChange', { app: this.name, leader: info.holder, epoch: info.epoch });
+  }
+
+  async #activate(epoch: Epoch, reason: string): Promise<void> {
+    if (this.#stopping) return;
+    if (
+      this.mode === AppMode.ActivePassive &&
+      !(this.#election?.isLeader() && this.#election.epoch() === epoch)
+    )
+      return;
+    const ac = new AbortController();
+    this.#current = ac;
+    this.#epoch = epoch;
+    this.#setRole(AppRole.Activating);
+    const started = this.#d.clock.now();
+    const failures = await tracer.startActiveSpan('gc.app.activate', async (span) => {
+      span.setAttributes({
+        'gc.app': this.name,
+        'gc.node': this.#d.nodeId,
+        'gc.epoch': epoch,
+        'gc.reason': reason,
+      });
+      const f = await this.#hooks.run('onActive', {
+        app: this.name,
+        nodeId: this.#d.nodeId,
+        epoch,
+        signal: ac.signal,
+        reason,
+      });
+      if (f.length) span.setStatus({ code: SpanStatusCode.ERROR, message: f[0]!.error.message });
+      span.end();
+      return f;
+    });
+    const seconds = (this.#d.clock.now() - started) / 1000;
+    this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'activate' }, seconds);
+    if (failures.length) {
+      // A node whose onActive failed cannot serve: let it clean up, then hand leadership on.
+      this.#d.audit('app.activate_failed', { epoch, error: failures[0]!.error.message });
+      await this.#deactivate('onActive failed');
+      if (this.#election?.isLeader()) await this.#election.stepDown();
+      return;
+    }
+    if (ac.signal.aborted) return; // a deactivate is queued behind us
+    this.#setRole(AppRole.Active);
+    this.#d.audit('app.activated', { epoch, reason, ms: Math.round(seconds * 1000) });
+  }
+
+  async #deactivate(reason: string): Promise<void> {
+    if (this.#role !== AppRole.Active && this.#role !== AppRole.Activating) return;
+    const epoch = this.#epoch;
+    this.#setRole(AppRole.Deactivating);
+    const ac = new AbortController();
+    const started = this.#d.clock.now();
+    await tracer.startActiveSpan('gc.app.deactivate', async (span) => {
+      span.setAttributes({
+        'gc.app': this.name,
+        'gc.node': this.#d.nodeId,
+        'gc.epoch': epoch,
+        'gc.reason': reason,
+      });
+      const f = await this.#hooks.run('onPassive', {
+        app: this.name,
+        nodeId: this.#d.nodeId,
+        epoch,
+        signal: ac.signal,
+        reason,
+      });
+      if (f.length) span.setStatus({ code: SpanStatusCode.ERROR, message: f[0]!.error.message });
+      span.end();
+    });
+    const seconds = (this.#d.clock.now() - started) / 1000;
+    this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'deactivate' }, seconds);
+    this.#epoch = 0;
+    this.#setRole(this.#stopping ? AppRole.Stopped : AppRole.Passive);
+    this.#d.audit('app.deactivated', { epoch, reason, ms: Math.round(seconds * 1000) });
+  }
+
+  async stepDown(): Promise<void> {
+    if (this.mode !== AppMode.ActivePassive || !this.#election) return;
+    // Stop acting first, then release the lease, so the standby never overlaps with us.
+    this.#current?.abort();
+    await this.#enqueue(() => this.#deactivate('step-down'));
+    await this.#election.stepDown();
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
+    this.#current?.abort();
+    await this.#enqueue(() => this.#deactivate('shutdown'));
+    for (const u of this.#unsubscribe.splice(0)) u();
+    await this.#election?.close();
+    if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
+    this.#setRole(AppRole.Stopped);
+    if (this.#starting) this.#d.audit('app.stopped', {});
+  }
+}

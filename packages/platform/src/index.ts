@@ -1,0 +1,19 @@
+export { createPlatform, defaultAppOptions } from './platform.js';
+export { AppMode, AppRole } from './types.js';
+export type {
+  App,
+  AppElectionOptions,
+  AppHooks,
+  AppOptions,
+  AppStatus,
+  HookFailure,
+  HookName,
+  LeaderChange,
+  MemberChange,
+  Platform,
+  PlatformOptions,
+  PlatformStatus,
+  TransitionContext,
+} from './types.js';
+export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
+export type { AdminClient, StepDownResult } from './admin.js';

@@ -1,0 +1,236 @@
+import { connect, isGcError } from '@gc/core';
+import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminClient } from './admin.js';
+import { createPlatform } from './platform.js';
+import type { Platform, PlatformStatus } from './types.js';
+
+let server: NatsServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const fast = {
+  ttlMs: 1500,
+  renewIntervalMs: 300,
+  renewDeadlineMs: 1000,
+  pollIntervalMs: 100,
+  cooldownMs: 200,
+};
+
+async function node(name: string, nodeId: string): Promise<Platform> {
+  return createPlatform({
+    name,
+    nodeId,
+    nats: { servers: server.url },
+    dataDir: await makeTempDir(`plat-${nodeId}`),
+  });
+}
+
+describe('active-passive app', () => {
+  it('runs hooks in order on the leader, hands over on close, and every node sees the leader change', async () => {
+    const log: string[] = [];
+    const a = await node('ap', 'a');
+    const b = await node('ap', 'b');
+    for (const p of [a, b]) {
+      const app = p.app('orders', { election: fast });
+      app.on('onStart', () => void log.push(`${p.nodeId}:start`));
+      app.on('onActive', ({ epoch }) => void log.push(`${p.nodeId}:active:${epoch}`));
+      app.on('onPassive', ({ reason }) => void log.push(`${p.nodeId}:passive:${reason}`));
+      app.on('onStop', () => void log.push(`${p.nodeId}:stop`));
+      app.on('onLeaderChange', ({ leader }) => void log.push(`${p.nodeId}:leader:${leader}`));
+    }
+    await a.start();
+    await a.apps()[0]!.waitForActive(5000);
+    await b.start();
+    await waitFor(() => log.includes(`b:leader:a`), { message: 'b sees a as leader' });
+    expect(b.apps()[0]!.isActive()).toBe(false);
+    const epochA = a.apps()[0]!.epoch();
+    expect(epochA).toBeGreaterThan(0);
+    await a.close();
+    await b.apps()[0]!.waitForActive(5000);
+    expect(b.apps()[0]!.epoch()).toBeGreaterThan(epochA);
+    const aLog = log.filter((l) => l.startsWith('a:') && !l.includes(':leader:'));
+    expect(aLog).toEqual(['a:start', `a:active:${epochA}`, 'a:passive:shutdown', 'a:stop']);
+    expect(log.indexOf('a:passive:shutdown')).toBeLessThan(log.findIndex((l) => l.startsWith('b:active:')));
+    await b.close();
+  });
+
+  it('a failing onActive is reported, cleaned up with onPassive, and leadership moves on', async () => {
+    const a = await node('apfail', 'a');
+    const b = await node('apfail', 'b');
+    const failures: string[] = [];
+    a.onHookFailure((f) => failures.push(`${f.hook}:${f.error.message}`));
+    const appA = a.app('orders', { election: fast });
+    let aPassive = 0;
+    appA.on('onActive', () => {
+      throw new Error('cannot open the database');
+    });
+    appA.on('onPassive', () => void aPassive++);
+    await a.start();
+    await waitFor(() => failures.length > 0, { message: 'onActive failure reported' });
+    expect(failures[0]).toBe('onActive:cannot open the database');
+    const appB = b.app('orders', { election: fast });
+    await b.start();
+    await appB.waitForActive(8000);
+    expect(aPassive).toBeGreaterThanOrEqual(1);
+    expect(appA.isActive()).toBe(false);
+    expect(appA.status().hookFailures).toBeGreaterThanOrEqual(1);
+    await a.close();
+    await b.close();
+  });
+
+  it('a hook that hangs times out and is reported as a timeout', async () => {
+    const a = await createPlatform({
+      name: 'aptimeout',
+      nodeId: 'a',
+      nats: { servers: server.url },
+      dataDir: await makeTempDir('plat'),
+      hookTimeoutMs: 200,
+    });
+    const timedOut: boolean[] = [];
+    a.onHookFailure((f) => timedOut.push(f.timedOut));
+    a.app('svc', { mode: 'pool', hooks: { onStart: () => new Promise(() => undefined) } });
+    await a.start();
+    expect(timedOut).toEqual([true]);
+    expect(a.apps()[0]!.isActive()).toBe(true);
+    await a.close();
+  });
+
+  it('stepDown hands leadership to the standby without overlap', async () => {
+    const a = await node('apstep', 'a');
+    const b = await node('apstep', 'b');
+    const active: string[] = [];
+    for (const p of [a, b]) {
+      const app = p.app('orders', { election: fast });
+      app.on('onActive', () => void active.push(`+${p.nodeId}`));
+      app.on('onPassive', () => void active.push(`-${p.nodeId}`));
+    }
+    await a.start();
+    await a.apps()[0]!.waitForActive(5000);
+    await b.start();
+    await a.apps()[0]!.stepDown();
+    await b.apps()[0]!.waitForActive(5000);
+    expect(active.slice(0, 3)).toEqual(['+a', '-a', '+b']);
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('pool app', () => {
+  it('is active on every node at once', async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => node('pool', id)));
+    for (const p of nodes) p.app('workers', { mode: 'pool' });
+    await Promise.all(nodes.map((p) => p.start()));
+    expect(nodes.every((p) => p.apps()[0]!.isActive())).toBe(true);
+    expect(nodes[0]!.apps()[0]!.epoch()).toBe(0);
+    await Promise.all(nodes.map((p) => p.close()));
+    expect(nodes.every((p) => p.apps()[0]!.role() === 'stopped')).toBe(true);
+  });
+});
+
+describe('per-app KV isolation', () => {
+  it('gives each app its own bucket; one app cannot read another through the API', async () => {
+    const p = await node('iso', 'a');
+    const billing = p.app('billing', { mode: 'pool' });
+    const orders = p.app('orders', { mode: 'pool' });
+    const kvB = await billing.kv();
+    const kvO = await orders.kv();
+    expect((kvB as unknown as { bucket: string }).bucket).toBe('iso_billing');
+    await kvB.put('secret', 'card');
+    expect(await kvO.get('secret')).toBeNull();
+    await p.close();
+  });
+});
+
+describe('status, health and metrics over HTTP', () => {
+  it('serves /status with the apps and /metrics with platform gauges', async () => {
+    const p = await node('http', 'a');
+    p.app('orders', { election: fast });
+    await p.start();
+    await p.apps()[0]!.waitForActive(5000);
+    const status = (await (await fetch(`${p.httpUrl()}/status`)).json()) as PlatformStatus;
+    expect(status).toMatchObject({
+      platform: 'http',
+      nodeId: 'a',
+      apps: [{ name: 'orders', role: 'active', leader: 'a' }],
+    });
+    await waitFor(async () => (await fetch(`${p.httpUrl()}/ready`)).status === 200, { message: 'ready' });
+    const metrics = await (await fetch(`${p.httpUrl()}/metrics`)).text();
+    expect(metrics).toMatch(/gc_app_active\{app="orders"\} 1/);
+    await p.close();
+  });
+});
+
+describe('bad input', () => {
+  it('refuses bad names, duplicate apps and unknown modes with clear errors', async () => {
+    await expect(
+      createPlatform({ name: 'Bad_Name', nodeId: 'a', nats: { servers: server.url } }),
+    ).rejects.toThrow(/invalid platform name/);
+    await expect(
+      createPlatform({ name: 'ok', nodeId: 'a.b', nats: { servers: server.url } }),
+    ).rejects.toThrow(/invalid node id/);
+    const p = await node('bad', 'a');
+    expect(() => p.app('orders_v2')).toThrow(/invalid app name/);
+    expect(() => p.app('audit')).toThrow(/reserved/);
+    p.app('orders');
+    expect(() => p.app('orders')).toThrow(/already declared/);
+    expect(() => p.app('x', { mode: 'ring' as never })).toThrow(/apps\.x\.mode: unknown mode "ring"/);
+    await p.close();
+  });
+
+  it('uses a connection the caller owns and leaves it open', async () => {
+    const nc = await connect({ servers: server.url });
+    const p = await createPlatform({
+      name: 'owned',
+      nodeId: 'a',
+      nats: nc,
+      dataDir: await makeTempDir('plat'),
+      http: false,
+    });
+    await p.start();
+    await p.close();
+    expect(nc.isClosed()).toBe(false);
+    await nc.close();
+    const err = await createPlatform({
+      name: 'nojs',
+      nodeId: 'a',
+      nats: { servers: 'nats://127.0.0.1:1', timeoutMs: 300 },
+    }).catch((e: unknown) => e);
+    expect(isGcError(err, 'GC_CONNECT_FAILED')).toBe(true);
+  });
+});
+
+describe('admin client (what the CLI uses)', () => {
+  it('collects every node status and steps down the leader remotely', async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => node('adm', id)));
+    for (const p of nodes) p.app('orders', { election: fast });
+    await Promise.all(nodes.map((p) => p.start()));
+    const nc = await connect({ servers: server.url });
+    const admin = createAdminClient(nc, 'adm');
+    const leader = await waitFor(
+      async () => {
+        const st = await admin.nodes(300);
+        return st.length === 3 && st.every((s) => s.apps[0]!.leader) ? st[0]!.apps[0]!.leader : undefined;
+      },
+      { message: 'three nodes agree on a leader' },
+    );
+    const r = await admin.stepDown('orders');
+    expect(r.node).toBe(leader);
+    await waitFor(
+      async () => {
+        const st = await admin.nodes(300);
+        const l = st[0]!.apps[0]!.leader;
+        return l && l !== leader && st.find((s) => s.nodeId === l)!.apps[0]!.role === 'active';
+      },
+      { message: 'another node leads after the remote step-down' },
+    );
+    await expect(admin.stepDown('nosuchapp', 300)).rejects.toThrow(/no node is the leader of app nosuchapp/);
+    await Promise.all(nodes.map((p) => p.close()));
+    expect(await admin.nodes(200)).toEqual([]);
+    await nc.close();
+  });
+});

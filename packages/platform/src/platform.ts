@@ -1,0 +1,248 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  ConfigError,
+  connect,
+  createLogger,
+  realClock,
+  resourceNames,
+  validateNodeId,
+  type PlatformResourceNames,
+} from '@gc/core';
+import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Registry } from 'prom-client';
+import { serveControl } from './admin.js';
+import { AppImpl } from './app.js';
+import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
+import {
+  AppMode,
+  type App,
+  type AppOptions,
+  type HookFailure,
+  type Platform,
+  type PlatformOptions,
+  type PlatformStatus,
+} from './types.js';
+
+function isConnection(x: unknown): x is NatsConnection {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as NatsConnection).publish === 'function' &&
+    typeof (x as NatsConnection).close === 'function'
+  );
+}
+
+/** Defaults for {@link AppOptions}. */
+export function defaultAppOptions(): AppOptions {
+  return { mode: AppMode.ActivePassive, election: {}, kvReplicas: 1, hooks: {} };
+}
+
+class PlatformImpl implements Platform {
+  readonly name: string;
+  readonly nodeId: string;
+  readonly nc: NatsConnection;
+  readonly registry: Registry;
+  readonly health;
+  readonly logger;
+  readonly #o: PlatformOptions;
+  readonly #ownsConnection: boolean;
+  readonly #names: PlatformResourceNames;
+  readonly #metrics: PlatformMetrics;
+  readonly #apps = new Map<string, AppImpl>();
+  readonly #failureListeners = new Set<(f: HookFailure) => void>();
+  #http: HealthServer | undefined;
+  #control: Array<{ unsubscribe(): void }> = [];
+  #started = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(o: PlatformOptions, nc: NatsConnection, ownsConnection: boolean, names: PlatformResourceNames) {
+    this.#o = o;
+    this.name = o.name;
+    this.nodeId = o.nodeId;
+    this.nc = nc;
+    this.#ownsConnection = ownsConnection;
+    this.#names = names;
+    this.logger = (o.logger ?? createLogger({ name: 'gc' })).child({ platform: o.name, node: o.nodeId });
+    this.registry = o.registry ?? new Registry();
+    this.#metrics = createPlatformMetrics(this.registry);
+    this.health = createHealth({ clock: o.clock, logger: this.logger });
+    this.health.register('nats', () => (nc.isClosed() ? 'NATS connection closed' : true), {
+      intervalMs: 2000,
+      timeoutMs: 1000,
+    });
+    this.health.onChange((change) => {
+      for (const app of this.#apps.values()) void app.runHook('onHealthChange', change);
+    });
+  }
+
+  #audit(app: string | undefined, type: string, data: Record<string, unknown>): void {
+    this.logger.info(type, { ...(app ? { app } : {}), ...data });
+  }
+
+  app(name: string, partial: Partial<AppOptions> = {}): App {
+    if (this.#closing) throw new ConfigError(`apps.${name}`, `platform ${this.name} is closed`);
+    const names = this.#names.app(name);
+    if (this.#apps.has(name))
+      throw new ConfigError(`apps.${name}`, 'an app with this name is already declared on this node');
+    const opts = { ...defaultAppOptions(), ...partial };
+    if (!Object.values(AppMode).includes(opts.mode)) {
+      throw new ConfigError(
+        `apps.${name}.mode`,
+        `unknown mode ${JSON.stringify(opts.mode)}; use one of ${Object.values(AppMode).join(', ')}`,
+      );
+    }
+    const app = new AppImpl(
+      name,
+      opts,
+      {
+        nc: this.nc,
+        nodeId: this.nodeId,
+        names,
+        dataDir: this.#o.dataDir,
+        clock: this.#o.clock,
+        logger: this.logger.child({ app: name }),
+        metrics: this.#metrics,
+        registry: this.registry,
+        onHookFailure: (f) => {
+          this.#metrics.hookFailures.inc({ app: f.app, hook: f.hook, timed_out: String(f.timedOut) });
+          this.#audit(f.app, 'hook.failed', { hook: f.hook, error: f.error.message, timedOut: f.timedOut });
+          for (const l of this.#failureListeners) l(f);
+        },
+        audit: (type, data) => this.#audit(name, type, data),
+      },
+      this.#o.hookTimeoutMs,
+    );
+    this.#apps.set(name, app);
+    if (this.#started)
+      void app.start().catch((err: unknown) => this.logger.error('app start failed', { app: name, err }));
+    return app;
+  }
+
+  apps(): App[] {
+    return [...this.#apps.values()];
+  }
+
+  labels(): Record<string, string> {
+    return { ...this.#o.labels };
+  }
+
+  setLabels(labels: Record<string, string>): Promise<void> {
+    for (const [k, v] of Object.entries(labels)) {
+      if (typeof v !== 'string')
+        throw new ConfigError(`labels.${k}`, `label values must be strings, got ${typeof v}`);
+    }
+    this.#o.labels = { ...labels };
+    this.#audit(undefined, 'node.labels', { labels });
+    return Promise.resolve();
+  }
+
+  async removeApp(name: string): Promise<void> {
+    const app = this.#apps.get(name);
+    if (!app) return;
+    await app.stop();
+    this.#apps.delete(name);
+  }
+
+  onHookFailure(fn: (f: HookFailure) => void): () => void {
+    this.#failureListeners.add(fn);
+    return () => this.#failureListeners.delete(fn);
+  }
+
+  status(): PlatformStatus {
+    return {
+      platform: this.name,
+      nodeId: this.nodeId,
+      labels: { ...this.#o.labels },
+      server: { version: this.nc.info?.version, connected: !this.nc.isClosed() },
+      apps: [...this.#apps.values()].map((a) => a.status()),
+      health: this.health.report(),
+    };
+  }
+
+  httpUrl(): string | undefined {
+    return this.#http?.url;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.#o.http !== false) {
+      this.#http = await startHealthServer({
+        health: this.health,
+        registry: this.registry,
+        status: () => this.status(),
+        host: this.#o.http.host ?? '127.0.0.1',
+        port: this.#o.http.port ?? 0,
+      });
+    }
+    this.#control = serveControl(this.nc, this.name, {
+      status: () => this.status(),
+      stepDown: async (name) => {
+        const app = this.#apps.get(name);
+        if (!app?.isActive() || app.mode !== AppMode.ActivePassive) return undefined;
+        const epoch = app.epoch();
+        await app.stepDown();
+        return { app: name, node: this.nodeId, epoch };
+      },
+    });
+    await Promise.all([...this.#apps.values()].map((a) => a.start()));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const s of this.#control.splice(0)) s.unsubscribe();
+    for (const app of [...this.#apps.values()].reverse()) {
+      await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
+    }
+    await this.#http?.close();
+    await this.health.close();
+    if (this.#ownsConnection) await this.nc.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Creates a platform on this node: validates names, connects to NATS (or uses the given connection),
+ * and sets up health, metrics and the HTTP endpoints. Call `app(...)` to declare apps, then `start()`.
+ *
+ * @example
+ * const platform = await createPlatform({ name: 'prod', nodeId: 'node-a', nats: { servers: 'nats://127.0.0.1:4222' } });
+ * const orders = platform.app('orders', { mode: 'active-passive' });
+ * orders.on('onActive', ({ epoch }) => console.log('serving with epoch', epoch));
+ * await platform.start();
+ */
+export async function createPlatform(
+  opts: Partial<PlatformOptions> & Pick<PlatformOptions, 'name' | 'nodeId'>,
+): Promise<Platform> {
+  const names = resourceNames(opts.name);
+  validateNodeId(opts.nodeId);
+  const o: PlatformOptions = {
+    nats: {},
+    labels: {},
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir: resolve('.gc', opts.name, opts.nodeId),
+    hookTimeoutMs: 30_000,
+    clock: realClock,
+    ...opts,
+  };
+  for (const [k, v] of Object.entries(o.labels)) {
+    if (typeof v !== 'string')
+      throw new ConfigError(`labels.${k}`, `label values must be strings, got ${typeof v}`);
+  }
+  if (!(o.hookTimeoutMs > 0)) throw new ConfigError('hookTimeoutMs', `must be > 0, got ${o.hookTimeoutMs}`);
+  mkdirSync(o.dataDir, { recursive: true });
+  const owns = !isConnection(o.nats);
+  const nc = isConnection(o.nats)
+    ? o.nats
+    : await connect({ name: `gc-${opts.name}-${opts.nodeId}`, ...o.nats });
+  return new PlatformImpl(o, nc, owns, names);
+}

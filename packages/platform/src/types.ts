@@ -1,0 +1,225 @@
+import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
+import type { ElectionOptions, LeaderInfo } from '@gc/election';
+import type { Health, HealthChange, HealthReport } from '@gc/health';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Registry } from 'prom-client';
+
+/** How an app runs across the nodes. (`ring` arrives with `@gc/ring`.) */
+export const AppMode = {
+  /** One leader (elected with fencing epochs) is active; the others are standbys. */
+  ActivePassive: 'active-passive',
+  /** Every node that runs the app is active. */
+  Pool: 'pool',
+} as const;
+/** One of {@link AppMode}. */
+export type AppMode = (typeof AppMode)[keyof typeof AppMode];
+
+/** The role of this node for an app. */
+export const AppRole = {
+  /** Not started or stopped. */
+  Stopped: 'stopped',
+  /** Started, not active (a standby in active-passive). */
+  Passive: 'passive',
+  /** Running onActive (promotion phases). */
+  Activating: 'activating',
+  /** Active: the leader in active-passive, always in pool. */
+  Active: 'active',
+  /** Running onPassive after losing leadership. */
+  Deactivating: 'deactivating',
+} as const;
+/** One of {@link AppRole}. */
+export type AppRole = (typeof AppRole)[keyof typeof AppRole];
+
+/** Passed to onActive/onPassive. `signal` aborts when the node loses the role while the hook runs. */
+export interface TransitionContext {
+  app: string;
+  nodeId: string;
+  /** The fencing epoch of this leadership (0 in pool mode). Stamp it on everything the hook writes. */
+  epoch: Epoch;
+  /** Aborted when the transition is superseded (leadership lost during onActive, shutdown). */
+  signal: AbortSignal;
+  /** Why the transition happens (`elected`, `lost: renew-deadline`, `step-down`, `shutdown`, `started`). */
+  reason: string;
+}
+
+/** The current leader of an active-passive app as every node sees it. */
+export interface LeaderChange {
+  app: string;
+  /** Node id of the leader, or null while there is none. */
+  leader: string | null;
+  epoch: Epoch;
+}
+
+/** A node joining or leaving (from membership). */
+export interface MemberChange {
+  nodeId: string;
+  labels: Record<string, string>;
+  /** `left` for a polite leave, `lost` when its heartbeats stopped (crash, partition). */
+  reason: 'joined' | 'left' | 'lost';
+}
+
+/** Hook functions, run in the order documented in the README; each with a timeout. */
+export interface AppHooks {
+  /** After the app starts on this node, before it competes for leadership. */
+  onStart: (ctx: { app: string; nodeId: string }) => void | Promise<void>;
+  /** When this node becomes active (after data promotion, VIP and backend in later packages). */
+  onActive: (ctx: TransitionContext) => void | Promise<void>;
+  /** When this node stops being active (before the backend stops and the VIP is released). */
+  onPassive: (ctx: TransitionContext) => void | Promise<void>;
+  /** On every node, when the app's leader changes. */
+  onLeaderChange: (change: LeaderChange) => void | Promise<void>;
+  /** Before the app stops on this node (after onPassive when it was active). */
+  onStop: (ctx: { app: string; nodeId: string }) => void | Promise<void>;
+  /** A node joined the platform. */
+  onMemberJoin: (change: MemberChange) => void | Promise<void>;
+  /** A node left the platform (politely or lost). */
+  onMemberLeave: (change: MemberChange) => void | Promise<void>;
+  /** A health check of this node changed state. */
+  onHealthChange: (change: HealthChange) => void | Promise<void>;
+}
+/** A hook name. */
+export type HookName = keyof AppHooks;
+
+/** A hook that failed or timed out. Also audited and counted. */
+export interface HookFailure {
+  app: string;
+  hook: HookName;
+  error: Error;
+  timedOut: boolean;
+}
+
+/** Election timing for an active-passive app (see `@gc/election`). */
+export type AppElectionOptions = Partial<
+  Pick<
+    ElectionOptions,
+    | 'ttlMs'
+    | 'renewIntervalMs'
+    | 'renewDeadlineMs'
+    | 'pollIntervalMs'
+    | 'cooldownMs'
+    | 'priority'
+    | 'observeOnly'
+    | 'fastFailover'
+    | 'replicas'
+  >
+>;
+
+/** Options of {@link Platform.app}. */
+export interface AppOptions {
+  /** How the app runs. Default `active-passive`. */
+  mode: AppMode;
+  /** Election timing (active-passive only). */
+  election: AppElectionOptions;
+  /** Timeout of each hook call, in ms. Default: the platform's `hookTimeoutMs`. */
+  hookTimeoutMs?: number;
+  /** Replicas of the app's KV bucket. Default 1 (3 on a 3-node cluster is usual). */
+  kvReplicas: number;
+  /** Hooks given up front (more can be added with `app.onActive(...)` and friends). */
+  hooks: Partial<AppHooks>;
+}
+
+/** Options of {@link createPlatform}. */
+export interface PlatformOptions {
+  /** Platform name (validated: lowercase letters, digits, `-`). */
+  name: string;
+  /** This node's id (validated: letters, digits, `-`, `_`). */
+  nodeId: string;
+  /** A NATS connection the caller owns, or connect options (the platform then owns and closes it). */
+  nats: NatsConnection | Partial<ConnectOptions>;
+  /** Node labels for placement and discovery. Default none. */
+  labels: Record<string, string>;
+  /** HTTP endpoints (`/health`, `/ready`, `/status`, `/metrics`); `false` for none. Default `{ host: '127.0.0.1', port: 0 }`. */
+  http: false | { host?: string; port?: number };
+  /** Folder for this node's durable state (highest epochs seen). Default `.gc/<platform>/<nodeId>`. */
+  dataDir: string;
+  /** Default timeout of every hook call, in ms. Default 30000. */
+  hookTimeoutMs: number;
+  /** Prometheus registry for every metric. Default a new registry. */
+  registry?: Registry;
+  /** Time source. Default realClock. */
+  clock: Clock;
+  /** Logger. Default `createLogger({ name: 'gc' })` bound to the node. */
+  logger?: Logger;
+}
+
+/** What one app looks like on this node (in `/status` and `gc status`). */
+export interface AppStatus {
+  name: string;
+  mode: AppMode;
+  role: AppRole;
+  /** Current leader as this node sees it (active-passive). */
+  leader: string | null;
+  epoch: Epoch;
+  /** Hook failures since start. */
+  hookFailures: number;
+}
+
+/** This node's view of the platform. */
+export interface PlatformStatus {
+  platform: string;
+  nodeId: string;
+  labels: Record<string, string>;
+  server: { version: string | undefined; connected: boolean };
+  apps: AppStatus[];
+  health: HealthReport;
+}
+
+/** An app on this node. */
+export interface App {
+  readonly name: string;
+  readonly mode: AppMode;
+  /** The app's own KV bucket `{platform}_{app}`; no other app's data is reachable through it. */
+  kv(): Promise<KV>;
+  /** Current role on this node. */
+  role(): AppRole;
+  /** True while active (leader in active-passive). */
+  isActive(): boolean;
+  /** The fencing epoch of the current leadership (0 when not leader or in pool mode). */
+  epoch(): Epoch;
+  /** The current leader as this node sees it. */
+  leader(): LeaderInfo | null;
+  /** Waits until this node is active; rejects with a TimeoutError. */
+  waitForActive(timeoutMs: number): Promise<void>;
+  /** Adds a hook function (they run in the order added). Returns a function that removes it. */
+  on<H extends HookName>(hook: H, fn: AppHooks[H]): () => void;
+  /** Gracefully hands leadership to a standby (active-passive). */
+  stepDown(): Promise<void>;
+  /** Status for `/status`. */
+  status(): AppStatus;
+  /** Starts the app on this node (the platform starts apps created before `start()`). */
+  start(): Promise<void>;
+  /** Stops the app on this node: onPassive (if active), step down, onStop. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A gc platform on this node. */
+export interface Platform {
+  readonly name: string;
+  readonly nodeId: string;
+  readonly nc: NatsConnection;
+  readonly health: Health;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Declares an app on this node; throws on a bad or duplicate name. */
+  app(name: string, opts?: Partial<AppOptions>): App;
+  /** Apps declared on this node. */
+  apps(): App[];
+  /** This node's labels. */
+  labels(): Record<string, string>;
+  /** Replaces this node's labels (published to membership; placement re-evaluates). */
+  setLabels(labels: Record<string, string>): Promise<void>;
+  /** Stops an app on this node (stepping down if it leads) and forgets it, so it can be declared again. */
+  removeApp(name: string): Promise<void>;
+  /** Calls `fn` for every hook failure (also audited and counted). */
+  onHookFailure(fn: (f: HookFailure) => void): () => void;
+  /** The node's view of the platform. */
+  status(): PlatformStatus;
+  /** URL of the HTTP endpoints, when enabled. */
+  httpUrl(): string | undefined;
+  /** Starts the HTTP endpoints and every declared app. */
+  start(): Promise<void>;
+  /** Stops apps in reverse order (stepping down), then HTTP, health and (if owned) the NATS connection. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
