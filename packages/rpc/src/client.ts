@@ -46,6 +46,7 @@ import type {
   ClientContext,
   Middleware,
   RpcClient,
+  RpcClientInit,
   RpcClientOptions,
 } from './types.js';
 
@@ -503,10 +504,7 @@ class Client implements RpcClient {
  * const rpc = createRpcClient(nc, { platform: 'prod' });
  * const order = await rpc.api('orders').call('get', { id: '42' }, { to: 'leader' });
  */
-export function createRpcClient(
-  nc: NatsConnection,
-  opts: Partial<RpcClientOptions> & Pick<RpcClientOptions, 'platform'>,
-): RpcClient {
+export function createRpcClient(nc: NatsConnection, opts: RpcClientInit): RpcClient {
   const d = defaultRpcClientOptions();
   const o: RpcClientOptions = {
     ...d,

@@ -192,7 +192,7 @@ export class IdempotencyStore {
               }),
           )
           .finally(() => {
-            if (renewing) renew();
+            if (renewing && !this.#nc.isClosed()) renew();
           });
       }, renewEveryMs);
     };
@@ -221,7 +221,7 @@ export class IdempotencyStore {
         await kv.put(kvKey, enc.encode(JSON.stringify(rec)));
         return;
       } catch (err) {
-        if (this.#clock.now() >= until) {
+        if (this.#clock.now() >= until || this.#nc.isClosed()) {
           this.#log.error(
             'could not store an idempotent result: a retry after the claim expires runs the handler again',
             {

@@ -33,6 +33,7 @@ import type {
   Middleware,
   PayloadSchema,
   RpcServer,
+  RpcServerInit,
   RpcServerOptions,
   ServerContext,
 } from './types.js';
@@ -504,10 +505,7 @@ class Server implements RpcServer {
  * const server = createRpcServer(nc, { platform: 'prod', app: 'orders', nodeId: 'n1' });
  * server.handle('get', async ({ id }: { id: string }) => ({ id, status: 'paid' }));
  */
-export function createRpcServer(
-  nc: NatsConnection,
-  opts: Partial<RpcServerOptions> & Pick<RpcServerOptions, 'platform' | 'app' | 'nodeId'>,
-): RpcServer {
+export function createRpcServer(nc: NatsConnection, opts: RpcServerInit): RpcServer {
   const d = defaultRpcServerOptions();
   const o: RpcServerOptions = {
     ...d,

@@ -299,3 +299,15 @@ export interface RpcClient {
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** What {@link createRpcServer} takes: the required fields, and any option (nested ones partly). */
+export type RpcServerInit = Partial<Omit<RpcServerOptions, 'idempotency'>> &
+  Pick<RpcServerOptions, 'platform' | 'app' | 'nodeId'> & { idempotency?: Partial<IdempotencyOptions> };
+
+/** What {@link createRpcClient} takes: the required `platform`, and any option (nested ones partly). */
+export type RpcClientInit = Partial<Omit<RpcClientOptions, 'retry' | 'circuit' | 'bulkhead'>> &
+  Pick<RpcClientOptions, 'platform'> & {
+    retry?: Partial<RetryOptions>;
+    circuit?: Partial<CircuitOptions>;
+    bulkhead?: Partial<BulkheadOptions>;
+  };

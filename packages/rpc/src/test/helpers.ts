@@ -2,7 +2,7 @@ import { connect, silentLogger } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createRpcClient } from '../client.js';
 import { createRpcServer } from '../server.js';
-import type { RpcClient, RpcClientOptions, RpcServer, RpcServerOptions } from '../types.js';
+import type { RpcClient, RpcClientInit, RpcServer, RpcServerInit } from '../types.js';
 
 /** Test-only helpers: connections and servers/clients that are closed after each test. */
 export class Rig {
@@ -20,20 +20,14 @@ export class Rig {
     return nc;
   }
 
-  async server(
-    opts: Partial<RpcServerOptions> & Pick<RpcServerOptions, 'platform' | 'app' | 'nodeId'>,
-    nc?: NatsConnection,
-  ): Promise<RpcServer> {
+  async server(opts: RpcServerInit, nc?: NatsConnection): Promise<RpcServer> {
     const s = createRpcServer(nc ?? (await this.conn(opts.nodeId)), { logger: silentLogger, ...opts });
     this.#closers.push(() => s.close(200));
     await s.refresh();
     return s;
   }
 
-  async client(
-    opts: Partial<RpcClientOptions> & Pick<RpcClientOptions, 'platform'>,
-    nc?: NatsConnection,
-  ): Promise<RpcClient> {
+  async client(opts: RpcClientInit, nc?: NatsConnection): Promise<RpcClient> {
     const c = createRpcClient(nc ?? (await this.conn('client')), { logger: silentLogger, ...opts });
     this.#closers.push(() => c.close());
     return c;
