@@ -1,6 +1,6 @@
-import { nuid, type NatsConnection } from '@nats-io/nats-core';
+import { nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import {
   ClosedError,
   ConfigError,
@@ -177,7 +177,7 @@ export async function createLocks(
     }
   }
   const impl = new LocksImpl(kv, o);
-  impl.start();
+  await impl.start();
   return impl;
 }
 
@@ -207,13 +207,21 @@ class LocksImpl implements Locks {
     return this.#closed;
   }
 
-  start(): void {
+  /** Sets up the bucket watch before returning, so no change after `createLocks` resolves is missed. */
+  async start(): Promise<void> {
+    let first: QueuedIterator<KvWatchEntry> | undefined;
+    try {
+      first = await this.kv.watch();
+    } catch (err) {
+      throw new LockStoreError('watch', this.bucket, { cause: err });
+    }
     let stopped = false;
-    let iter: { stop(): void } | undefined;
+    let iter: { stop(): void } | undefined = first;
     const run = async () => {
+      let w: QueuedIterator<KvWatchEntry> | undefined = first;
       while (!stopped) {
         try {
-          const w = await this.kv.watch();
+          w ??= await this.kv.watch();
           iter = w;
           if (stopped) {
             w.stop();
@@ -223,6 +231,7 @@ class LocksImpl implements Locks {
         } catch (err) {
           if (!stopped) this.o.logger.warn('lock watch failed; retrying', { bucket: this.bucket, err });
         }
+        w = undefined;
         // The watch ended (bucket deleted, connection closed): waiters still wake on their timers.
         if (!stopped) await this.o.clock.sleep(250).catch(() => undefined);
       }

@@ -1,0 +1,556 @@
+import { headers, nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
+import { JetStreamApiCodes, JetStreamApiError, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import {
+  ClosedError,
+  ConfigError,
+  realClock,
+  resourceNames,
+  silentLogger,
+  supports,
+  validateAppName,
+  validateNodeId,
+  validateToken,
+  type TimerHandle,
+} from '@gc/core';
+import { MembershipStoreError } from './errors.js';
+import { membershipMetrics, type MembershipMetrics } from './metrics.js';
+import { PushQueue } from './queue.js';
+import type {
+  Labels,
+  LeaveReason,
+  Member,
+  MemberRecord,
+  Membership,
+  MembershipEvent,
+  MembershipOptions,
+  MembershipWatcher,
+} from './types.js';
+
+/** Smallest heartbeat interval accepted, in ms. */
+export const MIN_HEARTBEAT_MS = 50;
+/** Longest label value accepted, in characters. */
+export const MAX_LABEL_VALUE = 256;
+
+/** Defaults of {@link MembershipOptions}; `platform` and `nodeId` have none and are empty here. */
+export function defaultMembershipOptions(heartbeatMs = 1000): MembershipOptions {
+  return {
+    platform: '',
+    nodeId: '',
+    labels: {},
+    apps: [],
+    version: '0.0.0',
+    heartbeatMs,
+    failAfterMs: 3 * heartbeatMs,
+    observeOnly: false,
+    replicas: 1,
+    opTimeoutMs: Math.max(1000, heartbeatMs),
+    clock: realClock,
+    logger: silentLogger,
+  };
+}
+
+/** Validates labels; throws `InvalidNameError` for a bad key and `ConfigError` for a bad value. */
+export function validateLabels(labels: unknown, path = 'membership.labels'): Labels {
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
+    throw new ConfigError(path, `must be an object of string values, got ${JSON.stringify(labels)}`);
+  }
+  const out: Labels = {};
+  for (const [k, v] of Object.entries(labels)) {
+    validateToken('label', k);
+    if (typeof v !== 'string' || v.length > MAX_LABEL_VALUE) {
+      throw new ConfigError(`${path}.${k}`, `must be a string of at most ${MAX_LABEL_VALUE} characters`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function validateApps(apps: unknown, path = 'membership.apps'): string[] {
+  if (!Array.isArray(apps)) throw new ConfigError(path, `must be an array of app names`);
+  return [...new Set(apps.map((a) => validateAppName(a)))].sort();
+}
+
+/** Merges `opts` over the defaults (derived timings follow a given `heartbeatMs`) and validates. */
+export function resolveMembershipOptions(
+  opts: Partial<MembershipOptions> & Pick<MembershipOptions, 'platform' | 'nodeId'>,
+): MembershipOptions {
+  const hb = opts.heartbeatMs;
+  const base = defaultMembershipOptions(typeof hb === 'number' && hb >= MIN_HEARTBEAT_MS ? hb : 1000);
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: MembershipOptions = { ...base, ...given };
+  resourceNames(o.platform);
+  validateNodeId(o.nodeId);
+  o.labels = validateLabels(o.labels);
+  o.apps = validateApps(o.apps);
+  const int = (k: keyof MembershipOptions, min: number) => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new ConfigError(`membership.${k}`, `must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+  };
+  int('heartbeatMs', MIN_HEARTBEAT_MS);
+  int('failAfterMs', 1);
+  int('opTimeoutMs', 1);
+  if (o.failAfterMs < 2 * o.heartbeatMs) {
+    throw new ConfigError(
+      'membership.failAfterMs',
+      `rule failAfterMs ≥ 2 × heartbeatMs broken (${o.failAfterMs} < ${2 * o.heartbeatMs}): one late heartbeat would report a live node as gone`,
+    );
+  }
+  if (![1, 3, 5].includes(o.replicas)) {
+    throw new ConfigError('membership.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
+  }
+  if (typeof o.version !== 'string') throw new ConfigError('membership.version', 'must be a string');
+  if (typeof o.clock?.now !== 'function') throw new ConfigError('membership.clock', 'must be a Clock');
+  return o;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Parses a member record; null when the bytes are not one. */
+export function parseMemberRecord(bytes: Uint8Array): MemberRecord | null {
+  if (bytes.length === 0) return null;
+  try {
+    const r = JSON.parse(dec.decode(bytes)) as Partial<MemberRecord>;
+    if (typeof r.nodeId !== 'string' || typeof r.heartbeatMs !== 'number') return null;
+    return {
+      v: 1,
+      nodeId: r.nodeId,
+      instance: typeof r.instance === 'string' ? r.instance : '',
+      labels: r.labels && typeof r.labels === 'object' ? r.labels : {},
+      apps: Array.isArray(r.apps) ? r.apps.filter((a): a is string => typeof a === 'string') : [],
+      version: typeof r.version === 'string' ? r.version : '',
+      startedAt: typeof r.startedAt === 'number' ? r.startedAt : 0,
+      heartbeatAt: typeof r.heartbeatAt === 'number' ? r.heartbeatAt : 0,
+      heartbeatMs: r.heartbeatMs,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function leaveReasonOf(e: KvEntry): LeaveReason {
+  // gc writes {"reason": ...} into the deletes it makes; a server TTL marker has no body.
+  if (e.value.length === 0) return e.operation === 'PURGE' ? 'expired' : 'left';
+  try {
+    const r = (JSON.parse(dec.decode(e.value)) as { reason?: unknown }).reason;
+    return r === 'expired' ? 'expired' : 'left';
+  } catch {
+    return 'left';
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) {
+    return (
+      err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+    );
+  }
+  return err instanceof Error && /wrong last sequence/i.test(err.message);
+}
+
+/** Go duration for a per-key TTL: whole seconds, rounded up (never shorter than asked). */
+function ttlHeader(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
+function sameShape(a: MemberRecord, b: MemberRecord): boolean {
+  return (
+    a.instance === b.instance &&
+    a.version === b.version &&
+    JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
+    JSON.stringify(a.apps) === JSON.stringify(b.apps)
+  );
+}
+
+interface ViewEntry {
+  record: MemberRecord;
+  revision: number;
+  /** Monotonic ms when this observer first saw `revision`. */
+  at: number;
+  timer?: TimerHandle;
+}
+
+/**
+ * Joins the platform's membership (`{platform}_membership`, created when missing) and watches it.
+ *
+ * Liveness: each node rewrites its record every `heartbeatMs`. An observer reports a member as left
+ * (`expired`) when the record's revision has not changed for `failAfterMs` (default 3 × heartbeat) on the
+ * observer's monotonic clock — after checking with a read that it really did not change — and then deletes
+ * the stale record (compare-and-set on that revision). On nats-server ≥ 2.11 every heartbeat also carries a
+ * per-key TTL of `failAfterMs` (rounded up to seconds) so the server removes a crashed node's record even
+ * when no observer runs. `close()` deletes the record at once.
+ *
+ * @example
+ * const m = await createMembership(nc, { platform: 'prod', nodeId: 'node-a', labels: { zone: 'eu-1' }, apps: ['orders'] });
+ * for await (const e of m.watch()) console.log(e.type, e.member.nodeId, e.type === 'leave' ? e.reason : '');
+ */
+export async function createMembership(
+  nc: NatsConnection,
+  opts: Partial<MembershipOptions> & Pick<MembershipOptions, 'platform' | 'nodeId'>,
+): Promise<Membership> {
+  const o = resolveMembershipOptions(opts);
+  const bucket = resourceNames(o.platform).membership;
+  const js = jetstream(nc, { timeout: o.opTimeoutMs });
+  const kvm = new Kvm(js);
+  const ttlCapable = supports(nc, 'per-key-ttl');
+  let kv: KV;
+  try {
+    kv = await kvm.create(bucket, {
+      history: 1,
+      replicas: o.replicas,
+      ...(ttlCapable ? { markerTTL: Math.max(1000, o.failAfterMs) } : {}),
+    });
+  } catch (err) {
+    try {
+      kv = await kvm.open(bucket);
+    } catch {
+      throw new MembershipStoreError('open', bucket, { cause: err });
+    }
+  }
+  let perKeyTtl = false;
+  if (ttlCapable) {
+    try {
+      perKeyTtl = (await kv.status()).streamInfo.config.allow_msg_ttl === true;
+    } catch (err) {
+      throw new MembershipStoreError('status', bucket, { cause: err });
+    }
+  }
+  const m = new MembershipImpl(js, kv, bucket, o, perKeyTtl);
+  try {
+    await m.start();
+  } catch (err) {
+    await m.close();
+    throw err;
+  }
+  return m;
+}
+
+class MembershipImpl implements Membership {
+  readonly bucket: string;
+  readonly nodeId: string;
+  readonly perKeyTtl: boolean;
+  readonly #js: JetStreamClient;
+  readonly #kv: KV;
+  readonly #o: MembershipOptions;
+  readonly #metrics: MembershipMetrics;
+  readonly #view = new Map<string, ViewEntry>();
+  /** Highest revision per key that was deleted or expired: older PUTs replayed later are ignored. */
+  readonly #gone = new Map<string, number>();
+  readonly #watchers = new Set<PushQueue<MembershipEvent>>();
+  readonly #record: MemberRecord;
+  #revision = 0;
+  #hbTimer: TimerHandle | undefined;
+  #watchStop: (() => void) | undefined;
+  #writes: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(js: JetStreamClient, kv: KV, bucket: string, o: MembershipOptions, perKeyTtl: boolean) {
+    this.#js = js;
+    this.#kv = kv;
+    this.#o = o;
+    this.bucket = bucket;
+    this.nodeId = o.nodeId;
+    this.perKeyTtl = perKeyTtl;
+    this.#metrics = membershipMetrics(o.registry, { bucket, node: o.nodeId });
+    const now = o.clock.wallNow();
+    this.#record = {
+      v: 1,
+      nodeId: o.nodeId,
+      instance: nuid.next(),
+      labels: o.labels,
+      apps: o.apps,
+      version: o.version,
+      startedAt: now,
+      heartbeatAt: now,
+      heartbeatMs: o.heartbeatMs,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (!this.#o.observeOnly) await this.#serialWrite();
+    // Initial view: every record present now (first seen now: a crashed node's stale record counts as live
+    // for at most failAfterMs more, then it is verified, reported and removed).
+    try {
+      const keys: string[] = [];
+      for await (const k of await this.#kv.keys()) keys.push(k);
+      for (const k of keys) {
+        const e = await this.#kv.get(k);
+        if (e) this.#observe(e);
+      }
+    } catch (err) {
+      throw new MembershipStoreError('list', this.bucket, { cause: err });
+    }
+    // The watch is set up before start() returns, so no change after it is missed (it replays last values).
+    let first: QueuedIterator<KvWatchEntry>;
+    try {
+      first = await this.#kv.watch();
+    } catch (err) {
+      throw new MembershipStoreError('watch', this.bucket, { cause: err });
+    }
+    this.#startWatch(first);
+    if (!this.#o.observeOnly) this.#scheduleHeartbeat();
+  }
+
+  #startWatch(first: QueuedIterator<KvWatchEntry>): void {
+    let stopped = false;
+    let iter: { stop(): void } | undefined = first;
+    const run = async () => {
+      let w: QueuedIterator<KvWatchEntry> | undefined = first;
+      while (!stopped) {
+        try {
+          w ??= await this.#kv.watch();
+          iter = w;
+          if (stopped) {
+            w.stop();
+            break;
+          }
+          for await (const e of w) this.#observe(e);
+        } catch (err) {
+          if (!stopped)
+            this.#o.logger.warn('membership watch failed; retrying', { bucket: this.bucket, err });
+        }
+        w = undefined;
+        if (!stopped) await this.#o.clock.sleep(250).catch(() => undefined);
+      }
+    };
+    void run();
+    this.#watchStop = () => {
+      stopped = true;
+      iter?.stop();
+    };
+  }
+
+  #emit(event: MembershipEvent): void {
+    this.#metrics.event(event.type);
+    this.#metrics.members(this.#view.size);
+    for (const w of this.#watchers) w.push(event);
+  }
+
+  #toMember(v: ViewEntry): Member {
+    return {
+      ...v.record,
+      labels: { ...v.record.labels },
+      apps: [...v.record.apps],
+      revision: v.revision,
+      self: v.record.nodeId === this.nodeId && v.record.instance === this.#record.instance,
+      sinceHeartbeatMs: Math.max(0, this.#o.clock.now() - v.at),
+    };
+  }
+
+  #observe(e: KvEntry): void {
+    if (this.#closed) return;
+    const key = e.key;
+    const prev = this.#view.get(key);
+    if (prev && prev.revision >= e.revision) return;
+    if ((this.#gone.get(key) ?? 0) >= e.revision) return;
+    if (e.operation !== 'PUT') {
+      this.#gone.set(key, e.revision);
+      if (prev) this.#leave(key, prev, leaveReasonOf(e));
+      return;
+    }
+    const record = parseMemberRecord(e.value);
+    if (!record || record.nodeId !== key) {
+      this.#o.logger.debug('ignoring a membership record gc cannot read', { key, revision: e.revision });
+      return;
+    }
+    if (prev?.timer) this.#o.clock.clearTimeout(prev.timer);
+    const entry: ViewEntry = { record, revision: e.revision, at: this.#o.clock.now() };
+    this.#view.set(key, entry);
+    this.#arm(key, entry);
+    if (!prev) this.#emit({ type: 'join', member: this.#toMember(entry) });
+    else if (!sameShape(prev.record, record)) {
+      this.#emit({ type: 'update', member: this.#toMember(entry), previous: this.#toMember(prev) });
+    }
+  }
+
+  #leave(key: string, entry: ViewEntry, reason: LeaveReason): void {
+    if (entry.timer) this.#o.clock.clearTimeout(entry.timer);
+    if (this.#view.get(key) !== entry) return;
+    this.#view.delete(key);
+    this.#emit({ type: 'leave', member: this.#toMember(entry), reason });
+  }
+
+  #arm(key: string, entry: ViewEntry): void {
+    const due = entry.at + this.#o.failAfterMs;
+    entry.timer = this.#o.clock.setTimeout(
+      () => {
+        entry.timer = undefined;
+        if (this.#view.get(key) !== entry || this.#closed) return;
+        if (this.#o.clock.now() < due) return this.#arm(key, entry); // a timer that fired early
+        void this.#verifyExpired(key, entry);
+      },
+      Math.max(0, due - this.#o.clock.now()),
+    );
+  }
+
+  /** The revision looked stale: confirm with a read before reporting (a cut-off observer must not evict). */
+  async #verifyExpired(key: string, entry: ViewEntry): Promise<void> {
+    let e: KvEntry | null;
+    try {
+      e = await this.#kv.get(key);
+    } catch (err) {
+      // Cannot tell (this observer lost its connection): keep the member and look again later.
+      this.#o.logger.debug('membership expiry check failed; retrying', { key, err });
+      if (this.#view.get(key) === entry && !this.#closed) {
+        entry.timer = this.#o.clock.setTimeout(
+          () => void this.#verifyExpired(key, entry),
+          this.#o.heartbeatMs,
+        );
+      }
+      return;
+    }
+    if (this.#view.get(key) !== entry || this.#closed) return;
+    if (e && e.revision > entry.revision) return this.#observe(e);
+    this.#gone.set(key, entry.revision);
+    this.#leave(key, entry, 'expired');
+    if (entry.record.instance === this.#record.instance) return; // our own heartbeat will rewrite it
+    try {
+      await this.#deleteKey(key, entry.revision, { reason: 'expired', by: this.nodeId });
+    } catch (err) {
+      if (!isConflict(err)) this.#o.logger.debug('could not remove an expired member record', { key, err });
+    }
+  }
+
+  async #deleteKey(key: string, expected: number, body: Record<string, unknown>): Promise<void> {
+    const h = headers();
+    h.set('KV-Operation', 'DEL');
+    await this.#js.publish(`$KV.${this.bucket}.${key}`, enc.encode(JSON.stringify(body)), {
+      headers: h,
+      expect: { lastSubjectSequence: expected },
+      timeout: this.#o.opTimeoutMs,
+    });
+  }
+
+  /** Writes this node's record (CAS on our revision; takes over a predecessor's or a deleted record). */
+  async #writeSelf(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const record: MemberRecord = { ...this.#record, heartbeatAt: this.#o.clock.wallNow() };
+      try {
+        const ack = await this.#js.publish(
+          `$KV.${this.bucket}.${this.nodeId}`,
+          enc.encode(JSON.stringify(record)),
+          {
+            expect: { lastSubjectSequence: this.#revision },
+            timeout: this.#o.opTimeoutMs,
+            ...(this.perKeyTtl ? { ttl: ttlHeader(this.#o.failAfterMs) } : {}),
+          },
+        );
+        this.#revision = ack.seq;
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw new MembershipStoreError('heartbeat', this.bucket, { cause: err });
+        // Someone changed our key: a predecessor's record, an observer's expiry delete, a TTL marker, or
+        // another process using the same node id.
+        const cur = await this.#kv.get(this.nodeId).catch(() => null);
+        const other = cur && cur.operation === 'PUT' ? parseMemberRecord(cur.value) : null;
+        if (other && other.instance !== this.#record.instance && this.#revision !== 0) {
+          this.#o.logger.error('another process wrote this node id; node ids must be unique', {
+            nodeId: this.nodeId,
+            other: other.instance,
+          });
+        }
+        this.#revision = cur?.revision ?? 0;
+      }
+    }
+    throw new MembershipStoreError('heartbeat (key kept changing)', this.bucket);
+  }
+
+  #serialWrite(): Promise<void> {
+    const run = this.#writes.then(() => this.#writeSelf());
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  #scheduleHeartbeat(): void {
+    this.#hbTimer = this.#o.clock.setTimeout(() => {
+      this.#hbTimer = undefined;
+      if (this.#closed) return;
+      this.#serialWrite()
+        .catch((err: unknown) => {
+          this.#metrics.heartbeatFailed();
+          this.#o.logger.warn('membership heartbeat failed', { err });
+        })
+        .finally(() => {
+          if (!this.#closed) this.#scheduleHeartbeat();
+        });
+    }, this.#o.heartbeatMs);
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new ClosedError(`membership ${this.bucket} (${what})`);
+  }
+
+  members(): Promise<Member[]> {
+    // A throw inside the executor (closed) becomes a rejection.
+    return new Promise((resolve) => {
+      this.#checkOpen('members');
+      resolve(
+        [...this.#view.values()]
+          .map((v) => this.#toMember(v))
+          .sort((a, b) => a.nodeId.localeCompare(b.nodeId)),
+      );
+    });
+  }
+
+  async member(nodeId: string): Promise<Member | undefined> {
+    validateNodeId(nodeId);
+    return (await this.members()).find((m) => m.nodeId === nodeId);
+  }
+
+  watch(opts: { initial?: boolean } = {}): MembershipWatcher {
+    this.#checkOpen('watch');
+    const q = new PushQueue<MembershipEvent>(() => this.#watchers.delete(q));
+    if (opts.initial ?? true) {
+      const current = [...this.#view.values()].sort((a, b) => a.record.nodeId.localeCompare(b.record.nodeId));
+      for (const v of current) q.push({ type: 'join', member: this.#toMember(v) });
+    }
+    this.#watchers.add(q);
+    return {
+      stop: () => q.stop(),
+      [Symbol.asyncIterator]: () => q[Symbol.asyncIterator](),
+    };
+  }
+
+  async updateLabels(labels: Labels): Promise<void> {
+    this.#checkOpen('updateLabels');
+    if (this.#o.observeOnly)
+      throw new ConfigError('membership.observeOnly', 'an observer has no record to update');
+    this.#record.labels = validateLabels(labels);
+    await this.#serialWrite();
+  }
+
+  async updateApps(apps: string[]): Promise<void> {
+    this.#checkOpen('updateApps');
+    if (this.#o.observeOnly)
+      throw new ConfigError('membership.observeOnly', 'an observer has no record to update');
+    this.#record.apps = validateApps(apps);
+    await this.#serialWrite();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#hbTimer) this.#o.clock.clearTimeout(this.#hbTimer);
+    await this.#writes;
+    if (!this.#o.observeOnly && this.#revision > 0) {
+      try {
+        await this.#deleteKey(this.nodeId, this.#revision, { reason: 'left', by: this.nodeId });
+      } catch (err) {
+        // A conflict means the record is no longer ours (another process with this id, or already removed).
+        if (!isConflict(err))
+          this.#o.logger.warn('membership: could not delete own record at close', { err });
+      }
+    }
+    this.#watchStop?.();
+    for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
+    for (const w of [...this.#watchers]) w.stop();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

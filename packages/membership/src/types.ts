@@ -1,0 +1,106 @@
+import type { Clock, Logger } from '@gc/core';
+import type { Registry } from 'prom-client';
+
+/** Node labels: `zone=eu-1`, `disk=ssd`. Keys are tokens; values are strings of at most 256 characters. */
+export type Labels = Record<string, string>;
+
+/** The JSON record of one node under key `{nodeId}` in `{platform}_membership`. Schema version 1. */
+export interface MemberRecord {
+  /** Schema version (1). */
+  v: 1;
+  nodeId: string;
+  /** Random id of the running process (tells a restarted node or a duplicate node id apart). */
+  instance: string;
+  labels: Labels;
+  /** Apps this node runs. */
+  apps: string[];
+  /** Software version the node runs. */
+  version: string;
+  /** Wall-clock ms since the Unix epoch when the node started (display only). */
+  startedAt: number;
+  /** Wall-clock ms of the last heartbeat (display only: liveness is decided on revisions, see README). */
+  heartbeatAt: number;
+  /** The node's heartbeat interval in ms. */
+  heartbeatMs: number;
+}
+
+/** A member as this observer sees it. */
+export interface Member extends MemberRecord {
+  /** KV revision of the record. */
+  revision: number;
+  /** True for this node's own record. */
+  self: boolean;
+  /** Ms since this observer saw the record's revision change (on its monotonic clock). */
+  sinceHeartbeatMs: number;
+}
+
+/** Why a member left: `left` (closed politely) or `expired` (no heartbeat within `failAfterMs`: crashed or cut off). */
+export type LeaveReason = 'left' | 'expired';
+
+/** A change in the membership. */
+export type MembershipEvent =
+  | { type: 'join'; member: Member }
+  | { type: 'leave'; member: Member; reason: LeaveReason }
+  | { type: 'update'; member: Member; previous: Member };
+
+/** Async iterable of membership events; `stop()` ends it. */
+export interface MembershipWatcher extends AsyncIterable<MembershipEvent> {
+  stop(): void;
+}
+
+/** Options of {@link createMembership}. */
+export interface MembershipOptions {
+  /** Platform name; the bucket is `{platform}_membership`. Required. */
+  platform: string;
+  /** This node's id (a token). Required. */
+  nodeId: string;
+  /** Node labels. Default `{}`. */
+  labels: Labels;
+  /** Apps this node runs. Default `[]`. */
+  apps: string[];
+  /** Software version written in the record. Default `'0.0.0'`. */
+  version: string;
+  /** Heartbeat interval in ms. Default 1000. Minimum 50. */
+  heartbeatMs: number;
+  /**
+   * A member whose record's revision has not changed for this long, on the observer's monotonic clock,
+   * is reported as left (`expired`). Default `3 × heartbeatMs`; must be at least `2 × heartbeatMs`.
+   */
+  failAfterMs: number;
+  /** Observe only: do not write a record for this node (the CLI). Default false. */
+  observeOnly: boolean;
+  /** Replicas of the bucket when gc creates it (1, 3 or 5). Default 1. */
+  replicas: number;
+  /** Timeout of one KV operation in ms. Default `max(1000, heartbeatMs)`. */
+  opTimeoutMs: number;
+  /** Clock for every timing decision. Default `realClock`. */
+  clock: Clock;
+  /** Logger. Default silent. */
+  logger: Logger;
+  /** Prometheus registry for `gc_membership_*` metrics. Default none. */
+  registry?: Registry;
+}
+
+/** Membership of one platform, as seen (and joined) by one node. */
+export interface Membership {
+  readonly bucket: string;
+  readonly nodeId: string;
+  /** True when the server removes records by per-key TTL as well (nats-server ≥ 2.11). */
+  readonly perKeyTtl: boolean;
+  /** Live members (including this node unless `observeOnly`), sorted by node id. */
+  members(): Promise<Member[]>;
+  /** One live member, or undefined. */
+  member(nodeId: string): Promise<Member | undefined>;
+  /**
+   * Join/leave/update events. With `initial` (default true) the current members come first as `join`s.
+   * Heartbeats alone are not events.
+   */
+  watch(opts?: { initial?: boolean }): MembershipWatcher;
+  /** Replaces this node's labels (written at once). */
+  updateLabels(labels: Labels): Promise<void>;
+  /** Replaces the list of apps this node runs (written at once). */
+  updateApps(apps: string[]): Promise<void>;
+  /** Stops heartbeats, deletes this node's record at once (others see `leave` / `left`), ends watchers. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
