@@ -68,9 +68,12 @@ export function defaultRpcClientOptions(): RpcClientOptions {
 const NOT_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.NoInstance, RpcErrorCode.NotLeader]);
 /** Errors after which the handler may have run: retried only for idempotent calls. */
 const MAYBE_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.Timeout, RpcErrorCode.Fenced, 'GC_CLOSED']);
-/** Errors that count as failures of the target for its circuit breaker. */
+/**
+ * Errors that count as failures of the target for its circuit breaker: the ones that cost the caller
+ * time or show a broken target. "No responders" does not count: NATS already fails it fast, and during a
+ * leader failover it is expected until the new leader subscribes (the retries bridge that gap).
+ */
 const BREAKER_FAILURES: ReadonlySet<string> = new Set([
-  RpcErrorCode.NoInstance,
   RpcErrorCode.Timeout,
   RpcErrorCode.HandlerError,
   RpcErrorCode.Protocol,

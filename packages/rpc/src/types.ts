@@ -201,7 +201,10 @@ export interface RetryOptions {
 
 /** Circuit breaker settings (cockatiel ConsecutiveBreaker), one breaker per app and target. */
 export interface CircuitOptions {
-  /** Consecutive failures (timeouts, no instance, handler errors) that open the circuit. Default 5. */
+  /**
+   * Consecutive failures (timeouts, handler errors, unreadable replies) that open the circuit. Default 5.
+   * "No instance" does not count: NATS reports it at once, and it is expected during a failover.
+   */
   consecutiveFailures: number;
   /** Time the circuit stays open before one trial call is let through (half-open), in ms. Default 5000. */
   halfOpenAfterMs: number;
