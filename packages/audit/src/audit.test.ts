@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { ConfigError, connect, InvalidNameError } from '@gc/core';
+import { findNatsServer, startServer, waitFor, type NatsServer, type ServerFlavor } from '@gc/testkit';
+import {
+  AuditErrorCode,
+  AuditRecordError,
+  createAudit,
+  type Audit,
+  type AuditInput,
+  type AuditRecord,
+} from './index.js';
+
+const compat = findNatsServer('2.10');
+if (!compat)
+  console.warn(
+    '[audit] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
+  );
+const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+
+let seq = 0;
+
+describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  const open: Audit[] = [];
+  const audit = async (platform: string, nodeId = 'node-a', extra: Record<string, unknown> = {}) => {
+    const a = await createAudit(nc, { platform, nodeId, ...extra });
+    open.push(a);
+    return a;
+  };
+
+  beforeAll(async () => {
+    server = await startServer({ flavor });
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    for (const a of open) await a.close();
+    await nc.close();
+    await server.close();
+  });
+
+  it('creates the stream with its subjects and limits, and records with the stable schema', async () => {
+    const p = `a${++seq}`;
+    const a = await audit(p, 'node-a', { maxAgeMs: 3_600_000, maxBytes: 10_000_000 });
+    expect(a.stream).toBe(`${p}_audit`);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(`${p}_audit`);
+    expect(info.config.subjects).toEqual([`${p}._.audit.>`]);
+    expect(info.config.max_age).toBe(3_600_000 * 1e6);
+    expect(info.config.max_bytes).toBe(10_000_000);
+    const r = await a.record({
+      type: 'lock.forced',
+      app: 'orders',
+      epoch: 7,
+      data: { lock: 'job' },
+      severity: 'warn',
+    });
+    expect(r).toMatchObject({
+      v: 1,
+      node: 'node-a',
+      type: 'lock.forced',
+      app: 'orders',
+      epoch: 7,
+      severity: 'warn',
+      data: { lock: 'job' },
+    });
+    expect(r!.id).toMatch(/^\w{22}$/);
+    expect(new Date(r!.time).toISOString()).toBe(r!.time);
+    const msg = await jsm.streams.getMessage(`${p}_audit`, { seq: r!.seq! });
+    expect(msg!.subject).toBe(`${p}._.audit.lock.forced`);
+    expect(Object.keys(msg!.json<Record<string, unknown>>()).sort()).toEqual(
+      ['app', 'data', 'epoch', 'id', 'node', 'severity', 'time', 'type', 'v'].sort(),
+    );
+    // Reopening with other limits updates them.
+    await audit(p, 'node-b', { maxAgeMs: 7_200_000 });
+    expect((await jsm.streams.info(`${p}_audit`)).config.max_age).toBe(7_200_000 * 1e6);
+  });
+
+  it('queries by type pattern, app, node, severity, time range and limit', async () => {
+    const p = `a${++seq}`;
+    const a = await audit(p, 'node-a');
+    const b = await audit(p, 'node-b');
+    await a.record({ type: 'election.leader_acquired', app: 'orders', epoch: 1 });
+    await b.record({ type: 'lock.acquired', app: 'billing', data: { n: 1 } });
+    await new Promise((r) => setTimeout(r, 30));
+    const mid = Date.now();
+    await new Promise((r) => setTimeout(r, 30));
+    await a.record({ type: 'lock.forced', app: 'orders', severity: 'warn' });
+    for (let i = 0; i < 5; i++) await b.record({ type: 'rpc.call', app: 'orders', data: { i } });
+    expect(await a.query()).toHaveLength(8);
+    expect((await a.query({ type: 'lock.*' })).map((r) => r.type)).toEqual(['lock.acquired', 'lock.forced']);
+    expect((await a.query({ type: 'election.>' })).map((r) => r.epoch)).toEqual([1]);
+    expect((await a.query({ app: 'billing' })).map((r) => r.node)).toEqual(['node-b']);
+    expect(await a.query({ node: 'node-a' })).toHaveLength(2);
+    expect((await a.query({ severity: 'warn' })).map((r) => r.type)).toEqual(['lock.forced']);
+    expect((await a.query({ since: mid })).map((r) => r.type)[0]).toBe('lock.forced');
+    expect(await a.query({ until: new Date(mid) })).toHaveLength(2);
+    const last = await a.query({ type: 'rpc.call', limit: 2 });
+    expect(last.map((r) => (r.data as { i: number }).i)).toEqual([3, 4]); // the newest, oldest first
+    expect(await a.query({ type: 'nothing.here' })).toEqual([]);
+    await expect(a.query({ limit: 0 })).rejects.toBeInstanceOf(ConfigError);
+    await expect(a.query({ since: 'yesterday-ish' })).rejects.toThrow(/not a time/);
+    await expect(a.query({ type: 'bad..type' })).rejects.toBeInstanceOf(InvalidNameError);
+  });
+
+  it('tails new records live with filters; stop() ends the iteration', async () => {
+    const p = `a${++seq}`;
+    const a = await audit(p, 'node-a');
+    await a.record({ type: 'old.one' });
+    const tail = a.tail({ app: 'orders' });
+    const got: AuditRecord[] = [];
+    const done = (async () => {
+      for await (const r of tail) got.push(r);
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    await a.record({ type: 'x.y', app: 'orders' });
+    await a.record({ type: 'x.y', app: 'billing' });
+    await a.record({ type: 'x.z', app: 'orders' });
+    await waitFor(() => got.length === 2);
+    expect(got.map((r) => r.type)).toEqual(['x.y', 'x.z']);
+    tail.stop();
+    await done;
+    const fromStart = a.tail({ since: 0, type: 'old.*' });
+    for await (const r of fromStart) {
+      expect(r.type).toBe('old.one');
+      fromStart.stop();
+    }
+  });
+
+  it('record() never throws into the caller: bad input and failures are counted, logged and reported', async () => {
+    const p = `a${++seq}`;
+    const errors: Array<{ err: Error; input: AuditInput }> = [];
+    const registry = new Registry();
+    const a = await audit(p, 'node-a', {
+      registry,
+      onError: (err: Error, input: AuditInput) => errors.push({ err, input }),
+    });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const bad: AuditInput[] = [
+      { type: 'lock.*' },
+      { type: '' },
+      { type: 'a b' },
+      { type: 'ok', app: 'Not_An_App' },
+      { type: 'ok', data: circular },
+      { type: 'ok', data: { n: 10n } },
+      { type: 'ok', severity: 'fatal' as 'error' },
+      { type: 'ok', data: 'x'.repeat(2 * 1024 * 1024) },
+      null as unknown as AuditInput,
+    ];
+    for (const input of bad) {
+      let result: unknown = 'not-called';
+      expect(() => {
+        result = a.record(input);
+      }).not.toThrow();
+      await expect(result).resolves.toBeUndefined();
+    }
+    expect(errors).toHaveLength(bad.length);
+    expect(
+      errors.every((e) => e.err instanceof AuditRecordError && e.err.code === AuditErrorCode.RecordFailed),
+    ).toBe(true);
+    expect(errors[0]!.err.message).toMatch(/wildcards/);
+    expect(errors[7]!.err.message).toMatch(/max_payload/);
+    expect(a.stats()).toEqual({ recorded: 0, failed: bad.length, pending: 0 });
+    expect(await registry.getSingleMetricAsString('gc_audit_records_total')).toMatch(/result="failed"\} 9/);
+    // A dead connection: still no throw.
+    const nc2 = await connect({ servers: server.url });
+    const b = await createAudit(nc2, { platform: p, nodeId: 'node-b', publishTimeoutMs: 500 });
+    await nc2.close();
+    await expect(b.record({ type: 'after.close' })).resolves.toBeUndefined();
+    expect(b.stats().failed).toBe(1);
+    await b.close();
+    await expect(b.record({ type: 'after.audit.close' })).resolves.toBeUndefined();
+    expect(b.stats().failed).toBe(2);
+  });
+
+  it('close() flushes records in flight', async () => {
+    const p = `a${++seq}`;
+    const a = await createAudit(nc, { platform: p, nodeId: 'node-a' });
+    for (let i = 0; i < 20; i++) void a.record({ type: 'burst', data: { i } });
+    expect(a.stats().pending).toBeGreaterThan(0);
+    await a.close();
+    await a.close();
+    expect(a.stats()).toMatchObject({ recorded: 20, pending: 0 });
+    const reader = await audit(p, 'reader');
+    expect(await reader.query({ type: 'burst' })).toHaveLength(20);
+  });
+
+  it('refuses bad options with clear errors', async () => {
+    await expect(createAudit(nc, { platform: 'a_b', nodeId: 'n' })).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(createAudit(nc, { platform: 'ok', nodeId: 'n', maxAgeMs: -1 })).rejects.toThrow(
+      /audit.maxAgeMs/,
+    );
+  });
+});

@@ -1,0 +1,385 @@
+import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+  type OrderedConsumerOptions,
+} from '@nats-io/jetstream';
+import { Counter, type Registry } from 'prom-client';
+import {
+  ClosedError,
+  ConfigError,
+  InvalidNameError,
+  realClock,
+  resourceNames,
+  silentLogger,
+  subjectTail,
+  validateAppName,
+  validateNodeId,
+  type PlatformResourceNames,
+} from '@gc/core';
+import { AuditRecordError, AuditStoreError } from './errors.js';
+import { PushQueue } from './queue.js';
+import {
+  AuditSeverity,
+  type Audit,
+  type AuditFilter,
+  type AuditInput,
+  type AuditOptions,
+  type AuditQuery,
+  type AuditRecord,
+  type AuditSeverityValue,
+  type AuditStats,
+  type AuditTail,
+  type AuditTailOptions,
+} from './types.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Defaults of {@link AuditOptions}; `platform` and `nodeId` have none and are empty here. */
+export function defaultAuditOptions(): AuditOptions {
+  return {
+    platform: '',
+    nodeId: '',
+    maxAgeMs: 30 * DAY_MS,
+    maxBytes: 1024 * 1024 * 1024,
+    replicas: 1,
+    publishTimeoutMs: 5000,
+    clock: realClock,
+    logger: silentLogger,
+  };
+}
+
+/** Merges `opts` over {@link defaultAuditOptions} and validates; throws `ConfigError` / `InvalidNameError`. */
+export function resolveAuditOptions(
+  opts: Partial<AuditOptions> & Pick<AuditOptions, 'platform' | 'nodeId'>,
+): AuditOptions {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: AuditOptions = { ...defaultAuditOptions(), ...given };
+  resourceNames(o.platform);
+  validateNodeId(o.nodeId);
+  for (const k of ['maxAgeMs', 'maxBytes', 'publishTimeoutMs'] as const) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+      throw new ConfigError(`audit.${k}`, `must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (![1, 3, 5].includes(o.replicas)) {
+    throw new ConfigError('audit.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
+  }
+  return o;
+}
+
+const SEVERITIES = new Set<string>(Object.values(AuditSeverity));
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Validates an audit type for publishing: dotted tokens, no wildcards. Throws `InvalidNameError`. */
+export function validateAuditType(type: unknown): string {
+  const t = subjectTail('audit type', type as string);
+  if (t.split('.').some((x) => x === '*' || x === '>')) {
+    throw new InvalidNameError(
+      'audit type',
+      t,
+      'wildcards "*" and ">" are only allowed in query and tail filters',
+    );
+  }
+  return t;
+}
+
+function toMs(v: Date | number | string, what: string): number {
+  const ms = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : Date.parse(v);
+  if (!Number.isFinite(ms)) throw new ConfigError(`audit.query.${what}`, `not a time: ${JSON.stringify(v)}`);
+  return ms;
+}
+
+/** Parses a stored audit message; null when it is not a gc audit record. */
+export function parseAuditRecord(data: Uint8Array, seq?: number): AuditRecord | null {
+  try {
+    const r = JSON.parse(dec.decode(data)) as Partial<AuditRecord>;
+    if (typeof r.id !== 'string' || typeof r.type !== 'string' || typeof r.time !== 'string') return null;
+    return {
+      v: 1,
+      id: r.id,
+      time: r.time,
+      node: typeof r.node === 'string' ? r.node : '',
+      type: r.type,
+      ...(typeof r.app === 'string' ? { app: r.app } : {}),
+      ...(typeof r.epoch === 'number' ? { epoch: r.epoch } : {}),
+      severity: SEVERITIES.has(r.severity as string) ? (r.severity as AuditSeverityValue) : 'info',
+      data: r.data ?? {},
+      ...(seq !== undefined ? { seq } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function matches(r: AuditRecord, f: AuditFilter): boolean {
+  return (
+    (f.app === undefined || r.app === f.app) &&
+    (f.node === undefined || r.node === f.node) &&
+    (f.severity === undefined || r.severity === f.severity)
+  );
+}
+
+/**
+ * Opens the platform's audit trail: ensures the stream `{platform}_audit` (subjects `{platform}._.audit.>`,
+ * limits by age and size; existing limits are updated to the configured ones) and returns an {@link Audit}.
+ * Throws `AuditStoreError` when the stream cannot be set up — the only place `@gc/audit` throws at runtime.
+ *
+ * @example
+ * const audit = await createAudit(nc, { platform: 'prod', nodeId: 'node-a' });
+ * void audit.record({ type: 'lock.forced', app: 'orders', data: { lock: 'job', reason: 'wedged' }, severity: 'warn' });
+ * const last = await audit.query({ type: 'lock.*', since: Date.now() - 3600_000, limit: 20 });
+ */
+export async function createAudit(
+  nc: NatsConnection,
+  opts: Partial<AuditOptions> & Pick<AuditOptions, 'platform' | 'nodeId'>,
+): Promise<Audit> {
+  const o = resolveAuditOptions(opts);
+  const names = resourceNames(o.platform);
+  const stream = names.auditStream;
+  const subject = `${names.platform}._.audit.>`;
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: o.publishTimeoutMs });
+    const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
+    const info = await jsm.streams.info(stream).catch(() => null);
+    if (!info) {
+      await jsm.streams.add({
+        name: stream,
+        subjects: [subject],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        num_replicas: o.replicas,
+        duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
+        ...limits,
+      });
+    } else if (info.config.max_age !== limits.max_age || info.config.max_bytes !== limits.max_bytes) {
+      await jsm.streams.update(stream, { ...info.config, ...limits });
+    }
+  } catch (err) {
+    throw new AuditStoreError('ensure stream', stream, { cause: err });
+  }
+  return new AuditImpl(nc, names, o);
+}
+
+class AuditImpl implements Audit {
+  readonly stream: string;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #names: PlatformResourceNames;
+  readonly #o: AuditOptions;
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #tails = new Set<AuditTail>();
+  readonly #counter: Counter | undefined;
+  #recorded = 0;
+  #failed = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, names: PlatformResourceNames, o: AuditOptions) {
+    this.#nc = nc;
+    this.#js = jetstream(nc, { timeout: o.publishTimeoutMs });
+    this.#names = names;
+    this.#o = o;
+    this.stream = names.auditStream;
+    const reg: Registry | undefined = o.registry;
+    if (reg) {
+      this.#counter =
+        (reg.getSingleMetric('gc_audit_records_total') as Counter | undefined) ??
+        new Counter({
+          name: 'gc_audit_records_total',
+          help: 'Audit records by result (stored, failed)',
+          labelNames: ['stream', 'node', 'result'],
+          registers: [reg],
+        });
+    }
+  }
+
+  #fail(input: AuditInput, err: AuditRecordError): undefined {
+    this.#failed++;
+    this.#counter?.inc({ stream: this.stream, node: this.#o.nodeId, result: 'failed' });
+    this.#o.logger.error('audit record not stored', { type: String(input?.type), err });
+    try {
+      this.#o.onError?.(err, input);
+    } catch (cbErr) {
+      this.#o.logger.error('audit onError callback threw', { err: cbErr });
+    }
+    return undefined;
+  }
+
+  record(input: AuditInput): Promise<AuditRecord | undefined> {
+    const p = this.#record(input);
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+    return p;
+  }
+
+  async #record(input: AuditInput): Promise<AuditRecord | undefined> {
+    const typeName = String((input as Partial<AuditInput> | undefined)?.type);
+    let record: AuditRecord;
+    let bytes: Uint8Array;
+    try {
+      if (this.#closed) throw new ClosedError(`audit ${this.stream}`);
+      if (typeof input !== 'object' || input === null) throw new TypeError('input must be an object');
+      const type = validateAuditType(input.type);
+      if (input.app !== undefined) validateAppName(input.app);
+      if (input.epoch !== undefined && (!Number.isSafeInteger(input.epoch) || input.epoch < 0)) {
+        throw new RangeError(`epoch must be a non-negative integer, got ${String(input.epoch)}`);
+      }
+      const severity = input.severity ?? 'info';
+      if (!SEVERITIES.has(severity))
+        throw new RangeError(`severity must be one of ${[...SEVERITIES].join(', ')}`);
+      record = {
+        v: 1,
+        id: nuid.next(),
+        time: new Date(this.#o.clock.wallNow()).toISOString(),
+        node: this.#o.nodeId,
+        type,
+        ...(input.app !== undefined ? { app: input.app } : {}),
+        ...(input.epoch !== undefined ? { epoch: input.epoch } : {}),
+        severity,
+        data: input.data ?? {},
+      };
+      const json = JSON.stringify(record);
+      bytes = enc.encode(json);
+      const max = this.#nc.info?.max_payload ?? Infinity;
+      if (bytes.length > max)
+        throw new RangeError(`record is ${bytes.length} bytes; the server's max_payload is ${max}`);
+    } catch (err) {
+      return this.#fail(input, new AuditRecordError(typeName, (err as Error).message, { cause: err }));
+    }
+    try {
+      const ack = await this.#js.publish(this.#names.audit(record.type), bytes, {
+        msgID: record.id,
+        timeout: this.#o.publishTimeoutMs,
+        retries: 2,
+      });
+      this.#recorded++;
+      this.#counter?.inc({ stream: this.stream, node: this.#o.nodeId, result: 'stored' });
+      return { ...record, seq: ack.seq };
+    } catch (err) {
+      return this.#fail(
+        input,
+        new AuditRecordError(typeName, `publish failed: ${(err as Error).message}`, { cause: err }),
+      );
+    }
+  }
+
+  #filterSubject(type: string | undefined): string {
+    return this.#names.audit(type === undefined ? '>' : subjectTail('audit type', type));
+  }
+
+  async #consumer(type: string | undefined, start: { since?: number; newOnly?: boolean }): Promise<Consumer> {
+    const opts: Partial<OrderedConsumerOptions> = { filter_subjects: [this.#filterSubject(type)] };
+    if (start.since !== undefined) {
+      opts.deliver_policy = DeliverPolicy.StartTime;
+      opts.opt_start_time = new Date(start.since).toISOString();
+    } else if (start.newOnly) {
+      opts.deliver_policy = DeliverPolicy.New;
+    }
+    try {
+      return await this.#js.consumers.get(this.stream, opts);
+    } catch (err) {
+      throw new AuditStoreError('read', this.stream, { cause: err });
+    }
+  }
+
+  async query(q: AuditQuery = {}): Promise<AuditRecord[]> {
+    if (this.#closed) throw new ClosedError(`audit ${this.stream}`);
+    const limit = q.limit ?? 1000;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new ConfigError('audit.query.limit', `must be a positive integer, got ${JSON.stringify(limit)}`);
+    }
+    const since = q.since === undefined ? undefined : toMs(q.since, 'since');
+    const until = q.until === undefined ? undefined : toMs(q.until, 'until');
+    if (q.app !== undefined) validateAppName(q.app);
+    if (q.node !== undefined) validateNodeId(q.node);
+    const consumer = await this.#consumer(q.type, since === undefined ? {} : { since });
+    const out: AuditRecord[] = [];
+    try {
+      const info = await consumer.info();
+      if (info.num_pending === 0) return out;
+      const msgs = await consumer.consume({ max_messages: 512 });
+      try {
+        for await (const m of msgs) {
+          const stop = m.info.pending === 0;
+          if (until !== undefined && m.info.timestampNanos / 1e6 > until) break;
+          const r = parseAuditRecord(m.data, m.seq);
+          if (r && matches(r, q)) {
+            out.push(r);
+            if (out.length > limit) out.shift();
+          }
+          if (stop) break;
+        }
+      } finally {
+        await msgs.close();
+      }
+    } catch (err) {
+      throw new AuditStoreError('query', this.stream, { cause: err });
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+    return out;
+  }
+
+  tail(opts: AuditTailOptions = {}): AuditTail {
+    if (this.#closed) throw new ClosedError(`audit ${this.stream}`);
+    if (opts.app !== undefined) validateAppName(opts.app);
+    if (opts.node !== undefined) validateNodeId(opts.node);
+    this.#filterSubject(opts.type);
+    const since = opts.since === undefined ? undefined : toMs(opts.since, 'since');
+    let msgs: ConsumerMessages | undefined;
+    let stopped = false;
+    const q = new PushQueue<AuditRecord>(() => {
+      stopped = true;
+      void msgs?.close();
+      this.#tails.delete(tail);
+    });
+    const tail: AuditTail = { stop: () => q.stop(), [Symbol.asyncIterator]: () => q[Symbol.asyncIterator]() };
+    this.#tails.add(tail);
+    void (async () => {
+      try {
+        const consumer = await this.#consumer(opts.type, since === undefined ? { newOnly: true } : { since });
+        msgs = await consumer.consume({ max_messages: 256 });
+        if (stopped) return void (await msgs.close());
+        for await (const m of msgs as AsyncIterable<JsMsg>) {
+          const r = parseAuditRecord(m.data, m.seq);
+          if (r && matches(r, opts)) q.push(r);
+        }
+      } catch (err) {
+        if (!stopped) this.#o.logger.error('audit tail failed', { err });
+      } finally {
+        q.stop();
+      }
+    })();
+    return tail;
+  }
+
+  stats(): AuditStats {
+    return { recorded: this.#recorded, failed: this.#failed, pending: this.#pending.size };
+  }
+
+  async flush(): Promise<void> {
+    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    for (const t of [...this.#tails]) t.stop();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
