@@ -5,7 +5,7 @@ import { connect, silentLogger } from '@gc/core';
 import { startServer } from '@gc/testkit';
 import { createRpcClient, createRpcServer } from '@gc/rpc';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const SERIAL_CALLS = Number(process.env.BENCH_SERIAL ?? 2000); // per round and side, 1 in flight
 const PARALLEL_CALLS = Number(process.env.BENCH_PARALLEL ?? 8000); // per round and side, 32 in flight
 const IN_FLIGHT = 32;

@@ -6,7 +6,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/nats-core';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { decodeError, decodeJson, encodeError, encodeJson, RpcHeader } from './codec.js';
 import {
   BadPayloadError,
@@ -98,6 +98,35 @@ function formatPath(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKe
     else out += out ? `.${String(k)}` : String(k);
   }
   return out;
+}
+
+/** The per-request context; a class so the lazy `signal` and `locals` stay cheap on the hot path. */
+class ServerCtx implements ServerContext {
+  readonly side = 'server' as const;
+  #locals: Map<string, unknown> | undefined;
+
+  constructor(
+    readonly app: string,
+    readonly method: string,
+    readonly headers: Map<string, string>,
+    readonly idempotencyKey: string | undefined,
+    readonly nodeId: string,
+    readonly via: Via,
+    readonly payload: unknown,
+    readonly epoch: number | undefined,
+    private readonly running: Running,
+    readonly span: Span,
+    readonly log: Logger,
+  ) {}
+
+  get locals(): Map<string, unknown> {
+    return (this.#locals ??= new Map());
+  }
+
+  get signal(): AbortSignal {
+    this.running.ac ??= new AbortController();
+    return this.running.ac.signal;
+  }
 }
 
 class Server implements RpcServer {
@@ -366,25 +395,19 @@ class Server implements RpcServer {
       },
       headers.size ? extractTrace(headers) : undefined,
     );
-    const log = this.#log;
-    const ctx: ServerContext = {
-      side: 'server',
-      app: this.app,
+    const ctx = new ServerCtx(
+      this.app,
       method,
       headers,
       idempotencyKey,
-      locals: new Map(),
-      nodeId: this.nodeId,
+      this.nodeId,
       via,
       payload,
       epoch,
-      get signal() {
-        running.ac ??= new AbortController();
-        return running.ac.signal;
-      },
+      running,
       span,
-      log,
-    };
+      this.#log,
+    );
     try {
       const result = await new Promise<unknown>((resolve, reject) => {
         running.reject = reject;
