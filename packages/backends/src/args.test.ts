@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   classifyDockerError,
+  parseBindFailure,
   dockerInspectArgs,
   dockerLogsArgs,
   dockerRmArgs,
@@ -268,6 +269,22 @@ describe('docker command lines', () => {
       'permission',
     );
     expect(classifyDockerError('weird')).toBe('other');
+  });
+  it('reads the host and port out of a bind failure', () => {
+    expect(parseBindFailure('Bind for 0.0.0.0:3210 failed: port is already allocated')).toEqual({
+      host: '0.0.0.0',
+      port: 3210,
+    });
+    expect(parseBindFailure('Bind for [::]:8080 failed: port is already allocated')).toEqual({
+      host: '::',
+      port: 8080,
+    });
+    expect(
+      parseBindFailure(
+        'driver failed programming external connectivity: listen tcp4 127.0.0.1:9000: bind: address already in use',
+      ),
+    ).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(parseBindFailure('something else')).toBeUndefined();
   });
 });
 

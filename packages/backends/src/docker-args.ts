@@ -216,3 +216,11 @@ export function classifyDockerError(stderr: string): DockerFailure {
   if (/is already in use by container/i.test(stderr)) return 'name-conflict';
   return 'other';
 }
+
+/** The host address and port of docker's "Bind for HOST:PORT failed: port is already allocated". */
+export function parseBindFailure(stderr: string): { host: string; port: number } | undefined {
+  const m =
+    /Bind for \[?([^\]\s]+?)\]?:(\d+) failed/.exec(stderr) ??
+    /listen tcp[46]? \[?([^\]\s]+?)\]?:(\d+): bind: address already in use/.exec(stderr);
+  return m ? { host: m[1]!, port: Number(m[2]) } : undefined;
+}

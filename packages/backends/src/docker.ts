@@ -6,6 +6,7 @@ import { probe } from './health.js';
 import { assertPortFree } from './ports.js';
 import {
   classifyDockerError,
+  parseBindFailure,
   dockerInspectArgs,
   dockerLogsArgs,
   dockerRmArgs,
@@ -178,15 +179,10 @@ class DockerBackend implements Backend {
         );
       case 'port-in-use': {
         const p = this.#o.ports[0];
-        return new PortInUseError(
-          p?.hostIp ?? '0.0.0.0',
-          p?.hostPort ?? 0,
-          `container ${this.containerName}`,
-          undefined,
-          {
-            cause: new Error(stderr),
-          },
-        );
+        const where = parseBindFailure(stderr) ?? { host: p?.hostIp ?? '0.0.0.0', port: p?.hostPort ?? 0 };
+        return new PortInUseError(where.host, where.port, `container ${this.containerName}`, undefined, {
+          cause: new Error(stderr),
+        });
       }
       case 'no-image':
         return new CommandFailedError(

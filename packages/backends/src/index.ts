@@ -54,6 +54,7 @@ export {
   dockerServerVersionArgs,
   parseInspect,
   classifyDockerError,
+  parseBindFailure,
   validateRestartPolicy,
 } from './docker-args.js';
 export type {

@@ -244,6 +244,7 @@ class VipImpl implements Vip {
       this.#fence.check(epoch, `acquire of VIP ${this.address}`);
       const t0 = this.#clock.now();
       const previous = this.#state;
+      const previousEpoch = this.#epoch;
       this.#epoch = epoch;
       this.#setState(VipState.Acquiring);
       try {
@@ -279,8 +280,10 @@ class VipImpl implements Vip {
         return { epoch, alreadyPresent, durationMs, mac: info.mac };
       } catch (err) {
         this.#emit({ type: 'error', operation: 'acquire', error: err as Error });
-        this.#epoch = previous === VipState.Held ? this.#epoch : undefined;
-        this.#setState(previous === VipState.Held ? VipState.Held : VipState.Released);
+        // A failed re-acquire leaves a held address held (under its old epoch); otherwise nothing is held.
+        const stillHeld = previous === VipState.Held;
+        this.#epoch = stillHeld ? previousEpoch : undefined;
+        this.#setState(stillHeld ? VipState.Held : VipState.Released);
         throw err;
       }
     });
