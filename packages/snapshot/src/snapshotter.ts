@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { realClock, resourceNames, type Clock, type TimerHandle } from '@gc/core';
+import { defaultSnapshotRetention } from './store.js';
+import type {
+  SnapshotInfo,
+  SnapshotPosition,
+  SnapshotProgress,
+  SnapshotRetention,
+  SnapshotStore,
+} from './types.js';
+
+/** A database copy consistent at a txid, produced by whoever owns the database (the WAL primary). */
+export interface SnapshotSource {
+  /** Path of the quiescent copy. */
+  path: string;
+  /** Where it sits in the history. */
+  position: SnapshotPosition;
+}
+
+/** What a {@link Snapshotter} reports. */
+export type SnapshotterEvent =
+  | { type: 'snapshot'; info: SnapshotInfo; durationMs: number }
+  | { type: 'pruned'; deleted: SnapshotInfo[]; oldestKept?: SnapshotInfo; trimmedBelowSeq?: number }
+  | { type: 'error'; error: Error };
+
+/** Options of {@link createSnapshotter}. */
+export interface SnapshotterOptions {
+  /** Platform name; with `app` names the WAL stream to trim. */
+  platform: string;
+  /** App name. */
+  app: string;
+  /** Time between snapshots in ms. Default 10 minutes. 0 = only on {@link Snapshotter.snapshotNow}. */
+  intervalMs: number;
+  /** Retention. Default {@link defaultSnapshotRetention}. */
+  retention: SnapshotRetention;
+  /** Purge the WAL stream below the oldest kept snapshot after pruning. Default true. */
+  trimStream: boolean;
+  /** Scratch directory for copies. Default the OS temp dir. */
+  scratchDir: string;
+  /** Injectable clock. Default the real clock. */
+  clock: Clock;
+  /** Event listener. */
+  onEvent: (e: SnapshotterEvent) => void;
+  /** Progress of uploads. */
+  onProgress: (p: SnapshotProgress) => void;
+}
+
+/** Defaults of {@link SnapshotterOptions} (platform and app have none). */
+export function defaultSnapshotterOptions(): Omit<SnapshotterOptions, 'platform' | 'app'> {
+  return {
+    intervalMs: 10 * 60_000,
+    retention: defaultSnapshotRetention(),
+    trimStream: true,
+    scratchDir: tmpdir(),
+    clock: realClock,
+    onEvent: () => undefined,
+    onProgress: () => undefined,
+  };
+}
+
+/** Takes snapshots periodically, applies retention and trims the WAL stream below the oldest kept one. */
+export interface Snapshotter {
+  /** Takes one snapshot now (waits for one in progress first), prunes and trims. */
+  snapshotNow(): Promise<SnapshotInfo>;
+  /** Stops the timer and waits for a snapshot in progress. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Periodic snapshots. `take(dir)` must write a copy consistent at a txid into `dir` and say where it
+ * sits (the WAL primary's `snapshotTo` does that).
+ *
+ * @example
+ * const s = createSnapshotter(nc, store, (dir) => primary.snapshotTo(dir), { platform: 'prod', app: 'orders', intervalMs: 60_000 });
+ */
+export function createSnapshotter(
+  nc: NatsConnection,
+  store: SnapshotStore,
+  take: (dir: string) => Promise<SnapshotSource>,
+  options: Partial<SnapshotterOptions> & Pick<SnapshotterOptions, 'platform' | 'app'>,
+): Snapshotter {
+  const o = { ...defaultSnapshotterOptions(), ...options };
+  const stream = resourceNames(o.platform).app(o.app).walStream;
+  let timer: TimerHandle | undefined;
+  let closed = false;
+  let running: Promise<SnapshotInfo> | undefined;
+
+  const once = async (): Promise<SnapshotInfo> => {
+    const started = o.clock.now();
+    const dir = mkdtempSync(join(o.scratchDir, 'gc-snap-'));
+    try {
+      const src = await take(dir);
+      const info = await store.put(src.path, src.position, { onProgress: o.onProgress });
+      o.onEvent({ type: 'snapshot', info, durationMs: o.clock.now() - started });
+      const pruned = await store.prune(o.retention);
+      let trimmedBelowSeq: number | undefined;
+      if (o.trimStream && pruned.oldestKept) {
+        const jsm = await jetstreamManager(nc);
+        trimmedBelowSeq = pruned.oldestKept.seq + 1;
+        await jsm.streams.purge(stream, { seq: trimmedBelowSeq });
+      }
+      o.onEvent({ type: 'pruned', deleted: pruned.deleted, oldestKept: pruned.oldestKept, trimmedBelowSeq });
+      return info;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  const snapshotNow = async (): Promise<SnapshotInfo> => {
+    while (running) await running.catch(() => undefined);
+    running = once();
+    try {
+      return await running;
+    } finally {
+      running = undefined;
+    }
+  };
+
+  const schedule = () => {
+    if (closed || o.intervalMs <= 0) return;
+    timer = o.clock.setTimeout(() => {
+      snapshotNow()
+        .catch((error: Error) => o.onEvent({ type: 'error', error }))
+        .finally(schedule);
+    }, o.intervalMs);
+  };
+  schedule();
+
+  const close = async () => {
+    closed = true;
+    if (timer) o.clock.clearTimeout(timer);
+    await running?.catch(() => undefined);
+  };
+  return { snapshotNow, close, [Symbol.asyncDispose]: close };
+}

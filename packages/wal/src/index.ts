@@ -1,0 +1,33 @@
+export {
+  WalErrorCode,
+  CorruptMessageError,
+  GapError,
+  DivergedError,
+  UnreplicatedWritesError,
+  WrongOwnerError,
+  NotLeaderError,
+  PromotionError,
+} from './errors.js';
+export type { WalErrorCodeValue } from './errors.js';
+export { createPrimary, defaultPrimaryOptions, primarySidecarPath } from './primary.js';
+export type { Primary, PrimaryOptions, PrimaryEvent, PrimaryPosition, PrimaryStopResult } from './primary.js';
+export { createReplica, defaultReplicaOptions } from './replica.js';
+export type { Replica, ReplicaOptions, ReplicaEvent, ReplicaLag, PromotionTimings } from './replica.js';
+export { promote, demote } from './promote.js';
+export type { PromoteOptions, PromoteResult, DemoteResult } from './promote.js';
+export type { WalPosition, PositionFile } from './position.js';
+export { walNames, ensureWalStream, streamTip } from './stream.js';
+export type { WalNames, StreamTip } from './stream.js';
+export { WalHeader, TxKind, encodeTx, encodeBody, parseChunk, bodyPages, TxAssembler } from './wire.js';
+export type { TxMeta, TxKindValue, WireChunk, ParsedChunk } from './wire.js';
+export {
+  readWal,
+  parseWalHeader,
+  walChecksum,
+  cursorAtStart,
+  WAL_MAGIC_BE,
+  WAL_MAGIC_LE,
+  WAL_HEADER_BYTES,
+  WAL_FRAME_HEADER_BYTES,
+} from './walfile.js';
+export type { WalCursor, WalTransaction, WalReadResult } from './walfile.js';

@@ -1,0 +1,72 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { WrongOwnerError } from './errors.js';
+
+/** A replica's (or primary's) durable position in the replicated history. */
+export interface WalPosition {
+  /** Last transaction applied (replica) or acknowledged by the stream (primary). 0 = none. */
+  txid: number;
+  /** Stream sequence of the last message of `txid`. */
+  seq: number;
+  /** Epoch of `txid`. */
+  epoch: number;
+  /** Database checksum after `txid` (16 hex digits). */
+  checksum: string;
+  /** Page size in bytes (0 before the first transaction). */
+  pageSizeBytes: number;
+  /** Database size in pages after `txid`. */
+  dbPages: number;
+}
+
+/** The sidecar file: position plus owner. */
+export interface PositionFile extends WalPosition {
+  platform: string;
+  app: string;
+  /** `replica` or `primary`. */
+  role: 'replica' | 'primary';
+  /** Wall-clock ms of the write. */
+  updatedAtMs: number;
+}
+
+/** Reads a sidecar; undefined when missing. Throws {@link WrongOwnerError} when it belongs to another app. */
+export function readPosition(path: string, platform: string, app: string): PositionFile | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let p: PositionFile;
+  try {
+    p = JSON.parse(raw) as PositionFile;
+  } catch {
+    return undefined;
+  }
+  if (p.platform !== platform || p.app !== app) {
+    throw new WrongOwnerError(path, `${p.platform}/${p.app}`, `${platform}/${app}`);
+  }
+  return p;
+}
+
+/** Writes a sidecar atomically: temp file, optional fsync, rename. */
+export function writePosition(path: string, p: PositionFile, durable = true): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(p));
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** fsync of a directory (after renames). */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

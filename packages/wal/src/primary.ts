@@ -1,0 +1,896 @@
+import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, fsyncSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  ClosedError,
+  TimeoutError,
+  realClock,
+  silentLogger,
+  withTimeout,
+  type Clock,
+  type Epoch,
+  type Logger,
+} from '@gc/core';
+import {
+  NotWalModeError,
+  PageHashes,
+  formatChecksum,
+  headerPageSize,
+  lockPageNumber,
+  openDatabase,
+  pageHash,
+  type SnapshotSource,
+  type SqliteDatabase,
+} from '@gc/snapshot';
+import { NotLeaderError } from './errors.js';
+import { writePosition, type WalPosition } from './position.js';
+import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
+import { readWal, type WalCursor, type WalTransaction } from './walfile.js';
+import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
+
+/** Options of {@link createPrimary}. */
+export interface PrimaryOptions {
+  /** Platform name. */
+  platform: string;
+  /** App name. */
+  app: string;
+  /** Path of the SQLite database (WAL mode). */
+  path: string;
+  /** Fencing epoch of this leadership; must be ≥ every epoch already in the stream. */
+  epoch: Epoch;
+  /** Create the database (in WAL mode) when the file does not exist. Default true. */
+  create: boolean;
+  /** How often the WAL is read for new commits, in ms. Default 10. */
+  pollIntervalMs: number;
+  /** Run a checkpoint once the WAL holds this many frames. Default 1000. */
+  checkpointFrames: number;
+  /** Every {@link Primary.write} waits until its commit is in the stream (RPO 0). Default false. */
+  synchronous: boolean;
+  /** Messages published without waiting for acks. Default 64. */
+  publishWindow: number;
+  /** Timeout of one publish, in ms. Default 5000. */
+  publishTimeoutMs: number;
+  /** Default timeout of {@link Primary.sync}, in ms. Default 30000. */
+  syncTimeoutMs: number;
+  /** `busy_timeout` of the connections the primary opens, in ms. Default 5000. */
+  busyTimeoutMs: number;
+  /** How long the primary's own checkpoint may wait for the write lock, in ms. Default 50. */
+  checkpointLockTimeoutMs: number;
+  /** Stream replicas when the stream is created. Default 1. */
+  streamReplicas: number;
+  /** Upper bound of a message body in bytes; default (0) = the server's max_payload minus 8 KiB for headers. */
+  maxChunkBytes: number;
+  /** Injectable clock. */
+  clock: Clock;
+  /** Logger. */
+  logger: Logger;
+}
+
+/** Defaults of {@link PrimaryOptions} (platform, app, path and epoch have none). */
+export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app' | 'path' | 'epoch'> {
+  return {
+    create: true,
+    pollIntervalMs: 10,
+    checkpointFrames: 1000,
+    synchronous: false,
+    publishWindow: 64,
+    publishTimeoutMs: 5000,
+    syncTimeoutMs: 30_000,
+    busyTimeoutMs: 5000,
+    checkpointLockTimeoutMs: 50,
+    streamReplicas: 1,
+    maxChunkBytes: 0,
+    clock: realClock,
+    logger: silentLogger,
+  };
+}
+
+/** What a primary reports. */
+export type PrimaryEvent =
+  | { type: 'published'; txid: number; seq: number }
+  | { type: 'resync'; txid: number; reason: string }
+  | { type: 'wal-restart'; salt1: number; checkpointSeq: number }
+  | { type: 'checkpoint'; framesBefore: number; durationMs: number }
+  | { type: 'not-leader'; error: NotLeaderError }
+  | { type: 'error'; error: Error };
+
+/** Where a primary stands. */
+export interface PrimaryPosition extends WalPosition {
+  /** Epoch this primary publishes with. */
+  leaderEpoch: Epoch;
+  /** Last txid captured from the WAL (may not be in the stream yet). */
+  capturedTxid: number;
+  /** Checksum of the captured state. */
+  capturedChecksum: string;
+  /** Messages waiting for a stream ack. */
+  queuedMessages: number;
+}
+
+/** Result of {@link Primary.stop}. */
+export interface PrimaryStopResult {
+  /** Last position the stream acknowledged. */
+  acked: WalPosition;
+  /** Transactions captured but never acknowledged by the stream (0 after a clean stop). */
+  unreplicatedTransactions: number;
+  /** True when the stream refused this primary (another leader). */
+  deposed: boolean;
+}
+
+/** The primary replicator of one database. See {@link createPrimary}. */
+export interface Primary {
+  /** The primary's own connection to the database, for the app to use (busy_timeout set). */
+  readonly db: SqliteDatabase;
+  /** Runs `fn` in a write transaction on {@link Primary.db}; with `synchronous` waits until it is in the stream. */
+  write<T>(fn: (db: SqliteDatabase) => T): Promise<T>;
+  /**
+   * Waits until every transaction committed before the call (by any connection or process) is
+   * acknowledged by the stream. Resolves with the acknowledged position.
+   */
+  sync(timeoutMs?: number): Promise<WalPosition>;
+  /** Current position. */
+  position(): PrimaryPosition;
+  /**
+   * Checkpoints the WAL safely from this process: captures every commit under the write lock, backfills
+   * everything (PASSIVE from another connection) and lets the next writer restart the WAL. Use this
+   * instead of `PRAGMA wal_checkpoint(FULL|RESTART|TRUNCATE)` on a connection in this same thread: those
+   * wait for the replicator's read pin, which cannot move while the thread is blocked (they return busy
+   * after `busy_timeout`; nothing is lost). Other processes and threads may checkpoint in any mode.
+   */
+  checkpoint(): Promise<void>;
+  /** Subscribes to events; returns an unsubscribe function. */
+  onEvent(listener: (e: PrimaryEvent) => void): () => void;
+  /**
+   * Writes a copy of the database consistent at an acknowledged txid into `dir` (file `snapshot.db`)
+   * without blocking writers, for `@gc/snapshot`.
+   */
+  snapshotTo(dir: string): Promise<SnapshotSource>;
+  /**
+   * Stops capturing and publishing: captures what is committed, publishes it if still leader (bounded by
+   * `timeoutMs`), closes every connection. The database file then holds the full local state.
+   */
+  stop(timeoutMs?: number): Promise<PrimaryStopResult>;
+  /** Same as {@link Primary.stop} without the result. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface Outgoing {
+  txid: number;
+  chunk: WireChunk;
+  msgId: string;
+  meta: TxMeta;
+}
+
+interface HistoryEntry {
+  txid: number;
+  epoch: number;
+  after: bigint;
+  dbPages: number;
+  seq: number;
+}
+
+/** Sidecar the primary keeps next to the database: its last acknowledged position (for demotion checks). */
+export function primarySidecarPath(path: string): string {
+  return `${path}.gc-primary.json`;
+}
+
+function readFilePage(fd: number, pgno: number, pageSize: number, fileSize: number): Buffer {
+  const b = Buffer.alloc(pageSize);
+  const off = (pgno - 1) * pageSize;
+  if (off < fileSize) readSync(fd, b, 0, pageSize, off);
+  return b;
+}
+
+/** Logical size of the database file in pages: header field when valid, else file length. */
+function dbFilePages(fd: number, pageSize: number): number {
+  const size = fstatSync(fd).size;
+  if (size < 100) return 0;
+  const h = Buffer.alloc(100);
+  readSync(fd, h, 0, 100, 0);
+  const inHeader = h.readUInt32BE(28);
+  if (inHeader > 0 && h.readUInt32BE(24) === h.readUInt32BE(92)) return inHeader;
+  return Math.floor(size / pageSize);
+}
+
+class PrimaryImpl implements Primary {
+  readonly db: SqliteDatabase;
+  readonly #o: PrimaryOptions;
+  readonly #names: WalNames;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #pins: [SqliteDatabase, SqliteDatabase];
+  readonly #ckpt: SqliteDatabase;
+  readonly #walPath: string;
+  readonly #listeners = new Set<(e: PrimaryEvent) => void>();
+  #pinIndex = -1;
+  #cursor: WalCursor | undefined;
+  #framesInGeneration = 0;
+  #hashes = new PageHashes();
+  #pageSize = 0;
+  #capturedTxid = 0;
+  #acked: WalPosition = {
+    txid: 0,
+    seq: 0,
+    epoch: 0,
+    checksum: formatChecksum(0n),
+    pageSizeBytes: 0,
+    dbPages: 0,
+  };
+  #lastSeq = 0;
+  #queue: Outgoing[] = [];
+  #history: HistoryEntry[] = [];
+  #ackWaiters: Array<{ txid: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  #tickTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #tickRunning: Promise<void> | undefined;
+  #tickAgain = false;
+  #pumping = false;
+  #stopped = false;
+  #deposed: NotLeaderError | undefined;
+  #maxChunk: number;
+  #sidecarWrittenAt = 0;
+
+  constructor(
+    o: PrimaryOptions,
+    names: WalNames,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    db: SqliteDatabase,
+    pins: [SqliteDatabase, SqliteDatabase],
+    ckpt: SqliteDatabase,
+    maxChunk: number,
+  ) {
+    this.#o = o;
+    this.#names = names;
+    this.#js = js;
+    this.#jsm = jsm;
+    this.db = db;
+    this.#pins = pins;
+    this.#ckpt = ckpt;
+    this.#walPath = `${o.path}-wal`;
+    this.#maxChunk = maxChunk;
+  }
+
+  #emit(e: PrimaryEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#o.logger.error('primary event listener threw', { err: String(err) });
+      }
+    }
+  }
+
+  onEvent(listener: (e: PrimaryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // ---- pins: a read transaction always held, handed over (open next, capture, close previous) ----
+
+  #openPin(): void {
+    const next = (this.#pinIndex + 1) % 2;
+    const db = this.#pins[next]!;
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    const prev = this.#pinIndex;
+    this.#pinIndex = next;
+    this.#pendingRelease = prev;
+  }
+  #pendingRelease = -1;
+
+  #releasePrevPin(): void {
+    if (this.#pendingRelease >= 0) {
+      const db = this.#pins[this.#pendingRelease]!;
+      if (db.inTransaction) db.exec('COMMIT');
+      this.#pendingRelease = -1;
+    }
+  }
+
+  #releaseAllPins(): void {
+    for (const db of this.#pins) if (db.open && db.inTransaction) db.exec('COMMIT');
+    this.#pendingRelease = -1;
+    this.#pinIndex = -1;
+  }
+
+  // ---- startup ----
+
+  /** Reads the full current state (DB file overlaid with committed WAL frames) under a pin. */
+  #readState(): {
+    hashes: PageHashes;
+    pageSize: number;
+    dbPages: number;
+    txs: WalTransaction[];
+    cursor: WalCursor | undefined;
+    page: (p: number) => Buffer;
+  } {
+    const r = readWal(this.#walPath, undefined);
+    const fd = openSync(this.#o.path, 'r');
+    try {
+      const fileSize = fstatSync(fd).size;
+      let pageSize = r.header?.pageSizeBytes ?? 0;
+      if (!pageSize && fileSize >= 100) {
+        const h = Buffer.alloc(100);
+        readSync(fd, h, 0, 100, 0);
+        pageSize = headerPageSize(h, this.#o.path);
+      }
+      const overlay = new Map<number, Buffer>();
+      let dbPages = pageSize ? dbFilePages(fd, pageSize) : 0;
+      for (const tx of r.transactions) {
+        for (const [p, b] of tx.pages) overlay.set(p, b);
+        dbPages = tx.dbSizePages;
+      }
+      const hashes = new PageHashes();
+      const lock = pageSize ? lockPageNumber(pageSize) : 0;
+      const block = Buffer.alloc(pageSize ? Math.max(1, Math.floor((4 << 20) / pageSize)) * pageSize : 0);
+      const per = pageSize ? block.length / pageSize : 0;
+      for (let first = 1; first <= dbPages; first += per) {
+        const n = Math.min(per, dbPages - first + 1);
+        const got = readSync(fd, block, 0, n * pageSize, (first - 1) * pageSize);
+        if (got < n * pageSize) block.fill(0, got, n * pageSize);
+        for (let i = 0; i < n; i++) {
+          const p = first + i;
+          if (p === lock) continue;
+          const page = overlay.get(p) ?? block.subarray(i * pageSize, (i + 1) * pageSize);
+          hashes.set(p, pageHash(p, page, pageSize));
+        }
+      }
+      hashes.resize(dbPages);
+      const path = this.#o.path;
+      return {
+        hashes,
+        pageSize,
+        dbPages,
+        txs: r.transactions,
+        cursor: r.cursor,
+        page: (p: number) => {
+          const o = overlay.get(p);
+          if (o) return o;
+          const f = openSync(path, 'r');
+          try {
+            return readFilePage(f, p, pageSize, fstatSync(f).size);
+          } finally {
+            closeSync(f);
+          }
+        },
+      };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async start(): Promise<void> {
+    this.#openPin();
+    this.#releasePrevPin();
+    const state = this.#readState();
+    this.#hashes = state.hashes;
+    this.#pageSize = state.pageSize;
+    this.#cursor = state.cursor;
+    this.#framesInGeneration = state.txs.reduce((n, t) => n + t.frames, 0);
+    const tip = await streamTip(this.#jsm, this.#names);
+    this.#lastSeq = tip.seq;
+    if (Math.max(tip.epoch, tip.lastEpoch) > this.#o.epoch) {
+      throw new NotLeaderError(
+        this.#o.epoch,
+        `the stream already holds epoch ${Math.max(tip.epoch, tip.lastEpoch)}`,
+      );
+    }
+    this.#capturedTxid = tip.txid;
+    this.#acked = {
+      txid: tip.txid,
+      seq: tip.completeSeq,
+      epoch: tip.epoch,
+      checksum: formatChecksum(tip.after),
+      pageSizeBytes: this.#pageSize,
+      dbPages: this.#hashes.pageCount,
+    };
+    this.#history.push({
+      txid: tip.txid,
+      epoch: tip.epoch,
+      after: tip.after,
+      dbPages: this.#hashes.pageCount,
+      seq: tip.completeSeq,
+    });
+    if (tip.completeSeq === 0 || tip.after !== this.#hashes.checksum) {
+      const reason =
+        tip.completeSeq === 0
+          ? 'the stream is empty: publishing the whole database'
+          : `local checksum ${formatChecksum(this.#hashes.checksum)} != stream checksum ${formatChecksum(tip.after)} at txid ${tip.txid}: continuity cannot be proven, publishing the whole database`;
+      this.#queueFull(state.page, reason, tip.after);
+    } else if (tip.epoch < this.#o.epoch) {
+      this.#queueTx(TxKind.Epoch, [], this.#hashes.checksum, this.#hashes.checksum);
+    }
+    this.#writeSidecar(true);
+    this.#pump();
+    this.#schedule(0);
+  }
+
+  // ---- capture ----
+
+  #queueFull(page: (p: number) => Buffer, reason: string, before: bigint): void {
+    const lock = lockPageNumber(this.#pageSize || 4096);
+    const pages: Array<[number, Buffer]> = [];
+    for (let p = 1; p <= this.#hashes.pageCount; p++) if (p !== lock) pages.push([p, page(p)]);
+    const txid = this.#queueTx(TxKind.Full, pages, before, this.#hashes.checksum);
+    this.#o.logger.warn('wal full resync', { txid, reason });
+    this.#emit({ type: 'resync', txid, reason });
+  }
+
+  #queueTx(kind: TxKindValue, pages: Array<[number, Buffer]>, before: bigint, after: bigint): number {
+    const txid = ++this.#capturedTxid;
+    const meta: TxMeta = {
+      epoch: this.#o.epoch,
+      txid,
+      kind,
+      pageSizeBytes: this.#pageSize,
+      dbPages: this.#hashes.pageCount,
+      pages: pages.length,
+      before,
+      after,
+      commitTimeMs: this.#o.clock.wallNow(),
+    };
+    const body = encodeBody(pages, this.#pageSize, pages.length);
+    for (const chunk of encodeTx(meta, body, this.#maxChunk)) {
+      this.#queue.push({
+        txid,
+        chunk,
+        meta,
+        msgId: `${this.#names.stream}:${meta.epoch}:${txid}:${chunk.index}`,
+      });
+    }
+    this.#history.push({ txid, epoch: meta.epoch, after, dbPages: meta.dbPages, seq: 0 });
+    if (this.#history.length > 20_000) this.#history.splice(0, 10_000);
+    return txid;
+  }
+
+  #applyCaptured(tx: WalTransaction): void {
+    const before = this.#hashes.checksum;
+    const pages: Array<[number, Buffer]> = [];
+    for (const [p, b] of tx.pages) {
+      if (p > tx.dbSizePages) continue;
+      this.#hashes.set(p, pageHash(p, b, this.#pageSize));
+      pages.push([p, b]);
+    }
+    this.#hashes.resize(tx.dbSizePages);
+    this.#queueTx(TxKind.Tx, pages, before, this.#hashes.checksum);
+  }
+
+  /** One capture round: open the next pin, read the WAL to its end, release the previous pin. */
+  #captureRound(): void {
+    this.#openPin();
+    try {
+      this.#readNew();
+    } finally {
+      this.#releasePrevPin();
+    }
+  }
+
+  #readNew(): void {
+    const r = readWal(this.#walPath, this.#cursor);
+    if (r.header && r.newGeneration && this.#cursor) {
+      const d1 = (r.header.salt1 - this.#cursor.salt1) >>> 0;
+      const dc = (r.header.checkpointSeq - this.#cursor.checkpointSeq) >>> 0;
+      this.#emit({ type: 'wal-restart', salt1: r.header.salt1, checkpointSeq: r.header.checkpointSeq });
+      if (d1 < 1 || d1 > 1_000_000 || dc < 1 || dc > 1_000_000 || r.header.pageSizeBytes !== this.#pageSize) {
+        // Not a restart SQLite would make from this generation: frames may be missing.
+        const oldSalt = this.#cursor.salt1;
+        const state = this.#readState();
+        const before = this.#hashes.checksum;
+        this.#hashes = state.hashes;
+        this.#pageSize = state.pageSize;
+        this.#cursor = state.cursor;
+        this.#queueFull(state.page, `WAL salt-1 jumped from ${oldSalt} to ${r.header.salt1}`, before);
+        this.#framesInGeneration = 0;
+        return;
+      }
+      this.#framesInGeneration = 0;
+    }
+    if (r.header && !this.#pageSize) this.#pageSize = r.header.pageSizeBytes;
+    for (const tx of r.transactions) {
+      this.#applyCaptured(tx);
+      this.#framesInGeneration += tx.frames;
+    }
+    if (r.cursor) this.#cursor = r.cursor;
+  }
+
+  /** Checkpoint under the write lock so the next writer can restart the WAL with nothing uncaptured. */
+  #checkpoint(): void {
+    const started = this.#o.clock.now();
+    const frames = this.#framesInGeneration;
+    const w = this.#ckpt;
+    if (this.db.inTransaction) return;
+    w.pragma(`busy_timeout = ${this.#o.checkpointLockTimeoutMs}`);
+    try {
+      w.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') return;
+      throw err;
+    } finally {
+      w.pragma(`busy_timeout = ${this.#o.busyTimeoutMs}`);
+    }
+    try {
+      this.#readNew();
+      this.#releaseAllPins();
+      // PASSIVE from another connection: nobody can commit while `w` holds the write lock, and every
+      // committed frame is captured, so backfilling everything loses nothing.
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+      this.#openPin();
+      this.#releasePrevPin();
+    } finally {
+      w.exec('ROLLBACK');
+    }
+    this.#emit({ type: 'checkpoint', framesBefore: frames, durationMs: this.#o.clock.now() - started });
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped || this.#tickTimer) return;
+    this.#tickTimer = this.#o.clock.setTimeout(() => {
+      this.#tickTimer = undefined;
+      void this.#tick();
+    }, delayMs);
+  }
+
+  /** Runs one capture round now (or after the one in progress). */
+  #tick(): Promise<void> {
+    if (this.#tickRunning) {
+      this.#tickAgain = true;
+      return this.#tickRunning;
+    }
+    this.#tickRunning = (async () => {
+      do {
+        this.#tickAgain = false;
+        if (this.#stopped) break;
+        try {
+          this.#captureRound();
+          if (this.#framesInGeneration >= this.#o.checkpointFrames) this.#checkpoint();
+          this.#pump();
+        } catch (err) {
+          this.#o.logger.error('wal capture failed', { err: String(err) });
+          this.#emit({ type: 'error', error: err as Error });
+        }
+        await Promise.resolve();
+      } while (this.#tickAgain);
+    })().finally(() => {
+      this.#tickRunning = undefined;
+      this.#schedule(this.#o.pollIntervalMs);
+    });
+    return this.#tickRunning;
+  }
+
+  // ---- publishing ----
+
+  #pump(): void {
+    if (this.#pumping || this.#deposed) return;
+    this.#pumping = true;
+    void this.#pumpLoop().finally(() => {
+      this.#pumping = false;
+      if (this.#queue.length && !this.#deposed && !this.#closedHard) this.#pump();
+    });
+  }
+  #closedHard = false;
+
+  async #pumpLoop(): Promise<void> {
+    let backoffMs = 50;
+    while (this.#queue.length && !this.#deposed && !this.#closedHard) {
+      const batch = this.#queue.slice(0, this.#o.publishWindow);
+      const base = this.#lastSeq;
+      const results = await Promise.allSettled(
+        batch.map((m, i) =>
+          this.#js.publish(this.#names.subject, m.chunk.data, {
+            headers: m.chunk.headers,
+            msgID: m.msgId,
+            expect: { lastSequence: base + i },
+            timeout: this.#o.publishTimeoutMs,
+          }),
+        ),
+      );
+      let ok = 0;
+      for (const r of results) {
+        if (r.status === 'fulfilled' && r.value.seq === base + ok + 1) ok++;
+        else break;
+      }
+      this.#commitPublished(ok);
+      if (ok === batch.length) {
+        backoffMs = 50;
+        continue;
+      }
+      const failure = results[ok]!;
+      const cause =
+        failure.status === 'rejected'
+          ? (failure.reason as Error)
+          : new Error(`ack at unexpected seq ${failure.value.seq}`);
+      // Ambiguous: a timeout may have stored the message, a wrong-last-sequence may mean another leader.
+      await this.#reconcile(cause, backoffMs);
+      backoffMs = Math.min(2000, backoffMs * 2);
+    }
+  }
+
+  #commitPublished(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const m = this.#queue.shift()!;
+      this.#lastSeq++;
+      if (m.chunk.index === m.chunk.count - 1) {
+        const h = this.#history.find((e) => e.txid === m.txid);
+        if (h) h.seq = this.#lastSeq;
+        this.#acked = {
+          txid: m.txid,
+          seq: this.#lastSeq,
+          epoch: m.meta.epoch,
+          checksum: formatChecksum(m.meta.after),
+          pageSizeBytes: m.meta.pageSizeBytes,
+          dbPages: m.meta.dbPages,
+        };
+        this.#emit({ type: 'published', txid: m.txid, seq: this.#lastSeq });
+      }
+    }
+    if (n > 0) {
+      this.#resolveWaiters();
+      this.#writeSidecar(false);
+    }
+  }
+
+  async #reconcile(cause: Error, backoffMs: number): Promise<void> {
+    for (;;) {
+      if (this.#closedHard) return;
+      let tip;
+      try {
+        tip = await this.#jsm.streams.info(this.#names.stream).then(async (info) => {
+          const seq = info.state.last_seq;
+          const m = seq > 0 ? await this.#jsm.streams.getMessage(this.#names.stream, { seq }) : null;
+          return { seq, msgId: m?.header.get('Nats-Msg-Id') ?? '' };
+        });
+      } catch {
+        await this.#o.clock.sleep(backoffMs);
+        continue;
+      }
+      if (tip.seq === this.#lastSeq) {
+        await this.#o.clock.sleep(backoffMs);
+        return;
+      }
+      const idx = this.#queue.findIndex((m) => m.msgId === tip.msgId);
+      if (idx >= 0 && tip.seq === this.#lastSeq + idx + 1) {
+        this.#commitPublished(idx + 1);
+        return;
+      }
+      const error = new NotLeaderError(
+        this.#o.epoch,
+        `the stream's last sequence is ${tip.seq} (message ${tip.msgId || '?'}), this primary expected ${this.#lastSeq}`,
+        { cause },
+      );
+      this.#deposed = error;
+      this.#o.logger.warn('wal primary deposed', { err: error.message });
+      this.#emit({ type: 'not-leader', error });
+      this.#rejectWaiters(error);
+      return;
+    }
+  }
+
+  #resolveWaiters(): void {
+    const acked = this.#acked.txid;
+    this.#ackWaiters = this.#ackWaiters.filter((w) => {
+      if (w.txid <= acked) w.resolve();
+      return w.txid > acked;
+    });
+  }
+
+  #rejectWaiters(err: Error): void {
+    for (const w of this.#ackWaiters) w.reject(err);
+    this.#ackWaiters = [];
+  }
+
+  #writeSidecar(force: boolean): void {
+    const now = this.#o.clock.now();
+    if (!force && now - this.#sidecarWrittenAt < 200) return;
+    this.#sidecarWrittenAt = now;
+    try {
+      writePosition(
+        primarySidecarPath(this.#o.path),
+        {
+          ...this.#acked,
+          platform: this.#names.platform,
+          app: this.#names.app,
+          role: 'primary',
+          updatedAtMs: this.#o.clock.wallNow(),
+        },
+        false,
+      );
+    } catch (err) {
+      this.#emit({ type: 'error', error: err as Error });
+    }
+  }
+
+  // ---- public API ----
+
+  async sync(timeoutMs = this.#o.syncTimeoutMs): Promise<WalPosition> {
+    if (this.#deposed) throw this.#deposed;
+    if (this.#stopped) throw new ClosedError('wal primary');
+    await this.#tick();
+    const deposed = this.#deposed as NotLeaderError | undefined;
+    if (deposed) throw deposed;
+    const target = this.#capturedTxid;
+    if (this.#acked.txid < target) {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => this.#ackWaiters.push({ txid: target, resolve, reject })),
+        timeoutMs,
+        `wal sync to txid ${target}`,
+      );
+    }
+    return { ...this.#acked };
+  }
+
+  async write<T>(fn: (db: SqliteDatabase) => T): Promise<T> {
+    if (this.#deposed) throw this.#deposed;
+    if (this.#stopped) throw new ClosedError('wal primary');
+    const result = this.db.transaction(fn)(this.db);
+    if (this.#o.synchronous) await this.sync();
+    else this.#schedule(0);
+    return result;
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.#stopped) throw new ClosedError('wal primary');
+    await this.#tickRunning;
+    this.#checkpoint();
+    this.#pump();
+  }
+
+  position(): PrimaryPosition {
+    return {
+      ...this.#acked,
+      leaderEpoch: this.#o.epoch,
+      capturedTxid: this.#capturedTxid,
+      capturedChecksum: formatChecksum(this.#hashes.checksum),
+      queuedMessages: this.#queue.length,
+    };
+  }
+
+  async snapshotTo(dir: string): Promise<SnapshotSource> {
+    if (this.#stopped) throw new ClosedError('wal primary');
+    const reader = openDatabase(this.#o.path, { fileMustExist: true });
+    let bytes: Buffer;
+    try {
+      reader.pragma(`busy_timeout = ${this.#o.busyTimeoutMs}`);
+      reader.pragma('wal_autocheckpoint = 0');
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM sqlite_master').get();
+      bytes = reader.serialize();
+      reader.exec('COMMIT');
+    } finally {
+      reader.close();
+    }
+    const pageSize = bytes.length >= 100 ? headerPageSize(bytes, this.#o.path) : this.#pageSize;
+    const hashes = new PageHashes();
+    for (let p = 1; p * pageSize <= bytes.length; p++) {
+      hashes.set(p, pageHash(p, bytes.subarray((p - 1) * pageSize, p * pageSize), pageSize));
+    }
+    hashes.resize(Math.floor(bytes.length / pageSize));
+    await this.#tick();
+    const entry = [...this.#history]
+      .reverse()
+      .find((h) => h.after === hashes.checksum && h.dbPages === hashes.pageCount);
+    if (!entry) {
+      throw new Error(
+        `snapshot checksum ${formatChecksum(hashes.checksum)} matches no captured transaction; retry`,
+      );
+    }
+    if (this.#acked.txid < entry.txid) await this.sync();
+    const seq = this.#history.find((h) => h.txid === entry.txid)?.seq ?? 0;
+    const path = join(dir, 'snapshot.db');
+    writeFileSync(path, bytes);
+    const fd = openSync(path, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+    return {
+      path,
+      position: {
+        txid: entry.txid,
+        seq,
+        epoch: entry.epoch,
+        checksum: formatChecksum(hashes.checksum),
+        pageSizeBytes: pageSize,
+        pageCount: hashes.pageCount,
+      },
+    };
+  }
+
+  async stop(timeoutMs = 5000): Promise<PrimaryStopResult> {
+    if (!this.#stopped) {
+      await this.#tickRunning;
+      try {
+        if (!this.#deposed) this.#captureRound();
+      } catch (err) {
+        this.#emit({ type: 'error', error: err as Error });
+      }
+      this.#stopped = true;
+      if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+      if (!this.#deposed && this.#queue.length) {
+        this.#pump();
+        const target = this.#capturedTxid;
+        await withTimeout(
+          new Promise<void>((resolve, reject) => {
+            if (this.#acked.txid >= target) resolve();
+            else this.#ackWaiters.push({ txid: target, resolve, reject });
+          }),
+          timeoutMs,
+          'final wal publish',
+        ).catch((err: unknown) => {
+          if (!(err instanceof TimeoutError) && !(err instanceof NotLeaderError)) throw err;
+        });
+      }
+      this.#closedHard = true;
+      this.#rejectWaiters(this.#deposed ?? new ClosedError('wal primary'));
+      this.#writeSidecar(true);
+      this.#releaseAllPins();
+      for (const d of [...this.#pins, this.#ckpt, this.db]) if (d.open) d.close();
+    }
+    const unreplicated = new Set(this.#queue.map((m) => m.txid)).size;
+    return {
+      acked: { ...this.#acked },
+      unreplicatedTransactions: unreplicated,
+      deposed: this.#deposed !== undefined,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function openConn(path: string, o: PrimaryOptions): SqliteDatabase {
+  const db = openDatabase(path, { fileMustExist: true });
+  db.pragma(`busy_timeout = ${o.busyTimeoutMs}`);
+  db.pragma('wal_autocheckpoint = 0');
+  return db;
+}
+
+/**
+ * Starts replicating the WAL-mode database at `options.path` to the app's WAL stream as leader with
+ * `options.epoch`. On start it computes the database checksum and compares it with the stream's: equal
+ * means continuity (the stream already holds this state); otherwise (empty stream, or writes the stream
+ * never saw) it publishes the whole database as one `full` transaction and emits `resync`.
+ *
+ * @example
+ * const primary = await createPrimary(nc, { platform: 'prod', app: 'orders', path: '/data/orders.db', epoch: 7 });
+ * await primary.write((db) => db.prepare('INSERT INTO t VALUES (?)').run(1));
+ * await primary.sync(); // now in the stream
+ */
+export async function createPrimary(
+  nc: NatsConnection,
+  options: Partial<PrimaryOptions> & Pick<PrimaryOptions, 'platform' | 'app' | 'path' | 'epoch'>,
+): Promise<Primary> {
+  const o: PrimaryOptions = { ...defaultPrimaryOptions(), ...options };
+  const names = walNames(o.platform, o.app);
+  if (!existsSync(o.path)) {
+    if (!o.create) throw new Error(`database ${o.path} does not exist`);
+    const init = openDatabase(o.path);
+    init.pragma('journal_mode = WAL');
+    init.close();
+  }
+  const db = openConn(o.path, o);
+  const mode = String(db.pragma('journal_mode', { simple: true }));
+  if (mode !== 'wal') {
+    db.close();
+    throw new NotWalModeError(o.path, mode);
+  }
+  const pins: [SqliteDatabase, SqliteDatabase] = [openConn(o.path, o), openConn(o.path, o)];
+  const ckpt = openConn(o.path, o);
+  const closeAll = () => [db, ckpt, ...pins].forEach((d) => d.open && d.close());
+  try {
+    const jsm = await ensureWalStream(nc, names, o.streamReplicas);
+    const js = jetstream(nc);
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const maxChunk =
+      o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
+    const p = new PrimaryImpl(o, names, js, jsm, db, pins, ckpt, maxChunk);
+    await p.start();
+    return p;
+  } catch (err) {
+    closeAll();
+    throw err;
+  }
+}

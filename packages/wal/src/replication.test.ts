@@ -1,0 +1,177 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { NotWalModeError, openDatabase } from '@gc/snapshot';
+import { createPrimary, type PrimaryEvent } from './primary.js';
+import { createReplica, type ReplicaEvent } from './replica.js';
+import { promote, demote } from './promote.js';
+import { WrongOwnerError, WalErrorCode } from './errors.js';
+import { walNames } from './stream.js';
+import { firstDifferentPage, seededRandom, SqliteCli, workloadSql, WORKLOAD_SCHEMA } from './testing.js';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let appSeq = 0;
+const platform = 'wt';
+const nextApp = () => `app${++appSeq}`;
+
+beforeAll(async () => {
+  server = await startServer({ maxPayload: 64 * 1024 });
+  nc = await connect({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.close();
+});
+
+function newDb(path: string) {
+  const db = openDatabase(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(WORKLOAD_SCHEMA);
+  return db;
+}
+
+describe('primary → replica', () => {
+  it('keeps byte-identical pages at every checked txid under a seeded workload with app checkpoints in every mode', async () => {
+    const dir = await makeTempDir('wal-rand');
+    const app = nextApp();
+    const path = join(dir, 'p.db');
+    newDb(path).close();
+    // The application is another program (the sqlite3 CLI) with its own checkpoints.
+    const cli = new SqliteCli(path);
+    const appDb = openDatabase(path, { readonly: true });
+    const events: PrimaryEvent[] = [];
+    const primary = await createPrimary(nc, { platform, app, path, epoch: 1 });
+    primary.onEvent((e) => events.push(e));
+    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+    const seed = Number(process.env.GC_SEED ?? 4242);
+    const rnd = seededRandom(seed);
+    let checks = 0;
+    for (let step = 0; step < 120; step++) {
+      const t = performance.now();
+      const { sql, what } = workloadSql(rnd);
+      await cli.exec(sql);
+      if (process.env.GC_TRACE) console.log(step, what, Math.round(performance.now() - t));
+      if (step % 10 === 9) {
+        const pos = await primary.sync();
+        await replica.waitForTxid(pos.txid, 20_000);
+        appDb.exec('BEGIN');
+        appDb.prepare('SELECT count(*) FROM sqlite_master').get();
+        const primaryBytes = appDb.serialize();
+        appDb.exec('COMMIT');
+        const replicaBytes = readFileSync(replica.replicaPath);
+        expect(firstDifferentPage(primaryBytes, replicaBytes, 4096), `seed ${seed} step ${step}`).toBe(0);
+        expect(replica.position().checksum).toBe(pos.checksum);
+        checks++;
+      }
+    }
+    expect(checks).toBe(12);
+    expect(events.some((e) => e.type === 'wal-restart')).toBe(true);
+    expect(events.filter((e) => e.type === 'resync')).toHaveLength(0); // continuity never lost
+    expect((await replica.lag()).transactions).toBe(0);
+    await replica.close();
+    await primary.close();
+    appDb.close();
+    await cli.close();
+  });
+
+  it('refuses a database that is not in WAL mode and publishes nothing', async () => {
+    const dir = await makeTempDir('wal-nowal');
+    const app = nextApp();
+    const path = join(dir, 'x.db');
+    const db = openDatabase(path);
+    db.exec('CREATE TABLE t (x)');
+    db.close();
+    const err = await createPrimary(nc, { platform, app, path, epoch: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotWalModeError);
+    expect((err as NotWalModeError).code).toBe('GC_SQLITE_NOT_WAL');
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(walNames(platform, app).stream).catch(() => undefined);
+    expect(info?.state.messages ?? 0).toBe(0);
+  });
+
+  it('refuses a replica directory owned by another app, changing nothing', async () => {
+    const dir = await makeTempDir('wal-owner');
+    const path = join(dir, 'r.db');
+    const a = nextApp();
+    const r = await createReplica(nc, { platform, app: a, path });
+    await r.close();
+    const before = readFileSync(`${path}.replica.gc-position.json`, 'utf8');
+    const err = await createReplica(nc, { platform, app: nextApp(), path }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WrongOwnerError);
+    expect((err as WrongOwnerError).code).toBe(WalErrorCode.WrongOwner);
+    expect(readFileSync(`${path}.replica.gc-position.json`, 'utf8')).toBe(before);
+  });
+
+  it('chunks transactions above max_payload and fences a deposed primary', async () => {
+    const dir = await makeTempDir('wal-fence');
+    const app = nextApp();
+    const path = join(dir, 'p.db');
+    const p1 = await createPrimary(nc, { platform, app, path, epoch: 1 });
+    p1.db.exec(WORKLOAD_SCHEMA);
+    await p1.write((db) => db.prepare('INSERT INTO t (b) VALUES (?)').run(Buffer.alloc(300_000, 7)));
+    const acked = await p1.sync();
+    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+    await replica.waitForTxid(acked.txid);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(walNames(platform, app).stream);
+    expect(info.state.messages).toBeGreaterThan(acked.txid); // some transaction needed several chunks
+    // Another node takes over with epoch 2 from the replica; p1 is refused on its next publish.
+    const events: PrimaryEvent[] = [];
+    p1.onEvent((e) => events.push(e));
+    const { primary: p2, timings } = await promote(replica, { platform, app, path: join(dir, 'r.db') }, nc, {
+      epoch: 2,
+    });
+    expect(timings.totalMs).toBeGreaterThanOrEqual(0);
+    p1.db.prepare('INSERT INTO t (v) VALUES (?)').run('lost write');
+    await expect(p1.sync()).rejects.toMatchObject({ code: WalErrorCode.NotLeader });
+    expect(events.some((e) => e.type === 'not-leader')).toBe(true);
+    // The deposed primary demotes: its unreplicated write is detected, set aside, never merged.
+    const replicaEvents: ReplicaEvent[] = [];
+    const stopped = await p1.stop();
+    expect(stopped.deposed).toBe(true);
+    expect(stopped.unreplicatedTransactions).toBe(1);
+    const demoted = await demote(p1, nc, { platform, app, path });
+    demoted.replica.onEvent((e) => replicaEvents.push(e));
+    await p2.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run('new leader'));
+    const pos2 = await p2.sync();
+    await demoted.replica.waitForTxid(pos2.txid);
+    const copy = openDatabase(demoted.replica.replicaPath, { readonly: true });
+    const rows = copy.prepare('SELECT v FROM t WHERE v IS NOT NULL').all() as Array<{ v: string }>;
+    copy.close();
+    expect(rows.map((r) => r.v)).toEqual(['new leader']);
+    await demoted.replica.close();
+    await p2.close();
+  });
+});
+
+describe('unreplicated writes after a crash', () => {
+  it('detects a former primary database whose state is in no replicated transaction', async () => {
+    const dir = await makeTempDir('wal-unrep');
+    const app = nextApp();
+    const path = join(dir, 'p.db');
+    const p = await createPrimary(nc, { platform, app, path, epoch: 1 });
+    p.db.exec(WORKLOAD_SCHEMA);
+    await p.sync();
+    await p.stop();
+    // Written while no replicator ran: never in the stream.
+    const db = openDatabase(path);
+    db.prepare('INSERT INTO t (v) VALUES (?)').run('offline write');
+    db.close();
+    const events: ReplicaEvent[] = [];
+    const r = await createReplica(nc, { platform, app, path });
+    r.onEvent((e) => events.push(e));
+    await waitFor(() => r.position().txid >= 1);
+    const saved = readdirUnreplicated(dir);
+    expect(saved).toHaveLength(1);
+    expect(existsSync(path)).toBe(false);
+    await r.close();
+  });
+});
+
+function readdirUnreplicated(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.includes('.unreplicated-'));
+}

@@ -1,0 +1,107 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeTempDir } from '@gc/testkit';
+import { openDatabase } from '@gc/snapshot';
+import {
+  parseWalHeader,
+  readWal,
+  walChecksum,
+  WAL_FRAME_HEADER_BYTES,
+  WAL_HEADER_BYTES,
+  WAL_MAGIC_BE,
+} from './walfile.js';
+
+function walDb(dir: string) {
+  const path = join(dir, 'a.db');
+  const db = openDatabase(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (x)');
+  return { db, path };
+}
+
+/** Rewrites a little-endian-checksum WAL as a big-endian one (recomputing every checksum). */
+function toBigEndian(wal: Buffer, pageSize: number): Buffer {
+  const out = Buffer.from(wal);
+  out.writeUInt32BE(WAL_MAGIC_BE, 0);
+  let s = walChecksum(out.subarray(0, 24), true);
+  out.writeUInt32BE(s[0], 24);
+  out.writeUInt32BE(s[1], 28);
+  const fb = WAL_FRAME_HEADER_BYTES + pageSize;
+  for (let off = WAL_HEADER_BYTES; off + fb <= out.length; off += fb) {
+    s = walChecksum(out.subarray(off, off + 8), true, s);
+    s = walChecksum(out.subarray(off + 24, off + fb), true, s);
+    out.writeUInt32BE(s[0], off + 16);
+    out.writeUInt32BE(s[1], off + 20);
+  }
+  return out;
+}
+
+describe('WAL file format', () => {
+  it('parses the header and groups frames into committed transactions, last copy of a page wins', async () => {
+    const dir = await makeTempDir('walfile');
+    const { db, path } = walDb(dir);
+    db.prepare('INSERT INTO t VALUES (?)').run('a');
+    db.transaction(() => {
+      for (let i = 0; i < 50; i++) db.prepare('INSERT INTO t VALUES (?)').run(`row${i}`.repeat(50));
+    })();
+    const r = readWal(`${path}-wal`, undefined);
+    expect(r.header?.pageSizeBytes).toBe(4096);
+    expect(r.header?.bigEndian).toBe(false);
+    expect(r.transactions.length).toBe(3); // create, insert, batch
+    const last = r.transactions.at(-1)!;
+    expect(last.dbSizePages).toBe(db.pragma('page_count', { simple: true }));
+    // Incremental read from the cursor finds nothing new, then only the next commit.
+    expect(readWal(`${path}-wal`, r.cursor).transactions).toHaveLength(0);
+    db.prepare('INSERT INTO t VALUES (?)').run('b');
+    expect(readWal(`${path}-wal`, r.cursor).transactions).toHaveLength(1);
+    db.close();
+  });
+
+  it('accepts big-endian checksums (magic 0x377f0683) and rejects a flipped bit from that frame on', async () => {
+    const dir = await makeTempDir('walfile');
+    const { db, path } = walDb(dir);
+    for (let i = 0; i < 5; i++) db.prepare('INSERT INTO t VALUES (?)').run(i);
+    const wal = readFileSync(`${path}-wal`);
+    const copy = join(dir, 'copy-wal');
+    writeFileSync(copy, toBigEndian(wal, 4096));
+    const be = readWal(copy, undefined);
+    expect(be.header?.bigEndian).toBe(true);
+    expect(be.transactions).toHaveLength(6);
+    // Flip one bit inside the 4th frame's page: the log ends before it.
+    const bad = toBigEndian(wal, 4096);
+    const fb = WAL_FRAME_HEADER_BYTES + 4096;
+    bad[WAL_HEADER_BYTES + 3 * fb + 100]! ^= 0x01;
+    writeFileSync(copy, bad);
+    const cut = readWal(copy, undefined);
+    const framesBefore = cut.transactions.reduce((n, t) => n + t.frames, 0);
+    expect(framesBefore).toBeLessThanOrEqual(3);
+    // A bad header checksum: nothing is read.
+    const badHeader = Buffer.from(wal);
+    badHeader[17]! ^= 0xff;
+    expect(parseWalHeader(badHeader)).toBeUndefined();
+    db.close();
+  });
+
+  it('ignores stale frames with old salts after a restart and frames after the last commit', async () => {
+    const dir = await makeTempDir('walfile');
+    const { db, path } = walDb(dir);
+    for (let i = 0; i < 20; i++) db.prepare('INSERT INTO t VALUES (?)').run('x'.repeat(500));
+    const first = readWal(`${path}-wal`, undefined);
+    db.pragma('wal_checkpoint(RESTART)');
+    db.prepare('INSERT INTO t VALUES (?)').run('after restart');
+    const r = readWal(`${path}-wal`, first.cursor);
+    expect(r.newGeneration).toBe(true);
+    expect(r.header!.salt1).toBe((first.header!.salt1 + 1) >>> 0);
+    expect(r.header!.checkpointSeq).toBe(first.header!.checkpointSeq + 1);
+    expect(r.transactions).toHaveLength(1); // the old generation's frames further on are not read
+    // A copy cut in the middle of a frame: the partial frame is not a transaction.
+    const wal = readFileSync(`${path}-wal`);
+    const cutPath = join(dir, 'cut-wal');
+    writeFileSync(cutPath, wal.subarray(0, WAL_HEADER_BYTES + WAL_FRAME_HEADER_BYTES + 100));
+    expect(readWal(cutPath, undefined).transactions).toHaveLength(0);
+    copyFileSync(`${path}-wal`, cutPath);
+    db.close();
+  });
+});

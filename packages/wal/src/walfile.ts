@@ -1,0 +1,196 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** WAL header magic, little-endian checksums. */
+export const WAL_MAGIC_LE = 0x377f0682;
+/** WAL header magic, big-endian checksums. */
+export const WAL_MAGIC_BE = 0x377f0683;
+/** WAL header size in bytes. */
+export const WAL_HEADER_BYTES = 32;
+/** WAL frame header size in bytes. */
+export const WAL_FRAME_HEADER_BYTES = 24;
+
+/** A parsed, checksum-valid WAL header. */
+export interface WalHeader {
+  magic: number;
+  /** True when checksums are over big-endian words (magic 0x377f0683). */
+  bigEndian: boolean;
+  formatVersion: number;
+  pageSizeBytes: number;
+  checkpointSeq: number;
+  salt1: number;
+  salt2: number;
+  /** Checksum of the first 24 header bytes; seeds the first frame's checksum. */
+  checksum: [number, number];
+}
+
+/**
+ * SQLite's WAL checksum: over 32-bit words taken in pairs, `s1 += x0 + s2; s2 += x1 + s1` (mod 2^32),
+ * continuing from `seed`. `data.length` must be a multiple of 8.
+ */
+export function walChecksum(
+  data: Uint8Array,
+  bigEndian: boolean,
+  seed: [number, number] = [0, 0],
+): [number, number] {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let s1 = seed[0];
+  let s2 = seed[1];
+  const le = !bigEndian;
+  for (let i = 0; i < data.length; i += 8) {
+    s1 = (s1 + v.getUint32(i, le) + s2) >>> 0;
+    s2 = (s2 + v.getUint32(i + 4, le) + s1) >>> 0;
+  }
+  return [s1, s2];
+}
+
+/** Parses and validates a WAL header; undefined when it is short, has a bad magic/version or checksum. */
+export function parseWalHeader(buf: Uint8Array): WalHeader | undefined {
+  if (buf.length < WAL_HEADER_BYTES) return undefined;
+  const v = new DataView(buf.buffer, buf.byteOffset, WAL_HEADER_BYTES);
+  const magic = v.getUint32(0);
+  if (magic !== WAL_MAGIC_LE && magic !== WAL_MAGIC_BE) return undefined;
+  const bigEndian = (magic & 1) === 1;
+  const formatVersion = v.getUint32(4);
+  if (formatVersion !== 3007000) return undefined;
+  const pageSizeBytes = v.getUint32(8) === 1 ? 65536 : v.getUint32(8);
+  if (pageSizeBytes < 512 || pageSizeBytes > 65536 || (pageSizeBytes & (pageSizeBytes - 1)) !== 0)
+    return undefined;
+  const checksum = walChecksum(buf.subarray(0, 24), bigEndian);
+  if (checksum[0] !== v.getUint32(24) || checksum[1] !== v.getUint32(28)) return undefined;
+  return {
+    magic,
+    bigEndian,
+    formatVersion,
+    pageSizeBytes,
+    checkpointSeq: v.getUint32(12),
+    salt1: v.getUint32(16),
+    salt2: v.getUint32(20),
+    checksum,
+  };
+}
+
+/** One committed transaction read from the WAL: the last copy of each page, in page order. */
+export interface WalTransaction {
+  /** Page number → page bytes (the last copy in the transaction wins). */
+  pages: Map<number, Buffer>;
+  /** Database size in pages after the commit (from the commit frame). */
+  dbSizePages: number;
+  /** Byte offset just after the commit frame. */
+  endOffset: number;
+  /** Cumulative checksum after the commit frame. */
+  checksum: [number, number];
+  /** Number of frames in the transaction. */
+  frames: number;
+}
+
+/** Where a reader stands in one WAL generation (identified by its salts). */
+export interface WalCursor {
+  salt1: number;
+  salt2: number;
+  checkpointSeq: number;
+  pageSizeBytes: number;
+  bigEndian: boolean;
+  /** Byte offset of the next frame to read. */
+  offset: number;
+  /** Cumulative checksum at `offset`. */
+  checksum: [number, number];
+}
+
+/** Result of {@link readWal}. */
+export interface WalReadResult {
+  /** Header now in the file; undefined when the file is missing, empty or its header invalid. */
+  header: WalHeader | undefined;
+  /** True when the header's salts differ from the cursor's: the WAL was restarted or replaced. */
+  newGeneration: boolean;
+  /** Committed transactions after the cursor, in order. */
+  transactions: WalTransaction[];
+  /** The cursor after the last committed transaction read. */
+  cursor: WalCursor | undefined;
+}
+
+/** Cursor at the start of the generation described by `h`. */
+export function cursorAtStart(h: WalHeader): WalCursor {
+  return {
+    salt1: h.salt1,
+    salt2: h.salt2,
+    checkpointSeq: h.checkpointSeq,
+    pageSizeBytes: h.pageSizeBytes,
+    bigEndian: h.bigEndian,
+    offset: WAL_HEADER_BYTES,
+    checksum: h.checksum,
+  };
+}
+
+/**
+ * Reads committed transactions from the `-wal` file at `path`, starting at `cursor` (or at the first
+ * frame when the cursor is undefined or belongs to another generation). Frames are valid only while
+ * their salts equal the header's and their cumulative checksum matches; the first invalid frame ends
+ * the log, and frames after the last commit frame are left for the next read.
+ */
+export function readWal(path: string, cursor: WalCursor | undefined): WalReadResult {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { header: undefined, newGeneration: false, transactions: [], cursor };
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const hb = Buffer.alloc(WAL_HEADER_BYTES);
+    if (size < WAL_HEADER_BYTES || readSync(fd, hb, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) {
+      return { header: undefined, newGeneration: false, transactions: [], cursor };
+    }
+    const header = parseWalHeader(hb);
+    if (!header) return { header: undefined, newGeneration: false, transactions: [], cursor };
+    const same = cursor !== undefined && cursor.salt1 === header.salt1 && cursor.salt2 === header.salt2;
+    let cur = same ? cursor : cursorAtStart(header);
+    const frameBytes = WAL_FRAME_HEADER_BYTES + header.pageSizeBytes;
+    const transactions: WalTransaction[] = [];
+    let pending = new Map<number, Buffer>();
+    let pendingFrames = 0;
+    let offset = cur.offset;
+    let sum = cur.checksum;
+    const end = size;
+    const blockFrames = Math.max(1, Math.floor((4 << 20) / frameBytes));
+    const block = Buffer.alloc(blockFrames * frameBytes);
+    outer: while (offset + frameBytes <= end) {
+      const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
+      const got = readSync(fd, block, 0, want, offset);
+      const whole = Math.floor(got / frameBytes);
+      if (whole === 0) break;
+      for (let i = 0; i < whole; i++) {
+        const f = block.subarray(i * frameBytes, (i + 1) * frameBytes);
+        const pgno = f.readUInt32BE(0);
+        const commit = f.readUInt32BE(4);
+        if (pgno === 0 || f.readUInt32BE(8) !== header.salt1 || f.readUInt32BE(12) !== header.salt2)
+          break outer;
+        let s = walChecksum(f.subarray(0, 8), header.bigEndian, sum);
+        s = walChecksum(f.subarray(WAL_FRAME_HEADER_BYTES), header.bigEndian, s);
+        if (s[0] !== f.readUInt32BE(16) || s[1] !== f.readUInt32BE(20)) break outer;
+        sum = s;
+        offset += frameBytes;
+        pending.set(pgno, Buffer.from(f.subarray(WAL_FRAME_HEADER_BYTES)));
+        pendingFrames++;
+        if (commit > 0) {
+          const pages = new Map([...pending.entries()].sort((a, b) => a[0] - b[0]));
+          transactions.push({
+            pages,
+            dbSizePages: commit,
+            endOffset: offset,
+            checksum: sum,
+            frames: pendingFrames,
+          });
+          cur = { ...cur, offset, checksum: sum };
+          pending = new Map();
+          pendingFrames = 0;
+        }
+      }
+      if (whole * frameBytes < want) break;
+    }
+    return { header, newGeneration: !same, transactions, cursor: cur };
+  } finally {
+    closeSync(fd);
+  }
+}
