@@ -93,7 +93,8 @@ class ElectionImpl implements Election {
   readonly #log: Logger;
   readonly #epochs: EpochStore;
   readonly #metrics: ElectionMetrics;
-  readonly #instance = randomBytes(6).toString('base64url');
+  /** Marks this node's grants; renewed after a step-down or fencing so that it does not take back its old record. */
+  #instance = randomBytes(6).toString('base64url');
   readonly #listeners = new Map<ElectionEventName, Set<Listener>>();
   readonly #timers = new Map<string, TimerHandle>();
   readonly #watches = new Set<WatchImpl>();
@@ -212,8 +213,8 @@ class ElectionImpl implements Election {
   on<E extends ElectionEventName>(event: E, listener: (data: ElectionEvents[E]) => void): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as Listener);
-    return () => set.delete(listener as Listener);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   observeEpoch(epoch: Epoch): void {
@@ -225,6 +226,7 @@ class ElectionImpl implements Election {
     if (this.#state !== ElectionState.Leader || !lease) return;
     const started = this.#clock.now();
     this.#endLeadership();
+    this.#instance = randomBytes(6).toString('base64url');
     this.#setState(ElectionState.Cooldown);
     let released = false;
     try {
@@ -597,10 +599,8 @@ class ElectionImpl implements Election {
     // Forget the revision so that the current entry is looked at afresh (own record → reacquire, another
     // holder → a full TTL from now).
     this.#obs = { ...this.#obs, since: this.#clock.now() };
-    if (reason === LostReason.Fenced) {
-      // Our grant is fenced: treat the record as foreign so that we wait like everybody else.
-      this.#obs = { ...this.#obs, record: this.#obs.record ? { ...this.#obs.record, instance: '' } : null };
-    }
+    // A fenced grant is not ours to take back: with a new instance id its record looks foreign (TTL wait).
+    if (reason === LostReason.Fenced) this.#instance = randomBytes(6).toString('base64url');
     this.#contend();
   }
 }

@@ -143,7 +143,23 @@ export async function openKvLeaseStore(nc: NatsConnection, o: KvLeaseStoreOption
       throw new StoreUnavailableError('open', o.bucket, { cause: err });
     }
   }
-  return new KvLeaseStore(nc, js, kv, o, perKeyTtl);
+  const ensure = () =>
+    new Kvm(js).create(o.bucket, {
+      history: 1,
+      replicas: o.replicas,
+      ...(perKeyTtl ? { markerTTL: Math.max(1000, o.ttlMs) } : {}),
+    });
+  return new KvLeaseStore(nc, js, kv, o, perKeyTtl, ensure);
+}
+
+/** Stream gone: "stream not found", or "no responders" for a publish/direct get on its subjects. */
+function isStreamNotFound(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return true;
+    if (e instanceof natsErrors.NoRespondersError) return true;
+    if (/stream not found|no stream matches subject|no responders/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 class KvLeaseStore implements LeaseStore {
@@ -155,6 +171,9 @@ class KvLeaseStore implements LeaseStore {
   readonly #o: KvLeaseStoreOptions;
   readonly #subject: string;
   readonly #stops = new Set<() => void>();
+  readonly #ensure: () => Promise<unknown>;
+  readonly #pending = new Set<Promise<unknown>>();
+  #lastEnsure = 0;
 
   constructor(
     nc: NatsConnection,
@@ -162,7 +181,9 @@ class KvLeaseStore implements LeaseStore {
     kv: KV,
     o: KvLeaseStoreOptions,
     perKeyTtl: boolean,
+    ensure: () => Promise<unknown>,
   ) {
+    this.#ensure = ensure;
     this.#nc = nc;
     this.#js = js;
     this.#kv = kv;
@@ -172,11 +193,24 @@ class KvLeaseStore implements LeaseStore {
     this.#subject = `$KV.${o.bucket}.${o.key}`;
   }
 
+  /**
+   * The bucket was deleted (by an operator or a test): create it again, at most once a second. Epochs stay
+   * safe because every node keeps its highest epoch (and new epochs are floored at the wall clock).
+   */
+  #recreateIfGone(err: unknown): void {
+    if (!isStreamNotFound(err)) return;
+    const now = performance.now();
+    if (now - this.#lastEnsure < 1000) return;
+    this.#lastEnsure = now;
+    this.#ensure().catch(() => undefined); // the next operation reports what is still wrong
+  }
+
   async get(): Promise<LeaseEntry | null> {
     try {
       const e = await this.#kv.get(this.#o.key);
       return e ? entryFromKv(e) : null;
     } catch (err) {
+      this.#recreateIfGone(err);
       throw new StoreUnavailableError('get', this.#o.bucket, { cause: err });
     }
   }
@@ -196,6 +230,7 @@ class KvLeaseStore implements LeaseStore {
       return ack.seq;
     } catch (err) {
       if (isConflict(err)) throw new LeaseConflictError(this.name, expectedRevision, { cause: err });
+      this.#recreateIfGone(err);
       throw new StoreUnavailableError(expectedRevision ? 'update' : 'create', this.#o.bucket, { cause: err });
     }
   }
@@ -217,7 +252,7 @@ class KvLeaseStore implements LeaseStore {
 
   watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
     let stopped = false;
-    let iter: { stop(): void } | undefined;
+    let iter: { stop(): void; _data?: { delete?: () => Promise<unknown> } } | undefined;
     const run = async () => {
       while (!stopped) {
         try {
@@ -240,6 +275,10 @@ class KvLeaseStore implements LeaseStore {
     const stop = () => {
       stopped = true;
       iter?.stop();
+      // nats.js leaves a stopped watch's consumer on the server until its inactive threshold (5 min): delete
+      // it now so that elections that come and go do not pile up consumers. `_data` is the watch's consumer.
+      const consumer = iter?._data;
+      if (consumer?.delete) this.#pending.add(consumer.delete().catch(() => undefined));
       this.#stops.delete(stop);
     };
     this.#stops.add(stop);
@@ -280,6 +319,8 @@ class KvLeaseStore implements LeaseStore {
 
   async close(): Promise<void> {
     for (const stop of [...this.#stops]) stop();
+    await Promise.race([Promise.allSettled(this.#pending), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.#pending.clear();
   }
 }
 
@@ -458,13 +499,14 @@ export class MemoryLeaseStore implements LeaseStore {
     return stop;
   }
 
-  async probe(): Promise<ProbeResult> {
-    if (this.#link.cut) return { kind: 'unknown' };
+  probe(): Promise<ProbeResult> {
+    if (this.#link.cut) return Promise.resolve({ kind: 'unknown' });
     const r = this.#b.responder();
-    return r ? { kind: 'alive', epoch: r.epoch() } : { kind: 'absent' };
+    return Promise.resolve(r ? { kind: 'alive', epoch: r.epoch() } : { kind: 'absent' });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const stop of [...this.#stops]) stop();
+    return Promise.resolve();
   }
 }
