@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GcError } from '@gc/core';
 import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
-import { NotWalModeError, openDatabase } from '@gc/snapshot';
+import { NotWalModeError, createSnapshotStore, formatChecksum, hashFile, openDatabase } from '@gc/snapshot';
 import { createPrimary, type PrimaryEvent } from './primary.js';
 import { createReplica, type ReplicaEvent } from './replica.js';
 import { promote, demote } from './promote.js';
@@ -175,3 +176,62 @@ describe('unreplicated writes after a crash', () => {
 function readdirUnreplicated(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.includes('.unreplicated-'));
 }
+
+describe('R8: corrupted WAL messages', () => {
+  it('refuses a flipped bit or a cut-short message, applies nothing bad, and re-bootstraps from a later snapshot', async () => {
+    const dir = await makeTempDir('wal-r8');
+    const src = nextApp();
+    const path = join(dir, 'p.db');
+    const p = await createPrimary(nc, { platform, app: src, path, epoch: 1 });
+    p.db.exec(WORKLOAD_SCHEMA);
+    for (let i = 0; i < 30; i++)
+      await p.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run(`row ${i}`));
+    const snapDir = await makeTempDir('wal-r8-snap');
+    const snap = await p.snapshotTo(snapDir);
+    for (let i = 0; i < 10; i++)
+      await p.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run(`late ${i}`));
+    const final = await p.sync();
+    await p.close();
+    const jsm = await jetstreamManager(nc);
+    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    const from = walNames(platform, src);
+    for (const damage of ['flip', 'truncate'] as const) {
+      // A copy of the history with one message damaged, as another app's stream.
+      const app = nextApp();
+      const to = walNames(platform, app);
+      await jsm.streams.add({ name: to.stream, subjects: [to.subject] });
+      const badSeq = Math.floor(snap.position.seq / 2);
+      for (let s = 1; s <= final.seq; s++) {
+        const m = (await jsm.streams.getMessage(from.stream, { seq: s }))!;
+        let data = Buffer.from(m.data);
+        if (s === badSeq)
+          data = damage === 'flip' ? ((data[10]! ^= 0x04), data) : data.subarray(0, data.length - 7);
+        await js.publish(to.subject, data, { headers: m.header });
+      }
+      const store = await createSnapshotStore(nc, { platform, app });
+      const events: ReplicaEvent[] = [];
+      const r = await createReplica(nc, {
+        platform,
+        app,
+        path: join(dir, `${app}.db`),
+        snapshots: store,
+        retryDelayMs: 50,
+      });
+      r.onEvent((e) => events.push(e));
+      await waitFor(() => events.some((e) => e.type === 'refused'), {
+        message: 'refusal of the damaged message',
+      });
+      const refused = events.find((e) => e.type === 'refused') as { error: GcError } | undefined;
+      expect(refused?.error.code).toBe(WalErrorCode.CorruptMessage);
+      // Nothing past the damaged message was applied, and what was applied is intact.
+      expect(r.position().seq).toBeLessThan(badSeq);
+      // With a snapshot after the damage, the replica re-bootstraps and catches up to the end.
+      await store.put(snap.path, snap.position);
+      await r.waitForTxid(final.txid, 20_000);
+      expect(r.position().checksum).toBe(final.checksum);
+      expect(formatChecksum(hashFile(r.replicaPath).checksum)).toBe(final.checksum);
+      expect(events.some((e) => e.type === 'bootstrap' && e.from === 'snapshot')).toBe(true);
+      await r.close();
+    }
+  });
+});

@@ -1,0 +1,181 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, jetstream } from '@nats-io/jetstream';
+import { headers } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeClock } from '@gc/core';
+import { makeTempDir, startServer, type NatsServer } from '@gc/testkit';
+import { formatChecksum, hashFile, lockPageNumber, pageHash, PageHashes } from './checksum.js';
+import { openDatabase } from './sqlite.js';
+import { createSnapshotStore } from './store.js';
+import { createSnapshotter } from './snapshotter.js';
+import { SnapshotCorruptError, SnapshotErrorCode } from './errors.js';
+import type { SnapshotPosition, SnapshotProgress } from './types.js';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let n = 0;
+beforeAll(async () => {
+  server = await startServer();
+  nc = await connect({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.close();
+});
+
+/** A WAL-mode database file, checkpointed and closed, with its position. */
+async function makeDb(rows: number): Promise<{ path: string; position: SnapshotPosition }> {
+  const dir = await makeTempDir('snap');
+  const path = join(dir, 'src.db');
+  const db = openDatabase(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+  const ins = db.prepare('INSERT INTO t (v) VALUES (randomblob(?))');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) ins.run(200 + (i % 3000));
+  })();
+  db.close();
+  const h = hashFile(path);
+  return {
+    path,
+    position: {
+      txid: rows,
+      seq: rows,
+      epoch: 1,
+      checksum: formatChecksum(h.checksum),
+      pageSizeBytes: 4096,
+      pageCount: h.pageCount,
+    },
+  };
+}
+
+describe('page checksum', () => {
+  it('is order-independent, detects a swap of two pages, ignores the lock page and zero pages', () => {
+    const a = Buffer.alloc(4096, 1);
+    const b = Buffer.alloc(4096, 2);
+    const h1 = new PageHashes();
+    h1.set(1, pageHash(1, a));
+    h1.set(2, pageHash(2, b));
+    const h2 = new PageHashes();
+    h2.set(2, pageHash(2, b));
+    h2.set(1, pageHash(1, a));
+    expect(h2.checksum).toBe(h1.checksum);
+    const swapped = new PageHashes();
+    swapped.set(1, pageHash(1, b));
+    swapped.set(2, pageHash(2, a));
+    expect(swapped.checksum).not.toBe(h1.checksum);
+    expect(pageHash(lockPageNumber(4096), a)).toBe(0n);
+    expect(pageHash(7, Buffer.alloc(4096))).toBe(0n);
+    h1.resize(1);
+    expect(h1.checksum).toBe(pageHash(1, a));
+    expect(lockPageNumber(4096)).toBe(262145);
+    expect(lockPageNumber(65536)).toBe(16385);
+  });
+});
+
+describe('snapshot store', () => {
+  it('uploads and restores byte-identically with progress, verified by checksum and integrity_check', async () => {
+    const store = await createSnapshotStore(nc, { platform: 'st', app: `a${++n}` });
+    const { path, position } = await makeDb(2000);
+    const progress: SnapshotProgress[] = [];
+    const info = await store.put(path, position, { onProgress: (p) => progress.push(p) });
+    expect(info.txid).toBe(position.txid);
+    expect(info.checksum).toBe(position.checksum);
+    expect(progress.at(-1)!.doneBytes).toBe(info.sizeBytes);
+    const target = join(await makeTempDir('snap-restore'), 'r.db');
+    const restoreProgress: SnapshotProgress[] = [];
+    await store.restore(target, { onProgress: (p) => restoreProgress.push(p) });
+    expect(readFileSync(target).equals(readFileSync(path))).toBe(true);
+    expect(restoreProgress.some((p) => p.phase === 'verify')).toBe(true);
+  });
+
+  it('refuses to store a file whose checksum is not the claimed one', async () => {
+    const store = await createSnapshotStore(nc, { platform: 'st', app: `a${++n}` });
+    const { path, position } = await makeDb(100);
+    const err = await store.put(path, { ...position, checksum: '0000000000000001' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SnapshotCorruptError);
+    expect(await store.list()).toHaveLength(0);
+  });
+
+  it('R8: a snapshot chunk with a flipped bit or cut short is refused; restore falls back to an older one; nothing half-written is left', async () => {
+    const app = `a${++n}`;
+    const store = await createSnapshotStore(nc, { platform: 'st', app, chunkSizeBytes: 64 * 1024 });
+    const old = await makeDb(300);
+    await store.put(old.path, { ...old.position, txid: 1, seq: 1 });
+    const cur = await makeDb(3000);
+    const info = await store.put(cur.path, { ...cur.position, txid: 2, seq: 2 });
+    const jsm = await jetstreamManager(nc);
+    const stream = `OBJ_st_${app}_snapshots`;
+    const js = jetstream(nc);
+    for (const damage of ['flip', 'truncate'] as const) {
+      // Rewrite the newest snapshot's chunks with one damaged.
+      const objInfo = (await jsm.streams.getMessage(stream, {
+        last_by_subj: `$O.st_${app}_snapshots.M.${Buffer.from(info.name).toString('base64url')}`,
+      }))!;
+      const nuid = (JSON.parse(new TextDecoder().decode(objInfo.data)) as { nuid: string }).nuid;
+      const subj = `$O.st_${app}_snapshots.C.${nuid}`;
+      const chunks: Uint8Array[] = [];
+      const si = await jsm.streams.info(stream);
+      for (let s = si.state.first_seq; s <= si.state.last_seq; s++) {
+        const m = await jsm.streams.getMessage(stream, { seq: s }).catch(() => null);
+        if (m && m.subject === subj) chunks.push(m.data);
+      }
+      expect(chunks.length).toBeGreaterThan(2);
+      await jsm.streams.purge(stream, { filter: subj });
+      chunks.forEach((c, i) => {
+        if (i !== 1) return;
+        const d = Buffer.from(c);
+        if (damage === 'flip') d[100]! ^= 0x10;
+        chunks[i] = damage === 'flip' ? d : d.subarray(0, d.length - 1000);
+      });
+      for (const c of chunks) await js.publish(subj, c, { headers: headers() });
+      const dir = await makeTempDir('snap-r8');
+      const target = join(dir, 'r.db');
+      const events: string[] = [];
+      const restored = await store.restore(target, { onProgress: (p) => events.push(p.phase) });
+      expect(restored.txid).toBe(1); // the damaged newest one was refused
+      expect(readFileSync(target).equals(readFileSync(old.path))).toBe(true);
+      expect(readdirSync(dir)).toEqual(['r.db']); // no temp file left behind
+      const direct = await store.restore(join(dir, 'x.db'), { name: info.name }).catch((e: unknown) => e);
+      expect((direct as SnapshotCorruptError).code).toBe(SnapshotErrorCode.Corrupt);
+      expect(existsSync(join(dir, 'x.db'))).toBe(false);
+    }
+  });
+
+  it('keeps snapshots by count and age (the newest always) and trims the WAL stream below the oldest kept', async () => {
+    const app = `a${++n}`;
+    const clock = new FakeClock(0, Date.UTC(2026, 0, 1));
+    const store = await createSnapshotStore(nc, { platform: 'st', app }, clock);
+    const jsm = await jetstreamManager(nc);
+    const stream = `st_${app}_wal`;
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.tx`] });
+    const js = jetstream(nc);
+    for (let i = 0; i < 20; i++) await js.publish(`${stream}.tx`, new Uint8Array(1));
+    const { path, position } = await makeDb(50);
+    let txid = 0;
+    const s = createSnapshotter(
+      nc,
+      store,
+      async (dir) => {
+        txid += 4;
+        const copy = join(dir, 'c.db');
+        writeFileSync(copy, readFileSync(path));
+        return { path: copy, position: { ...position, txid, seq: txid } };
+      },
+      { platform: 'st', app, intervalMs: 0, retention: { keepCount: 2, maxAgeMs: 60_000 }, clock },
+    );
+    await s.snapshotNow();
+    await s.snapshotNow();
+    await s.snapshotNow();
+    expect((await store.list()).map((x) => x.txid)).toEqual([8, 12]);
+    expect((await jsm.streams.info(stream)).state.first_seq).toBe(9);
+    await clock.advance(120_000);
+    await s.snapshotNow();
+    expect((await store.list()).map((x) => x.txid)).toEqual([16]);
+    expect((await jsm.streams.info(stream)).state.first_seq).toBe(17);
+    await s.close();
+    await s.close();
+  });
+});
