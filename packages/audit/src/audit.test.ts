@@ -27,7 +27,7 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
   let nc: NatsConnection;
   const open: Audit[] = [];
   const audit = async (platform: string, nodeId = 'node-a', extra: Record<string, unknown> = {}) => {
-    const a = await createAudit(nc, { platform, nodeId, ...extra });
+    const a = await createAudit(nc, { platform, nodeId, maxBytes: 8 << 20, ...extra });
     open.push(a);
     return a;
   };
@@ -168,7 +168,12 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     expect(await registry.getSingleMetricAsString('gc_audit_records_total')).toMatch(/result="failed"\} 9/);
     // A dead connection: still no throw.
     const nc2 = await connect({ servers: server.url });
-    const b = await createAudit(nc2, { platform: p, nodeId: 'node-b', publishTimeoutMs: 500 });
+    const b = await createAudit(nc2, {
+      platform: p,
+      nodeId: 'node-b',
+      publishTimeoutMs: 500,
+      maxBytes: 8 << 20,
+    });
     await nc2.close();
     await expect(b.record({ type: 'after.close' })).resolves.toBeUndefined();
     expect(b.stats().failed).toBe(1);
@@ -179,7 +184,7 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
 
   it('close() flushes records in flight', async () => {
     const p = `a${++seq}`;
-    const a = await createAudit(nc, { platform: p, nodeId: 'node-a' });
+    const a = await createAudit(nc, { platform: p, nodeId: 'node-a', maxBytes: 8 << 20 });
     for (let i = 0; i < 20; i++) void a.record({ type: 'burst', data: { i } });
     expect(a.stats().pending).toBeGreaterThan(0);
     await a.close();

@@ -49,7 +49,7 @@ export function defaultAuditOptions(): AuditOptions {
     platform: '',
     nodeId: '',
     maxAgeMs: 30 * DAY_MS,
-    maxBytes: 1024 * 1024 * 1024,
+    maxBytes: 256 * 1024 * 1024,
     replicas: 1,
     publishTimeoutMs: 5000,
     clock: realClock,
@@ -65,7 +65,14 @@ export function resolveAuditOptions(
   const o: AuditOptions = { ...defaultAuditOptions(), ...given };
   resourceNames(o.platform);
   validateNodeId(o.nodeId);
-  for (const k of ['maxAgeMs', 'maxBytes', 'publishTimeoutMs'] as const) {
+  const bytes = o.maxBytes;
+  if (bytes !== -1 && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 1)) {
+    throw new ConfigError(
+      'audit.maxBytes',
+      `must be a positive integer or -1, got ${JSON.stringify(o.maxBytes)}`,
+    );
+  }
+  for (const k of ['maxAgeMs', 'publishTimeoutMs'] as const) {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
       throw new ConfigError(`audit.${k}`, `must be a positive integer, got ${JSON.stringify(v)}`);

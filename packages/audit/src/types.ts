@@ -92,7 +92,10 @@ export interface AuditOptions {
   nodeId: string;
   /** Oldest records are removed after this many ms. Default 30 days. */
   maxAgeMs: number;
-  /** Oldest records are removed when the stream exceeds this many bytes. Default 1 GiB. */
+  /**
+   * Oldest records are removed when the stream exceeds this many bytes (JetStream reserves it from the
+   * server's storage); -1 for no size limit. Default 256 MiB.
+   */
   maxBytes: number;
   /** Replicas when the stream is created (1, 3 or 5). Default 1. */
   replicas: number;

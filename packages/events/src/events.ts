@@ -1,0 +1,601 @@
+import {
+  headers,
+  nanos,
+  nuid,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/nats-core';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { Counter, type Registry } from 'prom-client';
+import {
+  ClosedError,
+  ConfigError,
+  InvalidNameError,
+  resourceNames,
+  silentLogger,
+  subjectTail,
+  validateAppName,
+  validateNodeId,
+  validateToken,
+  type PlatformResourceNames,
+} from '@gc/core';
+import {
+  DurableConflictError,
+  EventsErrorCode,
+  EventsStoreError,
+  InvalidPayloadError,
+  PayloadTooLargeError,
+} from './errors.js';
+import {
+  EventHeaders,
+  EventScope,
+  type DeadLetter,
+  type EventHandler,
+  type EventMessage,
+  type Events,
+  type EventScopeValue,
+  type EventsOptions,
+  type EventSubscription,
+  type PublishOptions,
+  type SubscribeOptions,
+} from './types.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Topic of dead-lettered events (in the scope of the failed event). */
+export const DEAD_LETTER_TOPIC = 'gc.dead-letter';
+
+/** Defaults of {@link EventsOptions}; `platform` has none and is empty here. */
+export function defaultEventsOptions(): EventsOptions {
+  return {
+    platform: '',
+    stream: true,
+    maxAgeMs: 7 * DAY_MS,
+    maxBytes: 64 * 1024 * 1024,
+    replicas: 1,
+    publishTimeoutMs: 5000,
+    maxDeliver: 5,
+    ackWaitMs: 30_000,
+    retryDelayMs: 1000,
+    logger: silentLogger,
+  };
+}
+
+function posInt(path: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw new ConfigError(path, `must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Merges `opts` over {@link defaultEventsOptions} and validates. */
+export function resolveEventsOptions(
+  opts: Partial<EventsOptions> & Pick<EventsOptions, 'platform'>,
+): EventsOptions {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: EventsOptions = { ...defaultEventsOptions(), ...given };
+  resourceNames(o.platform);
+  if (o.app !== undefined) validateAppName(o.app);
+  if (o.nodeId !== undefined) validateNodeId(o.nodeId);
+  for (const k of ['maxAgeMs', 'publishTimeoutMs', 'maxDeliver', 'ackWaitMs', 'retryDelayMs'] as const) {
+    posInt(`events.${k}`, o[k]);
+  }
+  if (o.maxBytes !== -1) posInt('events.maxBytes', o.maxBytes);
+  if (![1, 3, 5].includes(o.replicas)) {
+    throw new ConfigError('events.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
+  }
+  return o;
+}
+
+/** Validates a topic for publishing: dotted tokens, no wildcards. Throws `InvalidNameError`. */
+export function validateTopic(topic: unknown): string {
+  const t = subjectTail('event topic', topic as string);
+  if (t.split('.').some((x) => x === '*' || x === '>')) {
+    throw new InvalidNameError('event topic', t, 'wildcards "*" and ">" are only allowed when subscribing');
+  }
+  return t;
+}
+
+/** Validates a topic pattern for subscribing (`a.*`, `a.>`, `>`). Throws `InvalidNameError`. */
+export function validateTopicPattern(topic: unknown): string {
+  return subjectTail('event topic', topic as string);
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Encodes a payload as JSON; throws `InvalidPayloadError` for anything JSON cannot represent. */
+export function encodePayload(topic: string, data: unknown): Uint8Array {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new InvalidPayloadError(topic, (err as Error).message, { cause: err });
+  }
+  if (json === undefined)
+    throw new InvalidPayloadError(topic, `${typeof data} cannot be represented in JSON`);
+  return enc.encode(json);
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+/** The streams an `Events` instance uses. */
+export interface EventStreams {
+  /** `{platform}_events`: subjects `{platform}.events.>`. */
+  platform: string;
+  /** `{platform}_{app}_events`: subjects `{platform}.{app}.events.>` (when the instance has an app). */
+  app?: string;
+}
+
+/** Creates `name` with `subject` when missing; brings its age/size limits to the configured ones. */
+async function ensureStream(
+  jsm: JetStreamManager,
+  name: string,
+  subject: string,
+  o: EventsOptions,
+): Promise<void> {
+  try {
+    const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
+    const info = await jsm.streams.info(name).catch(() => null);
+    if (!info) {
+      await jsm.streams.add({
+        name,
+        subjects: [subject],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        num_replicas: o.replicas,
+        duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
+        ...limits,
+      });
+    } else if (info.config.max_age !== limits.max_age || info.config.max_bytes !== limits.max_bytes) {
+      await jsm.streams.update(name, { ...info.config, ...limits });
+    }
+  } catch (err) {
+    throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'ensure stream', `events stream ${name}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Creates the events of a platform (and of one app when `app` is given).
+ *
+ * Subjects: app-internal `{platform}.{app}.events.{topic}`, platform-wide `{platform}.events.{topic}`. An
+ * instance only ever builds subjects under its own app, so one app cannot receive another app's internal
+ * events through this API (NATS permissions enforce it in production: see the README).
+ *
+ * Streams (default on), created when missing: `{platform}_events` (subjects `{platform}.events.>`) and, for an
+ * app, `{platform}_{app}_events` (subjects `{platform}.{app}.events.>`). One stream per scope because NATS
+ * refuses overlapping subjects in one stream (`{platform}.*.events.>` overlaps `{platform}.events.>`), and a
+ * per-app stream is also what per-app NATS permissions can grant. Publishes wait for the stream's
+ * acknowledgement; `subscribe(..., { durable })` creates a durable consumer on the scope's stream.
+ *
+ * @example
+ * const ev = await createEvents(nc, { platform: 'prod', app: 'orders', nodeId: 'node-a' });
+ * await ev.subscribe('order.*', async (e) => ship(e.data), { durable: 'shipper' });
+ * await ev.publish('order.created', { id: 42 });
+ */
+export async function createEvents(
+  nc: NatsConnection,
+  opts: Partial<EventsOptions> & Pick<EventsOptions, 'platform'>,
+): Promise<Events> {
+  const o = resolveEventsOptions(opts);
+  const names = resourceNames(o.platform);
+  let jsm: JetStreamManager | undefined;
+  let streams: EventStreams | undefined;
+  if (o.stream) {
+    streams = {
+      platform: `${names.platform}_events`,
+      ...(o.app ? { app: `${names.platform}_${o.app}_events` } : {}),
+    };
+    try {
+      jsm = await jetstreamManager(nc, { timeout: o.publishTimeoutMs });
+    } catch (err) {
+      throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'connect', 'events streams', {
+        cause: err,
+      });
+    }
+    await ensureStream(jsm, streams.platform, `${names.platform}.events.>`, o);
+    if (streams.app) await ensureStream(jsm, streams.app, `${names.platform}.${o.app}.events.>`, o);
+  }
+  return new EventsImpl(nc, names, o, streams, jsm);
+}
+
+interface Metrics {
+  published: Counter | undefined;
+  handled: Counter | undefined;
+}
+
+function metrics(registry: Registry | undefined): Metrics {
+  if (!registry) return { published: undefined, handled: undefined };
+  const get = (name: string, help: string, labelNames: string[]) =>
+    (registry.getSingleMetric(name) as Counter | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    published: get('gc_events_published_total', 'Events published', ['platform', 'app', 'scope']),
+    handled: get(
+      'gc_events_handled_total',
+      'Events received by result (ok, failed, malformed, dead_lettered)',
+      ['platform', 'app', 'scope', 'result'],
+    ),
+  };
+}
+
+class EventsImpl implements Events {
+  readonly platform: string;
+  readonly app: string | undefined;
+  readonly streams: EventStreams | undefined;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager | undefined;
+  readonly #o: EventsOptions;
+  readonly #subs = new Set<EventSubscription>();
+  readonly #m: Metrics;
+  #closed = false;
+
+  constructor(
+    nc: NatsConnection,
+    names: PlatformResourceNames,
+    o: EventsOptions,
+    streams: EventStreams | undefined,
+    jsm: JetStreamManager | undefined,
+  ) {
+    this.#nc = nc;
+    this.#js = jetstream(nc, { timeout: o.publishTimeoutMs });
+    this.#jsm = jsm;
+    this.#o = o;
+    this.platform = names.platform;
+    this.app = o.app;
+    this.streams = streams;
+    this.#m = metrics(o.registry);
+  }
+
+  #scope(scope: EventScopeValue | undefined): EventScopeValue {
+    const s = scope ?? (this.app ? EventScope.App : EventScope.Platform);
+    if (s !== EventScope.App && s !== EventScope.Platform) {
+      throw new ConfigError('events.scope', `must be "app" or "platform", got ${JSON.stringify(s)}`);
+    }
+    if (s === EventScope.App && !this.app) {
+      throw new ConfigError(
+        'events.scope',
+        'app-internal events need an app: createEvents(nc, { platform, app })',
+      );
+    }
+    return s;
+  }
+
+  #subject(scope: EventScopeValue, tail: string): string {
+    return scope === EventScope.App
+      ? `${this.platform}.${this.app}.events.${tail}`
+      : `${this.platform}.events.${tail}`;
+  }
+
+  #prefixLength(scope: EventScopeValue): number {
+    return this.#subject(scope, 'x').length - 1;
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new ClosedError(`events of ${this.app ?? this.platform} (${what})`);
+  }
+
+  #headers(): MsgHdrs {
+    const h = headers();
+    h.set(EventHeaders.Id, nuid.next());
+    h.set(EventHeaders.Time, new Date().toISOString());
+    if (this.app) h.set(EventHeaders.SourceApp, this.app);
+    if (this.#o.nodeId) h.set(EventHeaders.SourceNode, this.#o.nodeId);
+    return h;
+  }
+
+  async publish(topic: string, data: unknown, opts: Partial<PublishOptions> = {}): Promise<void> {
+    this.#checkOpen('publish');
+    const t = validateTopic(topic);
+    const scope = this.#scope(opts.scope);
+    const bytes = encodePayload(t, data);
+    const max = this.#nc.info?.max_payload ?? Infinity;
+    if (bytes.length > max) throw new PayloadTooLargeError(t, bytes.length, max);
+    await this.#send(this.#subject(scope, t), t, bytes, this.#headers());
+    this.#m.published?.inc({ platform: this.platform, app: this.app ?? '', scope });
+  }
+
+  async #send(subject: string, topic: string, bytes: Uint8Array, h: MsgHdrs): Promise<void> {
+    if (!this.streams) {
+      this.#nc.publish(subject, bytes, { headers: h });
+      return;
+    }
+    try {
+      await this.#js.publish(subject, bytes, {
+        headers: h,
+        msgID: h.get(EventHeaders.Id),
+        timeout: this.#o.publishTimeoutMs,
+        retries: 2,
+      });
+    } catch (err) {
+      throw new EventsStoreError(EventsErrorCode.PublishFailed, 'publish', `event ${topic}`, { cause: err });
+    }
+  }
+
+  #message<T>(
+    scope: EventScopeValue,
+    subject: string,
+    data: Uint8Array,
+    h: MsgHdrs | undefined,
+    deliveries: number,
+    seq?: number,
+  ): EventMessage<T> {
+    const topic = subject.slice(this.#prefixLength(scope));
+    let parsed: T;
+    try {
+      parsed = JSON.parse(dec.decode(data)) as T;
+    } catch (err) {
+      throw new InvalidPayloadError(topic, (err as Error).message, { cause: err });
+    }
+    const app = h?.get(EventHeaders.SourceApp);
+    const node = h?.get(EventHeaders.SourceNode);
+    const id = h?.get(EventHeaders.Id);
+    const time = h?.get(EventHeaders.Time);
+    return {
+      topic,
+      subject,
+      scope,
+      data: parsed,
+      ...(id ? { id } : {}),
+      ...(time ? { time } : {}),
+      source: { ...(app ? { app } : {}), ...(node ? { node } : {}) },
+      deliveries,
+      ...(seq !== undefined ? { seq } : {}),
+    };
+  }
+
+  #reportError(err: Error, subject: string, scope: EventScopeValue): void {
+    this.#o.logger.warn('event handler failed', { subject, err });
+    try {
+      this.#o.onError?.(err, { subject, topic: subject.slice(this.#prefixLength(scope)) });
+    } catch (cbErr) {
+      this.#o.logger.error('events onError callback threw', { err: cbErr });
+    }
+  }
+
+  #count(scope: EventScopeValue, result: string): void {
+    this.#m.handled?.inc({ platform: this.platform, app: this.app ?? '', scope, result });
+  }
+
+  async subscribe<T = unknown>(
+    topic: string,
+    handler: EventHandler<T>,
+    opts: Partial<SubscribeOptions> = {},
+  ): Promise<EventSubscription> {
+    this.#checkOpen('subscribe');
+    const t = validateTopicPattern(topic);
+    const scope = this.#scope(opts.scope);
+    if (typeof handler !== 'function')
+      throw new ConfigError('events.subscribe.handler', 'must be a function');
+    const subject = this.#subject(scope, t);
+    const sub =
+      opts.durable === undefined
+        ? this.#subscribeCore(t, subject, scope, handler, opts)
+        : await this.#subscribeDurable(t, subject, scope, handler, opts);
+    this.#subs.add(sub);
+    return sub;
+  }
+
+  #subscribeCore<T>(
+    topic: string,
+    subject: string,
+    scope: EventScopeValue,
+    handler: EventHandler<T>,
+    opts: Partial<SubscribeOptions>,
+  ): EventSubscription {
+    if (opts.queue !== undefined) validateToken('queue group', opts.queue);
+    const sub: Subscription = this.#nc.subscribe(subject, opts.queue ? { queue: opts.queue } : {});
+    const loop = (async () => {
+      for await (const m of sub as AsyncIterable<Msg>) {
+        let event: EventMessage<T>;
+        try {
+          event = this.#message<T>(scope, m.subject, m.data, m.headers, 1);
+        } catch (err) {
+          this.#count(scope, 'malformed');
+          this.#reportError(err as Error, m.subject, scope);
+          continue;
+        }
+        try {
+          await handler(event);
+          this.#count(scope, 'ok');
+        } catch (err) {
+          this.#count(scope, 'failed');
+          this.#reportError(err as Error, m.subject, scope);
+        }
+      }
+    })();
+    const s: EventSubscription = {
+      topic,
+      subject,
+      durable: undefined,
+      stop: async () => {
+        this.#subs.delete(s);
+        if (!sub.isClosed()) sub.unsubscribe();
+        await loop;
+      },
+      [Symbol.asyncDispose]: () => s.stop(),
+    };
+    return s;
+  }
+
+  #consumerName(scope: EventScopeValue, durable: string): string {
+    return `${this.app ?? 'platform'}__${scope}__${durable}`;
+  }
+
+  async #subscribeDurable<T>(
+    topic: string,
+    subject: string,
+    scope: EventScopeValue,
+    handler: EventHandler<T>,
+    opts: Partial<SubscribeOptions>,
+  ): Promise<EventSubscription> {
+    const stream = scope === EventScope.App ? this.streams?.app : this.streams?.platform;
+    if (!stream || !this.#jsm) {
+      throw new ConfigError('events.stream', 'durable subscriptions need the events streams (stream: true)');
+    }
+    const durable = validateToken('durable', opts.durable);
+    if (opts.queue !== undefined) {
+      throw new ConfigError(
+        'events.subscribe.queue',
+        'durable subscriptions share work by durable name, not queue',
+      );
+    }
+    const maxDeliver = posInt('events.subscribe.maxDeliver', opts.maxDeliver ?? this.#o.maxDeliver);
+    const ackWaitMs = posInt('events.subscribe.ackWaitMs', opts.ackWaitMs ?? this.#o.ackWaitMs);
+    const retryDelayMs = posInt('events.subscribe.retryDelayMs', opts.retryDelayMs ?? this.#o.retryDelayMs);
+    const name = this.#consumerName(scope, durable);
+    const what = `durable subscription ${durable} on ${stream}`;
+    try {
+      const info = await this.#jsm.consumers.info(stream, name).catch((err: unknown) => {
+        if (isNotFound(err)) return null;
+        throw err;
+      });
+      if (!info) {
+        await this.#jsm.consumers.add(stream, {
+          durable_name: name,
+          filter_subject: subject,
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: nanos(ackWaitMs),
+          max_deliver: maxDeliver,
+          deliver_policy: opts.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
+          max_ack_pending: 1000,
+        });
+      } else if (info.config.filter_subject !== subject) {
+        throw new DurableConflictError(durable, info.config.filter_subject ?? '(none)', subject);
+      } else if (info.config.max_deliver !== maxDeliver || info.config.ack_wait !== nanos(ackWaitMs)) {
+        await this.#jsm.consumers.update(stream, name, {
+          max_deliver: maxDeliver,
+          ack_wait: nanos(ackWaitMs),
+        });
+      }
+    } catch (err) {
+      if (err instanceof DurableConflictError) throw err;
+      throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'create consumer', what, { cause: err });
+    }
+    let msgs: ConsumerMessages;
+    try {
+      const consumer = await this.#js.consumers.get(stream, name);
+      msgs = await consumer.consume({ max_messages: 64 });
+    } catch (err) {
+      throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'consume', what, { cause: err });
+    }
+    const deadLetter = async (m: JsMsg, reason: DeadLetter['reason'], error: Error) => {
+      m.term(`${reason}: ${error.message}`.slice(0, 200));
+      this.#count(scope, 'dead_lettered');
+      const topicOf = m.subject.slice(this.#prefixLength(scope));
+      const dl: DeadLetter = {
+        stream,
+        consumer: name,
+        subject: m.subject,
+        topic: topicOf,
+        scope,
+        seq: m.seq,
+        deliveries: m.info.deliveryCount,
+        reason,
+        error: error.message,
+        payload: dec.decode(m.data),
+      };
+      this.#o.logger.error('event dead-lettered', { ...dl, payload: undefined });
+      try {
+        this.#o.onDeadLetter?.(dl);
+      } catch (cbErr) {
+        this.#o.logger.error('events onDeadLetter callback threw', { err: cbErr });
+      }
+      if (topicOf === DEAD_LETTER_TOPIC) return; // never dead-letter a dead letter
+      try {
+        const bytes = encodePayload(DEAD_LETTER_TOPIC, dl);
+        await this.#send(this.#subject(scope, DEAD_LETTER_TOPIC), DEAD_LETTER_TOPIC, bytes, this.#headers());
+      } catch (err) {
+        this.#o.logger.error('could not publish a dead letter', { err, subject: m.subject, seq: m.seq });
+      }
+    };
+    const loop = (async () => {
+      for await (const m of msgs as AsyncIterable<JsMsg>) {
+        let event: EventMessage<T>;
+        try {
+          event = this.#message<T>(scope, m.subject, m.data, m.headers, m.info.deliveryCount, m.seq);
+        } catch (err) {
+          this.#count(scope, 'malformed');
+          await deadLetter(m, 'malformed', err as Error);
+          continue;
+        }
+        try {
+          await handler(event);
+          m.ack();
+          this.#count(scope, 'ok');
+        } catch (err) {
+          this.#count(scope, 'failed');
+          this.#o.logger.warn('durable event handler failed', {
+            subject: m.subject,
+            deliveries: m.info.deliveryCount,
+            err,
+          });
+          if (m.info.deliveryCount >= maxDeliver) await deadLetter(m, 'failed', err as Error);
+          else m.nak(retryDelayMs);
+        }
+      }
+    })();
+    const s: EventSubscription = {
+      topic,
+      subject,
+      durable,
+      stop: async () => {
+        this.#subs.delete(s);
+        await msgs.close();
+        await loop;
+      },
+      [Symbol.asyncDispose]: () => s.stop(),
+    };
+    return s;
+  }
+
+  async deleteDurable(
+    durable: string,
+    opts: Partial<Pick<SubscribeOptions, 'scope'>> = {},
+  ): Promise<boolean> {
+    this.#checkOpen('deleteDurable');
+    validateToken('durable', durable);
+    const scope = this.#scope(opts.scope);
+    const stream = scope === EventScope.App ? this.streams?.app : this.streams?.platform;
+    if (!stream || !this.#jsm) return false;
+    try {
+      return await this.#jsm.consumers.delete(stream, this.#consumerName(scope, durable));
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'delete consumer', `durable ${durable}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#subs].map((s) => s.stop()));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
