@@ -20,6 +20,9 @@ step "lint and format"
 pnpm exec eslint . --max-warnings 0
 pnpm exec prettier --check . --log-level warn
 
+step "browser for the dashboard test"
+bash scripts/browser-deps.sh || echo "could not install chromium: the dashboard browser test will skip"
+
 step "tests (Node $(node --version))"
 mkdir -p test-results
 status=0

@@ -24,11 +24,13 @@ describe('gc CLI (built binary)', () => {
     expect(out.natsServer).toMatch(/^2\.\d+\.\d+$/);
   });
 
-  it('gc dev --check starts a healthy nats-server >= 2.10 with JetStream and stops it', async () => {
+  it('gc dev --check --nodes 0 starts a healthy nats-server >= 2.10 with JetStream and stops it', async () => {
     const dir = await makeTempDir('gc-dev');
     const r = await gc([
       'dev',
       '--check',
+      '--nodes',
+      '0',
       '--port',
       String(await freePort()),
       '--http-port',
@@ -52,6 +54,8 @@ describe('gc CLI (built binary)', () => {
       const r = await gc([
         'dev',
         '--check',
+        '--nodes',
+        '0',
         '--port',
         String(port),
         '--http-port',

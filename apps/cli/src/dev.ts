@@ -1,7 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
 import { NatsServerProcess, assertPortFree } from '@gc/nats-server';
+import { createAdminClient, type AdminClient } from '@gc/platform';
 
 /** Options of {@link startDevCluster}. */
 export interface DevClusterOptions {
@@ -9,15 +12,35 @@ export interface DevClusterOptions {
   port: number;
   /** Monitoring port of the embedded nats-server. Default 8222. */
   httpPort: number;
-  /** Folder for the server's config, log and JetStream store (kept between runs). Default `.gc-dev`. */
+  /** Folder for state: server store, node configs, logs and pid files (kept between runs). Default `.gc-dev`. */
   dir: string;
+  /** Local gc nodes to run (each a `gc run` process). 0 starts only the server. Default 3. */
+  nodes: number;
+  /** HTTP port of the first node (dashboard, /status); the others use the next ports. Default 8081. */
+  nodeHttpPort: number;
+  /** Platform name. Default `dev`. */
+  platform: string;
+  /** Restart a node process that died, after this many ms (0: never). Default 2000. */
+  restartDelayMs: number;
+  /** How long to wait for the nodes to answer, in ms. Default 30000. */
+  readyTimeoutMs: number;
   /** Logger. Default silent. */
   logger: Logger;
 }
 
 /** Defaults for {@link DevClusterOptions}. */
 export function defaultDevClusterOptions(): DevClusterOptions {
-  return { port: 4222, httpPort: 8222, dir: '.gc-dev', logger: silentLogger };
+  return {
+    port: 4222,
+    httpPort: 8222,
+    dir: '.gc-dev',
+    nodes: 3,
+    nodeHttpPort: 8081,
+    platform: 'dev',
+    restartDelayMs: 2000,
+    readyTimeoutMs: 30_000,
+    logger: silentLogger,
+  };
 }
 
 /** A running local development cluster. */
@@ -30,49 +53,169 @@ export interface DevCluster {
   readonly serverVersion: string;
   /** The nats-server binary used. */
   readonly serverBin: string;
-  /** Stops everything the dev cluster started. Idempotent. */
+  /** The dashboard URL (served by the first node), when nodes run. */
+  readonly dashboardUrl: string | undefined;
+  /** Node ids. */
+  readonly nodeIds: string[];
+  /** The operator client on the dev platform. */
+  readonly admin: AdminClient;
+  /** SIGKILLs the process of the current leader of `app` (the supervisor restarts it); returns its node id. */
+  killLeader(app: string): Promise<string>;
+  /** Stops every node (gracefully) and the server. Idempotent. */
   close(): Promise<void>;
 }
 
+/** The example apps `gc dev` runs on every node. */
+export function devAppsConfig(): string {
+  return `apps:
+  # active-passive: one node serves, the others stand by; kill the leader and watch it move
+  orders:
+    mode: active-passive
+    election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250 }
+  # pool: active on every node
+  workers:
+    mode: pool
+`;
+}
+
+const binPath = (): string => fileURLToPath(new URL('../bin/run.js', import.meta.url));
+
+/** Path of the pid file of a dev node. */
+export function devPidFile(dir: string, nodeId: string): string {
+  return join(resolve(dir), 'nodes', `${nodeId}.pid`);
+}
+
 /**
- * Starts the embedded nats-server for `gc dev` (JetStream on, store kept in `dir`) and checks it with
- * the same `connect()` every gc node uses, so a server without JetStream or older than 2.10 fails
- * here with the typed error.
+ * Starts the embedded nats-server (JetStream on, store kept in `dir`), checks it with the same
+ * `connect()` every gc node uses, then runs `nodes` local `gc run` processes with the example apps and
+ * restarts any that dies. The first node serves the dashboard.
  */
 export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Promise<DevCluster> {
   const o = { ...defaultDevClusterOptions(), ...opts };
-  const dir = resolve(o.dir, 'nats');
-  mkdirSync(dir, { recursive: true });
-  await assertPortFree('127.0.0.1', o.port).catch((err: Error) => {
-    throw new Error(`${err.message} (use gc dev --port to pick another)`, { cause: err });
-  });
-  await assertPortFree('127.0.0.1', o.httpPort).catch((err: Error) => {
-    throw new Error(`${err.message} (use gc dev --http-port to pick another)`, { cause: err });
-  });
+  const root = resolve(o.dir);
+  const natsDir = join(root, 'nats');
+  mkdirSync(join(root, 'nodes'), { recursive: true });
+  mkdirSync(join(root, 'logs'), { recursive: true });
+  const ports: Array<[number, string]> = [
+    [o.port, '--port'],
+    [o.httpPort, '--http-port'],
+    ...Array.from({ length: o.nodes }, (_, i): [number, string] => [o.nodeHttpPort + i, '--node-http-port']),
+  ];
+  for (const [port, flag] of ports) {
+    await assertPortFree('127.0.0.1', port).catch((err: Error) => {
+      throw new Error(`${err.message} (use gc dev ${flag} to pick another)`, { cause: err });
+    });
+  }
   const server = new NatsServerProcess({
-    dir,
+    dir: natsDir,
     config: { name: 'gc-dev', port: o.port, httpPort: o.httpPort },
   });
   o.logger.info('starting nats-server', { bin: server.bin, version: server.version, port: o.port });
   await server.start();
-  let nc: Awaited<ReturnType<typeof connect>>;
-  try {
-    nc = await connect({ servers: server.url, name: 'gc-dev' });
-  } catch (err) {
+  const nc = await connect({ servers: server.url, name: 'gc-dev' }).catch(async (err: unknown) => {
     await server.stop();
     throw err;
+  });
+  const admin = createAdminClient(nc, o.platform);
+  const nodeIds = Array.from({ length: o.nodes }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
+  const procs = new Map<string, ChildProcess>();
+  let closing = false;
+
+  const startNode = (id: string, i: number) => {
+    const cfg = join(root, 'nodes', `${id}.yaml`);
+    writeFileSync(
+      cfg,
+      `platform: ${o.platform}\nnode: { id: ${id}, labels: { zone: zone-${i + 1} } }\nnats: { servers: [${server.url}] }\n` +
+        `http: { host: 127.0.0.1, port: ${o.nodeHttpPort + i} }\ndataDir: ${join(root, 'nodes', `${id}-data`)}\nlog: { level: info, format: json }\n${devAppsConfig()}`,
+    );
+    const log = openSync(join(root, 'logs', `${id}.log`), 'a');
+    const child = spawn(process.execPath, [binPath(), 'run', '-c', cfg], {
+      stdio: ['ignore', log, log],
+      env: { ...process.env },
+    });
+    closeSync(log);
+    procs.set(id, child);
+    writeFileSync(devPidFile(o.dir, id), `${child.pid}\n`);
+    child.once('exit', (code, signal) => {
+      if (closing) return;
+      o.logger.warn('dev node exited', { node: id, code, signal, restartInMs: o.restartDelayMs });
+      if (o.restartDelayMs > 0) setTimeout(() => !closing && startNode(id, i), o.restartDelayMs);
+    });
+  };
+  nodeIds.forEach(startNode);
+
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    await Promise.all(
+      [...procs.entries()].map(
+        ([id, p]) =>
+          new Promise<void>((res) => {
+            rmSync(devPidFile(o.dir, id), { force: true });
+            if (p.exitCode !== null || p.signalCode !== null) return res();
+            const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+            p.once('exit', () => {
+              clearTimeout(t);
+              res();
+            });
+            p.kill('SIGTERM');
+          }),
+      ),
+    );
+    await nc.close().catch(() => undefined);
+    await server.stop();
+  };
+
+  if (o.nodes > 0) {
+    const deadline = performance.now() + o.readyTimeoutMs;
+    for (;;) {
+      const st = await admin.nodes(300);
+      if (st.length === o.nodes && st.every((n) => n.apps.every((a) => a.mode === 'pool' || a.leader))) break;
+      if (performance.now() > deadline) {
+        await close();
+        throw new Error(
+          `the ${o.nodes} dev nodes did not come up within ${o.readyTimeoutMs} ms; see ${join(root, 'logs')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
-  let closed = false;
+
   return {
     url: server.url,
     monitorUrl: `http://127.0.0.1:${o.httpPort}`,
     serverVersion: server.version,
     serverBin: server.bin,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await nc.close().catch(() => undefined);
-      await server.stop();
-    },
+    dashboardUrl: o.nodes > 0 ? `http://127.0.0.1:${o.nodeHttpPort}/` : undefined,
+    nodeIds,
+    admin,
+    killLeader: (app) => killDevLeader(admin, o.dir, app),
+    close,
   };
+}
+
+/** SIGKILLs the dev node process that leads `app` (found with the admin API and the dev pid files). */
+export async function killDevLeader(admin: AdminClient, dir: string, app: string): Promise<string> {
+  const nodes = await admin.nodes(500);
+  let leader: string | null = null;
+  let epoch = -1;
+  for (const n of nodes) {
+    const a = n.apps.find((x) => x.name === app);
+    if (a?.leader && a.epoch > epoch) {
+      leader = a.leader;
+      epoch = a.epoch;
+    }
+  }
+  if (!leader)
+    throw new Error(
+      `app ${app} has no leader in the dev cluster (is gc dev running? apps: ${[...new Set(nodes.flatMap((n) => n.apps.map((a) => a.name)))].join(', ') || 'none'})`,
+    );
+  let pid: number;
+  try {
+    pid = Number(readFileSync(devPidFile(dir, leader), 'utf8').trim());
+  } catch {
+    throw new Error(`no pid file for ${leader} in ${resolve(dir, 'nodes')}: is it a node started by gc dev?`);
+  }
+  process.kill(pid, 'SIGKILL');
+  return leader;
 }

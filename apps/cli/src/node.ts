@@ -1,5 +1,7 @@
 import { createLogger, type Logger } from '@gc/core';
-import { createPlatform, type Platform } from '@gc/platform';
+import { createAdminClient, createPlatform, type Platform } from '@gc/platform';
+import type { RouteHandler } from '@gc/health';
+import { createDashboard, type Dashboard } from './dashboard/server.js';
 import type { AppConfig, GcConfig } from './config.js';
 
 /** A node started from a config file: what `gc run` runs. */
@@ -24,6 +26,13 @@ function appOptions(spec: AppConfig) {
 
 /** Starts a node from a validated config. */
 export async function startNode(config: GcConfig, logger?: Logger): Promise<RunningNode> {
+  // The dashboard needs the platform's connection, which exists only once the platform does: its
+  // routes resolve it lazily.
+  const holder: { dashboard?: Dashboard } = {};
+  const lazy =
+    (path: string): RouteHandler =>
+    (req, res) =>
+      holder.dashboard ? holder.dashboard.routes[path]!(req, res) : void res.writeHead(503).end('starting');
   const log =
     logger ??
     createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
@@ -36,15 +45,31 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
       ...(config.nats.credentials ? { credentials: config.nats.credentials } : {}),
       ...(config.nats.tls ? { tls: config.nats.tls } : {}),
     },
-    http: config.http.enabled ? { host: config.http.host, port: config.http.port } : false,
+    http: config.http.enabled
+      ? {
+          host: config.http.host,
+          port: config.http.port,
+          routes: {
+            '/': lazy('/'),
+            '/api/cluster': lazy('/api/cluster'),
+            '/api/stream': lazy('/api/stream'),
+          },
+        }
+      : false,
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     logger: log,
   });
+  const dashboard = (holder.dashboard = createDashboard({
+    platform: config.platform,
+    nodeId: config.node.id,
+    admin: createAdminClient(platform.nc, config.platform),
+  }));
   let current = config;
   for (const [name, spec] of Object.entries(config.apps)) platform.app(name, appOptions(spec));
   try {
     await platform.start();
   } catch (err) {
+    dashboard.close();
     await platform.close();
     throw err;
   }
@@ -91,6 +116,9 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
       log.info('config reloaded', { added, removed, restarted });
       return { added, removed, restarted, needsRestart };
     },
-    close: () => platform.close(),
+    async close() {
+      dashboard.close();
+      await platform.close();
+    },
   };
 }

@@ -175,6 +175,7 @@ class PlatformImpl implements Platform {
         status: () => this.status(),
         host: this.#o.http.host ?? '127.0.0.1',
         port: this.#o.http.port ?? 0,
+        ...(this.#o.http.routes ? { routes: this.#o.http.routes } : {}),
       });
     }
     this.#control = serveControl(this.nc, this.name, {

@@ -1,6 +1,6 @@
 import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { ElectionOptions, LeaderInfo } from '@gc/election';
-import type { Health, HealthChange, HealthReport } from '@gc/health';
+import type { Health, HealthChange, HealthReport, RouteHandler } from '@gc/health';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
@@ -129,8 +129,11 @@ export interface PlatformOptions {
   nats: NatsConnection | Partial<ConnectOptions>;
   /** Node labels for placement and discovery. Default none. */
   labels: Record<string, string>;
-  /** HTTP endpoints (`/health`, `/ready`, `/status`, `/metrics`); `false` for none. Default `{ host: '127.0.0.1', port: 0 }`. */
-  http: false | { host?: string; port?: number };
+  /**
+   * HTTP endpoints (`/health`, `/ready`, `/status`, `/metrics`, plus extra `routes` such as the
+   * dashboard); `false` for none. Default `{ host: '127.0.0.1', port: 0 }`.
+   */
+  http: false | { host?: string; port?: number; routes?: Record<string, RouteHandler> };
   /** Folder for this node's durable state (highest epochs seen). Default `.gc/<platform>/<nodeId>`. */
   dataDir: string;
   /** Default timeout of every hook call, in ms. Default 30000. */

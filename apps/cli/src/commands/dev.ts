@@ -1,17 +1,32 @@
-import { Command, Flags } from '@oclif/core';
-import { createLogger } from '@gc/core';
-import { startDevCluster } from '../dev.js';
+import { spawn } from 'node:child_process';
+import { Args, Command, Flags } from '@oclif/core';
+import { connect, createLogger, isGcError } from '@gc/core';
+import { createAdminClient } from '@gc/platform';
+import { killDevLeader, startDevCluster } from '../dev.js';
 
 export default class Dev extends Command {
-  static override summary = 'Start a local gc development cluster: an embedded nats-server with JetStream.';
+  static override summary =
+    'Run a local gc cluster: an embedded nats-server, three nodes, example apps and the dashboard.';
   static override description = `Starts nats-server (the one provisioned by scripts/setup.sh, or NATS_SERVER_BIN) with JetStream,
-checks it is healthy (version >= 2.10, JetStream enabled) and keeps running until Ctrl-C, then stops
-everything it started. The server's store is kept in --dir between runs.`;
+then three local nodes (each a "gc run" process) running the example apps: "orders" (active-passive)
+and "workers" (pool). Prints the dashboard URL and keeps running until Ctrl-C, then stops everything it
+started. A node that dies is restarted after 2 s.
+
+"gc dev kill --app orders" (from another shell) SIGKILLs the current leader's process so you can watch
+the failover on the dashboard; "gc dev --chaos" does that every few seconds by itself.`;
   static override examples = [
     '<%= config.bin %> dev',
-    '<%= config.bin %> dev --port 4333 --http-port 8333',
-    '<%= config.bin %> dev --check',
+    '<%= config.bin %> dev --chaos',
+    '<%= config.bin %> dev kill --app orders',
+    '<%= config.bin %> dev --nodes 0 --check',
   ];
+  static override args = {
+    action: Args.string({
+      description: 'kill: SIGKILL the leader of --app in a running gc dev',
+      options: ['kill'],
+      required: false,
+    }),
+  };
   static override flags = {
     port: Flags.integer({
       description: 'client port of the embedded nats-server',
@@ -25,10 +40,24 @@ everything it started. The server's store is kept in --dir between runs.`;
       min: 1,
       max: 65535,
     }),
+    'node-http-port': Flags.integer({
+      description: 'HTTP port of the first node (dashboard); the others use the next ports',
+      default: 8081,
+      min: 1,
+      max: 65000,
+    }),
+    nodes: Flags.integer({ description: 'local nodes to run', default: 3, min: 0, max: 9 }),
     dir: Flags.string({
-      description: 'folder for the dev cluster state (server store, logs)',
+      description: 'folder for the dev cluster state (server store, node configs, logs)',
       default: '.gc-dev',
     }),
+    chaos: Flags.boolean({
+      description: 'kill a random app leader every --chaos-interval ms',
+      default: false,
+    }),
+    'chaos-interval': Flags.integer({ description: 'ms between chaos kills', default: 8000, min: 1000 }),
+    app: Flags.string({ description: 'app whose leader "gc dev kill" kills', default: 'orders' }),
+    open: Flags.boolean({ description: 'open the dashboard in a browser (xdg-open)', default: false }),
     check: Flags.boolean({
       description: 'start, report health, stop and exit (for scripts and CI)',
       default: false,
@@ -36,13 +65,16 @@ everything it started. The server's store is kept in --dir between runs.`;
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Dev);
+    const { args, flags } = await this.parse(Dev);
+    if (args.action === 'kill') return this.kill(flags);
     const logger = createLogger({ name: 'gc-dev' });
     let cluster;
     try {
       cluster = await startDevCluster({
         port: flags.port,
         httpPort: flags['http-port'],
+        nodeHttpPort: flags['node-http-port'],
+        nodes: flags.nodes,
         dir: flags.dir,
         logger,
       });
@@ -53,18 +85,64 @@ everything it started. The server's store is kept in --dir between runs.`;
       `nats-server ${cluster.serverVersion} is healthy at ${cluster.url} (JetStream on, monitoring ${cluster.monitorUrl})`,
     );
     this.log(`binary: ${cluster.serverBin}`);
+    if (cluster.dashboardUrl) {
+      this.log(
+        `${cluster.nodeIds.length} nodes running: ${cluster.nodeIds.join(', ')} (logs in ${flags.dir}/logs)`,
+      );
+      this.log(`dashboard: ${cluster.dashboardUrl}`);
+      this.log(`try: gc status --server ${cluster.url} --platform dev   |   gc dev kill --app orders`);
+      if (flags.open) this.open(cluster.dashboardUrl);
+    }
     if (flags.check) {
       await cluster.close();
       this.log('check passed: stopped the dev cluster');
       return;
     }
+    let chaos: ReturnType<typeof setInterval> | undefined;
+    if (flags.chaos) {
+      this.log(`chaos: killing a random leader every ${flags['chaos-interval']} ms`);
+      chaos = setInterval(() => {
+        cluster
+          .killLeader('orders')
+          .then((node) => this.log(`chaos: killed ${node}, the leader of orders`))
+          .catch((err: unknown) => this.warn(`chaos: ${(err as Error).message}`));
+      }, flags['chaos-interval']);
+    }
     this.log('gc dev is running; press Ctrl-C to stop');
     await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
     });
+    if (chaos) clearInterval(chaos);
     this.log('stopping the dev cluster');
     await cluster.close();
+  }
+
+  private async kill(flags: { port: number; dir: string; app: string }): Promise<void> {
+    let nc;
+    try {
+      nc = await connect({
+        servers: `nats://127.0.0.1:${flags.port}`,
+        name: 'gc-dev-kill',
+        reconnectForever: false,
+        maxReconnectAttempts: 0,
+      });
+    } catch (err) {
+      this.error(`${isGcError(err) ? err.message : String(err)} (is gc dev running?)`, { exit: 3 });
+    }
+    try {
+      const node = await killDevLeader(createAdminClient(nc, 'dev'), flags.dir, flags.app);
+      this.log(`killed ${node}, the leader of ${flags.app} (gc dev restarts it in 2 s)`);
+    } catch (err) {
+      this.error((err as Error).message, { exit: 4 });
+    } finally {
+      await nc.close();
+    }
+  }
+
+  private open(url: string): void {
+    const child = spawn('xdg-open', [url], { stdio: 'ignore', detached: true });
+    child.on('error', () => this.warn(`cannot open a browser here (no xdg-open); open ${url} yourself`));
+    child.unref();
   }
 }

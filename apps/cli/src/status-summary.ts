@@ -1,0 +1,40 @@
+import type { PlatformStatus } from '@gc/platform';
+
+/** `gc status --json` shape. */
+export interface StatusJson {
+  platform: string;
+  nodes: Array<{ id: string; labels: Record<string, string>; health: string; server: string | undefined }>;
+  apps: Array<{
+    name: string;
+    mode: string;
+    leader: string | null;
+    epoch: number;
+    roles: Record<string, string>;
+  }>;
+}
+
+/** Folds every node's status into one view: nodes, and per app its leader, epoch and the role on each node. */
+export function summarize(platform: string, nodes: PlatformStatus[]): StatusJson {
+  const apps = new Map<string, StatusJson['apps'][number]>();
+  for (const n of nodes) {
+    for (const a of n.apps) {
+      const entry = apps.get(a.name) ?? { name: a.name, mode: a.mode, leader: null, epoch: 0, roles: {} };
+      entry.roles[n.nodeId] = a.role;
+      if (a.epoch >= entry.epoch && a.leader) {
+        entry.leader = a.leader;
+        entry.epoch = a.epoch;
+      }
+      apps.set(a.name, entry);
+    }
+  }
+  return {
+    platform,
+    nodes: nodes.map((n) => ({
+      id: n.nodeId,
+      labels: n.labels,
+      health: n.health.state,
+      server: n.server.version,
+    })),
+    apps: [...apps.values()].sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
