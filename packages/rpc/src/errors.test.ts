@@ -270,6 +270,31 @@ describe('typed errors (real nats-server)', () => {
     expect(err.message).toMatch(/too many calls to app "narrow": 2 in flight and 1 queued/);
   });
 
+  it('unreadable replies (a foreign responder on the subject): GC_RPC_PROTOCOL', async () => {
+    rig = new Rig(server.url);
+    const nc = await rig.conn();
+    const subjects = rpcSubjects(platform, 'foreign');
+    nc.subscribe(subjects.subscriptions.any, {
+      queue: subjects.queue,
+      callback: (_e, m) => {
+        m.respond('<html>not json</html>');
+      },
+    });
+    nc.subscribe(subjects.subscriptions.leader, {
+      callback: (_e, m) => {
+        m.respond('{}');
+      },
+    });
+    await nc.flush();
+    const api = (await rig.client({ platform })).api('foreign');
+    const err = await rejection(api.call('x'));
+    expect(err.code).toBe(RpcErrorCode.Protocol);
+    expect(err.message).toMatch(/unreadable reply from foreign.x: the reply is not JSON/);
+    const noEpoch = await rejection(api.call('x', null, { to: 'leader' }));
+    expect(noEpoch.code).toBe(RpcErrorCode.Protocol);
+    expect(noEpoch.message).toMatch(/a leader reply without a Gc-Epoch header/);
+  });
+
   it('a closed client refuses calls', async () => {
     rig = new Rig(server.url);
     const client = await rig.client({ platform });
