@@ -69,6 +69,12 @@ describe.skipIf(!!reason)('systemd backend against a real systemd', () => {
     await waitFor(async () => (await b.logs({ lines: 50 })).some((l) => l.startsWith('listening on')), {
       message: 'journal has the service output',
     });
+    // systemctl restart: a new main process, active and healthy again.
+    await b.restart!();
+    const after = await b.status();
+    expect(after.pid).toBeGreaterThan(0);
+    expect(after.pid).not.toBe(st.pid);
+    expect((await b.health()).healthy).toBe(true);
     await b.stop();
     expect((await b.status()).detail).toMatchObject({ activeState: 'inactive' });
   });

@@ -21,6 +21,7 @@ import {
   parseShow,
   systemctlIsActiveArgs,
   systemctlKillArgs,
+  systemctlResetFailedArgs,
   systemctlShowArgs,
   systemctlVerbArgs,
 } from './systemd-args.js';
@@ -53,6 +54,7 @@ describe('systemctl and journalctl command lines', () => {
       '--signal=SIGKILL',
       'x.service',
     ]);
+    expect(systemctlResetFailedArgs({ user: true }, 'x')).toEqual(['--user', 'reset-failed', 'x.service']);
     expect(journalctlArgs({ user: false }, 'x', 50)).toEqual([
       '-u',
       'x.service',

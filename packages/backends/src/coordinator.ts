@@ -541,8 +541,11 @@ class Coordinator implements ActiveCoordinator {
     try {
       await withTimeout(
         (async () => {
-          await backend.stop();
-          await backend.start();
+          if (backend.restart) await backend.restart();
+          else {
+            await backend.stop();
+            await backend.start();
+          }
           await this.#waitHealthy(backend, watch);
         })(),
         this.#o.timeouts.backendMs,

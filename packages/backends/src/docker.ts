@@ -315,6 +315,12 @@ class DockerBackend implements Backend {
     this.#setState(BackendState.Stopped);
   }
 
+  /** `docker stop` (and remove) then a fresh `docker run`, waiting for health. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
   async health(): Promise<HealthResult> {
     const t0 = performance.now();
     const info = await this.inspect();

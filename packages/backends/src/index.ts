@@ -38,6 +38,7 @@ export {
   systemctlIsActiveArgs,
   systemctlShowArgs,
   systemctlKillArgs,
+  systemctlResetFailedArgs,
   journalctlArgs,
   parseShow,
   classifySystemctlError,

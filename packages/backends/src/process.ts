@@ -371,6 +371,12 @@ class ProcessBackend implements Backend {
     this.#setState(BackendState.Stopped);
   }
 
+  /** Stop (SIGTERM, SIGKILL after the grace) then start and wait for health. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
   health(): Promise<HealthResult> {
     if (!this.#run)
       return Promise.resolve({ healthy: false, detail: `not running (${this.#state})`, latencyMs: 0 });

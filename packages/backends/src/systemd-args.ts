@@ -56,6 +56,11 @@ export function systemctlShowArgs(scope: SystemdScope, unit: string): string[] {
   ];
 }
 
+/** `systemctl [--user] reset-failed UNIT`: clears a failed state left by an earlier run. */
+export function systemctlResetFailedArgs(scope: SystemdScope, unit: string): string[] {
+  return [...(scope.user ? ['--user'] : []), 'reset-failed', normalizeUnit(unit)];
+}
+
 /** `systemctl [--user] kill --signal=SIG UNIT` (every process of the unit's cgroup). */
 export function systemctlKillArgs(scope: SystemdScope, unit: string, signal: string): string[] {
   return [...(scope.user ? ['--user'] : []), 'kill', `--signal=${signal}`, normalizeUnit(unit)];

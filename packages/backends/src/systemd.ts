@@ -9,7 +9,9 @@ import {
   journalctlArgs,
   normalizeUnit,
   parseShow,
+  systemctlIsActiveArgs,
   systemctlKillArgs,
+  systemctlResetFailedArgs,
   systemctlShowArgs,
   systemctlVerbArgs,
   type UnitInfo,
@@ -200,14 +202,29 @@ class SystemdBackend implements Backend {
     return info;
   }
 
-  async #verb(verb: 'start' | 'stop'): Promise<void> {
+  async #verb(verb: 'start' | 'stop' | 'restart'): Promise<void> {
     const r = await this.#tool('systemctl', systemctlVerbArgs(this.#scope(), verb, this.#unit));
-    if (r.exitCode !== 0) throw this.#failure(r, verb === 'start' ? 'starting' : 'stopping');
+    if (r.exitCode !== 0)
+      throw this.#failure(
+        r,
+        `${verb === 'stop' ? 'stopping' : verb === 'start' ? 'starting' : 'restarting'}`,
+      );
   }
 
   async start(): Promise<void> {
     if (this.#closed) throw new ClosedError(`backend ${this.name}`);
     const before = await this.show();
+    if (before.activeState === 'active' && this.#state === BackendState.Running) return;
+    await this.#launch('start', before);
+  }
+
+  /** `systemctl restart` and wait for active and healthy again (the coordinator's restart path). */
+  async restart(): Promise<void> {
+    if (this.#closed) throw new ClosedError(`backend ${this.name}`);
+    await this.#launch('restart', await this.show());
+  }
+
+  async #launch(verb: 'start' | 'restart', before: UnitInfo): Promise<void> {
     if (this.#o.notify && before.type && before.type !== 'notify') {
       this.#log.warn(
         `options.notify is set but ${this.#unit} has Type=${before.type}; start waits for active only`,
@@ -215,7 +232,12 @@ class SystemdBackend implements Backend {
     }
     this.#startRestarts = before.restarts;
     this.#setState(BackendState.Starting);
-    if (before.activeState !== 'active') await this.#verb('start');
+    // A unit left failed by an earlier run would read as "failed" before the new job runs.
+    if (before.activeState === 'failed') {
+      const r = await this.#tool('systemctl', systemctlResetFailedArgs(this.#scope(), this.#unit));
+      if (r.exitCode !== 0) throw this.#failure(r, 'resetting');
+    }
+    if (verb === 'restart' || before.activeState !== 'active') await this.#verb(verb);
     const deadline = this.#clock.now() + this.#o.startTimeoutMs;
     let last = 'not probed';
     for (;;) {
@@ -283,13 +305,11 @@ class SystemdBackend implements Backend {
 
   async health(): Promise<HealthResult> {
     const t0 = performance.now();
-    const info = await this.show();
-    if (info.activeState !== 'active') {
-      return {
-        healthy: false,
-        detail: `unit ${info.activeState}/${info.subState}`,
-        latencyMs: performance.now() - t0,
-      };
+    const r = await this.#tool('systemctl', systemctlIsActiveArgs(this.#scope(), this.#unit));
+    // is-active prints the state and exits 0 only for active (3 for inactive, failed, unknown units).
+    const state = r.stdout.trim() || 'unknown';
+    if (r.exitCode !== 0 || state !== 'active') {
+      return { healthy: false, detail: `unit ${state}`, latencyMs: performance.now() - t0 };
     }
     return probe(this.#o.health);
   }

@@ -99,6 +99,11 @@ export interface Backend {
   start(): Promise<void>;
   /** Stops the service (gracefully, then forcibly after the configured grace). Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Restarts the service and resolves once it is healthy again. Optional: without it the
+   * coordinator restarts with stop() then start().
+   */
+  restart?(): Promise<void>;
   /** Probes health once. */
   health(): Promise<HealthResult>;
   /** Current status. */
