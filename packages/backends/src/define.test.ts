@@ -1,4 +1,7 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '@gc/core';
+import { makeTempDir } from '@gc/testkit';
 import { describe, expect, it } from 'vitest';
 import { defineBackend, isBackendPlugin, mergeOptions } from './define.js';
 import { BackendLoadError } from './errors.js';
@@ -56,6 +59,41 @@ describe('loading backends', () => {
     expect(await b.logs()).toEqual(['hi']);
     await b.close();
   });
+  it('loads a backend by package name from the app directory (lazily, ESM package with an exports map)', async () => {
+    const app = await makeTempDir('backends-load');
+    const pkg = join(app, 'node_modules', 'gc-backend-echo');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({
+        name: 'gc-backend-echo',
+        type: 'module',
+        exports: { '.': { default: './index.js' } },
+      }),
+    );
+    // A plugin built by another copy of @gc/backends: recognised by the registered symbol, not by identity.
+    writeFileSync(
+      join(pkg, 'index.js'),
+      `globalThis.gcEchoLoaded = true;
+export const backend = {
+  [Symbol.for('gc.backend-plugin')]: true,
+  name: 'echo',
+  defaults: () => ({ word: 'hi' }),
+  create: async (o = {}) => ({ name: 'echo', kind: 'echo', word: o.word ?? 'hi' }),
+};`,
+    );
+    const g = globalThis as { gcEchoLoaded?: boolean };
+    expect(g.gcEchoLoaded).toBeUndefined();
+    const plugin = await loadBackend('gc-backend-echo', { resolveFrom: app });
+    expect(g.gcEchoLoaded).toBe(true);
+    expect(plugin.name).toBe('echo');
+    expect(await plugin.create({ word: 'yo' })).toMatchObject({ kind: 'echo', word: 'yo' });
+    // Resolution is from the app's directory: elsewhere the same name is not installed.
+    await expect(loadBackend('gc-backend-echo', { resolveFrom: join(app, '..') })).rejects.toThrow(
+      /not installed/,
+    );
+  });
+
   it('names a package that is not installed and says how to add it', async () => {
     const err = await loadBackend('@gc-test/no-such-backend').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendLoadError);
