@@ -168,6 +168,7 @@ class Client implements RpcClient {
   #inFlight = 0;
   #closed = false;
   #idle: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(nc: NatsConnection, o: RpcClientOptions) {
     this.#nc = nc;
@@ -498,12 +499,15 @@ class Client implements RpcClient {
     return e instanceof Error ? e : new Error(String(err));
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    if (this.#inFlight === 0) return;
-    await new Promise<void>((resolve) => {
-      this.#idle = resolve;
-    });
+    this.#closing ??=
+      this.#inFlight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.#idle = resolve;
+          });
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -295,11 +295,21 @@ describe('typed errors (real nats-server)', () => {
     expect(noEpoch.message).toMatch(/a leader reply without a Gc-Epoch header/);
   });
 
-  it('a closed client refuses calls', async () => {
+  it('close() waits for calls in flight, and a closed client refuses calls', async () => {
     rig = new Rig(server.url);
+    const s = await rig.server({ platform, app: 'closing', nodeId: 'n1' });
+    s.handle('slow', async () => {
+      await delay(150);
+      return 'finished';
+    });
     const client = await rig.client({ platform });
-    await client.close();
-    await client.close();
-    expect((await rejection(client.api('x').call('y'))).code).toBe(ErrorCode.Closed);
+    const running = client.api('closing').call('slow');
+    await delay(20);
+    // close() refuses new calls at once and resolves when the calls in flight are done.
+    const [a, b] = [client.close(), client.close()];
+    expect((await rejection(client.api('closing').call('slow'))).code).toBe(ErrorCode.Closed);
+    await Promise.all([a, b]);
+    expect(client.inFlight).toBe(0);
+    expect(await running).toBe('finished');
   });
 });
