@@ -1,4 +1,5 @@
 import { createFence, FakeClock, FencedError } from '@gc/core';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createActiveCoordinator, type ActiveStep, type CoordinatorEvent } from './coordinator.js';
 import { PhaseError } from './errors.js';
@@ -253,6 +254,46 @@ describe('active coordinator', () => {
     expect(c.state).toBe('degraded');
     expect(c.metrics()).toMatchObject({ backendRestarts: 2, backendFailures: 1 });
     expect(events.filter((e) => e.type === 'backend-unhealthy').length).toBeGreaterThanOrEqual(2);
+    await c.close();
+  });
+
+  it('records phases, state, restarts and failures on an injected prom-client registry', async () => {
+    const clock = new FakeClock();
+    const registry = new Registry();
+    const backend = new MemoryBackend([]);
+    const c = createActiveCoordinator({
+      name: 'orders',
+      registry,
+      steps: { backend },
+      clock,
+      healthIntervalMs: 100,
+      unhealthyThreshold: 1,
+      timeouts: { promoteMs: 1, vipMs: 1, backendMs: 200, onActiveMs: 1 },
+      backendRestart: {
+        mode: 'always',
+        maxRestarts: 1,
+        windowMs: 60_000,
+        initialBackoffMs: 10,
+        maxBackoffMs: 10,
+        factor: 1,
+      },
+    });
+    await c.activate(1);
+    backend.healthy = false;
+    for (let i = 0; i < 20 && c.state === 'active'; i++) await clock.advance(100);
+    expect(c.state).toBe('degraded');
+    const text = await registry.metrics();
+    expect(text).toMatch(
+      /gc_active_phase_seconds_count\{app="orders",phase="backend",direction="activate",ok="true"\} 1/,
+    );
+    expect(text).toMatch(/gc_active_state\{app="orders",state="degraded"\} 1/);
+    expect(text).toMatch(/gc_active_state\{app="orders",state="active"\} 0/);
+    expect(text).toMatch(/gc_backend_restarts_total\{app="orders",ok="false"\} 1/);
+    expect(text).toMatch(/gc_backend_failures_total\{app="orders"\} 1/);
+    // A second coordinator on the same registry shares the metrics, told apart by app.
+    const other = createActiveCoordinator({ name: 'billing', registry, steps: {} });
+    expect(await registry.metrics()).toMatch(/gc_active_state\{app="billing",state="passive"\} 1/);
+    await other.close();
     await c.close();
   });
 

@@ -10,7 +10,9 @@ import {
   type Logger,
   type TimerHandle,
 } from '@gc/core';
+import type { Registry } from 'prom-client';
 import { BackendError, BackendErrorCode, PhaseError } from './errors.js';
+import { coordinatorMetrics, type CoordinatorPromMetrics } from './metrics.js';
 import { restartDecision, type RestartPolicy } from './restart.js';
 import type { Backend, HealthResult } from './types.js';
 
@@ -81,6 +83,10 @@ export interface ActiveCoordinatorOptions {
   backendRestart: RestartPolicy;
   /** Refuses an activation with an epoch lower than one already seen. Default a new in-memory fence. */
   fence: Fence | undefined;
+  /** Name used as the `app` label of the Prometheus metrics and in logs. Default `default`. */
+  name: string;
+  /** prom-client registry for `gc_active_phase_seconds`, `gc_active_state`, `gc_backend_restarts_total`, `gc_backend_failures_total`. Default none. */
+  registry: Registry | undefined;
   /** Receives state changes, phase timings, metrics and audit events. Default none. */
   onEvent: ((event: CoordinatorEvent) => void) | undefined;
   /** Clock. Default the real clock. */
@@ -104,6 +110,8 @@ export function defaultActiveCoordinatorOptions(): Omit<ActiveCoordinatorOptions
       factor: 2,
     },
     fence: undefined,
+    name: 'default',
+    registry: undefined,
     onEvent: undefined,
     clock: undefined,
     logger: undefined,
@@ -216,6 +224,7 @@ class Coordinator implements ActiveCoordinator {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #fence: Fence;
+  readonly #prom: CoordinatorPromMetrics;
   #state: CoordinatorStateValue = CoordinatorState.Passive;
   #epoch: Epoch | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -240,8 +249,10 @@ class Coordinator implements ActiveCoordinator {
   constructor(o: ActiveCoordinatorOptions) {
     this.#o = o;
     this.#clock = o.clock ?? realClock;
-    this.#log = (o.logger ?? silentLogger).child({ component: 'active-coordinator' });
+    this.#log = (o.logger ?? silentLogger).child({ component: 'active-coordinator', app: o.name });
     this.#fence = o.fence ?? createFence();
+    this.#prom = coordinatorMetrics(o.registry, o.name);
+    this.#prom.state(this.#state, Object.values(CoordinatorState));
   }
 
   get state(): CoordinatorStateValue {
@@ -268,6 +279,7 @@ class Coordinator implements ActiveCoordinator {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
+    this.#prom.state(to, Object.values(CoordinatorState));
     this.#log.info(`coordinator ${from} -> ${to}`, { epoch: this.#epoch });
     this.#emit({ type: 'state', from, to, epoch: this.#epoch });
   }
@@ -355,6 +367,7 @@ class Coordinator implements ActiveCoordinator {
       durationMs,
       ...(error ? { error: error.message } : {}),
     });
+    this.#prom.phase(phase, direction, ok, durationMs / 1000);
     this.#emit({
       type: 'metric',
       name: 'gc_phase_duration_ms',
@@ -524,6 +537,7 @@ class Coordinator implements ActiveCoordinator {
     );
     if (!d.restart) {
       this.#m.backendFailures++;
+      this.#prom.backendFailed();
       const reason = `backend ${backend.name} stays unhealthy (${h.detail}) and ${d.reason}; this node should step down`;
       this.#log.error(reason, { epoch });
       this.#emit({ type: 'backend-failed', epoch, reason });
@@ -557,6 +571,7 @@ class Coordinator implements ActiveCoordinator {
       error = err as Error;
     }
     const durationMs = this.#clock.now() - t0;
+    this.#prom.backendRestart(!error);
     this.#emit({
       type: 'backend-restart',
       epoch,
