@@ -122,7 +122,9 @@ export interface KvLeaseStoreOptions {
  * servers with per-key TTL `markerTTL` so expired leases leave a delete marker that watchers see.
  */
 export async function openKvLeaseStore(nc: NatsConnection, o: KvLeaseStoreOptions): Promise<LeaseStore> {
-  const js = jetstream(nc, { timeout: o.timeoutMs });
+  // Opening the bucket and (re)starting watches may wait on a JetStream cluster electing leaders: give them
+  // seconds. Lease reads and writes carry their own, short timeouts.
+  const js = jetstream(nc, { timeout: Math.max(5000, o.timeoutMs) });
   const ttlCapable = supports(nc, 'per-key-ttl');
   let kv: KV;
   try {

@@ -1,0 +1,60 @@
+import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { now, Scenario } from './fixtures.js';
+import { checkHistory } from './history.js';
+
+// R1: kill -9 the leader, again and again, with 3 nodes. The quality bar is 100 rounds; the default here is
+// 20 so that this file stays well under a minute on a 2-core machine. GC_R1_ROUNDS=100 runs the full bar
+// (about 2.5 minutes).
+const ROUNDS = Number(process.env.GC_R1_ROUNDS ?? 20);
+const TTL = 1000;
+
+let server: NatsServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+it(`R1: kill -9 the leader ${ROUNDS}x: one new leader within 1.2 x TTL each time, epochs increase, no overlap`, async () => {
+  const dir = await makeTempDir('r1');
+  const sc = new Scenario();
+  const env = (id: string) => ({
+    NATS_URLS: server.url,
+    BUCKET: 'r1',
+    TTL_MS: String(TTL),
+    POLL_MS: '100',
+    ACT_MS: '10',
+    EPOCH_FILE: `${dir}/${id}.epoch`,
+  });
+  await Promise.all(['n1', 'n2', 'n3'].map((id) => sc.start(id, env(id))));
+  await waitFor(() => sc.leader(), { timeoutMs: 10_000, message: 'first leader' });
+  const failovers: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const leader = sc.leader()!;
+    const before = sc.acquisitions(0).length;
+    const killedAt = now();
+    await leader.child.kill('SIGKILL');
+    const respawn = sc.start(leader.id, env(leader.id));
+    const acq = await waitFor(() => sc.acquisitions(killedAt)[0], {
+      timeoutMs: 5 * TTL,
+      intervalMs: 5,
+      message: `a new leader in round ${r}`,
+    });
+    failovers.push(acq.at - killedAt);
+    expect(acq.node).not.toBe(leader.id);
+    await respawn;
+    expect(sc.acquisitions(0)).toHaveLength(before + 1); // exactly one new leader
+  }
+  const history = sc.history();
+  const epochs = sc.acquisitions(0).map((e) => e.epoch!);
+  for (let i = 1; i < epochs.length; i++) expect(epochs[i]).toBeGreaterThan(epochs[i - 1]!);
+  expect(checkHistory(history)).toEqual([]);
+  const sorted = [...failovers].sort((a, b) => a - b);
+  console.log(
+    `[R1] ${ROUNDS} rounds, TTL ${TTL} ms: failover median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`,
+  );
+  for (const f of failovers) expect(f).toBeLessThanOrEqual(1.2 * TTL);
+  await sc.stopAll();
+});
