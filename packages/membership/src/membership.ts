@@ -125,6 +125,7 @@ export function parseMemberRecord(bytes: Uint8Array): MemberRecord | null {
       startedAt: typeof r.startedAt === 'number' ? r.startedAt : 0,
       heartbeatAt: typeof r.heartbeatAt === 'number' ? r.heartbeatAt : 0,
       heartbeatMs: r.heartbeatMs,
+      failAfterMs: typeof r.failAfterMs === 'number' && r.failAfterMs > 0 ? r.failAfterMs : 3 * r.heartbeatMs,
     };
   } catch {
     return null;
@@ -267,6 +268,7 @@ class MembershipImpl implements Membership {
       startedAt: now,
       heartbeatAt: now,
       heartbeatMs: o.heartbeatMs,
+      failAfterMs: o.failAfterMs,
     };
   }
 
@@ -375,7 +377,7 @@ class MembershipImpl implements Membership {
   }
 
   #arm(key: string, entry: ViewEntry): void {
-    const due = entry.at + this.#o.failAfterMs;
+    const due = entry.at + entry.record.failAfterMs;
     entry.timer = this.#o.clock.setTimeout(
       () => {
         entry.timer = undefined;
@@ -398,7 +400,7 @@ class MembershipImpl implements Membership {
       if (this.#view.get(key) === entry && !this.#closed) {
         entry.timer = this.#o.clock.setTimeout(
           () => void this.#verifyExpired(key, entry),
-          this.#o.heartbeatMs,
+          entry.record.heartbeatMs,
         );
       }
       return;

@@ -22,6 +22,8 @@ export interface MemberRecord {
   heartbeatAt: number;
   /** The node's heartbeat interval in ms. */
   heartbeatMs: number;
+  /** After this many ms without a new revision observers report the node as gone (its `failAfterMs`). */
+  failAfterMs: number;
 }
 
 /** A member as this observer sees it. */
@@ -63,8 +65,9 @@ export interface MembershipOptions {
   /** Heartbeat interval in ms. Default 1000. Minimum 50. */
   heartbeatMs: number;
   /**
-   * A member whose record's revision has not changed for this long, on the observer's monotonic clock,
-   * is reported as left (`expired`). Default `3 × heartbeatMs`; must be at least `2 × heartbeatMs`.
+   * Written into this node's record: when its revision has not changed for this long, on an observer's
+   * monotonic clock, observers report the node as left (`expired`). Each member declares its own (like a
+   * lock holder declares its TTL). Default `3 × heartbeatMs`; must be at least `2 × heartbeatMs`.
    */
   failAfterMs: number;
   /** Observe only: do not write a record for this node (the CLI). Default false. */
