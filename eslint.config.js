@@ -20,7 +20,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', '*.mjs', '*.ts', 'scripts/*.mjs', 'apps/*/bin/*.js'],
+          allowDefaultProject: ['*.js', '*.mjs', '*.ts', 'scripts/*.mjs', 'apps/*/bin/*.js', 'apps/*/scripts/*.mjs'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

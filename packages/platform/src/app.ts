@@ -171,6 +171,14 @@ export class AppImpl implements App {
 
   async #start(): Promise<void> {
     if (this.#stopping) throw new ClosedError(`app ${this.name}`);
+    // The app's KV bucket exists from the start, so operators (`gc kv`) can use it before the app does.
+    await this.kv().catch((err: unknown) => {
+      this.#kv = undefined;
+      this.#d.logger.warn('cannot create the app KV bucket yet; kv() will retry', {
+        bucket: this.#d.names.kv,
+        err,
+      });
+    });
     await this.#hooks.run('onStart', { app: this.name, nodeId: this.#d.nodeId });
     this.#setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
