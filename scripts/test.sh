@@ -20,8 +20,8 @@ step "lint and format"
 pnpm exec eslint . --max-warnings 0
 pnpm exec prettier --check . --log-level warn
 
-step "browser for the dashboard test"
-bash scripts/browser-deps.sh || echo "could not install chromium: the dashboard browser test will skip"
+step "OS tools for the tests (chromium, arping)"
+bash scripts/test-deps.sh || echo "could not install the test tools: the tests that need them will skip with the reason"
 
 step "tests (Node $(node --version))"
 mkdir -p test-results

@@ -39,7 +39,7 @@ async function freeRange(n: number): Promise<number> {
 }
 
 describe.skipIf(!existsSync(CHROMIUM))(
-  `dashboard in a real browser (${existsSync(CHROMIUM) ? CHROMIUM : `${CHROMIUM} missing: run scripts/browser-deps.sh as root`})`,
+  `dashboard in a real browser (${existsSync(CHROMIUM) ? CHROMIUM : `${CHROMIUM} missing: run scripts/test-deps.sh as root`})`,
   () => {
     it('shows the leader, and after "gc dev kill" the new leader and the event, live', async () => {
       const dir = await makeTempDir('gc-dev-ui');
