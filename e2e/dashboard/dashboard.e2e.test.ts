@@ -6,7 +6,7 @@ import { freePort, makeTempDir, spawnNode, waitFor } from '@gc/testkit';
 import { chromium, type Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 
-// A real browser (Debian's chromium, installed by scripts/browser-deps.sh) against a real `gc dev`.
+// A real browser (Debian's chromium, installed by scripts/test-deps.sh) against a real `gc dev`.
 const CHROMIUM = process.env.GC_CHROMIUM ?? '/usr/bin/chromium';
 const bin = fileURLToPath(new URL('../../apps/cli/bin/run.js', import.meta.url));
 const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
