@@ -8,6 +8,7 @@ import {
   type Logger,
 } from '@gc/core';
 import { createElection, type Election, type LeaderInfo } from '@gc/election';
+import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { trace, SpanStatusCode } from '@opentelemetry/api';
@@ -38,6 +39,8 @@ export interface AppDeps {
   metrics: PlatformMetrics;
   registry: PlatformMetrics['registry'];
   onHookFailure: (f: HookFailure) => void;
+  /** False while the node is unhealthy: its RPC instances leave the `any` pool. */
+  healthy: () => boolean;
   audit: (type: string, data: Record<string, unknown>) => void;
 }
 
@@ -62,6 +65,8 @@ export class AppImpl implements App {
   #hookFailures = 0;
   #roleWaiters = new Set<() => void>();
   #starting: Promise<void> | undefined;
+  #rpc: RpcServer | undefined;
+  #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
 
   constructor(name: string, o: AppOptions, d: AppDeps, hookTimeoutMs: number) {
@@ -92,6 +97,12 @@ export class AppImpl implements App {
   kv(): Promise<KV> {
     this.#kv ??= new Kvm(this.#d.nc).create(this.#d.names.kv, { replicas: this.#o.kvReplicas, history: 1 });
     return this.#kv;
+  }
+
+  handle<In = unknown, Out = unknown>(method: string, fn: Handler<In, Out>, opts?: HandleOptions<In>): void {
+    const register = (server: RpcServer) => server.handle(method, fn, opts);
+    if (this.#rpc) register(this.#rpc);
+    else this.#pendingHandlers.push(register);
   }
 
   role(): AppRole {
@@ -141,6 +152,8 @@ export class AppImpl implements App {
     if (this.#role === role) return;
     this.#role = role;
     this.#d.metrics.appActive.set({ app: this.name }, role === AppRole.Active ? 1 : 0);
+    // The leader subject follows the role at once (the RPC server also polls as a backstop).
+    void this.#rpc?.refresh().catch((err: unknown) => this.#d.logger.warn('rpc refresh failed', { err }));
     for (const w of [...this.#roleWaiters]) w();
   }
 
@@ -180,6 +193,18 @@ export class AppImpl implements App {
       });
     });
     await this.#hooks.run('onStart', { app: this.name, nodeId: this.#d.nodeId });
+    this.#rpc = createRpcServer(this.#d.nc, {
+      platform: this.#d.names.platform,
+      app: this.name,
+      nodeId: this.#d.nodeId,
+      isLeader: () => this.mode === AppMode.ActivePassive && this.#role === AppRole.Active,
+      epoch: () => (this.#role === AppRole.Active && this.#epoch > 0 ? this.#epoch : undefined),
+      healthy: this.#d.healthy,
+      logger: this.#d.logger,
+      clock: this.#d.clock,
+      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
+    });
+    for (const register of this.#pendingHandlers.splice(0)) register(this.#rpc);
     this.#setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
     if (this.mode === AppMode.Pool) {
@@ -315,6 +340,7 @@ export class AppImpl implements App {
     await this.#enqueue(() => this.#deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
+    await this.#rpc?.close();
     if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
     this.#setRole(AppRole.Stopped);
     if (this.#starting) this.#d.audit('app.stopped', {});

@@ -17,3 +17,5 @@ export type {
 } from './types.js';
 export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
 export type { AdminClient, StepDownResult } from './admin.js';
+export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
+export { RpcErrorCode, RpcError } from '@gc/rpc';

@@ -234,3 +234,56 @@ describe('admin client (what the CLI uses)', () => {
     await nc.close();
   });
 });
+
+describe('RPC through the platform', () => {
+  it("reaches the leader with to: 'leader', spreads to: 'any' over the pool, and follows a new leader", async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => node('rpcp', id)));
+    for (const p of nodes) {
+      const orders = p.app('orders', { election: fast });
+      orders.handle('whoami', () => ({ node: p.nodeId, epoch: orders.epoch() }));
+      const workers = p.app('workers', { mode: 'pool' });
+      workers.handle('work', (n: number) => ({ node: p.nodeId, doubled: n * 2 }));
+    }
+    await Promise.all(nodes.map((p) => p.start()));
+    const caller = nodes[0]!;
+    const first = await waitFor(
+      () => caller.api('orders').call<{ node: string; epoch: number }>('whoami', undefined, { to: 'leader' }),
+      {
+        message: 'leader answers',
+      },
+    );
+    expect(
+      nodes
+        .find((p) => p.nodeId === first.node)!
+        .apps()[0]!
+        .isActive(),
+    ).toBe(true);
+    const seen = new Set<string>();
+    for (let i = 0; i < 60 && seen.size < 3; i++) {
+      const r = await caller.api('workers').call<{ node: string; doubled: number }>('work', i, { to: 'any' });
+      expect(r.doubled).toBe(i * 2);
+      seen.add(r.node);
+    }
+    expect(seen.size).toBe(3);
+    const leader = nodes.find((p) => p.nodeId === first.node)!;
+    await leader.apps()[0]!.stepDown();
+    const second = await waitFor(
+      async () => {
+        const r = await caller
+          .api('orders')
+          .call<{ node: string; epoch: number }>('whoami', undefined, { to: 'leader' });
+        return r.node !== first.node ? r : undefined;
+      },
+      { message: 'a new leader answers' },
+    );
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    await expect(caller.api('orders').call('nope', undefined, { to: 'any' })).rejects.toMatchObject({
+      code: 'GC_RPC_UNKNOWN_METHOD',
+    });
+    await expect(
+      caller.api('ghost').call('x', undefined, { timeoutMs: 300, retries: 0 }),
+    ).rejects.toMatchObject({ code: 'GC_RPC_NO_INSTANCE' });
+    expect(() => caller.api('Bad_App')).toThrow(/invalid app name/);
+    await Promise.all(nodes.map((p) => p.close()));
+  });
+});

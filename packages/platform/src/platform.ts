@@ -9,7 +9,8 @@ import {
   validateNodeId,
   type PlatformResourceNames,
 } from '@gc/core';
-import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
+import { createHealth, HealthState, startHealthServer, type HealthServer } from '@gc/health';
+import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import { serveControl } from './admin.js';
@@ -52,6 +53,7 @@ class PlatformImpl implements Platform {
   readonly #metrics: PlatformMetrics;
   readonly #apps = new Map<string, AppImpl>();
   readonly #failureListeners = new Set<(f: HookFailure) => void>();
+  readonly #rpc: RpcClient;
   #http: HealthServer | undefined;
   #control: Array<{ unsubscribe(): void }> = [];
   #started = false;
@@ -68,6 +70,12 @@ class PlatformImpl implements Platform {
     this.registry = o.registry ?? new Registry();
     this.#metrics = createPlatformMetrics(this.registry);
     this.health = createHealth({ clock: o.clock, logger: this.logger });
+    this.#rpc = createRpcClient(nc, {
+      platform: o.name,
+      caller: `${o.name}/${o.nodeId}`,
+      registry: this.registry,
+      logger: this.logger,
+    });
     this.health.register('nats', () => (nc.isClosed() ? 'NATS connection closed' : true), {
       intervalMs: 2000,
       timeoutMs: 1000,
@@ -110,6 +118,7 @@ class PlatformImpl implements Platform {
           this.#audit(f.app, 'hook.failed', { hook: f.hook, error: f.error.message, timedOut: f.timedOut });
           for (const l of this.#failureListeners) l(f);
         },
+        healthy: () => this.health.report().state !== HealthState.Unhealthy,
         audit: (type, data) => this.#audit(name, type, data),
       },
       this.#o.hookTimeoutMs,
@@ -122,6 +131,11 @@ class PlatformImpl implements Platform {
 
   apps(): App[] {
     return [...this.#apps.values()];
+  }
+
+  api(app: string): AppApi {
+    this.#names.app(app);
+    return this.#rpc.api(app);
   }
 
   labels(): Record<string, string> {
@@ -201,6 +215,7 @@ class PlatformImpl implements Platform {
     for (const app of [...this.#apps.values()].reverse()) {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }
+    await this.#rpc.close();
     await this.#http?.close();
     await this.health.close();
     if (this.#ownsConnection) await this.nc.close();

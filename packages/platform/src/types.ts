@@ -1,5 +1,6 @@
 import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { ElectionOptions, LeaderInfo } from '@gc/election';
+import type { AppApi, HandleOptions, Handler } from '@gc/rpc';
 import type { Health, HealthChange, HealthReport, RouteHandler } from '@gc/health';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -174,6 +175,11 @@ export interface App {
   readonly mode: AppMode;
   /** The app's own KV bucket `{platform}_{app}`; no other app's data is reachable through it. */
   kv(): Promise<KV>;
+  /**
+   * Serves an RPC method of this app (`{platform}.{app}.rpc.{method}`): callers reach it with
+   * `platform.api(app).call(method, payload, { to })`. Can be called before or after `start()`.
+   */
+  handle<In = unknown, Out = unknown>(method: string, fn: Handler<In, Out>, opts?: HandleOptions<In>): void;
   /** Current role on this node. */
   role(): AppRole;
   /** True while active (leader in active-passive). */
@@ -208,6 +214,11 @@ export interface Platform {
   app(name: string, opts?: Partial<AppOptions>): App;
   /** Apps declared on this node. */
   apps(): App[];
+  /**
+   * Calls another app's (or this app's) RPC methods: `to: 'leader' | 'any' | { key } | { node }`, a
+   * default timeout on every call, retries, a circuit breaker and a bulkhead (see `@gc/rpc`).
+   */
+  api(app: string): AppApi;
   /** This node's labels. */
   labels(): Record<string, string>;
   /** Replaces this node's labels (published to membership; placement re-evaluates). */
