@@ -552,7 +552,9 @@ class PrimaryImpl implements Primary {
       } while (this.#tickAgain);
     })().finally(() => {
       this.#tickRunning = undefined;
-      this.#schedule(this.#o.pollIntervalMs);
+      // A request that arrived after the loop's last check must not wait for the next poll.
+      if (this.#tickAgain && !this.#stopped) void this.#tick();
+      else this.#schedule(this.#o.pollIntervalMs);
     });
     return this.#tickRunning;
   }
@@ -723,7 +725,7 @@ class PrimaryImpl implements Primary {
     if (this.#stopped) throw new ClosedError('wal primary');
     const result = this.db.transaction(fn)(this.db);
     if (this.#o.synchronous) await this.sync();
-    else this.#schedule(0);
+    else void this.#tick();
     return result;
   }
 

@@ -1,0 +1,113 @@
+// replication-lag: commit on the primary → the same page state on a replica, at 100 and 1000 tx/s.
+// Baseline in the same run: raw JetStream publish of the same bytes + an ordered consumer.
+// Interleaved A B A B, 5 rounds after a warm-up; 1 s of traffic per round; loopback only.
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { makeTempDir, startServer } from '@gc/testkit';
+import { createPrimary, createReplica } from '@gc/wal';
+import { median, percentile, round, sleep } from './_util.js';
+
+const ROUNDS = 5;
+const ROUND_MS = 1000;
+const server = await startServer();
+const nc = await connect({ servers: server.url });
+const dir = await makeTempDir('bench-lag');
+let appNo = 0;
+
+async function gcRound(rate: number): Promise<number[]> {
+  const app = `lag${++appNo}`;
+  const primary = await createPrimary(nc, { platform: 'bench', app, path: join(dir, `${app}.db`), epoch: 1 });
+  primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const base = (await primary.sync()).txid;
+  const replica = await createReplica(nc, { platform: 'bench', app, path: join(dir, `${app}-r.db`) });
+  await replica.waitForTxid(base);
+  const commits: number[] = [];
+  const lags: number[] = [];
+  let done = 0;
+  replica.onEvent((e) => {
+    if (e.type !== 'applied') return;
+    const now = performance.now();
+    for (; done < commits.length && base + done + 1 <= e.txid; done++) lags.push(now - commits[done]!);
+  });
+  const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+  const total = Math.round((rate * ROUND_MS) / 1000);
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    while (performance.now() < due) await sleep(Math.max(0, Math.min(5, due - performance.now())));
+    commits.push(performance.now());
+    await primary.write(() => ins.run(`row ${i}`.padEnd(100, '.')));
+  }
+  await replica.waitForTxid(base + total, 30_000);
+  await replica.close();
+  await primary.close();
+  return lags;
+}
+
+async function rawRound(rate: number): Promise<number[]> {
+  const name = `bench_raw${++appNo}`;
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name, subjects: [`${name}.x`] });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(name);
+  const sent: number[] = [];
+  const lags: number[] = [];
+  const total = Math.round((rate * ROUND_MS) / 1000);
+  const iter = await consumer.consume();
+  const reading = (async () => {
+    for await (const m of iter) {
+      lags.push(performance.now() - sent[m.seq - 1]!);
+      if (m.seq >= total) break;
+    }
+  })();
+  const payload = new Uint8Array(4 * 4100); // same bytes as a small transaction: a few pages
+  const t0 = performance.now();
+  const acks: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    while (performance.now() < due) await sleep(Math.max(0, Math.min(5, due - performance.now())));
+    sent.push(performance.now());
+    acks.push(js.publish(`${name}.x`, payload));
+  }
+  await Promise.all(acks);
+  await reading;
+  iter.stop();
+  await jsm.streams.delete(name);
+  return lags;
+}
+
+const result: Record<string, unknown> = { bench: 'replication-lag' };
+const pollIntervalMs = 10;
+const bar = { p99MaxMs: pollIntervalMs + 50, p50RatioMax: 1.5 };
+let pass = true;
+const ratios: number[] = [];
+await gcRound(100);
+await rawRound(100); // warm-up
+for (const rate of [100, 1000]) {
+  const gc: number[] = [];
+  const raw: number[] = [];
+  const roundRatios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const a = await gcRound(rate);
+    const b = await rawRound(rate);
+    gc.push(...a);
+    raw.push(...b);
+    roundRatios.push(median(a) / median(b));
+  }
+  const ratio = median(roundRatios);
+  ratios.push(ratio);
+  const p99 = percentile(gc, 99);
+  result[`tps${rate}`] = {
+    gcP50Ms: round(median(gc)),
+    gcP99Ms: round(percentile(gc, 99)),
+    rawP50Ms: round(median(raw)),
+    rawP99Ms: round(percentile(raw, 99)),
+    p50Ratio: round(ratio),
+  };
+  if (!(p99 <= bar.p99MaxMs && ratio <= bar.p50RatioMax)) pass = false;
+  console.error(`rate ${rate}: ${JSON.stringify(result[`tps${rate}`])}`);
+}
+await nc.close();
+await server.close();
+console.log(JSON.stringify({ ...result, ratio: round(Math.max(...ratios)), bar, pass }));
