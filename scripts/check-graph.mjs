@@ -8,19 +8,20 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const LAYER = { core: 0, feature: 1, platform: 2, app: 3, tooling: -1, e2e: 4 };
+const LAYER = { core: 0, feature: 1, platform: 2, app: 3, example: 3, tooling: -1, e2e: 4 };
 
 function layerOf(name, dir) {
   if (name === '@gc/core') return 'core';
   if (name === '@gc/platform') return 'platform';
   if (dir.startsWith('apps/')) return 'app';
   if (dir.startsWith('tooling/')) return 'tooling';
+  if (dir.startsWith('examples/')) return 'example';
   if (dir === 'e2e') return 'e2e';
   return 'feature';
 }
 
 const pkgs = new Map();
-for (const group of ['packages', 'apps', 'tooling']) {
+for (const group of ['packages', 'apps', 'tooling', 'examples']) {
   const base = join(root, group);
   if (!existsSync(base)) continue;
   for (const d of readdirSync(base)) {
@@ -55,7 +56,7 @@ for (const [name, p] of pkgs) {
       errors.push(
         `${name} (${p.layer}) depends on ${dep} (${target.layer}): dependencies must point down (core -> features -> platform -> cli)`,
       );
-    } else if (p.layer === target.layer && p.layer !== 'feature') {
+    } else if (p.layer === target.layer && p.layer !== 'feature' && p.layer !== 'example') {
       errors.push(
         `${name} depends on ${dep}, another ${p.layer} package: only feature packages may depend on each other`,
       );
