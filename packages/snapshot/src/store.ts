@@ -57,21 +57,26 @@ class StreamHasher {
   }
   push(chunk: Uint8Array): void {
     this.#bytes += chunk.length;
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : Buffer.from(chunk);
+    // Hash whole pages straight from the chunk; copy only a partial page left over.
+    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#buf.length) data = Buffer.concat([this.#buf, data]);
     if (this.#pageSize === 0) {
-      if (this.#buf.length < 100) return;
-      this.#pageSize = headerPageSize(this.#buf, this.what);
+      if (data.length < 100) {
+        this.#buf = Buffer.from(data);
+        return;
+      }
+      this.#pageSize = headerPageSize(data, this.what);
     }
     let off = 0;
-    while (this.#buf.length - off >= this.#pageSize) {
+    while (data.length - off >= this.#pageSize) {
       this.hashes.set(
         this.#pgno,
-        pageHash(this.#pgno, this.#buf.subarray(off, off + this.#pageSize), this.#pageSize),
+        pageHash(this.#pgno, data.subarray(off, off + this.#pageSize), this.#pageSize),
       );
       this.#pgno++;
       off += this.#pageSize;
     }
-    this.#buf = this.#buf.subarray(off);
+    this.#buf = off < data.length ? Buffer.from(data.subarray(off)) : Buffer.alloc(0);
   }
   /** Final check: no partial page left. */
   finish(): void {

@@ -153,8 +153,9 @@ export function readWal(path: string, cursor: WalCursor | undefined): WalReadRes
     let offset = cur.offset;
     let sum = cur.checksum;
     const end = size;
-    const blockFrames = Math.max(1, Math.floor((4 << 20) / frameBytes));
-    const block = Buffer.alloc(blockFrames * frameBytes);
+    const available = Math.max(0, Math.floor((end - offset) / frameBytes));
+    const blockFrames = Math.max(1, Math.min(available, Math.floor((4 << 20) / frameBytes)));
+    const block = Buffer.allocUnsafe(blockFrames * frameBytes);
     outer: while (offset + frameBytes <= end) {
       const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
       const got = readSync(fd, block, 0, want, offset);
