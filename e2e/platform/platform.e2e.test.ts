@@ -94,6 +94,22 @@ describe('three platforms in separate processes', () => {
     expect(second).toEqual({ node: activated.node, epoch: activated.epoch });
   });
 
+  it('a lock holder killed with SIGKILL loses the lock after its TTL; the next holder gets a higher epoch', async () => {
+    const holderId = [...nodes.keys()].find((id) => nodes.get(id)!.running)!;
+    const holder = nodes.get(holderId)!;
+    holder.send({ cmd: 'lock' });
+    const locked = await holder.waitForMessage<Msg>((m) => m.type === 'locked', 10_000, 'lock acquired');
+    const locks = await caller.locks();
+    expect(await locks.tryAcquire('maintenance')).toBeNull();
+    await holder.kill('SIGKILL');
+    const t0 = performance.now();
+    const lease = await locks.acquire('maintenance', { ttlMs: 1500, waitMs: 10_000 });
+    const waited = performance.now() - t0;
+    expect(lease.epoch).toBeGreaterThan(locked.epoch!);
+    expect(waited).toBeLessThan(1500 + 1000);
+    await lease.release();
+  });
+
   it('an idempotent call retried through a nats-server restart executes exactly once', async () => {
     const before = messages(nodes).filter((m) => m.type === 'paid').length;
     const call = caller

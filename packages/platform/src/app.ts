@@ -8,6 +8,8 @@ import {
   type Logger,
 } from '@gc/core';
 import { createElection, type Election, type LeaderInfo } from '@gc/election';
+import { createEvents, type Events } from '@gc/events';
+import { createLocks, type Locks } from '@gc/locks';
 import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -39,6 +41,8 @@ export interface AppDeps {
   metrics: PlatformMetrics;
   registry: PlatformMetrics['registry'];
   onHookFailure: (f: HookFailure) => void;
+  /** Tells membership which apps this node runs. */
+  appsChanged: () => void;
   /** False while the node is unhealthy: its RPC instances leave the `any` pool. */
   healthy: () => boolean;
   audit: (type: string, data: Record<string, unknown>) => void;
@@ -61,6 +65,8 @@ export class AppImpl implements App {
   #queue: Promise<void> = Promise.resolve();
   #current: AbortController | undefined;
   #kv: Promise<KV> | undefined;
+  #locks: Promise<Locks> | undefined;
+  #events: Promise<Events> | undefined;
   #lastLeader: { holder: string | null; epoch: Epoch } = { holder: null, epoch: 0 };
   #hookFailures = 0;
   #roleWaiters = new Set<() => void>();
@@ -97,6 +103,29 @@ export class AppImpl implements App {
   kv(): Promise<KV> {
     this.#kv ??= new Kvm(this.#d.nc).create(this.#d.names.kv, { replicas: this.#o.kvReplicas, history: 1 });
     return this.#kv;
+  }
+
+  locks(): Promise<Locks> {
+    this.#locks ??= createLocks(this.#d.nc, {
+      bucket: this.#d.names.locks,
+      owner: this.#d.nodeId,
+      clock: this.#d.clock,
+      logger: this.#d.logger,
+      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
+      onEvent: (e) => this.#d.audit(`lock.${e.type}`, { ...e }),
+    });
+    return this.#locks;
+  }
+
+  events(): Promise<Events> {
+    this.#events ??= createEvents(this.#d.nc, {
+      platform: this.#d.names.platform,
+      app: this.name,
+      nodeId: this.#d.nodeId,
+      logger: this.#d.logger,
+      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
+    });
+    return this.#events;
   }
 
   handle<In = unknown, Out = unknown>(method: string, fn: Handler<In, Out>, opts?: HandleOptions<In>): void {
@@ -205,6 +234,7 @@ export class AppImpl implements App {
       ...(this.#d.registry ? { registry: this.#d.registry } : {}),
     });
     for (const register of this.#pendingHandlers.splice(0)) register(this.#rpc);
+    this.#d.appsChanged();
     this.#setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
     if (this.mode === AppMode.Pool) {
@@ -341,6 +371,7 @@ export class AppImpl implements App {
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
     await this.#rpc?.close();
+    await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
     if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
     this.#setRole(AppRole.Stopped);
     if (this.#starting) this.#d.audit('app.stopped', {});

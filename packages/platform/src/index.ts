@@ -19,3 +19,7 @@ export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
 export type { AdminClient, StepDownResult } from './admin.js';
 export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
 export { RpcErrorCode, RpcError } from '@gc/rpc';
+export type { Audit, AuditRecord, AuditQuery } from '@gc/audit';
+export type { Events } from '@gc/events';
+export type { Lease, Locks, LockInfo, Semaphore } from '@gc/locks';
+export type { Member } from '@gc/membership';

@@ -287,3 +287,76 @@ describe('RPC through the platform', () => {
     await Promise.all(nodes.map((p) => p.close()));
   });
 });
+
+describe('locks, events, membership and audit through the platform', () => {
+  it('app and platform locks carry owner and epoch; another app cannot release them', async () => {
+    const a = await node('lk', 'a');
+    const b = await node('lk', 'b');
+    const ordersA = a.app('orders', { mode: 'pool' });
+    const billingA = a.app('billing', { mode: 'pool' });
+    const ordersB = b.app('orders', { mode: 'pool' });
+    await Promise.all([a.start(), b.start()]);
+    const lease = await (await ordersA.locks()).acquire('migrate', { ttlMs: 2000 });
+    expect(lease).toMatchObject({ owner: 'a' });
+    expect(lease.epoch).toBeGreaterThan(0);
+    expect(await (await ordersB.locks()).tryAcquire('migrate')).toBeNull();
+    // billing's lock of the same name is a different lock in a different bucket
+    const other = await (await billingA.locks()).tryAcquire('migrate');
+    expect(other).not.toBeNull();
+    await expect((await ordersB.locks()).release('migrate')).rejects.toThrow();
+    const pl = await (await a.locks()).acquire('maintenance', { ttlMs: 2000 });
+    expect(await (await b.locks()).tryAcquire('maintenance')).toBeNull();
+    await pl.release();
+    await lease.release();
+    const next = await (await ordersB.locks()).acquire('migrate', { ttlMs: 2000, waitMs: 2000 });
+    expect(next.epoch).toBeGreaterThan(lease.epoch);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('sees members join and leave, runs the member hooks, and audits state changes', async () => {
+    const a = await node('mem', 'a');
+    const changes: string[] = [];
+    const app = a.app('orders', { election: fast });
+    app.on('onMemberJoin', (c) => void changes.push(`join:${c.nodeId}`));
+    app.on('onMemberLeave', (c) => void changes.push(`leave:${c.nodeId}:${c.reason}`));
+    await a.start();
+    await app.waitForActive(5000);
+    const b = await node('mem', 'b');
+    b.app('orders', { election: fast });
+    await b.start();
+    await waitFor(() => changes.includes('join:b'), { message: 'a sees b join' });
+    expect((await a.members()).map((m) => m.nodeId)).toEqual(['a', 'b']);
+    await b.close();
+    await waitFor(() => changes.includes('leave:b:left'), { message: 'a sees b leave politely' });
+    await a.audit.flush();
+    const records = await a.audit.query({ app: 'orders' });
+    expect(records.map((r) => r.type)).toEqual(
+      expect.arrayContaining(['app.started', 'app.leader', 'app.activated']),
+    );
+    expect(records.find((r) => r.type === 'app.activated')).toMatchObject({ node: 'a', epoch: app.epoch() });
+    const nodeEvents = await a.audit.query({ type: 'node.*' });
+    expect(nodeEvents.map((r) => r.type)).toEqual(expect.arrayContaining(['node.joined', 'node.left']));
+    await a.close();
+  });
+
+  it('delivers app-internal events only to that app and platform events to every app', async () => {
+    const p = await node('ev', 'a');
+    const orders = p.app('orders', { mode: 'pool' });
+    const billing = p.app('billing', { mode: 'pool' });
+    await p.start();
+    const got: string[] = [];
+    await (
+      await billing.events()
+    ).subscribe<{ id: number }>('created', (e) => void got.push(`billing:${e.data.id}`));
+    await (
+      await orders.events()
+    ).subscribe<{ id: number }>('created', (e) => void got.push(`orders:${e.data.id}`));
+    await (await p.events()).subscribe<{ v: string }>('deploy', (e) => void got.push(`platform:${e.data.v}`));
+    await (await orders.events()).publish('created', { id: 1 });
+    await (await p.events()).publish('deploy', { v: '2' });
+    await waitFor(() => got.length >= 2, { message: 'events delivered' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.sort()).toEqual(['orders:1', 'platform:2']);
+    await p.close();
+  });
+});

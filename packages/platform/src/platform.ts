@@ -9,6 +9,10 @@ import {
   validateNodeId,
   type PlatformResourceNames,
 } from '@gc/core';
+import { createAudit, type Audit } from '@gc/audit';
+import { createEvents, type Events } from '@gc/events';
+import { createLocks, type Locks } from '@gc/locks';
+import { createMembership, type Member, type Membership } from '@gc/membership';
 import { createHealth, HealthState, startHealthServer, type HealthServer } from '@gc/health';
 import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -54,12 +58,24 @@ class PlatformImpl implements Platform {
   readonly #apps = new Map<string, AppImpl>();
   readonly #failureListeners = new Set<(f: HookFailure) => void>();
   readonly #rpc: RpcClient;
+  readonly audit: Audit;
+  #membership: Membership | undefined;
+  #memberWatch: { stop(): void } | undefined;
+  #locks: Promise<Locks> | undefined;
+  #events: Promise<Events> | undefined;
   #http: HealthServer | undefined;
   #control: Array<{ unsubscribe(): void }> = [];
   #started = false;
   #closing: Promise<void> | undefined;
 
-  constructor(o: PlatformOptions, nc: NatsConnection, ownsConnection: boolean, names: PlatformResourceNames) {
+  constructor(
+    o: PlatformOptions,
+    nc: NatsConnection,
+    ownsConnection: boolean,
+    names: PlatformResourceNames,
+    audit: Audit,
+  ) {
+    this.audit = audit;
     this.#o = o;
     this.name = o.name;
     this.nodeId = o.nodeId;
@@ -85,8 +101,17 @@ class PlatformImpl implements Platform {
     });
   }
 
+  /** Every state change goes to the audit stream (never throws into the caller) and the log. */
   #audit(app: string | undefined, type: string, data: Record<string, unknown>): void {
     this.logger.info(type, { ...(app ? { app } : {}), ...data });
+    const epoch = typeof data.epoch === 'number' && data.epoch > 0 ? data.epoch : undefined;
+    const severity =
+      type.endsWith('failed') || type === 'hook.failed'
+        ? 'error'
+        : type.startsWith('lock.forced')
+          ? 'warn'
+          : 'info';
+    void this.audit.record({ type, ...(app ? { app } : {}), ...(epoch ? { epoch } : {}), data, severity });
   }
 
   app(name: string, partial: Partial<AppOptions> = {}): App {
@@ -119,6 +144,10 @@ class PlatformImpl implements Platform {
           for (const l of this.#failureListeners) l(f);
         },
         healthy: () => this.health.report().state !== HealthState.Unhealthy,
+        appsChanged: () =>
+          void this.#membership
+            ?.updateApps(this.#startedApps())
+            .catch((err: unknown) => this.logger.warn('membership update failed', { err })),
         audit: (type, data) => this.#audit(name, type, data),
       },
       this.#o.hookTimeoutMs,
@@ -131,6 +160,41 @@ class PlatformImpl implements Platform {
 
   apps(): App[] {
     return [...this.#apps.values()];
+  }
+
+  #startedApps(): string[] {
+    return [...this.#apps.values()]
+      .filter((a) => a.role() !== 'stopped')
+      .map((a) => a.name)
+      .sort();
+  }
+
+  locks(): Promise<Locks> {
+    this.#locks ??= createLocks(this.nc, {
+      bucket: this.#names.platformLocks,
+      owner: this.nodeId,
+      clock: this.#o.clock,
+      logger: this.logger,
+      registry: this.registry,
+      onEvent: (e) => this.#audit(undefined, `lock.${e.type}`, { ...e }),
+    });
+    return this.#locks;
+  }
+
+  events(): Promise<Events> {
+    this.#events ??= createEvents(this.nc, {
+      platform: this.name,
+      nodeId: this.nodeId,
+      logger: this.logger,
+      registry: this.registry,
+    });
+    return this.#events;
+  }
+
+  async members(): Promise<Member[]> {
+    if (!this.#membership)
+      throw new ConfigError('', `platform ${this.name} is not started: call start() before members()`);
+    return this.#membership.members();
   }
 
   api(app: string): AppApi {
@@ -149,7 +213,7 @@ class PlatformImpl implements Platform {
     }
     this.#o.labels = { ...labels };
     this.#audit(undefined, 'node.labels', { labels });
-    return Promise.resolve();
+    return this.#membership ? this.#membership.updateLabels(labels) : Promise.resolve();
   }
 
   async removeApp(name: string): Promise<void> {
@@ -192,6 +256,39 @@ class PlatformImpl implements Platform {
         ...(this.#o.http.routes ? { routes: this.#o.http.routes } : {}),
       });
     }
+    this.#membership = await createMembership(this.nc, {
+      platform: this.name,
+      nodeId: this.nodeId,
+      labels: this.#o.labels,
+      apps: [...this.#apps.keys()].sort(),
+      heartbeatMs: this.#o.heartbeatMs,
+      clock: this.#o.clock,
+      logger: this.logger,
+      registry: this.registry,
+    });
+    const watch = this.#membership.watch({ initial: false });
+    this.#memberWatch = watch;
+    void (async () => {
+      for await (const e of watch) {
+        if (e.type === 'update' || e.member.self) continue;
+        const change = {
+          nodeId: e.member.nodeId,
+          labels: e.member.labels,
+          reason:
+            e.type === 'join'
+              ? ('joined' as const)
+              : e.reason === 'left'
+                ? ('left' as const)
+                : ('lost' as const),
+        };
+        this.#audit(undefined, e.type === 'join' ? 'node.joined' : 'node.left', {
+          node: change.nodeId,
+          reason: change.reason,
+        });
+        for (const app of this.#apps.values())
+          void app.runHook(e.type === 'join' ? 'onMemberJoin' : 'onMemberLeave', change);
+      }
+    })().catch((err: unknown) => this.logger.error('membership watch ended', { err }));
     this.#control = serveControl(this.nc, this.name, {
       status: () => this.status(),
       stepDown: async (name) => {
@@ -216,6 +313,10 @@ class PlatformImpl implements Platform {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }
     await this.#rpc.close();
+    this.#memberWatch?.stop();
+    await this.#membership?.close();
+    await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
+    await this.audit.close();
     await this.#http?.close();
     await this.health.close();
     if (this.#ownsConnection) await this.nc.close();
@@ -247,6 +348,7 @@ export async function createPlatform(
     http: { host: '127.0.0.1', port: 0 },
     dataDir: resolve('.gc', opts.name, opts.nodeId),
     hookTimeoutMs: 30_000,
+    heartbeatMs: 1000,
     clock: realClock,
     ...opts,
   };
@@ -260,5 +362,16 @@ export async function createPlatform(
   const nc = isConnection(o.nats)
     ? o.nats
     : await connect({ name: `gc-${opts.name}-${opts.nodeId}`, ...o.nats });
-  return new PlatformImpl(o, nc, owns, names);
+  try {
+    const audit = await createAudit(nc, {
+      platform: opts.name,
+      nodeId: opts.nodeId,
+      clock: o.clock,
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+    return new PlatformImpl(o, nc, owns, names, audit);
+  } catch (err) {
+    if (owns) await nc.close();
+    throw err;
+  }
 }

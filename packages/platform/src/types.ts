@@ -1,5 +1,9 @@
 import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { ElectionOptions, LeaderInfo } from '@gc/election';
+import type { Audit } from '@gc/audit';
+import type { Events } from '@gc/events';
+import type { Locks } from '@gc/locks';
+import type { Member } from '@gc/membership';
 import type { AppApi, HandleOptions, Handler } from '@gc/rpc';
 import type { Health, HealthChange, HealthReport, RouteHandler } from '@gc/health';
 import type { KV } from '@nats-io/kv';
@@ -137,6 +141,8 @@ export interface PlatformOptions {
   http: false | { host?: string; port?: number; routes?: Record<string, RouteHandler> };
   /** Folder for this node's durable state (highest epochs seen). Default `.gc/<platform>/<nodeId>`. */
   dataDir: string;
+  /** Membership heartbeat interval, in ms; a crashed node is seen as gone after about 3 heartbeats. Default 1000. */
+  heartbeatMs: number;
   /** Default timeout of every hook call, in ms. Default 30000. */
   hookTimeoutMs: number;
   /** Prometheus registry for every metric. Default a new registry. */
@@ -175,6 +181,10 @@ export interface App {
   readonly mode: AppMode;
   /** The app's own KV bucket `{platform}_{app}`; no other app's data is reachable through it. */
   kv(): Promise<KV>;
+  /** The app's locks and semaphores in `{platform}_{app}_locks` (owner = this node, fencing epochs per lock). */
+  locks(): Promise<Locks>;
+  /** The app's events: internal (`{platform}.{app}.events.>`) and platform-wide, durable where asked. */
+  events(): Promise<Events>;
   /**
    * Serves an RPC method of this app (`{platform}.{app}.rpc.{method}`): callers reach it with
    * `platform.api(app).call(method, payload, { to })`. Can be called before or after `start()`.
@@ -225,6 +235,14 @@ export interface Platform {
   setLabels(labels: Record<string, string>): Promise<void>;
   /** Stops an app on this node (stepping down if it leads) and forgets it, so it can be declared again. */
   removeApp(name: string): Promise<void>;
+  /** Platform-wide locks in `{platform}_platform_locks` (owner = this node). */
+  locks(): Promise<Locks>;
+  /** Platform-wide events (`{platform}.events.>`). */
+  events(): Promise<Events>;
+  /** Live members of the platform (heartbeats in `{platform}_membership`; a crashed node is gone within `failAfterMs`). */
+  members(): Promise<Member[]>;
+  /** The platform's audit trail (`{platform}_audit`): every state change is recorded there. */
+  readonly audit: Audit;
   /** Calls `fn` for every hook failure (also audited and counted). */
   onHookFailure(fn: (f: HookFailure) => void): () => void;
   /** The node's view of the platform. */
