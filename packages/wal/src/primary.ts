@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import {
   ClosedError,
   TimeoutError,
@@ -272,12 +272,26 @@ class PrimaryImpl implements Primary {
     const next = (this.#pinIndex + 1) % 2;
     const db = this.#pins[next]!;
     db.exec('BEGIN');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    let stmt = this.#pinStatements.get(db);
+    if (!stmt) {
+      stmt = db.prepare<[]>('SELECT count(*) FROM sqlite_master');
+      this.#pinStatements.set(db, stmt);
+    }
+    stmt.get();
     const prev = this.#pinIndex;
     this.#pinIndex = next;
     this.#pendingRelease = prev;
   }
   #pendingRelease = -1;
+  readonly #pinStatements = new Map<SqliteDatabase, { get(): unknown }>();
+
+  /** History entry of `txid` (entries are consecutive by txid). */
+  #historyEntry(txid: number): HistoryEntry | undefined {
+    const first = this.#history[0];
+    if (!first) return undefined;
+    const e = this.#history[txid - first.txid];
+    return e?.txid === txid ? e : undefined;
+  }
 
   #releasePrevPin(): void {
     if (this.#pendingRelease >= 0) {
@@ -576,16 +590,24 @@ class PrimaryImpl implements Primary {
     while (this.#queue.length && !this.#deposed && !this.#closedHard) {
       const batch = this.#queue.slice(0, this.#o.publishWindow);
       const base = this.#lastSeq;
-      const results = await Promise.allSettled(
-        batch.map((m, i) =>
+      // nats.js creates Error objects with stack traces for every request up front; capturing those
+      // stacks was the largest CPU cost per transaction. Errors still carry their messages.
+      const stackTraceLimit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      let pending: Array<Promise<PubAck>>;
+      try {
+        pending = batch.map((m, i) =>
           this.#js.publish(this.#names.subject, m.chunk.data, {
             headers: m.chunk.headers,
             msgID: m.msgId,
             expect: { lastSequence: base + i },
             timeout: this.#o.publishTimeoutMs,
           }),
-        ),
-      );
+        );
+      } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+      }
+      const results = await Promise.allSettled(pending);
       let ok = 0;
       for (const r of results) {
         if (r.status === 'fulfilled' && r.value.seq === base + ok + 1) ok++;
@@ -608,11 +630,10 @@ class PrimaryImpl implements Primary {
   }
 
   #commitPublished(n: number): void {
-    for (let i = 0; i < n; i++) {
-      const m = this.#queue.shift()!;
+    for (const m of this.#queue.splice(0, n)) {
       this.#lastSeq++;
       if (m.chunk.index === m.chunk.count - 1) {
-        const h = this.#history.find((e) => e.txid === m.txid);
+        const h = this.#historyEntry(m.txid);
         if (h) h.seq = this.#lastSeq;
         this.#acked = {
           txid: m.txid,
@@ -776,7 +797,7 @@ class PrimaryImpl implements Primary {
       );
     }
     if (this.#acked.txid < entry.txid) await this.sync();
-    const seq = this.#history.find((h) => h.txid === entry.txid)?.seq ?? 0;
+    const seq = this.#historyEntry(entry.txid)?.seq ?? 0;
     const path = join(dir, 'snapshot.db');
     writeFileSync(path, bytes);
     const fd = openSync(path, 'r+');

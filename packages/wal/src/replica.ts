@@ -571,23 +571,26 @@ class ReplicaImpl implements Replica {
     const hb = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(hb.length);
+    // Process crash: the page cache keeps journal and pages, the journal is redone. OS crash: both are
+    // fsynced together, so either both are durable or the position's checksum no longer matches the
+    // file and the replica re-bootstraps — never wrong, and one fsync round trip per batch instead of two.
     const jfd = openSync(this.#journalPath, 'w');
     try {
       writeSync(jfd, len);
       writeSync(jfd, hb);
       for (const t of txs) writeSync(jfd, t.body);
-      await fsyncAsync(jfd);
+      await this.#applyToFileAsync(
+        txs.map((t) => ({
+          kind: t.meta.kind,
+          dbPages: t.meta.dbPages,
+          pageSizeBytes: t.meta.pageSizeBytes,
+          body: t.body,
+        })),
+        jfd,
+      );
     } finally {
       closeSync(jfd);
     }
-    await this.#applyToFileAsync(
-      txs.map((t) => ({
-        kind: t.meta.kind,
-        dbPages: t.meta.dbPages,
-        pageSizeBytes: t.meta.pageSizeBytes,
-        body: t.body,
-      })),
-    );
     for (const t of txs) {
       if (t.meta.kind === TxKind.Full) this.#hashes = new PageHashes();
       for (const [p, page] of bodyPages(t.body, t.meta.pageSizeBytes))
@@ -627,11 +630,12 @@ class ReplicaImpl implements Replica {
   /** As {@link #applyToFile}, with the fsync on the thread pool so the event loop keeps running. */
   async #applyToFileAsync(
     txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>,
+    journalFd: number,
   ): Promise<void> {
     const fd = openSync(this.replicaPath, 'r+');
     try {
       this.#writePages(fd, txs);
-      await fsyncAsync(fd);
+      await Promise.all([fsyncAsync(fd), fsyncAsync(journalFd)]);
     } finally {
       closeSync(fd);
     }
