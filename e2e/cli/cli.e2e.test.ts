@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, spawnNode, startServer, waitFor, type ChildNode, type NatsServer } from '@gc/testkit';
+import { createPlatform } from '@gc/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Runs the built `gc` binary (scripts/setup.sh builds it) against a real nats-server.
@@ -241,6 +242,70 @@ describe('operator commands', () => {
     });
     for (const n of nodes) await n.child.stop();
     expect((await gc(['health', ...p])).code).toBe(4);
+  });
+});
+
+describe('lock and audit commands', () => {
+  it('lists a held lock, refuses a release without --force/--reason, force-releases it and audits who did it', async () => {
+    const holder = await createPlatform({
+      name: 'clilock',
+      nodeId: 'holder',
+      nats: { servers: server.url },
+      http: false,
+      dataDir: join(dir, 'holder'),
+    });
+    const lease = await (await holder.app('orders').locks()).acquire('migrate', { ttlMs: 30_000 });
+    const p = ['--platform', 'clilock', '--server', server.url];
+    const list = JSON.parse((await gc(['lock', 'list', '--app', 'orders', '--json', ...p])).stdout) as Array<{
+      name: string;
+      owner: string;
+      epoch: number;
+    }>;
+    expect(list).toMatchObject([{ name: 'migrate', owner: 'holder', epoch: lease.epoch }]);
+    expect((await gc(['lock', 'list', '--json', ...p])).stdout.trim()).toBe('[]');
+    const refused = await gc(['lock', 'release', 'migrate', '--app', 'orders', ...p]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/needs --force and --reason/);
+    const forced = await gc([
+      'lock',
+      'release',
+      'migrate',
+      '--app',
+      'orders',
+      '--force',
+      '--reason',
+      'holder wedged',
+      '--json',
+      ...p,
+    ]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout).released).toMatchObject({ name: 'migrate', owner: 'holder' });
+    await waitFor(() => !lease.held(), { timeoutMs: 35_000, message: 'the holder notices it lost the lock' });
+    expect(
+      (await gc(['lock', 'release', 'migrate', '--app', 'orders', '--force', '--reason', 'again', ...p]))
+        .code,
+    ).toBe(4);
+    const q = JSON.parse(
+      (await gc(['audit', 'query', '--type', 'lock.forced', '--json', ...p])).stdout,
+    ) as Array<{ type: string; data: { reason: string; owner: string } }>;
+    expect(q).toMatchObject([{ type: 'lock.forced', data: { reason: 'holder wedged', owner: 'holder' } }]);
+    const tail = await gc([
+      'audit',
+      'tail',
+      '--since',
+      '1h',
+      '--type',
+      'lock.forced',
+      '--count',
+      '1',
+      '--json',
+      ...p,
+    ]);
+    expect(JSON.parse(tail.stdout.trim())).toMatchObject({ type: 'lock.forced', app: 'orders' });
+    expect((await gc(['audit', 'query', '--since', 'yesterday-ish', ...p])).stderr).toMatch(
+      /--since "yesterday-ish": use a duration/,
+    );
+    await holder.close();
   });
 });
 
