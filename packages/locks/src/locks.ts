@@ -407,11 +407,23 @@ class LocksImpl implements Locks {
       const revisions = new Map<string, number>();
       const holders: string[] = [];
       let retry = false;
+      let storeError: LockStoreError | undefined;
       // Start at a random slot so contenders for a semaphore spread over the permits.
       const offset = Math.floor(Math.random() * slots.length);
       for (let i = 0; i < slots.length; i++) {
         const s = slots[(offset + i) % slots.length]!;
-        const r = await this.attempt(name, s.slot, s.key, a);
+        let r: Attempt;
+        try {
+          r = await this.attempt(name, s.slot, s.key, a);
+        } catch (err) {
+          // A waiting acquire rides out a store outage (server restart, reconnect) until its deadline.
+          if (!(err instanceof LockStoreError) || !wait || clock.now() >= deadline) throw err;
+          this.o.logger.debug('lock store unavailable while waiting; retrying', { key: s.key, err });
+          storeError = err;
+          earliest = Math.min(earliest, clock.now() + this.o.pollIntervalMs);
+          revisions.set(s.key, this.seen(s.key)?.revision ?? 0);
+          continue;
+        }
         if ('lease' in r) {
           this.metrics.acquired((clock.now() - started) / 1000, 'acquired');
           return r.lease;
@@ -432,6 +444,7 @@ class LocksImpl implements Locks {
           return null;
         }
         this.metrics.acquired((now - started) / 1000, 'timeout');
+        if (storeError) throw storeError;
         throw new LockTimeoutError(name, a.waitMs, holders);
       }
       await this.waitForChange(

@@ -62,11 +62,11 @@ describe('membership faults', () => {
     void (async () => {
       for await (const e of w) events.push(e);
     })();
-    proxy.blackhole(); // the observer hears nothing for 5 × failAfterMs
-    await new Promise((r) => setTimeout(r, 3000));
+    proxy.blackhole(); // the observer hears nothing for 3 × failAfterMs
+    await new Promise((r) => setTimeout(r, 1800));
     expect(events).toEqual([]);
     proxy.heal();
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 1000));
     expect(events.filter((e) => e.type === 'leave')).toEqual([]);
     expect((await obs.members()).map((m) => m.nodeId)).toEqual(['node-a']);
     w.stop();
@@ -74,5 +74,41 @@ describe('membership faults', () => {
     await obs.close();
     await ncObs.close();
     await proxy.close();
+  });
+});
+
+describe('membership across a nats-server restart', () => {
+  it('members are not reported as gone because the server restarted, and a crash during it is still seen', async () => {
+    const server = await startServer();
+    const ncs = await Promise.all([0, 1, 2].map(() => connect({ servers: server.url })));
+    const obs = await createMembership(ncs[0]!, {
+      platform: 'rs',
+      nodeId: 'obs',
+      observeOnly: true,
+      heartbeatMs: 200,
+    });
+    const a = await createMembership(ncs[1]!, { platform: 'rs', nodeId: 'node-a', heartbeatMs: 200 });
+    await createMembership(ncs[2]!, { platform: 'rs', nodeId: 'node-b', heartbeatMs: 200 });
+    await waitFor(async () => (await obs.members()).length === 2);
+    const events: MembershipEvent[] = [];
+    const w = obs.watch({ initial: false });
+    void (async () => {
+      for await (const e of w) events.push(e);
+    })();
+    await server.stop();
+    await ncs[2]!.close(); // node-b "crashes" while the server is down
+    await new Promise((r) => setTimeout(r, 1000)); // longer than failAfterMs (600)
+    await server.start();
+    const leave = await waitFor(() => events.find((e) => e.type === 'leave'), { timeoutMs: 10_000 });
+    expect(leave).toMatchObject({ reason: 'expired', member: { nodeId: 'node-b' } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(events.filter((e) => e.type === 'leave').map((e) => e.member.nodeId)).toEqual(['node-b']);
+    expect((await obs.members()).map((m) => m.nodeId)).toEqual(['node-a']);
+    w.stop();
+    await a.close();
+    await obs.close();
+    await ncs[0]!.close();
+    await ncs[1]!.close();
+    await server.close();
   });
 });

@@ -123,13 +123,18 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
   it('a crashed record with no observer running: removed by the server TTL on 2.11+, kept on 2.10', async () => {
     const p = `p${++platformSeq}`;
     const nc2 = await connect({ servers: server.url });
-    const b = await createMembership(nc2, { platform: p, nodeId: 'node-b', heartbeatMs: 200 });
+    const b = await createMembership(nc2, {
+      platform: p,
+      nodeId: 'node-b',
+      heartbeatMs: 200,
+      serverTtlMs: 1000,
+    });
     expect(b.perKeyTtl).toBe(flavor === 'default');
     await nc2.close(); // crash; nobody watches
     const kv = await new Kvm(nc).open(`${p}_membership`);
     expect((await kv.get('node-b'))?.operation).toBe('PUT');
     if (flavor === 'default') {
-      // failAfterMs 600 → per-key TTL "1s" (whole seconds, rounded up).
+      // serverTtlMs 1000 → per-key TTL "1s".
       await waitFor(async () => (await kv.get('node-b'))?.operation !== 'PUT', { timeoutMs: 4000 });
     } else {
       // No per-key TTL on 2.10: the record stays until an observer expires it (revision-and-timer).
@@ -144,13 +149,16 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
 
   it('updateLabels and updateApps are written at once and seen as update events', async () => {
     const p = `p${++platformSeq}`;
-    const a = await join(p, 'node-a', { labels: { zone: 'eu-1' } });
-    const b = await join(p, 'node-b');
+    // Slow heartbeats: this test is about updates, and must not see a flap on a loaded machine.
+    const a = await join(p, 'node-a', { labels: { zone: 'eu-1' }, heartbeatMs: 1000 });
+    const b = await join(p, 'node-b', { heartbeatMs: 1000 });
     await waitFor(async () => (await b.members()).length === 2);
     const seen = collect(b, false);
     await a.updateLabels({ zone: 'eu-2', drain: 'true' });
     await a.updateApps(['orders', 'billing']);
-    await waitFor(() => seen.events.length >= 2);
+    await waitFor(() => seen.events.length >= 2).catch((err: unknown) => {
+      throw new Error(`events seen: ${JSON.stringify(seen.events)}`, { cause: err });
+    });
     expect(seen.events[0]).toMatchObject({
       type: 'update',
       member: { nodeId: 'node-a', labels: { zone: 'eu-2', drain: 'true' } },
@@ -194,6 +202,9 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     await expect(
       createMembership(nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, failAfterMs: 600 }),
     ).rejects.toThrow(/failAfterMs ≥ 2 × heartbeatMs/);
+    await expect(
+      createMembership(nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, serverTtlMs: 1000 }),
+    ).rejects.toThrow(/serverTtlMs ≥ failAfterMs/);
     const a = await join(`p${++platformSeq}`, 'node-a');
     await expect(a.updateLabels({ 'x.y': 'z' })).rejects.toBeInstanceOf(InvalidNameError);
     await expect(a.member('a b')).rejects.toBeInstanceOf(InvalidNameError);

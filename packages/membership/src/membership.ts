@@ -42,6 +42,7 @@ export function defaultMembershipOptions(heartbeatMs = 1000): MembershipOptions 
     version: '0.0.0',
     heartbeatMs,
     failAfterMs: 3 * heartbeatMs,
+    serverTtlMs: Math.max(6 * heartbeatMs, 5000),
     observeOnly: false,
     replicas: 1,
     opTimeoutMs: Math.max(1000, heartbeatMs),
@@ -91,11 +92,19 @@ export function resolveMembershipOptions(
   };
   int('heartbeatMs', MIN_HEARTBEAT_MS);
   int('failAfterMs', 1);
+  if (opts.serverTtlMs === undefined) o.serverTtlMs = Math.max(2 * o.failAfterMs, 5000);
+  int('serverTtlMs', 1000);
   int('opTimeoutMs', 1);
   if (o.failAfterMs < 2 * o.heartbeatMs) {
     throw new ConfigError(
       'membership.failAfterMs',
       `rule failAfterMs ≥ 2 × heartbeatMs broken (${o.failAfterMs} < ${2 * o.heartbeatMs}): one late heartbeat would report a live node as gone`,
+    );
+  }
+  if (o.serverTtlMs < o.failAfterMs) {
+    throw new ConfigError(
+      'membership.serverTtlMs',
+      `rule serverTtlMs ≥ failAfterMs broken (${o.serverTtlMs} < ${o.failAfterMs}): the server would drop live records before observers would`,
     );
   }
   if (![1, 3, 5].includes(o.replicas)) {
@@ -173,6 +182,8 @@ interface ViewEntry {
   /** Monotonic ms when this observer first saw `revision`. */
   at: number;
   timer?: TimerHandle;
+  /** A verification read failed: the next successful one restarts the window instead of expiring. */
+  blind?: boolean;
 }
 
 /**
@@ -182,8 +193,8 @@ interface ViewEntry {
  * (`expired`) when the record's revision has not changed for `failAfterMs` (default 3 × heartbeat) on the
  * observer's monotonic clock — after checking with a read that it really did not change — and then deletes
  * the stale record (compare-and-set on that revision). On nats-server ≥ 2.11 every heartbeat also carries a
- * per-key TTL of `failAfterMs` (rounded up to seconds) so the server removes a crashed node's record even
- * when no observer runs. `close()` deletes the record at once.
+ * per-key TTL of `serverTtlMs` (a backstop, default max(2 × failAfterMs, 5 s), rounded up to seconds) so the
+ * server removes a crashed node's record even when no observer runs. `close()` deletes the record at once.
  *
  * @example
  * const m = await createMembership(nc, { platform: 'prod', nodeId: 'node-a', labels: { zone: 'eu-1' }, apps: ['orders'] });
@@ -203,7 +214,7 @@ export async function createMembership(
     kv = await kvm.create(bucket, {
       history: 1,
       replicas: o.replicas,
-      ...(ttlCapable ? { markerTTL: Math.max(1000, o.failAfterMs) } : {}),
+      ...(ttlCapable ? { markerTTL: Math.max(1000, o.serverTtlMs) } : {}),
     });
   } catch (err) {
     try {
@@ -220,7 +231,7 @@ export async function createMembership(
       throw new MembershipStoreError('status', bucket, { cause: err });
     }
   }
-  const m = new MembershipImpl(js, kv, bucket, o, perKeyTtl);
+  const m = new MembershipImpl(nc, js, kv, bucket, o, perKeyTtl);
   try {
     await m.start();
   } catch (err) {
@@ -234,6 +245,7 @@ class MembershipImpl implements Membership {
   readonly bucket: string;
   readonly nodeId: string;
   readonly perKeyTtl: boolean;
+  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
   readonly #o: MembershipOptions;
@@ -246,10 +258,19 @@ class MembershipImpl implements Membership {
   #revision = 0;
   #hbTimer: TimerHandle | undefined;
   #watchStop: (() => void) | undefined;
+  #statusStop: (() => void) | undefined;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(js: JetStreamClient, kv: KV, bucket: string, o: MembershipOptions, perKeyTtl: boolean) {
+  constructor(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    kv: KV,
+    bucket: string,
+    o: MembershipOptions,
+    perKeyTtl: boolean,
+  ) {
+    this.#nc = nc;
     this.#js = js;
     this.#kv = kv;
     this.#o = o;
@@ -294,7 +315,33 @@ class MembershipImpl implements Membership {
       throw new MembershipStoreError('watch', this.bucket, { cause: err });
     }
     this.#startWatch(first);
+    this.#watchConnection();
     if (!this.#o.observeOnly) this.#scheduleHeartbeat();
+  }
+
+  /**
+   * After this observer reconnects (its link dropped, or the server restarted) every member gets a fresh
+   * full window: members that were cut off too need time to reconnect and heartbeat before anyone judges.
+   */
+  #watchConnection(): void {
+    const it = this.#nc.status()[Symbol.asyncIterator]();
+    this.#statusStop = () => void it.return?.();
+    void (async () => {
+      for (;;) {
+        const r = await it.next();
+        if (r.done || this.#closed) return;
+        if (r.value.type === 'reconnect') this.#restartWindows();
+      }
+    })().catch((err: unknown) => this.#o.logger.debug('membership status watch ended', { err }));
+  }
+
+  #restartWindows(): void {
+    const now = this.#o.clock.now();
+    for (const [key, entry] of this.#view) {
+      if (entry.timer) this.#o.clock.clearTimeout(entry.timer);
+      entry.at = now;
+      this.#arm(key, entry);
+    }
   }
 
   #startWatch(first: QueuedIterator<KvWatchEntry>): void {
@@ -395,18 +442,24 @@ class MembershipImpl implements Membership {
     try {
       e = await this.#kv.get(key);
     } catch (err) {
-      // Cannot tell (this observer lost its connection): keep the member and look again later.
-      this.#o.logger.debug('membership expiry check failed; retrying', { key, err });
+      // Cannot tell (this observer lost its connection, or the server is restarting): keep the member and
+      // count a fresh window from now, so members get a full failAfterMs to heartbeat once things are back.
+      this.#o.logger.debug('membership expiry check failed; counting again', { key, err });
       if (this.#view.get(key) === entry && !this.#closed) {
-        entry.timer = this.#o.clock.setTimeout(
-          () => void this.#verifyExpired(key, entry),
-          entry.record.heartbeatMs,
-        );
+        entry.blind = true;
+        entry.at = this.#o.clock.now();
+        this.#arm(key, entry);
       }
       return;
     }
     if (this.#view.get(key) !== entry || this.#closed) return;
     if (e && e.revision > entry.revision) return this.#observe(e);
+    if (entry.blind) {
+      // The first look after this observer could not see: give the member a full window from now.
+      entry.blind = false;
+      entry.at = this.#o.clock.now();
+      return this.#arm(key, entry);
+    }
     this.#gone.set(key, entry.revision);
     this.#leave(key, entry, 'expired');
     if (entry.record.instance === this.#record.instance) return; // our own heartbeat will rewrite it
@@ -438,7 +491,7 @@ class MembershipImpl implements Membership {
           {
             expect: { lastSubjectSequence: this.#revision },
             timeout: this.#o.opTimeoutMs,
-            ...(this.perKeyTtl ? { ttl: ttlHeader(this.#o.failAfterMs) } : {}),
+            ...(this.perKeyTtl ? { ttl: ttlHeader(this.#o.serverTtlMs) } : {}),
           },
         );
         this.#revision = ack.seq;
@@ -548,6 +601,7 @@ class MembershipImpl implements Membership {
       }
     }
     this.#watchStop?.();
+    this.#statusStop?.();
     for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
     for (const w of [...this.#watchers]) w.stop();
   }

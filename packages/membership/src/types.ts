@@ -70,6 +70,13 @@ export interface MembershipOptions {
    * lock holder declares its TTL). Default `3 × heartbeatMs`; must be at least `2 × heartbeatMs`.
    */
   failAfterMs: number;
+  /**
+   * Per-key TTL of this node's record on servers that have it (2.11+), in ms, rounded up to whole seconds: a
+   * backstop that removes a crashed node's record when no observer runs. Kept above `failAfterMs` (observers
+   * decide first) and above a short server restart (records are not dropped by one). Default
+   * `max(2 × failAfterMs, 5000)`; must be ≥ `failAfterMs` and ≥ 1000.
+   */
+  serverTtlMs: number;
   /** Observe only: do not write a record for this node (the CLI). Default false. */
   observeOnly: boolean;
   /** Replicas of the bucket when gc creates it (1, 3 or 5). Default 1. */
