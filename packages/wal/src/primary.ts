@@ -65,6 +65,8 @@ export interface PrimaryOptions {
   clock: Clock;
   /** Logger. */
   logger: Logger;
+  /** Listener registered before start, so it also sees the start-up events (`resync`). */
+  onEvent: ((e: PrimaryEvent) => void) | undefined;
 }
 
 /** Defaults of {@link PrimaryOptions} (platform, app, path and epoch have none). */
@@ -83,6 +85,7 @@ export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app'
     maxChunkBytes: 0,
     clock: realClock,
     logger: silentLogger,
+    onEvent: undefined,
   };
 }
 
@@ -910,6 +913,7 @@ export async function createPrimary(
     const maxChunk =
       o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
     const p = new PrimaryImpl(o, names, js, jsm, db, pins, ckpt, maxChunk);
+    if (o.onEvent) p.onEvent(o.onEvent);
     await p.start();
     return p;
   } catch (err) {

@@ -12,7 +12,14 @@ import {
   type PrimaryOptions,
   type PrimaryStopResult,
 } from './primary.js';
-import { createReplica, type PromotionTimings, type Replica, type ReplicaOptions } from './replica.js';
+import {
+  createReplica,
+  type PromotionTimings,
+  type Replica,
+  type ReplicaEvent,
+  type ReplicaOptions,
+} from './replica.js';
+import type { UnreplicatedWritesError } from './errors.js';
 
 /** Options of {@link promote}: the new primary's options (path, platform and app come from the replica's). */
 export type PromoteOptions = Partial<Omit<PrimaryOptions, 'platform' | 'app' | 'path'>> & {
@@ -96,6 +103,8 @@ export interface DemoteResult {
   replica: Replica;
   /** What the primary's stop reported. */
   stopped: PrimaryStopResult;
+  /** Set when local writes never reached the stream: the file was set aside (see the error), not merged. */
+  unreplicated: UnreplicatedWritesError | undefined;
   /** Durations in ms. */
   timings: { stopMs: number; replicaMs: number; totalMs: number };
 }
@@ -115,7 +124,19 @@ export async function demote(
   const t0 = clock.now();
   const stopped = await primary.stop();
   const t1 = clock.now();
-  const replica = await createReplica(nc, options);
+  let unreplicated: UnreplicatedWritesError | undefined;
+  const replica = await createReplica(nc, {
+    ...options,
+    onEvent: (e: ReplicaEvent) => {
+      if (e.type === 'unreplicated-writes') unreplicated = e.error;
+      options.onEvent?.(e);
+    },
+  });
   const t2 = clock.now();
-  return { replica, stopped, timings: { stopMs: t1 - t0, replicaMs: t2 - t1, totalMs: t2 - t0 } };
+  return {
+    replica,
+    stopped,
+    unreplicated,
+    timings: { stopMs: t1 - t0, replicaMs: t2 - t1, totalMs: t2 - t0 },
+  };
 }

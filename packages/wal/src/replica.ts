@@ -73,6 +73,8 @@ export interface ReplicaOptions {
   clock: Clock;
   /** Logger. */
   logger: Logger;
+  /** Listener registered before start, so it also sees the start-up events (`bootstrap`, `unreplicated-writes`). */
+  onEvent: ((e: ReplicaEvent) => void) | undefined;
 }
 
 /** Defaults of {@link ReplicaOptions} (platform, app and path have none). */
@@ -85,6 +87,7 @@ export function defaultReplicaOptions(): Omit<ReplicaOptions, 'platform' | 'app'
     streamReplicas: 1,
     clock: realClock,
     logger: silentLogger,
+    onEvent: undefined,
   };
 }
 
@@ -763,6 +766,7 @@ export async function createReplica(
   const names = walNames(o.platform, o.app);
   const jsm = await ensureWalStream(nc, names, o.streamReplicas);
   const r = new ReplicaImpl(o, names, jetstream(nc), jsm);
+  if (o.onEvent) r.onEvent(o.onEvent);
   await r.start();
   return r;
 }

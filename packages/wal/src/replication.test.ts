@@ -136,6 +136,8 @@ describe('primary → replica', () => {
     expect(stopped.deposed).toBe(true);
     expect(stopped.unreplicatedTransactions).toBe(1);
     const demoted = await demote(p1, nc, { platform, app, path });
+    expect(demoted.unreplicated?.code).toBe(WalErrorCode.UnreplicatedWrites);
+    expect(existsSync(demoted.unreplicated!.savedPath)).toBe(true);
     demoted.replica.onEvent((e) => replicaEvents.push(e));
     await p2.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run('new leader'));
     const pos2 = await p2.sync();
