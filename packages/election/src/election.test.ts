@@ -499,7 +499,7 @@ describe('fencing epochs', () => {
     expect(a.e.epoch()).toBe(51);
   });
 
-  it('a lease taken over under the leader’s feet demotes it with lease-taken (seen by its watch)', async () => {
+  it('a lease overwritten under the leader’s feet demotes it at its next poll or renew', async () => {
     h = new Harness();
     const a = await h.node('a');
     const cur = h.backend.current()!;
@@ -509,6 +509,8 @@ describe('fencing epochs', () => {
       3000,
     );
     await h.clock.advance(0);
+    expect(a.e.state()).toBe('leader'); // a leader does not watch its own key (renews would echo back)
+    await h.clock.advance(250); // its poll
     expect(a.e.isLeader()).toBe(false);
     expect(a.of('lost')[0]?.reason).toMatch(/lease-taken|fenced/);
   });
@@ -522,6 +524,17 @@ describe('fencing epochs', () => {
     // The server expires the last write (t=0) at t=3000: b sees the marker and creates at once, before its
     // own TTL from first sight (t=3000 as well here, at the latest) would.
     await h.run(2600);
+    expect(b.e.isLeader()).toBe(true);
+    expect(b.of('acquired')[0]?.via).toBe('create');
+  });
+
+  it('an acquire that loses to an expiry marker while in flight retries on the free lease (no stall)', async () => {
+    h = new Harness({ perKeyTtl: true });
+    const a = await h.node('a');
+    const b = await h.node('b');
+    b.store.setLatency(50); // b's takeover at 3000 reaches the store at 3050, after the marker at 3000
+    a.store.cut();
+    await h.run(3600);
     expect(b.e.isLeader()).toBe(true);
     expect(b.of('acquired')[0]?.via).toBe('create');
   });

@@ -134,10 +134,7 @@ class ElectionImpl implements Election {
 
   async start(): Promise<void> {
     this.#setState(this.#o.observeOnly ? ElectionState.Observer : ElectionState.Follower);
-    this.#stopWatch = this.#store.watch(
-      (e) => this.#observe(e),
-      (err) => this.#emit('error', { op: 'watch', error: err }),
-    );
+    this.#watchLease(true);
     await this.#poll();
     // Contend from the next tick on, so that listeners attached right after createElection() resolves see
     // every event, `acquired` included.
@@ -262,7 +259,7 @@ class ElectionImpl implements Election {
     if (this.#state === ElectionState.Leader) await this.stepDown();
     for (const h of this.#timers.values()) this.#clock.clearTimeout(h);
     this.#timers.clear();
-    this.#stopWatch?.();
+    this.#watchLease(false);
     this.#stopLiveness?.();
     this.#setState(ElectionState.Closed);
     for (const w of [...this.#watches]) w.stop();
@@ -279,6 +276,23 @@ class ElectionImpl implements Election {
   }
 
   // ----- internals --------------------------------------------------------------------------------------
+
+  /**
+   * Followers and observers watch the lease key; a leader does not: every renew would come back to it through
+   * its own watch, which costs about 15 % of renew latency (see `bench/renew.ts`). A leader learns that its
+   * lease changed from its next renew (CAS) or poll, whichever comes first.
+   */
+  #watchLease(on: boolean): void {
+    if (!on || this.#closing || this.#state === ElectionState.Closed) {
+      this.#stopWatch?.();
+      this.#stopWatch = undefined;
+      return;
+    }
+    this.#stopWatch ??= this.#store.watch(
+      (e) => this.#observe(e),
+      (err) => this.#emit('error', { op: 'watch', error: err }),
+    );
+  }
 
   #emit<E extends ElectionEventName>(event: E, data: ElectionEvents[E]): void {
     if (event === 'error') {
@@ -366,8 +380,9 @@ class ElectionImpl implements Election {
       if (e.record) return this.#lose(LostReason.LeaseTaken, `now held by ${e.record.holder}`);
       return this.#lose(LostReason.LeaseDeleted, `revision ${e.revision}`);
     }
-    if (!this.#note(e)) return;
-    this.#contend();
+    // Contend on a change, and also whenever nothing is scheduled: an acquire that lost a race (or timed out)
+    // may leave an observation that did not change but still needs acting on (a free lease).
+    if (this.#note(e) || !this.#timers.has('action')) this.#contend();
   }
 
   /** Records an observation; returns true when the revision (or free/held) changed. */
@@ -483,6 +498,7 @@ class ElectionImpl implements Election {
     this.#stopLiveness = stopLiveness;
     this.#lease = { epoch, revision, record, lastGoodSentAt: sentAt, renewing: false };
     this.#setState(ElectionState.Leader);
+    this.#watchLease(false);
     this.#metrics.epoch(epoch);
     const tookMs = this.#clock.now() - this.#contendingSince;
     this.#metrics.transition('acquire', tookMs / 1000);
@@ -580,6 +596,7 @@ class ElectionImpl implements Election {
   }
 
   #endLeadership(): void {
+    this.#watchLease(true);
     this.#clearTimer('renew');
     this.#clearTimer('deadline');
     this.#stopLiveness?.();

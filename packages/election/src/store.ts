@@ -195,6 +195,12 @@ class KvLeaseStore implements LeaseStore {
     this.#subject = `$KV.${o.bucket}.${o.key}`;
   }
 
+  /** Keeps `p` until it settles, so that close() can wait for watch shutdowns and consumer deletions. */
+  #track(p: Promise<unknown>): void {
+    this.#pending.add(p);
+    p.finally(() => this.#pending.delete(p)).catch(() => undefined);
+  }
+
   /**
    * The bucket was deleted (by an operator or a test): create it again, at most once a second. Epochs stay
    * safe because every node keeps its highest epoch (and new epochs are floored at the wall clock).
@@ -253,17 +259,25 @@ class KvLeaseStore implements LeaseStore {
   }
 
   watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
+    type Watch = { stop(): void; _data?: { delete?: () => Promise<unknown> } };
     let stopped = false;
-    let iter: { stop(): void; _data?: { delete?: () => Promise<unknown> } } | undefined;
+    let iter: Watch | undefined;
+    // nats.js leaves a stopped watch's consumer on the server until its inactive threshold (5 min): delete it
+    // now so that elections that come and go do not pile up consumers. `_data` is the watch's consumer.
+    const dispose = (w: Watch) => {
+      w.stop();
+      const consumer = w._data;
+      if (consumer?.delete) this.#track(consumer.delete().catch(() => undefined));
+    };
     const run = async () => {
       while (!stopped) {
         try {
-          const w = await this.#kv.watch({ key: this.#o.key });
-          iter = w;
+          const w: Watch & AsyncIterable<KvEntry> = await this.#kv.watch({ key: this.#o.key });
           if (stopped) {
-            w.stop();
+            dispose(w);
             break;
           }
+          iter = w;
           for await (const e of w) onEntry(entryFromKv(e));
         } catch (err) {
           if (!stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
@@ -273,14 +287,10 @@ class KvLeaseStore implements LeaseStore {
         if (!stopped) await new Promise((r) => setTimeout(r, 250));
       }
     };
-    void run();
+    this.#track(run());
     const stop = () => {
       stopped = true;
-      iter?.stop();
-      // nats.js leaves a stopped watch's consumer on the server until its inactive threshold (5 min): delete
-      // it now so that elections that come and go do not pile up consumers. `_data` is the watch's consumer.
-      const consumer = iter?._data;
-      if (consumer?.delete) this.#pending.add(consumer.delete().catch(() => undefined));
+      if (iter) dispose(iter);
       this.#stops.delete(stop);
     };
     this.#stops.add(stop);
@@ -480,9 +490,22 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   watch(onEntry: (e: LeaseEntry) => void): () => void {
-    const cur = this.#b.current();
-    if (cur && !this.#link.cut) queueMicrotask(() => onEntry(cur));
-    const off = this.#b.addWatcher({ link: this.#link, fn: onEntry });
+    // Like a KV watch: the value current when the watch starts, then every change, in revision order.
+    let delivered = false;
+    queueMicrotask(() => {
+      const cur = this.#b.current();
+      if (cur && !delivered && !this.#link.cut) {
+        delivered = true;
+        onEntry(cur);
+      }
+    });
+    const off = this.#b.addWatcher({
+      link: this.#link,
+      fn: (e) => {
+        delivered = true;
+        onEntry(e);
+      },
+    });
     const stop = () => {
       off();
       this.#stops.delete(stop);
