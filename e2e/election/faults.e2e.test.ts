@@ -82,9 +82,11 @@ describe('fault scenarios', () => {
     const cutAt = now();
     const lost = await old.child.waitForMessage<HistoryEvent>((m) => m.type === 'lost', 3 * TTL, 'lost');
     expect(lost.reason).toBe('renew-deadline');
+    // The last renew that succeeded (its reply may have come in just as the link was cut).
     const lastGood = eventsOf(old, 'renewed')
-      .filter((e) => e.at < cutAt)
+      .filter((e) => e.at < lost.at)
       .at(-1)!;
+    expect(lastGood.at).toBeLessThan(cutAt + 50);
     const lastGoodSentAt = lastGood.at - (lastGood.latencyMs as number);
     // Demoted renewDeadline after sending its last good renew (own clock = real clock here), not later.
     expect(lost.at - lastGoodSentAt).toBeGreaterThanOrEqual(DEADLINE - 5);
@@ -113,6 +115,25 @@ describe('fault scenarios', () => {
     register.close();
     await sc.stopAll();
     await proxy.close();
+  });
+
+  it('fast failover: kill -9 of a live leader is noticed by "no responders" and taken over well before the TTL', async () => {
+    const sc = new Scenario();
+    const env = { ...baseEnv('fast'), TTL_MS: '3000', FAST: '1' };
+    const first = await sc.start('n1', env);
+    await waitFor(() => sc.leader() === first, { timeoutMs: 10_000, message: 'n1 leads' });
+    await sc.start('n2', env);
+    await sleep(300);
+    const killedAt = now();
+    await first.child.kill('SIGKILL');
+    const acq = await waitFor(() => sc.acquisitions(killedAt)[0], {
+      timeoutMs: 5000,
+      message: 'fast takeover',
+    });
+    expect(acq.via).toBe('fast-failover');
+    expect(acq.at - killedAt).toBeLessThan(1000); // TTL is 3000; probes every 100 ms, 2 needed
+    expect(checkHistory(sc.history())).toEqual([]);
+    await sc.stopAll();
   });
 
   it('R9: TTL-only failover (bucket without per-key TTL, no expiry event): takeover within TTL + poll + 50 ms', async () => {
