@@ -63,6 +63,31 @@ describe('gc.yaml validation', () => {
     expect(() => parseConfig(base, { GC_HTTP_PORT: 'abc' })).toThrow(/GC_HTTP_PORT: must be an integer/);
   });
 
+  it('accepts a backend and a VIP on an active-passive app and refuses them on a pool app', () => {
+    const c = parseConfig(
+      {
+        ...base,
+        apps: {
+          web: {
+            backend: { type: 'process', options: { command: 'node' } },
+            vip: { address: '10.0.0.10/24', interface: 'eth0', arp: { count: 3 } },
+          },
+        },
+      },
+      {},
+    );
+    expect(c.apps.web!.backend).toEqual({ type: 'process', options: { command: 'node' } });
+    expect(() =>
+      parseConfig({ ...base, apps: { w: { mode: 'pool', backend: { type: 'process' } } } }, {}),
+    ).toThrow(/apps\.w\.backend: backend needs mode active-passive/);
+    expect(() => parseConfig({ ...base, apps: { web: { vip: { address: '10.0.0.10' } } } }, {})).toThrow(
+      /apps\.web\.vip\.interface/,
+    );
+    expect(() => parseConfig({ ...base, apps: { web: { backend: { kind: 'process' } } } }, {})).toThrow(
+      /apps\.web\.backend/,
+    );
+  });
+
   it('refuses a config that is not a mapping', () => {
     expect(() => parseConfig('platform: x', {})).toThrow(/must be a mapping/);
     expect(() => parseConfig(null, {})).toThrow(/must be a mapping/);

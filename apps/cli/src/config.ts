@@ -30,14 +30,64 @@ const electionSchema = z
   })
   .strict();
 
+const backendSchema = z
+  .object({
+    type: z.string().min(1),
+    name: z.string().optional(),
+    // Each backend kind validates its own options when it is created (see @gc/backends).
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+const vipSchema = z
+  .object({
+    address: z.string().min(1),
+    interface: z.string().min(1),
+    prefixLength: z.number().int().min(1).max(128).optional(),
+    netns: z.string().optional(),
+    label: z.string().optional(),
+    arp: z
+      .object({
+        enabled: z.boolean().optional(),
+        mode: z.enum(['request', 'reply']).optional(),
+        count: z.number().int().min(0).max(100).optional(),
+        intervalMs: positiveMs.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const appSchema = z
   .object({
     mode: z.enum(['active-passive', 'pool']).default('active-passive'),
     election: electionSchema.default({}),
     kvReplicas: z.number().int().min(1).max(5).default(1),
     hookTimeoutMs: positiveMs.optional(),
+    backend: backendSchema.optional(),
+    vip: vipSchema.optional(),
+    phaseTimeouts: z
+      .object({
+        promoteMs: positiveMs.optional(),
+        vipMs: positiveMs.optional(),
+        backendMs: positiveMs.optional(),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((app, ctx) => {
+    if (app.mode !== 'active-passive') {
+      for (const k of ['backend', 'vip'] as const) {
+        if (app[k])
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: `${k} needs mode active-passive (the service and the address belong to one node)`,
+          });
+      }
+    }
+  });
 
 /** The schema of `gc.yaml`. Unknown keys are refused everywhere. */
 export const configSchema = z

@@ -21,6 +21,9 @@ function appOptions(spec: AppConfig) {
     election: spec.election,
     kvReplicas: spec.kvReplicas,
     ...(spec.hookTimeoutMs ? { hookTimeoutMs: spec.hookTimeoutMs } : {}),
+    ...(spec.backend ? { backend: spec.backend } : {}),
+    ...(spec.vip ? { vip: spec.vip } : {}),
+    ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),
   };
 }
 

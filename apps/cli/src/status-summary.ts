@@ -10,6 +10,8 @@ export interface StatusJson {
     leader: string | null;
     epoch: number;
     roles: Record<string, string>;
+    /** Backend state per node, when the app has a backend. */
+    backend?: Record<string, string>;
   }>;
 }
 
@@ -20,6 +22,7 @@ export function summarize(platform: string, nodes: PlatformStatus[]): StatusJson
     for (const a of n.apps) {
       const entry = apps.get(a.name) ?? { name: a.name, mode: a.mode, leader: null, epoch: 0, roles: {} };
       entry.roles[n.nodeId] = a.role;
+      if (a.backend) entry.backend = { ...entry.backend, [n.nodeId]: a.backend.state };
       if (a.epoch >= entry.epoch && a.leader) {
         entry.leader = a.leader;
         entry.epoch = a.epoch;

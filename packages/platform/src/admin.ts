@@ -92,13 +92,16 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
 export function serveControl(
   nc: NatsConnection,
   platform: string,
-  node: { status(): PlatformStatus; stepDown(app: string): Promise<StepDownResult | undefined> },
+  node: { status(): Promise<PlatformStatus>; stepDown(app: string): Promise<StepDownResult | undefined> },
 ): Subscription[] {
   const subjects = controlSubjects(platform);
   const enc = new TextEncoder();
   const statusSub = nc.subscribe(subjects.status, {
     callback: (_err, m) => {
-      m.respond(enc.encode(JSON.stringify(node.status())));
+      node.status().then(
+        (st) => m.respond(enc.encode(JSON.stringify(st))),
+        () => undefined, // a node that cannot build its status stays silent rather than answer garbage
+      );
     },
   });
   const stepSub = nc.subscribe(`${resourceNames(platform).platform}._.control.stepdown.*`, {

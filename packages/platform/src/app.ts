@@ -8,7 +8,16 @@ import {
   type Logger,
 } from '@gc/core';
 import { createElection, type Election, type LeaderInfo } from '@gc/election';
+import {
+  createActiveCoordinator,
+  createBackendFromConfig,
+  defaultActiveCoordinatorOptions,
+  type ActiveCoordinator,
+  type Backend,
+  type PhaseContext,
+} from '@gc/backends';
 import { createEvents, type Events } from '@gc/events';
+import { createVip, type Vip } from '@gc/vip';
 import { createLocks, type Locks } from '@gc/locks';
 import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -72,6 +81,10 @@ export class AppImpl implements App {
   #roleWaiters = new Set<() => void>();
   #starting: Promise<void> | undefined;
   #rpc: RpcServer | undefined;
+  #coordinator: ActiveCoordinator | undefined;
+  #backend: Backend | undefined;
+  #vip: Vip | undefined;
+  #lastActivation: Record<string, number> | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
 
@@ -186,6 +199,16 @@ export class AppImpl implements App {
     for (const w of [...this.#roleWaiters]) w();
   }
 
+  /** Backend state for `status()` (refreshed by `refreshStatus()`, which the platform awaits). */
+  #backendStatus: AppStatus['backend'];
+
+  /** Refreshes the parts of the status that need I/O (backend state). */
+  async refreshStatus(): Promise<void> {
+    if (!this.#backend) return;
+    const st = await this.#backend.status().catch(() => undefined);
+    if (st) this.#backendStatus = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
+  }
+
   status(): AppStatus {
     const l = this.#election?.leader();
     return {
@@ -195,6 +218,9 @@ export class AppImpl implements App {
       leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
+      ...(this.#backendStatus ? { backend: this.#backendStatus } : {}),
+      ...(this.#vip ? { vip: { address: this.#vip.address, held: this.#vip.state === 'held' } } : {}),
+      ...(this.#lastActivation ? { lastActivation: this.#lastActivation } : {}),
     };
   }
 
@@ -241,6 +267,7 @@ export class AppImpl implements App {
       await this.#enqueue(() => this.#activate(0, 'started'));
       return;
     }
+    await this.#buildCoordinator();
     const election = await createElection(this.#d.nc, {
       bucket: this.#d.names.election,
       key: 'leader',
@@ -270,6 +297,113 @@ export class AppImpl implements App {
     this.#leaderChanged(election.leader());
   }
 
+  /**
+   * The active sequence of an active-passive app (promote data → VIP → backend healthy → onActive, and
+   * the reverse) runs in `@gc/backends`' coordinator: each phase fenced by the epoch, timed, and undone
+   * in reverse when a later one fails.
+   */
+  async #buildCoordinator(): Promise<void> {
+    const log = this.#d.logger;
+    if (this.#o.backend) {
+      const b = this.#o.backend;
+      this.#backend = isBackend(b)
+        ? b
+        : await createBackendFromConfig(b, { name: this.name, logger: log, clock: this.#d.clock });
+    }
+    if (this.#o.vip) {
+      this.#vip = createVip({
+        // createVip merges a partial `arp` over its defaults
+        ...(this.#o.vip as Parameters<typeof createVip>[0]),
+        currentEpoch: () => (this.#epoch > 0 && this.#election?.isLeader() ? this.#epoch : undefined),
+        logger: log,
+        clock: this.#d.clock,
+        onEvent: (e) => this.#d.audit(`vip.${e.type}`, { ...e }),
+      });
+    }
+    const vip = this.#vip;
+    const timeout = this.#hooks.timeoutMs;
+    this.#coordinator = createActiveCoordinator({
+      name: this.name,
+      steps: {
+        ...(vip
+          ? {
+              vip: {
+                activate: async ({ epoch }: PhaseContext) => void (await vip.acquire(epoch)),
+                deactivate: ({ reason }: PhaseContext) => vip.release(reason),
+              },
+            }
+          : {}),
+        ...(this.#backend ? { backend: this.#backend } : {}),
+        onActive: {
+          activate: (ctx: PhaseContext) => this.#runOnActive(ctx),
+          deactivate: (ctx: PhaseContext) => this.#runOnPassive(ctx),
+        },
+      },
+      // Each hook has its own timeout; the phase allows all of them.
+      timeouts: {
+        ...defaultActiveCoordinatorOptions().timeouts,
+        ...Object.fromEntries(Object.entries(this.#o.phaseTimeouts ?? {}).filter(([, v]) => v !== undefined)),
+        onActiveMs: timeout * (this.#hooks.count('onActive') + this.#hooks.count('onPassive') + 1),
+      },
+      clock: this.#d.clock,
+      logger: log,
+      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
+      onEvent: (e) => {
+        if (e.type === 'phase')
+          this.#d.audit(`app.phase.${e.direction}`, {
+            phase: e.phase,
+            epoch: e.epoch,
+            ok: e.ok,
+            ms: Math.round(e.durationMs),
+            ...(e.error ? { error: e.error } : {}),
+          });
+        else if (e.type === 'backend-restart' || e.type === 'backend-unhealthy')
+          this.#d.audit(`backend.${e.type.slice(8)}`, { ...e });
+        else if (e.type === 'backend-failed') {
+          this.#d.audit('backend.failed', { epoch: e.epoch, reason: e.reason });
+          // A leader whose service cannot be kept healthy hands over to a standby.
+          void this.stepDown().catch((err: unknown) =>
+            log.error('step-down after backend failure failed', { err }),
+          );
+        }
+      },
+    });
+  }
+
+  async #runOnActive(ctx: PhaseContext): Promise<void> {
+    const failures = await this.#hooks.run('onActive', {
+      app: this.name,
+      nodeId: this.#d.nodeId,
+      epoch: ctx.epoch,
+      signal: ctx.signal,
+      reason: this.#reason,
+    });
+    if (failures.length) {
+      // Let the hooks clean up what they started before the coordinator undoes the earlier phases.
+      await this.#hooks.run('onPassive', {
+        app: this.name,
+        nodeId: this.#d.nodeId,
+        epoch: ctx.epoch,
+        signal: ctx.signal,
+        reason: 'onActive failed',
+      });
+      throw failures[0]!.error;
+    }
+  }
+
+  async #runOnPassive(ctx: PhaseContext): Promise<void> {
+    const failures = await this.#hooks.run('onPassive', {
+      app: this.name,
+      nodeId: this.#d.nodeId,
+      epoch: ctx.epoch,
+      signal: ctx.signal,
+      reason: ctx.reason ?? this.#reason,
+    });
+    if (failures.length) throw failures[0]!.error;
+  }
+
+  #reason = '';
+
   #leaderChanged(info: LeaderInfo): void {
     if (info.holder === this.#lastLeader.holder && info.epoch === this.#lastLeader.epoch) return;
     this.#lastLeader = { holder: info.holder, epoch: info.epoch };
@@ -287,38 +421,67 @@ export class AppImpl implements App {
     const ac = new AbortController();
     this.#current = ac;
     this.#epoch = epoch;
+    this.#reason = reason;
     this.#setRole(AppRole.Activating);
     const started = this.#d.clock.now();
-    const failures = await tracer.startActiveSpan('gc.app.activate', async (span) => {
+    const error = await tracer.startActiveSpan('gc.app.activate', async (span) => {
       span.setAttributes({
         'gc.app': this.name,
         'gc.node': this.#d.nodeId,
         'gc.epoch': epoch,
         'gc.reason': reason,
       });
-      const f = await this.#hooks.run('onActive', {
-        app: this.name,
-        nodeId: this.#d.nodeId,
-        epoch,
-        signal: ac.signal,
-        reason,
-      });
-      if (f.length) span.setStatus({ code: SpanStatusCode.ERROR, message: f[0]!.error.message });
+      let err: Error | undefined;
+      if (this.#coordinator) {
+        try {
+          const report = await this.#coordinator.activate(epoch);
+          this.#lastActivation = Object.fromEntries(
+            report.phases.map((ph) => [ph.phase, Math.round(ph.durationMs)]),
+          );
+        } catch (e) {
+          err = e instanceof Error ? e : new Error(String(e));
+        }
+      } else {
+        const f = await this.#hooks.run('onActive', {
+          app: this.name,
+          nodeId: this.#d.nodeId,
+          epoch,
+          signal: ac.signal,
+          reason,
+        });
+        if (f.length) {
+          await this.#hooks.run('onPassive', {
+            app: this.name,
+            nodeId: this.#d.nodeId,
+            epoch,
+            signal: ac.signal,
+            reason: 'onActive failed',
+          });
+          err = f[0]!.error;
+        }
+      }
+      if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       span.end();
-      return f;
+      return err;
     });
     const seconds = (this.#d.clock.now() - started) / 1000;
     this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'activate' }, seconds);
-    if (failures.length) {
-      // A node whose onActive failed cannot serve: let it clean up, then hand leadership on.
-      this.#d.audit('app.activate_failed', { epoch, error: failures[0]!.error.message });
-      await this.#deactivate('onActive failed');
+    if (error) {
+      // A node that cannot become active (a failed phase or onActive) hands leadership on.
+      this.#d.audit('app.activate_failed', { epoch, error: error.message });
+      this.#epoch = 0;
+      this.#setRole(AppRole.Passive);
       if (this.#election?.isLeader()) await this.#election.stepDown();
       return;
     }
     if (ac.signal.aborted) return; // a deactivate is queued behind us
     this.#setRole(AppRole.Active);
-    this.#d.audit('app.activated', { epoch, reason, ms: Math.round(seconds * 1000) });
+    this.#d.audit('app.activated', {
+      epoch,
+      reason,
+      ms: Math.round(seconds * 1000),
+      ...(this.#lastActivation ? { phases: this.#lastActivation } : {}),
+    });
   }
 
   async #deactivate(reason: string): Promise<void> {
@@ -334,14 +497,26 @@ export class AppImpl implements App {
         'gc.epoch': epoch,
         'gc.reason': reason,
       });
-      const f = await this.#hooks.run('onPassive', {
-        app: this.name,
-        nodeId: this.#d.nodeId,
-        epoch,
-        signal: ac.signal,
-        reason,
-      });
-      if (f.length) span.setStatus({ code: SpanStatusCode.ERROR, message: f[0]!.error.message });
+      let err: Error | undefined;
+      if (this.#coordinator) {
+        this.#reason = reason;
+        await this.#coordinator.deactivate(reason).catch((e: unknown) => {
+          err = e instanceof Error ? e : new Error(String(e));
+        });
+      } else {
+        const f = await this.#hooks.run('onPassive', {
+          app: this.name,
+          nodeId: this.#d.nodeId,
+          epoch,
+          signal: ac.signal,
+          reason,
+        });
+        err = f[0]?.error;
+      }
+      if (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        this.#d.audit('app.deactivate_failed', { epoch, error: err.message });
+      }
       span.end();
     });
     const seconds = (this.#d.clock.now() - started) / 1000;
@@ -370,10 +545,22 @@ export class AppImpl implements App {
     await this.#enqueue(() => this.#deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
+    await this.#coordinator?.close();
+    await this.#vip?.close();
+    await this.#backend?.close();
     await this.#rpc?.close();
     await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
     if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
     this.#setRole(AppRole.Stopped);
     if (this.#starting) this.#d.audit('app.stopped', {});
   }
+}
+
+function isBackend(x: unknown): x is Backend {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as Backend).start === 'function' &&
+    typeof (x as Backend).health === 'function'
+  );
 }

@@ -11,7 +11,8 @@ type AnyHook = (arg: never) => void | Promise<void>;
 export class HookRunner {
   readonly #hooks = new Map<HookName, AnyHook[]>();
   readonly #app: string;
-  readonly #timeoutMs: number;
+  /** Timeout of each hook call, in ms. */
+  readonly timeoutMs: number;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #onFailure: (f: HookFailure) => void;
@@ -24,7 +25,7 @@ export class HookRunner {
     onFailure: (f: HookFailure) => void;
   }) {
     this.#app = o.app;
-    this.#timeoutMs = o.timeoutMs;
+    this.timeoutMs = o.timeoutMs;
     this.#clock = o.clock;
     this.#logger = o.logger;
     this.#onFailure = o.onFailure;
@@ -43,6 +44,11 @@ export class HookRunner {
     };
   }
 
+  /** How many functions are registered for `hook`. */
+  count(hook: HookName): number {
+    return this.#hooks.get(hook)?.length ?? 0;
+  }
+
   /** True when at least one function is registered for `hook`. */
   has(hook: HookName): boolean {
     return (this.#hooks.get(hook)?.length ?? 0) > 0;
@@ -56,7 +62,7 @@ export class HookRunner {
       try {
         await withTimeout(
           Promise.resolve().then(() => fn(arg as never)),
-          this.#timeoutMs,
+          this.timeoutMs,
           `${this.#app}.${hook}`,
           this.#clock,
         );

@@ -1,5 +1,6 @@
 import { connect, isGcError } from '@gc/core';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { fileURLToPath } from 'node:url';
+import { freePort, makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminClient } from './admin.js';
 import { createPlatform } from './platform.js';
@@ -357,6 +358,62 @@ describe('locks, events, membership and audit through the platform', () => {
     await waitFor(() => got.length >= 2, { message: 'events delivered' });
     await new Promise((r) => setTimeout(r, 200));
     expect(got.sort()).toEqual(['orders:1', 'platform:2']);
+    await p.close();
+  });
+});
+
+describe('backend on the active node', () => {
+  it('starts the process backend before onActive on the leader only, and moves it with the leadership', async () => {
+    const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+    const ports = { a: await freePort(), b: await freePort() };
+    const order: string[] = [];
+    const nodes = await Promise.all(
+      (['a', 'b'] as const).map(async (id) => {
+        const p = await node('be', id);
+        const app = p.app('web', {
+          election: fast,
+          backend: {
+            type: 'process',
+            options: {
+              command: process.execPath,
+              args: [service],
+              env: { PORT: String(ports[id]) },
+              health: { type: 'http', url: `http://127.0.0.1:${ports[id]}/` },
+              graceMs: 2000,
+            },
+          },
+        });
+        app.on('onActive', async () => {
+          // the backend is healthy before onActive runs
+          const r = await fetch(`http://127.0.0.1:${ports[id]}/`);
+          order.push(`${id}:onActive:${r.status}`);
+        });
+        app.on('onPassive', () => void order.push(`${id}:onPassive`));
+        return p;
+      }),
+    );
+    await nodes[0]!.start();
+    await nodes[0]!.apps()[0]!.waitForActive(10_000);
+    await nodes[1]!.start();
+    expect(order).toEqual(['a:onActive:200']);
+    const st = await nodes[0]!.refreshedStatus();
+    expect(st.apps[0]).toMatchObject({
+      backend: { kind: 'process', state: 'running' },
+      lastActivation: { backend: expect.any(Number) },
+    });
+    await expect(fetch(`http://127.0.0.1:${ports.b}/`)).rejects.toThrow(); // standby runs no backend
+    await nodes[0]!.close();
+    await nodes[1]!.apps()[0]!.waitForActive(10_000);
+    expect(order).toEqual(['a:onActive:200', 'a:onPassive', 'b:onActive:200']);
+    await expect(fetch(`http://127.0.0.1:${ports.a}/`)).rejects.toThrow(); // stopped with the leadership
+    await nodes[1]!.close();
+  });
+
+  it('refuses a backend or VIP on a pool app', async () => {
+    const p = await node('bepool', 'a');
+    expect(() => p.app('w', { mode: 'pool', backend: { type: 'process', options: {} } })).toThrow(
+      /backend and vip need mode active-passive/,
+    );
     await p.close();
   });
 });

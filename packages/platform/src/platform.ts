@@ -120,6 +120,12 @@ class PlatformImpl implements Platform {
     if (this.#apps.has(name))
       throw new ConfigError(`apps.${name}`, 'an app with this name is already declared on this node');
     const opts = { ...defaultAppOptions(), ...partial };
+    if (opts.mode !== AppMode.ActivePassive && (opts.backend || opts.vip)) {
+      throw new ConfigError(
+        `apps.${name}`,
+        `backend and vip need mode active-passive (the service and the address belong to one node); got mode ${opts.mode}`,
+      );
+    }
     if (!Object.values(AppMode).includes(opts.mode)) {
       throw new ConfigError(
         `apps.${name}.mode`,
@@ -239,6 +245,12 @@ class PlatformImpl implements Platform {
     };
   }
 
+  /** Status after refreshing the parts that need I/O (backend state). */
+  async refreshedStatus(): Promise<PlatformStatus> {
+    await Promise.all([...this.#apps.values()].map((a) => a.refreshStatus()));
+    return this.status();
+  }
+
   httpUrl(): string | undefined {
     return this.#http?.url;
   }
@@ -250,7 +262,7 @@ class PlatformImpl implements Platform {
       this.#http = await startHealthServer({
         health: this.health,
         registry: this.registry,
-        status: () => this.status(),
+        status: () => this.refreshedStatus(),
         host: this.#o.http.host ?? '127.0.0.1',
         port: this.#o.http.port ?? 0,
         ...(this.#o.http.routes ? { routes: this.#o.http.routes } : {}),
@@ -290,7 +302,7 @@ class PlatformImpl implements Platform {
       }
     })().catch((err: unknown) => this.logger.error('membership watch ended', { err }));
     this.#control = serveControl(this.nc, this.name, {
-      status: () => this.status(),
+      status: () => this.refreshedStatus(),
       stepDown: async (name) => {
         const app = this.#apps.get(name);
         if (!app?.isActive() || app.mode !== AppMode.ActivePassive) return undefined;

@@ -1,6 +1,8 @@
 import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { ElectionOptions, LeaderInfo } from '@gc/election';
 import type { Audit } from '@gc/audit';
+import type { Backend, BackendConfig, BackendStatus } from '@gc/backends';
+import type { ArpOptions, VipOptions } from '@gc/vip';
 import type { Events } from '@gc/events';
 import type { Locks } from '@gc/locks';
 import type { Member } from '@gc/membership';
@@ -122,6 +124,20 @@ export interface AppOptions {
   kvReplicas: number;
   /** Hooks given up front (more can be added with `app.onActive(...)` and friends). */
   hooks: Partial<AppHooks>;
+  /**
+   * The real service the active node runs (active-passive only): a backend config (`{ type: 'process' |
+   * 'systemd' | 'docker' | '<package>', options }`, loaded with `@gc/backends`) or a `Backend` instance.
+   * Started and waited healthy after the VIP and before onActive; stopped after onPassive.
+   */
+  backend?: BackendConfig | Backend;
+  /**
+   * A virtual IP the active node holds (active-passive only; see `@gc/vip`): acquired with the
+   * leadership epoch before the backend starts, released after it stops and on shutdown.
+   */
+  vip?: Partial<Omit<VipOptions, 'arp'>> &
+    Pick<VipOptions, 'address' | 'interface'> & { arp?: Partial<ArpOptions> };
+  /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
+  phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;
 }
 
 /** Options of {@link createPlatform}. */
@@ -163,6 +179,12 @@ export interface AppStatus {
   epoch: Epoch;
   /** Hook failures since start. */
   hookFailures: number;
+  /** The backend on this node, when the app has one. */
+  backend?: Pick<BackendStatus, 'kind' | 'state' | 'pid' | 'restarts'>;
+  /** The virtual IP, when the app has one: whether this node holds it. */
+  vip?: { address: string; held: boolean };
+  /** Durations of the last activation's phases on this node, in ms. */
+  lastActivation?: Record<string, number>;
 }
 
 /** This node's view of the platform. */
@@ -245,8 +267,10 @@ export interface Platform {
   readonly audit: Audit;
   /** Calls `fn` for every hook failure (also audited and counted). */
   onHookFailure(fn: (f: HookFailure) => void): () => void;
-  /** The node's view of the platform. */
+  /** The node's view of the platform (backend state as last refreshed). */
   status(): PlatformStatus;
+  /** The node's view after refreshing what needs I/O (backend state); what /status and `gc status` show. */
+  refreshedStatus(): Promise<PlatformStatus>;
   /** URL of the HTTP endpoints, when enabled. */
   httpUrl(): string | undefined;
   /** Starts the HTTP endpoints and every declared app. */
