@@ -74,9 +74,13 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     expect(Object.keys(msg!.json<Record<string, unknown>>()).sort()).toEqual(
       ['app', 'data', 'epoch', 'id', 'node', 'severity', 'time', 'type', 'v'].sort(),
     );
-    // Reopening with other limits updates them.
+    // Reopening with other limits updates them; a reader with defaults (the CLI) leaves them alone.
     await audit(p, 'node-b', { maxAgeMs: 7_200_000 });
     expect((await jsm.streams.info(`${p}_audit`)).config.max_age).toBe(7_200_000 * 1e6);
+    const cli = await createAudit(nc, { platform: p, nodeId: 'gc-cli' });
+    open.push(cli);
+    const after = (await jsm.streams.info(`${p}_audit`)).config;
+    expect([after.max_age, after.max_bytes]).toEqual([7_200_000 * 1e6, 8 << 20]); // as node-b set them
   });
 
   it('queries by type pattern, app, node, severity, time range and limit', async () => {

@@ -170,8 +170,16 @@ export async function createAudit(
         duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
         ...limits,
       });
-    } else if (info.config.max_age !== limits.max_age || info.config.max_bytes !== limits.max_bytes) {
-      await jsm.streams.update(stream, { ...info.config, ...limits });
+    } else {
+      // Only limits the caller set explicitly are applied to an existing stream: a reader (the CLI) that
+      // opens the audit with defaults must not reset the retention the platform configured.
+      const wanted = {
+        ...(opts.maxAgeMs !== undefined ? { max_age: limits.max_age } : {}),
+        ...(opts.maxBytes !== undefined ? { max_bytes: limits.max_bytes } : {}),
+      };
+      if (Object.entries(wanted).some(([k, v]) => info.config[k as keyof typeof wanted] !== v)) {
+        await jsm.streams.update(stream, { ...info.config, ...wanted });
+      }
     }
   } catch (err) {
     throw new AuditStoreError('ensure stream', stream, { cause: err });

@@ -150,6 +150,7 @@ async function ensureStream(
   name: string,
   subject: string,
   o: EventsOptions,
+  explicit: { maxAgeMs: boolean; maxBytes: boolean },
 ): Promise<void> {
   try {
     const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
@@ -165,8 +166,16 @@ async function ensureStream(
         duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
         ...limits,
       });
-    } else if (info.config.max_age !== limits.max_age || info.config.max_bytes !== limits.max_bytes) {
-      await jsm.streams.update(name, { ...info.config, ...limits });
+    } else {
+      // Only limits set explicitly are applied to an existing stream (an instance with defaults must not
+      // reset the retention another one configured).
+      const wanted = {
+        ...(explicit.maxAgeMs ? { max_age: limits.max_age } : {}),
+        ...(explicit.maxBytes ? { max_bytes: limits.max_bytes } : {}),
+      };
+      if (Object.entries(wanted).some(([k, v]) => info.config[k as keyof typeof wanted] !== v)) {
+        await jsm.streams.update(name, { ...info.config, ...wanted });
+      }
     }
   } catch (err) {
     throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'ensure stream', `events stream ${name}`, {
@@ -213,8 +222,9 @@ export async function createEvents(
         cause: err,
       });
     }
-    await ensureStream(jsm, streams.platform, `${names.platform}.events.>`, o);
-    if (streams.app) await ensureStream(jsm, streams.app, `${names.platform}.${o.app}.events.>`, o);
+    const explicit = { maxAgeMs: opts.maxAgeMs !== undefined, maxBytes: opts.maxBytes !== undefined };
+    await ensureStream(jsm, streams.platform, `${names.platform}.events.>`, o, explicit);
+    if (streams.app) await ensureStream(jsm, streams.app, `${names.platform}.${o.app}.events.>`, o, explicit);
   }
   return new EventsImpl(nc, names, o, streams, jsm);
 }
