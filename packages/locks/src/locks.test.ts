@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
 import { ConfigError, connect, createFence, FencedError, InvalidNameError } from '@gc/core';
 import { findNatsServer, startServer, type NatsServer, type ServerFlavor } from '@gc/testkit';
 import {
@@ -228,6 +229,18 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
     const next = await admin.acquire('stuck');
     expect(next.epoch).toBe(lease.epoch + 1);
     await next.release();
+  });
+
+  it('epochs keep increasing when a lock key is deleted behind gc’s back', async () => {
+    const bucket = fresh();
+    const a = await locks('node-a', {}, bucket);
+    const l1 = await a.acquire('del');
+    await l1.release();
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.purge('del'); // an operator's `nats kv purge`
+    const l2 = await a.acquire('del');
+    expect(l2.epoch).toBe(l1.epoch + 1);
+    await l2.release();
   });
 
   it('close() releases held leases at once and is idempotent', async () => {

@@ -189,6 +189,8 @@ class LocksImpl implements Locks {
   readonly kv: KV;
   readonly metrics: LockMetrics;
   readonly #seen = new Map<string, Seen>();
+  /** Highest epoch this instance saw per key: a key deleted behind gc's back does not restart epochs here. */
+  readonly #highEpoch = new Map<string, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly leases = new Set<LeaseImpl>();
   readonly #semaphores = new Map<string, SemaphoreImpl>();
@@ -257,6 +259,7 @@ class LocksImpl implements Locks {
   }
 
   observe(key: string, revision: number, record: LockRecord | null): Seen {
+    if (record && record.epoch > (this.#highEpoch.get(key) ?? 0)) this.#highEpoch.set(key, record.epoch);
     const prev = this.#seen.get(key);
     if (prev && prev.revision >= revision) return prev;
     const s: Seen = { revision, at: this.o.clock.now(), record };
@@ -358,7 +361,7 @@ class LocksImpl implements Locks {
     const record: LockRecord = {
       v: 1,
       state: 'held',
-      epoch: (current?.epoch ?? 0) + 1,
+      epoch: Math.max(current?.epoch ?? 0, this.#highEpoch.get(key) ?? 0) + 1,
       owner: this.owner,
       instance: this.instance,
       token: nuid.next(),
