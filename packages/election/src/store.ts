@@ -109,11 +109,15 @@ export function livenessSubject(bucket: string, key: string): string {
 
 /** Options of {@link openKvLeaseStore}. */
 export interface KvLeaseStoreOptions {
+  /** KV bucket name (created when missing). */
   bucket: string;
+  /** Key of the lease. */
   key: string;
+  /** Replicas of a new bucket (1, 3 or 5). */
   replicas: number;
   /** Time-to-live the holder uses; sets the delete-marker TTL of a new bucket. */
   ttlMs: number;
+  /** Timeout of lease operations in ms (opening the bucket gets at least 5 s). */
   timeoutMs: number;
 }
 
