@@ -151,7 +151,9 @@ describe('R5: crashes', () => {
     }
     const child = spawnNode(fixture('replica.ts'), { env, label: 'replica-final' });
     await child.waitForMessage(
-      (m: { type: string; txid?: number }) => m.type === 'applied' && m.txid === final.txid,
+      (m: { type: string; txid?: number; position?: { txid: number } }) =>
+        (m.type === 'applied' && m.txid === final.txid) ||
+        (m.type === 'ready' && m.position!.txid === final.txid),
       30_000,
       'caught up',
     );

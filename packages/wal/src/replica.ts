@@ -182,7 +182,16 @@ class ReplicaImpl implements Replica {
   #applyLock: Promise<unknown> = Promise.resolve();
   #waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
 
-  constructor(o: ReplicaOptions, names: WalNames, js: JetStreamClient, jsm: JetStreamManager) {
+  readonly #pullMessages: number;
+
+  constructor(
+    o: ReplicaOptions,
+    names: WalNames,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    pullMessages: number,
+  ) {
+    this.#pullMessages = pullMessages;
     this.#o = o;
     this.#names = names;
     this.#js = js;
@@ -435,7 +444,10 @@ class ReplicaImpl implements Replica {
       opt_start_seq: startSeq,
     });
     const assembler = new TxAssembler();
-    const iter = await consumer.consume({ max_messages: 512 });
+    // Bound a pull to ~32 MiB of the largest possible messages: 512 one-megabyte chunks would overrun
+    // the server's per-connection pending limit, dropping deliveries and resetting the ordered consumer.
+    // (A `max_bytes` pull stalls until it expires when the next message does not fit the budget.)
+    const iter = await consumer.consume({ max_messages: this.#pullMessages });
     this.#messages = iter;
     if (this.#closed) iter.stop();
     try {
@@ -765,7 +777,14 @@ export async function createReplica(
   };
   const names = walNames(o.platform, o.app);
   const jsm = await ensureWalStream(nc, names, o.streamReplicas);
-  const r = new ReplicaImpl(o, names, jetstream(nc), jsm);
+  const maxPayload = nc.info?.max_payload ?? 1 << 20;
+  const r = new ReplicaImpl(
+    o,
+    names,
+    jetstream(nc),
+    jsm,
+    Math.max(4, Math.min(512, Math.floor((32 << 20) / maxPayload))),
+  );
   if (o.onEvent) r.onEvent(o.onEvent);
   await r.start();
   return r;
