@@ -19,9 +19,8 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: {
-          allowDefaultProject: ['*.js', '*.mjs', '*.ts', 'scripts/*.mjs', 'apps/*/bin/*.js', 'apps/*/scripts/*.mjs'],
-        },
+        // Every file belongs to a tsconfig (the root one covers config files and scripts/).
+        projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
     },
