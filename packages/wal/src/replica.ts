@@ -462,7 +462,7 @@ class ReplicaImpl implements Replica {
         this.#deliveredSeq = m.seq;
         if (
           this.#batch.length > 0 &&
-          (iter.getPending() <= 0 ||
+          (m.info.pending === 0 ||
             this.#batch.length >= this.#o.batchMaxTransactions ||
             this.#batchBytes >= this.#o.batchMaxBytes ||
             tx?.meta.kind === TxKind.Full)
