@@ -470,6 +470,21 @@ describe('fencing epochs', () => {
     h.checkEpochOrder();
   });
 
+  it('a lease that vanishes under a live leader (bucket recreated) is not taken before a full TTL', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const b = await h.node('b');
+    expect(a.e.isLeader()).toBe(true);
+    await h.run(500); // b has seen a renew
+    h.backend.recreate(); // no step-down marker: a may still be acting until its renew deadline
+    await h.run(1000);
+    expect(b.e.isLeader()).toBe(false); // a graceful release would have let b in at once
+    await h.run(2600);
+    expect(a.e.isLeader() && b.e.isLeader()).toBe(false);
+    expect(a.e.isLeader() || b.e.isLeader()).toBe(true);
+    h.checkEpochOrder();
+  });
+
   it('a brand-new node after the bucket was recreated picks an epoch floored at the wall clock (ms)', async () => {
     h = new Harness();
     const old = await h.node('old', { epochStore: memoryEpochStore(1_000_000) });

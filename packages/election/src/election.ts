@@ -102,6 +102,12 @@ class ElectionImpl implements Election {
   #state: ElectionStateValue = ElectionState.Starting;
   #highest: Epoch;
   /** Last observed entry and the clock time its revision was first seen. */
+  /**
+   * When (on our clock) we last saw another node's grant change, and its TTL. A lease that vanishes
+   * without a step-down (the bucket deleted or rolled back under a live leader) is treated like a
+   * silent one: no acquire before a full TTL since that moment, because its holder may still act.
+   */
+  #lastHeld: { at: number; ttl: number } | undefined;
   #obs: { revision: number; record: LeaseRecord | null; since: number } = {
     revision: -1,
     record: null,
@@ -391,6 +397,11 @@ class ElectionImpl implements Election {
     if (!changed) return false;
     this.#obs = { revision: e.revision, record: e.record, since: this.#clock.now() };
     this.#noResponders = 0;
+    if (e.record && e.record.instance !== this.#instance) {
+      this.#lastHeld = { at: this.#obs.since, ttl: Math.max(e.record.ttlMs, this.#o.ttlMs) };
+    } else if (!e.record && e.releasedEpoch !== undefined) {
+      this.#lastHeld = undefined; // released by its holder: safe to take at once
+    }
     const info: LeaderInfo = e.record
       ? { holder: e.record.holder, epoch: e.record.epoch, revision: e.revision }
       : { holder: null, epoch: this.#leaderInfo.epoch, revision: e.revision };
@@ -412,7 +423,8 @@ class ElectionImpl implements Election {
     const { revision, record, since } = this.#obs;
     if (revision < 0) return;
     if (!record) {
-      const delay = (MAX_PRIORITY - this.#o.priority) * this.#o.priorityStepMs;
+      const guard = this.#lastHeld ? this.#lastHeld.at + this.#lastHeld.ttl - this.#clock.now() : 0;
+      const delay = Math.max(guard, (MAX_PRIORITY - this.#o.priority) * this.#o.priorityStepMs);
       if (delay === 0) return void this.#tryAcquire(revision, 'create');
       this.#timer('action', delay, () => void this.#tryAcquire(revision, 'create'));
       return;

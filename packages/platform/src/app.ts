@@ -18,6 +18,14 @@ import {
 } from '@gc/backends';
 import { createEvents, type Events } from '@gc/events';
 import { createVip, type Vip } from '@gc/vip';
+import {
+  createSnapshotStore,
+  createSnapshotter,
+  type SnapshotInfo,
+  type Snapshotter,
+  type SnapshotStore,
+} from '@gc/snapshot';
+import { createReplica, demote, promote, type Primary, type Replica, type ReplicaEvent } from '@gc/wal';
 import { createLocks, type Locks } from '@gc/locks';
 import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -85,6 +93,11 @@ export class AppImpl implements App {
   #backend: Backend | undefined;
   #vip: Vip | undefined;
   #lastActivation: Record<string, number> | undefined;
+  #primary: Primary | undefined;
+  #replica: Replica | undefined;
+  #snapshots: SnapshotStore | undefined;
+  #snapshotter: Snapshotter | undefined;
+  #replicationStatus: AppStatus['replication'];
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
 
@@ -202,11 +215,31 @@ export class AppImpl implements App {
   /** Backend state for `status()` (refreshed by `refreshStatus()`, which the platform awaits). */
   #backendStatus: AppStatus['backend'];
 
-  /** Refreshes the parts of the status that need I/O (backend state). */
+  /** Refreshes the parts of the status that need I/O (backend state, replication lag). */
   async refreshStatus(): Promise<void> {
-    if (!this.#backend) return;
-    const st = await this.#backend.status().catch(() => undefined);
-    if (st) this.#backendStatus = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
+    if (this.#backend) {
+      const st = await this.#backend.status().catch(() => undefined);
+      if (st) this.#backendStatus = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
+    }
+    if (this.#primary) {
+      const p = this.#primary.position();
+      this.#replicationStatus = { role: 'primary', txid: p.txid, lagTx: 0, lagMs: 0 };
+    } else if (this.#replica) {
+      const pos = this.#replica.position();
+      const lag = await this.#replica.lag().catch(() => undefined);
+      this.#replicationStatus = {
+        role: 'replica',
+        txid: pos.txid,
+        lagTx: lag?.transactions ?? 0,
+        lagMs: Math.round((lag?.seconds ?? 0) * 1000),
+      };
+    }
+  }
+
+  sqlite(): { path: string; primary: Primary | undefined; replica: Replica | undefined } | undefined {
+    return this.#o.sqlite
+      ? { path: this.#o.sqlite.path, primary: this.#primary, replica: this.#replica }
+      : undefined;
   }
 
   status(): AppStatus {
@@ -219,6 +252,7 @@ export class AppImpl implements App {
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
       ...(this.#backendStatus ? { backend: this.#backendStatus } : {}),
+      ...(this.#replicationStatus ? { replication: this.#replicationStatus } : {}),
       ...(this.#vip ? { vip: { address: this.#vip.address, held: this.#vip.state === 'held' } } : {}),
       ...(this.#lastActivation ? { lastActivation: this.#lastActivation } : {}),
     };
@@ -320,11 +354,20 @@ export class AppImpl implements App {
         onEvent: (e) => this.#d.audit(`vip.${e.type}`, { ...e }),
       });
     }
+    if (this.#o.sqlite) await this.#startReplica();
     const vip = this.#vip;
     const timeout = this.#hooks.timeoutMs;
     this.#coordinator = createActiveCoordinator({
       name: this.name,
       steps: {
+        ...(this.#o.sqlite
+          ? {
+              promote: {
+                activate: (ctx: PhaseContext) => this.#promote(ctx),
+                deactivate: (ctx: PhaseContext) => this.#demote(ctx),
+              },
+            }
+          : {}),
         ...(vip
           ? {
               vip: {
@@ -368,6 +411,147 @@ export class AppImpl implements App {
         }
       },
     });
+  }
+
+  #where() {
+    return { platform: this.#d.names.platform, app: this.name, path: this.#o.sqlite!.path };
+  }
+
+  #replicaEvents = (e: ReplicaEvent) => {
+    if (e.type === 'bootstrap')
+      this.#d.audit('wal.bootstrap', {
+        from: e.from,
+        txid: e.txid,
+        ...(e.reason ? { reason: e.reason } : {}),
+      });
+    else if (e.type === 'unreplicated-writes')
+      this.#d.audit('wal.unreplicated_writes', { error: e.error.message });
+    else if (e.type === 'refused' || e.type === 'error')
+      this.#d.audit(`wal.replica_${e.type}`, { error: e.error.message });
+  };
+
+  async #startReplica(): Promise<void> {
+    this.#snapshots ??= await createSnapshotStore(
+      this.#d.nc,
+      { platform: this.#d.names.platform, app: this.name },
+      this.#d.clock,
+    );
+    this.#replica = await createReplica(this.#d.nc, {
+      ...this.#where(),
+      snapshots: this.#snapshots,
+      clock: this.#d.clock,
+      logger: this.#d.logger,
+      onEvent: this.#replicaEvents,
+    });
+  }
+
+  /** Promote phase: catch up, verify and promote the replica; publish with the new epoch. */
+  async #promote(ctx: PhaseContext): Promise<void> {
+    if (!this.#replica) await this.#startReplica();
+    const replica = this.#replica!;
+    // promote() closes the replica; if it fails, the next attempt (or standby duty) starts a new one.
+    this.#replica = undefined;
+    const { primary, timings } = await promote(
+      replica,
+      this.#where(),
+      this.#d.nc,
+      {
+        epoch: ctx.epoch,
+        synchronous: this.#o.sqlite!.synchronous ?? false,
+        clock: this.#d.clock,
+        logger: this.#d.logger,
+        onEvent: (e) => {
+          if (e.type === 'not-leader') {
+            // Another epoch extended the stream: we are no longer the leader.
+            this.#d.audit('wal.not_leader', { epoch: ctx.epoch, error: e.error.message });
+            void this.stepDown().catch(() => undefined);
+          } else if (e.type === 'resync') this.#d.audit('wal.resync', { txid: e.txid, reason: e.reason });
+        },
+      },
+      this.#d.clock,
+    ).catch(async (err: unknown) => {
+      await replica.close().catch(() => undefined);
+      if (!this.#stopping)
+        await this.#startReplica().catch((e: unknown) =>
+          this.#d.logger.error('cannot restart the replica', { err: e }),
+        );
+      throw err;
+    });
+    this.#primary = primary;
+    const primaryRef = primary;
+    this.#d.audit('wal.promoted', {
+      epoch: ctx.epoch,
+      ...Object.fromEntries(
+        Object.entries(timings).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v) : v]),
+      ),
+    });
+    this.#snapshotter = createSnapshotter(this.#d.nc, this.#snapshots!, (dir) => primaryRef.snapshotTo(dir), {
+      platform: this.#d.names.platform,
+      app: this.name,
+      intervalMs: this.#o.sqlite!.snapshotIntervalMs ?? 600_000,
+      scratchDir: this.#d.dataDir,
+      clock: this.#d.clock,
+      onEvent: (e) => {
+        if (e.type === 'snapshot')
+          this.#d.audit('snapshot.created', {
+            snapshot: e.info.name,
+            txid: e.info.txid,
+            bytes: e.info.sizeBytes,
+            ms: Math.round(e.durationMs),
+          });
+        else if (e.type === 'pruned')
+          this.#d.audit('snapshot.pruned', {
+            deleted: e.deleted.map((d) => d.name),
+            ...(e.trimmedBelowSeq ? { trimmedBelowSeq: e.trimmedBelowSeq } : {}),
+          });
+        else this.#d.audit('snapshot.failed', { error: e.error.message });
+      },
+    });
+  }
+
+  /**
+   * Takes a snapshot of the primary database now (consistent at a txid), stores it in
+   * `{platform}_{app}_snapshots`, applies retention and trims the WAL stream below the oldest kept
+   * snapshot. Only the active node can.
+   */
+  snapshot(): Promise<SnapshotInfo> {
+    if (!this.#snapshotter)
+      throw new ClosedError(`the primary database of app ${this.name} on ${this.#d.nodeId} (not active)`);
+    return this.#snapshotter.snapshotNow();
+  }
+
+  /** Demote phase: stop publishing, become a replica; unreplicated local writes are reported, never merged. */
+  async #demote(ctx: PhaseContext): Promise<void> {
+    await this.#snapshotter?.close();
+    this.#snapshotter = undefined;
+    const primary = this.#primary;
+    if (!primary) return;
+    this.#primary = undefined;
+    if (this.#stopping) {
+      await primary.stop();
+      await primary.close();
+      return;
+    }
+    const r = await demote(
+      primary,
+      this.#d.nc,
+      {
+        ...this.#where(),
+        snapshots: this.#snapshots,
+        clock: this.#d.clock,
+        logger: this.#d.logger,
+        onEvent: this.#replicaEvents,
+      },
+      this.#d.clock,
+    );
+    this.#replica = r.replica;
+    this.#d.audit('wal.demoted', { epoch: ctx.epoch, ms: Math.round(r.timings.totalMs) });
+    if (r.unreplicated) {
+      this.#d.logger.error(
+        'writes of the deposed leader never reached the stream; they were moved aside, not merged',
+        { err: r.unreplicated },
+      );
+    }
   }
 
   async #runOnActive(ctx: PhaseContext): Promise<void> {
@@ -546,6 +730,9 @@ export class AppImpl implements App {
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
     await this.#coordinator?.close();
+    await this.#snapshotter?.close();
+    await this.#primary?.close();
+    await this.#replica?.close();
     await this.#vip?.close();
     await this.#backend?.close();
     await this.#rpc?.close();

@@ -417,3 +417,64 @@ describe('backend on the active node', () => {
     await p.close();
   });
 });
+
+describe('replicated SQLite on an active-passive app', () => {
+  it('promotes before onActive, keeps every synced write across a hand-over, and reports replication', async () => {
+    const nodes = await Promise.all(
+      ['a', 'b'].map(async (id) => {
+        const p = await node('sql', id);
+        const dir = await makeTempDir(`sql-${id}`);
+        const app = p.app('ledger', {
+          election: fast,
+          sqlite: { path: `${dir}/ledger.db`, snapshotIntervalMs: 0 },
+        });
+        app.on('onActive', async ({ epoch }) => {
+          const primary = app.sqlite()!.primary!;
+          await primary.write((db) => {
+            db.exec('CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, node TEXT, epoch INTEGER)');
+            db.prepare('INSERT INTO entries (node, epoch) VALUES (?, ?)').run(id, epoch);
+          });
+          await primary.sync();
+        });
+        return p;
+      }),
+    );
+    await nodes[0]!.start();
+    const appA = nodes[0]!.apps()[0]!;
+    await appA.waitForActive(15_000);
+    await appA.sqlite()!.primary!.write((db) => {
+      const ins = db.prepare('INSERT INTO entries (node, epoch) VALUES (?, ?)');
+      for (let i = 0; i < 100; i++) ins.run('a-bulk', appA.epoch());
+    });
+    await appA.sqlite()!.primary!.sync();
+    await nodes[1]!.start();
+    const appB = nodes[1]!.apps()[0]!;
+    await waitFor(async () => (await nodes[1]!.refreshedStatus()).apps[0]!.replication?.txid, {
+      message: 'b replicates',
+    });
+    // a snapshot trims the stream below it: the demoted leader must still be adopted, not flagged
+    const snap = await appA.snapshot();
+    expect(snap.txid).toBeGreaterThan(0);
+    await appA.stepDown();
+    await appB.waitForActive(15_000);
+    const rows = await appB
+      .sqlite()!
+      .primary!.write((db) =>
+        db.prepare('SELECT node, count(*) AS n FROM entries GROUP BY node ORDER BY node').all(),
+      );
+    expect(rows).toEqual([
+      { node: 'a', n: 1 },
+      { node: 'a-bulk', n: 100 },
+      { node: 'b', n: 1 },
+    ]);
+    expect(await appB.sqlite()!.primary!.write((db) => db.pragma('integrity_check', { simple: true }))).toBe(
+      'ok',
+    );
+    const st = await nodes[0]!.refreshedStatus();
+    expect(st.apps[0]!.replication).toMatchObject({ role: 'replica' });
+    const records = await nodes[1]!.audit.query({ app: 'ledger', type: 'wal.*' });
+    expect(records.map((r) => r.type)).toEqual(expect.arrayContaining(['wal.promoted', 'wal.demoted']));
+    expect(records.map((r) => r.type)).not.toContain('wal.unreplicated_writes');
+    await Promise.all(nodes.map((p) => p.close()));
+  });
+});

@@ -120,10 +120,10 @@ class PlatformImpl implements Platform {
     if (this.#apps.has(name))
       throw new ConfigError(`apps.${name}`, 'an app with this name is already declared on this node');
     const opts = { ...defaultAppOptions(), ...partial };
-    if (opts.mode !== AppMode.ActivePassive && (opts.backend || opts.vip)) {
+    if (opts.mode !== AppMode.ActivePassive && (opts.backend || opts.vip || opts.sqlite)) {
       throw new ConfigError(
         `apps.${name}`,
-        `backend and vip need mode active-passive (the service and the address belong to one node); got mode ${opts.mode}`,
+        `backend, vip and sqlite need mode active-passive (the service, the address and the writable database belong to one node); got mode ${opts.mode}`,
       );
     }
     if (!Object.values(AppMode).includes(opts.mode)) {

@@ -3,6 +3,8 @@ import type { ElectionOptions, LeaderInfo } from '@gc/election';
 import type { Audit } from '@gc/audit';
 import type { Backend, BackendConfig, BackendStatus } from '@gc/backends';
 import type { ArpOptions, VipOptions } from '@gc/vip';
+import type { Primary, Replica } from '@gc/wal';
+import type { SnapshotInfo } from '@gc/snapshot';
 import type { Events } from '@gc/events';
 import type { Locks } from '@gc/locks';
 import type { Member } from '@gc/membership';
@@ -136,6 +138,20 @@ export interface AppOptions {
    */
   vip?: Partial<Omit<VipOptions, 'arp'>> &
     Pick<VipOptions, 'address' | 'interface'> & { arp?: Partial<ArpOptions> };
+  /**
+   * A SQLite database (WAL mode) replicated page by page to every node of this app (active-passive
+   * only; see `@gc/wal`): standbys keep a verified replica, the new leader catches up and promotes it
+   * before the VIP, the backend and onActive; a deposed leader demotes after onPassive, and writes it
+   * made that never reached the stream are moved aside and reported, never merged.
+   */
+  sqlite?: {
+    /** The database file the app (or its backend) uses. */
+    path: string;
+    /** Make every commit wait until it is in the stream (RPO 0); `sqlite().primary.sync()` does it per call. Default false. */
+    synchronous?: boolean;
+    /** Take a snapshot this often while primary, in ms (0: never). Default 600000. */
+    snapshotIntervalMs?: number;
+  };
   /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
   phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;
 }
@@ -183,6 +199,8 @@ export interface AppStatus {
   backend?: Pick<BackendStatus, 'kind' | 'state' | 'pid' | 'restarts'>;
   /** The virtual IP, when the app has one: whether this node holds it. */
   vip?: { address: string; held: boolean };
+  /** SQLite replication on this node, when the app has a database. */
+  replication?: { role: 'primary' | 'replica'; txid: number; lagTx: number; lagMs: number };
   /** Durations of the last activation's phases on this node, in ms. */
   lastActivation?: Record<string, number>;
 }
@@ -212,6 +230,16 @@ export interface App {
    * `platform.api(app).call(method, payload, { to })`. Can be called before or after `start()`.
    */
   handle<In = unknown, Out = unknown>(method: string, fn: Handler<In, Out>, opts?: HandleOptions<In>): void;
+  /**
+   * The app's replicated SQLite database on this node (when `sqlite` is configured): the `Primary`
+   * while active (`primary.write(fn)`, `primary.sync()`), the `Replica` otherwise.
+   */
+  sqlite(): { path: string; primary: Primary | undefined; replica: Replica | undefined } | undefined;
+  /**
+   * Takes a snapshot of the app's database now (active node only): consistent at a txid, stored in
+   * `{platform}_{app}_snapshots`, retention applied, WAL stream trimmed below the oldest kept one.
+   */
+  snapshot(): Promise<SnapshotInfo>;
   /** Current role on this node. */
   role(): AppRole;
   /** True while active (leader in active-passive). */

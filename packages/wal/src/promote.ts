@@ -77,10 +77,17 @@ export async function promote(
     }
   }
   const t2 = clock.now();
-  for (const f of [`${where.path}-wal`, `${where.path}-shm`, primarySidecarPath(where.path)])
-    rmSync(f, { force: true });
-  if (existsSync(where.path)) rmSync(where.path);
-  renameSync(src, where.path);
+  if (pos.dbPages === 0) {
+    // The stream holds no database yet (a new app, or one adopted into gc): the data path is kept as it
+    // is, so an existing database there is adopted (the primary publishes it in full) and a missing one
+    // is created in WAL mode. Only the empty replica file goes.
+    rmSync(src, { force: true });
+  } else {
+    for (const f of [`${where.path}-wal`, `${where.path}-shm`, primarySidecarPath(where.path)])
+      rmSync(f, { force: true });
+    if (existsSync(where.path)) rmSync(where.path);
+    renameSync(src, where.path);
+  }
   for (const f of [`${src}.gc-position.json`, `${src}.gc-journal`]) rmSync(f, { force: true });
   fsyncDir(dirname(where.path));
   const t3 = clock.now();

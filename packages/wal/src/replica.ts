@@ -286,6 +286,9 @@ class ReplicaImpl implements Replica {
     const last = info.state.last_seq;
     if (last === 0) return checksum === 0n ? { ...this.#pos } : undefined;
     const start = Math.max(info.state.first_seq, fromSeq || info.state.first_seq);
+    // The stream may have been trimmed past this state (it is kept only above the oldest snapshot):
+    // then a snapshot at exactly this state proves it was replicated.
+    if (info.state.messages === 0 || start > last) return this.#findSnapshotState(checksum, pages);
     const consumer = await this.#js.consumers.get(this.#names.stream, {
       filter_subjects: this.#names.subject,
       deliver_policy: DeliverPolicy.StartSequence,
@@ -318,7 +321,23 @@ class ReplicaImpl implements Replica {
     } finally {
       iter.stop();
     }
-    return found;
+    return found ?? this.#findSnapshotState(checksum, pages);
+  }
+
+  /** A stored snapshot whose state is exactly `checksum` / `pages`, as a position; undefined when none. */
+  async #findSnapshotState(checksum: bigint, pages: number): Promise<WalPosition | undefined> {
+    const list = this.#o.snapshots ? await this.#o.snapshots.list() : [];
+    const snap = list.reverse().find((x) => parseChecksum(x.checksum) === checksum && x.pageCount === pages);
+    return snap
+      ? {
+          txid: snap.txid,
+          seq: snap.seq,
+          epoch: snap.epoch,
+          checksum: snap.checksum,
+          pageSizeBytes: snap.pageSizeBytes,
+          dbPages: pages,
+        }
+      : undefined;
   }
 
   #removeReplicaFiles(): void {
