@@ -66,6 +66,14 @@ const appSchema = z
     hookTimeoutMs: positiveMs.optional(),
     backend: backendSchema.optional(),
     vip: vipSchema.optional(),
+    sqlite: z
+      .object({
+        path: z.string().min(1),
+        synchronous: z.boolean().optional(),
+        snapshotIntervalMs: z.number().int().nonnegative().optional(),
+      })
+      .strict()
+      .optional(),
     phaseTimeouts: z
       .object({
         promoteMs: positiveMs.optional(),
@@ -78,12 +86,12 @@ const appSchema = z
   .strict()
   .superRefine((app, ctx) => {
     if (app.mode !== 'active-passive') {
-      for (const k of ['backend', 'vip'] as const) {
+      for (const k of ['backend', 'vip', 'sqlite'] as const) {
         if (app[k])
           ctx.addIssue({
             code: 'custom',
             path: [k],
-            message: `${k} needs mode active-passive (the service and the address belong to one node)`,
+            message: `${k} needs mode active-passive (the service, the address and the writable database belong to one node)`,
           });
       }
     }

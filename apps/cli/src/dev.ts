@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
 import { NatsServerProcess, assertPortFree } from '@gc/nats-server';
 import { createAdminClient, type AdminClient } from '@gc/platform';
+import { findListenerPid } from '@gc/backends';
 
 /** Options of {@link startDevCluster}. */
 export interface DevClusterOptions {
@@ -18,6 +19,8 @@ export interface DevClusterOptions {
   nodes: number;
   /** HTTP port of the first node (dashboard, /status); the others use the next ports. Default 8081. */
   nodeHttpPort: number;
+  /** Port of the example orders service on the first node; the others use the next ports. Default 8091. */
+  servicePort: number;
   /** Platform name. Default `dev`. */
   platform: string;
   /** Restart a node process that died, after this many ms (0: never). Default 2000. */
@@ -36,6 +39,7 @@ export function defaultDevClusterOptions(): DevClusterOptions {
     dir: '.gc-dev',
     nodes: 3,
     nodeHttpPort: 8081,
+    servicePort: 8091,
     platform: 'dev',
     restartDelayMs: 2000,
     readyTimeoutMs: 30_000,
@@ -55,6 +59,8 @@ export interface DevCluster {
   readonly serverBin: string;
   /** The dashboard URL (served by the first node), when nodes run. */
   readonly dashboardUrl: string | undefined;
+  /** The example orders service URL of each node (only the leader's answers). */
+  readonly serviceUrls: string[];
   /** Node ids. */
   readonly nodeIds: string[];
   /** The operator client on the dev platform. */
@@ -65,13 +71,27 @@ export interface DevCluster {
   close(): Promise<void>;
 }
 
-/** The example apps `gc dev` runs on every node. */
-export function devAppsConfig(): string {
+/** Where the example service of `gc dev` lives. */
+const servicePath = (): string => fileURLToPath(new URL('../dev/orders-service.mjs', import.meta.url));
+
+/** The example apps `gc dev` runs on a node: `orders` with its database and HTTP service, `workers`. */
+export function devAppsConfig(o: { dataDir: string; servicePort: number; nodeId: string }): string {
+  const db = join(o.dataDir, 'orders.db');
   return `apps:
-  # active-passive: one node serves, the others stand by; kill the leader and watch it move
+  # active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service
+  # (process backend) on it, then runs onActive; kill the leader and watch all of it move
   orders:
     mode: active-passive
     election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250 }
+    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000 }
+    backend:
+      type: process
+      options:
+        command: ${JSON.stringify(process.execPath)}
+        args: [${JSON.stringify(servicePath())}]
+        env: { PORT: "${o.servicePort}", DB: ${JSON.stringify(db)}, NODE_ID: ${o.nodeId} }
+        health: { type: http, url: "http://127.0.0.1:${o.servicePort}/health" }
+        graceMs: 3000
   # pool: active on every node
   workers:
     mode: pool
@@ -100,6 +120,7 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     [o.port, '--port'],
     [o.httpPort, '--http-port'],
     ...Array.from({ length: o.nodes }, (_, i): [number, string] => [o.nodeHttpPort + i, '--node-http-port']),
+    ...Array.from({ length: o.nodes }, (_, i): [number, string] => [o.servicePort + i, '--service-port']),
   ];
   for (const [port, flag] of ports) {
     await assertPortFree('127.0.0.1', port).catch((err: Error) => {
@@ -126,7 +147,12 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     writeFileSync(
       cfg,
       `platform: ${o.platform}\nnode: { id: ${id}, labels: { zone: zone-${i + 1} } }\nnats: { servers: [${server.url}] }\n` +
-        `http: { host: 127.0.0.1, port: ${o.nodeHttpPort + i} }\ndataDir: ${join(root, 'nodes', `${id}-data`)}\nlog: { level: info, format: json }\n${devAppsConfig()}`,
+        `http: { host: 127.0.0.1, port: ${o.nodeHttpPort + i} }\ndataDir: ${join(root, 'nodes', `${id}-data`)}\nlog: { level: info, format: json }\n` +
+        devAppsConfig({
+          dataDir: join(root, 'nodes', `${id}-data`),
+          servicePort: o.servicePort + i,
+          nodeId: id,
+        }),
     );
     const log = openSync(join(root, 'logs', `${id}.log`), 'a');
     const child = spawn(process.execPath, [binPath(), 'run', '-c', cfg], {
@@ -137,6 +163,16 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     procs.set(id, child);
     writeFileSync(devPidFile(o.dir, id), `${child.pid}\n`);
     child.once('exit', (code, signal) => {
+      // A crashed node's service runs in its own process group and would outlive it; on a real machine
+      // that dies too, so the dev cluster plays the machine and stops it (see the platform README).
+      const orphan = findListenerPid(o.servicePort + i);
+      if (orphan) {
+        try {
+          process.kill(-orphan, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       if (closing) return;
       o.logger.warn('dev node exited', { node: id, code, signal, restartInMs: o.restartDelayMs });
       if (o.restartDelayMs > 0) setTimeout(() => !closing && startNode(id, i), o.restartDelayMs);
@@ -188,6 +224,7 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     serverBin: server.bin,
     dashboardUrl: o.nodes > 0 ? `http://127.0.0.1:${o.nodeHttpPort}/` : undefined,
     nodeIds,
+    serviceUrls: nodeIds.map((_, i) => `http://127.0.0.1:${o.servicePort + i}/`),
     admin,
     killLeader: (app) => killDevLeader(admin, o.dir, app),
     close,

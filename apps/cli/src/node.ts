@@ -23,6 +23,7 @@ function appOptions(spec: AppConfig) {
     ...(spec.hookTimeoutMs ? { hookTimeoutMs: spec.hookTimeoutMs } : {}),
     ...(spec.backend ? { backend: spec.backend } : {}),
     ...(spec.vip ? { vip: spec.vip } : {}),
+    ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),
     ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),
   };
 }

@@ -12,6 +12,8 @@ export interface StatusJson {
     roles: Record<string, string>;
     /** Backend state per node, when the app has a backend. */
     backend?: Record<string, string>;
+    /** SQLite replication per node, when the app has a database. */
+    replication?: Record<string, { role: string; txid: number; lagTx: number; lagMs: number }>;
   }>;
 }
 
@@ -23,6 +25,7 @@ export function summarize(platform: string, nodes: PlatformStatus[]): StatusJson
       const entry = apps.get(a.name) ?? { name: a.name, mode: a.mode, leader: null, epoch: 0, roles: {} };
       entry.roles[n.nodeId] = a.role;
       if (a.backend) entry.backend = { ...entry.backend, [n.nodeId]: a.backend.state };
+      if (a.replication) entry.replication = { ...entry.replication, [n.nodeId]: a.replication };
       if (a.epoch >= entry.epoch && a.leader) {
         entry.leader = a.leader;
         entry.epoch = a.epoch;

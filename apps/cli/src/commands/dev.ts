@@ -46,6 +46,12 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
       min: 1,
       max: 65000,
     }),
+    'service-port': Flags.integer({
+      description: 'port of the example orders service on the first node; the others use the next ports',
+      default: 8091,
+      min: 1,
+      max: 65000,
+    }),
     nodes: Flags.integer({ description: 'local nodes to run', default: 3, min: 0, max: 9 }),
     dir: Flags.string({
       description: 'folder for the dev cluster state (server store, node configs, logs)',
@@ -74,6 +80,7 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
         port: flags.port,
         httpPort: flags['http-port'],
         nodeHttpPort: flags['node-http-port'],
+        servicePort: flags['service-port'],
         nodes: flags.nodes,
         dir: flags.dir,
         logger,
@@ -90,6 +97,9 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
         `${cluster.nodeIds.length} nodes running: ${cluster.nodeIds.join(', ')} (logs in ${flags.dir}/logs)`,
       );
       this.log(`dashboard: ${cluster.dashboardUrl}`);
+      this.log(
+        `orders service (runs on the leader only, data in replicated SQLite): ${cluster.serviceUrls.join(' | ')}`,
+      );
       this.log(`try: gc status --server ${cluster.url} --platform dev   |   gc dev kill --app orders`);
       if (flags.open) this.open(cluster.dashboardUrl);
     }
