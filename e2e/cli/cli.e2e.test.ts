@@ -309,6 +309,45 @@ describe('lock and audit commands', () => {
   });
 });
 
+describe('snapshot commands', () => {
+  it('create (by the leader), list, restore (verified) and delete', async () => {
+    const sqlite = (id: string) => `  ledger:
+    mode: active-passive
+    election: { ttlMs: 1500, renewIntervalMs: 300, renewDeadlineMs: 1000, pollIntervalMs: 100 }
+    sqlite: { path: ${join(dir, `snap-${id}.db`)}, snapshotIntervalMs: 0 }
+`;
+    const nodes = [
+      await runNode('clisnap', 'a', sqlite('a') + pool),
+      await runNode('clisnap', 'b', sqlite('b') + pool),
+    ];
+    const p = ['--platform', 'clisnap', '--server', server.url];
+    const leader = await waitFor(
+      async () => (await status('clisnap')).apps.find((a) => a.name === 'ledger')?.leader,
+      { message: 'ledger leader' },
+    );
+    const created = await gc(['snapshot', 'create', 'ledger', '--json', ...p]);
+    expect(created.code, created.stderr).toBe(0);
+    const info = JSON.parse(created.stdout) as { name: string; txid: number; node: string };
+    expect(info.node).toBe(leader);
+    expect(info.txid).toBeGreaterThan(0);
+    const list = JSON.parse((await gc(['snapshot', 'list', 'ledger', '--json', ...p])).stdout) as Array<{
+      name: string;
+    }>;
+    expect(list.map((s) => s.name)).toEqual([info.name]);
+    const target = join(dir, 'restored.db');
+    const restored = await gc(['snapshot', 'restore', 'ledger', '--to', target, '--json', ...p]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ name: info.name, path: target });
+    expect((await gc(['snapshot', 'delete', 'ledger', 'snap-nope', ...p])).code).toBe(4);
+    expect((await gc(['snapshot', 'delete', 'ledger', info.name, ...p])).code).toBe(0);
+    expect(JSON.parse((await gc(['snapshot', 'list', 'ledger', '--json', ...p])).stdout)).toEqual([]);
+    const noLeader = await gc(['snapshot', 'create', 'workers', '--timeout', '500', ...p]);
+    expect(noLeader.code, noLeader.stderr).toBe(4);
+    expect((await gc(['snapshot', 'restore', 'ghost', '--to', target, ...p])).code).toBe(4);
+    for (const n of nodes) await n.child.stop();
+  });
+});
+
 describe('gc CLI errors', () => {
   it('no NATS: clear message and exit code 3', async () => {
     const r = await gc(['status', '--server', 'nats://127.0.0.1:1', '--json']);

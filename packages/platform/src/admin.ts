@@ -1,5 +1,6 @@
 import { GcError, resourceNames, validateAppName } from '@gc/core';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { SnapshotInfo } from '@gc/snapshot';
 import type { PlatformStatus } from './types.js';
 
 /** Error codes of the admin API. */
@@ -9,13 +10,19 @@ export const AdminErrorCode = {
 } as const;
 
 /** Control subjects of a platform (answered by every running node). A public contract. */
-export function controlSubjects(platform: string): { status: string; stepDown: (app: string) => string } {
+export function controlSubjects(platform: string): {
+  status: string;
+  stepDown: (app: string) => string;
+  snapshot: (app: string) => string;
+} {
   const p = resourceNames(platform).platform;
   return {
     /** Every node answers with its {@link PlatformStatus}. */
     status: `${p}._.control.status`,
     /** The app's current leader steps down and answers; standbys stay silent. */
     stepDown: (app: string) => `${p}._.control.stepdown.${validateAppName(app)}`,
+    /** The app's current leader takes a snapshot of its database and answers with it. */
+    snapshot: (app: string) => `${p}._.control.snapshot.${validateAppName(app)}`,
   };
 }
 
@@ -34,6 +41,8 @@ export interface AdminClient {
   nodes(waitMs?: number): Promise<PlatformStatus[]>;
   /** Makes the current leader of `app` step down; rejects with code `GC_ADMIN_NO_LEADER` when none answers. */
   stepDown(app: string, timeoutMs?: number): Promise<StepDownResult>;
+  /** Makes the current leader of `app` take a snapshot of its database now. */
+  snapshot(app: string, timeoutMs?: number): Promise<SnapshotInfo & { node: string }>;
 }
 
 /**
@@ -68,31 +77,53 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
       }
       return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     },
-    async stepDown(app, timeoutMs = 5000) {
-      const subject = subjects.stepDown(app);
-      let m: Msg;
-      try {
-        m = await nc.request(subject, undefined, { timeout: timeoutMs });
-      } catch (err) {
-        throw new GcError(
-          AdminErrorCode.NoLeader,
-          `no node is the leader of app ${app} (nobody answered within ${timeoutMs} ms)`,
-          { cause: err },
-        );
-      }
-      const body = JSON.parse(dec.decode(m.data)) as StepDownResult | { error: string };
-      if ('error' in body)
-        throw new GcError(AdminErrorCode.Failed, `step-down of ${app} failed: ${body.error}`);
-      return body;
+    stepDown(app, timeoutMs = 5000) {
+      return askLeader<StepDownResult>(nc, subjects.stepDown(app), app, 'step-down', timeoutMs);
+    },
+    snapshot(app, timeoutMs = 120_000) {
+      return askLeader<SnapshotInfo & { node: string }>(
+        nc,
+        subjects.snapshot(app),
+        app,
+        'snapshot',
+        timeoutMs,
+      );
     },
   };
+}
+
+async function askLeader<T>(
+  nc: NatsConnection,
+  subject: string,
+  app: string,
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
+  let m: Msg;
+  try {
+    m = await nc.request(subject, undefined, { timeout: timeoutMs });
+  } catch (err) {
+    throw new GcError(
+      AdminErrorCode.NoLeader,
+      `no node is the leader of app ${app} (nobody answered within ${timeoutMs} ms)`,
+      { cause: err },
+    );
+  }
+  const body = JSON.parse(new TextDecoder().decode(m.data)) as T | { error: string };
+  if (typeof body === 'object' && body !== null && 'error' in body)
+    throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${body.error}`);
+  return body;
 }
 
 /** Serves the control subjects for a node; returns the subscriptions to close. */
 export function serveControl(
   nc: NatsConnection,
   platform: string,
-  node: { status(): Promise<PlatformStatus>; stepDown(app: string): Promise<StepDownResult | undefined> },
+  node: {
+    status(): Promise<PlatformStatus>;
+    stepDown(app: string): Promise<StepDownResult | undefined>;
+    snapshot(app: string): Promise<(SnapshotInfo & { node: string }) | undefined>;
+  },
 ): Subscription[] {
   const subjects = controlSubjects(platform);
   const enc = new TextEncoder();
@@ -104,17 +135,25 @@ export function serveControl(
       );
     },
   });
-  const stepSub = nc.subscribe(`${resourceNames(platform).platform}._.control.stepdown.*`, {
-    callback: (_err, m) => {
-      const app = m.subject.split('.').pop()!;
-      node.stepDown(app).then(
-        (r) => {
-          if (r) m.respond(enc.encode(JSON.stringify(r)));
-        },
-        (err: unknown) =>
-          m.respond(enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }))),
-      );
-    },
-  });
-  return [statusSub, stepSub];
+  // Only the app's leader answers these; the others stay silent, so "no answer" means "no leader".
+  const leaderOnly = (verb: string, fn: (app: string) => Promise<unknown>) =>
+    nc.subscribe(`${resourceNames(platform).platform}._.control.${verb}.*`, {
+      callback: (_err, m) => {
+        const app = m.subject.split('.').pop()!;
+        fn(app).then(
+          (r) => {
+            if (r) m.respond(enc.encode(JSON.stringify(r)));
+          },
+          (err: unknown) =>
+            m.respond(
+              enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) })),
+            ),
+        );
+      },
+    });
+  return [
+    statusSub,
+    leaderOnly('stepdown', (app) => node.stepDown(app)),
+    leaderOnly('snapshot', (app) => node.snapshot(app)),
+  ];
 }

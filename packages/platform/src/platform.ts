@@ -310,6 +310,11 @@ class PlatformImpl implements Platform {
         await app.stepDown();
         return { app: name, node: this.nodeId, epoch };
       },
+      snapshot: async (name) => {
+        const app = this.#apps.get(name);
+        if (!app?.isActive() || !app.sqlite()) return undefined;
+        return { ...(await app.snapshot()), node: this.nodeId };
+      },
     });
     await Promise.all([...this.#apps.values()].map((a) => a.start()));
   }
