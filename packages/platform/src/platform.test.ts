@@ -412,7 +412,7 @@ describe('backend on the active node', () => {
   it('refuses a backend or VIP on a pool app', async () => {
     const p = await node('bepool', 'a');
     expect(() => p.app('w', { mode: 'pool', backend: { type: 'process', options: {} } })).toThrow(
-      /backend and vip need mode active-passive/,
+      /backend, vip and sqlite need mode active-passive/,
     );
     await p.close();
   });
