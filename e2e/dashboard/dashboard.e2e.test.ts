@@ -110,6 +110,15 @@ describe.skipIf(!existsSync(CHROMIUM))(
             message: 'the leader change in the timeline',
           },
         );
+        // The timeline also carries the platform's audit records (from the {platform}_audit stream).
+        await waitFor(
+          async () =>
+            (await page.locator('#events').textContent())?.includes(`orders: ${second} became active`),
+          {
+            timeoutMs: 10_000,
+            message: 'the audited activation in the timeline',
+          },
+        );
         mkdirSync(artifacts, { recursive: true });
         await page.screenshot({ path: `${artifacts}dashboard.png`, fullPage: true });
         expect(existsSync(`${artifacts}dashboard.png`)).toBe(true);

@@ -67,6 +67,7 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
     platform: config.platform,
     nodeId: config.node.id,
     admin: createAdminClient(platform.nc, config.platform),
+    audit: platform.audit,
   }));
   let current = config;
   for (const [name, spec] of Object.entries(config.apps)) platform.app(name, appOptions(spec));

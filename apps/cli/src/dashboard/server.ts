@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '@gc/core';
 import { realClock } from '@gc/core';
-import type { AdminClient, PlatformStatus } from '@gc/platform';
+import type { AdminClient, Audit, AuditRecord, PlatformStatus } from '@gc/platform';
 import { summarize, type StatusJson } from '../status-summary.js';
 import { dashboardHtml } from './page.js';
 
@@ -29,6 +29,10 @@ export interface DashboardOptions {
   /** The node serving the dashboard (named in events it derives). */
   nodeId: string;
   admin: AdminClient;
+  /** The platform's audit trail: its recent records are the timeline (leader changes derived from snapshots are added). */
+  audit?: Audit;
+  /** How far back the timeline reads the audit trail, in ms. Default 30 minutes. */
+  auditWindowMs?: number;
   /** How long to collect node answers per snapshot, in ms. Default 300. */
   collectMs?: number;
   /** Snapshot period while a browser is connected, in ms. Default 1000. */
@@ -102,10 +106,24 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     }
   };
 
+  const auditEvents = async (): Promise<DashboardEvent[]> => {
+    if (!o.audit) return [];
+    const records = await o.audit
+      .query({ since: clock.wallNow() - (o.auditWindowMs ?? 30 * 60_000), limit: o.maxEvents ?? 100 })
+      .catch((): AuditRecord[] => []);
+    return records.map((r) => ({
+      key: `audit:${r.id}`,
+      time: Date.parse(r.time),
+      node: r.node,
+      type: r.type,
+      ...(r.app ? { app: r.app } : {}),
+      text: describeAudit(r),
+    }));
+  };
+
   const snapshot = (): Promise<ClusterSnapshot> => {
-    inflight ??= o.admin
-      .nodes(o.collectMs ?? 300)
-      .then((nodes: PlatformStatus[]) => {
+    inflight ??= Promise.all([o.admin.nodes(o.collectMs ?? 300), auditEvents()])
+      .then(([nodes, audited]: [PlatformStatus[], DashboardEvent[]]) => {
         const s = summarize(o.platform, nodes);
         const snap: ClusterSnapshot = {
           ...s,
@@ -121,7 +139,10 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         };
         derive(previous, snap);
         previous = snap;
-        snap.events = [...events];
+        const seen = new Set(events.map((e) => e.key));
+        snap.events = [...events, ...audited.filter((e) => !seen.has(e.key))]
+          .sort((a, b) => a.time - b.time)
+          .slice(-(o.maxEvents ?? 100));
         return snap;
       })
       .finally(() => {
@@ -176,4 +197,32 @@ export function createDashboard(o: DashboardOptions): Dashboard {
       clients.clear();
     },
   };
+}
+
+/** One line of text for an audit record on the timeline. */
+export function describeAudit(r: AuditRecord): string {
+  const raw = (r.data ?? {}) as Record<string, unknown>;
+  const d = (k: string): string => {
+    const v = raw[k];
+    if (v === undefined || v === null) return '';
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  };
+  const app = r.app ? `${r.app}: ` : '';
+  switch (r.type) {
+    case 'app.activated':
+      return `${app}${r.node} became active (epoch ${d('epoch') || String(r.epoch)}, ${d('ms')} ms)`;
+    case 'app.deactivated':
+      return `${app}${r.node} became passive (${d('reason')})`;
+    case 'app.leader':
+      return `${app}leader is ${d('leader') || 'nobody'} (epoch ${d('epoch')})`;
+    case 'node.joined':
+    case 'node.left':
+      return `node ${d('node')} ${r.type === 'node.joined' ? 'joined' : `left (${d('reason')})`}`;
+    case 'hook.failed':
+      return `${app}${d('hook')} failed on ${r.node}: ${d('error')}`;
+    case 'lock.forced':
+      return `${app}lock ${d('lock')} force-released (${d('reason')})`;
+    default:
+      return `${app}${r.type} on ${r.node}`;
+  }
 }
