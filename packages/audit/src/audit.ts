@@ -26,7 +26,7 @@ import {
   type PlatformResourceNames,
 } from '@gc/core';
 import { AuditRecordError, AuditStoreError } from './errors.js';
-import { PushQueue } from './queue.js';
+import { PushQueue } from '@gc/core';
 import {
   AuditSeverity,
   type Audit,

@@ -50,3 +50,4 @@ export {
 } from './epoch.js';
 export type { Epoch, EpochStore, Fence } from './epoch.js';
 export { withTimeout } from './util.js';
+export { PushQueue } from './queue.js';

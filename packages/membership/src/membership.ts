@@ -15,7 +15,7 @@ import {
 } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import { membershipMetrics, type MembershipMetrics } from './metrics.js';
-import { PushQueue } from './queue.js';
+import { PushQueue } from '@gc/core';
 import type {
   Labels,
   LeaveReason,

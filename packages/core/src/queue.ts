@@ -1,4 +1,7 @@
-/** A push queue read as an async iterable; `stop()` ends iteration after the queued items. */
+/**
+ * A push queue read as an async iterable (the shape of every gc watcher): `push()` items, iterate them
+ * with `for await`, `stop()` ends iteration after the queued items.
+ */
 export class PushQueue<T> implements AsyncIterable<T> {
   readonly #items: T[] = [];
   #wake: (() => void) | undefined;
@@ -9,16 +12,19 @@ export class PushQueue<T> implements AsyncIterable<T> {
     this.#onStop = onStop;
   }
 
+  /** True once stopped. */
   get stopped(): boolean {
     return this.#stopped;
   }
 
+  /** Queues an item (ignored after stop). */
   push(item: T): void {
     if (this.#stopped) return;
     this.#items.push(item);
     this.#wake?.();
   }
 
+  /** Ends iteration after the queued items; calls the onStop callback once. */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
