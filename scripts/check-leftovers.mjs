@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // After the suite: no nats-server or test child may survive, and no testkit temp dir may be left.
-// The testkit names everything it creates with the "gc-testkit-" prefix.
+// The testkit names everything it creates with the "gc-testkit-<run>-" prefix; pass it to check one run
+// (default: every run's).
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
+const prefix = process.argv[2] ?? 'gc-testkit-';
 const leftovers = [];
 for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
   let cmd = '';
@@ -14,11 +16,11 @@ for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
   } catch {
     continue;
   }
-  if (cmd.includes('gc-testkit-') || environ.includes('GC_TESTKIT_CHILD=gc-testkit-'))
+  if (cmd.includes(prefix) || environ.includes(`GC_TESTKIT_CHILD=${prefix}`))
     leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
 }
 for (const d of readdirSync(tmpdir()))
-  if (d.startsWith('gc-testkit-')) leftovers.push(`temp dir ${tmpdir()}/${d}`);
+  if (d.startsWith(prefix)) leftovers.push(`temp dir ${tmpdir()}/${d}`);
 if (leftovers.length) {
   console.error(`the test run left things behind:\n  ${leftovers.join('\n  ')}`);
   process.exit(1);

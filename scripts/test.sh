@@ -9,6 +9,10 @@ start=$(date +%s)
 
 bash "$ROOT/scripts/setup.sh"
 
+# One id for this run's test resources (temp dirs, processes), so the leftovers check at the end looks
+# only at what this run created.
+export GC_TESTKIT_RUN="${GC_TESTKIT_RUN:-run$$}"
+
 step "package graph (acyclic, one-way) and package.json consistency"
 node scripts/check-graph.mjs
 pnpm exec manypkg check
@@ -44,6 +48,6 @@ if [ "${GC_TEST_NODE24:-1}" != 0 ]; then
 fi
 
 step "leftovers"
-node scripts/check-leftovers.mjs
+node scripts/check-leftovers.mjs "gc-testkit-$GC_TESTKIT_RUN-"
 
 echo "test suite finished in $(( $(date +%s) - start ))s"
