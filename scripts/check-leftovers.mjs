@@ -19,8 +19,7 @@ for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
   if (cmd.includes(prefix) || environ.includes(`GC_TESTKIT_CHILD=${prefix}`))
     leftovers.push(`process ${pid}: ${cmd.slice(0, 160)}`);
 }
-for (const d of readdirSync(tmpdir()))
-  if (d.startsWith(prefix)) leftovers.push(`temp dir ${tmpdir()}/${d}`);
+for (const d of readdirSync(tmpdir())) if (d.startsWith(prefix)) leftovers.push(`temp dir ${tmpdir()}/${d}`);
 if (leftovers.length) {
   console.error(`the test run left things behind:\n  ${leftovers.join('\n  ')}`);
   process.exit(1);
