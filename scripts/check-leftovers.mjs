@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 
 const prefix = process.argv[2] ?? 'gc-testkit-';
 const leftovers = [];
-for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)) {
   let cmd = '';
   let environ = '';
   try {
