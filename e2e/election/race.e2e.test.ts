@@ -104,10 +104,23 @@ describe('election across server restarts', () => {
       });
       // Watches resumed: one consumer per follower or observer (a leader does not watch its own key), no
       // leftovers from before the restart.
+      let consumers = -1;
       await waitFor(
-        async () => leaders().length === 1 && (await electionConsumers('restarts')) === elections.length - 1,
-        { timeoutMs: 10_000, message: 'one watch consumer per non-leader' },
-      );
+        async () =>
+          leaders().length === 1 &&
+          (consumers = await electionConsumers('restarts')) === elections.length - 1,
+        { timeoutMs: 10_000, message: `one watch consumer per non-leader (after ${signal})` },
+      ).catch(async (err: unknown) => {
+        const jsm = await jetstreamManager(nc);
+        const list = await jsm.consumers.list('KV_restarts').next();
+        const desc = list.map(
+          (c) =>
+            `${c.name} bound=${c.push_bound} inactive=${c.config.inactive_threshold} created=${c.created}`,
+        );
+        throw new Error(
+          `${(err as Error).message}; last count ${consumers}, leaders ${leaders().length}; ${desc.join(' | ')}`,
+        );
+      });
       const old = leaders()[0]!;
       await old.stepDown();
       expect(releases.at(-1)).toBe(true);

@@ -1,6 +1,15 @@
-import { headers, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { headers, nuid, type NatsConnection, type Status, type Subscription } from '@nats-io/nats-core';
 import { errors as natsErrors } from '@nats-io/nats-core';
-import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JsMsg,
+  type PushConsumer,
+} from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { supports, type Clock, type TimerHandle } from '@gc/core';
 import { LeaseConflictError, StoreUnavailableError } from './errors.js';
@@ -73,6 +82,20 @@ export function parseRecord(bytes: Uint8Array): LeaseRecord | null {
 const UNKNOWN_HOLDER = '?';
 
 function entryFromKv(e: KvEntry): LeaseEntry {
+  return entryFromParts(e.revision, e.operation, e.value);
+}
+
+/**
+ * A lease entry from a message of the bucket's stream, read the way the KV client does: a per-key TTL
+ * marker (`Nats-Marker-Reason`) or a `KV-Operation` of DEL/PURGE is a deletion, anything else a put.
+ */
+function entryFromMsg(m: JsMsg): LeaseEntry {
+  const op = m.headers?.has('Nats-Marker-Reason') ? 'DEL' : m.headers?.get('KV-Operation') || 'PUT';
+  return entryFromParts(m.seq, op, m.data);
+}
+
+function entryFromParts(revision: number, operation: string, value: Uint8Array): LeaseEntry {
+  const e = { revision, operation, value };
   if (e.operation === 'PUT') {
     const record = parseRecord(e.value) ?? {
       holder: UNKNOWN_HOLDER,
@@ -168,6 +191,15 @@ function isStreamNotFound(err: unknown): boolean {
   return false;
 }
 
+/** The consumer named in a request does not exist (any more). */
+function isConsumerNotFound(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.ConsumerNotFound) return true;
+    if (/consumer not found/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 class KvLeaseStore implements LeaseStore {
   readonly name: string;
   readonly perKeyTtl: boolean;
@@ -176,6 +208,7 @@ class KvLeaseStore implements LeaseStore {
   readonly #kv: KV;
   readonly #o: KvLeaseStoreOptions;
   readonly #subject: string;
+  readonly #stream: string;
   readonly #stops = new Set<() => void>();
   readonly #ensure: () => Promise<unknown>;
   readonly #pending = new Set<Promise<unknown>>();
@@ -197,6 +230,7 @@ class KvLeaseStore implements LeaseStore {
     this.perKeyTtl = perKeyTtl;
     this.name = `${o.bucket}/${o.key}`;
     this.#subject = `$KV.${o.bucket}.${o.key}`;
+    this.#stream = `KV_${o.bucket}`;
   }
 
   /** Keeps `p` until it settles, so that close() can wait for watch shutdowns and consumer deletions. */
@@ -263,42 +297,105 @@ class KvLeaseStore implements LeaseStore {
   }
 
   watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
-    type Watch = { stop(): void; _data?: { delete?: () => Promise<unknown> } };
     let stopped = false;
-    let iter: Watch | undefined;
-    // nats.js leaves a stopped watch's consumer on the server until its inactive threshold (5 min): delete it
-    // now so that elections that come and go do not pile up consumers. `_data` is the watch's consumer.
-    const dispose = (w: Watch) => {
-      w.stop();
-      const consumer = w._data;
-      if (consumer?.delete) this.#track(consumer.delete().catch(() => undefined));
-    };
+    let current: { consumer: PushConsumer; messages: ConsumerMessages; prefix: string } | undefined;
+    // Our own ordered push consumer rather than `kv.watch()`: every consumer of one watch carries a name
+    // prefix we chose, so that whatever the client leaves behind (a create whose reply was lost in a server
+    // restart, a reset whose delete failed) is found and deleted instead of lingering for the 5 minutes of
+    // its inactive threshold.
     const run = async () => {
       while (!stopped) {
+        const prefix = `gc_lease_${nuid.next()}`;
         try {
-          const w: Watch & AsyncIterable<KvEntry> = await this.#kv.watch({ key: this.#o.key });
-          if (stopped) {
-            dispose(w);
-            break;
+          const consumer = await this.#js.consumers.getPushConsumer(this.#stream, {
+            name_prefix: prefix,
+            filter_subjects: this.#subject,
+            deliver_policy: DeliverPolicy.LastPerSubject,
+          });
+          if (!stopped) {
+            const messages = await consumer.consume({ callback: (m) => onEntry(entryFromMsg(m)) });
+            current = { consumer, messages, prefix };
+            if (stopped) messages.stop();
+            const err = await messages.closed();
+            if (err && !stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
           }
-          iter = w;
-          for await (const e of w) onEntry(entryFromKv(e));
         } catch (err) {
           if (!stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
         }
+        current = undefined;
+        this.#track(this.#sweepConsumers(prefix));
         // The watch ended (stream deleted, connection closed): start a new one after a pause. Polling keeps
         // the election correct meanwhile; the watch only makes it fast.
         if (!stopped) await new Promise((r) => setTimeout(r, 250));
       }
     };
+    // A server restarted with SIGKILL can come back without the watch's ephemeral consumer, and the client
+    // only notices after two missed idle heartbeats (60 s). After every reconnect, check that the consumer
+    // still exists (start a new watch at once when it does not) and delete its stale predecessors.
+    // nats.js returns a stoppable queued iterator; the declared type only says AsyncIterable.
+    const status = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    const verify = async (w: NonNullable<typeof current>) => {
+      for (let attempt = 0; attempt < 40 && !stopped && current === w; attempt++) {
+        try {
+          const info = await w.consumer.info(false);
+          await this.#sweepConsumers(w.prefix, info.name);
+          return;
+        } catch (err) {
+          if (isConsumerNotFound(err)) {
+            if (current === w) w.messages.stop();
+            return;
+          }
+          // JetStream may still be starting up after the restart: ask again shortly.
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
+    this.#track(
+      (async () => {
+        for await (const s of status) {
+          if (stopped) break;
+          if (s.type === 'reconnect' && current) this.#track(verify(current));
+        }
+      })().catch(() => undefined),
+    );
     this.#track(run());
     const stop = () => {
       stopped = true;
-      if (iter) dispose(iter);
+      status.stop?.();
+      current?.messages.stop();
       this.#stops.delete(stop);
     };
     this.#stops.add(stop);
     return stop;
+  }
+
+  /**
+   * Deletes the consumers named `{prefix}_*` on the bucket's stream except `keep`. Retries for a few seconds
+   * while JetStream is unavailable (a restarting server) for up to 10 s; gives up quietly when the connection
+   * is closed.
+   */
+  async #sweepConsumers(prefix: string, keep?: string): Promise<void> {
+    const deadline = performance.now() + 10_000;
+    for (let attempt = 0; performance.now() < deadline && !this.#nc.isClosed(); attempt++) {
+      try {
+        const jsm = await jetstreamManager(this.#nc, { timeout: 5000, checkAPI: false });
+        const stale: string[] = [];
+        for await (const ci of jsm.consumers.list(this.#stream)) {
+          if (ci.name.startsWith(`${prefix}_`) && ci.name !== keep) stale.push(ci.name);
+        }
+        await Promise.all(
+          stale.map((name) =>
+            jsm.consumers.delete(this.#stream, name).catch((err: unknown) => {
+              if (!isConsumerNotFound(err)) throw err;
+            }),
+          ),
+        );
+        return;
+      } catch (err) {
+        if (isStreamNotFound(err)) return;
+        await new Promise((r) => setTimeout(r, 250 * Math.min(attempt + 1, 4)));
+      }
+    }
   }
 
   serveLiveness(epoch: () => number): () => void {
