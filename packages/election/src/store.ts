@@ -1,14 +1,19 @@
-import { headers, nuid, type NatsConnection, type Status, type Subscription } from '@nats-io/nats-core';
+import {
+  createInbox,
+  headers,
+  nuid,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/nats-core';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import {
+  AckPolicy,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstream,
   jetstreamManager,
-  type ConsumerMessages,
-  type JsMsg,
-  type PushConsumer,
 } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { supports, type Clock, type TimerHandle } from '@gc/core';
@@ -86,13 +91,28 @@ function entryFromKv(e: KvEntry): LeaseEntry {
 }
 
 /**
- * A lease entry from a message of the bucket's stream, read the way the KV client does: a per-key TTL
+ * The KV operation of a message of the bucket's stream, read the way the KV client does: a per-key TTL
  * marker (`Nats-Marker-Reason`) or a `KV-Operation` of DEL/PURGE is a deletion, anything else a put.
  */
-function entryFromMsg(m: JsMsg): LeaseEntry {
-  const op = m.headers?.has('Nats-Marker-Reason') ? 'DEL' : m.headers?.get('KV-Operation') || 'PUT';
-  return entryFromParts(m.seq, op, m.data);
+function operationOf(h: MsgHdrs | undefined): string {
+  return h?.has('Nats-Marker-Reason') ? 'DEL' : h?.get('KV-Operation') || 'PUT';
 }
+
+/** Stream and delivery sequence from a JetStream ack subject (both the 9- and the 12+-token forms). */
+function ackSequences(reply: string): { stream: number; delivery: number } | undefined {
+  const t = reply.split('.');
+  if (t[0] !== '$JS' || t[1] !== 'ACK') return undefined;
+  if (t.length === 9) t.splice(2, 0, '_', '');
+  if (t.length < 11) return undefined;
+  const stream = Number(t[7]);
+  const delivery = Number(t[8]);
+  return Number.isSafeInteger(stream) && Number.isSafeInteger(delivery) ? { stream, delivery } : undefined;
+}
+
+/** Idle heartbeat of lease watch consumers; 2.5 intervals without any message end the watch. */
+const WATCH_HEARTBEAT_MS = 1000;
+/** The server deletes a lease watch consumer nobody listens to after this long. */
+const WATCH_INACTIVE_MS = 5000;
 
 function entryFromParts(revision: number, operation: string, value: Uint8Array): LeaseEntry {
   const e = { revision, operation, value };
@@ -187,15 +207,6 @@ function isStreamNotFound(err: unknown): boolean {
     if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return true;
     if (e instanceof natsErrors.NoRespondersError) return true;
     if (/stream not found|no stream matches subject|no responders/i.test(e.message)) return true;
-  }
-  return false;
-}
-
-/** The consumer named in a request does not exist (any more). */
-function isConsumerNotFound(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.ConsumerNotFound) return true;
-    if (/consumer not found/i.test(e.message)) return true;
   }
   return false;
 }
@@ -298,71 +309,24 @@ class KvLeaseStore implements LeaseStore {
 
   watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
     let stopped = false;
-    let current: { consumer: PushConsumer; messages: ConsumerMessages; prefix: string } | undefined;
-    // Our own ordered push consumer rather than `kv.watch()`: every consumer of one watch carries a name
-    // prefix we chose, so that whatever the client leaves behind (a create whose reply was lost in a server
-    // restart, a reset whose delete failed) is found and deleted instead of lingering for the 5 minutes of
-    // its inactive threshold.
+    let endCurrent: ((err?: Error) => void) | undefined;
     const run = async () => {
       while (!stopped) {
-        const prefix = `gc_lease_${nuid.next()}`;
-        try {
-          const consumer = await this.#js.consumers.getPushConsumer(this.#stream, {
-            name_prefix: prefix,
-            filter_subjects: this.#subject,
-            deliver_policy: DeliverPolicy.LastPerSubject,
-          });
-          if (!stopped) {
-            const messages = await consumer.consume({ callback: (m) => onEntry(entryFromMsg(m)) });
-            current = { consumer, messages, prefix };
-            if (stopped) messages.stop();
-            const err = await messages.closed();
-            if (err && !stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
-          }
-        } catch (err) {
-          if (!stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
-        }
-        current = undefined;
-        this.#track(this.#sweepConsumers(prefix));
-        // The watch ended (stream deleted, connection closed): start a new one after a pause. Polling keeps
-        // the election correct meanwhile; the watch only makes it fast.
+        const err = await this.#watchOnce(onEntry, (end) => {
+          endCurrent = end;
+          if (stopped) end();
+        });
+        endCurrent = undefined;
+        if (err && !stopped) onError(new StoreUnavailableError('watch', this.#o.bucket, { cause: err }));
+        // The watch ended (server restarted, stream deleted, connection closed): start a new one after a
+        // pause. Polling keeps the election correct meanwhile; the watch only makes it fast.
         if (!stopped) await new Promise((r) => setTimeout(r, 250));
       }
     };
-    // A server restarted with SIGKILL can come back without the watch's ephemeral consumer, and the client
-    // only notices after two missed idle heartbeats (60 s). After every reconnect, check that the consumer
-    // still exists (start a new watch at once when it does not) and delete its stale predecessors.
-    // nats.js returns a stoppable queued iterator; the declared type only says AsyncIterable.
-    const status = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    const verify = async (w: NonNullable<typeof current>) => {
-      for (let attempt = 0; attempt < 40 && !stopped && current === w; attempt++) {
-        try {
-          const info = await w.consumer.info(false);
-          await this.#sweepConsumers(w.prefix, info.name);
-          return;
-        } catch (err) {
-          if (isConsumerNotFound(err)) {
-            if (current === w) w.messages.stop();
-            return;
-          }
-          // JetStream may still be starting up after the restart: ask again shortly.
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-    };
-    this.#track(
-      (async () => {
-        for await (const s of status) {
-          if (stopped) break;
-          if (s.type === 'reconnect' && current) this.#track(verify(current));
-        }
-      })().catch(() => undefined),
-    );
     this.#track(run());
     const stop = () => {
       stopped = true;
-      status.stop?.();
-      current?.messages.stop();
+      endCurrent?.();
       this.#stops.delete(stop);
     };
     this.#stops.add(stop);
@@ -370,30 +334,93 @@ class KvLeaseStore implements LeaseStore {
   }
 
   /**
-   * Deletes the consumers named `{prefix}_*` on the bucket's stream except `keep`. Retries for a few seconds
-   * while JetStream is unavailable (a restarting server) for up to 10 s; gives up quietly when the connection
-   * is closed.
+   * One watch of the lease key through a push consumer of our own rather than `kv.watch()`: in-memory,
+   * with a short inactive threshold and frequent idle heartbeats. A server restart drops it, the missing
+   * heartbeats end the watch within seconds and the caller starts a new one; whatever a lost delete
+   * leaves behind is removed by the server within the inactive threshold. (The KV client's ordered
+   * consumers persist across SIGKILL restarts inconsistently, notice a lost consumer only after 60 s and
+   * linger for 5 minutes.) Resolves when the watch ends: undefined when asked to, else the reason.
    */
-  async #sweepConsumers(prefix: string, keep?: string): Promise<void> {
-    const deadline = performance.now() + 10_000;
-    for (let attempt = 0; performance.now() < deadline && !this.#nc.isClosed(); attempt++) {
-      try {
-        const jsm = await jetstreamManager(this.#nc, { timeout: 5000, checkAPI: false });
-        const stale: string[] = [];
-        for await (const ci of jsm.consumers.list(this.#stream)) {
-          if (ci.name.startsWith(`${prefix}_`) && ci.name !== keep) stale.push(ci.name);
+  async #watchOnce(
+    onEntry: (e: LeaseEntry) => void,
+    started: (end: (err?: Error) => void) => void,
+  ): Promise<Error | undefined> {
+    const name = `gc_lease_${nuid.next()}`;
+    const inbox = createInbox();
+    let end!: (err?: Error) => void;
+    const ended = new Promise<Error | undefined>((resolve) => {
+      end = resolve;
+    });
+    let lastActivity = performance.now();
+    let expectDelivery = 1;
+    const sub = this.#nc.subscribe(inbox, {
+      callback: (_err, msg) => {
+        lastActivity = performance.now();
+        const code = msg.headers?.code ?? 0;
+        if (code === 100) {
+          // Idle heartbeat or flow-control request.
+          if (msg.reply) msg.respond();
+          const stalled = msg.headers?.get('Nats-Consumer-Stalled');
+          if (stalled) this.#nc.publish(stalled);
+          return;
         }
-        await Promise.all(
-          stale.map((name) =>
-            jsm.consumers.delete(this.#stream, name).catch((err: unknown) => {
-              if (!isConsumerNotFound(err)) throw err;
-            }),
-          ),
+        if (code >= 400) {
+          end(new Error(`watch consumer ${name}: ${code} ${msg.headers?.description ?? ''}`.trim()));
+          return;
+        }
+        const seqs = ackSequences(msg.reply ?? '');
+        if (!seqs) return;
+        if (seqs.delivery !== expectDelivery) {
+          end(new Error(`watch consumer ${name}: delivery ${seqs.delivery}, expected ${expectDelivery}`));
+          return;
+        }
+        expectDelivery++;
+        onEntry(entryFromParts(seqs.stream, operationOf(msg.headers), msg.data));
+      },
+    });
+    const monitor = setInterval(() => {
+      if (performance.now() - lastActivity > WATCH_HEARTBEAT_MS * 2.5) {
+        end(new Error(`watch consumer ${name}: heartbeats missed`));
+      }
+    }, WATCH_HEARTBEAT_MS);
+    monitor.unref();
+    started(end);
+    let created = false;
+    try {
+      const jsm = await jetstreamManager(this.#nc, { timeout: 5000, checkAPI: false });
+      const creating = jsm.consumers.add(this.#stream, {
+        name,
+        deliver_subject: inbox,
+        filter_subject: this.#subject,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+        ack_policy: AckPolicy.None,
+        flow_control: true,
+        idle_heartbeat: WATCH_HEARTBEAT_MS * 1_000_000,
+        inactive_threshold: WATCH_INACTIVE_MS * 1_000_000,
+        mem_storage: true,
+        num_replicas: 1,
+      });
+      const first = await Promise.race([creating.then(() => 'created' as const), ended]);
+      if (first !== 'created') {
+        // Ended while creating: delete the consumer should the create still succeed.
+        this.#track(creating.then(() => jsm.consumers.delete(this.#stream, name)).catch(() => undefined));
+        return first;
+      }
+      created = true;
+      lastActivity = performance.now();
+      const err = await ended;
+      return err;
+    } catch (err) {
+      return err as Error;
+    } finally {
+      clearInterval(monitor);
+      sub.unsubscribe();
+      if (created && !this.#nc.isClosed()) {
+        this.#track(
+          jetstreamManager(this.#nc, { timeout: 2000, checkAPI: false })
+            .then((jsm) => jsm.consumers.delete(this.#stream, name))
+            .catch(() => undefined),
         );
-        return;
-      } catch (err) {
-        if (isStreamNotFound(err)) return;
-        await new Promise((r) => setTimeout(r, 250 * Math.min(attempt + 1, 4)));
       }
     }
   }
