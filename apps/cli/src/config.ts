@@ -71,6 +71,7 @@ const appSchema = z
         path: z.string().min(1),
         synchronous: z.boolean().optional(),
         snapshotIntervalMs: z.number().int().nonnegative().optional(),
+        worker: z.boolean().optional(),
       })
       .strict()
       .optional(),

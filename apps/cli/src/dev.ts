@@ -79,11 +79,12 @@ export function devAppsConfig(o: { dataDir: string; servicePort: number; nodeId:
   const db = join(o.dataDir, 'orders.db');
   return `apps:
   # active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service
-  # (process backend) on it, then runs onActive; kill the leader and watch all of it move
+  # (process backend) on it, then runs onActive; kill the leader and watch all of it move.
+  # sqlite.worker: commits are captured and published by a worker thread with its own connection
   orders:
     mode: active-passive
     election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250 }
-    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000 }
+    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true }
     backend:
       type: process
       options:

@@ -4,6 +4,7 @@ import {
   TimeoutError,
   type AppResourceNames,
   type Clock,
+  type ConnectOptions,
   type Epoch,
   type Logger,
 } from '@gc/core';
@@ -50,6 +51,8 @@ const tracer = trace.getTracer('@gc/platform');
 /** What an app needs from its platform. */
 export interface AppDeps {
   nc: NatsConnection;
+  /** The options the platform connected with; undefined when it was given a connection. */
+  connectOptions: Partial<ConnectOptions> | undefined;
   nodeId: string;
   names: AppResourceNames;
   dataDir: string;
@@ -458,6 +461,7 @@ export class AppImpl implements App {
       {
         epoch: ctx.epoch,
         synchronous: this.#o.sqlite!.synchronous ?? false,
+        ...(this.#o.sqlite!.worker ? { worker: { connect: this.#d.connectOptions ?? {} } } : {}),
         clock: this.#d.clock,
         logger: this.#d.logger,
         onEvent: (e) => {

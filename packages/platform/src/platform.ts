@@ -126,6 +126,12 @@ class PlatformImpl implements Platform {
         `backend, vip and sqlite need mode active-passive (the service, the address and the writable database belong to one node); got mode ${opts.mode}`,
       );
     }
+    if (opts.sqlite?.worker && isConnection(this.#o.nats)) {
+      throw new ConfigError(
+        `apps.${name}.sqlite.worker`,
+        'the capture worker opens its own NATS connection: create the platform with connection options (nats: { servers, ... }), not with a connection',
+      );
+    }
     if (!Object.values(AppMode).includes(opts.mode)) {
       throw new ConfigError(
         `apps.${name}.mode`,
@@ -137,6 +143,9 @@ class PlatformImpl implements Platform {
       opts,
       {
         nc: this.nc,
+        connectOptions: isConnection(this.#o.nats)
+          ? undefined
+          : { name: `gc-${this.name}-${this.nodeId}-wal`, ...this.#o.nats },
         nodeId: this.nodeId,
         names,
         dataDir: this.#o.dataDir,

@@ -151,6 +151,13 @@ export interface AppOptions {
     synchronous?: boolean;
     /** Take a snapshot this often while primary, in ms (0: never). Default 600000. */
     snapshotIntervalMs?: number;
+    /**
+     * Capture and publish commits from a worker thread with its own NATS connection (`@gc/wal`'s `worker`
+     * option), so replication leaves the app's thread to its commits: for write-heavy apps. Needs the
+     * platform to connect itself (`nats` given as connection options, as `gc run` does). Adds the worker's
+     * start (tens of ms) to each promotion. Default false.
+     */
+    worker?: boolean;
   };
   /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
   phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;

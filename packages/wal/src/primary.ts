@@ -9,6 +9,7 @@ import {
   silentLogger,
   withTimeout,
   type Clock,
+  type ConnectOptions,
   type Epoch,
   type Logger,
 } from '@gc/core';
@@ -27,6 +28,7 @@ import { NotLeaderError } from './errors.js';
 import { writePosition, type WalPosition } from './position.js';
 import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
 import { readWal, type WalCursor, type WalTransaction } from './walfile.js';
+import { createWorkerPrimary } from './worker-primary.js';
 import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
 
 /** Options of {@link createPrimary}. */
@@ -67,6 +69,13 @@ export interface PrimaryOptions {
   logger: Logger;
   /** Listener registered before start, so it also sees the start-up events (`resync`). */
   onEvent: ((e: PrimaryEvent) => void) | undefined;
+  /**
+   * Run the capture engine (WAL reading, page hashing, checkpoints, publishing, acks) in a worker thread
+   * with a NATS connection of its own made from `connect` (plain data: servers, credentials files, TLS
+   * files). The application's thread then only commits; `position()` is as of the worker's last report.
+   * The connection passed to {@link createPrimary} is not used. Default undefined: in this thread.
+   */
+  worker: { connect: Partial<ConnectOptions> } | undefined;
 }
 
 /** Defaults of {@link PrimaryOptions} (platform, app, path and epoch have none). */
@@ -86,6 +95,7 @@ export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app'
     clock: realClock,
     logger: silentLogger,
     onEvent: undefined,
+    worker: undefined,
   };
 }
 
@@ -753,6 +763,11 @@ class PrimaryImpl implements Primary {
     return result;
   }
 
+  /** Runs a capture round soon (a commit just happened); for the worker host. */
+  kick(): void {
+    if (!this.#stopped) void this.#tick();
+  }
+
   async checkpoint(): Promise<void> {
     if (this.#stopped) throw new ClosedError('wal primary');
     await this.#tickRunning;
@@ -891,6 +906,7 @@ export async function createPrimary(
 ): Promise<Primary> {
   const o: PrimaryOptions = { ...defaultPrimaryOptions(), ...options };
   const names = walNames(o.platform, o.app);
+  if (o.worker) return createWorkerPrimary(o, (path) => openConn(path, o));
   if (!existsSync(o.path)) {
     if (!o.create) throw new Error(`database ${o.path} does not exist`);
     const init = openDatabase(o.path);

@@ -94,6 +94,7 @@ export function defaultReplicaOptions(): Omit<ReplicaOptions, 'platform' | 'app'
 /** What a replica reports. */
 export type ReplicaEvent =
   | { type: 'applied'; txid: number; seq: number; transactions: number }
+  | { type: 'durable'; txid: number; seq: number }
   | { type: 'bootstrap'; from: 'snapshot' | 'empty' | 'local' | 'adopted'; txid: number; reason?: string }
   | { type: 'unreplicated-writes'; error: UnreplicatedWritesError }
   | { type: 'refused'; error: Error }
@@ -122,7 +123,10 @@ export interface PromotionTimings {
 export interface Replica {
   /** Path of the replica copy. */
   readonly replicaPath: string;
-  /** Position applied and durable. */
+  /**
+   * Position applied: the replica file holds this state (a process crash redoes it from the journal).
+   * It is fsynced and recorded shortly after (the `durable` event); {@link Replica.close} waits for that.
+   */
   position(): WalPosition;
   /** Lag against the stream (asks the server). */
   lag(): Promise<ReplicaLag>;
@@ -392,6 +396,7 @@ class ReplicaImpl implements Replica {
 
   /** Replaces the replica with the newest snapshot that verifies (or an empty database). */
   async #bootstrap(reason: string): Promise<void> {
+    this.#fileEpoch++;
     if (existsSync(this.replicaPath)) {
       const aside = `${this.replicaPath}.refused-${this.#o.clock.wallNow()}`;
       renameSync(this.replicaPath, aside);
@@ -605,25 +610,35 @@ class ReplicaImpl implements Replica {
     const hb = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(hb.length);
-    // Process crash: the page cache keeps journal and pages, the journal is redone. OS crash: both are
-    // fsynced together, so either both are durable or the position's checksum no longer matches the
-    // file and the replica re-bootstraps — never wrong, and one fsync round trip per batch instead of two.
+    // The journal is written before the pages, so a process crash in the middle is redone from it (the
+    // page cache keeps both). Once the pages are written the state is applied: visible to readers of the
+    // file, reported (`applied`) and what position() says. Durability follows in the background
+    // (#flush): one fsync of database and journal for everything applied meanwhile, then the position
+    // file, then the journal goes. An OS crash before that leaves an older position whose checksum no
+    // longer matches the file: the replica re-bootstraps — never wrong, and the apply path never waits
+    // for the disk.
     const jfd = openSync(this.#journalPath, 'w');
     try {
       writeSync(jfd, len);
       writeSync(jfd, hb);
       for (const t of txs) writeSync(jfd, t.body);
-      await this.#applyToFileAsync(
+    } finally {
+      closeSync(jfd);
+    }
+    this.#journalGen++;
+    const fd = openSync(this.replicaPath, 'r+');
+    try {
+      this.#writePages(
+        fd,
         txs.map((t) => ({
           kind: t.meta.kind,
           dbPages: t.meta.dbPages,
           pageSizeBytes: t.meta.pageSizeBytes,
           body: t.body,
         })),
-        jfd,
       );
     } finally {
-      closeSync(jfd);
+      closeSync(fd);
     }
     for (const t of txs) {
       if (t.meta.kind === TxKind.Full) this.#hashes = new PageHashes();
@@ -632,11 +647,61 @@ class ReplicaImpl implements Replica {
       this.#hashes.resize(t.meta.dbPages);
     }
     this.#pos = next;
-    // No fsync of the position: if an OS crash loses it, the older position no longer matches the file's
-    // checksum and the replica re-bootstraps (never wrong, only slower); the journal made the pages durable.
-    writePosition(this.#posPath, this.#sidecar(), false);
-    rmSync(this.#journalPath, { force: true });
     this.#emit({ type: 'applied', txid: next.txid, seq: next.seq, transactions: txs.length });
+    this.#flush();
+  }
+
+  /**
+   * Makes the applied position durable: fsync of database and journal, then the position file (not
+   * fsynced: a lost one is older, does not match the file's checksum and only costs a re-bootstrap),
+   * then removal of the journal unless a later batch wrote a new one. At most one runs; requests made
+   * meanwhile are covered by the next round. Resolves when everything applied so far is durable.
+   */
+  #flush(): Promise<void> {
+    this.#flushAgain = true;
+    this.#flushing ??= (async () => {
+      try {
+        while (this.#flushAgain) {
+          this.#flushAgain = false;
+          const target = { ...this.#pos };
+          const gen = this.#journalGen;
+          const epoch = this.#fileEpoch;
+          await this.#fsyncPath(this.replicaPath);
+          await this.#fsyncPath(this.#journalPath);
+          if (epoch !== this.#fileEpoch) continue; // re-bootstrapped meanwhile: the new file has its own position
+          writePosition(this.#posPath, { ...this.#sidecar(), ...target }, false);
+          if (gen === this.#journalGen) rmSync(this.#journalPath, { force: true });
+          this.#durable = target;
+          this.#emit({ type: 'durable', txid: target.txid, seq: target.seq });
+        }
+      } catch (err) {
+        this.#emit({ type: 'error', error: err as Error });
+      } finally {
+        this.#flushing = undefined;
+      }
+    })();
+    return this.#flushing;
+  }
+  #flushing: Promise<void> | undefined;
+  #flushAgain = false;
+  #journalGen = 0;
+  /** Bumped whenever the replica file is replaced (bootstrap), so a flush in flight does not record it. */
+  #fileEpoch = 0;
+  #durable: WalPosition | undefined;
+
+  async #fsyncPath(path: string): Promise<void> {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      await fsyncAsync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   #writePages(
@@ -656,20 +721,6 @@ class ReplicaImpl implements Replica {
     try {
       this.#writePages(fd, txs);
       fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /** As {@link #applyToFile}, with the fsync on the thread pool so the event loop keeps running. */
-  async #applyToFileAsync(
-    txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>,
-    journalFd: number,
-  ): Promise<void> {
-    const fd = openSync(this.replicaPath, 'r+');
-    try {
-      this.#writePages(fd, txs);
-      await Promise.all([fsyncAsync(fd), fsyncAsync(journalFd)]);
     } finally {
       closeSync(fd);
     }
@@ -767,6 +818,7 @@ class ReplicaImpl implements Replica {
     this.#messages?.stop();
     await this.#loop?.catch(() => undefined);
     await this.#applyLock;
+    await this.#flush();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -9,7 +9,7 @@ import { NotWalModeError, createSnapshotStore, formatChecksum, hashFile, openDat
 import { createPrimary, type PrimaryEvent } from './primary.js';
 import { createReplica, type ReplicaEvent } from './replica.js';
 import { promote, demote } from './promote.js';
-import { WrongOwnerError, WalErrorCode } from './errors.js';
+import { NotLeaderError, WrongOwnerError, WalErrorCode } from './errors.js';
 import { walNames } from './stream.js';
 import { firstDifferentPage, seededRandom, SqliteCli, workloadSql, WORKLOAD_SCHEMA } from './testing.js';
 
@@ -28,6 +28,11 @@ afterAll(async () => {
   await server?.close();
 });
 
+type Mode = 'inline' | 'worker';
+const MODES: Mode[] = ['inline', 'worker'];
+/** The capture engine in this thread or in a worker thread with its own connection. */
+const engine = (mode: Mode) => (mode === 'worker' ? { worker: { connect: { servers: server.url } } } : {});
+
 function newDb(path: string) {
   const db = openDatabase(path);
   db.pragma('journal_mode = WAL');
@@ -36,48 +41,51 @@ function newDb(path: string) {
 }
 
 describe('primary → replica', () => {
-  it('keeps byte-identical pages at every checked txid under a seeded workload with app checkpoints in every mode', async () => {
-    const dir = await makeTempDir('wal-rand');
-    const app = nextApp();
-    const path = join(dir, 'p.db');
-    newDb(path).close();
-    // The application is another program (the sqlite3 CLI) with its own checkpoints.
-    const cli = new SqliteCli(path);
-    const appDb = openDatabase(path, { readonly: true });
-    const events: PrimaryEvent[] = [];
-    const primary = await createPrimary(nc, { platform, app, path, epoch: 1 });
-    primary.onEvent((e) => events.push(e));
-    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
-    const seed = Number(process.env.GC_SEED ?? 4242);
-    const rnd = seededRandom(seed);
-    let checks = 0;
-    for (let step = 0; step < 120; step++) {
-      const t = performance.now();
-      const { sql, what } = workloadSql(rnd);
-      await cli.exec(sql);
-      if (process.env.GC_TRACE) console.log(step, what, Math.round(performance.now() - t));
-      if (step % 10 === 9) {
-        const pos = await primary.sync();
-        await replica.waitForTxid(pos.txid, 20_000);
-        appDb.exec('BEGIN');
-        appDb.prepare('SELECT count(*) FROM sqlite_master').get();
-        const primaryBytes = appDb.serialize();
-        appDb.exec('COMMIT');
-        const replicaBytes = readFileSync(replica.replicaPath);
-        expect(firstDifferentPage(primaryBytes, replicaBytes, 4096), `seed ${seed} step ${step}`).toBe(0);
-        expect(replica.position().checksum).toBe(pos.checksum);
-        checks++;
+  it.each(MODES)(
+    'keeps byte-identical pages at every checked txid under a seeded workload with app checkpoints in every mode (engine %s)',
+    async (mode) => {
+      const dir = await makeTempDir('wal-rand');
+      const app = nextApp();
+      const path = join(dir, 'p.db');
+      newDb(path).close();
+      // The application is another program (the sqlite3 CLI) with its own checkpoints.
+      const cli = new SqliteCli(path);
+      const appDb = openDatabase(path, { readonly: true });
+      const events: PrimaryEvent[] = [];
+      const primary = await createPrimary(nc, { platform, app, path, epoch: 1, ...engine(mode) });
+      primary.onEvent((e) => events.push(e));
+      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      const seed = Number(process.env.GC_SEED ?? 4242);
+      const rnd = seededRandom(seed);
+      let checks = 0;
+      for (let step = 0; step < 120; step++) {
+        const t = performance.now();
+        const { sql, what } = workloadSql(rnd);
+        await cli.exec(sql);
+        if (process.env.GC_TRACE) console.log(step, what, Math.round(performance.now() - t));
+        if (step % 10 === 9) {
+          const pos = await primary.sync();
+          await replica.waitForTxid(pos.txid, 20_000);
+          appDb.exec('BEGIN');
+          appDb.prepare('SELECT count(*) FROM sqlite_master').get();
+          const primaryBytes = appDb.serialize();
+          appDb.exec('COMMIT');
+          const replicaBytes = readFileSync(replica.replicaPath);
+          expect(firstDifferentPage(primaryBytes, replicaBytes, 4096), `seed ${seed} step ${step}`).toBe(0);
+          expect(replica.position().checksum).toBe(pos.checksum);
+          checks++;
+        }
       }
-    }
-    expect(checks).toBe(12);
-    expect(events.some((e) => e.type === 'wal-restart')).toBe(true);
-    expect(events.filter((e) => e.type === 'resync')).toHaveLength(0); // continuity never lost
-    expect((await replica.lag()).transactions).toBe(0);
-    await replica.close();
-    await primary.close();
-    appDb.close();
-    await cli.close();
-  });
+      expect(checks).toBe(12);
+      expect(events.some((e) => e.type === 'wal-restart')).toBe(true);
+      expect(events.filter((e) => e.type === 'resync')).toHaveLength(0); // continuity never lost
+      expect((await replica.lag()).transactions).toBe(0);
+      await replica.close();
+      await primary.close();
+      appDb.close();
+      await cli.close();
+    },
+  );
 
   it('refuses a database that is not in WAL mode and publishes nothing', async () => {
     const dir = await makeTempDir('wal-nowal');
@@ -94,6 +102,40 @@ describe('primary → replica', () => {
     expect(info?.state.messages ?? 0).toBe(0);
   });
 
+  it('worker engine: refuses connection options that are not plain data, and reports a failed connection', async () => {
+    const dir = await makeTempDir('wal-worker-bad');
+    const path = join(dir, 'p.db');
+    const bad = await createPrimary(nc, {
+      platform,
+      app: nextApp(),
+      path,
+      epoch: 1,
+      worker: { connect: { servers: server.url, nats: { reconnectDelayHandler: () => 1 } } },
+    }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(TypeError);
+    expect((bad as Error).message).toMatch(/plain data/);
+    const unreachable = await createPrimary(nc, {
+      platform,
+      app: nextApp(),
+      path,
+      epoch: 1,
+      worker: { connect: { servers: 'nats://127.0.0.1:1', timeoutMs: 500 } },
+    }).catch((e: unknown) => e);
+    expect(unreachable).toBeInstanceOf(Error);
+    expect((unreachable as GcError).code).toBe('GC_CONNECT_FAILED');
+    const db = openDatabase(join(dir, 'rollback.db'));
+    db.exec('CREATE TABLE t (x)');
+    db.close();
+    const notWal = await createPrimary(nc, {
+      platform,
+      app: nextApp(),
+      path: join(dir, 'rollback.db'),
+      epoch: 1,
+      ...engine('worker'),
+    }).catch((e: unknown) => e);
+    expect((notWal as GcError).code).toBe('GC_SQLITE_NOT_WAL');
+  });
+
   it('refuses a replica directory owned by another app, changing nothing', async () => {
     const dir = await makeTempDir('wal-owner');
     const path = join(dir, 'r.db');
@@ -107,48 +149,59 @@ describe('primary → replica', () => {
     expect(readFileSync(`${path}.replica.gc-position.json`, 'utf8')).toBe(before);
   });
 
-  it('chunks transactions above max_payload and fences a deposed primary', async () => {
-    const dir = await makeTempDir('wal-fence');
-    const app = nextApp();
-    const path = join(dir, 'p.db');
-    const p1 = await createPrimary(nc, { platform, app, path, epoch: 1 });
-    p1.db.exec(WORKLOAD_SCHEMA);
-    await p1.write((db) => db.prepare('INSERT INTO t (b) VALUES (?)').run(Buffer.alloc(300_000, 7)));
-    const acked = await p1.sync();
-    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
-    await replica.waitForTxid(acked.txid);
-    const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info(walNames(platform, app).stream);
-    expect(info.state.messages).toBeGreaterThan(acked.txid); // some transaction needed several chunks
-    // Another node takes over with epoch 2 from the replica; p1 is refused on its next publish.
-    const events: PrimaryEvent[] = [];
-    p1.onEvent((e) => events.push(e));
-    const { primary: p2, timings } = await promote(replica, { platform, app, path: join(dir, 'r.db') }, nc, {
-      epoch: 2,
-    });
-    expect(timings.totalMs).toBeGreaterThanOrEqual(0);
-    p1.db.prepare('INSERT INTO t (v) VALUES (?)').run('lost write');
-    await expect(p1.sync()).rejects.toMatchObject({ code: WalErrorCode.NotLeader });
-    expect(events.some((e) => e.type === 'not-leader')).toBe(true);
-    // The deposed primary demotes: its unreplicated write is detected, set aside, never merged.
-    const replicaEvents: ReplicaEvent[] = [];
-    const stopped = await p1.stop();
-    expect(stopped.deposed).toBe(true);
-    expect(stopped.unreplicatedTransactions).toBe(1);
-    const demoted = await demote(p1, nc, { platform, app, path });
-    expect(demoted.unreplicated?.code).toBe(WalErrorCode.UnreplicatedWrites);
-    expect(existsSync(demoted.unreplicated!.savedPath)).toBe(true);
-    demoted.replica.onEvent((e) => replicaEvents.push(e));
-    await p2.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run('new leader'));
-    const pos2 = await p2.sync();
-    await demoted.replica.waitForTxid(pos2.txid);
-    const copy = openDatabase(demoted.replica.replicaPath, { readonly: true });
-    const rows = copy.prepare('SELECT v FROM t WHERE v IS NOT NULL').all() as Array<{ v: string }>;
-    copy.close();
-    expect(rows.map((r) => r.v)).toEqual(['new leader']);
-    await demoted.replica.close();
-    await p2.close();
-  });
+  it.each(MODES)(
+    'chunks transactions above max_payload and fences a deposed primary (engine %s)',
+    async (mode) => {
+      const dir = await makeTempDir('wal-fence');
+      const app = nextApp();
+      const path = join(dir, 'p.db');
+      const p1 = await createPrimary(nc, { platform, app, path, epoch: 1, ...engine(mode) });
+      p1.db.exec(WORKLOAD_SCHEMA);
+      await p1.write((db) => db.prepare('INSERT INTO t (b) VALUES (?)').run(Buffer.alloc(300_000, 7)));
+      const acked = await p1.sync();
+      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      await replica.waitForTxid(acked.txid);
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info(walNames(platform, app).stream);
+      expect(info.state.messages).toBeGreaterThan(acked.txid); // some transaction needed several chunks
+      // Another node takes over with epoch 2 from the replica; p1 is refused on its next publish.
+      const events: PrimaryEvent[] = [];
+      p1.onEvent((e) => events.push(e));
+      const { primary: p2, timings } = await promote(
+        replica,
+        { platform, app, path: join(dir, 'r.db') },
+        nc,
+        {
+          epoch: 2,
+        },
+      );
+      expect(timings.totalMs).toBeGreaterThanOrEqual(0);
+      p1.db.prepare('INSERT INTO t (v) VALUES (?)').run('lost write');
+      const refused = await p1.sync().catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(NotLeaderError);
+      expect(refused).toMatchObject({ code: WalErrorCode.NotLeader, epoch: 1 });
+      expect(events.some((e) => e.type === 'not-leader')).toBe(true);
+      await expect(p1.write(() => undefined)).rejects.toBeInstanceOf(NotLeaderError);
+      // The deposed primary demotes: its unreplicated write is detected, set aside, never merged.
+      const replicaEvents: ReplicaEvent[] = [];
+      const stopped = await p1.stop();
+      expect(stopped.deposed).toBe(true);
+      expect(stopped.unreplicatedTransactions).toBe(1);
+      const demoted = await demote(p1, nc, { platform, app, path });
+      expect(demoted.unreplicated?.code).toBe(WalErrorCode.UnreplicatedWrites);
+      expect(existsSync(demoted.unreplicated!.savedPath)).toBe(true);
+      demoted.replica.onEvent((e) => replicaEvents.push(e));
+      await p2.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run('new leader'));
+      const pos2 = await p2.sync();
+      await demoted.replica.waitForTxid(pos2.txid);
+      const copy = openDatabase(demoted.replica.replicaPath, { readonly: true });
+      const rows = copy.prepare('SELECT v FROM t WHERE v IS NOT NULL').all() as Array<{ v: string }>;
+      copy.close();
+      expect(rows.map((r) => r.v)).toEqual(['new leader']);
+      await demoted.replica.close();
+      await p2.close();
+    },
+  );
 });
 
 describe('unreplicated writes after a crash', () => {
