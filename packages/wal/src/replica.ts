@@ -575,7 +575,7 @@ class ReplicaImpl implements Replica {
         break;
       }
     }
-    if (valid.length > 0) await this.#commit(valid);
+    if (valid.length > 0) this.#commit(valid);
     if (!failure && valid.length < batch.length) {
       // A full transaction ends a batch; apply the rest on their own.
       await this.#applyBatch(batch.slice(valid.length));
@@ -584,7 +584,7 @@ class ReplicaImpl implements Replica {
     if (failure) throw failure;
   }
 
-  async #commit(txs: ReadyTx[]): Promise<void> {
+  #commit(txs: ReadyTx[]): void {
     const last = txs.at(-1)!;
     const next: WalPosition = {
       txid: last.meta.txid,
@@ -648,7 +648,7 @@ class ReplicaImpl implements Replica {
     }
     this.#pos = next;
     this.#emit({ type: 'applied', txid: next.txid, seq: next.seq, transactions: txs.length });
-    this.#flush();
+    void this.#flush();
   }
 
   /**
@@ -671,7 +671,6 @@ class ReplicaImpl implements Replica {
           if (epoch !== this.#fileEpoch) continue; // re-bootstrapped meanwhile: the new file has its own position
           writePosition(this.#posPath, { ...this.#sidecar(), ...target }, false);
           if (gen === this.#journalGen) rmSync(this.#journalPath, { force: true });
-          this.#durable = target;
           this.#emit({ type: 'durable', txid: target.txid, seq: target.seq });
         }
       } catch (err) {
@@ -687,7 +686,6 @@ class ReplicaImpl implements Replica {
   #journalGen = 0;
   /** Bumped whenever the replica file is replaced (bootstrap), so a flush in flight does not record it. */
   #fileEpoch = 0;
-  #durable: WalPosition | undefined;
 
   async #fsyncPath(path: string): Promise<void> {
     let fd: number;

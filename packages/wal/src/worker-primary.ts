@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ClosedError, withTimeout } from '@gc/core';
-import { NotWalModeError, openDatabase, type SnapshotSource, type SqliteDatabase } from '@gc/snapshot';
+import { NotWalModeError, type SnapshotSource, type SqliteDatabase } from '@gc/snapshot';
 import type { NotLeaderError } from './errors.js';
 import type { WalPosition } from './position.js';
 import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from './primary.js';
