@@ -163,6 +163,7 @@ describe('R7: databases over 1 GiB (lock-byte page)', () => {
     const meta = {
       epoch: 1,
       txid: 1,
+      txs: 1,
       kind: TxKind.Full,
       pageSizeBytes: 4096,
       dbPages: lock + 1,

@@ -175,6 +175,17 @@ interface Outgoing {
   meta: TxMeta;
 }
 
+/** Commits captured in one round and published as one message. */
+interface CaptureGroup {
+  pages: Map<number, Buffer>;
+  dbPages: number;
+  count: number;
+  bytes: number;
+}
+
+/** At most this many commits in one message. */
+const MAX_GROUP_COMMITS = 10_000;
+
 interface HistoryEntry {
   txid: number;
   epoch: number;
@@ -298,12 +309,18 @@ class PrimaryImpl implements Primary {
   #pendingRelease = -1;
   readonly #pinStatements = new Map<SqliteDatabase, { get(): unknown }>();
 
-  /** History entry of `txid` (entries are consecutive by txid). */
+  /** History entry of `txid` (entries are in txid order; a group has one, at its last txid). */
   #historyEntry(txid: number): HistoryEntry | undefined {
-    const first = this.#history[0];
-    if (!first) return undefined;
-    const e = this.#history[txid - first.txid];
-    return e?.txid === txid ? e : undefined;
+    let lo = 0;
+    let hi = this.#history.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.#history[mid]!;
+      if (e.txid === txid) return e;
+      if (e.txid < txid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   #releasePrevPin(): void {
@@ -443,11 +460,18 @@ class PrimaryImpl implements Primary {
     this.#emit({ type: 'resync', txid, reason });
   }
 
-  #queueTx(kind: TxKindValue, pages: Array<[number, Buffer]>, before: bigint, after: bigint): number {
-    const txid = ++this.#capturedTxid;
+  #queueTx(
+    kind: TxKindValue,
+    pages: Array<[number, Buffer]>,
+    before: bigint,
+    after: bigint,
+    txs = 1,
+  ): number {
+    const txid = (this.#capturedTxid += txs);
     const meta: TxMeta = {
       epoch: this.#o.epoch,
       txid,
+      txs,
       kind,
       pageSizeBytes: this.#pageSize,
       dbPages: this.#hashes.pageCount,
@@ -470,16 +494,16 @@ class PrimaryImpl implements Primary {
     return txid;
   }
 
-  #applyCaptured(tx: WalTransaction): void {
+  /**
+   * Queues the commits of one group as one message: the last version of each page they wrote, the size
+   * after the last. Equal to applying them one by one because sizes never shrink inside a group.
+   */
+  #applyGroup(g: CaptureGroup): void {
     const before = this.#hashes.checksum;
-    const pages: Array<[number, Buffer]> = [];
-    for (const [p, b] of tx.pages) {
-      if (p > tx.dbSizePages) continue;
-      this.#hashes.set(p, pageHash(p, b, this.#pageSize));
-      pages.push([p, b]);
-    }
-    this.#hashes.resize(tx.dbSizePages);
-    this.#queueTx(TxKind.Tx, pages, before, this.#hashes.checksum);
+    const pages = [...g.pages];
+    for (const [p, b] of pages) this.#hashes.set(p, pageHash(p, b, this.#pageSize));
+    this.#hashes.resize(g.dbPages);
+    this.#queueTx(TxKind.Tx, pages, before, this.#hashes.checksum, g.count);
   }
 
   /** One capture round: open the next pin, read the WAL to its end, release the previous pin. */
@@ -513,10 +537,27 @@ class PrimaryImpl implements Primary {
       this.#framesInGeneration = 0;
     }
     if (r.header && !this.#pageSize) this.#pageSize = r.header.pageSizeBytes;
+    // Commits read in one round go out together, up to one message's worth of pages: when the app commits
+    // faster than messages can be published, consecutive commits mostly rewrite the same pages. A commit
+    // that shrinks the database starts a new group (so that a group never needs a truncation inside it).
+    let g: CaptureGroup | undefined;
+    const record = 4 + this.#pageSize;
     for (const tx of r.transactions) {
-      this.#applyCaptured(tx);
+      if (g && (tx.dbSizePages < g.dbPages || g.bytes >= this.#maxChunk || g.count >= MAX_GROUP_COMMITS)) {
+        this.#applyGroup(g);
+        g = undefined;
+      }
+      g ??= { pages: new Map(), dbPages: 0, count: 0, bytes: 0 };
+      for (const [p, b] of tx.pages) {
+        if (p > tx.dbSizePages) continue;
+        if (!g.pages.has(p)) g.bytes += record;
+        g.pages.set(p, b);
+      }
+      g.dbPages = tx.dbSizePages;
+      g.count++;
       this.#framesInGeneration += tx.frames;
     }
+    if (g) this.#applyGroup(g);
     if (r.cursor) this.#cursor = r.cursor;
   }
 
@@ -787,13 +828,26 @@ class PrimaryImpl implements Primary {
 
   async snapshotTo(dir: string): Promise<SnapshotSource> {
     if (this.#stopped) throw new ClosedError('wal primary');
+    await this.#tickRunning;
     const reader = openDatabase(this.#o.path, { fileMustExist: true });
     let bytes: Buffer;
+    let txid: number;
     try {
       reader.pragma(`busy_timeout = ${this.#o.busyTimeoutMs}`);
       reader.pragma('wal_autocheckpoint = 0');
-      reader.exec('BEGIN');
-      reader.prepare('SELECT count(*) FROM sqlite_master').get();
+      // Under the write lock, capture every commit and start the reader's snapshot: it then sees exactly
+      // the captured state, the end of a message (commits are grouped, so not every txid is one).
+      const w = this.#ckpt;
+      w.exec('BEGIN IMMEDIATE');
+      try {
+        this.#captureRound();
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM sqlite_master').get();
+        txid = this.#capturedTxid;
+      } finally {
+        w.exec('ROLLBACK');
+      }
+      this.#pump();
       bytes = reader.serialize();
       reader.exec('COMMIT');
     } finally {
@@ -805,13 +859,10 @@ class PrimaryImpl implements Primary {
       hashes.set(p, pageHash(p, bytes.subarray((p - 1) * pageSize, p * pageSize), pageSize));
     }
     hashes.resize(Math.floor(bytes.length / pageSize));
-    await this.#tick();
-    const entry = [...this.#history]
-      .reverse()
-      .find((h) => h.after === hashes.checksum && h.dbPages === hashes.pageCount);
-    if (!entry) {
+    const entry = this.#historyEntry(txid);
+    if (!entry || entry.after !== hashes.checksum || entry.dbPages !== hashes.pageCount) {
       throw new Error(
-        `snapshot checksum ${formatChecksum(hashes.checksum)} matches no captured transaction; retry`,
+        `snapshot checksum ${formatChecksum(hashes.checksum)} does not match captured txid ${txid} (${entry ? formatChecksum(entry.after) : 'no entry'}); retry`,
       );
     }
     if (this.#acked.txid < entry.txid) await this.sync();
@@ -865,7 +916,11 @@ class PrimaryImpl implements Primary {
       this.#releaseAllPins();
       for (const d of [...this.#pins, this.#ckpt, this.db]) if (d.open) d.close();
     }
-    const unreplicated = new Set(this.#queue.map((m) => m.txid)).size;
+    // Commits, not messages: a message may carry several.
+    const unreplicated = [...new Map(this.#queue.map((m) => [m.txid, m.meta.txs])).values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
     return {
       acked: { ...this.#acked },
       unreplicatedTransactions: unreplicated,

@@ -526,7 +526,7 @@ class ReplicaImpl implements Replica {
     for (const tx of batch) {
       const m = tx.meta;
       try {
-        if (m.txid !== txid + 1) throw new GapError(txid + 1, m.txid, tx.lastSeq);
+        if (m.txid - m.txs + 1 !== txid + 1) throw new GapError(txid + 1, m.txid - m.txs + 1, tx.lastSeq);
         if (m.epoch < epoch) {
           throw new DivergedError(
             `txid ${m.txid} carries epoch ${m.epoch} below ${epoch}`,

@@ -11,6 +11,7 @@ import { createReplica, type ReplicaEvent } from './replica.js';
 import { promote, demote } from './promote.js';
 import { NotLeaderError, WrongOwnerError, WalErrorCode } from './errors.js';
 import { walNames } from './stream.js';
+import { WalHeader } from './wire.js';
 import { firstDifferentPage, seededRandom, SqliteCli, workloadSql, WORKLOAD_SCHEMA } from './testing.js';
 
 let server: NatsServer;
@@ -84,6 +85,53 @@ describe('primary → replica', () => {
       await primary.close();
       appDb.close();
       await cli.close();
+    },
+  );
+
+  it.each(MODES)(
+    'groups commits captured in one round into one message per group, txids counting commits (engine %s)',
+    async (mode) => {
+      const dir = await makeTempDir('wal-group');
+      const app = nextApp();
+      const path = join(dir, 'p.db');
+      newDb(path).close();
+      const primary = await createPrimary(nc, {
+        platform,
+        app,
+        path,
+        epoch: 1,
+        pollIntervalMs: 50,
+        ...engine(mode),
+      });
+      const base = (await primary.sync()).txid;
+      // Another connection commits 300 small transactions in one go: the primary captures them in a round or
+      // two and publishes far fewer messages.
+      const other = openDatabase(path);
+      const ins = other.prepare('INSERT INTO t (v) VALUES (?)');
+      for (let i = 0; i < 300; i++) ins.run(`row ${i}`);
+      const pos = await primary.sync();
+      expect(pos.txid).toBe(base + 300);
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info(walNames(platform, app).stream);
+      expect(info.state.messages).toBeLessThan(100);
+      const last = await jsm.streams.getMessage(walNames(platform, app).stream, { seq: info.state.last_seq });
+      expect(Number(last?.header.get(WalHeader.Txs) || '1')).toBeGreaterThan(1);
+      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      await replica.waitForTxid(pos.txid);
+      other.exec('BEGIN');
+      other.prepare('SELECT count(*) FROM sqlite_master').get();
+      const primaryBytes = other.serialize();
+      other.exec('COMMIT');
+      expect(firstDifferentPage(primaryBytes, readFileSync(replica.replicaPath), 4096)).toBe(0);
+      // A snapshot lands exactly on a group end, also while commits keep coming.
+      const snapDir = await makeTempDir('wal-group-snap');
+      for (let i = 0; i < 50; i++) ins.run(`more ${i}`);
+      const snap = await primary.snapshotTo(snapDir);
+      expect(snap.position.checksum).toBe(formatChecksum(hashFile(snap.path).checksum));
+      expect(snap.position.txid).toBeGreaterThan(pos.txid);
+      other.close();
+      await replica.close();
+      await primary.close();
     },
   );
 

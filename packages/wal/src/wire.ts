@@ -18,11 +18,16 @@ export const WalHeader = {
   ChunkCrc: 'Gc-Wal-Chunk-Crc32',
   BodyBytes: 'Gc-Wal-Body-Bytes',
   CommitTime: 'Gc-Wal-Commit-Ms',
+  /** Commits the message covers, `Gc-Wal-Txid` being the last; absent means 1. */
+  Txs: 'Gc-Wal-Txs',
 } as const;
 
 /** What a WAL stream message carries. */
 export const TxKind = {
-  /** Pages changed by one committed transaction; applies on top of the `before` state. */
+  /**
+   * Pages changed by consecutive commits (usually one; all those captured in one round when commits come
+   * faster than they are published): the last version of each page; applies on top of the `before` state.
+   */
   Tx: 'tx',
   /** The whole database (every page); replaces the state (first publish, or continuity lost). */
   Full: 'full',
@@ -35,7 +40,10 @@ export type TxKindValue = (typeof TxKind)[keyof typeof TxKind];
 /** The metadata of one transaction on the wire. */
 export interface TxMeta {
   epoch: number;
+  /** Txid of the (last) commit the message carries. */
   txid: number;
+  /** How many consecutive commits it carries: txids `txid - txs + 1` to `txid`. */
+  txs: number;
   kind: TxKindValue;
   pageSizeBytes: number;
   /** Database size in pages after the transaction. */
@@ -101,6 +109,7 @@ export function encodeTx(meta: TxMeta, body: Uint8Array, maxChunkBytes: number):
     h.set(WalHeader.ChunkCrc, crc32(data).toString(16).padStart(8, '0'));
     h.set(WalHeader.BodyBytes, String(body.length));
     h.set(WalHeader.CommitTime, String(meta.commitTimeMs));
+    if (meta.txs > 1) h.set(WalHeader.Txs, String(meta.txs));
     out.push({ headers: h, data, index: i, count });
   }
   return out;
@@ -129,6 +138,7 @@ export function parseChunk(h: MsgHdrs | undefined, data: Uint8Array, seq: number
   const meta = {
     epoch: epoch ?? NaN,
     txid: int(h, WalHeader.Txid),
+    txs: h?.has(WalHeader.Txs) ? int(h, WalHeader.Txs) : 1,
     kind,
     pageSizeBytes: int(h, WalHeader.PageSize),
     dbPages: int(h, WalHeader.DbPages),
@@ -140,6 +150,9 @@ export function parseChunk(h: MsgHdrs | undefined, data: Uint8Array, seq: number
   const bad = Object.entries(meta).find(([, v]) => typeof v === 'number' && Number.isNaN(v));
   if (bad || before === undefined || after === undefined || !chunk || !Object.values(TxKind).includes(kind)) {
     throw new CorruptMessageError(seq, `malformed headers${bad ? ` (${bad[0]})` : ''}`);
+  }
+  if (!(meta.txs >= 1 && meta.txs <= meta.txid) || (meta.kind !== TxKind.Tx && meta.txs !== 1)) {
+    throw new CorruptMessageError(seq, `bad commit count ${meta.txs} for txid ${meta.txid}`);
   }
   const index = Number(chunk[1]);
   const count = Number(chunk[2]);
