@@ -567,6 +567,10 @@ class PrimaryImpl implements Primary {
     const frames = this.#framesInGeneration;
     const w = this.#ckpt;
     if (this.db.inTransaction) return;
+    // Phase 1, writers not blocked: backfill what every reader (our pin included) has moved past — nearly
+    // the whole WAL — with its copying and fsync. Phase 2 below then holds the write lock only for the
+    // few frames committed since.
+    this.db.pragma('wal_checkpoint(PASSIVE)');
     w.pragma(`busy_timeout = ${this.#o.checkpointLockTimeoutMs}`);
     try {
       w.exec('BEGIN IMMEDIATE');

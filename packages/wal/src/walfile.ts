@@ -23,6 +23,8 @@ export interface WalHeader {
   checksum: [number, number];
 }
 
+const NATIVE_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * SQLite's WAL checksum: over 32-bit words taken in pairs, `s1 += x0 + s2; s2 += x1 + s1` (mod 2^32),
  * continuing from `seed`. `data.length` must be a multiple of 8.
@@ -32,10 +34,19 @@ export function walChecksum(
   bigEndian: boolean,
   seed: [number, number] = [0, 0],
 ): [number, number] {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let s1 = seed[0];
   let s2 = seed[1];
   const le = !bigEndian;
+  if (le === NATIVE_LE && data.byteOffset % 4 === 0) {
+    // Words in this machine's byte order, aligned: read them as a Uint32Array (several times faster).
+    const w = new Uint32Array(data.buffer, data.byteOffset, data.byteLength >>> 2);
+    for (let i = 0; i < w.length; i += 2) {
+      s1 = (s1 + w[i]! + s2) >>> 0;
+      s2 = (s2 + w[i + 1]! + s1) >>> 0;
+    }
+    return [s1, s2];
+  }
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   for (let i = 0; i < data.length; i += 8) {
     s1 = (s1 + v.getUint32(i, le) + s2) >>> 0;
     s2 = (s2 + v.getUint32(i + 4, le) + s1) >>> 0;
@@ -155,8 +166,9 @@ export function readWal(path: string, cursor: WalCursor | undefined): WalReadRes
     const end = size;
     const available = Math.max(0, Math.floor((end - offset) / frameBytes));
     const blockFrames = Math.max(1, Math.min(available, Math.floor((4 << 20) / frameBytes)));
-    const block = Buffer.allocUnsafe(blockFrames * frameBytes);
     outer: while (offset + frameBytes <= end) {
+      // A fresh block per read: captured pages are views into it, not copies.
+      const block = Buffer.allocUnsafeSlow(blockFrames * frameBytes);
       const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
       const got = readSync(fd, block, 0, want, offset);
       const whole = Math.floor(got / frameBytes);
@@ -172,7 +184,7 @@ export function readWal(path: string, cursor: WalCursor | undefined): WalReadRes
         if (s[0] !== f.readUInt32BE(16) || s[1] !== f.readUInt32BE(20)) break outer;
         sum = s;
         offset += frameBytes;
-        pending.set(pgno, Buffer.from(f.subarray(WAL_FRAME_HEADER_BYTES)));
+        pending.set(pgno, f.subarray(WAL_FRAME_HEADER_BYTES));
         pendingFrames++;
         if (commit > 0) {
           const pages = new Map([...pending.entries()].sort((a, b) => a[0] - b[0]));
