@@ -1,3 +1,4 @@
+import { emitAll } from './listeners.js';
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -276,13 +277,7 @@ class PrimaryImpl implements Primary {
   }
 
   #emit(e: PrimaryEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#o.logger.error('primary event listener threw', { err: String(err) });
-      }
-    }
+    emitAll(this.#listeners, e, this.#o.logger, 'primary');
   }
 
   onEvent(listener: (e: PrimaryEvent) => void): () => void {

@@ -1,3 +1,4 @@
+import { emitAll } from './listeners.js';
 import {
   closeSync,
   copyFileSync,
@@ -206,13 +207,7 @@ class ReplicaImpl implements Replica {
   }
 
   #emit(e: ReplicaEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#o.logger.error('replica event listener threw', { err: String(err) });
-      }
-    }
+    emitAll(this.#listeners, e, this.#o.logger, 'replica');
   }
 
   onEvent(listener: (e: ReplicaEvent) => void): () => void {

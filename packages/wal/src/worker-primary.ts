@@ -1,3 +1,4 @@
+import { emitAll } from './listeners.js';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -92,13 +93,7 @@ class WorkerPrimary implements Primary {
   }
 
   #emit(e: PrimaryEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#o.logger.error('primary event listener threw', { err: String(err) });
-      }
-    }
+    emitAll(this.#listeners, e, this.#o.logger, 'primary');
   }
 
   #call<T>(method: 'sync' | 'checkpoint' | 'snapshotTo' | 'stop', arg?: unknown): Promise<T> {
