@@ -612,7 +612,9 @@ class ReplicaImpl implements Replica {
     // file, then the journal goes. An OS crash before that leaves an older position whose checksum no
     // longer matches the file: the replica re-bootstraps — never wrong, and the apply path never waits
     // for the disk.
-    const jfd = openSync(this.#journalPath, 'w');
+    // Appended, not replaced: the journal keeps every batch applied since the last recorded position, so
+    // a crash before the background flush records them still redoes them all.
+    const jfd = openSync(this.#journalPath, 'a');
     try {
       writeSync(jfd, len);
       writeSync(jfd, hb);
@@ -723,25 +725,44 @@ class ReplicaImpl implements Replica {
   #recoverJournal(): void {
     if (!existsSync(this.#journalPath)) return;
     const raw = readFileSync(this.#journalPath);
-    try {
-      const hl = raw.readUInt32BE(0);
-      const header = JSON.parse(raw.subarray(4, 4 + hl).toString()) as JournalHeader;
-      let off = 4 + hl;
-      const txs = header.txs.map((t) => {
-        const body = raw.subarray(off, off + t.bodyBytes);
-        off += t.bodyBytes;
-        return { ...t, body };
-      });
-      let crc = 0;
-      for (const t of txs) crc = crc32(t.body, crc);
-      if (off !== raw.length || crc !== header.crc) throw new Error('torn journal');
+    // Records in order, one per batch applied since the recorded position; the first torn one ends it (its
+    // pages were never written: a batch's record is complete before its pages are touched).
+    let off = 0;
+    let redone = 0;
+    while (off < raw.length) {
+      let next: number;
+      let header: JournalHeader;
+      let txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>;
+      try {
+        const hl = raw.readUInt32BE(off);
+        header = JSON.parse(raw.subarray(off + 4, off + 4 + hl).toString()) as JournalHeader;
+        let at = off + 4 + hl;
+        txs = header.txs.map((t) => {
+          const body = raw.subarray(at, at + t.bodyBytes);
+          at += t.bodyBytes;
+          return { ...t, body };
+        });
+        let crc = 0;
+        for (const t of txs) crc = crc32(t.body, crc);
+        if (
+          at > raw.length ||
+          txs.some((t, i) => t.body.length !== header.txs[i]!.bodyBytes) ||
+          crc !== header.crc
+        )
+          throw new Error('torn journal record');
+        next = at;
+      } catch (err) {
+        this.#o.logger.info('replica dropped a torn journal record', { err: String(err), offset: off });
+        break;
+      }
       this.#applyToFile(txs);
       this.#pos = header.position;
+      redone++;
+      off = next;
+    }
+    if (redone > 0) {
       writePosition(this.#posPath, this.#sidecar());
-      this.#o.logger.info('replica journal redone', { txid: this.#pos.txid });
-    } catch (err) {
-      // The journal is written and fsynced before the database is touched: a torn one means nothing was applied.
-      this.#o.logger.info('replica dropped a torn journal', { err: String(err) });
+      this.#o.logger.info('replica journal redone', { txid: this.#pos.txid, batches: redone });
     }
     rmSync(this.#journalPath, { force: true });
   }
