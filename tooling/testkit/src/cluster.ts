@@ -1,3 +1,4 @@
+import { connect } from '@nats-io/transport-node';
 import { ChaosProxy } from './proxy.js';
 import { freePort } from './ports.js';
 import { NatsServer, type ServerOptions } from './server.js';
@@ -52,6 +53,29 @@ export class Cluster {
       },
       { timeoutMs, intervalMs: 100, message: 'JetStream meta leader in the cluster' },
     );
+    // A known meta leader is not yet a JetStream API that answers: for a moment after it, requests get
+    // "jetstream is not enabled". Wait until every running server answers `$JS.API.INFO` without an error.
+    const started = performance.now();
+    for (const s of this.servers.filter((x) => x.running)) {
+      const nc = await connect({ servers: s.url, name: 'testkit-ready' });
+      try {
+        await waitFor(
+          async () => {
+            const m = await nc.request('$JS.API.INFO', undefined, { timeout: 1000 }).catch(() => undefined);
+            if (!m) return false;
+            const r = JSON.parse(new TextDecoder().decode(m.data)) as { error?: unknown };
+            return r.error === undefined;
+          },
+          {
+            timeoutMs: Math.max(1000, timeoutMs - (performance.now() - started)),
+            intervalMs: 100,
+            message: `JetStream API answering on ${s.url}`,
+          },
+        );
+      } finally {
+        await nc.close();
+      }
+    }
   }
 
   /** The server currently leading the JetStream meta group. */
