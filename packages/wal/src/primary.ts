@@ -442,6 +442,9 @@ class PrimaryImpl implements Primary {
     this.#writeSidecar(true);
     this.#pump();
     this.#schedule(0);
+    // Fence before reporting ready: until the new epoch's first message is in the stream, a deposed primary
+    // could still append, and its writes would then be the ones replicas keep.
+    if (this.#queue.length) await this.sync();
   }
 
   // ---- capture ----
