@@ -868,7 +868,7 @@ class PrimaryImpl implements Primary {
       );
     }
     if (this.#acked.txid < entry.txid) await this.sync();
-    const seq = this.#historyEntry(entry.txid)?.seq ?? 0;
+    const seq = entry.seq; // set by the ack (sync above waited for it)
     const path = join(dir, 'snapshot.db');
     writeFileSync(path, bytes);
     const fd = openSync(path, 'r+');
