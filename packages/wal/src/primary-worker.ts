@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, createLogger, type LogFields, type Logger, type LogLevel } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { createPrimary, type Primary, type PrimaryEvent } from './primary.js';
+import { defaultPrimaryOptions, startPrimaryEngine, type Primary, type PrimaryEvent } from './primary.js';
+import { borrowWriteLock } from './write-lock.js';
 import {
   toWireError,
   toWireEvent,
@@ -65,11 +66,18 @@ function onEvent(e: PrimaryEvent): void {
 async function main(): Promise<void> {
   try {
     nc = await connect({ name: `gc-wal-${start.options.app}`, ...start.connect });
-    primary = await createPrimary(nc, {
-      ...start.options,
-      logger: forwardingLogger(start.logLevel as LogLevel),
-      onEvent,
-    });
+    const word = start.lockWord;
+    primary = await startPrimaryEngine(
+      nc,
+      {
+        ...defaultPrimaryOptions(),
+        ...start.options,
+        logger: forwardingLogger(start.logLevel as LogLevel),
+        onEvent,
+        worker: undefined,
+      },
+      (step, timeoutMs) => borrowWriteLock(word, () => post({ type: 'lock' }), step, timeoutMs),
+    );
     flushEvents(); // start-up events (`resync`): only the `onEvent` option's listener sees them
     post({ type: 'ready', position: primary.position() });
   } catch (err) {

@@ -254,6 +254,7 @@ class PrimaryImpl implements Primary {
   #deposed: NotLeaderError | undefined;
   #maxChunk: number;
   #sidecarWrittenAt = 0;
+  readonly #borrowWriteLock: BorrowWriteLock | undefined;
 
   constructor(
     o: PrimaryOptions,
@@ -264,8 +265,10 @@ class PrimaryImpl implements Primary {
     pins: [SqliteDatabase, SqliteDatabase],
     ckpt: SqliteDatabase,
     maxChunk: number,
+    borrowWriteLock: BorrowWriteLock | undefined,
   ) {
     this.#o = o;
+    this.#borrowWriteLock = borrowWriteLock;
     this.#names = names;
     this.#js = js;
     this.#jsm = jsm;
@@ -559,37 +562,61 @@ class PrimaryImpl implements Primary {
     if (r.cursor) this.#cursor = r.cursor;
   }
 
-  /** Checkpoint under the write lock so the next writer can restart the WAL with nothing uncaptured. */
-  #checkpoint(): void {
-    const started = this.#o.clock.now();
-    const frames = this.#framesInGeneration;
+  /**
+   * Runs `step` while no connection can commit: with the write lock lent by the application's thread
+   * (engine in a worker), else with the write lock taken on `#ckpt`. False when the lock was not had
+   * within `timeoutMs`.
+   */
+  #underWriteLock(step: () => void, timeoutMs: number): Promise<boolean> {
+    // One at a time: a second request must not wait for the lock synchronously while the first one's
+    // loan is on its way (it would block the very event loop that has to receive it).
+    const run = this.#lockChain.then(() => this.#underWriteLockNow(step, timeoutMs));
+    this.#lockChain = run.catch(() => undefined);
+    return run;
+  }
+  #lockChain: Promise<unknown> = Promise.resolve();
+
+  async #underWriteLockNow(step: () => void, timeoutMs: number): Promise<boolean> {
+    if (this.#borrowWriteLock && (await this.#borrowWriteLock(step, timeoutMs))) return true;
     const w = this.#ckpt;
-    if (this.db.inTransaction) return;
-    // Phase 1, writers not blocked: backfill what every reader (our pin included) has moved past — nearly
-    // the whole WAL — with its copying and fsync. Phase 2 below then holds the write lock only for the
-    // few frames committed since.
-    this.db.pragma('wal_checkpoint(PASSIVE)');
-    w.pragma(`busy_timeout = ${this.#o.checkpointLockTimeoutMs}`);
+    w.pragma(`busy_timeout = ${timeoutMs}`);
     try {
       w.exec('BEGIN IMMEDIATE');
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_BUSY') return;
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') return false;
       throw err;
     } finally {
       w.pragma(`busy_timeout = ${this.#o.busyTimeoutMs}`);
     }
     try {
+      step();
+    } finally {
+      w.exec('ROLLBACK');
+    }
+    return true;
+  }
+
+  /** Checkpoint under the write lock so the next writer can restart the WAL with nothing uncaptured. */
+  async #checkpoint(): Promise<void> {
+    const started = this.#o.clock.now();
+    const frames = this.#framesInGeneration;
+    if (this.db.inTransaction) return;
+    // Phase 1, writers not blocked: backfill what every reader (our pin included) has moved past — nearly
+    // the whole WAL — with its copying and fsync. Phase 2 below then holds the write lock only for the
+    // few frames committed since.
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+    const done = await this.#underWriteLock(() => {
       this.#readNew();
       this.#releaseAllPins();
-      // PASSIVE from another connection: nobody can commit while `w` holds the write lock, and every
+      // PASSIVE from another connection: nobody can commit while the write lock is held, and every
       // committed frame is captured, so backfilling everything loses nothing.
       this.db.pragma('wal_checkpoint(PASSIVE)');
       this.#openPin();
       this.#releasePrevPin();
-    } finally {
-      w.exec('ROLLBACK');
+    }, this.#o.checkpointLockTimeoutMs);
+    if (done) {
+      this.#emit({ type: 'checkpoint', framesBefore: frames, durationMs: this.#o.clock.now() - started });
     }
-    this.#emit({ type: 'checkpoint', framesBefore: frames, durationMs: this.#o.clock.now() - started });
   }
 
   #schedule(delayMs: number): void {
@@ -612,7 +639,10 @@ class PrimaryImpl implements Primary {
         if (this.#stopped) break;
         try {
           this.#captureRound();
-          if (this.#framesInGeneration >= this.#o.checkpointFrames) this.#checkpoint();
+          if (this.#checkpointWanted || this.#framesInGeneration >= this.#o.checkpointFrames) {
+            this.#checkpointWanted = false;
+            await this.#checkpoint();
+          }
           this.#pump();
         } catch (err) {
           this.#o.logger.error('wal capture failed', { err: String(err) });
@@ -813,10 +843,10 @@ class PrimaryImpl implements Primary {
 
   async checkpoint(): Promise<void> {
     if (this.#stopped) throw new ClosedError('wal primary');
-    await this.#tickRunning;
-    this.#checkpoint();
-    this.#pump();
+    this.#checkpointWanted = true;
+    await this.#tick();
   }
+  #checkpointWanted = false;
 
   position(): PrimaryPosition {
     return {
@@ -839,16 +869,17 @@ class PrimaryImpl implements Primary {
       reader.pragma('wal_autocheckpoint = 0');
       // Under the write lock, capture every commit and start the reader's snapshot: it then sees exactly
       // the captured state, the end of a message (commits are grouped, so not every txid is one).
-      const w = this.#ckpt;
-      w.exec('BEGIN IMMEDIATE');
-      try {
+      let at: number | undefined;
+      const locked = await this.#underWriteLock(() => {
         this.#captureRound();
         reader.exec('BEGIN');
         reader.prepare('SELECT count(*) FROM sqlite_master').get();
-        txid = this.#capturedTxid;
-      } finally {
-        w.exec('ROLLBACK');
+        at = this.#capturedTxid;
+      }, this.#o.busyTimeoutMs);
+      if (!locked || at === undefined) {
+        throw new TimeoutError('wal snapshot: taking the write lock', this.#o.busyTimeoutMs);
       }
+      txid = at;
       this.#pump();
       bytes = reader.serialize();
       reader.exec('COMMIT');
@@ -962,8 +993,20 @@ export async function createPrimary(
   options: Partial<PrimaryOptions> & Pick<PrimaryOptions, 'platform' | 'app' | 'path' | 'epoch'>,
 ): Promise<Primary> {
   const o: PrimaryOptions = { ...defaultPrimaryOptions(), ...options };
-  const names = walNames(o.platform, o.app);
   if (o.worker) return createWorkerPrimary(o, (path) => openConn(path, o));
+  return startPrimaryEngine(nc, o, undefined);
+}
+
+/** Runs `step` while another thread holds the write lock; false when it was not lent within `timeoutMs`. */
+export type BorrowWriteLock = (step: () => void, timeoutMs: number) => Promise<boolean>;
+
+/** The capture engine in this thread (internal: {@link createPrimary} and the worker entry). */
+export async function startPrimaryEngine(
+  nc: NatsConnection,
+  o: PrimaryOptions,
+  borrowWriteLock: BorrowWriteLock | undefined,
+): Promise<Primary> {
+  const names = walNames(o.platform, o.app);
   if (!existsSync(o.path)) {
     if (!o.create) throw new Error(`database ${o.path} does not exist`);
     const init = openDatabase(o.path);
@@ -985,7 +1028,7 @@ export async function createPrimary(
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const maxChunk =
       o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
-    const p = new PrimaryImpl(o, names, js, jsm, db, pins, ckpt, maxChunk);
+    const p = new PrimaryImpl(o, names, js, jsm, db, pins, ckpt, maxChunk, borrowWriteLock);
     if (o.onEvent) p.onEvent(o.onEvent);
     await p.start();
     return p;

@@ -14,6 +14,7 @@ import {
   type ToWorker,
   type WorkerStart,
 } from './worker-protocol.js';
+import { createLockWord, lendWriteLock } from './write-lock.js';
 
 /**
  * Starts the worker: `primary-worker.js` next to the built bundle, or, when running from source (tests,
@@ -51,11 +52,22 @@ class WorkerPrimary implements Primary {
   #stopped = false;
   #stopResult: Promise<PrimaryStopResult> | undefined;
   #failure: Error | undefined;
+  readonly #lockWord: Int32Array;
+  readonly #lender: SqliteDatabase;
 
-  constructor(o: PrimaryOptions, worker: Worker, db: SqliteDatabase, position: PrimaryPosition) {
+  constructor(
+    o: PrimaryOptions,
+    worker: Worker,
+    db: SqliteDatabase,
+    lender: SqliteDatabase,
+    lockWord: Int32Array,
+    position: PrimaryPosition,
+  ) {
     this.#o = o;
     this.#worker = worker;
     this.db = db;
+    this.#lender = lender;
+    this.#lockWord = lockWord;
     this.#position = position;
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
     worker.on('error', (err) => this.#fail(err));
@@ -89,6 +101,9 @@ class WorkerPrimary implements Primary {
       else c?.reject(fromWireError(m.error));
     } else if (m.type === 'log') {
       this.#o.logger[m.level](m.msg, m.fields as Record<string, unknown>);
+    } else if (m.type === 'lock') {
+      // Between two of the application's tasks: lend the write lock for the engine's short step.
+      lendWriteLock(this.#lockWord, this.#lender, Math.max(20, this.#o.checkpointLockTimeoutMs));
     }
   }
 
@@ -158,6 +173,7 @@ class WorkerPrimary implements Primary {
       }
       this.#stopped = true;
       if (this.db.open) this.db.close();
+      if (this.#lender.open) this.#lender.close();
       await this.#worker.terminate();
       const p = this.#position;
       return (
@@ -194,7 +210,8 @@ export async function createWorkerPrimary(
 ): Promise<Primary> {
   const w = o.worker!;
   const { clock: _c, logger, onEvent, worker: _w, ...plain } = o;
-  const start: WorkerStart = { options: plain, connect: w.connect, logLevel: logger.level };
+  const lockWord = createLockWord();
+  const start: WorkerStart = { options: plain, connect: w.connect, logLevel: logger.level, lockWord };
   try {
     structuredClone(start);
   } catch (err) {
@@ -220,19 +237,20 @@ export async function createWorkerPrimary(
     throw fromWireError(first.error);
   }
   if (first.type !== 'ready') throw new Error('internal: unexpected first worker message');
-  let db: SqliteDatabase;
+  let db: SqliteDatabase | undefined;
+  let lender: SqliteDatabase;
   try {
     db = openConn(o.path);
     const mode = String(db.pragma('journal_mode', { simple: true }));
-    if (mode !== 'wal') {
-      db.close();
-      throw new NotWalModeError(o.path, mode);
-    }
+    if (mode !== 'wal') throw new NotWalModeError(o.path, mode);
+    lender = openConn(o.path);
+    lender.pragma('busy_timeout = 0'); // never waits: the engine waits for the lock itself instead
   } catch (err) {
+    if (db?.open) db.close();
     await worker.terminate();
     throw err;
   }
-  const p = new WorkerPrimary({ ...o, logger }, worker, db, first.position);
+  const p = new WorkerPrimary({ ...o, logger }, worker, db, lender, lockWord, first.position);
   if (onEvent) p.onEvent(onEvent);
   for (const m of early) {
     if (m.type === 'events') for (const e of m.events) onEvent?.(fromWireEvent(e));

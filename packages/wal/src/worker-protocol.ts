@@ -10,6 +10,8 @@ export interface WorkerStart {
   options: Omit<PrimaryOptions, 'clock' | 'logger' | 'onEvent' | 'worker'>;
   connect: Partial<ConnectOptions>;
   logLevel: string;
+  /** Shared word of the write-lock hand-over (see `write-lock.ts`). */
+  lockWord: Int32Array;
 }
 
 /** An error as plain data. */
@@ -34,6 +36,7 @@ export type FromWorker =
   | { type: 'ready'; position: PrimaryPosition }
   | { type: 'failed'; error: WireError }
   | { type: 'events'; events: WireEvent[]; position: PrimaryPosition }
+  | { type: 'lock' }
   | { type: 'log'; level: 'trace' | 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: unknown }
   | { type: 'reply'; id: number; ok: true; value: unknown; position: PrimaryPosition }
   | { type: 'reply'; id: number; ok: false; error: WireError; position: PrimaryPosition };
