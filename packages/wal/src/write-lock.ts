@@ -22,6 +22,7 @@ import type { SqliteDatabase } from '@gc/snapshot';
 const waitAsync = (
   Atomics as unknown as {
     waitAsync(
+      this: void,
       a: Int32Array,
       i: number,
       v: number,
