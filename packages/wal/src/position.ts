@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { WrongOwnerError } from './errors.js';
 
 /** A replica's (or primary's) durable position in the replicated history. */
@@ -59,6 +60,16 @@ export function writePosition(path: string, p: PositionFile, durable = true): vo
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/**
+ * Writes a sidecar atomically off the event loop (temp file, rename; no fsync: used where a lost update
+ * only means an older position). Not to be run concurrently with another write of the same path.
+ */
+export async function writePositionAsync(path: string, p: PositionFile): Promise<void> {
+  const tmp = `${path}.tmp-async`;
+  await writeFile(tmp, JSON.stringify(p));
+  await rename(tmp, path);
 }
 
 /** fsync of a directory (after renames). */

@@ -28,7 +28,7 @@ import {
 import { NotLeaderError } from './errors.js';
 import { writePosition, type WalPosition } from './position.js';
 import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
-import { readWal, type WalCursor, type WalTransaction } from './walfile.js';
+import { WalReader, readWal, type WalCursor, type WalTransaction } from './walfile.js';
 import { createWorkerPrimary } from './worker-primary.js';
 import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
 
@@ -227,6 +227,7 @@ class PrimaryImpl implements Primary {
   readonly #pins: [SqliteDatabase, SqliteDatabase];
   readonly #ckpt: SqliteDatabase;
   readonly #walPath: string;
+  readonly #wal: WalReader;
   readonly #listeners = new Set<(e: PrimaryEvent) => void>();
   #pinIndex = -1;
   #cursor: WalCursor | undefined;
@@ -276,6 +277,7 @@ class PrimaryImpl implements Primary {
     this.#pins = pins;
     this.#ckpt = ckpt;
     this.#walPath = `${o.path}-wal`;
+    this.#wal = new WalReader(this.#walPath);
     this.#maxChunk = maxChunk;
   }
 
@@ -518,13 +520,15 @@ class PrimaryImpl implements Primary {
   }
 
   #readNew(): void {
-    const r = readWal(this.#walPath, this.#cursor);
+    const r = this.#wal.read(this.#cursor);
     if (r.header && r.newGeneration && this.#cursor) {
       const d1 = (r.header.salt1 - this.#cursor.salt1) >>> 0;
       const dc = (r.header.checkpointSeq - this.#cursor.checkpointSeq) >>> 0;
       this.#emit({ type: 'wal-restart', salt1: r.header.salt1, checkpointSeq: r.header.checkpointSeq });
-      if (d1 < 1 || d1 > 1_000_000 || dc < 1 || dc > 1_000_000 || r.header.pageSizeBytes !== this.#pageSize) {
-        // Not a restart SQLite would make from this generation: frames may be missing.
+      if (d1 !== 1 || dc !== 1 || r.header.pageSizeBytes !== this.#pageSize) {
+        // Not the one restart SQLite makes from this generation (each restart adds 1 to salt-1 and to the
+        // checkpoint sequence): a whole generation went by unread, or the WAL was replaced. Frames may be
+        // missing: resend everything.
         const oldSalt = this.#cursor.salt1;
         const state = this.#readState();
         const before = this.#hashes.checksum;
@@ -948,6 +952,7 @@ class PrimaryImpl implements Primary {
       this.#writeSidecar(true);
       this.#releaseAllPins();
       for (const d of [...this.#pins, this.#ckpt, this.db]) if (d.open) d.close();
+      this.#wal.close();
     }
     // Commits, not messages: a message may carry several.
     const unreplicated = [...new Map(this.#queue.map((m) => [m.txid, m.meta.txs])).values()].reduce(

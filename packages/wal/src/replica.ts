@@ -3,6 +3,7 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   openSync,
@@ -11,6 +12,7 @@ import {
   rmSync,
   writeFileSync,
   writeSync,
+  writevSync,
 } from 'node:fs';
 import { fsync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -45,7 +47,7 @@ import {
   type SnapshotStore,
 } from '@gc/snapshot';
 import { CorruptMessageError, DivergedError, GapError, UnreplicatedWritesError } from './errors.js';
-import { fsyncDir, readPosition, writePosition, type WalPosition } from './position.js';
+import { fsyncDir, readPosition, writePosition, writePositionAsync, type WalPosition } from './position.js';
 import { primarySidecarPath } from './primary.js';
 import { ensureWalStream, walNames, type WalNames } from './stream.js';
 import { TxAssembler, TxKind, WalHeader, bodyPages, parseChunk, type TxMeta } from './wire.js';
@@ -154,6 +156,16 @@ interface JournalHeader {
   position: WalPosition;
   txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; bodyBytes: number }>;
   crc: number;
+}
+
+/** The replica's open files (see #openFiles). */
+interface ReplicaFiles {
+  db: number;
+  journal: number;
+  /** The #fileEpoch they belong to. */
+  epoch: number;
+  /** The replica file's length in bytes. */
+  size: { bytes: number };
 }
 
 const fsyncAsync = (fd: number) =>
@@ -392,6 +404,10 @@ class ReplicaImpl implements Replica {
   /** Replaces the replica with the newest snapshot that verifies (or an empty database). */
   async #bootstrap(reason: string): Promise<void> {
     this.#fileEpoch++;
+    // A flush in flight may still record the old file's position or fsync its descriptors: let it end
+    // (it skips the rest once it sees the new epoch), then close them.
+    await this.#flushing;
+    this.#closeFiles();
     if (existsSync(this.replicaPath)) {
       const aside = `${this.replicaPath}.refused-${this.#o.clock.wallNow()}`;
       renameSync(this.replicaPath, aside);
@@ -570,7 +586,7 @@ class ReplicaImpl implements Replica {
         break;
       }
     }
-    if (valid.length > 0) this.#commit(valid);
+    if (valid.length > 0) this.#commit(valid, overlay, pages);
     if (!failure && valid.length < batch.length) {
       // A full transaction ends a batch; apply the rest on their own.
       await this.#applyBatch(batch.slice(valid.length));
@@ -579,7 +595,8 @@ class ReplicaImpl implements Replica {
     if (failure) throw failure;
   }
 
-  #commit(txs: ReadyTx[]): void {
+  /** Writes a checked batch: journal record, then pages; `hashes` and `dbPages` are the state after it. */
+  #commit(txs: ReadyTx[], hashes: Map<number, bigint>, dbPages: number): void {
     const last = txs.at(-1)!;
     const next: WalPosition = {
       txid: last.meta.txid,
@@ -614,35 +631,25 @@ class ReplicaImpl implements Replica {
     // for the disk.
     // Appended, not replaced: the journal keeps every batch applied since the last recorded position, so
     // a crash before the background flush records them still redoes them all.
-    const jfd = openSync(this.#journalPath, 'a');
-    try {
-      writeSync(jfd, len);
-      writeSync(jfd, hb);
-      for (const t of txs) writeSync(jfd, t.body);
-    } finally {
-      closeSync(jfd);
-    }
+    // Files stay open while the replica runs: no open/close per batch, and no close() that would drop the
+    // POSIX locks of a SQLite connection this process may hold on the same file.
+    const files = this.#openFiles();
+    writevSync(files.journal, [len, hb, ...txs.map((t) => t.body)]);
     this.#journalGen++;
-    const fd = openSync(this.replicaPath, 'r+');
-    try {
-      this.#writePages(
-        fd,
-        txs.map((t) => ({
-          kind: t.meta.kind,
-          dbPages: t.meta.dbPages,
-          pageSizeBytes: t.meta.pageSizeBytes,
-          body: t.body,
-        })),
-      );
-    } finally {
-      closeSync(fd);
-    }
-    for (const t of txs) {
-      if (t.meta.kind === TxKind.Full) this.#hashes = new PageHashes();
-      for (const [p, page] of bodyPages(t.body, t.meta.pageSizeBytes))
-        this.#hashes.set(p, pageHash(p, page, t.meta.pageSizeBytes));
-      this.#hashes.resize(t.meta.dbPages);
-    }
+    this.#writePages(
+      files.db,
+      txs.map((t) => ({
+        kind: t.meta.kind,
+        dbPages: t.meta.dbPages,
+        pageSizeBytes: t.meta.pageSizeBytes,
+        body: t.body,
+      })),
+      files.size,
+    );
+    // The hashes were computed while checking the batch.
+    if (txs[0]!.meta.kind === TxKind.Full) this.#hashes = new PageHashes();
+    for (const [p, h] of hashes) this.#hashes.set(p, h);
+    this.#hashes.resize(dbPages);
     this.#pos = next;
     this.#emit({ type: 'applied', txid: next.txid, seq: next.seq, transactions: txs.length });
     void this.#flush();
@@ -660,14 +667,17 @@ class ReplicaImpl implements Replica {
       try {
         while (this.#flushAgain) {
           this.#flushAgain = false;
+          const files = this.#files;
+          if (!files) continue;
           const target = { ...this.#pos };
           const gen = this.#journalGen;
-          const epoch = this.#fileEpoch;
-          await this.#fsyncPath(this.replicaPath);
-          await this.#fsyncPath(this.#journalPath);
-          if (epoch !== this.#fileEpoch) continue; // re-bootstrapped meanwhile: the new file has its own position
-          writePosition(this.#posPath, { ...this.#sidecar(), ...target }, false);
-          if (gen === this.#journalGen) rmSync(this.#journalPath, { force: true });
+          await fsyncAsync(files.db);
+          await fsyncAsync(files.journal);
+          // Re-bootstrapped meanwhile: the new file has its own position (#bootstrap waits for this loop).
+          if (files.epoch !== this.#fileEpoch) continue;
+          await writePositionAsync(this.#posPath, { ...this.#sidecar(), ...target });
+          // Nothing applied since `target`: the journal's records are all covered by the position now.
+          if (gen === this.#journalGen && files === this.#files) ftruncateSync(files.journal, 0);
           this.#emit({ type: 'durable', txid: target.txid, seq: target.seq });
         }
       } catch (err) {
@@ -678,36 +688,63 @@ class ReplicaImpl implements Replica {
     })();
     return this.#flushing;
   }
+
+  /** The replica file and the journal, open for appending; reopened after a bootstrap replaced them. */
+  #openFiles(): ReplicaFiles {
+    if (this.#files && this.#files.epoch === this.#fileEpoch) return this.#files;
+    this.#closeFiles();
+    const db = openSync(this.replicaPath, 'r+');
+    let journal: number;
+    try {
+      journal = openSync(this.#journalPath, 'a');
+    } catch (err) {
+      closeSync(db);
+      throw err;
+    }
+    this.#files = { db, journal, epoch: this.#fileEpoch, size: { bytes: fstatSync(db).size } };
+    return this.#files;
+  }
+  #files: ReplicaFiles | undefined;
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
+
+  /** Closes the open files (callers first make sure no flush uses them). */
+  #closeFiles(): void {
+    const f = this.#files;
+    this.#files = undefined;
+    if (!f) return;
+    closeSync(f.db);
+    closeSync(f.journal);
+  }
+
   #journalGen = 0;
   /** Bumped whenever the replica file is replaced (bootstrap), so a flush in flight does not record it. */
   #fileEpoch = 0;
 
-  async #fsyncPath(path: string): Promise<void> {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    try {
-      await fsyncAsync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
+  /**
+   * Writes the batch's pages and sets the file's size. `size` tracks the file's length in bytes so that
+   * an unchanged size costs no `ftruncate` (undefined: always set it).
+   */
   #writePages(
     fd: number,
     txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>,
+    size?: { bytes: number },
   ): void {
     for (const t of txs) {
-      if (t.kind === TxKind.Full) ftruncateSync(fd, 0);
-      for (const [p, page] of bodyPages(t.body, t.pageSizeBytes))
-        writeSync(fd, page, 0, page.length, (p - 1) * t.pageSizeBytes);
-      if (t.pageSizeBytes) ftruncateSync(fd, t.dbPages * t.pageSizeBytes);
+      if (t.kind === TxKind.Full) {
+        ftruncateSync(fd, 0);
+        if (size) size.bytes = 0;
+      }
+      for (const [p, page] of bodyPages(t.body, t.pageSizeBytes)) {
+        const at = (p - 1) * t.pageSizeBytes;
+        writeSync(fd, page, 0, page.length, at);
+        if (size) size.bytes = Math.max(size.bytes, at + page.length);
+      }
+      const want = t.dbPages * t.pageSizeBytes;
+      if (t.pageSizeBytes && (!size || size.bytes !== want)) {
+        ftruncateSync(fd, want);
+        if (size) size.bytes = want;
+      }
     }
   }
 
@@ -833,6 +870,7 @@ class ReplicaImpl implements Replica {
     await this.#loop?.catch(() => undefined);
     await this.#applyLock;
     await this.#flush();
+    this.#closeFiles();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -139,71 +139,112 @@ export function cursorAtStart(h: WalHeader): WalCursor {
  * the log, and frames after the last commit frame are left for the next read.
  */
 export function readWal(path: string, cursor: WalCursor | undefined): WalReadResult {
-  let fd: number;
+  const reader = new WalReader(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      return { header: undefined, newGeneration: false, transactions: [], cursor };
-    throw err;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const hb = Buffer.alloc(WAL_HEADER_BYTES);
-    if (size < WAL_HEADER_BYTES || readSync(fd, hb, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) {
-      return { header: undefined, newGeneration: false, transactions: [], cursor };
-    }
-    const header = parseWalHeader(hb);
-    if (!header) return { header: undefined, newGeneration: false, transactions: [], cursor };
-    const same = cursor !== undefined && cursor.salt1 === header.salt1 && cursor.salt2 === header.salt2;
-    let cur = same ? cursor : cursorAtStart(header);
-    const frameBytes = WAL_FRAME_HEADER_BYTES + header.pageSizeBytes;
-    const transactions: WalTransaction[] = [];
-    let pending = new Map<number, Buffer>();
-    let pendingFrames = 0;
-    let offset = cur.offset;
-    let sum = cur.checksum;
-    const end = size;
-    const available = Math.max(0, Math.floor((end - offset) / frameBytes));
-    const blockFrames = Math.max(1, Math.min(available, Math.floor((4 << 20) / frameBytes)));
-    outer: while (offset + frameBytes <= end) {
-      // A fresh block per read: captured pages are views into it, not copies.
-      const block = Buffer.allocUnsafeSlow(blockFrames * frameBytes);
-      const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
-      const got = readSync(fd, block, 0, want, offset);
-      const whole = Math.floor(got / frameBytes);
-      if (whole === 0) break;
-      for (let i = 0; i < whole; i++) {
-        const f = block.subarray(i * frameBytes, (i + 1) * frameBytes);
-        const pgno = f.readUInt32BE(0);
-        const commit = f.readUInt32BE(4);
-        if (pgno === 0 || f.readUInt32BE(8) !== header.salt1 || f.readUInt32BE(12) !== header.salt2)
-          break outer;
-        let s = walChecksum(f.subarray(0, 8), header.bigEndian, sum);
-        s = walChecksum(f.subarray(WAL_FRAME_HEADER_BYTES), header.bigEndian, s);
-        if (s[0] !== f.readUInt32BE(16) || s[1] !== f.readUInt32BE(20)) break outer;
-        sum = s;
-        offset += frameBytes;
-        pending.set(pgno, f.subarray(WAL_FRAME_HEADER_BYTES));
-        pendingFrames++;
-        if (commit > 0) {
-          const pages = new Map([...pending.entries()].sort((a, b) => a[0] - b[0]));
-          transactions.push({
-            pages,
-            dbSizePages: commit,
-            endOffset: offset,
-            checksum: sum,
-            frames: pendingFrames,
-          });
-          cur = { ...cur, offset, checksum: sum };
-          pending = new Map();
-          pendingFrames = 0;
-        }
-      }
-      if (whole * frameBytes < want) break;
-    }
-    return { header, newGeneration: !same, transactions, cursor: cur };
+    return reader.read(cursor);
   } finally {
-    closeSync(fd);
+    reader.close();
   }
+}
+
+/**
+ * {@link readWal} over a descriptor kept open between reads (SQLite never locks the `-wal` file, so
+ * holding or closing a descriptor on it does not interfere with SQLite's locking). Reopens the file when
+ * it was deleted and recreated.
+ */
+export class WalReader {
+  readonly path: string;
+  #fd: number | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Reads committed transactions after `cursor`; see {@link readWal}. */
+  read(cursor: WalCursor | undefined): WalReadResult {
+    let fd = this.#fd;
+    let st = fd === undefined ? undefined : fstatSync(fd);
+    if (fd !== undefined && st!.nlink === 0) {
+      this.close();
+      fd = undefined;
+    }
+    if (fd === undefined) {
+      try {
+        fd = openSync(this.path, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          return { header: undefined, newGeneration: false, transactions: [], cursor };
+        throw err;
+      }
+      this.#fd = fd;
+      st = fstatSync(fd);
+    }
+    return readFrames(fd, st!.size, cursor);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+function readFrames(fd: number, size: number, cursor: WalCursor | undefined): WalReadResult {
+  const hb = Buffer.alloc(WAL_HEADER_BYTES);
+  if (size < WAL_HEADER_BYTES || readSync(fd, hb, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) {
+    return { header: undefined, newGeneration: false, transactions: [], cursor };
+  }
+  const header = parseWalHeader(hb);
+  if (!header) return { header: undefined, newGeneration: false, transactions: [], cursor };
+  const same = cursor !== undefined && cursor.salt1 === header.salt1 && cursor.salt2 === header.salt2;
+  let cur = same ? cursor : cursorAtStart(header);
+  const frameBytes = WAL_FRAME_HEADER_BYTES + header.pageSizeBytes;
+  const transactions: WalTransaction[] = [];
+  let pending = new Map<number, Buffer>();
+  let pendingFrames = 0;
+  let offset = cur.offset;
+  let sum = cur.checksum;
+  const end = size;
+  // The file keeps its size across WAL restarts, so what follows the last valid frame is usually a
+  // previous generation's frames, not the end of the file: read a few frames first and double the
+  // block while every frame is valid (up to 4 MiB), rather than reading to the end of the file.
+  const maxBlockFrames = Math.max(1, Math.floor((4 << 20) / frameBytes));
+  let blockFrames = Math.min(4, maxBlockFrames);
+  outer: while (offset + frameBytes <= end) {
+    const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
+    blockFrames = Math.min(blockFrames * 2, maxBlockFrames);
+    // A fresh block per read: captured pages are views into it, not copies.
+    const block = Buffer.allocUnsafeSlow(want);
+    const got = readSync(fd, block, 0, want, offset);
+    const whole = Math.floor(got / frameBytes);
+    if (whole === 0) break;
+    for (let i = 0; i < whole; i++) {
+      const f = block.subarray(i * frameBytes, (i + 1) * frameBytes);
+      const pgno = f.readUInt32BE(0);
+      const commit = f.readUInt32BE(4);
+      if (pgno === 0 || f.readUInt32BE(8) !== header.salt1 || f.readUInt32BE(12) !== header.salt2)
+        break outer;
+      let s = walChecksum(f.subarray(0, 8), header.bigEndian, sum);
+      s = walChecksum(f.subarray(WAL_FRAME_HEADER_BYTES), header.bigEndian, s);
+      if (s[0] !== f.readUInt32BE(16) || s[1] !== f.readUInt32BE(20)) break outer;
+      sum = s;
+      offset += frameBytes;
+      pending.set(pgno, f.subarray(WAL_FRAME_HEADER_BYTES));
+      pendingFrames++;
+      if (commit > 0) {
+        const pages = new Map([...pending.entries()].sort((a, b) => a[0] - b[0]));
+        transactions.push({
+          pages,
+          dbSizePages: commit,
+          endOffset: offset,
+          checksum: sum,
+          frames: pendingFrames,
+        });
+        cur = { ...cur, offset, checksum: sum };
+        pending = new Map();
+        pendingFrames = 0;
+      }
+    }
+    if (whole * frameBytes < want) break;
+  }
+  return { header, newGeneration: !same, transactions, cursor: cur };
 }
