@@ -32,6 +32,9 @@ import { WalReader, readWal, type WalCursor, type WalTransaction } from './walfi
 import { createWorkerPrimary } from './worker-primary.js';
 import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
 
+/** Longest a capture pin is kept before it is handed over (see #captureRound). */
+const PIN_MAX_AGE_MS = 50;
+
 /** Options of {@link createPrimary}. */
 export interface PrimaryOptions {
   /** Platform name. */
@@ -509,15 +512,33 @@ class PrimaryImpl implements Primary {
     this.#queueTx(TxKind.Tx, pages, before, this.#hashes.checksum, g.count);
   }
 
-  /** One capture round: open the next pin, read the WAL to its end, release the previous pin. */
-  #captureRound(): void {
-    this.#openPin();
+  /**
+   * One capture round: read the WAL to its end under a pin. The pin is handed over (open the next, read,
+   * close the previous) when `handover` is set or the current one is old — 50 ms, or a quarter of
+   * `checkpointFrames` behind — so that checkpoints (ours and other programs') can move on; in between,
+   * the pin held keeps the frames read beyond its mark from being overwritten (no WAL restart while it is
+   * open), and a round costs no pin transactions.
+   */
+  #captureRound(handover = false): void {
+    const now = this.#o.clock.now();
+    const renew =
+      handover ||
+      this.#pinIndex < 0 ||
+      now - this.#pinOpenedAt >= PIN_MAX_AGE_MS ||
+      this.#framesSincePin * 4 >= this.#o.checkpointFrames;
+    if (renew) this.#openPin();
     try {
       this.#readNew();
     } finally {
-      this.#releasePrevPin();
+      if (renew) {
+        this.#releasePrevPin();
+        this.#pinOpenedAt = now;
+        this.#framesSincePin = 0;
+      }
     }
   }
+  #pinOpenedAt = 0;
+  #framesSincePin = 0;
 
   #readNew(): void {
     const r = this.#wal.read(this.#cursor);
@@ -561,6 +582,7 @@ class PrimaryImpl implements Primary {
       g.dbPages = tx.dbSizePages;
       g.count++;
       this.#framesInGeneration += tx.frames;
+      this.#framesSincePin += tx.frames;
     }
     if (g) this.#applyGroup(g);
     if (r.cursor) this.#cursor = r.cursor;
@@ -605,6 +627,7 @@ class PrimaryImpl implements Primary {
     const started = this.#o.clock.now();
     const frames = this.#framesInGeneration;
     if (this.db.inTransaction) return;
+    this.#captureRound(true); // a fresh pin, so that phase 1 can backfill up to here
     // Phase 1, writers not blocked: backfill what every reader (our pin included) has moved past — nearly
     // the whole WAL — with its copying and fsync. Phase 2 below then holds the write lock only for the
     // few frames committed since.
@@ -617,6 +640,9 @@ class PrimaryImpl implements Primary {
       this.db.pragma('wal_checkpoint(PASSIVE)');
       this.#openPin();
       this.#releasePrevPin();
+      // That pin sees a fully backfilled WAL (SQLite gives it no read mark, so it does not hold the WAL):
+      // replace it at the next round, once the app has written again.
+      this.#pinOpenedAt = -Infinity;
     }, this.#o.checkpointLockTimeoutMs);
     if (done) {
       this.#emit({ type: 'checkpoint', framesBefore: frames, durationMs: this.#o.clock.now() - started });

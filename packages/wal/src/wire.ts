@@ -96,20 +96,20 @@ export function encodeTx(meta: TxMeta, body: Uint8Array, maxChunkBytes: number):
   const out: WireChunk[] = [];
   for (let i = 0; i < count; i++) {
     const data = body.subarray(i * maxChunkBytes, Math.min(body.length, (i + 1) * maxChunkBytes));
-    const h = natsHeaders();
-    h.set(WalHeader.Epoch, String(meta.epoch));
-    h.set(WalHeader.Txid, String(meta.txid));
-    h.set(WalHeader.Kind, meta.kind);
-    h.set(WalHeader.PageSize, String(meta.pageSizeBytes));
-    h.set(WalHeader.DbPages, String(meta.dbPages));
-    h.set(WalHeader.Pages, String(meta.pages));
-    h.set(WalHeader.Before, formatChecksum(meta.before));
-    h.set(WalHeader.After, formatChecksum(meta.after));
-    h.set(WalHeader.Chunk, `${i}/${count}`);
-    h.set(WalHeader.ChunkCrc, crc32(data).toString(16).padStart(8, '0'));
-    h.set(WalHeader.BodyBytes, String(body.length));
-    h.set(WalHeader.CommitTime, String(meta.commitTimeMs));
-    if (meta.txs > 1) h.set(WalHeader.Txs, String(meta.txs));
+    const h = natsHeaders(); // fresh: append, not set (set also searches for the key to replace)
+    h.append(WalHeader.Epoch, String(meta.epoch));
+    h.append(WalHeader.Txid, String(meta.txid));
+    h.append(WalHeader.Kind, meta.kind);
+    h.append(WalHeader.PageSize, String(meta.pageSizeBytes));
+    h.append(WalHeader.DbPages, String(meta.dbPages));
+    h.append(WalHeader.Pages, String(meta.pages));
+    h.append(WalHeader.Before, formatChecksum(meta.before));
+    h.append(WalHeader.After, formatChecksum(meta.after));
+    h.append(WalHeader.Chunk, `${i}/${count}`);
+    h.append(WalHeader.ChunkCrc, crc32(data).toString(16).padStart(8, '0'));
+    h.append(WalHeader.BodyBytes, String(body.length));
+    h.append(WalHeader.CommitTime, String(meta.commitTimeMs));
+    if (meta.txs > 1) h.append(WalHeader.Txs, String(meta.txs));
     out.push({ headers: h, data, index: i, count });
   }
   return out;
@@ -123,22 +123,31 @@ export interface ParsedChunk {
   bodyBytes: number;
 }
 
-const int = (h: MsgHdrs | undefined, k: string): number => {
-  const v = Number(h?.get(k));
+const int = (h: HeaderMap, k: string): number => {
+  const v = Number(h.get(k) ?? '');
   return Number.isSafeInteger(v) && v >= 0 ? v : NaN;
 };
 
+/** A message's headers, first value of each, read in one pass (`MsgHdrs.get` scans every key per call). */
+type HeaderMap = Map<string, string>;
+function headerMap(h: MsgHdrs | undefined): HeaderMap {
+  const m: HeaderMap = new Map();
+  if (h) for (const [k, v] of h) if (v.length) m.set(k, v[0]!);
+  return m;
+}
+
 /** Parses and checks one message (headers well-formed, CRC of its body). Throws {@link CorruptMessageError}. */
-export function parseChunk(h: MsgHdrs | undefined, data: Uint8Array, seq: number): ParsedChunk {
-  const epoch = parseEpoch(h?.get(WalHeader.Epoch));
-  const kind = h?.get(WalHeader.Kind) as TxKindValue;
-  const before = parseChecksum(h?.get(WalHeader.Before));
-  const after = parseChecksum(h?.get(WalHeader.After));
-  const chunk = /^(\d+)\/(\d+)$/.exec(h?.get(WalHeader.Chunk) ?? '');
+export function parseChunk(headers: MsgHdrs | undefined, data: Uint8Array, seq: number): ParsedChunk {
+  const h = headerMap(headers);
+  const epoch = parseEpoch(h.get(WalHeader.Epoch) ?? '');
+  const kind = (h.get(WalHeader.Kind) ?? '') as TxKindValue;
+  const before = parseChecksum(h.get(WalHeader.Before));
+  const after = parseChecksum(h.get(WalHeader.After));
+  const chunk = /^(\d+)\/(\d+)$/.exec(h.get(WalHeader.Chunk) ?? '');
   const meta = {
     epoch: epoch ?? NaN,
     txid: int(h, WalHeader.Txid),
-    txs: h?.has(WalHeader.Txs) ? int(h, WalHeader.Txs) : 1,
+    txs: h.has(WalHeader.Txs) ? int(h, WalHeader.Txs) : 1,
     kind,
     pageSizeBytes: int(h, WalHeader.PageSize),
     dbPages: int(h, WalHeader.DbPages),
@@ -158,8 +167,8 @@ export function parseChunk(h: MsgHdrs | undefined, data: Uint8Array, seq: number
   const count = Number(chunk[2]);
   if (!(count >= 1 && index < count)) throw new CorruptMessageError(seq, `bad chunk ${index}/${count}`);
   const crc = crc32(data).toString(16).padStart(8, '0');
-  if (crc !== h?.get(WalHeader.ChunkCrc))
-    throw new CorruptMessageError(seq, `chunk CRC-32 ${crc} != ${h?.get(WalHeader.ChunkCrc)}`);
+  if (crc !== h.get(WalHeader.ChunkCrc))
+    throw new CorruptMessageError(seq, `chunk CRC-32 ${crc} != ${h.get(WalHeader.ChunkCrc) ?? ''}`);
   const bodyBytes = int(h, WalHeader.BodyBytes);
   if (bodyBytes !== meta.pages * (meta.pages ? recordBytes(meta.pageSizeBytes) : 0)) {
     throw new CorruptMessageError(
