@@ -2,7 +2,7 @@ import { emitAll } from './listeners.js';
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
+import { type JetStreamManager } from '@nats-io/jetstream';
 import {
   ClosedError,
   TimeoutError,
@@ -26,6 +26,7 @@ import {
   type SqliteDatabase,
 } from '@gc/snapshot';
 import { NotLeaderError } from './errors.js';
+import { StreamPublisher } from './publisher.js';
 import { writePosition, type WalPosition } from './position.js';
 import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
 import { WalReader, readWal, type WalCursor, type WalTransaction } from './walfile.js';
@@ -225,7 +226,7 @@ class PrimaryImpl implements Primary {
   readonly db: SqliteDatabase;
   readonly #o: PrimaryOptions;
   readonly #names: WalNames;
-  readonly #js: JetStreamClient;
+  readonly #publisher: StreamPublisher;
   readonly #jsm: JetStreamManager;
   readonly #pins: [SqliteDatabase, SqliteDatabase];
   readonly #ckpt: SqliteDatabase;
@@ -263,7 +264,7 @@ class PrimaryImpl implements Primary {
   constructor(
     o: PrimaryOptions,
     names: WalNames,
-    js: JetStreamClient,
+    publisher: StreamPublisher,
     jsm: JetStreamManager,
     db: SqliteDatabase,
     pins: [SqliteDatabase, SqliteDatabase],
@@ -274,7 +275,7 @@ class PrimaryImpl implements Primary {
     this.#o = o;
     this.#borrowWriteLock = borrowWriteLock;
     this.#names = names;
-    this.#js = js;
+    this.#publisher = publisher;
     this.#jsm = jsm;
     this.db = db;
     this.#pins = pins;
@@ -488,12 +489,9 @@ class PrimaryImpl implements Primary {
     };
     const body = encodeBody(pages, this.#pageSize, pages.length);
     for (const chunk of encodeTx(meta, body, this.#maxChunk)) {
-      this.#queue.push({
-        txid,
-        chunk,
-        meta,
-        msgId: `${this.#names.stream}:${meta.epoch}:${txid}:${chunk.index}`,
-      });
+      const msgId = `${this.#names.stream}:${meta.epoch}:${txid}:${chunk.index}`;
+      chunk.headers.append('Nats-Msg-Id', msgId);
+      this.#queue.push({ txid, chunk, meta, msgId });
     }
     this.#history.push({ txid, epoch: meta.epoch, after, dbPages: meta.dbPages, seq: 0 });
     if (this.#history.length > 20_000) this.#history.splice(0, 10_000);
@@ -706,23 +704,17 @@ class PrimaryImpl implements Primary {
     while (this.#queue.length && !this.#deposed && !this.#closedHard) {
       const batch = this.#queue.slice(0, this.#o.publishWindow);
       const base = this.#lastSeq;
-      // nats.js creates Error objects with stack traces for every request up front; capturing those
-      // stacks was the largest CPU cost per transaction. Errors still carry their messages.
-      const stackTraceLimit = Error.stackTraceLimit;
-      Error.stackTraceLimit = 0;
-      let pending: Array<Promise<PubAck>>;
-      try {
-        pending = batch.map((m, i) =>
-          this.#js.publish(this.#names.subject, m.chunk.data, {
-            headers: m.chunk.headers,
-            msgID: m.msgId,
-            expect: { lastSequence: base + i },
-            timeout: this.#o.publishTimeoutMs,
-          }),
+      const pending = batch.map((m, i) => {
+        // Only the current leader appends: the stream refuses a message whose expected last sequence is
+        // not its last one. The message id lets a retry after a lost ack be recognised (#reconcile).
+        m.chunk.headers.set('Nats-Expected-Last-Sequence', String(base + i));
+        return this.#publisher.publish(
+          this.#names.subject,
+          m.chunk.data,
+          m.chunk.headers,
+          this.#o.publishTimeoutMs,
         );
-      } finally {
-        Error.stackTraceLimit = stackTraceLimit;
-      }
+      });
       const results = await Promise.allSettled(pending);
       let ok = 0;
       for (const r of results) {
@@ -974,6 +966,7 @@ class PrimaryImpl implements Primary {
         });
       }
       this.#closedHard = true;
+      this.#publisher.close();
       this.#rejectWaiters(this.#deposed ?? new ClosedError('wal primary'));
       this.#writeSidecar(true);
       this.#releaseAllPins();
@@ -1052,14 +1045,18 @@ export async function startPrimaryEngine(
   }
   const pins: [SqliteDatabase, SqliteDatabase] = [openConn(o.path, o), openConn(o.path, o)];
   const ckpt = openConn(o.path, o);
-  const closeAll = () => [db, ckpt, ...pins].forEach((d) => d.open && d.close());
+  let publisher: StreamPublisher | undefined;
+  const closeAll = () => {
+    publisher?.close();
+    [db, ckpt, ...pins].forEach((d) => d.open && d.close());
+  };
   try {
     const jsm = await ensureWalStream(nc, names, o.streamReplicas);
-    const js = jetstream(nc);
+    publisher = new StreamPublisher(nc);
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const maxChunk =
       o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
-    const p = new PrimaryImpl(o, names, js, jsm, db, pins, ckpt, maxChunk, borrowWriteLock);
+    const p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock);
     if (o.onEvent) p.onEvent(o.onEvent);
     await p.start();
     return p;
