@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const p = primary;
   port.on('message', (m: ToWorker) => {
     if (m.type === 'tick') {
-      (p as Primary & { kick(): void }).kick();
+      p.captureNow();
       return;
     }
     void (async () => {

@@ -146,6 +146,12 @@ export interface Primary {
    * acknowledged by the stream. Resolves with the acknowledged position.
    */
   sync(timeoutMs?: number): Promise<WalPosition>;
+  /**
+   * Captures what was committed outside {@link Primary.write} (directly on {@link Primary.db}, by an ORM,
+   * by another connection) now, instead of at the next poll (`pollIntervalMs`). Call it after such a
+   * commit when replication lag matters; it returns at once.
+   */
+  captureNow(): void;
   /** Current position. */
   position(): PrimaryPosition;
   /**
@@ -859,7 +865,7 @@ class PrimaryImpl implements Primary {
   }
 
   /** Runs a capture round soon (a commit just happened); for the worker host. */
-  kick(): void {
+  captureNow(): void {
     if (!this.#stopped) void this.#tick();
   }
 

@@ -195,6 +195,37 @@ describe('primary → replica', () => {
     },
   );
 
+  it.each(MODES)(
+    'captureNow() publishes a commit made on the connection directly without waiting for the poll (engine %s)',
+    async (mode) => {
+      const dir = await makeTempDir('wal-now');
+      const app = nextApp();
+      const path = join(dir, 'p.db');
+      newDb(path).close();
+      const primary = await createPrimary(nc, {
+        platform,
+        app,
+        path,
+        epoch: 1,
+        pollIntervalMs: 60_000,
+        ...engine(mode),
+      });
+      const published: number[] = [];
+      primary.onEvent((e) => {
+        if (e.type === 'published') published.push(e.txid);
+      });
+      await primary.sync(); // the start-up round is done; the next poll is a minute away
+      await new Promise((r) => setTimeout(r, 100));
+      const base = primary.position().capturedTxid;
+      primary.db.prepare('INSERT INTO t (v) VALUES (?)').run('direct');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(published.filter((t) => t > base)).toEqual([]);
+      primary.captureNow();
+      await waitFor(() => published.some((t) => t > base), { timeoutMs: 5000 });
+      await primary.close();
+    },
+  );
+
   it('refuses a database that is not in WAL mode and publishes nothing', async () => {
     const dir = await makeTempDir('wal-nowal');
     const app = nextApp();

@@ -139,6 +139,10 @@ class WorkerPrimary implements Primary {
     return result;
   }
 
+  captureNow(): void {
+    if (!this.#stopped && !this.#failure) this.#worker.postMessage({ type: 'tick' } satisfies ToWorker);
+  }
+
   async sync(timeoutMs = this.#o.syncTimeoutMs): Promise<WalPosition> {
     this.#check();
     // The worker applies its own timeout; this one only covers a worker that stopped answering.
