@@ -166,7 +166,12 @@ interface ReplicaFiles {
   epoch: number;
   /** The replica file's length in bytes. */
   size: { bytes: number };
+  /** The journal's length in bytes. */
+  journalBytes: number;
 }
+
+/** The journal is emptied after a flush once it holds this much (see #flush). */
+const JOURNAL_KEEP_BYTES = 1 << 20;
 
 const fsyncAsync = (fd: number) =>
   new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
@@ -634,7 +639,7 @@ class ReplicaImpl implements Replica {
     // Files stay open while the replica runs: no open/close per batch, and no close() that would drop the
     // POSIX locks of a SQLite connection this process may hold on the same file.
     const files = this.#openFiles();
-    writevSync(files.journal, [len, hb, ...txs.map((t) => t.body)]);
+    files.journalBytes += writevSync(files.journal, [len, hb, ...txs.map((t) => t.body)]);
     this.#journalGen++;
     this.#writePages(
       files.db,
@@ -676,8 +681,14 @@ class ReplicaImpl implements Replica {
           // Re-bootstrapped meanwhile: the new file has its own position (#bootstrap waits for this loop).
           if (files.epoch !== this.#fileEpoch) continue;
           await writePositionAsync(this.#posPath, { ...this.#sidecar(), ...target });
-          // Nothing applied since `target`: the journal's records are all covered by the position now.
-          if (gen === this.#journalGen && files === this.#files) ftruncateSync(files.journal, 0);
+          // Nothing applied since `target`: every record in the journal is covered by the position now. The
+          // journal is emptied only once it is large (a truncation is a metadata write on this thread);
+          // until then a crash redoes records the position already covers, in order — the same pages
+          // again, ending at the last record's state.
+          if (gen === this.#journalGen && files === this.#files && files.journalBytes >= JOURNAL_KEEP_BYTES) {
+            ftruncateSync(files.journal, 0);
+            files.journalBytes = 0;
+          }
           this.#emit({ type: 'durable', txid: target.txid, seq: target.seq });
         }
       } catch (err) {
@@ -701,7 +712,13 @@ class ReplicaImpl implements Replica {
       closeSync(db);
       throw err;
     }
-    this.#files = { db, journal, epoch: this.#fileEpoch, size: { bytes: fstatSync(db).size } };
+    this.#files = {
+      db,
+      journal,
+      epoch: this.#fileEpoch,
+      size: { bytes: fstatSync(db).size },
+      journalBytes: fstatSync(journal).size,
+    };
     return this.#files;
   }
   #files: ReplicaFiles | undefined;
@@ -748,54 +765,51 @@ class ReplicaImpl implements Replica {
     }
   }
 
-  #applyToFile(txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>): void {
-    const fd = openSync(this.replicaPath, 'r+');
-    try {
-      this.#writePages(fd, txs);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
   /** Redoes a journal left by a crash between journal and position (idempotent); drops a torn one. */
   #recoverJournal(): void {
     if (!existsSync(this.#journalPath)) return;
     const raw = readFileSync(this.#journalPath);
-    // Records in order, one per batch applied since the recorded position; the first torn one ends it (its
-    // pages were never written: a batch's record is complete before its pages are touched).
+    // Records in order, one per batch applied since the journal was last emptied (so some may be older than
+    // the recorded position: redoing them in order ends at the last one's state); the first torn one ends
+    // it (its pages were never written: a batch's record is complete before its pages are touched).
     let off = 0;
     let redone = 0;
-    while (off < raw.length) {
-      let next: number;
-      let header: JournalHeader;
-      let txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>;
-      try {
-        const hl = raw.readUInt32BE(off);
-        header = JSON.parse(raw.subarray(off + 4, off + 4 + hl).toString()) as JournalHeader;
-        let at = off + 4 + hl;
-        txs = header.txs.map((t) => {
-          const body = raw.subarray(at, at + t.bodyBytes);
-          at += t.bodyBytes;
-          return { ...t, body };
-        });
-        let crc = 0;
-        for (const t of txs) crc = crc32(t.body, crc);
-        if (
-          at > raw.length ||
-          txs.some((t, i) => t.body.length !== header.txs[i]!.bodyBytes) ||
-          crc !== header.crc
-        )
-          throw new Error('torn journal record');
-        next = at;
-      } catch (err) {
-        this.#o.logger.info('replica dropped a torn journal record', { err: String(err), offset: off });
-        break;
+    const fd = openSync(this.replicaPath, 'r+');
+    try {
+      while (off < raw.length) {
+        let next: number;
+        let header: JournalHeader;
+        let txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>;
+        try {
+          const hl = raw.readUInt32BE(off);
+          header = JSON.parse(raw.subarray(off + 4, off + 4 + hl).toString()) as JournalHeader;
+          let at = off + 4 + hl;
+          txs = header.txs.map((t) => {
+            const body = raw.subarray(at, at + t.bodyBytes);
+            at += t.bodyBytes;
+            return { ...t, body };
+          });
+          let crc = 0;
+          for (const t of txs) crc = crc32(t.body, crc);
+          if (
+            at > raw.length ||
+            txs.some((t, i) => t.body.length !== header.txs[i]!.bodyBytes) ||
+            crc !== header.crc
+          )
+            throw new Error('torn journal record');
+          next = at;
+        } catch (err) {
+          this.#o.logger.info('replica dropped a torn journal record', { err: String(err), offset: off });
+          break;
+        }
+        this.#writePages(fd, txs);
+        this.#pos = header.position;
+        redone++;
+        off = next;
       }
-      this.#applyToFile(txs);
-      this.#pos = header.position;
-      redone++;
-      off = next;
+      if (redone > 0) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
     if (redone > 0) {
       writePosition(this.#posPath, this.#sidecar());
