@@ -1,6 +1,6 @@
 // replication-lag: commit on the primary → the same page state on a replica, at 100 and 1000 tx/s.
 // Baseline in the same run: raw JetStream publish of the same bytes + an ordered consumer.
-// Interleaved A B A B, 5 rounds after a warm-up; 1 s of traffic per round; loopback only. gc's lag runs
+// Interleaved A B A B, 7 rounds after a warm-up; 1 s of traffic per round; loopback only. gc's lag runs
 // from the commit (synchronous=NORMAL; the clock starts when COMMIT returns, then the app calls
 // `captureNow()`, as an app committing on `primary.db` directly does) to the replica's `applied` event: the
 // pages are in the replica file (fsync follows in the background, reported by `durable`). The baseline's
@@ -13,7 +13,7 @@ import { makeTempDir, startServer } from '@gc/testkit';
 import { createPrimary, createReplica } from '@gc/wal';
 import { median, percentile, round, sleep } from './_util.js';
 
-const ROUNDS = 5;
+const ROUNDS = 7;
 const ROUND_MS = 1000;
 const server = await startServer();
 const nc = await connect({ servers: server.url });

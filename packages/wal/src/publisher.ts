@@ -90,6 +90,20 @@ export class StreamPublisher {
 
   #onReply(err: Error | null, m: Msg): void {
     if (err) return; // the subscription ends only on close or a connection closed for good
+    // Acks are handled after the rest of this turn's input: the messages that came in the same read
+    // (a replica's delivery of what was just stored, on a shared connection) go first.
+    this.#replies.push(m);
+    if (this.#replies.length === 1) setImmediate(() => this.#drainReplies());
+  }
+  #replies: Msg[] = [];
+
+  #drainReplies(): void {
+    const replies = this.#replies;
+    this.#replies = [];
+    for (const m of replies) this.#settle(m);
+  }
+
+  #settle(m: Msg): void {
     const id = Number(m.subject.slice(this.#prefix.length + 1));
     const p = this.#pending.get(id);
     if (!p) return; // timed out already
