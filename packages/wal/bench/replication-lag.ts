@@ -116,6 +116,9 @@ for (const rate of [100, 1000]) {
     gc.push(...a);
     raw.push(...b);
     roundRatios.push(median(a) / median(b));
+    console.error(
+      `rate ${rate} round ${r}: gc p50 ${round(median(a))} ms, raw p50 ${round(median(b))} ms, ratio ${round(median(a) / median(b))}`,
+    );
   }
   const ratio = median(roundRatios);
   ratios.push(ratio);
