@@ -41,6 +41,29 @@ function newDb(path: string) {
   return db;
 }
 
+/** A fresh WAL database with the workload schema and a primary on it. */
+async function startPrimaryOn(
+  tag: string,
+  mode: Mode,
+  extra: Partial<Parameters<typeof createPrimary>[1]> = {},
+) {
+  const dir = await makeTempDir(tag);
+  const app = nextApp();
+  const path = join(dir, 'p.db');
+  newDb(path).close();
+  const primary = await createPrimary(nc, { platform, app, path, epoch: 1, ...extra, ...engine(mode) });
+  return { dir, app, path, primary };
+}
+
+/** The replica file equals `db`'s committed state, page for page. */
+function expectSamePages(db: ReturnType<typeof openDatabase>, replicaPath: string): void {
+  db.exec('BEGIN');
+  db.prepare('SELECT count(*) FROM sqlite_master').get();
+  const primaryBytes = db.serialize();
+  db.exec('COMMIT');
+  expect(firstDifferentPage(primaryBytes, readFileSync(replicaPath), 4096)).toBe(0);
+}
+
 describe('primary → replica', () => {
   it.each(MODES)(
     'keeps byte-identical pages at every checked txid under a seeded workload with app checkpoints in every mode (engine %s)',
@@ -91,18 +114,7 @@ describe('primary → replica', () => {
   it.each(MODES)(
     'groups commits captured in one round into one message per group, txids counting commits (engine %s)',
     async (mode) => {
-      const dir = await makeTempDir('wal-group');
-      const app = nextApp();
-      const path = join(dir, 'p.db');
-      newDb(path).close();
-      const primary = await createPrimary(nc, {
-        platform,
-        app,
-        path,
-        epoch: 1,
-        pollIntervalMs: 50,
-        ...engine(mode),
-      });
+      const { dir, app, path, primary } = await startPrimaryOn('wal-group', mode, { pollIntervalMs: 50 });
       const base = (await primary.sync()).txid;
       // Another connection commits 300 small transactions in one go: the primary captures them in a round or
       // two and publishes far fewer messages.
@@ -118,11 +130,7 @@ describe('primary → replica', () => {
       expect(Number(last?.header.get(WalHeader.Txs) || '1')).toBeGreaterThan(1);
       const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
       await replica.waitForTxid(pos.txid);
-      other.exec('BEGIN');
-      other.prepare('SELECT count(*) FROM sqlite_master').get();
-      const primaryBytes = other.serialize();
-      other.exec('COMMIT');
-      expect(firstDifferentPage(primaryBytes, readFileSync(replica.replicaPath), 4096)).toBe(0);
+      expectSamePages(other, replica.replicaPath);
       // A snapshot lands exactly on a group end, also while commits keep coming.
       const snapDir = await makeTempDir('wal-group-snap');
       for (let i = 0; i < 50; i++) ins.run(`more ${i}`);
@@ -138,19 +146,8 @@ describe('primary → replica', () => {
   it.each(MODES)(
     'checkpoints and snapshots while the app commits back to back on its own connection, the WAL staying bounded (engine %s)',
     async (mode) => {
-      const dir = await makeTempDir('wal-busy');
-      const app = nextApp();
-      const path = join(dir, 'p.db');
-      newDb(path).close();
       const checkpointFrames = 200;
-      const primary = await createPrimary(nc, {
-        platform,
-        app,
-        path,
-        epoch: 1,
-        checkpointFrames,
-        ...engine(mode),
-      });
+      const { dir, app, path, primary } = await startPrimaryOn('wal-busy', mode, { checkpointFrames });
       let checkpoints = 0;
       primary.onEvent((e) => {
         if (e.type === 'checkpoint') checkpoints++;
@@ -185,11 +182,7 @@ describe('primary → replica', () => {
       const pos = await primary.sync();
       const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
       await replica.waitForTxid(pos.txid);
-      db.exec('BEGIN');
-      db.prepare('SELECT count(*) FROM sqlite_master').get();
-      const primaryBytes = db.serialize();
-      db.exec('COMMIT');
-      expect(firstDifferentPage(primaryBytes, readFileSync(replica.replicaPath), 4096)).toBe(0);
+      expectSamePages(db, replica.replicaPath);
       await replica.close();
       await primary.close();
     },
@@ -198,18 +191,7 @@ describe('primary → replica', () => {
   it.each(MODES)(
     'captureNow() publishes a commit made on the connection directly without waiting for the poll (engine %s)',
     async (mode) => {
-      const dir = await makeTempDir('wal-now');
-      const app = nextApp();
-      const path = join(dir, 'p.db');
-      newDb(path).close();
-      const primary = await createPrimary(nc, {
-        platform,
-        app,
-        path,
-        epoch: 1,
-        pollIntervalMs: 60_000,
-        ...engine(mode),
-      });
+      const { primary } = await startPrimaryOn('wal-now', mode, { pollIntervalMs: 60_000 });
       const published: number[] = [];
       primary.onEvent((e) => {
         if (e.type === 'published') published.push(e.txid);
