@@ -40,6 +40,9 @@ const REFUSED = 4;
 const ABANDONED = 5;
 const RUNNING = 6;
 
+/** How long the lender waits for a step that started, at most (see lendWriteLock). */
+const RUNNING_LIMIT_MS = 60_000;
+
 /** Creates the shared word (pass it to the worker in `workerData`). */
 export function createLockWord(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(4));
@@ -83,8 +86,9 @@ export async function borrowWriteLock(
 
 /**
  * Application-thread side: answers one request. Takes the write lock on `conn` without waiting, hands it
- * to the worker and blocks (at most `maxHoldMs` for a worker that never starts; without limit once it has
- * started, since its step is synchronous and must finish under the lock), then releases it.
+ * to the worker and blocks (at most `maxHoldMs` for a worker that never starts; once it has started, until
+ * its synchronous step ends — bounded at a minute for a worker thread that died inside it), then releases
+ * it.
  */
 export function lendWriteLock(word: Int32Array, conn: SqliteDatabase, maxHoldMs: number): void {
   if (Atomics.load(word, 0) !== REQUESTED || !conn.open) return;
@@ -117,6 +121,9 @@ export function lendWriteLock(word: Int32Array, conn: SqliteDatabase, maxHoldMs:
         }
         Atomics.wait(word, 0, HELD, left);
       } else if (state === RUNNING) {
+        // The step is synchronous and takes milliseconds; only a worker thread that died inside it (no
+        // `finally` ran) keeps it RUNNING. Give the lock back after a minute rather than never.
+        if (performance.now() - deadline > RUNNING_LIMIT_MS) return;
         Atomics.wait(word, 0, RUNNING, 1000);
       } else {
         return;
