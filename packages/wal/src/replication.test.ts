@@ -189,6 +189,30 @@ describe('primary → replica', () => {
   );
 
   it.each(MODES)(
+    'an app holding the write lock across awaits: checkpoint() gives up without blocking, snapshotTo() times out clearly, nothing is lost (engine %s)',
+    async (mode) => {
+      const { dir, app, primary } = await startPrimaryOn('wal-held', mode, { busyTimeoutMs: 400 });
+      const db = primary.db;
+      db.exec('BEGIN IMMEDIATE');
+      db.prepare('INSERT INTO t (v) VALUES (?)').run('inside');
+      const t0 = performance.now();
+      await primary.checkpoint(); // the lock is the app's: no checkpoint this time, and no deadlock
+      expect(performance.now() - t0).toBeLessThan(2000);
+      const snapDir = await makeTempDir('wal-held-snap');
+      await expect(primary.snapshotTo(snapDir)).rejects.toThrow(/write lock did not finish within 400 ms/);
+      db.exec('COMMIT');
+      const pos = await primary.sync();
+      const snap = await primary.snapshotTo(snapDir); // lock free again
+      expect(snap.position.txid).toBe(pos.txid);
+      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      await replica.waitForTxid(pos.txid);
+      expectSamePages(db, replica.replicaPath);
+      await replica.close();
+      await primary.close();
+    },
+  );
+
+  it.each(MODES)(
     'captureNow() publishes a commit made on the connection directly without waiting for the poll (engine %s)',
     async (mode) => {
       const { primary } = await startPrimaryOn('wal-now', mode, { pollIntervalMs: 60_000 });
