@@ -15,6 +15,9 @@ import {
   type WorkerStart,
 } from './worker-protocol.js';
 
+/** How long the engine waits for the app's thread to lend the write lock (see `write-lock.ts`). */
+const LEND_WAIT_MS = 1000;
+
 const port = parentPort!;
 const start = workerData as WorkerStart;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -76,7 +79,10 @@ async function main(): Promise<void> {
         onEvent,
         worker: undefined,
       },
-      (step, timeoutMs) => borrowWriteLock(word, () => post({ type: 'lock' }), step, timeoutMs),
+      // The app's thread answers between two of its tasks: give it longer than the lock's own budget (the
+      // worker does not block meanwhile), or a busy or CPU-starved app thread would mean no checkpoint.
+      (step, timeoutMs) =>
+        borrowWriteLock(word, () => post({ type: 'lock' }), step, Math.max(timeoutMs, LEND_WAIT_MS)),
     );
     flushEvents(); // start-up events (`resync`): only the `onEvent` option's listener sees them
     post({ type: 'ready', position: primary.position() });

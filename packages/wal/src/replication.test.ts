@@ -175,10 +175,12 @@ describe('primary → replica', () => {
       }
       const snap = await snapshot!;
       expect(snap.position.checksum).toBe(formatChecksum(hashFile(snap.path).checksum));
-      // ~4000 commits of ~2 frames. Measured: ~34 checkpoints, the WAL peaking at ~380 frames in both modes;
-      // a worker engine waiting for the lock itself instead got 1 checkpoint and a WAL of 8800 frames.
-      expect(checkpoints).toBeGreaterThanOrEqual(3);
-      expect(maxWalBytes / 4096).toBeLessThan(10 * checkpointFrames);
+      // n commits of ~2 frames. Measured: n ≈ 4000 on a quiet machine, 14–34 checkpoints (also under CPU
+      // load), the WAL peaking at ~380 frames (up to ~2900 when the worker was starved of CPU for a while); a
+      // worker engine waiting for the lock itself instead got 1 checkpoint and a WAL of 8800 frames (≈ 2n:
+      // everything since the start).
+      expect(checkpoints).toBeGreaterThanOrEqual(5);
+      expect(maxWalBytes / 4096).toBeLessThan(Math.max(10 * checkpointFrames, 1.5 * n));
       const pos = await primary.sync();
       const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
       await replica.waitForTxid(pos.txid);

@@ -103,7 +103,8 @@ class WorkerPrimary implements Primary {
       this.#o.logger[m.level](m.msg, m.fields as Record<string, unknown>);
     } else if (m.type === 'lock') {
       // Between two of the application's tasks: lend the write lock for the engine's short step.
-      lendWriteLock(this.#lockWord, this.#lender, Math.max(20, this.#o.checkpointLockTimeoutMs));
+      // The worker is waiting for the answer; a few hundred ms covers a CPU-starved worker thread.
+      lendWriteLock(this.#lockWord, this.#lender, Math.max(250, this.#o.checkpointLockTimeoutMs));
     }
   }
 
