@@ -55,6 +55,20 @@ async function startPrimaryOn(
   return { dir, app, path, primary };
 }
 
+/** A new replica catches up with everything `primary` committed and matches it page for page; closes both. */
+async function expectReplicaMatches(
+  dir: string,
+  app: string,
+  primary: Awaited<ReturnType<typeof createPrimary>>,
+): Promise<void> {
+  const pos = await primary.sync();
+  const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+  await replica.waitForTxid(pos.txid);
+  expectSamePages(primary.db, replica.replicaPath);
+  await replica.close();
+  await primary.close();
+}
+
 /** The replica file equals `db`'s committed state, page for page. */
 function expectSamePages(db: ReturnType<typeof openDatabase>, replicaPath: string): void {
   db.exec('BEGIN');
@@ -181,12 +195,7 @@ describe('primary → replica', () => {
       // everything since the start).
       expect(checkpoints).toBeGreaterThanOrEqual(5);
       expect(maxWalBytes / 4096).toBeLessThan(Math.max(10 * checkpointFrames, 1.5 * n));
-      const pos = await primary.sync();
-      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
-      await replica.waitForTxid(pos.txid);
-      expectSamePages(db, replica.replicaPath);
-      await replica.close();
-      await primary.close();
+      await expectReplicaMatches(dir, app, primary);
     },
   );
 
@@ -206,11 +215,7 @@ describe('primary → replica', () => {
       const pos = await primary.sync();
       const snap = await primary.snapshotTo(snapDir); // lock free again
       expect(snap.position.txid).toBe(pos.txid);
-      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
-      await replica.waitForTxid(pos.txid);
-      expectSamePages(db, replica.replicaPath);
-      await replica.close();
-      await primary.close();
+      await expectReplicaMatches(dir, app, primary);
     },
   );
 
