@@ -864,7 +864,6 @@ class PrimaryImpl implements Primary {
     return result;
   }
 
-  /** Runs a capture round soon (a commit just happened); for the worker host. */
   captureNow(): void {
     if (!this.#stopped) void this.#tick();
   }

@@ -627,17 +627,16 @@ class ReplicaImpl implements Replica {
     const hb = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(hb.length);
-    // The journal is written before the pages, so a process crash in the middle is redone from it (the
-    // page cache keeps both). Once the pages are written the state is applied: visible to readers of the
-    // file, reported (`applied`) and what position() says. Durability follows in the background
-    // (#flush): one fsync of database and journal for everything applied meanwhile, then the position
-    // file, then the journal goes. An OS crash before that leaves an older position whose checksum no
-    // longer matches the file: the replica re-bootstraps — never wrong, and the apply path never waits
-    // for the disk.
-    // Appended, not replaced: the journal keeps every batch applied since the last recorded position, so
-    // a crash before the background flush records them still redoes them all.
-    // Files stay open while the replica runs: no open/close per batch, and no close() that would drop the
-    // POSIX locks of a SQLite connection this process may hold on the same file.
+    // The journal record is appended before the pages are written, so a process crash in the middle is
+    // redone from it (the page cache keeps both). Once the pages are written the state is applied: visible
+    // to readers of the file, reported (`applied`) and what position() says. Durability follows in the
+    // background (#flush): one fsync of database and journal for everything applied meanwhile, then the
+    // position file; the journal keeps every batch since it was last emptied (past 1 MiB), so a crash
+    // before any of that still redoes them all. An OS crash that loses unsynced pages leaves an older
+    // position whose checksum no longer matches the file: the replica re-bootstraps — never wrong, and the
+    // apply path never waits for the disk. Files stay open while the replica runs: no open/close per
+    // batch, and no close() that would drop the POSIX locks of a SQLite connection this process may hold
+    // on the same file.
     const files = this.#openFiles();
     files.journalBytes += writevSync(files.journal, [len, hb, ...txs.map((t) => t.body)]);
     this.#journalGen++;

@@ -162,24 +162,19 @@ export class WalReader {
 
   /** Reads committed transactions after `cursor`; see {@link readWal}. */
   read(cursor: WalCursor | undefined): WalReadResult {
-    let fd = this.#fd;
-    let st = fd === undefined ? undefined : fstatSync(fd);
-    if (fd !== undefined && st!.nlink === 0) {
-      this.close();
-      fd = undefined;
-    }
-    if (fd === undefined) {
+    let st = this.#fd === undefined ? undefined : fstatSync(this.#fd);
+    if (st?.nlink === 0) this.close(); // deleted: reopen
+    if (this.#fd === undefined) {
       try {
-        fd = openSync(this.path, 'r');
+        this.#fd = openSync(this.path, 'r');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT')
           return { header: undefined, newGeneration: false, transactions: [], cursor };
         throw err;
       }
-      this.#fd = fd;
-      st = fstatSync(fd);
+      st = fstatSync(this.#fd);
     }
-    return readFrames(fd, st!.size, cursor);
+    return readFrames(this.#fd, st!.size, cursor);
   }
 
   close(): void {
