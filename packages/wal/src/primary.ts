@@ -266,6 +266,8 @@ class PrimaryImpl implements Primary {
   #maxChunk: number;
   #sidecarWrittenAt = 0;
   readonly #borrowWriteLock: BorrowWriteLock | undefined;
+  /** Read-only descriptor of the database file, closed only after every SQLite connection (see #readState). */
+  readonly #dbFd: number;
 
   constructor(
     o: PrimaryOptions,
@@ -277,8 +279,10 @@ class PrimaryImpl implements Primary {
     ckpt: SqliteDatabase,
     maxChunk: number,
     borrowWriteLock: BorrowWriteLock | undefined,
+    dbFd: number,
   ) {
     this.#o = o;
+    this.#dbFd = dbFd;
     this.#borrowWriteLock = borrowWriteLock;
     this.#names = names;
     this.#publisher = publisher;
@@ -359,8 +363,11 @@ class PrimaryImpl implements Primary {
     page: (p: number) => Buffer;
   } {
     const r = readWal(this.#walPath, undefined);
-    const fd = openSync(this.#o.path, 'r');
-    try {
+    // The descriptor stays open for the primary's life: closing any descriptor of the database file drops
+    // every POSIX lock this process holds on it — our pins' SHARED locks included — and another process
+    // would then see no reader (its last-connection close would checkpoint and delete the WAL).
+    const fd = this.#dbFd;
+    {
       const fileSize = fstatSync(fd).size;
       let pageSize = r.header?.pageSizeBytes ?? 0;
       if (!pageSize && fileSize >= 100) {
@@ -397,19 +404,8 @@ class PrimaryImpl implements Primary {
         dbPages,
         txs: r.transactions,
         cursor: r.cursor,
-        page: (p: number) => {
-          const o = overlay.get(p);
-          if (o) return o;
-          const f = openSync(path, 'r');
-          try {
-            return readFilePage(f, p, pageSize, fstatSync(f).size);
-          } finally {
-            closeSync(f);
-          }
-        },
+        page: (p: number) => overlay.get(p) ?? readFilePage(fd, p, pageSize, fstatSync(fd).size),
       };
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -976,6 +972,7 @@ class PrimaryImpl implements Primary {
       this.#writeSidecar(true);
       this.#releaseAllPins();
       for (const d of [...this.#pins, this.#ckpt, this.db]) if (d.open) d.close();
+      closeSync(this.#dbFd);
       this.#wal.close();
     }
     // Commits, not messages: a message may carry several.
@@ -1050,10 +1047,12 @@ export async function startPrimaryEngine(
   }
   const pins: [SqliteDatabase, SqliteDatabase] = [openConn(o.path, o), openConn(o.path, o)];
   const ckpt = openConn(o.path, o);
+  const dbFd = openSync(o.path, 'r');
   let publisher: StreamPublisher | undefined;
   const closeAll = () => {
     publisher?.close();
     [db, ckpt, ...pins].forEach((d) => d.open && d.close());
+    closeSync(dbFd);
   };
   try {
     const jsm = await ensureWalStream(nc, names, o.streamReplicas);
@@ -1061,7 +1060,7 @@ export async function startPrimaryEngine(
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const maxChunk =
       o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
-    const p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock);
+    const p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock, dbFd);
     if (o.onEvent) p.onEvent(o.onEvent);
     await p.start();
     return p;
