@@ -1,4 +1,4 @@
-import { GcError, resourceNames, validateAppName } from '@gc/core';
+import { GcError, resourceNames, validateAppName, validateNodeId } from '@gc/core';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { PlatformStatus } from './types.js';
@@ -14,6 +14,7 @@ export function controlSubjects(platform: string): {
   status: string;
   stepDown: (app: string) => string;
   snapshot: (app: string) => string;
+  recover: (app: string, node: string) => string;
 } {
   const p = resourceNames(platform).platform;
   return {
@@ -23,6 +24,9 @@ export function controlSubjects(platform: string): {
     stepDown: (app: string) => `${p}._.control.stepdown.${validateAppName(app)}`,
     /** The app's current leader takes a snapshot of its database and answers with it. */
     snapshot: (app: string) => `${p}._.control.snapshot.${validateAppName(app)}`,
+    /** The named node allows its next promotion of `app` to publish its copy unproven (`gc app recover`). */
+    recover: (app: string, node: string) =>
+      `${p}._.control.recover.${validateAppName(app)}.${validateNodeId(node)}`,
   };
 }
 
@@ -43,6 +47,21 @@ export interface AdminClient {
   stepDown(app: string, timeoutMs?: number): Promise<StepDownResult>;
   /** Makes the current leader of `app` take a snapshot of its database now. */
   snapshot(app: string, timeoutMs?: number): Promise<SnapshotInfo & { node: string }>;
+  /**
+   * Lets `node` publish its copy of `app`'s database the next time it becomes leader, although the copy is
+   * not proven to be the history's tip — the way out when the WAL stream and every snapshot are gone and
+   * no node can prove it is current. `reason` is audited. Rejects with `GC_ADMIN_NO_LEADER` when the node
+   * does not answer (not running, or it does not run the app with a database).
+   */
+  recover(app: string, node: string, reason: string, timeoutMs?: number): Promise<RecoverResult>;
+}
+
+/** Result of {@link AdminClient.recover}. */
+export interface RecoverResult {
+  app: string;
+  node: string;
+  /** The node's replication state when it accepted (txid of its copy, why it was refused before). */
+  replication: { txid: number; state: string; reason?: string } | undefined;
 }
 
 /**
@@ -79,6 +98,28 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
     },
     stepDown(app, timeoutMs = 5000) {
       return askLeader<StepDownResult>(nc, subjects.stepDown(app), app, 'step-down', timeoutMs);
+    },
+    async recover(app, node, reason, timeoutMs = 5000) {
+      let m: Msg;
+      try {
+        m = await nc.request(
+          subjects.recover(app, node),
+          new TextEncoder().encode(JSON.stringify({ reason })),
+          {
+            timeout: timeoutMs,
+          },
+        );
+      } catch (err) {
+        throw new GcError(
+          AdminErrorCode.NoLeader,
+          `node ${node} did not answer for app ${app} within ${timeoutMs} ms (is it running the app with a sqlite database?)`,
+          { cause: err },
+        );
+      }
+      const body = JSON.parse(dec.decode(m.data)) as RecoverResult | { error: string };
+      if ('error' in body)
+        throw new GcError(AdminErrorCode.Failed, `recover of ${app} on ${node} failed: ${body.error}`);
+      return body;
     },
     snapshot(app, timeoutMs = 120_000) {
       return askLeader<SnapshotInfo & { node: string }>(
@@ -123,10 +164,13 @@ export function serveControl(
     status(): Promise<PlatformStatus>;
     stepDown(app: string): Promise<StepDownResult | undefined>;
     snapshot(app: string): Promise<(SnapshotInfo & { node: string }) | undefined>;
+    nodeId: string;
+    recover(app: string, reason: string): Promise<RecoverResult | undefined>;
   },
 ): Subscription[] {
   const subjects = controlSubjects(platform);
   const enc = new TextEncoder();
+  const dec = new TextDecoder();
   const statusSub = nc.subscribe(subjects.status, {
     callback: (_err, m) => {
       node.status().then(
@@ -151,8 +195,32 @@ export function serveControl(
         );
       },
     });
+  const recoverSub = nc.subscribe(`${resourceNames(platform).platform}._.control.recover.*.${node.nodeId}`, {
+    callback: (_err, m) => {
+      const app = m.subject.split('.').at(-2)!;
+      let reason = '';
+      try {
+        const r = (JSON.parse(dec.decode(m.data)) as { reason?: unknown }).reason;
+        reason = typeof r === 'string' ? r : '';
+      } catch {
+        // no body: refused below
+      }
+      const answer = (body: unknown) => m.respond(enc.encode(JSON.stringify(body)));
+      if (!reason.trim()) {
+        answer({ error: 'a reason is required (it goes to the audit trail)' });
+        return;
+      }
+      node.recover(app, reason).then(
+        (r) => {
+          if (r) answer(r);
+        },
+        (err: unknown) => answer({ error: err instanceof Error ? err.message : String(err) }),
+      );
+    },
+  });
   return [
     statusSub,
+    recoverSub,
     leaderOnly('stepdown', (app) => node.stepDown(app)),
     leaderOnly('snapshot', (app) => node.snapshot(app)),
   ];

@@ -19,14 +19,9 @@ import {
 } from '@gc/backends';
 import { createEvents, type Events } from '@gc/events';
 import { createVip, type Vip } from '@gc/vip';
-import {
-  createSnapshotStore,
-  createSnapshotter,
-  type SnapshotInfo,
-  type Snapshotter,
-  type SnapshotStore,
-} from '@gc/snapshot';
-import { createReplica, demote, promote, type Primary, type Replica, type ReplicaEvent } from '@gc/wal';
+import type { SnapshotInfo } from '@gc/snapshot';
+import type { Primary, Replica } from '@gc/wal';
+import { ReplicatedDatabase } from './replication.js';
 import { createLocks, type Locks } from '@gc/locks';
 import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -66,6 +61,12 @@ export interface AppDeps {
   /** False while the node is unhealthy: its RPC instances leave the `any` pool. */
   healthy: () => boolean;
   audit: (type: string, data: Record<string, unknown>) => void;
+  /**
+   * Adds a check to the node's health (`/health`, `gc health`): critical (a broken replica makes the node
+   * unhealthy) but not part of readiness (the node still serves its other apps).
+   */
+  registerHealth: (name: string, check: () => Promise<true | string>) => void;
+  unregisterHealth: (name: string) => void;
 }
 
 /**
@@ -96,11 +97,7 @@ export class AppImpl implements App {
   #backend: Backend | undefined;
   #vip: Vip | undefined;
   #lastActivation: Record<string, number> | undefined;
-  #primary: Primary | undefined;
-  #replica: Replica | undefined;
-  #snapshots: SnapshotStore | undefined;
-  #snapshotter: Snapshotter | undefined;
-  #replicationStatus: AppStatus['replication'];
+  #db: ReplicatedDatabase | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
 
@@ -224,24 +221,12 @@ export class AppImpl implements App {
       const st = await this.#backend.status().catch(() => undefined);
       if (st) this.#backendStatus = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
     }
-    if (this.#primary) {
-      const p = this.#primary.position();
-      this.#replicationStatus = { role: 'primary', txid: p.txid, lagTx: 0, lagMs: 0 };
-    } else if (this.#replica) {
-      const pos = this.#replica.position();
-      const lag = await this.#replica.lag().catch(() => undefined);
-      this.#replicationStatus = {
-        role: 'replica',
-        txid: pos.txid,
-        lagTx: lag?.transactions ?? 0,
-        lagMs: Math.round((lag?.seconds ?? 0) * 1000),
-      };
-    }
+    await this.#db?.refresh();
   }
 
   sqlite(): { path: string; primary: Primary | undefined; replica: Replica | undefined } | undefined {
-    return this.#o.sqlite
-      ? { path: this.#o.sqlite.path, primary: this.#primary, replica: this.#replica }
+    return this.#db
+      ? { path: this.#db.path, primary: this.#db.primary, replica: this.#db.replica }
       : undefined;
   }
 
@@ -255,7 +240,7 @@ export class AppImpl implements App {
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
       ...(this.#backendStatus ? { backend: this.#backendStatus } : {}),
-      ...(this.#replicationStatus ? { replication: this.#replicationStatus } : {}),
+      ...(this.#db ? { replication: this.#db.status() } : {}),
       ...(this.#vip ? { vip: { address: this.#vip.address, held: this.#vip.state === 'held' } } : {}),
       ...(this.#lastActivation ? { lastActivation: this.#lastActivation } : {}),
     };
@@ -357,17 +342,37 @@ export class AppImpl implements App {
         onEvent: (e) => this.#d.audit(`vip.${e.type}`, { ...e }),
       });
     }
-    if (this.#o.sqlite) await this.#startReplica();
+    if (this.#o.sqlite) {
+      this.#db = new ReplicatedDatabase(this.#o.sqlite, {
+        nc: this.#d.nc,
+        connectOptions: this.#d.connectOptions,
+        nodeId: this.#d.nodeId,
+        names: this.#d.names,
+        app: this.name,
+        dataDir: this.#d.dataDir,
+        clock: this.#d.clock,
+        logger: this.#d.logger,
+        registry: this.#d.registry,
+        audit: this.#d.audit,
+        deposed: () => void this.stepDown().catch(() => undefined),
+      });
+      await this.#db.start();
+      this.#d.registerHealth(`replication-${this.name}`, async () => {
+        await this.#db?.refresh();
+        return this.#db?.health() ?? true;
+      });
+    }
+    const db = this.#db;
     const vip = this.#vip;
     const timeout = this.#hooks.timeoutMs;
     this.#coordinator = createActiveCoordinator({
       name: this.name,
       steps: {
-        ...(this.#o.sqlite
+        ...(db
           ? {
               promote: {
-                activate: (ctx: PhaseContext) => this.#promote(ctx),
-                deactivate: (ctx: PhaseContext) => this.#demote(ctx),
+                activate: (ctx: PhaseContext) => db.activate(ctx.epoch),
+                deactivate: (ctx: PhaseContext) => db.deactivate(ctx.epoch),
               },
             }
           : {}),
@@ -416,146 +421,23 @@ export class AppImpl implements App {
     });
   }
 
-  #where() {
-    return { platform: this.#d.names.platform, app: this.name, path: this.#o.sqlite!.path };
-  }
-
-  #replicaEvents = (e: ReplicaEvent) => {
-    if (e.type === 'bootstrap')
-      this.#d.audit('wal.bootstrap', {
-        from: e.from,
-        txid: e.txid,
-        ...(e.reason ? { reason: e.reason } : {}),
-      });
-    else if (e.type === 'unreplicated-writes')
-      this.#d.audit('wal.unreplicated_writes', { error: e.error.message });
-    else if (e.type === 'refused' || e.type === 'error')
-      this.#d.audit(`wal.replica_${e.type}`, { error: e.error.message });
-  };
-
-  async #startReplica(): Promise<void> {
-    this.#snapshots ??= await createSnapshotStore(
-      this.#d.nc,
-      { platform: this.#d.names.platform, app: this.name },
-      this.#d.clock,
-    );
-    this.#replica = await createReplica(this.#d.nc, {
-      ...this.#where(),
-      snapshots: this.#snapshots,
-      clock: this.#d.clock,
-      logger: this.#d.logger,
-      onEvent: this.#replicaEvents,
-    });
-  }
-
-  /** Promote phase: catch up, verify and promote the replica; publish with the new epoch. */
-  async #promote(ctx: PhaseContext): Promise<void> {
-    if (!this.#replica) await this.#startReplica();
-    const replica = this.#replica!;
-    // promote() closes the replica; if it fails, the next attempt (or standby duty) starts a new one.
-    this.#replica = undefined;
-    const { primary, timings } = await promote(
-      replica,
-      this.#where(),
-      this.#d.nc,
-      {
-        epoch: ctx.epoch,
-        synchronous: this.#o.sqlite!.synchronous ?? false,
-        ...(this.#o.sqlite!.worker ? { worker: { connect: this.#d.connectOptions ?? {} } } : {}),
-        clock: this.#d.clock,
-        logger: this.#d.logger,
-        onEvent: (e) => {
-          if (e.type === 'not-leader') {
-            // Another epoch extended the stream: we are no longer the leader.
-            this.#d.audit('wal.not_leader', { epoch: ctx.epoch, error: e.error.message });
-            void this.stepDown().catch(() => undefined);
-          } else if (e.type === 'resync') this.#d.audit('wal.resync', { txid: e.txid, reason: e.reason });
-        },
-      },
-      this.#d.clock,
-    ).catch(async (err: unknown) => {
-      await replica.close().catch(() => undefined);
-      if (!this.#stopping)
-        await this.#startReplica().catch((e: unknown) =>
-          this.#d.logger.error('cannot restart the replica', { err: e }),
-        );
-      throw err;
-    });
-    this.#primary = primary;
-    const primaryRef = primary;
-    this.#d.audit('wal.promoted', {
-      epoch: ctx.epoch,
-      ...Object.fromEntries(
-        Object.entries(timings).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v) : v]),
-      ),
-    });
-    this.#snapshotter = createSnapshotter(this.#d.nc, this.#snapshots!, (dir) => primaryRef.snapshotTo(dir), {
-      platform: this.#d.names.platform,
-      app: this.name,
-      intervalMs: this.#o.sqlite!.snapshotIntervalMs ?? 600_000,
-      scratchDir: this.#d.dataDir,
-      clock: this.#d.clock,
-      onEvent: (e) => {
-        if (e.type === 'snapshot')
-          this.#d.audit('snapshot.created', {
-            snapshot: e.info.name,
-            txid: e.info.txid,
-            bytes: e.info.sizeBytes,
-            ms: Math.round(e.durationMs),
-          });
-        else if (e.type === 'pruned')
-          this.#d.audit('snapshot.pruned', {
-            deleted: e.deleted.map((d) => d.name),
-            ...(e.trimmedBelowSeq ? { trimmedBelowSeq: e.trimmedBelowSeq } : {}),
-          });
-        else this.#d.audit('snapshot.failed', { error: e.error.message });
-      },
-    });
-  }
-
   /**
    * Takes a snapshot of the primary database now (consistent at a txid), stores it in
    * `{platform}_{app}_snapshots`, applies retention and trims the WAL stream below the oldest kept
-   * snapshot. Only the active node can.
+   * snapshot (never its last transaction). Only the active node can.
    */
   snapshot(): Promise<SnapshotInfo> {
-    if (!this.#snapshotter)
-      throw new ClosedError(`the primary database of app ${this.name} on ${this.#d.nodeId} (not active)`);
-    return this.#snapshotter.snapshotNow();
+    if (!this.#db) throw new ClosedError(`app ${this.name} has no replicated database`);
+    return this.#db.snapshot();
   }
 
-  /** Demote phase: stop publishing, become a replica; unreplicated local writes are reported, never merged. */
-  async #demote(ctx: PhaseContext): Promise<void> {
-    await this.#snapshotter?.close();
-    this.#snapshotter = undefined;
-    const primary = this.#primary;
-    if (!primary) return;
-    this.#primary = undefined;
-    if (this.#stopping) {
-      await primary.stop();
-      await primary.close();
-      return;
-    }
-    const r = await demote(
-      primary,
-      this.#d.nc,
-      {
-        ...this.#where(),
-        snapshots: this.#snapshots,
-        clock: this.#d.clock,
-        logger: this.#d.logger,
-        onEvent: this.#replicaEvents,
-      },
-      this.#d.clock,
-    );
-    this.#replica = r.replica;
-    this.#d.audit('wal.demoted', { epoch: ctx.epoch, ms: Math.round(r.timings.totalMs) });
-    if (r.unreplicated) {
-      this.#d.logger.error(
-        'writes of the deposed leader never reached the stream; they were moved aside, not merged',
-        { err: r.unreplicated },
-      );
-    }
+  /**
+   * The operator's way out when no node can prove its copy is current (the WAL stream and every snapshot
+   * were deleted): the next promotion on this node publishes its copy as the new truth. Audited.
+   */
+  allowUnprovenPublish(reason: string): void {
+    if (!this.#db) throw new ClosedError(`app ${this.name} has no replicated database`);
+    this.#db.allowUnprovenPublish(reason);
   }
 
   async #runOnActive(ctx: PhaseContext): Promise<void> {
@@ -730,13 +612,13 @@ export class AppImpl implements App {
   async #stop(): Promise<void> {
     await this.#starting?.catch(() => undefined);
     this.#current?.abort();
+    this.#db?.stopping();
     await this.#enqueue(() => this.#deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
     await this.#coordinator?.close();
-    await this.#snapshotter?.close();
-    await this.#primary?.close();
-    await this.#replica?.close();
+    await this.#db?.stop();
+    this.#d.unregisterHealth(`replication-${this.name}`);
     await this.#vip?.close();
     await this.#backend?.close();
     await this.#rpc?.close();

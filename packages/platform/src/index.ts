@@ -1,4 +1,4 @@
-export { createPlatform, defaultAppOptions } from './platform.js';
+export { createPlatform, defaultAppOptions, auditSeverity } from './platform.js';
 export { AppMode, AppRole } from './types.js';
 export type {
   App,
@@ -13,10 +13,11 @@ export type {
   Platform,
   PlatformOptions,
   PlatformStatus,
+  ReplicationStatus,
   TransitionContext,
 } from './types.js';
 export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
-export type { AdminClient, StepDownResult } from './admin.js';
+export type { AdminClient, RecoverResult, StepDownResult } from './admin.js';
 export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
 export { RpcErrorCode, RpcError } from '@gc/rpc';
 export type { Audit, AuditRecord, AuditQuery } from '@gc/audit';

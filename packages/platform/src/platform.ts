@@ -13,7 +13,7 @@ import { createAudit, type Audit } from '@gc/audit';
 import { createEvents, type Events } from '@gc/events';
 import { createLocks, type Locks } from '@gc/locks';
 import { createMembership, type Member, type Membership } from '@gc/membership';
-import { createHealth, HealthState, startHealthServer, type HealthServer } from '@gc/health';
+import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
 import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
@@ -105,12 +105,7 @@ class PlatformImpl implements Platform {
   #audit(app: string | undefined, type: string, data: Record<string, unknown>): void {
     this.logger.info(type, { ...(app ? { app } : {}), ...data });
     const epoch = typeof data.epoch === 'number' && data.epoch > 0 ? data.epoch : undefined;
-    const severity =
-      type.endsWith('failed') || type === 'hook.failed'
-        ? 'error'
-        : type.startsWith('lock.forced')
-          ? 'warn'
-          : 'info';
+    const severity = auditSeverity(type);
     void this.audit.record({ type, ...(app ? { app } : {}), ...(epoch ? { epoch } : {}), data, severity });
   }
 
@@ -158,12 +153,22 @@ class PlatformImpl implements Platform {
           this.#audit(f.app, 'hook.failed', { hook: f.hook, error: f.error.message, timedOut: f.timedOut });
           for (const l of this.#failureListeners) l(f);
         },
-        healthy: () => this.health.report().state !== HealthState.Unhealthy,
+        // Readiness, not health: a broken replica of one app must not take this node's instances of the
+        // other apps out of the RPC pool.
+        healthy: () => this.health.report().ready,
         appsChanged: () =>
           void this.#membership
             ?.updateApps(this.#startedApps())
             .catch((err: unknown) => this.logger.warn('membership update failed', { err })),
         audit: (type, data) => this.#audit(name, type, data),
+        registerHealth: (check, fn) =>
+          this.health.register(check, fn, {
+            intervalMs: 2000,
+            timeoutMs: 1500,
+            critical: true,
+            readiness: false,
+          }),
+        unregisterHealth: (check) => this.health.unregister(check),
       },
       this.#o.hookTimeoutMs,
     );
@@ -324,6 +329,20 @@ class PlatformImpl implements Platform {
         if (!app?.isActive() || !app.sqlite()) return undefined;
         return { ...(await app.snapshot()), node: this.nodeId };
       },
+      nodeId: this.nodeId,
+      recover: (name, reason) => {
+        const app = this.#apps.get(name);
+        if (!app?.sqlite()) return Promise.resolve(undefined);
+        app.allowUnprovenPublish(reason);
+        const r = app.status().replication;
+        return Promise.resolve({
+          app: name,
+          node: this.nodeId,
+          replication: r
+            ? { txid: r.txid, state: r.state, ...(r.reason ? { reason: r.reason } : {}) }
+            : undefined,
+        });
+      },
     });
     await Promise.all([...this.#apps.values()].map((a) => a.start()));
   }
@@ -351,6 +370,25 @@ class PlatformImpl implements Platform {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Severity of an audit record by its type. */
+export function auditSeverity(type: string): 'error' | 'warn' | 'info' {
+  if (type.endsWith('failed') || type === 'wal.replica_stalled' || type === 'wal.promotion_refused')
+    return 'error';
+  if (
+    type.startsWith('lock.forced') ||
+    type === 'wal.unreplicated_writes' ||
+    type === 'wal.replica_refused' ||
+    type === 'wal.replica_error' ||
+    type === 'wal.primary_error' ||
+    type === 'wal.resync' ||
+    type === 'wal.not_leader' ||
+    type === 'wal.recover_armed' ||
+    type === 'wal.recovered'
+  )
+    return 'warn';
+  return 'info';
 }
 
 /**

@@ -192,6 +192,30 @@ export interface PlatformOptions {
   logger?: Logger;
 }
 
+/** Replication of one app's database on this node, as `status()` and `/status` show it. */
+export interface ReplicationStatus {
+  role: 'primary' | 'replica' | 'none';
+  /** Last txid applied (replica) or acknowledged by the stream (primary). */
+  txid: number;
+  /** Transactions the replica has not applied yet, against the history's tip (0 on the primary). */
+  lagTx: number;
+  /** How long the replica has been behind, in ms (primary: oldest unacknowledged commit's age). */
+  lagMs: number;
+  /**
+   * `following` (replica applying the stream), `bootstrapping`, `stalled` (cannot follow: see `reason`),
+   * `primary` (publishing), `publish-failing` (commits not acknowledged), `refused` (this node's copy was
+   * not allowed to become the primary: see `reason`), `starting`, `stopped`.
+   */
+  state: string;
+  /** Why the state is not a healthy one; undefined when healthy. */
+  reason?: string;
+  /** The history's tip as last seen (replica). */
+  tipTxid?: number;
+  /** Bootstraps and refused transactions since the replica started. */
+  bootstraps?: number;
+  refusals?: number;
+}
+
 /** What one app looks like on this node (in `/status` and `gc status`). */
 export interface AppStatus {
   name: string;
@@ -207,7 +231,7 @@ export interface AppStatus {
   /** The virtual IP, when the app has one: whether this node holds it. */
   vip?: { address: string; held: boolean };
   /** SQLite replication on this node, when the app has a database. */
-  replication?: { role: 'primary' | 'replica'; txid: number; lagTx: number; lagMs: number };
+  replication?: ReplicationStatus;
   /** Durations of the last activation's phases on this node, in ms. */
   lastActivation?: Record<string, number>;
 }
@@ -247,6 +271,12 @@ export interface App {
    * `{platform}_{app}_snapshots`, retention applied, WAL stream trimmed below the oldest kept one.
    */
   snapshot(): Promise<SnapshotInfo>;
+  /**
+   * Lets this node's next promotion publish its copy of the database even though it is not proven to be
+   * the history's tip (the operator's way out when the WAL stream and every snapshot are gone: `gc app
+   * recover`). `reason` is audited. Throws when the app has no replicated database.
+   */
+  allowUnprovenPublish(reason: string): void;
   /** Current role on this node. */
   role(): AppRole;
   /** True while active (leader in active-passive). */

@@ -23,6 +23,7 @@ export {
 export type { DatabaseFileInfo } from './checksum.js';
 export {
   createSnapshotStore,
+  openSnapshotStore,
   defaultSnapshotStoreOptions,
   defaultSnapshotRetention,
   snapshotName,

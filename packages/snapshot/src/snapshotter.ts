@@ -39,6 +39,12 @@ export interface SnapshotterOptions {
   retention: SnapshotRetention;
   /** Purge the WAL stream below the oldest kept snapshot after pruning. Default true. */
   trimStream: boolean;
+  /**
+   * How the stream is trimmed: purges below `belowSeq` and returns the sequence actually purged below (0:
+   * nothing). Default: a purge that always keeps the stream's last message, so the stream never forgets
+   * where the history ends; `@gc/wal`'s `trimWalStream` keeps the whole last transaction.
+   */
+  trim: ((belowSeq: number) => Promise<number>) | undefined;
   /** Scratch directory for copies. Default the OS temp dir. */
   scratchDir: string;
   /** Injectable clock. Default the real clock. */
@@ -55,6 +61,7 @@ export function defaultSnapshotterOptions(): Omit<SnapshotterOptions, 'platform'
     intervalMs: 10 * 60_000,
     retention: defaultSnapshotRetention(),
     trimStream: true,
+    trim: undefined,
     scratchDir: tmpdir(),
     clock: realClock,
     onEvent: () => undefined,
@@ -100,9 +107,18 @@ export function createSnapshotter(
       const pruned = await store.prune(o.retention);
       let trimmedBelowSeq: number | undefined;
       if (o.trimStream && pruned.oldestKept) {
-        const jsm = await jetstreamManager(nc);
-        trimmedBelowSeq = pruned.oldestKept.seq + 1;
-        await jsm.streams.purge(stream, { seq: trimmedBelowSeq });
+        const below = pruned.oldestKept.seq + 1;
+        const purged = o.trim
+          ? await o.trim(below)
+          : await (async () => {
+              const jsm = await jetstreamManager(nc);
+              const info = await jsm.streams.info(stream);
+              const keepFrom = Math.min(below, info.state.last_seq);
+              if (keepFrom <= info.state.first_seq) return 0;
+              await jsm.streams.purge(stream, { seq: keepFrom });
+              return keepFrom;
+            })();
+        if (purged > 0) trimmedBelowSeq = purged;
       }
       o.onEvent({ type: 'pruned', deleted: pruned.deleted, oldestKept: pruned.oldestKept, trimmedBelowSeq });
       return info;

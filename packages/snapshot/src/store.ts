@@ -12,6 +12,7 @@ import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { resourceNames, realClock, type Clock } from '@gc/core';
 import { PageHashes, formatChecksum, headerPageSize, pageHash } from './checksum.js';
 import { SnapshotCorruptError, SnapshotNotFoundError } from './errors.js';
@@ -336,5 +337,30 @@ export async function createSnapshotStore(
     storage: 'file',
     description: `gc snapshots of ${names.platform}/${names.app}`,
   });
+  return new SnapshotStoreImpl(os, names.snapshots, names.platform, names.app, clock);
+}
+
+/**
+ * Opens the snapshot bucket of an app without creating it: undefined when it does not exist (a reader that
+ * must not leave a bucket behind, such as a WAL primary looking for the history's tip).
+ *
+ * @example
+ * const store = await openSnapshotStore(nc, { platform: 'prod', app: 'orders' });
+ * console.log(store ? await store.latest() : 'no snapshots');
+ */
+export async function openSnapshotStore(
+  nc: NatsConnection,
+  options: Pick<SnapshotStoreOptions, 'platform' | 'app'>,
+  clock: Clock = realClock,
+): Promise<SnapshotStore | undefined> {
+  const names = resourceNames(options.platform).app(options.app);
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(`OBJ_${names.snapshots}`);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw err;
+  }
+  const os = await new Objm(nc).open(names.snapshots, false);
   return new SnapshotStoreImpl(os, names.snapshots, names.platform, names.app, clock);
 }

@@ -18,6 +18,13 @@ export const WalErrorCode = {
   PromotionFailed: 'GC_WAL_PROMOTION_FAILED',
   /** The local WAL could not be followed continuously; a full resync was published. */
   ContinuityLost: 'GC_WAL_CONTINUITY_LOST',
+  /**
+   * A database that is not proven to be at the replicated history's tip was about to be published as the
+   * truth (it is behind, diverged, or the history is gone). Refused: nothing was published.
+   */
+  NotAtTip: 'GC_WAL_NOT_AT_TIP',
+  /** A replica cannot follow the stream (the same refusal after a bootstrap, or no snapshot covers its gap). */
+  ReplicaStalled: 'GC_WAL_REPLICA_STALLED',
 } as const;
 /** One of {@link WalErrorCode}. */
 export type WalErrorCodeValue = (typeof WalErrorCode)[keyof typeof WalErrorCode];
@@ -40,15 +47,19 @@ export class CorruptMessageError extends GcError {
 /** The stream skips transactions the replica needs. */
 export class GapError extends GcError {
   readonly expectedTxid: number;
+  /** NaN when no transaction was read (see `detail`). */
   readonly gotTxid: number;
-  constructor(expectedTxid: number, gotTxid: number, seq: number) {
+  /** Stream sequence of the message (or of the stream's end) where the gap was found. */
+  readonly seq: number;
+  constructor(expectedTxid: number, gotTxid: number, seq: number, detail?: string) {
     super(
       WalErrorCode.Gap,
-      `WAL gap at stream seq ${seq}: expected txid ${expectedTxid}, got ${gotTxid}; the replica re-bootstraps from a snapshot`,
+      `WAL gap at stream seq ${seq}: ${detail ?? `expected txid ${expectedTxid}, got ${gotTxid}`}; the replica re-bootstraps from a snapshot`,
     );
     this.name = 'GapError';
     this.expectedTxid = expectedTxid;
     this.gotTxid = gotTxid;
+    this.seq = seq;
   }
 }
 
@@ -117,5 +128,62 @@ export class PromotionError extends GcError {
   constructor(reason: string, options?: ErrorOptions) {
     super(WalErrorCode.PromotionFailed, `promotion failed: ${reason}; the node stays a replica`, options);
     this.name = 'PromotionError';
+  }
+}
+
+/** Why a database is not the history's tip (see {@link NotAtTipError}). */
+export type NotAtTipKind =
+  /** The stream (or a snapshot) holds transactions after the local state, or another state altogether. */
+  | 'diverged'
+  /** The local copy claims a history (txid > 0) but the stream and every snapshot are gone. */
+  | 'history-lost'
+  /** The replica did not reach the tip (still bootstrapping, refusing or catching up). */
+  | 'behind';
+
+/**
+ * Publishing this database would overwrite committed history. Nothing was published. A node whose copy is
+ * behind or diverged bootstraps from a snapshot and the stream instead; when no node can prove it is current
+ * (the stream and every snapshot were deleted), an operator publishes a chosen copy deliberately
+ * (`gc app recover`, `unprovenState: 'publish'`).
+ */
+export class NotAtTipError extends GcError {
+  readonly kind: NotAtTipKind;
+  /** Txid and checksum of the tip as known (0 / empty when the history is gone). */
+  readonly tipTxid: number;
+  readonly tipChecksum: string;
+  /** The local state. */
+  readonly localTxid: number;
+  readonly localChecksum: string;
+  constructor(
+    kind: NotAtTipKind,
+    path: string,
+    tip: { txid: number; checksum: string },
+    local: { txid: number; checksum: string },
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      WalErrorCode.NotAtTip,
+      `${path} is not proven to be at the replicated history's tip (${detail}; tip txid ${tip.txid} checksum ${tip.checksum || '-'}, local ${local.txid ? `txid ${local.txid} ` : ''}checksum ${local.checksum}): it was not published, so no committed transaction is overwritten. ${
+        kind === 'history-lost'
+          ? 'The WAL stream and every snapshot are gone: publish the best copy deliberately with `gc app recover <app> --from <node>` (or unprovenState: "publish")'
+          : 'A node whose copy is behind catches up from a snapshot and the stream; another node may lead meanwhile'
+      }`,
+      options,
+    );
+    this.name = 'NotAtTipError';
+    this.kind = kind;
+    this.tipTxid = tip.txid;
+    this.tipChecksum = tip.checksum;
+    this.localTxid = local.txid;
+    this.localChecksum = local.checksum;
+  }
+}
+
+/** A replica cannot follow the stream; it retries with backoff and says why. */
+export class ReplicaStalledError extends GcError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super(WalErrorCode.ReplicaStalled, `replica stalled: ${reason}`, options);
+    this.name = 'ReplicaStalledError';
   }
 }

@@ -7,17 +7,27 @@ export {
   WrongOwnerError,
   NotLeaderError,
   PromotionError,
+  NotAtTipError,
+  ReplicaStalledError,
 } from './errors.js';
-export type { WalErrorCodeValue } from './errors.js';
+export type { WalErrorCodeValue, NotAtTipKind } from './errors.js';
 export { createPrimary, defaultPrimaryOptions, primarySidecarPath } from './primary.js';
 export type { Primary, PrimaryOptions, PrimaryEvent, PrimaryPosition, PrimaryStopResult } from './primary.js';
-export { createReplica, defaultReplicaOptions } from './replica.js';
-export type { Replica, ReplicaOptions, ReplicaEvent, ReplicaLag, PromotionTimings } from './replica.js';
+export { createReplica, defaultReplicaOptions, ReplicaStateName } from './replica.js';
+export type {
+  Replica,
+  ReplicaOptions,
+  ReplicaEvent,
+  ReplicaLag,
+  ReplicaState,
+  ReplicaStateNameValue,
+  PromotionTimings,
+} from './replica.js';
 export { promote, demote } from './promote.js';
 export type { PromoteOptions, PromoteResult, DemoteResult } from './promote.js';
 export type { WalPosition, PositionFile } from './position.js';
-export { walNames, ensureWalStream, streamTip } from './stream.js';
-export type { WalNames, StreamTip } from './stream.js';
+export { walNames, ensureWalStream, streamTip, historyTip, trimWalStream, walTrimmer } from './stream.js';
+export type { WalNames, StreamTip, HistoryTip, SnapshotLike } from './stream.js';
 export { WalHeader, TxKind, encodeTx, encodeBody, parseChunk, bodyPages, TxAssembler } from './wire.js';
 export type { TxMeta, TxKindValue, WireChunk, ParsedChunk } from './wire.js';
 export {

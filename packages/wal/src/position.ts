@@ -26,6 +26,11 @@ export interface PositionFile extends WalPosition {
   role: 'replica' | 'primary';
   /** Wall-clock ms of the write. */
   updatedAtMs: number;
+  /**
+   * Creation time of the WAL stream the position refers to (a replica's): a stream deleted and made anew
+   * has another, and its sequences mean something else.
+   */
+  streamCreated?: string;
 }
 
 /** Reads a sidecar; undefined when missing. Throws {@link WrongOwnerError} when it belongs to another app. */

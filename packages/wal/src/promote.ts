@@ -2,9 +2,11 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { realClock, type Clock, type Epoch } from '@gc/core';
-import { checkIntegrity, formatChecksum, hashFile } from '@gc/snapshot';
-import { PromotionError } from './errors.js';
-import { fsyncDir } from './position.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { checkIntegrity, formatChecksum, hashFile, openSnapshotStore } from '@gc/snapshot';
+import { NotAtTipError, PromotionError, type NotAtTipKind } from './errors.js';
+import { fsyncDir, type WalPosition } from './position.js';
+import { historyTip, streamTip, walNames, type HistoryTip } from './stream.js';
 import {
   createPrimary,
   primarySidecarPath,
@@ -25,8 +27,14 @@ import type { UnreplicatedWritesError } from './errors.js';
 export type PromoteOptions = Partial<Omit<PrimaryOptions, 'platform' | 'app' | 'path'>> & {
   /** Epoch of the new leadership. */
   epoch: Epoch;
-  /** Time allowed to catch up to the end of the stream, in ms. Default 60000. */
+  /**
+   * Overall bound of the catch-up, in ms. Default: 30 s + 5 ms per stream message the replica has not yet
+   * applied (measured: ~0.05 ms per message on loopback), so a large backlog is not cut short and a small
+   * one does not wait long.
+   */
   catchUpTimeoutMs?: number;
+  /** The catch-up fails when the replica applies nothing for this long, in ms. Default 15000. */
+  catchUpStallMs?: number;
   /** Run `PRAGMA integrity_check` before going live. Default true. */
   integrityCheck?: boolean;
 };
@@ -38,10 +46,15 @@ export interface PromoteResult {
 }
 
 /**
- * Turns a replica into the primary: (1) catch up to the end of the stream, (2) verify the copy (page
- * checksum against the stream's, `PRAGMA integrity_check`), (3) move it into the data path (stale
- * `-wal`/`-shm` files there are removed first), (4) start publishing with the new epoch (an epoch
- * marker fences the previous leader). Each phase is timed. On failure the node stays a replica.
+ * Turns a replica into the primary: (1) catch up to the history's tip — bootstrapping from a snapshot on the
+ * way if the replica is behind the stream's trim point, (2) prove the copy is the tip (txid and checksum
+ * equal to the stream's last complete transaction or, on a stream that holds none, the newest snapshot's)
+ * and verify it (page checksum, `PRAGMA integrity_check`), (3) move it into the data path (stale
+ * `-wal`/`-shm` files there are removed first), (4) start publishing with the new epoch (an epoch marker
+ * fences the previous leader). Each phase is timed. A copy that is not proven to be the tip is never
+ * published: the promotion fails with a {@link PromotionError} whose cause is a {@link NotAtTipError}, and
+ * the node stays a replica. When the stream and every snapshot are gone (`kind: 'history-lost'`), only
+ * `unprovenState: 'publish'` (an operator's decision) publishes the copy.
  *
  * @example
  * const { primary, timings } = await promote(replica, { platform: 'prod', app: 'orders', path }, nc, { epoch: 8 });
@@ -54,15 +67,65 @@ export async function promote(
   clock: Clock = realClock,
 ): Promise<PromoteResult> {
   const t0 = clock.now();
-  let pos;
-  try {
-    pos = await replica.catchUp(options.catchUpTimeoutMs ?? 60_000);
-  } catch (err) {
-    throw new PromotionError(`catch-up did not finish: ${(err as Error).message}`, { cause: err });
+  const names = walNames(where.platform, where.app);
+  const jsm = await jetstreamManager(nc);
+  const snapshots = await openSnapshotStore(nc, { platform: where.platform, app: where.app });
+  const force = options.unprovenState === 'publish';
+  let pos: WalPosition | undefined;
+  let tip: HistoryTip | undefined;
+  // The previous leader may still append until our epoch marker fences it: catch up again (a few times) if
+  // the tip moved meanwhile.
+  for (let round = 0; round < 3; round++) {
+    const before = await streamTip(jsm, names);
+    const backlog = Math.max(0, before.seq - replica.position().seq);
+    try {
+      pos = await replica.catchUp(options.catchUpTimeoutMs ?? 30_000 + 5 * backlog, {
+        stallTimeoutMs: options.catchUpStallMs ?? 15_000,
+      });
+    } catch (err) {
+      await replica.close().catch(() => undefined);
+      throw new PromotionError(`catch-up did not finish: ${(err as Error).message}`, { cause: err });
+    }
+    tip = await historyTip(jsm, names, snapshots);
+    if (tip.source === 'none' || tip.source === 'lost' || pos.txid >= tip.txid) break;
   }
   await replica.close();
+  pos = replica.position();
+  const notAtTip = (kind: NotAtTipKind, detail: string) =>
+    new PromotionError(`the replica is not the history's tip`, {
+      cause: new NotAtTipError(
+        kind,
+        replica.replicaPath,
+        {
+          txid: tip?.txid ?? 0,
+          checksum:
+            !tip || tip.source === 'none' || tip.source === 'lost' ? '' : formatChecksum(tip.checksum),
+        },
+        { txid: pos?.txid ?? 0, checksum: pos?.checksum ?? '' },
+        detail,
+      ),
+    });
+  if (!force && tip) {
+    if (tip.source === 'none' || tip.source === 'lost') {
+      if (pos.txid > 0)
+        throw notAtTip(
+          'history-lost',
+          `this replica holds txid ${pos.txid}, but the WAL stream holds no transaction and there is no snapshot`,
+        );
+    } else if (pos.txid !== tip.txid || pos.checksum !== formatChecksum(tip.checksum)) {
+      throw notAtTip(
+        pos.txid < tip.txid ? 'behind' : 'diverged',
+        pos.txid < tip.txid
+          ? `it is at txid ${pos.txid}, the ${tip.source} at ${tip.txid}`
+          : `at txid ${pos.txid} with checksum ${pos.checksum}, the ${tip.source} at ${tip.txid} with ${formatChecksum(tip.checksum)}`,
+      );
+    }
+  }
   const t1 = clock.now();
   const src = replica.replicaPath;
+  if (pos.dbPages > 0 && !existsSync(src)) {
+    throw new PromotionError(`the replica file ${src} is missing (the replica was replaced while it closed)`);
+  }
   const hashes = hashFile(src, { pageSizeBytes: pos.pageSizeBytes || undefined, pageCount: pos.dbPages });
   if (formatChecksum(hashes.checksum) !== pos.checksum) {
     throw new PromotionError(
@@ -91,13 +154,21 @@ export async function promote(
   for (const f of [`${src}.gc-position.json`, `${src}.gc-journal`]) rmSync(f, { force: true });
   fsyncDir(dirname(where.path));
   const t3 = clock.now();
-  const { catchUpTimeoutMs: _c, integrityCheck: _i, ...primaryOptions } = options;
-  const primary = await createPrimary(nc, {
-    ...primaryOptions,
-    platform: where.platform,
-    app: where.app,
-    path: where.path,
-  });
+  const { catchUpTimeoutMs: _c, catchUpStallMs: _s, integrityCheck: _i, ...primaryOptions } = options;
+  let primary: Primary;
+  try {
+    primary = await createPrimary(nc, {
+      ...primaryOptions,
+      minTxid: Math.max(options.minTxid ?? 0, pos.txid),
+      platform: where.platform,
+      app: where.app,
+      path: where.path,
+    });
+  } catch (err) {
+    if (err instanceof NotAtTipError)
+      throw new PromotionError("the promoted copy is not the history's tip", { cause: err });
+    throw err;
+  }
   const t4 = clock.now();
   return {
     primary,

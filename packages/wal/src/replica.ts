@@ -27,6 +27,7 @@ import {
 } from '@nats-io/jetstream';
 import {
   ClosedError,
+  TimeoutError,
   createFence,
   realClock,
   silentLogger,
@@ -43,13 +44,20 @@ import {
   openDatabase,
   pageHash,
   parseChecksum,
+  SnapshotCorruptError,
   type SnapshotSource,
   type SnapshotStore,
 } from '@gc/snapshot';
-import { CorruptMessageError, DivergedError, GapError, UnreplicatedWritesError } from './errors.js';
+import {
+  CorruptMessageError,
+  DivergedError,
+  GapError,
+  ReplicaStalledError,
+  UnreplicatedWritesError,
+} from './errors.js';
 import { fsyncDir, readPosition, writePosition, writePositionAsync, type WalPosition } from './position.js';
 import { primarySidecarPath } from './primary.js';
-import { ensureWalStream, walNames, type WalNames } from './stream.js';
+import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
 import { TxAssembler, TxKind, WalHeader, bodyPages, parseChunk, type TxMeta } from './wire.js';
 
 /** Options of {@link createReplica}. */
@@ -68,8 +76,10 @@ export interface ReplicaOptions {
   batchMaxTransactions: number;
   /** At most this many body bytes per batch. Default 64 MiB. */
   batchMaxBytes: number;
-  /** Wait before retrying after an error, in ms. Default 500. */
+  /** Wait before retrying after an error, in ms; doubles while the same failure repeats. Default 500. */
   retryDelayMs: number;
+  /** Longest wait between retries of a stalled replica, in ms. Default 30000. */
+  maxRetryDelayMs: number;
   /** Stream replicas when the stream is created. Default 1. */
   streamReplicas: number;
   /** Injectable clock. */
@@ -87,6 +97,7 @@ export function defaultReplicaOptions(): Omit<ReplicaOptions, 'platform' | 'app'
     batchMaxTransactions: 512,
     batchMaxBytes: 64 << 20,
     retryDelayMs: 500,
+    maxRetryDelayMs: 30_000,
     streamReplicas: 1,
     clock: realClock,
     logger: silentLogger,
@@ -101,7 +112,40 @@ export type ReplicaEvent =
   | { type: 'bootstrap'; from: 'snapshot' | 'empty' | 'local' | 'adopted'; txid: number; reason?: string }
   | { type: 'unreplicated-writes'; error: UnreplicatedWritesError }
   | { type: 'refused'; error: Error }
+  /** The replica cannot follow: the same refusal came back after a bootstrap, or a bootstrap failed. */
+  | { type: 'stalled'; reason: string; retryInMs: number }
+  /** Following again after a stall. */
+  | { type: 'recovered'; txid: number }
   | { type: 'error'; error: Error };
+
+/** What a replica is doing (see {@link Replica.state}). */
+export const ReplicaStateName = {
+  Starting: 'starting',
+  /** Applying the stream (caught up or catching up). */
+  Following: 'following',
+  /** Replacing its copy from a snapshot (or from nothing, replaying the stream). */
+  Bootstrapping: 'bootstrapping',
+  /** Cannot follow; retries with backoff. `reason` says why. */
+  Stalled: 'stalled',
+  Closed: 'closed',
+} as const;
+/** One of {@link ReplicaStateName}. */
+export type ReplicaStateNameValue = (typeof ReplicaStateName)[keyof typeof ReplicaStateName];
+
+/** A replica's state, for health and status. */
+export interface ReplicaState {
+  state: ReplicaStateNameValue;
+  /** Why it is bootstrapping or stalled; the last refusal otherwise (undefined when none). */
+  reason: string | undefined;
+  /** Wall-clock ms when it entered `state`. */
+  sinceMs: number;
+  /** Bootstraps since start (the start-up one included). */
+  bootstraps: number;
+  /** Refused transactions since start. */
+  refusals: number;
+  /** When stalled: wall-clock ms of the next attempt. */
+  retryAtMs: number | undefined;
+}
 
 /** Replication lag of a replica. */
 export interface ReplicaLag {
@@ -131,14 +175,21 @@ export interface Replica {
    * It is fsynced and recorded shortly after (the `durable` event); {@link Replica.close} waits for that.
    */
   position(): WalPosition;
-  /** Lag against the stream (asks the server). */
+  /** Lag against the history's tip (asks the server: stream info, and the last message's headers when behind). */
   lag(): Promise<ReplicaLag>;
+  /** What the replica is doing: following, bootstrapping or stalled (with the reason). */
+  state(): ReplicaState;
   /** Subscribes to events; returns an unsubscribe function. */
   onEvent(listener: (e: ReplicaEvent) => void): () => void;
   /** Resolves once `txid` is applied. */
   waitForTxid(txid: number, timeoutMs?: number): Promise<WalPosition>;
-  /** Resolves once everything in the stream at call time is consumed (an incomplete last transaction is skipped). */
-  catchUp(timeoutMs?: number): Promise<WalPosition>;
+  /**
+   * Resolves once the replica has applied the history's tip as of the call (the stream's last complete
+   * transaction; an incomplete last one is skipped), bootstrapping on the way if it must. Rejects with
+   * {@link ReplicaStalledError} as soon as the replica stalls, and with `TimeoutError` when it makes no
+   * progress for `stallTimeoutMs` or `timeoutMs` passes.
+   */
+  catchUp(timeoutMs?: number, opts?: { stallTimeoutMs?: number }): Promise<WalPosition>;
   /** Copies the replica (quiescent between batches) into `dir/snapshot.db` with its position. */
   snapshotTo(dir: string): Promise<SnapshotSource>;
   /** Stops consuming; keeps the files. Idempotent. */
@@ -176,6 +227,20 @@ const JOURNAL_KEEP_BYTES = 1 << 20;
 const fsyncAsync = (fd: number) =>
   new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 
+/**
+ * Bytes of pulled-but-unread messages all replicas on one connection may have outstanding together: well
+ * under the server's per-connection pending limit (64 MiB), so several replicas sharing a connection never
+ * make it a slow consumer (which drops deliveries and stalls the ordered consumers).
+ */
+const PULL_BUDGET_BYTES = 16 << 20;
+/** Live replicas per connection (they share {@link PULL_BUDGET_BYTES}). */
+const replicasOn = new WeakMap<NatsConnection, number>();
+
+/** The stream sequence a refusal is about, for telling causes apart. */
+function refusalSeq(e: Error): number | string {
+  return (e as { seq?: number }).seq ?? e.message;
+}
+
 class ReplicaImpl implements Replica {
   readonly replicaPath: string;
   readonly #o: ReplicaOptions;
@@ -198,20 +263,39 @@ class ReplicaImpl implements Replica {
   #closed = false;
   #loop: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
-  #deliveredSeq = 0;
   #batch: ReadyTx[] = [];
   #batchBytes = 0;
   #applyLock: Promise<unknown> = Promise.resolve();
   #waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
 
-  readonly #pullMessages: number;
+  readonly #pullMessages: () => number;
+  #state: ReplicaState;
+  #bootstraps = 0;
+  #refusals = 0;
+  /** Cause (error class @ stream seq) of the last refusal that led to a bootstrap. */
+  #lastCause: string | undefined;
+  /** A batch was applied since the last bootstrap. */
+  #progressSinceBootstrap = true;
+  /** Consecutive failures of the consume loop (refusals, bootstraps and errors alike). */
+  #failures = 0;
+  #lastErrorMessage: string | undefined;
+  /** Monotonic ms of the last applied batch or completed bootstrap. */
+  #progressAt = 0;
+  /** Creation time of the stream the position's sequences refer to (undefined: not known). */
+  #streamCreated: string | undefined;
+  /** Set after a rebase: messages at or below the position's txid are skipped until the first one after it. */
+  #skipApplied = false;
+  /** A bootstrap still to do (it failed at start). */
+  #pendingBootstrap: string | undefined;
+  /** Monotonic ms since when the replica has been behind the stream (undefined: caught up). */
+  #behindSince: number | undefined;
 
   constructor(
     o: ReplicaOptions,
     names: WalNames,
     js: JetStreamClient,
     jsm: JetStreamManager,
-    pullMessages: number,
+    pullMessages: () => number,
   ) {
     this.#pullMessages = pullMessages;
     this.#o = o;
@@ -221,6 +305,47 @@ class ReplicaImpl implements Replica {
     this.replicaPath = o.replicaPath;
     this.#posPath = `${o.replicaPath}.gc-position.json`;
     this.#journalPath = `${o.replicaPath}.gc-journal`;
+    this.#state = {
+      state: ReplicaStateName.Starting,
+      reason: undefined,
+      sinceMs: o.clock.wallNow(),
+      bootstraps: 0,
+      refusals: 0,
+      retryAtMs: undefined,
+    };
+    this.#progressAt = o.clock.now();
+  }
+
+  state(): ReplicaState {
+    return { ...this.#state, bootstraps: this.#bootstraps, refusals: this.#refusals };
+  }
+
+  #setState(state: ReplicaStateNameValue, reason?: string, retryAtMs?: number): void {
+    if (this.#state.state !== state || this.#state.reason !== reason) {
+      this.#state = {
+        ...this.#state,
+        state,
+        reason,
+        sinceMs: this.#o.clock.wallNow(),
+        retryAtMs,
+      };
+    } else this.#state.retryAtMs = retryAtMs;
+    this.#notify();
+  }
+
+  /** Goes (or stays) stalled for `reason`; returns how long to wait before the next attempt. */
+  #stall(reason: string): number {
+    const wait = Math.min(
+      this.#o.maxRetryDelayMs,
+      this.#o.retryDelayMs * 2 ** Math.min(16, Math.max(0, this.#failures - 1)),
+    );
+    const first = this.#state.state !== ReplicaStateName.Stalled || this.#state.reason !== reason;
+    this.#setState(ReplicaStateName.Stalled, reason, this.#o.clock.wallNow() + wait);
+    if (first) {
+      this.#o.logger.error('replica stalled', { reason, retryInMs: wait });
+      this.#emit({ type: 'stalled', reason, retryInMs: wait });
+    }
+    return wait;
   }
 
   #emit(e: ReplicaEvent): void {
@@ -260,7 +385,15 @@ class ReplicaImpl implements Replica {
     readPosition(this.#posPath, this.#names.platform, this.#names.app);
     readPosition(primarySidecarPath(this.#o.path), this.#names.platform, this.#names.app);
     await this.#adoptDataPath();
-    await this.#loadOrBootstrap();
+    try {
+      await this.#loadOrBootstrap();
+    } catch (err) {
+      // A bootstrap that cannot finish now (server, snapshot store) is retried by the consume loop, with
+      // backoff and a stalled state, instead of failing the start.
+      this.#o.logger.warn('replica bootstrap failed; retrying', { err: String(err) });
+      this.#emit({ type: 'error', error: err as Error });
+      this.#pendingBootstrap = `start-up bootstrap failed: ${(err as Error).message}`;
+    }
     this.#loop = this.#run();
   }
 
@@ -284,7 +417,11 @@ class ReplicaImpl implements Replica {
       return;
     }
     const saved = `${path}.unreplicated-${this.#o.clock.wallNow()}`;
+    // The copy is kept whole: its WAL goes with it when a process still holding the file kept the close
+    // above from checkpointing it.
     renameSync(path, saved);
+    for (const ext of ['-wal', '-shm'])
+      if (existsSync(`${path}${ext}`)) renameSync(`${path}${ext}`, `${saved}${ext}`);
     rmSync(primarySidecarPath(path), { force: true });
     const error = new UnreplicatedWritesError(
       path,
@@ -375,6 +512,7 @@ class ReplicaImpl implements Replica {
       app: this.#names.app,
       role: 'replica' as const,
       updatedAtMs: this.#o.clock.wallNow(),
+      ...(this.#streamCreated ? { streamCreated: this.#streamCreated } : {}),
     };
   }
 
@@ -382,6 +520,7 @@ class ReplicaImpl implements Replica {
     const pos = readPosition(this.#posPath, this.#names.platform, this.#names.app);
     if (pos && existsSync(this.replicaPath)) {
       this.#pos = pos;
+      this.#streamCreated = pos.streamCreated;
       this.#recoverJournal();
       const hashes = hashFile(this.replicaPath, {
         pageSizeBytes: this.#pos.pageSizeBytes || undefined,
@@ -391,6 +530,7 @@ class ReplicaImpl implements Replica {
         this.#hashes = hashes;
         this.#fence = createFence();
         this.#fence.check(Math.max(1, this.#pos.epoch), 'replica start');
+        this.#bootstraps++;
         this.#emit({ type: 'bootstrap', from: 'local', txid: this.#pos.txid });
         return;
       }
@@ -406,8 +546,13 @@ class ReplicaImpl implements Replica {
     await this.#bootstrap(pos ? 'replica file missing' : 'no replica yet');
   }
 
-  /** Replaces the replica with the newest snapshot that verifies (or an empty database). */
+  /**
+   * Replaces the replica with the newest snapshot that verifies, or with an empty database when there is
+   * none or none verifies (the stream is then replayed from its start: it works when the stream still
+   * begins with txid 1 or a `full` message; otherwise the first message is a gap and the replica stalls).
+   */
   async #bootstrap(reason: string): Promise<void> {
+    this.#setState(ReplicaStateName.Bootstrapping, reason);
     this.#fileEpoch++;
     // A flush in flight may still record the old file's position or fsync its descriptors: let it end
     // (it skips the rest once it sees the new epoch), then close them.
@@ -420,86 +565,198 @@ class ReplicaImpl implements Replica {
     }
     this.#removeReplicaFiles();
     this.#fence = createFence();
+    // The snapshot's sequences may refer to an older stream: checked (and rebased) when consuming starts.
+    this.#streamCreated = undefined;
+    this.#bootstraps++;
+    this.#progressSinceBootstrap = false;
     const latest = this.#o.snapshots ? await this.#o.snapshots.latest() : undefined;
+    let fallback: string | undefined;
     if (this.#o.snapshots && latest) {
-      const info = await this.#o.snapshots.restore(this.replicaPath);
-      this.#pos = {
-        txid: info.txid,
-        seq: info.seq,
-        epoch: info.epoch,
-        checksum: info.checksum,
-        pageSizeBytes: info.pageSizeBytes,
-        dbPages: info.pageCount,
-      };
-      this.#hashes = hashFile(this.replicaPath, {
-        pageSizeBytes: info.pageSizeBytes,
-        pageCount: info.pageCount,
-      });
-      if (this.#pos.epoch > 0) this.#fence.check(this.#pos.epoch, 'snapshot');
-      this.#emit({ type: 'bootstrap', from: 'snapshot', txid: info.txid, reason });
-    } else {
-      writeFileSync(this.replicaPath, Buffer.alloc(0));
-      this.#pos = { txid: 0, seq: 0, epoch: 0, checksum: formatChecksum(0n), pageSizeBytes: 0, dbPages: 0 };
-      this.#hashes = new PageHashes();
-      this.#emit({ type: 'bootstrap', from: 'empty', txid: 0, reason });
+      try {
+        const info = await this.#o.snapshots.restore(this.replicaPath);
+        this.#pos = {
+          txid: info.txid,
+          seq: info.seq,
+          epoch: info.epoch,
+          checksum: info.checksum,
+          pageSizeBytes: info.pageSizeBytes,
+          dbPages: info.pageCount,
+        };
+        this.#hashes = hashFile(this.replicaPath, {
+          pageSizeBytes: info.pageSizeBytes,
+          pageCount: info.pageCount,
+        });
+        if (this.#pos.epoch > 0) this.#fence.check(this.#pos.epoch, 'snapshot');
+        this.#emit({ type: 'bootstrap', from: 'snapshot', txid: info.txid, reason });
+        writePosition(this.#posPath, this.#sidecar());
+        fsyncDir(dirname(this.replicaPath));
+        this.#progressAt = this.#o.clock.now();
+        return;
+      } catch (err) {
+        if (!(err instanceof SnapshotCorruptError)) throw err;
+        // Every snapshot failed verification: the stream may still hold the whole history.
+        fallback = `every snapshot failed verification (${err.message}): replaying the stream from its start`;
+        this.#o.logger.error('replica bootstrap: no snapshot verified', { err: err.message });
+        this.#emit({ type: 'error', error: err });
+      }
     }
+    writeFileSync(this.replicaPath, Buffer.alloc(0));
+    this.#pos = { txid: 0, seq: 0, epoch: 0, checksum: formatChecksum(0n), pageSizeBytes: 0, dbPages: 0 };
+    this.#hashes = new PageHashes();
+    this.#emit({
+      type: 'bootstrap',
+      from: 'empty',
+      txid: 0,
+      reason: fallback ? `${reason}; ${fallback}` : reason,
+    });
     writePosition(this.#posPath, this.#sidecar());
     fsyncDir(dirname(this.replicaPath));
-    this.#deliveredSeq = this.#pos.seq;
+    this.#progressAt = this.#o.clock.now();
   }
 
   // ---- consuming ----
 
+  /**
+   * Consumes until closed. A refused transaction (gap, divergence, corrupt message) leads to one bootstrap
+   * per cause: when the same refusal comes back after it with nothing applied in between, bootstrapping
+   * again would not help — the replica is `stalled` (event, state, health) and retries with backoff (a
+   * newer snapshot may have appeared). Other failures (server, network) are retried with backoff too, and
+   * stall the replica once they repeat.
+   */
   async #run(): Promise<void> {
     while (!this.#closed) {
+      let waitMs = this.#o.retryDelayMs;
       try {
+        if (this.#pendingBootstrap) {
+          const reason = this.#pendingBootstrap;
+          await this.#locked(() => this.#bootstrap(reason));
+          this.#pendingBootstrap = undefined;
+        }
+        if (this.#state.state !== ReplicaStateName.Stalled) this.#setState(ReplicaStateName.Following);
         await this.#consume();
       } catch (err) {
         if (this.#closed) break;
         const e = err as Error;
         this.#batch = [];
         this.#batchBytes = 0;
+        this.#failures++;
         if (e instanceof GapError || e instanceof DivergedError || e instanceof CorruptMessageError) {
+          this.#refusals++;
           this.#o.logger.warn('replica refused stream data', { err: e.message });
           this.#emit({ type: 'refused', error: e });
-          try {
-            await this.#locked(() => this.#bootstrap(e.message));
-          } catch (be) {
-            this.#emit({ type: 'error', error: be as Error });
+          const cause = `${e.name}@${refusalSeq(e)}`;
+          if (cause === this.#lastCause && !this.#progressSinceBootstrap) {
+            waitMs = this.#stall(
+              `${e.message} — again after a bootstrap, so bootstrapping once more would not help`,
+            );
+          } else {
+            this.#lastCause = cause;
+            try {
+              await this.#locked(() => this.#bootstrap(e.message));
+              this.#setState(ReplicaStateName.Following);
+            } catch (be) {
+              this.#emit({ type: 'error', error: be as Error });
+              waitMs = this.#stall(`bootstrap failed: ${(be as Error).message}`);
+            }
           }
         } else {
-          this.#emit({ type: 'error', error: e });
+          if (e.message !== this.#lastErrorMessage) this.#emit({ type: 'error', error: e });
+          this.#lastErrorMessage = e.message;
+          waitMs =
+            this.#failures >= 3
+              ? this.#stall(e.message)
+              : Math.min(this.#o.maxRetryDelayMs, this.#o.retryDelayMs * 2 ** (this.#failures - 1));
         }
-        await this.#o.clock.sleep(this.#o.retryDelayMs).catch(() => undefined);
+        await this.#o.clock.sleep(waitMs).catch(() => undefined);
       }
     }
   }
 
+  /** A batch was applied: the replica follows again. */
+  #progress(): void {
+    this.#progressAt = this.#o.clock.now();
+    this.#progressSinceBootstrap = true;
+    this.#failures = 0;
+    this.#lastErrorMessage = undefined;
+    if (this.#state.state === ReplicaStateName.Stalled) {
+      this.#setState(ReplicaStateName.Following);
+      this.#emit({ type: 'recovered', txid: this.#pos.txid });
+    } else if (this.#state.state !== ReplicaStateName.Following) this.#setState(ReplicaStateName.Following);
+  }
+
+  /**
+   * Checks the position's stream sequence against the stream as it is now. Sequences are only a cursor —
+   * every transaction is checked by txid and checksum — but a stream deleted and made anew, or a snapshot
+   * taken on an older stream, gives them another meaning: then the replica reads from the stream's first
+   * message and skips what it already holds. A replica the stream was trimmed past, with nothing left to
+   * read, bootstraps at once instead of waiting for a write that may never come.
+   */
+  async #alignWithStream(): Promise<void> {
+    const info = await this.#jsm.streams.info(this.#names.stream);
+    const { first_seq: first, last_seq: last, messages } = info.state;
+    let why: string | undefined;
+    if (this.#streamCreated !== undefined && this.#streamCreated !== info.created)
+      why = 'the WAL stream was deleted and made anew';
+    else if (this.#pos.seq > last)
+      why = `the stream ends at seq ${last}, before this replica's seq ${this.#pos.seq}`;
+    else if (this.#pos.txid > 0 && this.#pos.seq >= first && this.#pos.seq <= last) {
+      const m = await this.#jsm.streams
+        .getMessage(this.#names.stream, { seq: this.#pos.seq })
+        .catch(() => null);
+      const txid = Number(m?.header.get(WalHeader.Txid));
+      if (m && txid !== this.#pos.txid)
+        why = `stream seq ${this.#pos.seq} holds txid ${txid}, not ${this.#pos.txid}`;
+    }
+    this.#streamCreated = info.created;
+    if (why) {
+      this.#o.logger.warn('replica position rebased on the stream', { why, txid: this.#pos.txid });
+      this.#pos = { ...this.#pos, seq: Math.max(0, first - 1) };
+      this.#skipApplied = true;
+      return;
+    }
+    if (messages === 0 && last > this.#pos.seq) {
+      throw new GapError(
+        this.#pos.txid + 1,
+        NaN,
+        last,
+        `the stream was trimmed past this replica (seq ${this.#pos.seq}) and holds nothing after it`,
+      );
+    }
+  }
+
   async #consume(): Promise<void> {
+    await this.#alignWithStream();
     const startSeq = this.#pos.seq + 1;
-    this.#deliveredSeq = this.#pos.seq;
     const consumer = await this.#js.consumers.get(this.#names.stream, {
       filter_subjects: this.#names.subject,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: startSeq,
     });
     const assembler = new TxAssembler();
-    // Bound a pull to ~32 MiB of the largest possible messages: 512 one-megabyte chunks would overrun
-    // the server's per-connection pending limit, dropping deliveries and resetting the ordered consumer.
-    // (A `max_bytes` pull stalls until it expires when the next message does not fit the budget.)
-    const iter = await consumer.consume({ max_messages: this.#pullMessages });
+    // Bound a pull to a share of ~16 MiB of the largest possible messages per connection: the server's
+    // per-connection pending limit (64 MiB) must hold every replica's pull on it, or deliveries are
+    // dropped as a slow consumer and the ordered consumer stalls and resets.
+    const iter = await consumer.consume({ max_messages: this.#pullMessages() });
     this.#messages = iter;
     if (this.#closed) iter.stop();
     try {
       for await (const m of iter) {
         if (this.#closed) break;
         const chunk = parseChunk(m.headers, m.data, m.seq);
+        if (m.info.pending > 0) this.#behindSince ??= this.#o.clock.now();
         const tx = assembler.add(chunk, m.data, m.seq);
+        if (tx && this.#skipApplied) {
+          // After a rebase: what the replica already holds is skipped, up to the first transaction after it.
+          if (tx.meta.txid <= this.#pos.txid && tx.meta.kind !== TxKind.Full) {
+            this.#pos = { ...this.#pos, seq: m.seq };
+            continue;
+          }
+          this.#skipApplied = false;
+        }
         if (tx) {
           this.#batch.push({ meta: tx.meta, body: tx.body, lastSeq: tx.lastSeq });
           this.#batchBytes += tx.body.length;
         }
-        this.#deliveredSeq = m.seq;
         if (
           this.#batch.length > 0 &&
           (m.info.pending === 0 ||
@@ -511,7 +768,9 @@ class ReplicaImpl implements Replica {
           this.#batch = [];
           this.#batchBytes = 0;
           await this.#locked(() => this.#applyBatch(batch));
+          this.#progress();
         }
+        if (m.info.pending === 0 && this.#batch.length === 0) this.#behindSince = undefined;
         this.#notify();
       }
     } finally {
@@ -542,7 +801,12 @@ class ReplicaImpl implements Replica {
     for (const tx of batch) {
       const m = tx.meta;
       try {
-        if (m.txid - m.txs + 1 !== txid + 1) throw new GapError(txid + 1, m.txid - m.txs + 1, tx.lastSeq);
+        // A full message replaces the whole state: it is a valid next step from any earlier txid (a replica
+        // behind a trim point, or after a deliberate recovery, continues from it). Everything else must
+        // continue exactly where the replica is.
+        if (m.kind === TxKind.Full ? m.txid <= txid : m.txid - m.txs + 1 !== txid + 1)
+          throw new GapError(txid + 1, m.txid - m.txs + 1, tx.lastSeq);
+        if (m.kind === TxKind.Full && valid.length > 0) break; // applied on its own, below
         if (m.epoch < epoch) {
           throw new DivergedError(
             `txid ${m.txid} carries epoch ${m.epoch} below ${epoch}`,
@@ -551,7 +815,6 @@ class ReplicaImpl implements Replica {
           );
         }
         if (m.kind === TxKind.Full) {
-          if (valid.length > 0) throw new Error('internal: full transaction must start a batch');
           overlay.clear();
           for (let p = 1; p <= pages; p++) overlay.set(p, 0n);
           checksum = 0n;
@@ -820,20 +1083,16 @@ class ReplicaImpl implements Replica {
   // ---- public ----
 
   async lag(): Promise<ReplicaLag> {
-    const info = await this.#jsm.streams.info(this.#names.stream);
-    const last = info.state.last_seq;
-    if (last <= this.#pos.seq) return { transactions: 0, seconds: 0, streamTxid: this.#pos.txid };
-    const [tip, next] = await Promise.all([
-      this.#jsm.streams.getMessage(this.#names.stream, { seq: last }),
-      this.#jsm.streams.getMessage(this.#names.stream, {
-        seq: Math.max(info.state.first_seq, this.#pos.seq + 1),
-      }),
-    ]);
-    const streamTxid = Number(tip?.header.get(WalHeader.Txid) ?? this.#pos.txid);
-    const transactions = Math.max(0, streamTxid - this.#pos.txid);
-    const seconds =
-      transactions > 0 && next ? Math.max(0, (this.#o.clock.wallNow() - next.time.getTime()) / 1000) : 0;
-    return { transactions, seconds, streamTxid };
+    const tip = await streamTip(this.#jsm, this.#names);
+    const caughtUp = tip.completeSeq === 0 || tip.completeSeq <= this.#pos.seq;
+    // Txids, not messages: a transaction may span chunks, a message may carry a group of commits. A
+    // replica whose txid is above the stream's (a history that went backwards) shows 0 here and
+    // `stalled`/`refused` in its state.
+    const transactions = caughtUp ? 0 : Math.max(0, tip.txid - this.#pos.txid);
+    if (transactions === 0) this.#behindSince = undefined;
+    else this.#behindSince ??= this.#o.clock.now();
+    const seconds = this.#behindSince === undefined ? 0 : (this.#o.clock.now() - this.#behindSince) / 1000;
+    return { transactions, seconds, streamTxid: tip.completeSeq ? tip.txid : this.#pos.txid };
   }
 
   waitForTxid(txid: number, timeoutMs = 30_000): Promise<WalPosition> {
@@ -842,15 +1101,38 @@ class ReplicaImpl implements Replica {
     );
   }
 
-  async catchUp(timeoutMs = 30_000): Promise<WalPosition> {
+  async catchUp(timeoutMs = 30_000, opts: { stallTimeoutMs?: number } = {}): Promise<WalPosition> {
     if (this.#closed) throw new ClosedError('wal replica');
-    const info = await this.#jsm.streams.info(this.#names.stream);
-    const last = info.state.last_seq;
-    await this.#waitUntil(
-      () => this.#pos.seq >= last || (this.#deliveredSeq >= last && this.#batch.length === 0),
-      timeoutMs,
-      `replica catch-up to stream seq ${last}`,
-    );
+    const tip = await streamTip(this.#jsm, this.#names);
+    // The tip is the last complete transaction: chunks of an unfinished one after it are never applied.
+    const target = tip.completeSeq > 0 ? tip.txid : 0;
+    const stallMs = opts.stallTimeoutMs ?? 15_000;
+    const started = this.#o.clock.now();
+    const done = () => this.#pos.txid >= target;
+    for (;;) {
+      if (this.#closed) throw new ClosedError('wal replica');
+      if (this.#state.state === ReplicaStateName.Stalled)
+        throw new ReplicaStalledError(
+          `${this.#state.reason ?? 'unknown'} (at txid ${this.#pos.txid}, the stream's tip is txid ${target})`,
+        );
+      if (done()) break;
+      const now = this.#o.clock.now();
+      const noProgressFor = now - Math.max(this.#progressAt, started);
+      if (noProgressFor >= stallMs || now - started >= timeoutMs) {
+        throw new TimeoutError(
+          `replica catch-up to txid ${target} (at txid ${this.#pos.txid}, ${this.#state.state}${
+            this.#state.reason ? `: ${this.#state.reason}` : ''
+          }; ${noProgressFor >= stallMs ? `no progress for ${Math.round(noProgressFor)} ms` : 'overall bound'})`,
+          noProgressFor >= stallMs ? stallMs : timeoutMs,
+        );
+      }
+      // Woken by every applied batch and state change; re-checks the bounds at least every 250 ms.
+      await this.#waitUntil(
+        () => done() || this.#state.state === ReplicaStateName.Stalled,
+        Math.min(250, stallMs),
+        'catch-up tick',
+      ).catch(() => undefined);
+    }
     await this.#applyLock;
     return this.position();
   }
@@ -876,9 +1158,17 @@ class ReplicaImpl implements Replica {
     });
   }
 
+  #onClose: Array<() => void> = [];
+  /** Internal: runs `fn` once when the replica closes. */
+  onClose(fn: () => void): void {
+    this.#onClose.push(fn);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#setState(ReplicaStateName.Closed);
+    for (const fn of this.#onClose.splice(0)) fn();
     this.#messages?.stop();
     await this.#loop?.catch(() => undefined);
     await this.#applyLock;
@@ -914,14 +1204,20 @@ export async function createReplica(
   const names = walNames(o.platform, o.app);
   const jsm = await ensureWalStream(nc, names, o.streamReplicas);
   const maxPayload = nc.info?.max_payload ?? 1 << 20;
-  const r = new ReplicaImpl(
-    o,
-    names,
-    jetstream(nc),
-    jsm,
-    Math.max(4, Math.min(512, Math.floor((32 << 20) / maxPayload))),
+  const r = new ReplicaImpl(o, names, jetstream(nc), jsm, () =>
+    Math.max(
+      2,
+      Math.min(512, Math.floor(PULL_BUDGET_BYTES / Math.max(1, replicasOn.get(nc) ?? 1) / maxPayload)),
+    ),
   );
+  replicasOn.set(nc, (replicasOn.get(nc) ?? 0) + 1);
+  r.onClose(() => replicasOn.set(nc, Math.max(0, (replicasOn.get(nc) ?? 1) - 1)));
   if (o.onEvent) r.onEvent(o.onEvent);
-  await r.start();
+  try {
+    await r.start();
+  } catch (err) {
+    await r.close().catch(() => undefined);
+    throw err;
+  }
   return r;
 }

@@ -1,8 +1,21 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { resourceNames } from '@gc/core';
 import { parseChecksum } from '@gc/snapshot';
 import { WalHeader, type TxKindValue } from './wire.js';
+
+/** JetStream API error code: a stream with that name exists (with another configuration, or just made). */
+const STREAM_NAME_IN_USE = 10058;
+
+/** True for the JetStream API's "stream not found". */
+export function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+}
 
 /** Names of one app's replication resources. */
 export interface WalNames {
@@ -30,7 +43,7 @@ export async function ensureWalStream(
   try {
     await jsm.streams.info(names.stream);
   } catch (err) {
-    if (!/not found/i.test((err as Error).message)) throw err;
+    if (!isStreamNotFound(err)) throw err;
     try {
       await jsm.streams.add({
         name: names.stream,
@@ -41,7 +54,8 @@ export async function ensureWalStream(
         description: `gc WAL of ${names.platform}/${names.app}`,
       });
     } catch (e) {
-      if (!/already in use|already exists/i.test((e as Error).message)) throw e;
+      // Another node created it meanwhile.
+      if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;
     }
   }
   return jsm;
@@ -68,6 +82,13 @@ export interface StreamTip {
   completeSeq: number;
   /** Epoch of the very last message (fencing looks at this one, complete or not). */
   lastEpoch: number;
+  /** Stream sequence of the first chunk of the last complete transaction (0 when none). */
+  completeFirstSeq: number;
+  /** Database size in pages and page size after the last complete transaction (0 when none). */
+  dbPages: number;
+  pageSizeBytes: number;
+  /** When the stream was created (ISO time from the server): a stream deleted and made anew has another. */
+  created: string;
 }
 
 /** Reads the stream state and its last message. */
@@ -85,6 +106,10 @@ export async function streamTip(jsm: JetStreamManager, names: WalNames): Promise
     firstSeq: info.state.first_seq,
     completeSeq: 0,
     lastEpoch: 0,
+    completeFirstSeq: 0,
+    dbPages: 0,
+    pageSizeBytes: 0,
+    created: info.created,
   };
   if (info.state.last_seq === 0 || info.state.messages === 0) return { ...empty, seq: info.state.last_seq };
   const last = await jsm.streams.getMessage(names.stream, { seq: info.state.last_seq });
@@ -101,8 +126,13 @@ export async function streamTip(jsm: JetStreamManager, names: WalNames): Promise
     if (!prev) return { ...empty, seq: info.state.last_seq, lastEpoch };
     m = prev;
   }
+  const chunk = /^(\d+)\/(\d+)$/.exec(m.header.get(WalHeader.Chunk));
   return {
+    ...empty,
     completeSeq: m.seq,
+    completeFirstSeq: m.seq - Number(chunk?.[1] ?? 0),
+    dbPages: Number(m.header.get(WalHeader.DbPages)) || 0,
+    pageSizeBytes: Number(m.header.get(WalHeader.PageSize)) || 0,
     lastEpoch,
     seq: info.state.last_seq,
     txid: Number(m.header.get(WalHeader.Txid)),
@@ -114,4 +144,113 @@ export async function streamTip(jsm: JetStreamManager, names: WalNames): Promise
     timeMs: m.time.getTime(),
     firstSeq: info.state.first_seq,
   };
+}
+
+/** Where the replicated history ends, from the stream's last complete transaction or the newest snapshot. */
+export interface HistoryTip {
+  /** Last txid of the history (0 when there is none). */
+  txid: number;
+  /** Epoch of that txid. */
+  epoch: number;
+  /** Database checksum after it. */
+  checksum: bigint;
+  /** Database size in pages after it. */
+  dbPages: number;
+  /** Page size (0 when unknown). */
+  pageSizeBytes: number;
+  /** Stream sequence of the last message of `txid` (a snapshot's `seq`); replay continues after it. */
+  seq: number;
+  /**
+   * `stream`: the stream's last complete transaction; `snapshot`: the stream holds none (trimmed or made
+   * anew) and the newest snapshot gives the tip; `none`: a new history (empty stream never written, no
+   * snapshot); `lost`: the stream was written and trimmed or purged to nothing, and no snapshot is left.
+   */
+  source: 'stream' | 'snapshot' | 'none' | 'lost';
+  /** The stream's own state. */
+  stream: StreamTip;
+}
+
+/**
+ * The tip of an app's replicated history. Trimming keeps the last complete transaction in the stream
+ * ({@link trimWalStream}), so the tip normally comes from there; when the stream holds none (deleted and
+ * made anew, or purged by hand), the newest snapshot tells it.
+ */
+export async function historyTip(
+  jsm: JetStreamManager,
+  names: WalNames,
+  snapshots: { latest(): Promise<SnapshotLike | undefined> } | undefined,
+): Promise<HistoryTip> {
+  const stream = await streamTip(jsm, names);
+  const snap = await snapshots?.latest();
+  if (stream.completeSeq > 0 && (!snap || snap.txid <= stream.txid)) {
+    return {
+      txid: stream.txid,
+      epoch: stream.epoch,
+      checksum: stream.after,
+      dbPages: stream.dbPages,
+      pageSizeBytes: stream.pageSizeBytes,
+      seq: stream.completeSeq,
+      source: 'stream',
+      stream,
+    };
+  }
+  if (snap) {
+    return {
+      txid: snap.txid,
+      epoch: snap.epoch,
+      checksum: parseChecksum(snap.checksum) ?? 0n,
+      dbPages: snap.pageCount,
+      pageSizeBytes: snap.pageSizeBytes,
+      seq: snap.seq,
+      source: 'snapshot',
+      stream,
+    };
+  }
+  return {
+    txid: 0,
+    epoch: 0,
+    checksum: 0n,
+    dbPages: 0,
+    pageSizeBytes: 0,
+    seq: 0,
+    source: stream.seq > 0 ? 'lost' : 'none',
+    stream,
+  };
+}
+
+/** The fields of a stored snapshot that {@link historyTip} reads (structurally `SnapshotInfo`). */
+export interface SnapshotLike {
+  txid: number;
+  seq: number;
+  epoch: number;
+  checksum: string;
+  pageSizeBytes: number;
+  pageCount: number;
+}
+
+/**
+ * Purges the WAL stream below `belowSeq`, but never the last complete transaction: an empty stream would
+ * forget the history's tip (txid, epoch, checksum), and a new primary would then start a new history.
+ * Returns the sequence actually purged below (0 when nothing was).
+ */
+export async function trimWalStream(
+  jsm: JetStreamManager,
+  names: WalNames,
+  belowSeq: number,
+): Promise<number> {
+  const tip = await streamTip(jsm, names);
+  const keepFrom = tip.completeFirstSeq > 0 ? tip.completeFirstSeq : tip.seq;
+  const below = Math.min(belowSeq, keepFrom);
+  if (below <= tip.firstSeq) return 0;
+  await jsm.streams.purge(names.stream, { seq: below });
+  return below;
+}
+
+/**
+ * A trim function for `@gc/snapshot`'s snapshotter (`trim` option) that keeps the stream's last
+ * transaction (see {@link trimWalStream}).
+ */
+export function walTrimmer(nc: NatsConnection, names: WalNames): (belowSeq: number) => Promise<number> {
+  let jsm: Promise<JetStreamManager> | undefined;
+  return async (belowSeq) => trimWalStream(await (jsm ??= jetstreamManager(nc)), names, belowSeq);
 }

@@ -1,5 +1,5 @@
 import { ClosedError, TimeoutError, type ConnectOptions } from '@gc/core';
-import { NotLeaderError } from './errors.js';
+import { NotAtTipError, NotLeaderError, type NotAtTipKind } from './errors.js';
 import type { PrimaryEvent, PrimaryOptions, PrimaryPosition } from './primary.js';
 
 // Messages between a primary's facade on the application's thread and its capture engine in a worker
@@ -20,6 +20,14 @@ export interface WireError {
   message: string;
   code?: string;
   epoch?: number;
+  /** NotAtTipError's fields. */
+  notAtTip?: {
+    kind: NotAtTipKind;
+    tipTxid: number;
+    tipChecksum: string;
+    localTxid: number;
+    localChecksum: string;
+  };
 }
 
 /** A primary event as plain data (its error, if any, flattened). */
@@ -47,6 +55,14 @@ export function toWireError(err: unknown): WireError {
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string') w.code = code;
   if (e instanceof NotLeaderError) w.epoch = e.epoch;
+  if (e instanceof NotAtTipError)
+    w.notAtTip = {
+      kind: e.kind,
+      tipTxid: e.tipTxid,
+      tipChecksum: e.tipChecksum,
+      localTxid: e.localTxid,
+      localChecksum: e.localChecksum,
+    };
   return w;
 }
 
@@ -56,7 +72,16 @@ export function fromWireError(w: WireError): Error {
   if (w.name === 'NotLeaderError') e = new NotLeaderError(w.epoch ?? 0, '');
   else if (w.name === 'TimeoutError') e = new TimeoutError('', 0);
   else if (w.name === 'ClosedError') e = new ClosedError('');
-  else {
+  else if (w.name === 'NotAtTipError' && w.notAtTip) {
+    const n = w.notAtTip;
+    e = new NotAtTipError(
+      n.kind,
+      '',
+      { txid: n.tipTxid, checksum: n.tipChecksum },
+      { txid: n.localTxid, checksum: n.localChecksum },
+      '',
+    );
+  } else {
     e = new Error(w.message);
     e.name = w.name;
     if (w.code) (e as { code?: string }).code = w.code;
