@@ -67,7 +67,9 @@ export class GapError extends GcError {
 export class DivergedError extends GcError {
   readonly localChecksum: string;
   readonly streamChecksum: string;
-  constructor(what: string, localChecksum: string, streamChecksum: string) {
+  /** Stream sequence of the transaction that did not fit, when one did. */
+  readonly seq: number | undefined;
+  constructor(what: string, localChecksum: string, streamChecksum: string, seq?: number) {
     super(
       WalErrorCode.Diverged,
       `${what}: local checksum ${localChecksum} != stream checksum ${streamChecksum}; the local copy is not used`,
@@ -75,6 +77,7 @@ export class DivergedError extends GcError {
     this.name = 'DivergedError';
     this.localChecksum = localChecksum;
     this.streamChecksum = streamChecksum;
+    this.seq = seq;
   }
 }
 

@@ -465,8 +465,12 @@ class PrimaryImpl implements Primary {
       local === tip.checksum &&
       this.#hashes.pageCount === tip.dbPages;
     const decision = this.#continuity(tip, local, atTip);
-    // Txids count on from the tip (or from `minTxid`): a new primary never starts the history again at 1.
-    const base = Math.max(tip.txid, decision.publish === 'full' ? this.#o.minTxid : 0);
+    // Txids count on from the tip (or from `minTxid`): a new primary never starts the history again at 1. A
+    // stream purged by hand loses the txids after the newest snapshot: this node's own record of what it
+    // published in the same state keeps them from being used twice.
+    const own = readPosition(primarySidecarPath(this.#o.path), this.#names.platform, this.#names.app);
+    const ownTxid = own && own.checksum === formatChecksum(local) && tip.source === 'snapshot' ? own.txid : 0;
+    const base = Math.max(tip.txid, ownTxid, decision.publish === 'full' ? this.#o.minTxid : 0);
     this.#capturedTxid = base;
     this.#acked = {
       txid: tip.txid,

@@ -59,6 +59,7 @@ import { fsyncDir, readPosition, writePosition, writePositionAsync, type WalPosi
 import { primarySidecarPath } from './primary.js';
 import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
 import { TxAssembler, TxKind, WalHeader, bodyPages, parseChunk, type TxMeta } from './wire.js';
+import { readWal, type WalReadResult } from './walfile.js';
 
 /** Options of {@link createReplica}. */
 export interface ReplicaOptions {
@@ -236,6 +237,19 @@ const PULL_BUDGET_BYTES = 16 << 20;
 /** Live replicas per connection (they share {@link PULL_BUDGET_BYTES}). */
 const replicasOn = new WeakMap<NatsConnection, number>();
 
+/** Page hashes of a database file overlaid with the committed frames of its WAL (what a reader sees). */
+function hashWithWal(path: string, wal: WalReadResult): PageHashes {
+  const pageSize = wal.header!.pageSizeBytes;
+  const dbPages = wal.transactions.at(-1)!.dbSizePages;
+  const hashes = hashFile(path, { pageSizeBytes: pageSize, pageCount: dbPages });
+  const lock = lockPageNumber(pageSize);
+  for (const tx of wal.transactions)
+    for (const [p, page] of tx.pages)
+      if (p <= dbPages && p !== lock) hashes.set(p, pageHash(p, page, pageSize));
+  hashes.resize(dbPages);
+  return hashes;
+}
+
 /** The stream sequence a refusal is about, for telling causes apart. */
 function refusalSeq(e: Error): number | string {
   return (e as { seq?: number }).seq ?? e.message;
@@ -272,10 +286,11 @@ class ReplicaImpl implements Replica {
   #state: ReplicaState;
   #bootstraps = 0;
   #refusals = 0;
-  /** Cause (error class @ stream seq) of the last refusal that led to a bootstrap. */
-  #lastCause: string | undefined;
-  /** A batch was applied since the last bootstrap. */
-  #progressSinceBootstrap = true;
+  /**
+   * The refusal the last bootstrap was for (error class @ stream seq), the newest snapshot then, and the
+   * refused message's seq; cleared once the replica gets past it.
+   */
+  #stuck: { key: string; reason: string; seq: number; snapshotTxid: number } | undefined;
   /** Consecutive failures of the consume loop (refusals, bootstraps and errors alike). */
   #failures = 0;
   #lastErrorMessage: string | undefined;
@@ -285,6 +300,8 @@ class ReplicaImpl implements Replica {
   #streamCreated: string | undefined;
   /** Set after a rebase: messages at or below the position's txid are skipped until the first one after it. */
   #skipApplied = false;
+  /** A `stalled` event went out and no `recovered` since. */
+  #stallReported = false;
   /** A bootstrap still to do (it failed at start). */
   #pendingBootstrap: string | undefined;
   /** Monotonic ms since when the replica has been behind the stream (undefined: caught up). */
@@ -342,6 +359,7 @@ class ReplicaImpl implements Replica {
     const first = this.#state.state !== ReplicaStateName.Stalled || this.#state.reason !== reason;
     this.#setState(ReplicaStateName.Stalled, reason, this.#o.clock.wallNow() + wait);
     if (first) {
+      this.#stallReported = true;
       this.#o.logger.error('replica stalled', { reason, retryInMs: wait });
       this.#emit({ type: 'stalled', reason, retryInMs: wait });
     }
@@ -403,9 +421,23 @@ class ReplicaImpl implements Replica {
     if (!existsSync(path)) return;
     const db = openDatabase(path, { fileMustExist: true });
     db.close(); // recovers and checkpoints a leftover -wal into the file, then removes it
-    const local = hashFile(path);
+    // A WAL left after that close means another process still has the database open (the close was not
+    // the last one, so it neither checkpointed nor removed it): the state is the file plus its WAL.
+    const wal = readWal(`${path}-wal`, undefined);
+    const inUse = wal.transactions.length > 0;
+    const local = inUse ? hashWithWal(path, wal) : hashFile(path);
     const sidecar = readPosition(primarySidecarPath(path), this.#names.platform, this.#names.app);
     const found = await this.#findState(local.checksum, local.pageCount, sidecar?.seq ?? 0);
+    if (found && inUse) {
+      // Replicated, so nothing is lost, but it cannot be adopted under a process that writes it: set aside
+      // (that process keeps its open file) and the replica starts from its own copy or a bootstrap.
+      const aside = `${path}.in-use-${this.#o.clock.wallNow()}`;
+      for (const ext of ['', '-wal', '-shm'])
+        if (existsSync(`${path}${ext}`)) renameSync(`${path}${ext}`, `${aside}${ext}`);
+      rmSync(primarySidecarPath(path), { force: true });
+      this.#o.logger.warn('the database at the data path is open in another process; set aside', { aside });
+      return;
+    }
     if (found) {
       this.#removeReplicaFiles();
       renameSync(path, this.replicaPath);
@@ -568,7 +600,6 @@ class ReplicaImpl implements Replica {
     // The snapshot's sequences may refer to an older stream: checked (and rebased) when consuming starts.
     this.#streamCreated = undefined;
     this.#bootstraps++;
-    this.#progressSinceBootstrap = false;
     const latest = this.#o.snapshots ? await this.#o.snapshots.latest() : undefined;
     let fallback: string | undefined;
     if (this.#o.snapshots && latest) {
@@ -590,7 +621,7 @@ class ReplicaImpl implements Replica {
         this.#emit({ type: 'bootstrap', from: 'snapshot', txid: info.txid, reason });
         writePosition(this.#posPath, this.#sidecar());
         fsyncDir(dirname(this.replicaPath));
-        this.#progressAt = this.#o.clock.now();
+        this.#progress(); // a snapshot past the refused message ends a stall
         return;
       } catch (err) {
         if (!(err instanceof SnapshotCorruptError)) throw err;
@@ -632,6 +663,18 @@ class ReplicaImpl implements Replica {
           await this.#locked(() => this.#bootstrap(reason));
           this.#pendingBootstrap = undefined;
         }
+        const stuck = this.#stuck;
+        if (stuck && this.#state.state === ReplicaStateName.Stalled) {
+          // Stalled on a refusal a bootstrap did not cure: only a newer snapshot can (the refused message
+          // stays in the stream). Without one, reading the stream again just confirms the refusal.
+          const latest = await this.#o.snapshots?.latest();
+          if (latest && latest.txid > stuck.snapshotTxid) {
+            stuck.snapshotTxid = latest.txid;
+            await this.#locked(() =>
+              this.#bootstrap(`a newer snapshot (txid ${latest.txid}) after: ${stuck.reason}`),
+            );
+          }
+        }
         if (this.#state.state !== ReplicaStateName.Stalled) this.#setState(ReplicaStateName.Following);
         await this.#consume();
       } catch (err) {
@@ -641,16 +684,22 @@ class ReplicaImpl implements Replica {
         this.#batchBytes = 0;
         this.#failures++;
         if (e instanceof GapError || e instanceof DivergedError || e instanceof CorruptMessageError) {
+          const key = `${e.name}@${refusalSeq(e)}`;
           this.#refusals++;
-          this.#o.logger.warn('replica refused stream data', { err: e.message });
-          this.#emit({ type: 'refused', error: e });
-          const cause = `${e.name}@${refusalSeq(e)}`;
-          if (cause === this.#lastCause && !this.#progressSinceBootstrap) {
-            waitMs = this.#stall(
-              `${e.message} — again after a bootstrap, so bootstrapping once more would not help`,
-            );
+          if (this.#stuck?.key === key) {
+            // The same refusal after a bootstrap: bootstrapping again from the same snapshot would not
+            // help. Stalled (reported once), retried with backoff when a newer snapshot appears.
+            waitMs = this.#stall(`${e.message} (again after a bootstrap; waiting for a newer snapshot)`);
           } else {
-            this.#lastCause = cause;
+            this.#o.logger.warn('replica refused stream data', { err: e.message });
+            this.#emit({ type: 'refused', error: e });
+            const latest = await this.#o.snapshots?.latest().catch(() => undefined);
+            this.#stuck = {
+              key,
+              reason: e.message,
+              seq: typeof (e as { seq?: unknown }).seq === 'number' ? (e as { seq: number }).seq : 0,
+              snapshotTxid: latest?.txid ?? -1,
+            };
             try {
               await this.#locked(() => this.#bootstrap(e.message));
               this.#setState(ReplicaStateName.Following);
@@ -672,16 +721,21 @@ class ReplicaImpl implements Replica {
     }
   }
 
-  /** A batch was applied: the replica follows again. */
+  /**
+   * A batch was applied. A stall on a refusal ends only once the replica got past the refused message (a
+   * replay from a bootstrap that ends at the same refusal is not progress).
+   */
   #progress(): void {
     this.#progressAt = this.#o.clock.now();
-    this.#progressSinceBootstrap = true;
+    if (this.#stuck && this.#pos.seq < this.#stuck.seq) return;
+    this.#stuck = undefined;
     this.#failures = 0;
     this.#lastErrorMessage = undefined;
-    if (this.#state.state === ReplicaStateName.Stalled) {
-      this.#setState(ReplicaStateName.Following);
+    if (this.#state.state !== ReplicaStateName.Following) this.#setState(ReplicaStateName.Following);
+    if (this.#stallReported) {
+      this.#stallReported = false;
       this.#emit({ type: 'recovered', txid: this.#pos.txid });
-    } else if (this.#state.state !== ReplicaStateName.Following) this.#setState(ReplicaStateName.Following);
+    }
   }
 
   /**
@@ -812,6 +866,7 @@ class ReplicaImpl implements Replica {
             `txid ${m.txid} carries epoch ${m.epoch} below ${epoch}`,
             formatChecksum(checksum),
             formatChecksum(m.before),
+            tx.lastSeq,
           );
         }
         if (m.kind === TxKind.Full) {
@@ -823,6 +878,7 @@ class ReplicaImpl implements Replica {
             `txid ${m.txid} at stream seq ${tx.lastSeq}`,
             formatChecksum(checksum),
             formatChecksum(m.before),
+            tx.lastSeq,
           );
         }
         const lock = m.pageSizeBytes ? lockPageNumber(m.pageSizeBytes) : 0;
