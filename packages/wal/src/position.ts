@@ -31,6 +31,11 @@ export interface PositionFile extends WalPosition {
    * has another, and its sequences mean something else.
    */
   streamCreated?: string;
+  /**
+   * A primary's: the epoch it publishes with. When the history's tip carries this epoch, the tip is a state
+   * this node captured from this very file, so the file descends from it.
+   */
+  leaderEpoch?: number;
 }
 
 /** Reads a sidecar; undefined when missing. Throws {@link WrongOwnerError} when it belongs to another app. */

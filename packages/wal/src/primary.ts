@@ -30,7 +30,7 @@ import { NotAtTipError, NotLeaderError } from './errors.js';
 import { StreamPublisher } from './publisher.js';
 import { readPosition, writePosition, type WalPosition } from './position.js';
 import { ensureWalStream, historyTip, walNames, type HistoryTip, type WalNames } from './stream.js';
-import { WalReader, readWal, type WalCursor, type WalTransaction } from './walfile.js';
+import { WalReader, readWal, type WalCursor, type WalReadResult, type WalTransaction } from './walfile.js';
 import { createWorkerPrimary } from './worker-primary.js';
 import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
 
@@ -384,7 +384,7 @@ class PrimaryImpl implements Primary {
   // ---- startup ----
 
   /** Reads the full current state (DB file overlaid with committed WAL frames) under a pin. */
-  #readState(): {
+  #readState(wal?: WalReadResult): {
     hashes: PageHashes;
     pageSize: number;
     dbPages: number;
@@ -392,7 +392,7 @@ class PrimaryImpl implements Primary {
     cursor: WalCursor | undefined;
     page: (p: number) => Buffer;
   } {
-    const r = readWal(this.#walPath, undefined);
+    const r = wal ?? readWal(this.#walPath, undefined);
     // The descriptor stays open for the primary's life: closing any descriptor of the database file drops
     // every POSIX lock this process holds on it — our pins' SHARED locks included — and another process
     // would then see no reader (its last-connection close would checkpoint and delete the WAL).
@@ -541,16 +541,13 @@ class PrimaryImpl implements Primary {
         localDesc,
         'the WAL stream was trimmed or purged to nothing and there is no snapshot',
       );
-    if (
-      tip.source === 'stream' &&
-      sidecar &&
-      sidecar.txid === tip.txid &&
-      sidecar.epoch === tip.epoch &&
-      sidecar.checksum === formatChecksum(tip.checksum)
-    ) {
+    // Every transaction of an epoch was captured from the file of the one node that held it: if that is this
+    // node's last primary on this file, the tip is a state of this file and the file moved on from it
+    // (commits made while no replicator ran, such as another process writing while gc restarted).
+    if (sidecar && sidecar.leaderEpoch !== undefined && sidecar.leaderEpoch === tip.epoch && tip.epoch > 0) {
       return {
         publish: 'full',
-        reason: `commits made here while no replicator ran: this node published the tip (txid ${tip.txid}) and its database moved on from it (checksum ${formatChecksum(local)})`,
+        reason: `commits made here while no replicator ran: this node's primary (epoch ${tip.epoch}) published the tip (txid ${tip.txid}) from this file, which moved on from it (checksum ${formatChecksum(local)})`,
       };
     }
     throw new NotAtTipError(
@@ -726,22 +723,32 @@ class PrimaryImpl implements Primary {
     const r = this.#wal.read(this.#cursor);
     if (r.header && r.newGeneration && this.#cursor) {
       const d1 = (r.header.salt1 - this.#cursor.salt1) >>> 0;
-      const dc = (r.header.checkpointSeq - this.#cursor.checkpointSeq) >>> 0;
       this.#emit({ type: 'wal-restart', salt1: r.header.salt1, checkpointSeq: r.header.checkpointSeq });
-      if (d1 !== 1 || dc !== 1 || r.header.pageSizeBytes !== this.#pageSize) {
-        // Not the one restart SQLite makes from this generation (each restart adds 1 to salt-1 and to the
-        // checkpoint sequence): a whole generation went by unread, or the WAL was replaced. Frames may be
-        // missing: resend everything.
-        const oldSalt = this.#cursor.salt1;
-        const state = this.#readState();
-        const before = this.#hashes.checksum;
-        this.#hashes = state.hashes;
-        this.#pageSize = state.pageSize;
-        this.#cursor = state.cursor;
-        this.#changeCounter = state.hashes.pageCount ? state.page(1).readUInt32BE(24) : 0;
-        this.#queueFull(state.page, `WAL salt-1 jumped from ${oldSalt} to ${r.header.salt1}`, before);
-        this.#framesInGeneration = 0;
-        return;
+      // Each restart adds 1 to salt-1 (the checkpoint sequence is kept per connection, so another process
+      // may write any value there). A larger step means generations went by unread: under the pin they can
+      // only have been empty (unread frames cannot be backfilled, and a restart needs a full backfill), but
+      // that is checked, not assumed — the file's state must be the captured one plus this generation.
+      if (d1 !== 1 || r.header.pageSizeBytes !== this.#pageSize) {
+        const state = this.#readState(r);
+        const expected =
+          this.#pageSize === r.header.pageSizeBytes ? this.#afterTransactions(r.transactions) : undefined;
+        if (
+          !expected ||
+          expected.checksum !== state.hashes.checksum ||
+          expected.pageCount !== state.hashes.pageCount
+        ) {
+          const before = this.#hashes.checksum;
+          const reason = `WAL salt-1 went from ${(r.header.salt1 - d1) >>> 0} to ${r.header.salt1}${
+            r.header.pageSizeBytes !== this.#pageSize ? ' with a new page size' : ''
+          } and the file is not the captured state plus the new generation`;
+          this.#hashes = state.hashes;
+          this.#pageSize = state.pageSize;
+          this.#cursor = state.cursor;
+          this.#changeCounter = state.hashes.pageCount ? state.page(1).readUInt32BE(24) : 0;
+          this.#queueFull(state.page, reason, before);
+          this.#framesInGeneration = 0;
+          return;
+        }
       }
       this.#framesInGeneration = 0;
     }
@@ -772,6 +779,20 @@ class PrimaryImpl implements Primary {
     }
     if (g) this.#applyGroup(g);
     if (r.cursor) this.#cursor = r.cursor;
+  }
+
+  /** The page hashes the captured state would have after `txs` (the captured state itself is unchanged). */
+  #afterTransactions(txs: WalTransaction[]): PageHashes {
+    const h = new PageHashes();
+    for (let p = 1; p <= this.#hashes.pageCount; p++) h.set(p, this.#hashes.get(p));
+    h.resize(this.#hashes.pageCount);
+    const lock = lockPageNumber(this.#pageSize);
+    for (const tx of txs) {
+      for (const [p, b] of tx.pages)
+        if (p <= tx.dbSizePages && p !== lock) h.set(p, pageHash(p, b, this.#pageSize));
+      h.resize(tx.dbSizePages);
+    }
+    return h;
   }
 
   /**
@@ -1019,6 +1040,7 @@ class PrimaryImpl implements Primary {
           app: this.#names.app,
           role: 'primary',
           updatedAtMs: this.#o.clock.wallNow(),
+          leaderEpoch: this.#o.epoch,
         },
         false,
       );
