@@ -104,3 +104,71 @@ export function serveFencedRegister(nc: NatsConnection, subject: string): Fenced
   });
   return { subject, writes, close: () => sub.unsubscribe() };
 }
+
+/**
+ * Leadership as each node believed it, one interval per grant, from the events a node reports: from its
+ * `acquired` event to the first of its `lost`/`stepped-down` event for that epoch, the instant it was killed
+ * (`killed` event), and its renew deadline (`renewDeadlineMs` after sending the last grant or renew that
+ * succeeded: `isLeader()` is false from then on, whether or not the process ran). Send times come from the
+ * events' `sentAtMs` (cross-process time); events without it fall back to the reply time minus the latency
+ * (`renewed`) or the emit time (`acquired`), which can only make an interval longer.
+ */
+export function grantIntervals(events: HistoryEvent[], renewDeadlineMs: number): LeadershipInterval[] {
+  const sorted = [...events].sort((a, b) => a.at - b.at);
+  const open = new Map<string, LeadershipInterval & { lastSent: number }>();
+  const done: LeadershipInterval[] = [];
+  const close = (node: string, at: number) => {
+    for (const [k, iv] of open) {
+      if (iv.node !== node) continue;
+      done.push({
+        node: iv.node,
+        epoch: iv.epoch,
+        from: iv.from,
+        to: Math.min(at, iv.lastSent + renewDeadlineMs),
+      });
+      open.delete(k);
+    }
+  };
+  for (const e of sorted) {
+    const sent = typeof e.sentAtMs === 'number' ? e.sentAtMs : undefined;
+    if (e.type === 'acquired' && e.epoch !== undefined) {
+      close(e.node, e.at); // a node holds one grant at a time
+      open.set(`${e.node}@${e.epoch}`, {
+        node: e.node,
+        epoch: e.epoch,
+        from: e.at,
+        to: e.at,
+        lastSent: sent ?? e.at,
+      });
+    } else if (e.type === 'renewed' && e.epoch !== undefined) {
+      const iv = open.get(`${e.node}@${e.epoch}`);
+      const s = sent ?? e.at - (typeof e.latencyMs === 'number' ? e.latencyMs : 0);
+      if (iv && s < iv.lastSent + renewDeadlineMs) iv.lastSent = Math.max(iv.lastSent, s);
+    } else if (e.type === 'lost' || e.type === 'stepped-down' || e.type === 'killed' || e.type === 'closed') {
+      close(e.node, e.at);
+    }
+  }
+  for (const iv of open.values()) {
+    done.push({ node: iv.node, epoch: iv.epoch, from: iv.from, to: iv.lastSent + renewDeadlineMs });
+  }
+  return done.sort((a, b) => a.from - b.from);
+}
+
+/** Pairs of intervals of different grants that overlap by more than `toleranceMs`. */
+export function overlaps(iv: LeadershipInterval[], toleranceMs = 0): string[] {
+  const problems: string[] = [];
+  const sorted = [...iv].sort((a, b) => a.from - b.from);
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i + 1; j < sorted.length && sorted[j]!.from < sorted[i]!.to; j++) {
+      const a = sorted[i]!;
+      const b = sorted[j]!;
+      const overlap = Math.min(a.to, b.to) - b.from;
+      if (overlap > toleranceMs) {
+        problems.push(
+          `overlapping grants: ${a.node}@${a.epoch} [${a.from.toFixed(1)}, ${a.to.toFixed(1)}] and ${b.node}@${b.epoch} [${b.from.toFixed(1)}, ${b.to.toFixed(1)}] (${overlap.toFixed(1)} ms)`,
+        );
+      }
+    }
+  }
+  return problems;
+}

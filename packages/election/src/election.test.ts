@@ -57,8 +57,8 @@ class Harness {
   /** Base-time instants at which some node reported isLeader(), with its id and epoch. */
   readonly acting: Array<{ t: number; id: string; epoch: number }> = [];
 
-  constructor(opts: { perKeyTtl?: boolean } = {}) {
-    this.backend = new MemoryLeaseBackend(this.clock, opts);
+  constructor() {
+    this.backend = new MemoryLeaseBackend(this.clock);
   }
 
   async node(id: string, opts: Partial<CreateElectionOptions> = {}): Promise<TestNode> {
@@ -137,7 +137,17 @@ describe('acquire and renew', () => {
     expect(a.e.state()).toBe('leader');
     expect(a.e.isLeader()).toBe(true);
     expect(a.e.epoch()).toBe(1);
-    expect(a.of('acquired')).toEqual([{ epoch: 1, revision: 1, via: 'create', tookMs: 0 }]);
+    expect(a.of('acquired')).toEqual([
+      {
+        epoch: 1,
+        revision: 1,
+        via: 'create',
+        tookMs: 0,
+        sentAt: 0,
+        sentAtWallMs: h.clock.wallNow(),
+        deadline: 2000,
+      },
+    ]);
     expect(a.e.leader()).toEqual({ holder: 'a', epoch: 1, revision: 1 });
     expect(h.backend.current()?.record).toMatchObject({ holder: 'a', epoch: 1, ttlMs: 3000, live: false });
   });
@@ -148,7 +158,7 @@ describe('acquire and renew', () => {
     await h.run(999);
     expect(a.of('renewed')).toHaveLength(0);
     await h.run(1);
-    expect(a.of('renewed')).toEqual([{ epoch: 1, revision: 2, latencyMs: 0 }]);
+    expect(a.of('renewed')).toEqual([{ epoch: 1, revision: 2, latencyMs: 0, sentAt: 1000, deadline: 3000 }]);
     await h.run(9000);
     expect(a.of('renewed')).toHaveLength(10);
     expect(h.backend.current()?.revision).toBe(11);
@@ -197,7 +207,9 @@ describe('timing rules', () => {
     a.store.setLatency(0, 600); // replies take 600 ms
     await h.run(1000); // renew sent at t=1000, reply at 1600
     await h.run(650); // t=1650
-    expect(a.of('renewed')).toEqual([{ epoch: 1, revision: 2, latencyMs: 600 }]);
+    expect(a.of('renewed')).toEqual([
+      { epoch: 1, revision: 2, latencyMs: 600, sentAt: 1000, deadline: 3000 },
+    ]);
     a.store.cut(); // renew at t=2000 hangs
     await h.run(1349); // t=2999
     expect(a.e.isLeader()).toBe(true);
@@ -462,9 +474,12 @@ describe('fencing epochs', () => {
     const a = await h.node('a', { epochStore: memoryEpochStore(6) });
     expect(a.e.epoch()).toBe(7);
     h.backend.recreate();
-    await h.run(1100);
+    await h.run(300); // its poll at 250 sees the key empty
     expect(a.of('lost')[0]?.reason).toBe('lease-deleted');
-    await h.run(500);
+    // A vanished lease may hide a grant nobody saw: even its last holder waits a full TTL from then.
+    await h.run(2940);
+    expect(a.e.isLeader()).toBe(false);
+    await h.run(20);
     expect(a.e.isLeader()).toBe(true);
     expect(a.e.epoch()).toBe(8);
     h.checkEpochOrder();
@@ -521,7 +536,6 @@ describe('fencing epochs', () => {
     h.backend.apply(
       { record: { ...cur.record!, holder: 'intruder', instance: 'x', epoch: 5 } },
       cur.revision,
-      3000,
     );
     await h.clock.advance(0);
     expect(a.e.state()).toBe('leader'); // a leader does not watch its own key (renews would echo back)
@@ -529,29 +543,148 @@ describe('fencing epochs', () => {
     expect(a.e.isLeader()).toBe(false);
     expect(a.of('lost')[0]?.reason).toMatch(/lease-taken|fenced/);
   });
+});
 
-  it('an expired lease (per-key TTL marker) is free at once for a contender that sees the marker', async () => {
-    h = new Harness({ perKeyTtl: true });
+describe('deletions nobody announced (issue 18: server markers, purges)', () => {
+  it('a server marker that removes a takeover before anyone saw it never lets a second node in', async () => {
+    // nats-server's per-key TTL expiry can land a delete marker right after a CAS takeover of the expired
+    // revision; watchers see only the marker. The old rule (create once the last live revision seen has
+    // been silent for a TTL) let a second node in while the taker still led.
+    h = new Harness();
+    const a = await h.node('a');
+    const others = await Promise.all(['b', 'c', 'd'].map((id) => h.node(id)));
+    await h.run(500);
+    a.store.cut(); // last renew at 0; frozen from here on
+    h.backend.markerAfterNextUpdate();
+    await h.run(2600); // t=3100: the takeover at 3000 was followed by the marker
+    const taken = h.backend.writes.find((w) => w.entry.record && w.entry.record.holder !== 'a');
+    expect(taken).toBeDefined();
+    expect(h.backend.current()?.record).toBeNull();
+    expect(h.leaders()).toHaveLength(0); // the taker saw the marker before its reply: its grant is not current
+    expect(others.flatMap((n) => n.of('acquired'))).toEqual([]);
+    await h.run(2800); // t=5900: less than a TTL after the marker: still nobody
+    expect(h.leaders()).toHaveLength(0);
+    await h.run(300); // t=6200: a full TTL after the marker
+    expect(h.leaders()).toHaveLength(1);
+    h.checkEpochOrder();
+  });
+
+  it('a marker that lands after the takeover was acknowledged: the taker stops at its next poll, others wait a TTL', async () => {
+    h = new Harness();
     const a = await h.node('a');
     const b = await h.node('b');
+    const c = await h.node('c', { priority: 5 });
     await h.run(500);
     a.store.cut();
-    // The server expires the last write (t=0) at t=3000: b sees the marker and creates at once, before its
-    // own TTL from first sight (t=3000 as well here, at the latest) would.
-    await h.run(2600);
+    await h.run(2550); // t=3050: b took over at 3000 (c has a lower priority but the same TTL rule)
+    const taker = [b, c].find((n) => n.e.isLeader())!;
+    expect(taker).toBeDefined();
+    h.backend.deleteUnannounced(); // a deletion nobody in the election wrote, right after the grant
+    await h.run(300); // the taker's poll sees it
+    expect(taker.of('lost')[0]?.reason).toBe('lease-deleted');
+    await h.run(2600); // t=5950: a TTL from the deletion (3050) is not over
+    expect(h.leaders()).toHaveLength(0);
+    await h.run(200);
+    expect(h.leaders()).toHaveLength(1);
+    h.checkEpochOrder();
+  });
+
+  it('a deletion right after the last live revision (nothing in between) frees the lease a TTL after that revision', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const b = await h.node('b');
+    await h.run(1050); // b saw a's renew at 1000
+    a.store.cut();
+    h.backend.deleteUnannounced(); // revision 3 directly after 2: an expiry of 2, nothing hidden
+    await h.run(2900); // t=3950
+    expect(b.e.isLeader()).toBe(false);
+    await h.run(100); // t=4050: a TTL after b first saw revision 2 (at 1000), not after the deletion (1050)
     expect(b.e.isLeader()).toBe(true);
     expect(b.of('acquired')[0]?.via).toBe('create');
   });
 
-  it('an acquire that loses to an expiry marker while in flight retries on the free lease (no stall)', async () => {
-    h = new Harness({ perKeyTtl: true });
+  it('a deletion with a release record (step-down) is free at once; one without waits a TTL', async () => {
+    h = new Harness();
     const a = await h.node('a');
     const b = await h.node('b');
-    b.store.setLatency(50); // b's takeover at 3000 reaches the store at 3050, after the marker at 3000
-    a.store.cut();
-    await h.run(3600);
+    await h.run(100);
+    await a.e.stepDown();
+    await h.clock.advance(0);
     expect(b.e.isLeader()).toBe(true);
-    expect(b.of('acquired')[0]?.via).toBe('create');
+    const c = await h.node('c');
+    await h.run(100);
+    b.store.cut();
+    h.backend.apply({ record: null }, h.backend.current()!.revision + 0); // a KV delete without a record
+    await h.run(2000);
+    expect(c.e.isLeader()).toBe(false);
+    await h.run(1100);
+    expect(c.e.isLeader()).toBe(true);
+  });
+});
+
+describe('announcing grants', () => {
+  it('acquired is never emitted for a grant overtaken before its reply (a higher epoch seen on the watch)', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const b = await h.node('b');
+    await h.run(100);
+    a.store.cut();
+    b.store.setLatency(0, 50); // b's takeover at 3000 is stored at once, its reply comes at 3050
+    await h.run(2910); // t=3010: b's write is stored, the reply not yet back
+    const mine = h.backend.current()!;
+    expect(mine.record?.holder).toBe('b');
+    h.backend.apply({ record: { ...mine.record!, holder: 'x', instance: 'x', epoch: 99 } }, mine.revision);
+    const waiting = b.e.waitForLeadership(200);
+    const timedOut = expect(waiting).rejects.toBeInstanceOf(TimeoutError);
+    await h.run(250);
+    await timedOut;
+    expect(b.of('acquired')).toEqual([]);
+    expect(b.e.isLeader()).toBe(false);
+    expect(b.e.state()).toBe('follower');
+  });
+
+  it('acquired carries the send time of the grant and the deadline it gives', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const b = await h.node('b');
+    await h.run(100);
+    a.store.cut();
+    b.store.setLatency(20, 30);
+    await h.run(3200);
+    const acq = b.of('acquired')[0]!;
+    expect(acq.via).toBe('takeover');
+    expect(acq.sentAt).toBe(3000); // b first saw revision 1 at 0: takeover sent at 3000, stored at 3020
+    expect(acq.deadline).toBe(3000 + 2000);
+    expect(acq.sentAtWallMs).toBe(h.clock.wallNow() - (h.clock.now() - 3000));
+  });
+
+  it('a state listener that fences the new leader suppresses its acquired event', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(100);
+    await a.e.stepDown();
+    const b = await h.node('b', {}); // acquires on its first tick
+    expect(b.e.isLeader()).toBe(true);
+    const c = await h.node('c');
+    c.e.on('state', ({ to }) => to === 'leader' && c.e.observeEpoch(c.e.epoch() + 100));
+    await b.e.stepDown();
+    await h.run(10);
+    expect(c.of('acquired')).toEqual([]);
+    expect(c.of('lost')[0]?.reason).toBe('fenced');
+  });
+});
+
+describe('observers', () => {
+  it('report a holder gone once its revision stayed for a full TTL (the server never expires a lease)', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const o = await h.node('o', { observeOnly: true });
+    await h.run(1050);
+    a.store.cut();
+    await h.run(2900); // t=3950: o first saw revision 2 at 1000
+    expect(o.e.leader().holder).toBe('a');
+    await h.run(100);
+    expect(o.e.leader()).toEqual({ holder: null, epoch: a.e.epoch(), revision: 2 });
   });
 });
 
@@ -561,18 +694,56 @@ describe('fast failover', () => {
     const ff = { fastFailover: true, fastFailoverIntervalMs: 100, fastFailoverProbes: 2 };
     const a = await h.node('a', ff);
     const b = await h.node('b', ff);
-    await h.run(500);
+    await h.run(2050); // b started at 0: its probes count from renewDeadlineMs (2000) after that
     expect(h.backend.current()?.record?.live).toBe(true);
-    a.store.cut(); // connection gone: its subscription disappears
+    a.store.cut(); // connection gone: its subscription disappears (last renew sent at 2000)
     await h.clock.advance(300);
     expect(b.e.state()).toBe('leader');
     expect(b.of('acquired')[0]).toMatchObject({ via: 'fast-failover', epoch: 2 });
     // The documented trade-off: the old leader, cut off but alive, still believes it leads until its
-    // renew deadline (last good renew sent at t=0 … here at 0 + 2000); fencing (epoch 2 > 1) refuses its writes.
+    // renew deadline (last good renew sent at 2000 … here at 2000 + 2000); fencing (epoch 2 > 1) refuses its writes.
     expect(a.e.isLeader()).toBe(true);
     expect(a.e.epoch()).toBeLessThan(b.e.epoch());
-    await h.clock.advance(1200); // t=2000
+    await h.clock.advance(1650); // t=4000
     expect(a.e.isLeader()).toBe(false);
+  });
+
+  it('after its own reconnect (a server restart), a contender ignores "no responders" for renewDeadlineMs', async () => {
+    h = new Harness();
+    const ff = { fastFailover: true, fastFailoverIntervalMs: 100, fastFailoverProbes: 2 };
+    const a = await h.node('a', ff);
+    const b = await h.node('b', ff);
+    await h.run(3050); // a renewed at 3000
+    // The server restarts: both lose their link; b reconnects first, a 1500 ms later (slow reconnect).
+    a.store.cut();
+    b.store.cut();
+    await h.run(100);
+    b.store.heal(); // t=3150: b is back; a's subscription is not (it is still reconnecting)
+    await h.run(1500);
+    expect(b.of('acquired')).toEqual([]); // the old rule took over here, while a still led
+    a.store.heal(); // t=4650: a is back, answers probes and renews before its deadline (5000)
+    await h.run(3000);
+    expect(a.e.isLeader()).toBe(true);
+    expect(a.of('lost')).toEqual([]);
+    expect(b.of('acquired')).toEqual([]);
+  });
+
+  it('a holder that never comes back after a restart is still replaced early, renewDeadlineMs after the reconnect', async () => {
+    h = new Harness();
+    const ff = { fastFailover: true, fastFailoverIntervalMs: 100, fastFailoverProbes: 2 };
+    const a = await h.node('a', ff);
+    // A long TTL so that the TTL rule does not decide first; the usual 2000 ms renew deadline.
+    const b = await h.node('b', { ...ff, ttlMs: 6000, renewIntervalMs: 1000, renewDeadlineMs: 2000 });
+    await h.run(3050);
+    a.store.cut();
+    b.store.cut();
+    await h.run(100);
+    b.store.heal(); // t=3150
+    await h.run(1990);
+    expect(b.e.isLeader()).toBe(false);
+    await h.run(300); // from 5150 on its probes count: two "no responders" later it takes over
+    expect(b.e.isLeader()).toBe(true);
+    expect(b.of('acquired')[0]?.via).toBe('fast-failover');
   });
 
   it('never takes over while the leader answers probes', async () => {

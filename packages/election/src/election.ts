@@ -50,7 +50,6 @@ export async function createElection(nc: NatsConnection, opts: CreateElectionOpt
     bucket: o.bucket,
     key: o.key,
     replicas: o.replicas,
-    ttlMs: o.ttlMs,
     timeoutMs: o.opTimeoutMs,
   });
   return startElection(store, o, true);
@@ -101,18 +100,27 @@ class ElectionImpl implements Election {
 
   #state: ElectionStateValue = ElectionState.Starting;
   #highest: Epoch;
-  /** Last observed entry and the clock time its revision was first seen. */
   /**
-   * When (on our clock) we last saw another node's grant change, and its TTL. A lease that vanishes
-   * without a step-down (the bucket deleted or rolled back under a live leader) is treated like a
-   * silent one: no acquire before a full TTL since that moment, because its holder may still act.
+   * Last observed entry, the clock time its revision was first seen, and whether it is a deletion that its
+   * holder announced (a step-down's release record).
    */
-  #lastHeld: { at: number; ttl: number } | undefined;
-  #obs: { revision: number; record: LeaseRecord | null; since: number } = {
+  #obs: { revision: number; record: LeaseRecord | null; since: number; released: boolean } = {
     revision: -1,
     record: null,
     since: 0,
+    released: false,
   };
+  /** The last live grant observed (any holder): its revision, when first seen, and the TTL to wait on it. */
+  #lastLive: { revision: number; since: number; ttl: number } | undefined;
+  /** True once any entry of the key was observed: from then on an empty key is a vanished lease. */
+  #sawEntry = false;
+  /**
+   * Clock time this node's link to the store was last (re)established (creation, then every reconnect).
+   * Fast failover ignores "no responders" until `renewDeadlineMs` after it: a live holder may not have
+   * re-subscribed yet after a server restart, and a holder that has not is past its deadline by then.
+   */
+  #connectedAt: number;
+  #stopReconnect: (() => void) | undefined;
   #leaderInfo: LeaderInfo = { holder: null, epoch: 0, revision: 0 };
   #lease: Lease | undefined;
   #acquiring = false;
@@ -136,9 +144,14 @@ class ElectionImpl implements Election {
     this.#highest = this.#epochs.load();
     this.#metrics = electionMetrics(o.registry, { bucket: o.bucket, key: o.key, node: o.nodeId });
     this.#contendingSince = this.#clock.now();
+    this.#connectedAt = this.#clock.now();
   }
 
   async start(): Promise<void> {
+    this.#stopReconnect = this.#store.onReconnect(() => {
+      this.#connectedAt = this.#clock.now();
+      this.#noResponders = 0;
+    });
     this.#setState(this.#o.observeOnly ? ElectionState.Observer : ElectionState.Follower);
     this.#watchLease(true);
     await this.#poll();
@@ -188,6 +201,7 @@ class ElectionImpl implements Election {
         this.#clock.clearTimeout(timer);
       };
       const off = this.on('acquired', ({ epoch }) => {
+        if (!this.isLeader()) return; // never resolve for a grant that is already gone
         done();
         resolve(epoch);
       });
@@ -267,6 +281,7 @@ class ElectionImpl implements Election {
     this.#timers.clear();
     this.#watchLease(false);
     this.#stopLiveness?.();
+    this.#stopReconnect?.();
     this.#setState(ElectionState.Closed);
     for (const w of [...this.#watches]) w.stop();
     if (this.#ownsStore) await this.#store.close();
@@ -395,24 +410,43 @@ class ElectionImpl implements Election {
   #note(e: LeaseEntry): boolean {
     const changed = e.revision !== this.#obs.revision || (e.record === null) !== (this.#obs.record === null);
     if (!changed) return false;
-    this.#obs = { revision: e.revision, record: e.record, since: this.#clock.now() };
+    const now = this.#clock.now();
+    this.#obs = {
+      revision: e.revision,
+      record: e.record,
+      since: now,
+      released: e.releasedEpoch !== undefined,
+    };
     this.#noResponders = 0;
-    if (e.record && e.record.instance !== this.#instance) {
-      this.#lastHeld = { at: this.#obs.since, ttl: Math.max(e.record.ttlMs, this.#o.ttlMs) };
-    } else if (!e.record && e.releasedEpoch !== undefined) {
-      this.#lastHeld = undefined; // released by its holder: safe to take at once
+    if (e.revision > 0) this.#sawEntry = true;
+    this.#clearTimer('expire');
+    if (e.record) {
+      const ttl = Math.max(e.record.ttlMs, this.#o.ttlMs);
+      this.#lastLive = { revision: e.revision, since: now, ttl };
+      if (e.record.instance !== this.#instance) {
+        // The server never expires a lease: report a holder gone once its revision stayed for a full TTL.
+        this.#timer('expire', ttl, () => this.#expireLeaderInfo(e.revision));
+      }
     }
-    const info: LeaderInfo = e.record
-      ? { holder: e.record.holder, epoch: e.record.epoch, revision: e.revision }
-      : { holder: null, epoch: this.#leaderInfo.epoch, revision: e.revision };
-    if (info.holder !== this.#leaderInfo.holder || info.epoch !== this.#leaderInfo.epoch) {
-      this.#leaderInfo = info;
-      this.#emit('leader', { ...info });
-      for (const w of this.#watches) w.push({ ...info });
-    } else {
-      this.#leaderInfo = info;
-    }
+    this.#setLeaderInfo(
+      e.record
+        ? { holder: e.record.holder, epoch: e.record.epoch, revision: e.revision }
+        : { holder: null, epoch: this.#leaderInfo.epoch, revision: e.revision },
+    );
     return true;
+  }
+
+  #setLeaderInfo(info: LeaderInfo): void {
+    const changed = info.holder !== this.#leaderInfo.holder || info.epoch !== this.#leaderInfo.epoch;
+    this.#leaderInfo = info;
+    if (!changed) return;
+    this.#emit('leader', { ...info });
+    for (const w of this.#watches) w.push({ ...info });
+  }
+
+  #expireLeaderInfo(revision: number): void {
+    if (this.#obs.revision !== revision || !this.#obs.record || this.#state === ElectionState.Leader) return;
+    this.#setLeaderInfo({ holder: null, epoch: this.#leaderInfo.epoch, revision });
   }
 
   /** Follower logic for the current observation: schedule an acquire, a takeover, or probes. */
@@ -420,11 +454,13 @@ class ElectionImpl implements Election {
     if (this.#state !== ElectionState.Follower || this.#acquiring || !this.#started) return;
     this.#clearTimer('action');
     this.#clearTimer('probe');
-    const { revision, record, since } = this.#obs;
+    const { revision, record, since, released } = this.#obs;
     if (revision < 0) return;
     if (!record) {
-      const guard = this.#lastHeld ? this.#lastHeld.at + this.#lastHeld.ttl - this.#clock.now() : 0;
-      const delay = Math.max(guard, (MAX_PRIORITY - this.#o.priority) * this.#o.priorityStepMs);
+      const delay = Math.max(
+        this.#freeAfter(revision, since, released),
+        (MAX_PRIORITY - this.#o.priority) * this.#o.priorityStepMs,
+      );
       if (delay === 0) return void this.#tryAcquire(revision, 'create');
       this.#timer('action', delay, () => void this.#tryAcquire(revision, 'create'));
       return;
@@ -443,11 +479,35 @@ class ElectionImpl implements Election {
     }
   }
 
+  /**
+   * How long to wait before creating on a free lease (a deletion at `revision`, first seen at `since`; or
+   * revision 0: no entry at all). A deletion its holder announced (step-down) is free at once, and so is an
+   * empty key that this node never saw an entry of (a new bucket). Any other deletion — a server delete
+   * marker, a purge, a bucket recreated — may hide a grant this node never saw: it came after that grant,
+   * whose holder stops acting within its renew deadline of sending it, so waiting a full TTL from first
+   * seeing the deletion is safe. When the deletion directly follows (revision + 1) the last live grant seen,
+   * nothing can be hidden between them, and the usual rule applies: a full TTL since that grant was seen.
+   */
+  #freeAfter(revision: number, since: number, released: boolean): number {
+    if (released || (revision === 0 && !this.#sawEntry)) return 0;
+    const live = this.#lastLive;
+    const now = this.#clock.now();
+    if (live && revision === live.revision + 1) return Math.max(0, live.since + live.ttl - now);
+    return Math.max(0, since + Math.max(this.#o.ttlMs, live?.ttl ?? 0) - now);
+  }
+
   async #probe(revision: number): Promise<void> {
     if (this.#state !== ElectionState.Follower || this.#obs.revision !== revision) return;
     const r = await this.#store.probe(this.#o.fastFailoverIntervalMs);
     if (this.#state !== ElectionState.Follower || this.#obs.revision !== revision) return;
-    this.#noResponders = r.kind === 'absent' ? this.#noResponders + 1 : 0;
+    if (r.kind === 'absent' && this.#clock.now() < this.#connectedAt + this.#o.renewDeadlineMs) {
+      // This node (re)connected recently, maybe after a server restart: a live holder may still be
+      // reconnecting and not yet subscribed. It cannot renew without reconnecting, so by renewDeadlineMs
+      // after our own reconnect it has either answered or stopped acting.
+      this.#noResponders = 0;
+    } else {
+      this.#noResponders = r.kind === 'absent' ? this.#noResponders + 1 : 0;
+    }
     if (this.#noResponders >= this.#o.fastFailoverProbes) {
       this.#log.info('leader does not answer liveness probes: fast takeover', { revision });
       return void this.#tryAcquire(revision, 'fast-failover');
@@ -477,10 +537,11 @@ class ElectionImpl implements Election {
     let stopLiveness: (() => void) | undefined;
     if (this.#o.fastFailover) stopLiveness = this.#store.serveLiveness(() => epoch);
     const sentAt = this.#clock.now();
+    const sentAtWallMs = this.#clock.wallNow();
     let revision: number;
     try {
       revision = await withTimeout(
-        this.#store.put(record, Math.max(0, expected), this.#o.ttlMs, this.#o.opTimeoutMs),
+        this.#store.put(record, Math.max(0, expected), this.#o.opTimeoutMs),
         this.#o.opTimeoutMs,
         'lease acquire',
         this.#clock,
@@ -498,25 +559,41 @@ class ElectionImpl implements Election {
       return;
     }
     this.#acquiring = false;
-    if (this.#state !== ElectionState.Follower || this.#clock.now() >= sentAt + this.#o.renewDeadlineMs) {
-      // Closed or stepped aside meanwhile, or the reply came too late to act on: leave the record; the
-      // own-record rule (or the TTL) deals with it.
+    // The watch stays on while the write is in flight: a later revision (a deletion, another grant) or a
+    // higher epoch seen before the reply means this grant is already gone. It is never announced.
+    const overtaken = this.#obs.revision > revision || this.#highest > epoch;
+    if (
+      this.#state !== ElectionState.Follower ||
+      overtaken ||
+      this.#clock.now() >= sentAt + this.#o.renewDeadlineMs
+    ) {
+      // Closed or stepped aside meanwhile, overtaken, or the reply came too late to act on: leave the
+      // record; the own-record rule (or the TTL) deals with it.
       stopLiveness?.();
-      this.#note({ revision, record });
+      if (overtaken) {
+        this.#log.info('grant overtaken before its reply: not leading', { epoch, revision, via });
+      } else {
+        this.#note({ revision, record });
+      }
       if (this.#state === ElectionState.Follower) this.#contend();
       return;
     }
     this.#note({ revision, record });
     this.#stopLiveness = stopLiveness;
-    this.#lease = { epoch, revision, record, lastGoodSentAt: sentAt, renewing: false };
+    const lease: Lease = { epoch, revision, record, lastGoodSentAt: sentAt, renewing: false };
+    this.#lease = lease;
     this.#setState(ElectionState.Leader);
+    // A `state` listener may have fenced this grant (observeEpoch): then it is over and never announced.
+    if (this.#lease !== lease) return;
     this.#watchLease(false);
     this.#metrics.epoch(epoch);
     const tookMs = this.#clock.now() - this.#contendingSince;
     this.#metrics.transition('acquire', tookMs / 1000);
     this.#scheduleLeaderTimers();
+    if (!this.isLeader()) return;
     this.#log.info('leadership acquired', { epoch, revision, via });
-    this.#emit('acquired', { epoch, revision, via, tookMs });
+    const deadline = sentAt + this.#o.renewDeadlineMs;
+    this.#emit('acquired', { epoch, revision, via, tookMs, sentAt, sentAtWallMs, deadline });
   }
 
   async #pollNow(): Promise<void> {
@@ -559,7 +636,7 @@ class ElectionImpl implements Election {
     );
     try {
       const revision = await withTimeout(
-        this.#store.put(l.record, l.revision, this.#o.ttlMs, timeoutMs),
+        this.#store.put(l.record, l.revision, timeoutMs),
         timeoutMs,
         'lease renew',
         this.#clock,
@@ -572,7 +649,8 @@ class ElectionImpl implements Election {
       const latencyMs = this.#clock.now() - sentAt;
       this.#metrics.transition('renew', latencyMs / 1000);
       this.#scheduleLeaderTimers();
-      this.#emit('renewed', { epoch: l.epoch, revision, latencyMs });
+      const deadline = l.lastGoodSentAt + this.#o.renewDeadlineMs;
+      this.#emit('renewed', { epoch: l.epoch, revision, latencyMs, sentAt, deadline });
     } catch (err) {
       l.renewing = false;
       if (this.#lease !== l || this.#state !== ElectionState.Leader) return;

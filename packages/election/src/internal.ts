@@ -1,4 +1,4 @@
 // `@gc/election/internal`: for sibling packages' tests and tools, not a stable public API.
 export { createElectionOnStore } from './election.js';
-export { MemoryLeaseBackend, MemoryLeaseStore, openKvLeaseStore, parseRecord, ttlHeader } from './store.js';
+export { MemoryLeaseBackend, MemoryLeaseStore, openKvLeaseStore, parseRecord } from './store.js';
 export type { LeaseEntry, LeaseStore, ProbeResult, KvLeaseStoreOptions } from './store.js';

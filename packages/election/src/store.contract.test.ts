@@ -1,4 +1,5 @@
-import { connect, realClock, versionSupports } from '@gc/core';
+import { connect, realClock } from '@gc/core';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { startServer, waitFor, type NatsServer } from '@gc/testkit';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +41,6 @@ const impls: Array<[string, () => Promise<LeaseStore>]> = [
         bucket: `contract_${++n}`,
         key: 'leader',
         replicas: 1,
-        ttlMs: 3000,
         timeoutMs: 2000,
       }),
   ],
@@ -51,11 +51,11 @@ for (const [name, open] of impls) {
     it('creates, renews and deletes only on the expected revision', async () => {
       const s = await open();
       expect(await s.get(1000)).toBeNull();
-      const r1 = await s.put(rec('a', 1), 0, 3000, 1000);
-      await expect(s.put(rec('b', 2), 0, 3000, 1000)).rejects.toBeInstanceOf(LeaseConflictError);
-      const r2 = await s.put(rec('a', 1), r1, 3000, 1000);
+      const r1 = await s.put(rec('a', 1), 0, 1000);
+      await expect(s.put(rec('b', 2), 0, 1000)).rejects.toBeInstanceOf(LeaseConflictError);
+      const r2 = await s.put(rec('a', 1), r1, 1000);
       expect(r2).toBeGreaterThan(r1);
-      await expect(s.put(rec('b', 2), r1, 3000, 1000)).rejects.toMatchObject({
+      await expect(s.put(rec('b', 2), r1, 1000)).rejects.toMatchObject({
         code: 'GC_ELECTION_LEASE_CONFLICT',
       });
       expect(await s.get(1000)).toEqual({ revision: r2, record: rec('a', 1) });
@@ -64,7 +64,7 @@ for (const [name, open] of impls) {
       const del = (await s.get(1000))!;
       expect(del.record).toBeNull();
       expect(del.releasedEpoch).toBe(1);
-      const r4 = await s.put(rec('b', 2), del.revision, 3000, 1000);
+      const r4 = await s.put(rec('b', 2), del.revision, 1000);
       expect((await s.get(1000))?.record?.holder).toBe('b');
       expect(r4).toBeGreaterThan(del.revision);
       await s.close();
@@ -72,14 +72,14 @@ for (const [name, open] of impls) {
 
     it('watch delivers the current entry and then every change in order', async () => {
       const s = await open();
-      const r1 = await s.put(rec('a', 1), 0, 3000, 1000);
+      const r1 = await s.put(rec('a', 1), 0, 1000);
       const seen: LeaseEntry[] = [];
       const stop = s.watch(
         (e) => seen.push(e),
         () => undefined,
       );
       await waitFor(() => seen.length === 1, { timeoutMs: 5000, message: 'initial entry' });
-      const r2 = await s.put(rec('a', 1), r1, 3000, 1000);
+      const r2 = await s.put(rec('a', 1), r1, 1000);
       await s.delete(r2, rec('a', 1), 1000);
       await waitFor(() => seen.length === 3, { timeoutMs: 5000, message: 'two changes' });
       expect(seen.map((e) => [e.revision, e.record?.holder ?? null])).toEqual([
@@ -106,22 +106,35 @@ for (const [name, open] of impls) {
 }
 
 describe('NATS KV store on this server', () => {
-  it('uses per-key TTL on servers that have it: an abandoned lease expires and leaves a marker', async () => {
+  it('gives lease writes no per-key TTL and the bucket no delete markers: a lease never expires on the server', async () => {
     const s = await openKvLeaseStore(nc, {
       bucket: 'ttl_probe',
       key: 'leader',
       replicas: 1,
-      ttlMs: 1000,
       timeoutMs: 2000,
     });
-    expect(s.perKeyTtl).toBe(versionSupports(server.version, 'per-key-ttl'));
-    const seen: LeaseEntry[] = [];
-    const stop = s.watch(
-      (e) => seen.push(e),
-      () => undefined,
-    );
-    await s.put(rec('a', 1), 0, 1000, 1000);
-    await waitFor(() => seen.some((e) => e.record === null), { timeoutMs: 5000, message: 'expiry marker' });
+    const jsm = await jetstreamManager(nc);
+    const cfg = (await jsm.streams.info('KV_ttl_probe')).config;
+    expect(cfg.subject_delete_marker_ttl ?? 0).toBe(0);
+    const r1 = await s.put({ ...rec('a', 1), ttlMs: 1000 }, 0, 1000);
+    const m = await jsm.streams.getMessage('KV_ttl_probe', { seq: r1 });
+    expect(m?.header?.get('Nats-TTL') ?? '').toBe('');
+    await new Promise((r) => setTimeout(r, 2200)); // past any whole-second TTL the old code would have sent
+    expect((await s.get(1000))?.revision).toBe(r1);
+    await s.close();
+  });
+
+  it('onReconnect fires when the connection comes back after a server restart', async () => {
+    const s = await openKvLeaseStore(nc, {
+      bucket: 'reconnect_probe',
+      key: 'leader',
+      replicas: 1,
+      timeoutMs: 2000,
+    });
+    let n = 0;
+    const stop = s.onReconnect(() => n++);
+    await server.restart('SIGKILL');
+    await waitFor(() => n > 0, { timeoutMs: 15_000, message: 'a reconnect' });
     stop();
     await s.close();
   });

@@ -16,15 +16,22 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { supports, type Clock, type TimerHandle } from '@gc/core';
+import type { Clock } from '@gc/core';
 import { LeaseConflictError, StoreUnavailableError } from './errors.js';
 import type { LeaseRecord } from './types.js';
 
-/** One observation of the lease key: its revision and record (null when deleted, purged or expired). */
+/**
+ * One observation of the lease key: its revision and record (null when deleted, purged or expired, and with
+ * revision 0 when the key has no entry at all).
+ */
 export interface LeaseEntry {
   revision: number;
   record: LeaseRecord | null;
-  /** Epoch carried by a deletion (a step-down writes its record into the delete), else undefined. */
+  /**
+   * Epoch carried by a deletion that a holder wrote when it stepped down (the release record), else
+   * undefined. A deletion without it was written by nobody in the election (a server marker, a KV purge or
+   * delete by an operator) and may hide a grant that was never observed.
+   */
   releasedEpoch?: number;
 }
 
@@ -39,15 +46,14 @@ export type ProbeResult = { kind: 'alive'; epoch: number } | { kind: 'absent' } 
 export interface LeaseStore {
   /** Human-readable location, for messages. */
   readonly name: string;
-  /** True when writes carry a per-key TTL that the server enforces (nats-server ≥ 2.11 and a bucket that allows it). */
-  readonly perKeyTtl: boolean;
   /** The current entry, or null when the key has no entry at all. */
   get(timeoutMs: number): Promise<LeaseEntry | null>;
   /**
    * Writes `record` if the key's last revision is `expectedRevision` (0: the key has no entry). Returns the
-   * new revision; throws {@link LeaseConflictError} when the revision differs.
+   * new revision; throws {@link LeaseConflictError} when the revision differs. The write carries no per-key
+   * TTL: the server never expires a lease (see the README, "Why the lease has no per-key TTL").
    */
-  put(record: LeaseRecord, expectedRevision: number, ttlMs: number, timeoutMs: number): Promise<number>;
+  put(record: LeaseRecord, expectedRevision: number, timeoutMs: number): Promise<number>;
   /** Deletes the key if its revision is `expectedRevision`; the deletion carries `record` (epoch high-water). */
   delete(expectedRevision: number, record: LeaseRecord, timeoutMs: number): Promise<void>;
   /** Calls `onEntry` for the current entry and every change until the returned function is called. */
@@ -56,6 +62,11 @@ export interface LeaseStore {
   serveLiveness(epoch: () => number): () => void;
   /** Probes the holder's liveness. */
   probe(timeoutMs: number): Promise<ProbeResult>;
+  /**
+   * Calls `listener` each time this node's link to the store comes back (the NATS connection reconnected,
+   * for example after a server restart) until the returned function is called.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Releases watches and subscriptions. Idempotent. */
   close(): Promise<void>;
 }
@@ -140,11 +151,6 @@ function isConflict(err: unknown): boolean {
   );
 }
 
-/** Go duration for a per-key TTL: whole seconds, rounded up (the server's granularity; longer is safe). */
-export function ttlHeader(ttlMs: number): string {
-  return `${Math.max(1, Math.ceil(ttlMs / 1000))}s`;
-}
-
 /** Subject of the liveness probes of one election (fast failover). A public name. */
 export function livenessSubject(bucket: string, key: string): string {
   return `_GC.election.${bucket}.${key}.alive`;
@@ -158,47 +164,27 @@ export interface KvLeaseStoreOptions {
   key: string;
   /** Replicas of a new bucket (1, 3 or 5). */
   replicas: number;
-  /** Time-to-live the holder uses; sets the delete-marker TTL of a new bucket. */
-  ttlMs: number;
   /** Timeout of lease operations in ms (opening the bucket gets at least 5 s). */
   timeoutMs: number;
 }
 
 /**
- * Opens (and creates when missing) the election bucket: history 1, file storage, `replicas`, and on
- * servers with per-key TTL `markerTTL` so expired leases leave a delete marker that watchers see.
+ * Opens (and creates when missing) the election bucket: history 1, file storage, `replicas`. The bucket
+ * has no per-key TTL and no delete markers, on every server version: a lease expires only by the
+ * revision-and-timer rule of the election, never on the server (see the README for why).
  */
 export async function openKvLeaseStore(nc: NatsConnection, o: KvLeaseStoreOptions): Promise<LeaseStore> {
   // Opening the bucket and (re)starting watches may wait on a JetStream cluster electing leaders: give them
   // seconds. Lease reads and writes carry their own, short timeouts.
   const js = jetstream(nc, { timeout: Math.max(5000, o.timeoutMs) });
-  const ttlCapable = supports(nc, 'per-key-ttl');
+  const ensure = () => new Kvm(js).create(o.bucket, { history: 1, replicas: o.replicas });
   let kv: KV;
   try {
-    kv = await new Kvm(js).create(o.bucket, {
-      history: 1,
-      replicas: o.replicas,
-      ...(ttlCapable ? { markerTTL: Math.max(1000, o.ttlMs) } : {}),
-    });
+    kv = await ensure();
   } catch (err) {
     throw new StoreUnavailableError('open', o.bucket, { cause: err });
   }
-  let perKeyTtl = false;
-  if (ttlCapable) {
-    try {
-      const st = await kv.status();
-      perKeyTtl = st.streamInfo.config.allow_msg_ttl === true;
-    } catch (err) {
-      throw new StoreUnavailableError('open', o.bucket, { cause: err });
-    }
-  }
-  const ensure = () =>
-    new Kvm(js).create(o.bucket, {
-      history: 1,
-      replicas: o.replicas,
-      ...(perKeyTtl ? { markerTTL: Math.max(1000, o.ttlMs) } : {}),
-    });
-  return new KvLeaseStore(nc, js, kv, o, perKeyTtl, ensure);
+  return new KvLeaseStore(nc, js, kv, o, ensure);
 }
 
 /** Stream gone: "stream not found", or "no responders" for a publish/direct get on its subjects. */
@@ -213,7 +199,6 @@ function isStreamNotFound(err: unknown): boolean {
 
 class KvLeaseStore implements LeaseStore {
   readonly name: string;
-  readonly perKeyTtl: boolean;
   readonly #nc: NatsConnection;
   readonly #js: ReturnType<typeof jetstream>;
   readonly #kv: KV;
@@ -230,7 +215,6 @@ class KvLeaseStore implements LeaseStore {
     js: ReturnType<typeof jetstream>,
     kv: KV,
     o: KvLeaseStoreOptions,
-    perKeyTtl: boolean,
     ensure: () => Promise<unknown>,
   ) {
     this.#ensure = ensure;
@@ -238,7 +222,6 @@ class KvLeaseStore implements LeaseStore {
     this.#js = js;
     this.#kv = kv;
     this.#o = o;
-    this.perKeyTtl = perKeyTtl;
     this.name = `${o.bucket}/${o.key}`;
     this.#subject = `$KV.${o.bucket}.${o.key}`;
     this.#stream = `KV_${o.bucket}`;
@@ -272,17 +255,12 @@ class KvLeaseStore implements LeaseStore {
     }
   }
 
-  async put(
-    record: LeaseRecord,
-    expectedRevision: number,
-    ttlMs: number,
-    timeoutMs: number,
-  ): Promise<number> {
+  async put(record: LeaseRecord, expectedRevision: number, timeoutMs: number): Promise<number> {
     try {
+      // No `Nats-TTL`: a per-key TTL expiry racing a takeover can leave a marker that removes the takeover.
       const ack = await this.#js.publish(this.#subject, enc.encode(JSON.stringify(record)), {
         expect: { lastSubjectSequence: expectedRevision },
         timeout: timeoutMs,
-        ...(this.perKeyTtl ? { ttl: ttlHeader(ttlMs) } : {}),
       });
       return ack.seq;
     } catch (err) {
@@ -440,6 +418,28 @@ class KvLeaseStore implements LeaseStore {
     return stop;
   }
 
+  onReconnect(listener: () => void): () => void {
+    const it = this.#nc.status()[Symbol.asyncIterator]();
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      void it.return?.();
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    this.#track(
+      (async () => {
+        for (;;) {
+          const r = await it.next();
+          if (r.done || stopped) return;
+          if (r.value.type === 'reconnect') listener();
+        }
+      })(),
+    );
+    return stop;
+  }
+
   async probe(timeoutMs: number): Promise<ProbeResult> {
     try {
       const m = await this.#nc.request(livenessSubject(this.#o.bucket, this.#o.key), undefined, {
@@ -471,29 +471,30 @@ interface MemoryLink {
   cut: boolean;
   latencyMs: number;
   replyLatencyMs: number;
+  reconnect: Set<() => void>;
 }
 
 /**
- * An in-process lease key with the same compare-and-set, watch, per-key TTL and liveness semantics as the
- * NATS KV store, driven by a {@link Clock}, with per-node fault injection: `cut` (requests hang, watch
- * deliveries and liveness answers stop, like a severed link), request latency and reply latency.
+ * An in-process lease key with the same compare-and-set, watch and liveness semantics as the NATS KV store,
+ * driven by a {@link Clock}, with per-node fault injection: `cut` (requests hang, watch deliveries and
+ * liveness answers stop, like a severed link; `heal` reconnects), request latency and reply latency, and
+ * server-side faults: {@link MemoryLeaseBackend.deleteUnannounced} (a deletion nobody in the election wrote)
+ * and {@link MemoryLeaseBackend.markerAfterNextUpdate} (nats-server's per-key TTL marker racing a takeover).
  * For unit tests of timing logic on a fake clock; `src/store.contract.test.ts` proves it behaves like KV.
  */
 export class MemoryLeaseBackend {
-  /** The clock that drives latencies and per-key TTL expiry. */
+  /** The clock that drives latencies. */
   readonly clock: Clock;
-  readonly perKeyTtl: boolean;
   #seq = 0;
   #current: LeaseEntry | null = null;
-  #expiry: TimerHandle | undefined;
+  #markerAfterUpdate = false;
   readonly #watchers = new Set<{ link: MemoryLink; fn: (e: LeaseEntry) => void }>();
   readonly #responders = new Set<{ link: MemoryLink; epoch: () => number }>();
   /** Every write applied, in order (for history checks in tests). */
   readonly writes: Array<{ at: number; entry: LeaseEntry }> = [];
 
-  constructor(clock: Clock, opts: { perKeyTtl?: boolean } = {}) {
+  constructor(clock: Clock) {
     this.clock = clock;
-    this.perKeyTtl = opts.perKeyTtl ?? false;
   }
 
   /** The current entry (for assertions). */
@@ -505,7 +506,25 @@ export class MemoryLeaseBackend {
   recreate(): void {
     this.#current = null;
     this.#seq = 0;
-    if (this.#expiry) this.clock.clearTimeout(this.#expiry);
+  }
+
+  /**
+   * Appends a deletion that no election node wrote and that carries no release record, whatever the
+   * current revision (a KV purge or delete by an operator, or a server delete marker). Returns its revision.
+   */
+  deleteUnannounced(): number {
+    const e: LeaseEntry = { revision: ++this.#seq, record: null };
+    this.#set(e);
+    return e.revision;
+  }
+
+  /**
+   * Reproduces nats-server's per-key TTL race (issue 18): the next successful update of an existing
+   * revision (a renew or a takeover) is followed at once by a delete marker that removes it, before any
+   * watcher is told about the update — watchers see only the marker, the writer gets its success reply.
+   */
+  markerAfterNextUpdate(): void {
+    this.#markerAfterUpdate = true;
   }
 
   /** A store handle for one node. */
@@ -514,19 +533,17 @@ export class MemoryLeaseBackend {
   }
 
   /** @internal */
-  apply(entry: Omit<LeaseEntry, 'revision'>, expected: number, ttlMs: number): number {
+  apply(entry: Omit<LeaseEntry, 'revision'>, expected: number): number {
     const last = this.#current?.revision ?? 0;
     if (last !== expected) throw new LeaseConflictError('memory', expected);
     const e: LeaseEntry = { ...entry, revision: ++this.#seq };
-    this.#set(e);
-    if (this.#expiry) this.clock.clearTimeout(this.#expiry);
-    this.#expiry = undefined;
-    if (this.perKeyTtl && e.record) {
-      this.#expiry = this.clock.setTimeout(
-        () => this.#set({ revision: ++this.#seq, record: null }),
-        Math.max(1, Math.ceil(ttlMs / 1000)) * 1000,
-      );
+    if (this.#markerAfterUpdate && expected > 0 && e.record) {
+      this.#markerAfterUpdate = false;
+      this.writes.push({ at: this.clock.now(), entry: e });
+      this.deleteUnannounced();
+      return e.revision;
     }
+    this.#set(e);
     return e.revision;
   }
 
@@ -559,7 +576,7 @@ export class MemoryLeaseBackend {
 export class MemoryLeaseStore implements LeaseStore {
   readonly name: string;
   readonly #b: MemoryLeaseBackend;
-  readonly #link: MemoryLink = { cut: false, latencyMs: 0, replyLatencyMs: 0 };
+  readonly #link: MemoryLink = { cut: false, latencyMs: 0, replyLatencyMs: 0, reconnect: new Set() };
   readonly #stops = new Set<() => void>();
   readonly #clock: Clock;
 
@@ -569,17 +586,15 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#clock = backend.clock;
   }
 
-  get perKeyTtl(): boolean {
-    return this.#b.perKeyTtl;
-  }
-
   /** Severs this node's link: requests hang, watch deliveries and liveness answers stop. */
   cut(): void {
     this.#link.cut = true;
   }
-  /** Restores the link. */
+  /** Restores the link; a cut link counts as a reconnect ({@link LeaseStore.onReconnect} listeners run). */
   heal(): void {
+    const wasCut = this.#link.cut;
     this.#link.cut = false;
+    if (wasCut) for (const fn of [...this.#link.reconnect]) fn();
   }
   /** Delay before a request reaches the store, and before its reply comes back, in ms. */
   setLatency(latencyMs: number, replyLatencyMs = latencyMs): void {
@@ -607,13 +622,13 @@ export class MemoryLeaseStore implements LeaseStore {
     return this.#roundTrip(() => this.#b.current());
   }
 
-  put(record: LeaseRecord, expectedRevision: number, ttlMs: number): Promise<number> {
-    return this.#roundTrip(() => this.#b.apply({ record: { ...record } }, expectedRevision, ttlMs));
+  put(record: LeaseRecord, expectedRevision: number): Promise<number> {
+    return this.#roundTrip(() => this.#b.apply({ record: { ...record } }, expectedRevision));
   }
 
   async delete(expectedRevision: number, record: LeaseRecord): Promise<void> {
     await this.#roundTrip(() =>
-      this.#b.apply({ record: null, releasedEpoch: record.epoch }, expectedRevision, 0),
+      this.#b.apply({ record: null, releasedEpoch: record.epoch }, expectedRevision),
     );
   }
 
@@ -656,6 +671,16 @@ export class MemoryLeaseStore implements LeaseStore {
     if (this.#link.cut) return Promise.resolve({ kind: 'unknown' });
     const r = this.#b.responder();
     return Promise.resolve(r ? { kind: 'alive', epoch: r.epoch() } : { kind: 'absent' });
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.#link.reconnect.add(listener);
+    const stop = () => {
+      this.#link.reconnect.delete(listener);
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    return stop;
   }
 
   close(): Promise<void> {

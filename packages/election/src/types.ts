@@ -25,7 +25,8 @@ export type ElectionStateValue = (typeof ElectionState)[keyof typeof ElectionSta
  * Why a leader stopped being leader without asking to.
  * - `renew-deadline`: no successful renew within `renewDeadlineMs` of sending the last good one;
  * - `lease-taken`: the lease now names another holder (a renew's CAS failed or the watch showed it);
- * - `lease-deleted`: the lease was deleted or expired on the server while this node held it;
+ * - `lease-deleted`: the lease was deleted or purged under this node (by an operator, a recreated bucket,
+ *   or a server delete marker) while it held it;
  * - `fenced`: {@link Election.observeEpoch} reported a higher epoch than this leader's.
  */
 export const LostReason = {
@@ -73,17 +74,39 @@ export interface LeaderInfo {
 
 /** Events of an {@link Election}, by name. */
 export interface ElectionEvents {
-  /** This node became leader. `tookMs`: from starting to contend (or from the lease becoming free) to the grant. */
-  acquired: { epoch: Epoch; revision: number; via: AcquireVia; tookMs: number };
-  /** A renew succeeded. `latencyMs`: send to reply. */
-  renewed: { epoch: Epoch; revision: number; latencyMs: number };
+  /**
+   * This node became leader, and still is when the event is emitted ({@link Election.isLeader} is true:
+   * a grant that was overtaken while its write was in flight — a later revision or a higher epoch seen
+   * before the reply — is never announced). `tookMs`: from starting to contend (or from losing the last
+   * grant) to the grant. `sentAt` / `sentAtWallMs`: when the grant was sent, on the election's clock
+   * (`Clock.now()`, monotonic) and on the wall clock; `deadline` = `sentAt + renewDeadlineMs`, the clock
+   * time at which this node stops acting unless a renew succeeds first.
+   */
+  acquired: {
+    epoch: Epoch;
+    revision: number;
+    via: AcquireVia;
+    tookMs: number;
+    sentAt: number;
+    sentAtWallMs: number;
+    deadline: number;
+  };
+  /**
+   * A renew succeeded. `latencyMs`: send to reply. `sentAt`: when it was sent (`Clock.now()`); `deadline`:
+   * the new clock time at which this node stops acting unless another renew succeeds.
+   */
+  renewed: { epoch: Epoch; revision: number; latencyMs: number; sentAt: number; deadline: number };
   /** This node stopped being leader without asking to. */
   lost: { epoch: Epoch; reason: LostReasonValue; detail?: string };
   /** This node gave up leadership on purpose ({@link Election.stepDown} or {@link Election.close}). */
   'stepped-down': { epoch: Epoch; released: boolean };
   /** Any state change. */
   state: { from: ElectionStateValue; to: ElectionStateValue };
-  /** The observed leader changed (holder, epoch or free/held). */
+  /**
+   * The observed leader changed (holder, epoch or free/held). A holder whose lease revision stayed unchanged
+   * for a full TTL on this node's clock is reported gone (`holder: null`, same revision): the server never
+   * expires a lease, so this is how observers see a crashed leader that nobody replaced.
+   */
   leader: LeaderInfo;
   /** A store or watch operation failed; the election keeps going (retries on its own). */
   error: { op: string; error: Error };
@@ -136,7 +159,9 @@ export interface ElectionOptions {
   wallClockEpochFloor: boolean;
   /**
    * Opt-in fast failover: the leader answers liveness probes; contenders that get "no responders"
-   * `fastFailoverProbes` times in a row take over before the TTL. See the README for the trade-off. Default false.
+   * `fastFailoverProbes` times in a row take over before the TTL. Answers that come less than
+   * `renewDeadlineMs` after this contender started or its connection came back (a server restart) do not
+   * count: a live holder may not have re-subscribed yet. See the README for the trade-off. Default false.
    */
   fastFailover: boolean;
   /** Interval of liveness probes in ms (fast failover only). Default 100. */
