@@ -12,6 +12,7 @@ export const ErrorCode = {
   FeatureUnsupported: 'GC_FEATURE_UNSUPPORTED',
   Timeout: 'GC_TIMEOUT',
   Fenced: 'GC_FENCED',
+  WriteConflict: 'GC_WRITE_CONFLICT',
   Closed: 'GC_CLOSED',
   Aborted: 'GC_ABORTED',
 } as const;
@@ -137,6 +138,31 @@ export class FencedError extends GcError {
     this.name = 'FencedError';
     this.epoch = epoch;
     this.highest = highest;
+  }
+}
+
+/**
+ * A compare-and-set write found another revision than the one it was based on (someone else wrote the key
+ * since it was read). Nothing was written; re-read and decide again.
+ */
+export class WriteConflictError extends GcError {
+  /** The key (with its bucket when known). */
+  readonly key: string;
+  /** The revision the write was based on (0: the key had no value). */
+  readonly expectedRevision: number;
+  /** The revision found instead, when known. */
+  readonly actualRevision: number | undefined;
+
+  constructor(key: string, expectedRevision: number, actualRevision?: number, options?: ErrorOptions) {
+    super(
+      ErrorCode.WriteConflict,
+      `write of ${key} based on revision ${expectedRevision} conflicted${actualRevision === undefined ? '' : ` (the key is at revision ${actualRevision})`}: another write came first; re-read the key and try again`,
+      options,
+    );
+    this.name = 'WriteConflictError';
+    this.key = key;
+    this.expectedRevision = expectedRevision;
+    this.actualRevision = actualRevision;
   }
 }
 

@@ -9,6 +9,7 @@ export {
   FeatureUnsupportedError,
   TimeoutError,
   FencedError,
+  WriteConflictError,
   ClosedError,
   isGcError,
 } from './errors.js';
@@ -49,5 +50,7 @@ export {
   parseEpoch,
 } from './epoch.js';
 export type { Epoch, EpochStore, Fence } from './epoch.js';
+export { fencedKv } from './fenced-kv.js';
+export type { FencedKv, FencedKvBucket, FencedKvOptions, FencedEntry } from './fenced-kv.js';
 export { withTimeout } from './util.js';
 export { PushQueue } from './queue.js';

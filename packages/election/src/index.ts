@@ -24,5 +24,22 @@ export { ElectionErrorCode, LeaseConflictError, StoreUnavailableError } from './
 export type { ElectionErrorCodeValue } from './errors.js';
 export { livenessSubject } from './store.js';
 // Fencing lives in @gc/core; re-exported so that users of elections need one import.
-export { createFence, memoryEpochStore, fileEpochStore, EPOCH_HEADER, FencedError } from '@gc/core';
-export type { Epoch, EpochStore, Fence } from '@gc/core';
+export {
+  createFence,
+  memoryEpochStore,
+  fileEpochStore,
+  parseEpoch,
+  fencedKv,
+  EPOCH_HEADER,
+  FencedError,
+  WriteConflictError,
+} from '@gc/core';
+export type {
+  Epoch,
+  EpochStore,
+  Fence,
+  FencedKv,
+  FencedKvBucket,
+  FencedKvOptions,
+  FencedEntry,
+} from '@gc/core';
