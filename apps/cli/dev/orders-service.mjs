@@ -2,6 +2,7 @@
 // that keeps its data in the app's replicated SQLite database. Only the active node runs it; after a
 // failover the new leader's copy has every committed order.
 //   GET /        -> records an order, answers { node, orders }
+//   GET /count   -> { node, orders } without recording one
 //   GET /health  -> 200 once the database is open
 import { createServer } from 'node:http';
 import { openDatabase } from '@gc/snapshot';
@@ -17,7 +18,7 @@ const count = db.prepare('SELECT count(*) AS n FROM orders');
 
 const server = createServer((req, res) => {
   if (req.url === '/health') return void res.end('ok');
-  insert.run(NODE_ID, Date.now());
+  if (req.url !== '/count') insert.run(NODE_ID, Date.now());
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ node: NODE_ID, orders: count.get().n }));
 });

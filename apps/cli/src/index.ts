@@ -1,2 +1,2 @@
-export { startDevCluster } from './dev.js';
+export { startDevCluster, devPidFile } from './dev.js';
 export type { DevCluster, DevClusterOptions } from './dev.js';

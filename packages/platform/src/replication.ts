@@ -120,7 +120,7 @@ export class ReplicatedDatabase {
   #snapshotter: Snapshotter | undefined;
   #stopping = false;
   /** Why the last promotion on this node was refused (cleared by the next success). */
-  #refused: { reason: string; kind: string; at: number } | undefined;
+  #refused: { reason: string; kind: string; at: number; txid: number } | undefined;
   /** An operator allowed publishing this node's copy although it is not proven current (`gc app recover`). */
   #recover: { reason: string } | undefined;
   #status: ReplicationStatus = { role: 'none', txid: 0, lagTx: 0, lagMs: 0, state: 'starting' };
@@ -236,6 +236,7 @@ export class ReplicatedDatabase {
         reason: (err as Error).message + (cause instanceof Error ? `: ${cause.message}` : ''),
         kind: notAtTip?.kind ?? 'failed',
         at: this.#d.clock.wallNow(),
+        txid: replica.position().txid,
       };
       this.#d.audit('wal.promotion_refused', {
         epoch,
@@ -372,6 +373,7 @@ export class ReplicatedDatabase {
       st = {
         role: 'primary',
         txid: p.txid,
+        checksum: p.checksum,
         lagTx: 0,
         lagMs: Math.round(lagMs),
         state: lagMs >= PUBLISH_FAILING_MS ? 'publish-failing' : 'primary',
@@ -388,9 +390,12 @@ export class ReplicatedDatabase {
       const lag = await r.lag().catch((err: unknown) => ({ error: err as Error }));
       const lagTx = 'error' in lag ? this.#status.lagTx : lag.transactions;
       const lagMs = 'error' in lag ? this.#status.lagMs : Math.round(lag.seconds * 1000);
+      // A refused promotion is history once this copy moved on (it follows another node's history now).
+      if (this.#refused && pos.txid !== this.#refused.txid) this.#refused = undefined;
       st = {
         role: 'replica',
         txid: pos.txid,
+        checksum: pos.checksum,
         lagTx,
         lagMs,
         state: this.#refused ? 'refused' : state.state,

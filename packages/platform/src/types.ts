@@ -197,6 +197,8 @@ export interface ReplicationStatus {
   role: 'primary' | 'replica' | 'none';
   /** Last txid applied (replica) or acknowledged by the stream (primary). */
   txid: number;
+  /** Database checksum at `txid` (16 hex digits): equal on every node that holds the same state. */
+  checksum?: string;
   /** Transactions the replica has not applied yet, against the history's tip (0 on the primary). */
   lagTx: number;
   /** How long the replica has been behind, in ms (primary: oldest unacknowledged commit's age). */

@@ -38,6 +38,7 @@ import {
 } from '@gc/core';
 import {
   PageHashes,
+  databaseFileInfo,
   formatChecksum,
   hashFile,
   lockPageNumber,
@@ -57,7 +58,7 @@ import {
 } from './errors.js';
 import { fsyncDir, readPosition, writePosition, writePositionAsync, type WalPosition } from './position.js';
 import { primarySidecarPath } from './primary.js';
-import { ensureWalStream, streamTip, walNames, type WalNames } from './stream.js';
+import { ensureWalStream, historyTip, streamTip, walNames, type WalNames } from './stream.js';
 import { TxAssembler, TxKind, WalHeader, bodyPages, parseChunk, type TxMeta } from './wire.js';
 import { readWal, type WalReadResult } from './walfile.js';
 
@@ -438,6 +439,35 @@ class ReplicaImpl implements Replica {
       this.#o.logger.warn('the database at the data path is open in another process; set aside', { aside });
       return;
     }
+    if (!found && !inUse) {
+      const tip = await historyTip(this.#jsm, this.#names, this.#o.snapshots);
+      if (tip.source === 'none' || tip.source === 'lost') {
+        // No replicated history to prove it against (a new app adopting an existing database, or a stream
+        // and snapshots deleted): this node's copy is kept — as its replica, claiming the txid it last
+        // published — and not set aside. It is not proven either: a promotion refuses to publish it as a
+        // continuation of a lost history unless an operator decides to (`gc app recover`).
+        this.#removeReplicaFiles();
+        renameSync(path, this.replicaPath);
+        this.#pos = {
+          txid: sidecar?.txid ?? 0,
+          seq: 0,
+          epoch: sidecar?.epoch ?? 0,
+          checksum: formatChecksum(local.checksum),
+          pageSizeBytes: local.pageCount ? databaseFileInfo(this.replicaPath).pageSizeBytes : 0,
+          dbPages: local.pageCount,
+        };
+        writePosition(this.#posPath, this.#sidecar());
+        rmSync(primarySidecarPath(path), { force: true });
+        fsyncDir(dirname(this.replicaPath));
+        this.#emit({
+          type: 'bootstrap',
+          from: 'adopted',
+          txid: this.#pos.txid,
+          reason: `no replicated history to prove it against (the ${tip.source === 'none' ? 'stream holds nothing' : 'stream was emptied'} and there is no snapshot): kept as this node's copy, unproven`,
+        });
+        return;
+      }
+    }
     if (found) {
       this.#removeReplicaFiles();
       renameSync(path, this.replicaPath);
@@ -583,7 +613,7 @@ class ReplicaImpl implements Replica {
    * none or none verifies (the stream is then replayed from its start: it works when the stream still
    * begins with txid 1 or a `full` message; otherwise the first message is a gap and the replica stalls).
    */
-  async #bootstrap(reason: string): Promise<void> {
+  async #bootstrap(reason: string, keepAside = false): Promise<void> {
     this.#setState(ReplicaStateName.Bootstrapping, reason);
     this.#fileEpoch++;
     // A flush in flight may still record the old file's position or fsync its descriptors: let it end
@@ -591,9 +621,22 @@ class ReplicaImpl implements Replica {
     await this.#flushing;
     this.#closeFiles();
     if (existsSync(this.replicaPath)) {
-      const aside = `${this.replicaPath}.refused-${this.#o.clock.wallNow()}`;
+      const aside = `${this.replicaPath}.${keepAside ? 'superseded' : 'refused'}-${this.#o.clock.wallNow()}`;
       renameSync(this.replicaPath, aside);
-      rmSync(aside, { force: true });
+      if (!keepAside) rmSync(aside, { force: true });
+      else {
+        // The stream now holds a history that does not contain this copy (it went back below its txid, as
+        // after an operator published another node's copy): the copy may hold commits nobody else has.
+        // Kept for inspection, never merged.
+        const error = new UnreplicatedWritesError(
+          this.replicaPath,
+          aside,
+          this.#pos.checksum,
+          this.#pos.txid,
+        );
+        this.#o.logger.warn('replica copy superseded by another history; kept aside', { err: error.message });
+        this.#emit({ type: 'unreplicated-writes', error });
+      }
     }
     this.#removeReplicaFiles();
     this.#fence = createFence();
@@ -700,8 +743,11 @@ class ReplicaImpl implements Replica {
               seq: typeof (e as { seq?: unknown }).seq === 'number' ? (e as { seq: number }).seq : 0,
               snapshotTxid: latest?.txid ?? -1,
             };
+            // A history that went back below this copy's txid (not a plain gap ahead of it) replaced ours.
+            const backwards =
+              (e instanceof GapError && e.gotTxid <= e.expectedTxid - 1) || e instanceof DivergedError;
             try {
-              await this.#locked(() => this.#bootstrap(e.message));
+              await this.#locked(() => this.#bootstrap(e.message, backwards && this.#pos.txid > 0));
               this.#setState(ReplicaStateName.Following);
             } catch (be) {
               this.#emit({ type: 'error', error: be as Error });

@@ -4,8 +4,8 @@ export interface WaitForOptions {
   timeoutMs?: number;
   /** Poll interval in ms. Default 25. */
   intervalMs?: number;
-  /** What is being waited for, used in the timeout error. */
-  message?: string;
+  /** What is being waited for, used in the timeout error (a function is called then, to show the last state). */
+  message?: string | (() => string);
 }
 
 /**
@@ -28,7 +28,7 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (performance.now() >= deadline) {
-      const what = opts.message ?? 'condition';
+      const what = (typeof opts.message === 'function' ? opts.message() : opts.message) ?? 'condition';
       throw new Error(
         `waitFor: ${what} not met within ${timeoutMs} ms${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`,
         { cause: lastError },

@@ -1,0 +1,266 @@
+// R17: what an operator does to `gc dev` — snapshot (the stream is trimmed), step-down, writes, a graceful full
+// restart, kill -9 of the leader, SIGKILL of every node at once, and the stream and snapshots deleted by hand —
+// run on the real thing: the embedded nats-server, three `gc run` node processes, the orders service (a
+// separate process writing the replicated SQLite database). After every step: the order count never
+// decreases, every node converges to the leader's txid and checksum within a bound, no replica bootstraps
+// more than once per step, and `gc health` is non-zero while replication is broken.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, makeTempDir, waitFor } from '@gc/testkit';
+import { devPidFile, startDevCluster, type DevCluster } from '@gc/cli';
+import type { PlatformStatus } from '@gc/platform';
+
+const bin = fileURLToPath(new URL('../../apps/cli/bin/run.js', import.meta.url));
+/** How long every node may take to converge after a step (election TTL 3 s, promotion, catch-up). */
+const CONVERGE_MS = 30_000;
+
+function gc(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+interface NodeView {
+  node: string;
+  role: string;
+  txid: number;
+  checksum: string | undefined;
+  state: string;
+  reason: string | undefined;
+  bootstraps: number;
+  healthy: boolean;
+}
+
+let cluster: DevCluster | undefined;
+let nc: NatsConnection | undefined;
+afterAll(async () => {
+  await nc?.close();
+  await cluster?.close();
+});
+
+describe('R17: operator sequences on gc dev', () => {
+  it('snapshot → stepdown → writes → full restart → kill -9 → SIGKILL of all → history deleted: nothing committed is lost', async () => {
+    const dir = await makeTempDir('r17');
+    const [port, httpPort, nodeHttpPort, servicePort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    // Node and service ports are consecutive from the first: leave room.
+    const opts = {
+      dir,
+      port,
+      httpPort,
+      nodeHttpPort: nodeHttpPort + 100,
+      servicePort: servicePort + 200,
+      platform: 'rseventeen',
+      restartDelayMs: 300,
+    };
+    cluster = await startDevCluster(opts);
+    nc = await connect({ servers: cluster.url });
+    const server = ['--server', cluster.url, '--platform', opts.platform];
+    let highest = 0;
+    let step = '';
+    const bootstrapsBefore = new Map<string, number>();
+
+    const views = async (): Promise<NodeView[]> =>
+      (await cluster!.admin.nodes(500)).flatMap((n: PlatformStatus) => {
+        const a = n.apps.find((x) => x.name === 'orders');
+        if (!a?.replication) return [];
+        return [
+          {
+            node: n.nodeId,
+            role: a.role,
+            txid: a.replication.txid,
+            checksum: a.replication.checksum,
+            state: a.replication.state,
+            reason: a.replication.reason,
+            bootstraps: a.replication.bootstraps ?? 0,
+            healthy: n.health.state !== 'unhealthy',
+          },
+        ];
+      });
+
+    /** Waits until one node is active and every other node holds exactly its txid and checksum. */
+    const converge = async (nodes = 3): Promise<{ leader: NodeView; all: NodeView[] }> => {
+      let last: NodeView[] = [];
+      await waitFor(
+        async () => {
+          last = await views();
+          const leader = last.find((v) => v.role === 'active' && v.state === 'primary');
+          return (
+            leader !== undefined &&
+            last.length === nodes &&
+            last.every((v) => v.txid === leader.txid && v.checksum === leader.checksum && v.healthy)
+          );
+        },
+        {
+          timeoutMs: CONVERGE_MS,
+          intervalMs: 250,
+          message: () => `${step}: convergence\n${JSON.stringify(last, null, 1)}`,
+        },
+      );
+      return { leader: last.find((v) => v.role === 'active')!, all: last };
+    };
+
+    const serviceUrl = (node: string) => cluster!.serviceUrls[cluster!.nodeIds.indexOf(node)]!;
+    const count = async (node: string): Promise<number> =>
+      ((await (await fetch(new URL('count', serviceUrl(node)))).json()) as { orders: number }).orders;
+    const order = async (node: string, n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const r = await fetch(serviceUrl(node));
+        expect(r.ok).toBe(true);
+      }
+    };
+
+    /** After a step: converged, the count never went down, at most one bootstrap per node in the step. */
+    const check = async (name: string, nodes = 3) => {
+      step = name;
+      const { leader, all } = await converge(nodes);
+      const c = await count(leader.node);
+      expect(c, `${name}: order count`).toBeGreaterThanOrEqual(highest);
+      highest = c;
+      for (const v of all) {
+        const before = bootstrapsBefore.get(v.node) ?? 0;
+        // A restarted node counts from zero again (its start-up bootstrap is the one allowed).
+        const inStep = v.bootstraps >= before ? v.bootstraps - before : v.bootstraps;
+        expect(inStep, `${name}: bootstraps of ${v.node}`).toBeLessThanOrEqual(1);
+        bootstrapsBefore.set(v.node, v.bootstraps);
+      }
+      const health = await gc(['health', ...server]);
+      expect(health.code, `${name}: gc health\n${health.stdout}${health.stderr}`).toBe(0);
+      console.log(`R17 ${name}: leader ${leader.node} txid ${leader.txid}, ${c} orders`);
+      return leader;
+    };
+
+    let leader = await check('start');
+    await order(leader.node, 5);
+    leader = await check('5 orders');
+
+    // 1. Snapshot: retention trims the stream, which keeps its last transaction.
+    const snap = await gc(['snapshot', 'create', 'orders', ...server]);
+    expect(snap.code, snap.stderr).toBe(0);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(`${opts.platform}_orders_wal`);
+    expect(info.state.messages).toBeGreaterThan(0);
+    leader = await check('snapshot');
+
+    // 2. Step-down after the trim: the new leader continues the history (no full resync, txids go on).
+    const before = leader.txid;
+    const sd = await gc(['app', 'stepdown', 'orders', ...server]);
+    expect(sd.code, sd.stderr).toBe(0);
+    leader = await check('stepdown');
+    expect(leader.txid).toBeGreaterThan(before);
+    await order(leader.node, 5);
+    leader = await check('writes after stepdown');
+    expect(highest).toBeGreaterThanOrEqual(10);
+
+    // 3. Full graceful restart (Ctrl-C of gc dev, then gc dev again).
+    await cluster.close();
+    await nc.close();
+    cluster = await startDevCluster(opts);
+    nc = await connect({ servers: cluster.url });
+    leader = await check('graceful restart');
+    await order(leader.node, 5);
+    leader = await check('writes after restart');
+
+    // 4. kill -9 of the leader (gc dev's supervisor restarts it, like a machine rebooting).
+    const killed = await cluster.killLeader('orders');
+    expect(killed).toBe(leader.node);
+    leader = await check('kill -9 of the leader');
+    await order(leader.node, 3);
+    leader = await check('writes after kill -9');
+
+    // 5. SIGKILL of every node at once (a power cut), then they come back.
+    for (const id of cluster.nodeIds) {
+      const pid = Number(readFileSync(devPidFile(dir, id), 'utf8').trim());
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    leader = await check('SIGKILL of all nodes');
+    await order(leader.node, 2);
+    leader = await check('writes after SIGKILL of all');
+    const audit = await gc(['audit', 'query', '--type', 'wal.resync', '--json', ...server]);
+    expect(audit.code).toBe(0);
+    const resyncs = JSON.parse(audit.stdout) as Array<{ data: { reason: string; txid: number } }>;
+    // Only the very first publish of the database: never a stale copy published as the truth.
+    expect(
+      resyncs.filter((r) => r.data.txid > 1),
+      JSON.stringify(resyncs),
+    ).toEqual([]);
+
+    // 6. The stream and every snapshot deleted by hand while the nodes are down: no node can prove it is
+    //    current, so none publishes on its own; health says so; the operator picks a copy.
+    const atLoss = highest;
+    await cluster.close();
+    const down = await startDevClusterServerOnly(opts);
+    const jsm2 = await jetstreamManager(down.nc);
+    await jsm2.streams.delete(`${opts.platform}_orders_wal`);
+    await jsm2.streams.delete(`OBJ_${opts.platform}_orders_snapshots`);
+    await down.close();
+    cluster = await startDevCluster(opts);
+    await nc.close();
+    nc = await connect({ servers: cluster.url });
+    step = 'history deleted';
+    let refused: NodeView[] = [];
+    await waitFor(
+      async () => {
+        refused = (await views()).filter((v) => v.state === 'refused' && /history-lost/.test(v.reason ?? ''));
+        return refused.length > 0;
+      },
+      { timeoutMs: CONVERGE_MS, message: () => `a node refusing to publish: ${JSON.stringify(refused)}` },
+    );
+    const sick = await gc(['health', ...server]);
+    expect(sick.code, sick.stdout).not.toBe(0);
+    expect(sick.stdout).toMatch(/history-lost/);
+    const recover = await gc([
+      'app',
+      'recover',
+      'orders',
+      '--from',
+      refused[0]!.node,
+      '--reason',
+      'R17: stream and snapshots deleted',
+      '--yes',
+      ...server,
+    ]);
+    expect(recover.code, recover.stderr).toBe(0);
+    bootstrapsBefore.clear();
+    leader = await check('recovered');
+    expect(leader.node).toBe(refused[0]!.node);
+    expect(highest).toBeGreaterThanOrEqual(atLoss);
+    // Consumers are bounded: one ordered consumer per replica (a killed node's expires with it).
+    const jsm3 = await jetstreamManager(nc);
+    let consumers = 0;
+    await waitFor(
+      async () => {
+        consumers = (await jsm3.streams.info(`${opts.platform}_orders_wal`)).state.consumer_count;
+        return consumers <= 2 * cluster!.nodeIds.length;
+      },
+      { timeoutMs: 30_000, message: () => `consumers ${consumers}` },
+    );
+  }, 600_000);
+});
+
+/** The dev cluster's server alone (no nodes), to change the stream while every node is down. */
+async function startDevClusterServerOnly(opts: Parameters<typeof startDevCluster>[0]) {
+  const c = await startDevCluster({ ...opts, nodes: 0 });
+  const conn = await connect({ servers: c.url });
+  return {
+    nc: conn,
+    close: async () => {
+      await conn.close();
+      await c.close();
+    },
+  };
+}
