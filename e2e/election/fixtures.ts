@@ -16,6 +16,20 @@ export interface ElectionNode {
 export class Scenario {
   readonly nodes = new Map<string, ElectionNode>();
   readonly retired: HistoryEvent[] = [];
+  /** Events the test itself records (for example `killed`). */
+  readonly notes: HistoryEvent[] = [];
+
+  /** Records an event of the test (it joins {@link Scenario.history}). */
+  note(e: HistoryEvent): void {
+    this.notes.push(e);
+  }
+
+  /** SIGKILLs a node and records a `killed` event at the instant the signal was sent. */
+  async kill(node: ElectionNode): Promise<void> {
+    const at = now();
+    await node.child.kill('SIGKILL');
+    this.note({ type: 'killed', node: node.id, at });
+  }
 
   async start(id: string, env: Record<string, string>): Promise<ElectionNode> {
     const child = spawnNode(fixture, { env: { NODE_ID: id, ...env }, label: id });
@@ -38,7 +52,7 @@ export class Scenario {
 
   /** Every event of every node (including earlier incarnations), sorted by time. */
   history(): HistoryEvent[] {
-    const all = [...this.retired];
+    const all = [...this.retired, ...this.notes];
     for (const n of this.nodes.values()) all.push(...n.events());
     return all.sort((a, b) => a.at - b.at);
   }
