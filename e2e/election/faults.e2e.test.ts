@@ -123,7 +123,8 @@ describe('fault scenarios', () => {
     const first = await sc.start('n1', env);
     await waitFor(() => sc.leader() === first, { timeoutMs: 10_000, message: 'n1 leads' });
     await sc.start('n2', env);
-    await sleep(300);
+    // A contender counts "no responders" only from renewDeadlineMs (2000 here) after it (re)connected.
+    await sleep(2300);
     const killedAt = now();
     await first.child.kill('SIGKILL');
     const acq = await waitFor(() => sc.acquisitions(killedAt)[0], {
