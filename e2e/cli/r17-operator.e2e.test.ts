@@ -223,6 +223,12 @@ describe('R17: operator sequences on gc dev', () => {
     const sick = await gc(['health', ...server]);
     expect(sick.code, sick.stdout).not.toBe(0);
     expect(sick.stdout).toMatch(/history-lost/);
+    const appStatus = await gc(['app', 'status', 'orders', ...server]);
+    expect(appStatus.code, appStatus.stdout).not.toBe(0);
+    expect(appStatus.stdout).toMatch(/refused/);
+    const refusedPort = opts.nodeHttpPort + cluster.nodeIds.indexOf(refused[0]!.node);
+    const metrics = await (await fetch(`http://127.0.0.1:${refusedPort}/metrics`)).text();
+    expect(metrics).toMatch(/gc_wal_broken\{app="orders"\} 1/);
     const recover = await gc([
       'app',
       'recover',

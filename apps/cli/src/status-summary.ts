@@ -1,4 +1,4 @@
-import type { PlatformStatus } from '@gc/platform';
+import type { PlatformStatus, ReplicationStatus } from '@gc/platform';
 
 /** `gc status --json` shape. */
 export interface StatusJson {
@@ -13,7 +13,7 @@ export interface StatusJson {
     /** Backend state per node, when the app has a backend. */
     backend?: Record<string, string>;
     /** SQLite replication per node, when the app has a database. */
-    replication?: Record<string, { role: string; txid: number; lagTx: number; lagMs: number }>;
+    replication?: Record<string, ReplicationStatus>;
   }>;
 }
 
@@ -43,4 +43,14 @@ export function summarize(platform: string, nodes: PlatformStatus[]): StatusJson
     })),
     apps: [...apps.values()].sort((a, b) => a.name.localeCompare(b.name)),
   };
+}
+
+/** A node's replication state that needs an operator (the same rule as the node's health check). */
+export function isBroken(x: { state: string; role: string; reason?: string }): boolean {
+  return (
+    x.state === 'stalled' ||
+    x.state === 'refused' ||
+    x.state === 'publish-failing' ||
+    (x.role === 'replica' && x.reason !== undefined)
+  );
 }

@@ -383,3 +383,23 @@ describe('replicas sharing one connection', () => {
     await primary.stop();
   });
 });
+
+describe('consumers', () => {
+  it('are deleted when a replica stops consuming, so restarts and refusals never pile them up', async () => {
+    const { dir, app, primary } = await freshPrimary('hist-consumers');
+    await insert(primary, 3);
+    const jsm = await jetstreamManager(nc);
+    const stream = walNames(platform, app).stream;
+    for (let i = 0; i < 12; i++) {
+      const r = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      await r.waitForTxid(primary.position().txid);
+      await r.close();
+    }
+    // nats.js leaves a stopped ordered consumer on the server for 5 minutes; the replica deletes its own.
+    await waitFor(async () => (await jsm.streams.info(stream)).state.consumer_count === 0, {
+      timeoutMs: 5000,
+      message: 'no consumer left',
+    });
+    await primary.stop();
+  });
+});

@@ -251,6 +251,15 @@ function hashWithWal(path: string, wal: WalReadResult): PageHashes {
   return hashes;
 }
 
+/**
+ * Deletes an ordered consumer on the server once its iterator stopped: nats.js leaves it to expire after
+ * its inactive threshold (5 minutes), so every restart of a consume loop (a refusal, a bootstrap, a failed
+ * promotion) would leave one behind — enough of them and the server refuses new consumers.
+ */
+function dropConsumer(consumer: { delete(): Promise<boolean> }): void {
+  consumer.delete().catch(() => undefined); // gone already, or the server is away: it expires by itself
+}
+
 /** The stream sequence a refusal is about, for telling causes apart. */
 function refusalSeq(e: Error): number | string {
   return (e as { seq?: number }).seq ?? e.message;
@@ -535,6 +544,7 @@ class ReplicaImpl implements Replica {
       }
     } finally {
       iter.stop();
+      dropConsumer(consumer);
     }
     return found ?? this.#findSnapshotState(checksum, pages);
   }
@@ -876,6 +886,7 @@ class ReplicaImpl implements Replica {
     } finally {
       iter.stop();
       this.#messages = undefined;
+      dropConsumer(consumer);
     }
   }
 

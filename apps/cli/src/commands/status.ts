@@ -1,9 +1,10 @@
 import { createAdminClient } from '@gc/platform';
-import { summarize, type StatusJson } from '../status-summary.js';
+import { isBroken, summarize, type StatusJson } from '../status-summary.js';
 import { BaseCommand, ExitCode } from '../base.js';
 
 export default class Status extends BaseCommand<typeof Status> {
-  static override summary = 'Show the nodes of a platform and the leader of each app.';
+  static override summary =
+    'Show the nodes of a platform and the leader of each app, and any node whose replication is broken (exit 1 then).';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --platform prod --json'];
 
   async run(): Promise<StatusJson> {
@@ -26,6 +27,7 @@ export default class Status extends BaseCommand<typeof Status> {
       );
     }
     this.log('apps:');
+    let broken = false;
     for (const a of out.apps) {
       const roles = Object.entries(a.roles)
         .map(([n, r]) => `${n}:${r}`)
@@ -33,7 +35,13 @@ export default class Status extends BaseCommand<typeof Status> {
       this.log(
         `  ${a.name.padEnd(16)} ${a.mode.padEnd(15)} leader=${a.leader ?? '-'} epoch=${a.epoch}  ${roles}`,
       );
+      for (const [node, r] of Object.entries(a.replication ?? {})) {
+        if (!isBroken(r)) continue;
+        this.log(`    ! ${node}: replication ${r.state} at txid ${r.txid}: ${r.reason ?? 'unknown'}`);
+        broken = true;
+      }
     }
+    if (broken) process.exitCode = ExitCode.Failed;
     return out;
   }
 }

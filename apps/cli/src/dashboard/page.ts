@@ -92,7 +92,8 @@ function render(s) {
   $('summary').textContent = s.nodes.length + ' node(s) · ' + s.apps.length + ' app(s) · nats-server ' + (s.nodes[0]?.server ?? '?') + ' · ' + new Date(s.generatedAt).toLocaleTimeString();
   $('apps').innerHTML = s.apps.length ? s.apps.map((a) => {
     const roles = Object.entries(a.roles).map(([n, r]) => '<span class="badge ' + esc(r) + '" data-node="' + esc(n) + '">' + esc(n) + ': ' + esc(r) + '</span>').join('');
-    const repl = a.replication ? Object.entries(a.replication).map(([n, r]) => esc(n) + ' txid ' + esc(r.txid) + ' lag ' + esc(r.lagTx) + ' tx / ' + esc(Math.round(r.lagMs)) + ' ms').join('<br>') : '';
+    const broken = (r) => r.state === 'stalled' || r.state === 'refused' || r.state === 'publish-failing' || (r.role === 'replica' && r.reason);
+    const repl = a.replication ? Object.entries(a.replication).map(([n, r]) => '<span class="' + (broken(r) ? 'unhealthy' : 'healthy') + '" data-repl-node="' + esc(n) + '">' + esc(n) + ' ' + esc(r.role) + ' txid ' + esc(r.txid) + (r.role === 'replica' ? ' lag ' + esc(r.lagTx) + ' tx / ' + esc(Math.round(r.lagMs)) + ' ms' : '') + ' · ' + esc(r.state) + (r.reason ? ' — ' + esc(r.reason) : '') + '</span>').join('<br>') : '';
     const backend = a.backend ? Object.entries(a.backend).map(([n, b]) => esc(n) + ': ' + esc(b)).join(', ') : '';
     return '<div class="app" data-app="' + esc(a.name) + '"><h3>' + esc(a.name) + '</h3>' +
       '<div class="kv">mode <b>' + esc(a.mode) + '</b>' + (a.mode === 'active-passive' ? ' · leader <b class="leader">' + esc(a.leader ?? '—') + '</b> · epoch <b>' + esc(a.epoch) + '</b>' : '') + '</div>' +
