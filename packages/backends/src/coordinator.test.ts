@@ -159,6 +159,46 @@ describe('active coordinator', () => {
     expect(c.metrics().lastActivation?.ok).toBe(false);
   });
 
+  it('runs any ordered sequence of named steps, each with its own timeout, undone in reverse on failure', async () => {
+    const { calls, step } = recorder();
+    const clock = new FakeClock();
+    const backend = new MemoryBackend(calls);
+    const c = createActiveCoordinator({
+      steps: {},
+      sequence: [
+        { name: 'database', ...step('database') },
+        { name: 'file-lock', ...step('file-lock') },
+        { name: 'service', backend },
+        { name: 'slow', timeoutMs: 50, ...step('slow', { upMs: 1000 }, clock) },
+      ],
+      healthIntervalMs: 0,
+      clock,
+    });
+    const up = c.activate(7);
+    await clock.advance(100);
+    const err = await up.catch((e: unknown) => e);
+    expect((err as PhaseError).phase).toBe('slow');
+    expect((err as Error).message).toMatch(/within 50 ms/);
+    expect(calls.filter((x) => !x.startsWith('backend'))).toEqual([
+      'database.up@7',
+      'file-lock.up@7',
+      'slow.up@7',
+      'file-lock.down(activation failed in slow)',
+      'database.down(activation failed in slow)',
+    ]);
+    expect(backend.starts).toBe(1);
+    expect(backend.stops).toBe(1);
+    expect(() =>
+      createActiveCoordinator({
+        steps: {},
+        sequence: [
+          { name: 'a', backend },
+          { name: 'a', backend },
+        ],
+      }),
+    ).toThrow(/two steps named a/);
+  });
+
   it('bounds each phase with its timeout and stops a backend that never got healthy', async () => {
     const clock = new FakeClock();
     const { calls, step } = recorder();

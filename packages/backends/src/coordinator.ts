@@ -23,8 +23,11 @@ export const Phase = {
   Backend: 'backend',
   OnActive: 'onActive',
 } as const;
-/** One of {@link Phase}. */
-export type PhaseName = (typeof Phase)[keyof typeof Phase];
+/**
+ * Name of a step of the active sequence: one of {@link Phase} for the built-in steps, or the name of a
+ * step given in {@link ActiveCoordinatorOptions.sequence}.
+ */
+export type PhaseName = (typeof Phase)[keyof typeof Phase] | (string & {});
 
 /** Which way a phase runs. */
 export type Direction = 'activate' | 'deactivate';
@@ -44,6 +47,15 @@ export interface ActiveStep {
   activate(ctx: PhaseContext): Promise<void>;
   deactivate(ctx: PhaseContext): Promise<void>;
 }
+
+/**
+ * One named step of an ordered sequence: a plain step, or a backend (started and waited healthy on the way
+ * up, stopped on the way down, watched and restarted while active). At most one backend per sequence.
+ */
+export type SequenceStep = { name: string; timeoutMs?: number } & (
+  | { activate(ctx: PhaseContext): Promise<void>; deactivate(ctx: PhaseContext): Promise<void> }
+  | { backend: Backend }
+);
 
 /** The steps the platform composes. Each is optional; missing ones are skipped (and not reported). */
 export interface ActiveSteps {
@@ -71,8 +83,14 @@ export interface PhaseTimeouts {
 
 /** Options of {@link createActiveCoordinator}. */
 export interface ActiveCoordinatorOptions {
-  /** The steps. Required. */
+  /** The four built-in steps, run as promote → vip → backend → onActive. Either this or `sequence`. */
   steps: ActiveSteps;
+  /**
+   * Any steps, in order (the passive sequence runs them in reverse). Each step's `timeoutMs` overrides
+   * `timeouts` (which also applies to steps named like the built-ins); other steps default to 60000 ms.
+   * When given, `steps` is ignored.
+   */
+  sequence: SequenceStep[] | undefined;
   /** Per-phase time limits. */
   timeouts: PhaseTimeouts;
   /** Backend health probe interval while active, in ms. Default `2000`. */
@@ -109,6 +127,7 @@ export function defaultActiveCoordinatorOptions(): Omit<ActiveCoordinatorOptions
       maxBackoffMs: 30_000,
       factor: 2,
     },
+    sequence: undefined,
     fence: undefined,
     name: 'default',
     registry: undefined,
@@ -219,6 +238,20 @@ export interface ActiveCoordinator {
 
 const ORDER: PhaseName[] = [Phase.Promote, Phase.Vip, Phase.Backend, Phase.OnActive];
 
+/** The built-in record form as an ordered sequence. */
+function sequenceOf(steps: ActiveSteps): SequenceStep[] {
+  const out: SequenceStep[] = [];
+  for (const name of ORDER) {
+    if (name === Phase.Backend) {
+      if (steps.backend) out.push({ name, backend: steps.backend });
+    } else {
+      const step = steps[name as 'promote' | 'vip' | 'onActive'];
+      if (step) out.push({ name, activate: (c) => step.activate(c), deactivate: (c) => step.deactivate(c) });
+    }
+  }
+  return out;
+}
+
 class Coordinator implements ActiveCoordinator {
   readonly #o: ActiveCoordinatorOptions;
   readonly #clock: Clock;
@@ -246,8 +279,20 @@ class Coordinator implements ActiveCoordinator {
     lastDeactivation: undefined,
   };
 
+  readonly #sequence: SequenceStep[];
+  readonly #backend: Backend | undefined;
+
   constructor(o: ActiveCoordinatorOptions) {
     this.#o = o;
+    this.#sequence = o.sequence ?? sequenceOf(o.steps);
+    const names = new Set<string>();
+    for (const step of this.#sequence) {
+      if (names.has(step.name)) throw new TypeError(`active sequence: two steps named ${step.name}`);
+      names.add(step.name);
+    }
+    const backends = this.#sequence.filter((x): x is SequenceStep & { backend: Backend } => 'backend' in x);
+    if (backends.length > 1) throw new TypeError('active sequence: at most one backend step');
+    this.#backend = backends[0]?.backend;
     this.#clock = o.clock ?? realClock;
     this.#log = (o.logger ?? silentLogger).child({ component: 'active-coordinator', app: o.name });
     this.#fence = o.fence ?? createFence();
@@ -290,13 +335,22 @@ class Coordinator implements ActiveCoordinator {
     return next;
   }
 
-  #has(phase: PhaseName): boolean {
-    return this.#o.steps[phase] !== undefined;
+  #step(phase: PhaseName): SequenceStep {
+    return this.#sequence.find((x) => x.name === phase)!;
   }
 
   #timeout(phase: PhaseName): number {
+    const step = this.#step(phase);
+    if (step.timeoutMs !== undefined) return step.timeoutMs;
+    if ('backend' in step) return this.#o.timeouts.backendMs;
     const t = this.#o.timeouts;
-    return { promote: t.promoteMs, vip: t.vipMs, backend: t.backendMs, onActive: t.onActiveMs }[phase];
+    const builtIn: Record<string, number> = {
+      promote: t.promoteMs,
+      vip: t.vipMs,
+      backend: t.backendMs,
+      onActive: t.onActiveMs,
+    };
+    return builtIn[phase] ?? 60_000;
   }
 
   async #waitHealthy(backend: Backend, signal: AbortSignal): Promise<HealthResult> {
@@ -316,9 +370,9 @@ class Coordinator implements ActiveCoordinator {
   }
 
   async #runStep(phase: PhaseName, direction: Direction, ctx: PhaseContext): Promise<void> {
-    const steps = this.#o.steps;
-    if (phase === Phase.Backend) {
-      const backend = steps.backend!;
+    const step = this.#step(phase);
+    if ('backend' in step) {
+      const backend = step.backend;
       if (direction === 'activate') {
         await backend.start();
         await this.#waitHealthy(backend, ctx.signal);
@@ -327,7 +381,6 @@ class Coordinator implements ActiveCoordinator {
       }
       return;
     }
-    const step = steps[phase]!;
     await (direction === 'activate' ? step.activate(ctx) : step.deactivate(ctx));
   }
 
@@ -401,13 +454,12 @@ class Coordinator implements ActiveCoordinator {
       this.#setState(CoordinatorState.Activating);
       this.#audit('activate.begin', {});
       const phases: PhaseTiming[] = [];
-      for (const phase of ORDER) {
-        if (!this.#has(phase)) continue;
+      for (const { name: phase } of this.#sequence) {
         const timing = await this.#phase(phase, 'activate', epoch);
         phases.push(timing);
         if (!timing.ok) {
-          // The backend may be half-started: it is undone together with the phases that finished.
-          if (phase === Phase.Backend) this.#done.push(phase);
+          // A backend may be half-started: it is undone together with the phases that finished.
+          if ('backend' in this.#step(phase)) this.#done.push(phase);
           this.#m.activationFailures++;
           for (const p of [...this.#done].reverse())
             phases.push(await this.#phase(p, 'deactivate', epoch, `activation failed in ${phase}`));
@@ -490,7 +542,7 @@ class Coordinator implements ActiveCoordinator {
   }
 
   #startMonitor(): void {
-    const backend = this.#o.steps.backend;
+    const backend = this.#backend;
     if (!backend || this.#o.healthIntervalMs <= 0) return;
     const gen = ++this.#monitorGen;
     this.#watchAbort = new AbortController();

@@ -82,6 +82,7 @@ export type {
   ActiveSteps,
   PhaseContext,
   PhaseName,
+  SequenceStep,
   PhaseTimeouts,
   PhaseTiming,
   Direction,
