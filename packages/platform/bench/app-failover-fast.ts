@@ -76,7 +76,7 @@ async function runNode(): Promise<void> {
       }
     })();
   });
-  app.on('onLeaderChange', ({ leader }) => send({ type: 'leader', leader }));
+  app.on('onLeaderChange', ({ leader }) => void send({ type: 'leader', leader }));
   app.on('onPassive', () => {
     writing++;
   });
@@ -186,8 +186,14 @@ async function runBench(): Promise<void> {
       const ms = performance.now() - t0;
       if (!next) throw new Error(`${this.platform}: no standby took over within 30 s`);
       const nextNode = this.nodes.get(next)!;
-      const active = await nextNode.waitForMessage<Msg>((m) => m.type === 'active' && m.t > wall0, 10_000, 'onActive');
-      const elected = nextNode.messages<Msg & { leader?: string }>().find((m) => m.type === 'leader' && m.t > wall0 && m.leader === next);
+      const active = await nextNode.waitForMessage<Msg>(
+        (m) => m.type === 'active' && m.t > wall0,
+        10_000,
+        'onActive',
+      );
+      const elected = nextNode
+        .messages<Msg & { leader?: string }>()
+        .find((m) => m.type === 'leader' && m.t > wall0 && m.leader === next);
       const phases = await nextNode
         .waitForMessage<Msg>((m) => m.type === 'phases' && m.t > wall0, 5000, 'phases')
         .then((m) => m.phases)
