@@ -54,3 +54,4 @@ export { fencedKv } from './fenced-kv.js';
 export type { FencedKv, FencedKvBucket, FencedKvOptions, FencedEntry } from './fenced-kv.js';
 export { withTimeout } from './util.js';
 export { PushQueue } from './queue.js';
+export type { AppComponent, AuditSeverity, ComponentContext, ComponentTransition } from './component.js';

@@ -2,8 +2,11 @@ import {
   ClosedError,
   fileEpochStore,
   TimeoutError,
+  type AppComponent,
   type AppResourceNames,
+  type AuditSeverity,
   type Clock,
+  type ComponentContext,
   type ConnectOptions,
   type Epoch,
   type Logger,
@@ -11,23 +14,21 @@ import {
 import { createElection, type Election, type LeaderInfo } from '@gc/election';
 import {
   createActiveCoordinator,
-  createBackendFromConfig,
   defaultActiveCoordinatorOptions,
   type ActiveCoordinator,
-  type Backend,
-  type PhaseContext,
+  type SequenceStep,
 } from '@gc/backends';
 import { createEvents, type Events } from '@gc/events';
-import { createVip, type Vip } from '@gc/vip';
 import type { SnapshotInfo } from '@gc/snapshot';
-import type { Primary, Replica } from '@gc/wal';
-import { ReplicatedDatabase } from './replication.js';
+import type { Primary, ReplicatedDatabase, Replica } from '@gc/wal';
 import { createLocks, type Locks } from '@gc/locks';
 import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { trace, SpanStatusCode } from '@opentelemetry/api';
 import { join } from 'node:path';
+import { coordinatorAudit } from './audit.js';
+import { composeComponents, hooksComponent, isBackendComponent } from './components.js';
 import { HookRunner } from './hooks.js';
 import type { PlatformMetrics } from './metrics.js';
 import {
@@ -60,7 +61,7 @@ export interface AppDeps {
   appsChanged: () => void;
   /** False while the node is unhealthy: its RPC instances leave the `any` pool. */
   healthy: () => boolean;
-  audit: (type: string, data: Record<string, unknown>) => void;
+  audit: (type: string, data: Record<string, unknown>, severity?: AuditSeverity) => void;
   /**
    * Adds a check to the node's health (`/health`, `gc health`): critical (a broken replica makes the node
    * unhealthy) but not part of readiness (the node still serves its other apps).
@@ -94,8 +95,8 @@ export class AppImpl implements App {
   #starting: Promise<void> | undefined;
   #rpc: RpcServer | undefined;
   #coordinator: ActiveCoordinator | undefined;
-  #backend: Backend | undefined;
-  #vip: Vip | undefined;
+  #components: AppComponent[] = [];
+  #started: AppComponent[] = [];
   #lastActivation: Record<string, number> | undefined;
   #db: ReplicatedDatabase | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
@@ -212,16 +213,17 @@ export class AppImpl implements App {
     for (const w of [...this.#roleWaiters]) w();
   }
 
-  /** Backend state for `status()` (refreshed by `refreshStatus()`, which the platform awaits). */
-  #backendStatus: AppStatus['backend'];
-
-  /** Refreshes the parts of the status that need I/O (backend state, replication lag). */
+  /** Refreshes the parts of the status that need I/O (backend state, replication lag, …). */
   async refreshStatus(): Promise<void> {
-    if (this.#backend) {
-      const st = await this.#backend.status().catch(() => undefined);
-      if (st) this.#backendStatus = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
-    }
-    await this.#db?.refresh();
+    await Promise.all(
+      this.#started.map(async (c) => {
+        try {
+          await c.refresh?.();
+        } catch (err) {
+          this.#d.logger.warn('component refresh failed', { component: c.name, err });
+        }
+      }),
+    );
   }
 
   sqlite(): { path: string; primary: Primary | undefined; replica: Replica | undefined } | undefined {
@@ -232,6 +234,12 @@ export class AppImpl implements App {
 
   status(): AppStatus {
     const l = this.#election?.leader();
+    const byName = new Map(this.#started.map((c) => [c.name, c.status?.()]));
+    const others = Object.fromEntries(
+      [...byName].filter(([n, v]) => v !== undefined && !['database', 'vip', 'backend'].includes(n)),
+    );
+    const backend = byName.get('backend') as AppStatus['backend'] | undefined;
+    const vip = byName.get('vip') as AppStatus['vip'] | undefined;
     return {
       name: this.name,
       mode: this.mode,
@@ -239,9 +247,10 @@ export class AppImpl implements App {
       leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
-      ...(this.#backendStatus ? { backend: this.#backendStatus } : {}),
+      ...(backend ? { backend } : {}),
       ...(this.#db ? { replication: this.#db.status() } : {}),
-      ...(this.#vip ? { vip: { address: this.#vip.address, held: this.#vip.state === 'held' } } : {}),
+      ...(vip ? { vip } : {}),
+      ...(Object.keys(others).length ? { components: others } : {}),
       ...(this.#lastActivation ? { lastActivation: this.#lastActivation } : {}),
     };
   }
@@ -285,11 +294,11 @@ export class AppImpl implements App {
     this.#d.appsChanged();
     this.#setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
+    await this.#startComponents();
     if (this.mode === AppMode.Pool) {
       await this.#enqueue(() => this.#activate(0, 'started'));
       return;
     }
-    await this.#buildCoordinator();
     const election = await createElection(this.#d.nc, {
       bucket: this.#d.names.election,
       key: 'leader',
@@ -319,99 +328,85 @@ export class AppImpl implements App {
     this.#leaderChanged(election.leader());
   }
 
+  /** What every component of this app gets when it starts. */
+  #componentContext(c: AppComponent): ComponentContext {
+    return {
+      platform: this.#d.names.platform,
+      app: this.name,
+      nodeId: this.#d.nodeId,
+      nc: this.#d.nc,
+      dataDir: this.#d.dataDir,
+      clock: this.#d.clock,
+      logger: this.#d.logger.child({ component: c.name }),
+      registry: this.#d.registry,
+      audit: (type, data, severity) => this.#d.audit(type, data, severity),
+      stepDown: (reason) => {
+        this.#d.logger.warn('component hands leadership on', { component: c.name, reason });
+        void this.stepDown().catch((err: unknown) =>
+          this.#d.logger.error('step-down asked by a component failed', { component: c.name, err }),
+        );
+      },
+      leaderEpoch: () => (this.#epoch > 0 && this.#election?.isLeader() ? this.#epoch : undefined),
+    };
+  }
+
   /**
-   * The active sequence of an active-passive app (promote data → VIP → backend healthy → onActive, and
-   * the reverse) runs in `@gc/backends`' coordinator: each phase fenced by the epoch, timed, and undone
-   * in reverse when a later one fails.
+   * Composes the app's components (database → VIP → backend → its own → onActive/onPassive hooks), starts
+   * them (standby duties, health checks) and builds the coordinator that runs their steps as the active
+   * sequence: each step fenced by the epoch, timed, audited, and undone in reverse when a later one fails.
    */
-  async #buildCoordinator(): Promise<void> {
+  async #startComponents(): Promise<void> {
     const log = this.#d.logger;
-    if (this.#o.backend) {
-      const b = this.#o.backend;
-      this.#backend = isBackend(b)
-        ? b
-        : await createBackendFromConfig(b, { name: this.name, logger: log, clock: this.#d.clock });
+    const { components, database } = await composeComponents(this.name, this.#o, {
+      connectOptions: this.#d.connectOptions,
+      logger: log,
+      clock: this.#d.clock,
+    });
+    this.#db = database;
+    this.#components = [
+      ...components,
+      hooksComponent(this.#hooks, { app: this.name, nodeId: this.#d.nodeId, reason: () => this.#reason }),
+    ];
+    for (const c of this.#components) {
+      await c.start?.(this.#componentContext(c));
+      this.#started.push(c);
+      const health = c.health?.bind(c);
+      if (health)
+        this.#d.registerHealth(`${c.name}-${this.name}`, async () => {
+          await c.refresh?.();
+          return health();
+        });
     }
-    if (this.#o.vip) {
-      this.#vip = createVip({
-        // createVip merges a partial `arp` over its defaults
-        ...(this.#o.vip as Parameters<typeof createVip>[0]),
-        currentEpoch: () => (this.#epoch > 0 && this.#election?.isLeader() ? this.#epoch : undefined),
-        logger: log,
-        clock: this.#d.clock,
-        onEvent: (e) => this.#d.audit(`vip.${e.type}`, { ...e }),
-      });
-    }
-    if (this.#o.sqlite) {
-      this.#db = new ReplicatedDatabase(this.#o.sqlite, {
-        nc: this.#d.nc,
-        connectOptions: this.#d.connectOptions,
-        nodeId: this.#d.nodeId,
-        names: this.#d.names,
-        app: this.name,
-        dataDir: this.#d.dataDir,
-        clock: this.#d.clock,
-        logger: this.#d.logger,
-        registry: this.#d.registry,
-        audit: this.#d.audit,
-        deposed: () => void this.stepDown().catch(() => undefined),
-      });
-      await this.#db.start();
-      this.#d.registerHealth(`replication-${this.name}`, async () => {
-        await this.#db?.refresh();
-        return this.#db?.health() ?? true;
-      });
-    }
-    const db = this.#db;
-    const vip = this.#vip;
-    const timeout = this.#hooks.timeoutMs;
+    const sequence: SequenceStep[] = this.#components.map((c) =>
+      isBackendComponent(c)
+        ? {
+            name: c.name,
+            backend: c.backend,
+            ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
+          }
+        : {
+            name: c.name,
+            ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
+            activate: (t) => c.activate?.(t) ?? Promise.resolve(),
+            deactivate: (t) => c.deactivate?.(t) ?? Promise.resolve(),
+          },
+    );
     this.#coordinator = createActiveCoordinator({
       name: this.name,
-      steps: {
-        ...(db
-          ? {
-              promote: {
-                activate: (ctx: PhaseContext) => db.activate(ctx.epoch),
-                deactivate: (ctx: PhaseContext) => db.deactivate(ctx.epoch),
-              },
-            }
-          : {}),
-        ...(vip
-          ? {
-              vip: {
-                activate: async ({ epoch }: PhaseContext) => void (await vip.acquire(epoch)),
-                deactivate: ({ reason }: PhaseContext) => vip.release(reason),
-              },
-            }
-          : {}),
-        ...(this.#backend ? { backend: this.#backend } : {}),
-        onActive: {
-          activate: (ctx: PhaseContext) => this.#runOnActive(ctx),
-          deactivate: (ctx: PhaseContext) => this.#runOnPassive(ctx),
-        },
-      },
-      // Each hook has its own timeout; the phase allows all of them.
-      timeouts: {
-        ...defaultActiveCoordinatorOptions().timeouts,
-        ...Object.fromEntries(Object.entries(this.#o.phaseTimeouts ?? {}).filter(([, v]) => v !== undefined)),
-        onActiveMs: timeout * (this.#hooks.count('onActive') + this.#hooks.count('onPassive') + 1),
-      },
+      steps: {},
+      sequence,
+      timeouts: defaultActiveCoordinatorOptions().timeouts,
+      // Pool apps activate with epoch 0 on every node: nothing to fence.
+      ...(this.mode === AppMode.Pool
+        ? { fence: { highest: () => 0, observe: () => false, admit: () => true, check: () => undefined } }
+        : {}),
       clock: this.#d.clock,
       logger: log,
       ...(this.#d.registry ? { registry: this.#d.registry } : {}),
       onEvent: (e) => {
-        if (e.type === 'phase')
-          this.#d.audit(`app.phase.${e.direction}`, {
-            phase: e.phase,
-            epoch: e.epoch,
-            ok: e.ok,
-            ms: Math.round(e.durationMs),
-            ...(e.error ? { error: e.error } : {}),
-          });
-        else if (e.type === 'backend-restart' || e.type === 'backend-unhealthy')
-          this.#d.audit(`backend.${e.type.slice(8)}`, { ...e });
-        else if (e.type === 'backend-failed') {
-          this.#d.audit('backend.failed', { epoch: e.epoch, reason: e.reason });
+        const rec = coordinatorAudit(e);
+        if (rec) this.#d.audit(rec.type, rec.data);
+        if (e.type === 'backend-failed') {
           // A leader whose service cannot be kept healthy hands over to a standby.
           void this.stepDown().catch((err: unknown) =>
             log.error('step-down after backend failure failed', { err }),
@@ -438,38 +433,6 @@ export class AppImpl implements App {
   allowUnprovenPublish(reason: string): void {
     if (!this.#db) throw new ClosedError(`app ${this.name} has no replicated database`);
     this.#db.allowUnprovenPublish(reason);
-  }
-
-  async #runOnActive(ctx: PhaseContext): Promise<void> {
-    const failures = await this.#hooks.run('onActive', {
-      app: this.name,
-      nodeId: this.#d.nodeId,
-      epoch: ctx.epoch,
-      signal: ctx.signal,
-      reason: this.#reason,
-    });
-    if (failures.length) {
-      // Let the hooks clean up what they started before the coordinator undoes the earlier phases.
-      await this.#hooks.run('onPassive', {
-        app: this.name,
-        nodeId: this.#d.nodeId,
-        epoch: ctx.epoch,
-        signal: ctx.signal,
-        reason: 'onActive failed',
-      });
-      throw failures[0]!.error;
-    }
-  }
-
-  async #runOnPassive(ctx: PhaseContext): Promise<void> {
-    const failures = await this.#hooks.run('onPassive', {
-      app: this.name,
-      nodeId: this.#d.nodeId,
-      epoch: ctx.epoch,
-      signal: ctx.signal,
-      reason: ctx.reason ?? this.#reason,
-    });
-    if (failures.length) throw failures[0]!.error;
   }
 
   #reason = '';
@@ -502,33 +465,13 @@ export class AppImpl implements App {
         'gc.reason': reason,
       });
       let err: Error | undefined;
-      if (this.#coordinator) {
-        try {
-          const report = await this.#coordinator.activate(epoch);
-          this.#lastActivation = Object.fromEntries(
-            report.phases.map((ph) => [ph.phase, Math.round(ph.durationMs)]),
-          );
-        } catch (e) {
-          err = e instanceof Error ? e : new Error(String(e));
-        }
-      } else {
-        const f = await this.#hooks.run('onActive', {
-          app: this.name,
-          nodeId: this.#d.nodeId,
-          epoch,
-          signal: ac.signal,
-          reason,
-        });
-        if (f.length) {
-          await this.#hooks.run('onPassive', {
-            app: this.name,
-            nodeId: this.#d.nodeId,
-            epoch,
-            signal: ac.signal,
-            reason: 'onActive failed',
-          });
-          err = f[0]!.error;
-        }
+      try {
+        const report = await this.#coordinator!.activate(epoch);
+        this.#lastActivation = Object.fromEntries(
+          report.phases.map((ph) => [ph.phase, Math.round(ph.durationMs)]),
+        );
+      } catch (e) {
+        err = e instanceof Error ? e : new Error(String(e));
       }
       if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       span.end();
@@ -558,7 +501,6 @@ export class AppImpl implements App {
     if (this.#role !== AppRole.Active && this.#role !== AppRole.Activating) return;
     const epoch = this.#epoch;
     this.#setRole(AppRole.Deactivating);
-    const ac = new AbortController();
     const started = this.#d.clock.now();
     await tracer.startActiveSpan('gc.app.deactivate', async (span) => {
       span.setAttributes({
@@ -568,21 +510,10 @@ export class AppImpl implements App {
         'gc.reason': reason,
       });
       let err: Error | undefined;
-      if (this.#coordinator) {
-        this.#reason = reason;
-        await this.#coordinator.deactivate(reason).catch((e: unknown) => {
-          err = e instanceof Error ? e : new Error(String(e));
-        });
-      } else {
-        const f = await this.#hooks.run('onPassive', {
-          app: this.name,
-          nodeId: this.#d.nodeId,
-          epoch,
-          signal: ac.signal,
-          reason,
-        });
-        err = f[0]?.error;
-      }
+      this.#reason = reason;
+      await this.#coordinator?.deactivate(reason).catch((e: unknown) => {
+        err = e instanceof Error ? e : new Error(String(e));
+      });
       if (err) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
         this.#d.audit('app.deactivate_failed', { epoch, error: err.message });
@@ -612,28 +543,21 @@ export class AppImpl implements App {
   async #stop(): Promise<void> {
     await this.#starting?.catch(() => undefined);
     this.#current?.abort();
-    this.#db?.stopping();
+    for (const c of this.#started) c.stopping?.();
     await this.#enqueue(() => this.#deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
     await this.#coordinator?.close();
-    await this.#db?.stop();
-    this.#d.unregisterHealth(`replication-${this.name}`);
-    await this.#vip?.close();
-    await this.#backend?.close();
+    for (const c of this.#started.splice(0).reverse()) {
+      if (c.health) this.#d.unregisterHealth(`${c.name}-${this.name}`);
+      await c
+        .stop?.()
+        .catch((err: unknown) => this.#d.logger.error('component stop failed', { component: c.name, err }));
+    }
     await this.#rpc?.close();
     await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
     if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
     this.#setRole(AppRole.Stopped);
     if (this.#starting) this.#d.audit('app.stopped', {});
   }
-}
-
-function isBackend(x: unknown): x is Backend {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as Backend).start === 'function' &&
-    typeof (x as Backend).health === 'function'
-  );
 }

@@ -1,4 +1,5 @@
-export { createPlatform, defaultAppOptions, auditSeverity } from './platform.js';
+export { createPlatform, defaultAppOptions } from './platform.js';
+export { auditSeverity } from './audit.js';
 export { AppMode, AppRole } from './types.js';
 export type {
   App,
@@ -13,10 +14,12 @@ export type {
   Platform,
   PlatformOptions,
   PlatformStatus,
-  ReplicationStatus,
   TransitionContext,
 } from './types.js';
 export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
+export type { ReplicationStatus } from '@gc/wal';
+export type { AppComponent, ComponentContext, ComponentTransition } from '@gc/core';
+export { ComponentOrder } from './components.js';
 export type { AdminClient, RecoverResult, StepDownResult } from './admin.js';
 export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
 export { RpcErrorCode, RpcError } from '@gc/rpc';

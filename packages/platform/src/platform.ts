@@ -7,6 +7,7 @@ import {
   realClock,
   resourceNames,
   validateNodeId,
+  type AuditSeverity,
   type PlatformResourceNames,
 } from '@gc/core';
 import { createAudit, type Audit } from '@gc/audit';
@@ -14,6 +15,7 @@ import { createEvents, type Events } from '@gc/events';
 import { createLocks, type Locks } from '@gc/locks';
 import { createMembership, type Member, type Membership } from '@gc/membership';
 import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
+import { auditSeverity } from './audit.js';
 import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
@@ -102,10 +104,10 @@ class PlatformImpl implements Platform {
   }
 
   /** Every state change goes to the audit stream (never throws into the caller) and the log. */
-  #audit(app: string | undefined, type: string, data: Record<string, unknown>): void {
-    this.logger.info(type, { ...(app ? { app } : {}), ...data });
+  #audit(app: string | undefined, type: string, data: Record<string, unknown>, given?: AuditSeverity): void {
+    const severity = given ?? auditSeverity(type);
+    this.logger[severity](type, { ...(app ? { app } : {}), ...data });
     const epoch = typeof data.epoch === 'number' && data.epoch > 0 ? data.epoch : undefined;
-    const severity = auditSeverity(type);
     void this.audit.record({ type, ...(app ? { app } : {}), ...(epoch ? { epoch } : {}), data, severity });
   }
 
@@ -160,7 +162,7 @@ class PlatformImpl implements Platform {
           void this.#membership
             ?.updateApps(this.#startedApps())
             .catch((err: unknown) => this.logger.warn('membership update failed', { err })),
-        audit: (type, data) => this.#audit(name, type, data),
+        audit: (type, data, severity) => this.#audit(name, type, data, severity),
         registerHealth: (check, fn) =>
           this.health.register(check, fn, {
             intervalMs: 2000,
@@ -370,25 +372,6 @@ class PlatformImpl implements Platform {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Severity of an audit record by its type. */
-export function auditSeverity(type: string): 'error' | 'warn' | 'info' {
-  if (type.endsWith('failed') || type === 'wal.replica_stalled' || type === 'wal.promotion_refused')
-    return 'error';
-  if (
-    type.startsWith('lock.forced') ||
-    type === 'wal.unreplicated_writes' ||
-    type === 'wal.replica_refused' ||
-    type === 'wal.replica_error' ||
-    type === 'wal.primary_error' ||
-    type === 'wal.resync' ||
-    type === 'wal.not_leader' ||
-    type === 'wal.recover_armed' ||
-    type === 'wal.recovered'
-  )
-    return 'warn';
-  return 'info';
 }
 
 /**

@@ -1,9 +1,9 @@
-import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
+import type { AppComponent, Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { ElectionOptions, LeaderInfo } from '@gc/election';
 import type { Audit } from '@gc/audit';
 import type { Backend, BackendConfig, BackendStatus } from '@gc/backends';
 import type { ArpOptions, VipOptions } from '@gc/vip';
-import type { Primary, Replica } from '@gc/wal';
+import type { Primary, Replica, ReplicationStatus } from '@gc/wal';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { Events } from '@gc/events';
 import type { Locks } from '@gc/locks';
@@ -161,6 +161,13 @@ export interface AppOptions {
   };
   /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
   phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;
+  /**
+   * More parts of the app (see `AppComponent` in `@gc/core`): each starts with the app on this node and
+   * runs its step in the active sequence by its `order` (after the backend and before the onActive hooks by
+   * default), timed, audited and undone in reverse when a later step fails; its `status()` shows under
+   * `components` in the app's status and its `health()` in the node's health. Default none.
+   */
+  components?: AppComponent[];
 }
 
 /** Options of {@link createPlatform}. */
@@ -192,32 +199,6 @@ export interface PlatformOptions {
   logger?: Logger;
 }
 
-/** Replication of one app's database on this node, as `status()` and `/status` show it. */
-export interface ReplicationStatus {
-  role: 'primary' | 'replica' | 'none';
-  /** Last txid applied (replica) or acknowledged by the stream (primary). */
-  txid: number;
-  /** Database checksum at `txid` (16 hex digits): equal on every node that holds the same state. */
-  checksum?: string;
-  /** Transactions the replica has not applied yet, against the history's tip (0 on the primary). */
-  lagTx: number;
-  /** How long the replica has been behind, in ms (primary: oldest unacknowledged commit's age). */
-  lagMs: number;
-  /**
-   * `following` (replica applying the stream), `bootstrapping`, `stalled` (cannot follow: see `reason`),
-   * `primary` (publishing), `publish-failing` (commits not acknowledged), `refused` (this node's copy was
-   * not allowed to become the primary: see `reason`), `starting`, `stopped`.
-   */
-  state: string;
-  /** Why the state is not a healthy one; undefined when healthy. */
-  reason?: string;
-  /** The history's tip as last seen (replica). */
-  tipTxid?: number;
-  /** Bootstraps and refused transactions since the replica started. */
-  bootstraps?: number;
-  refusals?: number;
-}
-
 /** What one app looks like on this node (in `/status` and `gc status`). */
 export interface AppStatus {
   name: string;
@@ -234,6 +215,8 @@ export interface AppStatus {
   vip?: { address: string; held: boolean };
   /** SQLite replication on this node, when the app has a database. */
   replication?: ReplicationStatus;
+  /** Status of the app's other components (see `AppOptions.components`), by name. */
+  components?: Record<string, unknown>;
   /** Durations of the last activation's phases on this node, in ms. */
   lastActivation?: Record<string, number>;
 }

@@ -25,3 +25,5 @@ export type {
   InterfaceAddress,
   IpFailure,
 } from './commands.js';
+export { vipComponent } from './component.js';
+export type { VipComponentOptions } from './component.js';

@@ -41,3 +41,5 @@ export {
   WAL_FRAME_HEADER_BYTES,
 } from './walfile.js';
 export type { WalCursor, WalTransaction, WalReadResult } from './walfile.js';
+export { replicatedDatabase, ReplicatedDatabase } from './component.js';
+export type { ReplicatedDatabaseOptions, ReplicationStatus } from './component.js';

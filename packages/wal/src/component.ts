@@ -1,12 +1,11 @@
 import {
   ClosedError,
-  type AppResourceNames,
-  type Clock,
+  type AppComponent,
+  type ComponentContext,
+  type ComponentTransition,
   type ConnectOptions,
   type Epoch,
-  type Logger,
 } from '@gc/core';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   createSnapshotStore,
   createSnapshotter,
@@ -14,21 +13,53 @@ import {
   type Snapshotter,
   type SnapshotStore,
 } from '@gc/snapshot';
-import {
-  NotAtTipError,
-  ReplicaStateName,
-  createReplica,
-  demote,
-  promote,
-  walNames,
-  walTrimmer,
-  type Primary,
-  type PrimaryEvent,
-  type Replica,
-  type ReplicaEvent,
-} from '@gc/wal';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { AppOptions, ReplicationStatus } from './types.js';
+import { NotAtTipError } from './errors.js';
+import { demote, promote } from './promote.js';
+import type { Primary, PrimaryEvent } from './primary.js';
+import { ReplicaStateName, createReplica, type Replica, type ReplicaEvent } from './replica.js';
+import { walNames, walTrimmer } from './stream.js';
+
+/** Options of {@link replicatedDatabase}: the `sqlite` block of an app. */
+export interface ReplicatedDatabaseOptions {
+  /** The database file the app (or its backend) uses. */
+  path: string;
+  /** Make every commit wait until it is in the stream (RPO 0). Default false. */
+  synchronous?: boolean;
+  /** Take a snapshot this often while primary, in ms (0: never). Default 600000. */
+  snapshotIntervalMs?: number;
+  /**
+   * Capture and publish from a worker thread with its own NATS connection made from these options (see
+   * `PrimaryOptions.worker`). Default undefined: in the app's thread.
+   */
+  worker?: { connect: Partial<ConnectOptions> };
+}
+
+/** Replication of one app's database on this node, as the app's status shows it. */
+export interface ReplicationStatus {
+  role: 'primary' | 'replica' | 'none';
+  /** Last txid applied (replica) or acknowledged by the stream (primary). */
+  txid: number;
+  /** Database checksum at `txid` (16 hex digits): equal on every node that holds the same state. */
+  checksum?: string;
+  /** Transactions the replica has not applied yet, against the history's tip (0 on the primary). */
+  lagTx: number;
+  /** How long the replica has been behind, in ms (primary: how long commits stay unacknowledged). */
+  lagMs: number;
+  /**
+   * `following`, `bootstrapping`, `stalled` (cannot follow: see `reason`), `primary` (publishing),
+   * `publish-failing` (commits not acknowledged), `refused` (this node's copy was not allowed to become
+   * the primary: see `reason`), `starting`, `stopped`.
+   */
+  state: string;
+  /** Why the state is not a healthy one; undefined when healthy. */
+  reason?: string;
+  /** The history's tip as last seen (replica). */
+  tipTxid?: number;
+  /** Bootstraps and refused transactions since the replica started. */
+  bootstraps?: number;
+  refusals?: number;
+}
 
 /** Metrics of replicated databases (registered once per registry). */
 interface WalMetrics {
@@ -83,37 +114,34 @@ function walMetrics(registry: Registry): WalMetrics {
   return m;
 }
 
-/** What the replicated database needs from its app. */
-export interface ReplicatedDatabaseDeps {
-  nc: NatsConnection;
-  connectOptions: Partial<ConnectOptions> | undefined;
-  nodeId: string;
-  names: AppResourceNames;
-  app: string;
-  dataDir: string;
-  clock: Clock;
-  logger: Logger;
-  registry: Registry | undefined;
-  audit: (type: string, data: Record<string, unknown>) => void;
-  /** The primary reports that another leader extended the stream: the app steps down. */
-  deposed: () => void;
-}
-
 /** A primary whose commits stay unacknowledged this long is `publish-failing`. */
 const PUBLISH_FAILING_MS = 10_000;
 /** A replica behind the tip for this long counts as broken in health. */
 const LAGGING_MS = 60_000;
 
 /**
- * The replicated SQLite database of an active-passive app on one node: a replica while passive (it follows
- * the stream, bootstrapping from snapshots when it must), promoted when the node becomes active (only a copy
- * proven to be at the history's tip is published), snapshotted while primary, demoted when the node stops
- * being active. Its state is part of the node's health.
+ * The replicated SQLite database of an active-passive app on one node, as an app component: a replica while
+ * passive (it follows the stream, bootstrapping from snapshots when it must), promoted when the node becomes
+ * active (only a copy proven to be at the history's tip is published), snapshotted while primary, demoted
+ * when the node stops being active. Its state is part of the node's health (`database-<app>`).
+ *
+ * @example
+ * platform.app('orders', { components: [replicatedDatabase({ path: '/data/orders.db' })] });
+ * // (the platform builds it from the app's `sqlite` option)
  */
-export class ReplicatedDatabase {
-  readonly #o: NonNullable<AppOptions['sqlite']>;
-  readonly #d: ReplicatedDatabaseDeps;
-  readonly #metrics: WalMetrics | undefined;
+export function replicatedDatabase(options: ReplicatedDatabaseOptions): ReplicatedDatabase {
+  return new ReplicatedDatabase(options);
+}
+
+/** See {@link replicatedDatabase}. */
+export class ReplicatedDatabase implements AppComponent {
+  readonly name = 'database';
+  readonly order = 100;
+  /** Catch-up of a large backlog (bounded on its own, see `promote`) plus the snapshot restore. */
+  readonly timeoutMs = 120_000;
+  readonly #o: ReplicatedDatabaseOptions;
+  #ctx: ComponentContext | undefined;
+  #metrics: WalMetrics | undefined;
   #primary: Primary | undefined;
   #replica: Replica | undefined;
   #snapshots: SnapshotStore | undefined;
@@ -126,10 +154,13 @@ export class ReplicatedDatabase {
   #status: ReplicationStatus = { role: 'none', txid: 0, lagTx: 0, lagMs: 0, state: 'starting' };
   #oldestUnackedAt: number | undefined;
 
-  constructor(options: NonNullable<AppOptions['sqlite']>, deps: ReplicatedDatabaseDeps) {
+  constructor(options: ReplicatedDatabaseOptions) {
     this.#o = options;
-    this.#d = deps;
-    this.#metrics = deps.registry ? walMetrics(deps.registry) : undefined;
+  }
+
+  get #d(): ComponentContext {
+    if (!this.#ctx) throw new ClosedError(`the database component of ${this.#o.path} (not started)`);
+    return this.#ctx;
   }
 
   get path(): string {
@@ -143,7 +174,7 @@ export class ReplicatedDatabase {
   }
 
   #where() {
-    return { platform: this.#d.names.platform, app: this.#d.app, path: this.#o.path };
+    return { platform: this.#d.platform, app: this.#d.app, path: this.#o.path };
   }
 
   #replicaEvents = (e: ReplicaEvent) => {
@@ -176,7 +207,7 @@ export class ReplicatedDatabase {
   async #startReplica(): Promise<void> {
     this.#snapshots ??= await createSnapshotStore(
       this.#d.nc,
-      { platform: this.#d.names.platform, app: this.#d.app },
+      { platform: this.#d.platform, app: this.#d.app },
       this.#d.clock,
     );
     this.#replica = await createReplica(this.#d.nc, {
@@ -189,7 +220,9 @@ export class ReplicatedDatabase {
   }
 
   /** Starts as a replica (standby duty). */
-  async start(): Promise<void> {
+  async start(ctx: ComponentContext): Promise<void> {
+    this.#ctx = ctx;
+    this.#metrics = ctx.registry ? walMetrics(ctx.registry) : undefined;
     await this.#startReplica();
   }
 
@@ -203,7 +236,7 @@ export class ReplicatedDatabase {
   }
 
   /** Promote phase: catch up, prove and verify the replica, publish with the new epoch, start snapshots. */
-  async activate(epoch: Epoch): Promise<void> {
+  async activate({ epoch }: ComponentTransition): Promise<void> {
     if (!this.#replica) await this.#startReplica();
     const replica = this.#replica!;
     // promote() closes the replica; if it fails, the next attempt (or standby duty) starts a new one.
@@ -220,7 +253,7 @@ export class ReplicatedDatabase {
           epoch,
           synchronous: this.#o.synchronous ?? false,
           ...(recover ? { unprovenState: 'publish' as const } : {}),
-          ...(this.#o.worker ? { worker: { connect: this.#d.connectOptions ?? {} } } : {}),
+          ...(this.#o.worker ? { worker: this.#o.worker } : {}),
           clock: this.#d.clock,
           logger: this.#d.logger,
           onEvent: (e: PrimaryEvent) => this.#primaryEvent(e, epoch),
@@ -265,9 +298,9 @@ export class ReplicatedDatabase {
       epoch,
       ...Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
     });
-    const names = walNames(this.#d.names.platform, this.#d.app);
+    const names = walNames(this.#d.platform, this.#d.app);
     this.#snapshotter = createSnapshotter(this.#d.nc, this.#snapshots!, (dir) => primary.snapshotTo(dir), {
-      platform: this.#d.names.platform,
+      platform: this.#d.platform,
       app: this.#d.app,
       intervalMs: this.#o.snapshotIntervalMs ?? 600_000,
       scratchDir: this.#d.dataDir,
@@ -296,7 +329,7 @@ export class ReplicatedDatabase {
     if (e.type === 'not-leader') {
       // Another epoch extended the stream: we are no longer the leader.
       this.#d.audit('wal.not_leader', { epoch, error: e.error.message });
-      this.#d.deposed();
+      this.#d.stepDown(`another leader extended the WAL stream: ${e.error.message}`);
     } else if (e.type === 'resync') {
       this.#metrics?.resyncs.inc({ app: this.#d.app });
       this.#d.audit('wal.resync', { txid: e.txid, reason: e.reason });
@@ -311,7 +344,7 @@ export class ReplicatedDatabase {
   }
 
   /** Demote phase: stop publishing, become a replica; unreplicated local writes are reported, never merged. */
-  async deactivate(epoch: Epoch): Promise<void> {
+  async deactivate({ epoch }: ComponentTransition): Promise<void> {
     await this.#snapshotter?.close();
     this.#snapshotter = undefined;
     const primary = this.#primary;
@@ -353,13 +386,15 @@ export class ReplicatedDatabase {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    if (!this.#ctx) return;
     await this.#snapshotter?.close();
     await this.#primary?.close();
     await this.#replica?.close();
   }
 
   /** Refreshes the status (asks the server for the tip while a replica). */
-  async refresh(): Promise<ReplicationStatus> {
+  async refresh(): Promise<void> {
+    if (!this.#ctx) return;
     const app = this.#d.app;
     const now = this.#d.clock.now();
     let st: ReplicationStatus;
@@ -421,11 +456,10 @@ export class ReplicatedDatabase {
     this.#status = st;
     this.#metrics?.txid.set({ app, role: st.role }, st.txid);
     this.#metrics?.broken.set({ app }, this.health() === true ? 0 : 1);
-    return st;
   }
 
   /** The last refreshed status. */
-  status(): ReplicationStatus {
+  status(): Record<string, unknown> & ReplicationStatus {
     return { ...this.#status };
   }
 
