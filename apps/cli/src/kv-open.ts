@@ -1,4 +1,4 @@
-import { resourceNames } from '@gc/core';
+import { resourceNames, isStreamNotFound } from '@gc/core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -10,7 +10,7 @@ export async function openAppKv(nc: NatsConnection, platform: string, app: strin
   try {
     await jsm.streams.info(`KV_${bucket}`);
   } catch (err) {
-    if (/not found/i.test((err as Error).message)) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
   return new Kvm(nc).open(bucket);

@@ -1,4 +1,4 @@
-import { resourceNames } from '@gc/core';
+import { resourceNames, isStreamNotFound } from '@gc/core';
 import { createLocks, type Locks } from '@gc/locks';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -16,7 +16,7 @@ export async function openLocks(
   try {
     await jsm.streams.info(`KV_${bucket}`);
   } catch (err) {
-    if (/not found/i.test((err as Error).message)) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
   return createLocks(nc, { bucket, owner });

@@ -1,4 +1,4 @@
-import { resourceNames } from '@gc/core';
+import { resourceNames, isStreamNotFound } from '@gc/core';
 import { createSnapshotStore, type SnapshotStore } from '@gc/snapshot';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -14,7 +14,7 @@ export async function openSnapshots(
   try {
     await jsm.streams.info(`OBJ_${bucket}`);
   } catch (err) {
-    if (/not found/i.test((err as Error).message)) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
   return createSnapshotStore(nc, { platform, app });

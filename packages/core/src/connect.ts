@@ -11,6 +11,7 @@ import {
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { ConnectError, ErrorCode, GcError, JetStreamUnavailableError, ServerTooOldError } from './errors.js';
+import { isAuthorizationError, isNoResponders, jsApiCode, JsApiCode } from './nats-errors.js';
 import { compareVersions, MIN_SERVER_VERSION } from './features.js';
 
 /** How to authenticate. Give at most one of `credsFile`/`creds`, `token`, `user`+`pass`, `nkeySeed`. */
@@ -159,7 +160,7 @@ export async function connect(opts: Partial<ConnectOptions> = {}): Promise<NatsC
     });
   } catch (err) {
     const e = err as Error & { code?: string };
-    const isAuth = e.name === 'AuthorizationError' || /authoriz|authentic/i.test(e.message);
+    const isAuth = isAuthorizationError(err);
     throw new ConnectError(
       isAuth ? ErrorCode.AuthFailed : ErrorCode.ConnectFailed,
       isAuth
@@ -187,7 +188,14 @@ async function checkServer(nc: NatsConnection, o: ConnectOptions): Promise<void>
     await jsm.getAccountInfo();
   } catch (err) {
     const e = err as Error;
-    if (e.name === 'JetStreamNotEnabled' || /not enabled|no responders|503/i.test(e.message)) {
+    const code = jsApiCode(err);
+    if (
+      // (the client's JetStreamNotEnabled class is not exported; its name is its contract)
+      e.name === 'JetStreamNotEnabled' ||
+      isNoResponders(err) ||
+      code === JsApiCode.JetStreamNotEnabled ||
+      code === JsApiCode.JetStreamNotEnabledForAccount
+    ) {
       throw new JetStreamUnavailableError(nc.getServer(), { cause: err });
     }
     throw new ConnectError(

@@ -1,3 +1,4 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { FencedError, WriteConflictError } from './errors.js';
 import { fencedKv, type FencedKvBucket } from './fenced-kv.js';
@@ -22,7 +23,13 @@ class MemoryBucket implements FencedKvBucket {
 
   #cas(key: string, data: Uint8Array, version: number): number {
     const last = this.entries.get(key)?.revision ?? 0;
-    if (last !== version) throw new Error(`wrong last sequence: ${last}`);
+    if (last !== version)
+      // What the server answers to a lost CAS (the client turns it into this class, code 10071).
+      throw new JetStreamApiError({
+        code: 400,
+        err_code: 10071,
+        description: `wrong last sequence: ${last}`,
+      });
     this.entries.set(key, { revision: ++this.seq, value: data, operation: 'PUT' });
     return this.seq;
   }

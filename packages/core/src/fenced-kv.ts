@@ -1,4 +1,5 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isWrongLastSequence, jsApiCode } from './nats-errors.js';
+import { JetStreamApiCodes } from '@nats-io/jetstream';
 import type { Epoch } from './epoch.js';
 import { FencedError, WriteConflictError } from './errors.js';
 
@@ -105,17 +106,7 @@ function encode(epoch: Epoch, deleted: boolean, value: Uint8Array): Uint8Array {
 }
 
 function isConflict(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (
-      e instanceof JetStreamApiError &&
-      (e.code === JetStreamApiCodes.StreamWrongLastSequence ||
-        e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-    ) {
-      return true;
-    }
-    if (/wrong last sequence/i.test(e.message)) return true;
-  }
-  return false;
+  return isWrongLastSequence(err) || jsApiCode(err) === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
 }
 
 /**

@@ -55,3 +55,13 @@ export type { FencedKv, FencedKvBucket, FencedKvOptions, FencedEntry } from './f
 export { withTimeout } from './util.js';
 export { PushQueue } from './queue.js';
 export type { AppComponent, AuditSeverity, ComponentContext, ComponentTransition } from './component.js';
+export {
+  JsApiCode,
+  jsApiCode,
+  isWrongLastSequence,
+  isStreamNotFound,
+  isConsumerNotFound,
+  isNoResponders,
+  isNatsTimeout,
+  isAuthorizationError,
+} from './nats-errors.js';

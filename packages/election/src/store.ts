@@ -1,3 +1,4 @@
+import { isNoResponders, isStreamNotFound as isStreamNotFoundError } from '@gc/core';
 import {
   createInbox,
   headers,
@@ -189,12 +190,7 @@ export async function openKvLeaseStore(nc: NatsConnection, o: KvLeaseStoreOption
 
 /** Stream gone: "stream not found", or "no responders" for a publish/direct get on its subjects. */
 function isStreamNotFound(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return true;
-    if (e instanceof natsErrors.NoRespondersError) return true;
-    if (/stream not found|no stream matches subject|no responders/i.test(e.message)) return true;
-  }
-  return false;
+  return isStreamNotFoundError(err) || isNoResponders(err);
 }
 
 class KvLeaseStore implements LeaseStore {

@@ -10,6 +10,7 @@ import {
   silentLogger,
   validateToken,
   type TimerHandle,
+  isWrongLastSequence,
 } from '@gc/core';
 import {
   LockLostError,
@@ -123,7 +124,7 @@ function isConflict(err: unknown): boolean {
       err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
     );
   }
-  return err instanceof Error && /wrong last sequence/i.test(err.message);
+  return isWrongLastSequence(err);
 }
 
 class Conflict extends Error {}

@@ -12,6 +12,7 @@ import {
   validateNodeId,
   validateToken,
   type TimerHandle,
+  isWrongLastSequence,
 } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import { membershipMetrics, type MembershipMetrics } from './metrics.js';
@@ -159,7 +160,7 @@ function isConflict(err: unknown): boolean {
       err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
     );
   }
-  return err instanceof Error && /wrong last sequence/i.test(err.message);
+  return isWrongLastSequence(err);
 }
 
 /** Go duration for a per-key TTL: whole seconds, rounded up (never shorter than asked). */

@@ -1,4 +1,4 @@
-import { GcError, resourceNames, validateAppName, validateNodeId } from '@gc/core';
+import { GcError, resourceNames, validateAppName, validateNodeId, isNoResponders } from '@gc/core';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { PlatformStatus } from './types.js';
@@ -91,8 +91,7 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
         }
       } catch (err) {
         // no node answering at all shows up as "no responders": that is an empty platform, not an error
-        if ((err as Error).name !== 'NoRespondersError' && !/no responders/i.test((err as Error).message))
-          throw err;
+        if (!isNoResponders(err)) throw err;
       }
       return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     },

@@ -12,8 +12,8 @@ import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
-import { resourceNames, realClock, type Clock } from '@gc/core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { isStreamNotFound, resourceNames, realClock, type Clock } from '@gc/core';
 import { PageHashes, formatChecksum, headerPageSize, pageHash } from './checksum.js';
 import { SnapshotCorruptError, SnapshotNotFoundError } from './errors.js';
 import { checkIntegrity } from './sqlite.js';
@@ -358,7 +358,7 @@ export async function openSnapshotStore(
   try {
     await jsm.streams.info(`OBJ_${names.snapshots}`);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
   const os = await new Objm(nc).open(names.snapshots, false);

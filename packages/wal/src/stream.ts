@@ -1,21 +1,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import {
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstreamManager,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
-import { resourceNames } from '@gc/core';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { isStreamNotFound, jsApiCode, JsApiCode, resourceNames } from '@gc/core';
 import { parseChecksum } from '@gc/snapshot';
 import { WalHeader, type TxKindValue } from './wire.js';
-
-/** JetStream API error code: a stream with that name exists (with another configuration, or just made). */
-const STREAM_NAME_IN_USE = 10058;
-
-/** True for the JetStream API's "stream not found". */
-export function isStreamNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
-}
 
 /** Names of one app's replication resources. */
 export interface WalNames {
@@ -55,7 +42,7 @@ export async function ensureWalStream(
       });
     } catch (e) {
       // Another node created it meanwhile.
-      if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;
+      if (jsApiCode(e) !== JsApiCode.StreamNameInUse) throw e;
     }
   }
   return jsm;

@@ -1,3 +1,4 @@
+import { SnapshotNotFoundError } from '@gc/snapshot';
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import type { SnapshotInfo } from '@gc/snapshot';
@@ -37,7 +38,7 @@ export default class SnapshotRestore extends BaseCommand<typeof SnapshotRestore>
       return { ...info, path };
     } catch (err) {
       this.error(`restore failed, nothing was written to ${path}: ${(err as Error).message}`, {
-        exit: /not found|no snapshot/i.test((err as Error).message) ? ExitCode.NotFound : ExitCode.Failed,
+        exit: err instanceof SnapshotNotFoundError ? ExitCode.NotFound : ExitCode.Failed,
       });
     }
   }

@@ -1,0 +1,73 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
+import {
+  AuthorizationError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError as NatsTimeoutError,
+} from '@nats-io/nats-core';
+
+// NATS errors told apart by their class and the JetStream API's error codes — never by message text, which
+// changes between client and server versions.
+
+/** JetStream API error codes gc reacts to (`err_code` of the server's API errors). */
+export const JsApiCode = {
+  ConsumerNotFound: 10014,
+  NoMessageFound: 10037,
+  JetStreamNotEnabledForAccount: 10039,
+  StreamNameInUse: 10058,
+  StreamNotFound: 10059,
+  /** A publish whose expected last (subject) sequence did not hold: a CAS that lost. */
+  WrongLastSequence: 10071,
+  JetStreamNotEnabled: 10076,
+} as const;
+
+/** The errors `err` was caused by, itself first (follows `cause`, bounded). */
+function* chain(err: unknown): Generator<unknown> {
+  let e: unknown = err;
+  for (let i = 0; i < 8 && e !== undefined && e !== null; i++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
+/** The JetStream API error code of `err` (or of an error it was caused by); undefined when none. */
+export function jsApiCode(err: unknown): number | undefined {
+  for (const e of chain(err)) if (e instanceof JetStreamApiError) return e.code;
+  return undefined;
+}
+
+/** A CAS (expected last sequence / revision) that lost: someone else wrote first. */
+export function isWrongLastSequence(err: unknown): boolean {
+  return jsApiCode(err) === JsApiCode.WrongLastSequence;
+}
+
+/** The stream (or the KV bucket / object store behind it) does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  return jsApiCode(err) === JsApiCode.StreamNotFound;
+}
+
+/** The consumer does not exist. */
+export function isConsumerNotFound(err: unknown): boolean {
+  return jsApiCode(err) === JsApiCode.ConsumerNotFound;
+}
+
+/** Nobody subscribes to the subject (a request to nobody; JetStream not answering on a server without it). */
+export function isNoResponders(err: unknown): boolean {
+  for (const e of chain(err)) {
+    if (e instanceof NoRespondersError) return true;
+    if (e instanceof RequestError && e.isNoResponders()) return true;
+  }
+  return false;
+}
+
+/** A NATS request or JetStream operation that timed out. */
+export function isNatsTimeout(err: unknown): boolean {
+  for (const e of chain(err)) if (e instanceof NatsTimeoutError) return true;
+  return false;
+}
+
+/** The server refused the credentials or a permission. */
+export function isAuthorizationError(err: unknown): boolean {
+  for (const e of chain(err)) if (e instanceof AuthorizationError) return true;
+  return false;
+}
