@@ -16,3 +16,18 @@ export type { ServerFlavor } from '@gc/nats-server';
 export { cleanupAll, liveResources, makeTempDir, runPrefix, TESTKIT_PREFIX } from './cleanup.js';
 export { testkitRuntime, dockerStatus, startContainerServer } from './containers.js';
 export type { TestkitRuntime, DockerStatus, ContainerServer } from './containers.js';
+export { checkLinearizable, registerModel, lockModel, kvModel, fencedRegisterModel } from './lincheck.js';
+export type {
+  Operation,
+  Model,
+  LinearizabilityResult,
+  RegisterInput,
+  RegisterOutput,
+  LockInput,
+  LockOutput,
+  KvInput,
+  KvOutput,
+  KvKeyState,
+  FencedInput,
+  FencedOutput,
+} from './lincheck.js';
