@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-// Proves the workspace package graph is acyclic and one-way: core -> features -> platform -> cli.
-// Runtime dependencies (dependencies, peerDependencies) may only point to a lower layer, or, between
-// feature packages, to another feature package as long as no cycle forms. Tooling packages (the
-// testkit) may only be devDependencies. Exits non-zero with every violation listed.
+// Proves the workspace package graph is acyclic and one-way: core -> primitives -> features -> platform
+// -> cli. Runtime dependencies (dependencies, peerDependencies) may only point to a lower layer, or,
+// between feature packages, to another feature package as long as no cycle forms. Primitives
+// (@gc/sqlite) sit between core and the features: they may use core only, and features use them.
+// Tooling packages (the testkit) may only be devDependencies. Exits non-zero with every violation listed.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const LAYER = { core: 0, feature: 1, platform: 2, app: 3, example: 3, tooling: -1, e2e: 4 };
+const LAYER = { core: 0, primitive: 0.5, feature: 1, platform: 2, app: 3, example: 3, tooling: -1, e2e: 4 };
+const PRIMITIVES = new Set(['@gc/sqlite']);
 
 function layerOf(name, dir) {
   if (name === '@gc/core') return 'core';
+  if (PRIMITIVES.has(name)) return 'primitive';
   if (name === '@gc/platform') return 'platform';
   if (dir.startsWith('apps/')) return 'app';
   if (dir.startsWith('tooling/')) return 'tooling';
@@ -54,7 +57,7 @@ for (const [name, p] of pkgs) {
       );
     } else if (p.layer !== 'tooling' && LAYER[target.layer] > LAYER[p.layer]) {
       errors.push(
-        `${name} (${p.layer}) depends on ${dep} (${target.layer}): dependencies must point down (core -> features -> platform -> cli)`,
+        `${name} (${p.layer}) depends on ${dep} (${target.layer}): dependencies must point down (core -> primitives -> features -> platform -> cli)`,
       );
     } else if (p.layer === target.layer && p.layer !== 'feature' && p.layer !== 'example') {
       errors.push(

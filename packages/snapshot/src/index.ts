@@ -1,14 +1,9 @@
-export {
-  SnapshotErrorCode,
-  SnapshotCorruptError,
-  IntegrityCheckError,
-  SnapshotNotFoundError,
-  NotWalModeError,
-  NotDatabaseError,
-} from './errors.js';
+export { SnapshotErrorCode, SnapshotCorruptError, SnapshotNotFoundError } from './errors.js';
 export type { SnapshotErrorCodeValue } from './errors.js';
-export { openDatabase, assertIntegrity, checkIntegrity } from './sqlite.js';
-export type { SqliteDatabase, OpenDatabaseOptions } from './sqlite.js';
+// The SQLite primitives moved to `@gc/sqlite`; re-exported here so that existing imports keep working.
+export { IntegrityCheckError, NotWalModeError, NotDatabaseError } from '@gc/sqlite';
+export { openDatabase, assertIntegrity, checkIntegrity } from '@gc/sqlite';
+export type { SqliteDatabase, OpenDatabaseOptions } from '@gc/sqlite';
 export {
   LOCK_BYTE_OFFSET,
   lockPageNumber,
@@ -19,8 +14,8 @@ export {
   headerPageSize,
   databaseFileInfo,
   hashFile,
-} from './checksum.js';
-export type { DatabaseFileInfo } from './checksum.js';
+} from '@gc/sqlite';
+export type { DatabaseFileInfo } from '@gc/sqlite';
 export {
   createSnapshotStore,
   openSnapshotStore,

@@ -6,8 +6,7 @@ import { headers } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '@gc/core';
 import { makeTempDir, startServer, type NatsServer } from '@gc/testkit';
-import { formatChecksum, hashFile, lockPageNumber, pageHash, PageHashes } from './checksum.js';
-import { openDatabase } from './sqlite.js';
+import { formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createSnapshotStore } from './store.js';
 import { createSnapshotter } from './snapshotter.js';
 import { SnapshotCorruptError, SnapshotErrorCode } from './errors.js';
@@ -50,30 +49,6 @@ async function makeDb(rows: number): Promise<{ path: string; position: SnapshotP
     },
   };
 }
-
-describe('page checksum', () => {
-  it('is order-independent, detects a swap of two pages, ignores the lock page and zero pages', () => {
-    const a = Buffer.alloc(4096, 1);
-    const b = Buffer.alloc(4096, 2);
-    const h1 = new PageHashes();
-    h1.set(1, pageHash(1, a));
-    h1.set(2, pageHash(2, b));
-    const h2 = new PageHashes();
-    h2.set(2, pageHash(2, b));
-    h2.set(1, pageHash(1, a));
-    expect(h2.checksum).toBe(h1.checksum);
-    const swapped = new PageHashes();
-    swapped.set(1, pageHash(1, b));
-    swapped.set(2, pageHash(2, a));
-    expect(swapped.checksum).not.toBe(h1.checksum);
-    expect(pageHash(lockPageNumber(4096), a)).toBe(0n);
-    expect(pageHash(7, Buffer.alloc(4096))).toBe(0n);
-    h1.resize(1);
-    expect(h1.checksum).toBe(pageHash(1, a));
-    expect(lockPageNumber(4096)).toBe(262145);
-    expect(lockPageNumber(65536)).toBe(16385);
-  });
-});
 
 describe('snapshot store', () => {
   it('uploads and restores byte-identically with progress, verified by checksum and integrity_check', async () => {

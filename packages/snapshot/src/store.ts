@@ -14,9 +14,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isStreamNotFound, resourceNames, realClock, type Clock } from '@gc/core';
-import { PageHashes, formatChecksum, headerPageSize, pageHash } from './checksum.js';
+import { PageHashes, checkIntegrity, formatChecksum, headerPageSize, pageHash } from '@gc/sqlite';
 import { SnapshotCorruptError, SnapshotNotFoundError } from './errors.js';
-import { checkIntegrity } from './sqlite.js';
 import type {
   RestoreOptions,
   SnapshotInfo,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { NotDatabaseError } from './errors.js';
+import type { DatabaseFileInfo } from './types.js';
 
 /** Byte offset of SQLite's lock-byte page (the "pending byte"): 1 GiB. */
 export const LOCK_BYTE_OFFSET = 0x40000000;
@@ -100,16 +101,6 @@ export class PageHashes {
     c.#pages = this.#pages;
     return c;
   }
-}
-
-/** Page size and size in pages of a database file, from its 100-byte header and its length. */
-export interface DatabaseFileInfo {
-  /** Page size in bytes. */
-  pageSizeBytes: number;
-  /** Size in pages (file length / page size, rounded down). */
-  pageCount: number;
-  /** File length in bytes. */
-  sizeBytes: number;
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');

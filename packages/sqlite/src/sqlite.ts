@@ -1,11 +1,6 @@
 import Database from 'better-sqlite3';
 import { IntegrityCheckError } from './errors.js';
-
-/** A better-sqlite3 connection. */
-export type SqliteDatabase = Database.Database;
-
-/** Options of {@link openDatabase}: better-sqlite3's own options. */
-export type OpenDatabaseOptions = Database.Options;
+import type { OpenDatabaseOptions, SqliteDatabase } from './types.js';
 
 /**
  * The one place gc opens an SQLite database. Passes `nativeBinding` from the
