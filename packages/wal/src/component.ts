@@ -16,8 +16,14 @@ import {
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { NotAtTipError } from './errors.js';
 import { demote, promote } from './promote.js';
-import type { Primary, PrimaryEvent } from './primary.js';
-import { ReplicaStateName, createReplica, type Replica, type ReplicaEvent } from './replica.js';
+import { createReplica } from './replica.js';
+import {
+  ReplicaStateName,
+  type Primary,
+  type PrimaryEvent,
+  type Replica,
+  type ReplicaEvent,
+} from './types.js';
 import { walNames, walTrimmer } from './stream.js';
 
 /** Options of {@link replicatedDatabase}: the `sqlite` block of an app. */

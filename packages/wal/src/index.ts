@@ -11,9 +11,11 @@ export {
   ReplicaStalledError,
 } from './errors.js';
 export type { WalErrorCodeValue, NotAtTipKind } from './errors.js';
-export { createPrimary, defaultPrimaryOptions, primarySidecarPath } from './primary.js';
-export type { Primary, PrimaryOptions, PrimaryEvent, PrimaryPosition, PrimaryStopResult } from './primary.js';
-export { createReplica, defaultReplicaOptions, ReplicaStateName } from './replica.js';
+export { createPrimary, defaultPrimaryOptions } from './primary.js';
+export { primarySidecarPath } from './position.js';
+export type { Primary, PrimaryOptions, PrimaryEvent, PrimaryPosition, PrimaryStopResult } from './types.js';
+export { createReplica, defaultReplicaOptions } from './replica.js';
+export { ReplicaStateName } from './types.js';
 export type {
   Replica,
   ReplicaOptions,
@@ -22,7 +24,7 @@ export type {
   ReplicaState,
   ReplicaStateNameValue,
   PromotionTimings,
-} from './replica.js';
+} from './types.js';
 export { promote, demote } from './promote.js';
 export type { PromoteOptions, PromoteResult, DemoteResult } from './promote.js';
 export type { WalPosition, PositionFile } from './position.js';

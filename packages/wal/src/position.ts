@@ -91,3 +91,8 @@ export function fsyncDir(dir: string): void {
     closeSync(fd);
   }
 }
+
+/** Sidecar the primary keeps next to the database: its last acknowledged position (for demotion checks). */
+export function primarySidecarPath(path: string): string {
+  return `${path}.gc-primary.json`;
+}

@@ -3,17 +3,8 @@ import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, fs
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { type JetStreamManager } from '@nats-io/jetstream';
-import {
-  ClosedError,
-  TimeoutError,
-  realClock,
-  silentLogger,
-  withTimeout,
-  type Clock,
-  type ConnectOptions,
-  type Epoch,
-  type Logger,
-} from '@gc/core';
+import { ClosedError, TimeoutError, realClock, silentLogger, withTimeout, type Clock } from '@gc/core';
+import { openSnapshotStore, type SnapshotSource } from '@gc/snapshot';
 import {
   NotWalModeError,
   PageHashes,
@@ -21,17 +12,16 @@ import {
   headerPageSize,
   lockPageNumber,
   openDatabase,
-  openSnapshotStore,
   pageHash,
-  type SnapshotSource,
   type SqliteDatabase,
-} from '@gc/snapshot';
+} from '@gc/sqlite';
 import { NotAtTipError, NotLeaderError } from './errors.js';
 import { StreamPublisher } from './publisher.js';
-import { readPosition, writePosition, type WalPosition } from './position.js';
+import { primarySidecarPath, readPosition, writePosition, type WalPosition } from './position.js';
 import { ensureWalStream, historyTip, walNames, type HistoryTip, type WalNames } from './stream.js';
 import { WalReader, readWal, type WalCursor, type WalReadResult, type WalTransaction } from './walfile.js';
-import { createWorkerPrimary } from './worker-primary.js';
+import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from './types.js';
+import { createWorkerPrimary } from './worker/facade.js';
 import { TxKind, encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from './wire.js';
 
 /** `stop()` compares the whole file with the captured state for databases up to this size. */
@@ -39,72 +29,6 @@ const STOP_VERIFY_MAX_BYTES = 256 << 20;
 
 /** Longest a capture pin is kept before it is handed over (see #captureRound). */
 const PIN_MAX_AGE_MS = 50;
-
-/** Options of {@link createPrimary}. */
-export interface PrimaryOptions {
-  /** Platform name. */
-  platform: string;
-  /** App name. */
-  app: string;
-  /** Path of the SQLite database (WAL mode). */
-  path: string;
-  /** Fencing epoch of this leadership; must be ≥ every epoch already in the stream. */
-  epoch: Epoch;
-  /** Create the database (in WAL mode) when the file does not exist. Default true. */
-  create: boolean;
-  /** How often the WAL is read for new commits, in ms. Default 10. */
-  pollIntervalMs: number;
-  /** Run a checkpoint once the WAL holds this many frames. Default 1000. */
-  checkpointFrames: number;
-  /** Every {@link Primary.write} waits until its commit is in the stream (RPO 0). Default false. */
-  synchronous: boolean;
-  /** Messages published without waiting for acks. Default 64. */
-  publishWindow: number;
-  /** Timeout of one publish, in ms. Default 5000. */
-  publishTimeoutMs: number;
-  /** Default timeout of {@link Primary.sync}, in ms. Default 30000. */
-  syncTimeoutMs: number;
-  /** `busy_timeout` of the connections the primary opens, in ms. Default 5000. */
-  busyTimeoutMs: number;
-  /** How long the primary's own checkpoint may wait for the write lock, in ms. Default 50. */
-  checkpointLockTimeoutMs: number;
-  /** Stream replicas when the stream is created. Default 1. */
-  streamReplicas: number;
-  /** Upper bound of a message body in bytes; default (0) = the server's max_payload minus 8 KiB for headers. */
-  maxChunkBytes: number;
-  /**
-   * When the stream holds no complete transaction, read the history's tip from the app's newest snapshot
-   * (the bucket is opened, never created). Default true.
-   */
-  snapshotTip: boolean;
-  /**
-   * What to do with a local database that is not proven to be at the history's tip (behind, diverged, or
-   * the stream and snapshots are gone): `refuse` (default) throws {@link NotAtTipError} and publishes
-   * nothing; `publish` publishes it in full as the new truth — an operator's decision (`gc app recover`),
-   * since it discards whatever the history holds beyond it.
-   */
-  unprovenState: 'refuse' | 'publish';
-  /** The first txid this primary publishes is above this (promotion passes the replica's txid). Default 0. */
-  minTxid: number;
-  /**
-   * How often the whole file is compared with the captured state, in ms (0: never; besides, a changed file
-   * header triggers it, and `stop()` does it for databases up to 256 MiB). Default 300000.
-   */
-  verifyIntervalMs: number;
-  /** Injectable clock. */
-  clock: Clock;
-  /** Logger. */
-  logger: Logger;
-  /** Listener registered before start, so it also sees the start-up events (`resync`). */
-  onEvent: ((e: PrimaryEvent) => void) | undefined;
-  /**
-   * Run the capture engine (WAL reading, page hashing, checkpoints, publishing, acks) in a worker thread
-   * with a NATS connection of its own made from `connect` (plain data: servers, credentials files, TLS
-   * files). The application's thread then only commits; `position()` is as of the worker's last report.
-   * The connection passed to {@link createPrimary} is not used. Default undefined: in this thread.
-   */
-  worker: { connect: Partial<ConnectOptions> } | undefined;
-}
 
 /** Defaults of {@link PrimaryOptions} (platform, app, path and epoch have none). */
 export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app' | 'path' | 'epoch'> {
@@ -131,81 +55,6 @@ export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app'
   };
 }
 
-/** What a primary reports. */
-export type PrimaryEvent =
-  | { type: 'published'; txid: number; seq: number }
-  | { type: 'resync'; txid: number; reason: string }
-  | { type: 'wal-restart'; salt1: number; checkpointSeq: number }
-  | { type: 'checkpoint'; framesBefore: number; durationMs: number }
-  | { type: 'not-leader'; error: NotLeaderError }
-  | { type: 'error'; error: Error };
-
-/** Where a primary stands. */
-export interface PrimaryPosition extends WalPosition {
-  /** Epoch this primary publishes with. */
-  leaderEpoch: Epoch;
-  /** Last txid captured from the WAL (may not be in the stream yet). */
-  capturedTxid: number;
-  /** Checksum of the captured state. */
-  capturedChecksum: string;
-  /** Messages waiting for a stream ack. */
-  queuedMessages: number;
-}
-
-/** Result of {@link Primary.stop}. */
-export interface PrimaryStopResult {
-  /** Last position the stream acknowledged. */
-  acked: WalPosition;
-  /** Transactions captured but never acknowledged by the stream (0 after a clean stop). */
-  unreplicatedTransactions: number;
-  /** True when the stream refused this primary (another leader). */
-  deposed: boolean;
-}
-
-/** The primary replicator of one database. See {@link createPrimary}. */
-export interface Primary {
-  /** The primary's own connection to the database, for the app to use (busy_timeout set). */
-  readonly db: SqliteDatabase;
-  /** Runs `fn` in a write transaction on {@link Primary.db}; with `synchronous` waits until it is in the stream. */
-  write<T>(fn: (db: SqliteDatabase) => T): Promise<T>;
-  /**
-   * Waits until every transaction committed before the call (by any connection or process) is
-   * acknowledged by the stream. Resolves with the acknowledged position.
-   */
-  sync(timeoutMs?: number): Promise<WalPosition>;
-  /**
-   * Captures what was committed outside {@link Primary.write} (directly on {@link Primary.db}, by an ORM,
-   * by another connection) now, instead of at the next poll (`pollIntervalMs`). Call it after such a
-   * commit when replication lag matters; it returns at once.
-   */
-  captureNow(): void;
-  /** Current position. */
-  position(): PrimaryPosition;
-  /**
-   * Checkpoints the WAL safely from this process: captures every commit under the write lock, backfills
-   * everything (PASSIVE from another connection) and lets the next writer restart the WAL. Use this
-   * instead of `PRAGMA wal_checkpoint(FULL|RESTART|TRUNCATE)` on a connection in this same thread: those
-   * wait for the replicator's read pin, which cannot move while the thread is blocked (they return busy
-   * after `busy_timeout`; nothing is lost). Other processes and threads may checkpoint in any mode.
-   */
-  checkpoint(): Promise<void>;
-  /** Subscribes to events; returns an unsubscribe function. */
-  onEvent(listener: (e: PrimaryEvent) => void): () => void;
-  /**
-   * Writes a copy of the database consistent at an acknowledged txid into `dir` (file `snapshot.db`)
-   * without blocking writers, for `@gc/snapshot`.
-   */
-  snapshotTo(dir: string): Promise<SnapshotSource>;
-  /**
-   * Stops capturing and publishing: captures what is committed, publishes it if still leader (bounded by
-   * `timeoutMs`), closes every connection. The database file then holds the full local state.
-   */
-  stop(timeoutMs?: number): Promise<PrimaryStopResult>;
-  /** Same as {@link Primary.stop} without the result. Idempotent. */
-  close(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
 interface Outgoing {
   txid: number;
   chunk: WireChunk;
@@ -230,11 +79,6 @@ interface HistoryEntry {
   after: bigint;
   dbPages: number;
   seq: number;
-}
-
-/** Sidecar the primary keeps next to the database: its last acknowledged position (for demotion checks). */
-export function primarySidecarPath(path: string): string {
-  return `${path}.gc-primary.json`;
 }
 
 function readFilePage(fd: number, pgno: number, pageSize: number, fileSize: number): Buffer {

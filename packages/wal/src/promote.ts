@@ -3,24 +3,22 @@ import { dirname } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { realClock, type Clock, type Epoch } from '@gc/core';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { checkIntegrity, formatChecksum, hashFile, openSnapshotStore } from '@gc/snapshot';
+import { openSnapshotStore } from '@gc/snapshot';
+import { checkIntegrity, formatChecksum, hashFile } from '@gc/sqlite';
 import { NotAtTipError, PromotionError, type NotAtTipKind } from './errors.js';
-import { fsyncDir, type WalPosition } from './position.js';
+import { fsyncDir, primarySidecarPath, type WalPosition } from './position.js';
 import { historyTip, streamTip, walNames, type HistoryTip } from './stream.js';
-import {
-  createPrimary,
-  primarySidecarPath,
-  type Primary,
-  type PrimaryOptions,
-  type PrimaryStopResult,
-} from './primary.js';
-import {
-  createReplica,
-  type PromotionTimings,
-  type Replica,
-  type ReplicaEvent,
-  type ReplicaOptions,
-} from './replica.js';
+import { createPrimary } from './primary.js';
+import { createReplica } from './replica.js';
+import type {
+  Primary,
+  PrimaryOptions,
+  PrimaryStopResult,
+  PromotionTimings,
+  Replica,
+  ReplicaEvent,
+  ReplicaOptions,
+} from './types.js';
 import type { UnreplicatedWritesError } from './errors.js';
 
 /** Options of {@link promote}: the new primary's options (path, platform and app come from the replica's). */

@@ -32,10 +32,9 @@ import {
   realClock,
   silentLogger,
   withTimeout,
-  type Clock,
   type Fence,
-  type Logger,
 } from '@gc/core';
+import { SnapshotCorruptError, type SnapshotSource } from '@gc/snapshot';
 import {
   PageHashes,
   databaseFileInfo,
@@ -45,10 +44,7 @@ import {
   openDatabase,
   pageHash,
   parseChecksum,
-  SnapshotCorruptError,
-  type SnapshotSource,
-  type SnapshotStore,
-} from '@gc/snapshot';
+} from '@gc/sqlite';
 import {
   CorruptMessageError,
   DivergedError,
@@ -56,41 +52,26 @@ import {
   ReplicaStalledError,
   UnreplicatedWritesError,
 } from './errors.js';
-import { fsyncDir, readPosition, writePosition, writePositionAsync, type WalPosition } from './position.js';
-import { primarySidecarPath } from './primary.js';
+import {
+  fsyncDir,
+  primarySidecarPath,
+  readPosition,
+  writePosition,
+  writePositionAsync,
+  type WalPosition,
+} from './position.js';
 import { ensureWalStream, historyTip, streamTip, walNames, type WalNames } from './stream.js';
 import { TxAssembler, TxKind, WalHeader, bodyPages, parseChunk, type TxMeta } from './wire.js';
 import { readWal, type WalReadResult } from './walfile.js';
-
-/** Options of {@link createReplica}. */
-export interface ReplicaOptions {
-  /** Platform name. */
-  platform: string;
-  /** App name. */
-  app: string;
-  /** Data path of the database (where the app reads it when this node is active). */
-  path: string;
-  /** Where the replica copy is kept while passive. Default `${path}.replica` (same directory). */
-  replicaPath: string;
-  /** Snapshot store for bootstrap and re-bootstrap. Without it, a replica can only start from txid 1. */
-  snapshots: SnapshotStore | undefined;
-  /** At most this many transactions per durable apply batch. Default 512. */
-  batchMaxTransactions: number;
-  /** At most this many body bytes per batch. Default 64 MiB. */
-  batchMaxBytes: number;
-  /** Wait before retrying after an error, in ms; doubles while the same failure repeats. Default 500. */
-  retryDelayMs: number;
-  /** Longest wait between retries of a stalled replica, in ms. Default 30000. */
-  maxRetryDelayMs: number;
-  /** Stream replicas when the stream is created. Default 1. */
-  streamReplicas: number;
-  /** Injectable clock. */
-  clock: Clock;
-  /** Logger. */
-  logger: Logger;
-  /** Listener registered before start, so it also sees the start-up events (`bootstrap`, `unreplicated-writes`). */
-  onEvent: ((e: ReplicaEvent) => void) | undefined;
-}
+import {
+  ReplicaStateName,
+  type Replica,
+  type ReplicaEvent,
+  type ReplicaLag,
+  type ReplicaOptions,
+  type ReplicaState,
+  type ReplicaStateNameValue,
+} from './types.js';
 
 /** Defaults of {@link ReplicaOptions} (platform, app and path have none). */
 export function defaultReplicaOptions(): Omit<ReplicaOptions, 'platform' | 'app' | 'path' | 'replicaPath'> {
@@ -105,98 +86,6 @@ export function defaultReplicaOptions(): Omit<ReplicaOptions, 'platform' | 'app'
     logger: silentLogger,
     onEvent: undefined,
   };
-}
-
-/** What a replica reports. */
-export type ReplicaEvent =
-  | { type: 'applied'; txid: number; seq: number; transactions: number }
-  | { type: 'durable'; txid: number; seq: number }
-  | { type: 'bootstrap'; from: 'snapshot' | 'empty' | 'local' | 'adopted'; txid: number; reason?: string }
-  | { type: 'unreplicated-writes'; error: UnreplicatedWritesError }
-  | { type: 'refused'; error: Error }
-  /** The replica cannot follow: the same refusal came back after a bootstrap, or a bootstrap failed. */
-  | { type: 'stalled'; reason: string; retryInMs: number }
-  /** Following again after a stall. */
-  | { type: 'recovered'; txid: number }
-  | { type: 'error'; error: Error };
-
-/** What a replica is doing (see {@link Replica.state}). */
-export const ReplicaStateName = {
-  Starting: 'starting',
-  /** Applying the stream (caught up or catching up). */
-  Following: 'following',
-  /** Replacing its copy from a snapshot (or from nothing, replaying the stream). */
-  Bootstrapping: 'bootstrapping',
-  /** Cannot follow; retries with backoff. `reason` says why. */
-  Stalled: 'stalled',
-  Closed: 'closed',
-} as const;
-/** One of {@link ReplicaStateName}. */
-export type ReplicaStateNameValue = (typeof ReplicaStateName)[keyof typeof ReplicaStateName];
-
-/** A replica's state, for health and status. */
-export interface ReplicaState {
-  state: ReplicaStateNameValue;
-  /** Why it is bootstrapping or stalled; the last refusal otherwise (undefined when none). */
-  reason: string | undefined;
-  /** Wall-clock ms when it entered `state`. */
-  sinceMs: number;
-  /** Bootstraps since start (the start-up one included). */
-  bootstraps: number;
-  /** Refused transactions since start. */
-  refusals: number;
-  /** When stalled: wall-clock ms of the next attempt. */
-  retryAtMs: number | undefined;
-}
-
-/** Replication lag of a replica. */
-export interface ReplicaLag {
-  /** Transactions in the stream not yet applied. */
-  transactions: number;
-  /** Seconds since the oldest unapplied transaction was stored (0 when caught up). */
-  seconds: number;
-  /** Last complete txid in the stream as far as known. */
-  streamTxid: number;
-}
-
-/** Durations of the promotion phases, in ms. */
-export interface PromotionTimings {
-  catchUpMs: number;
-  verifyMs: number;
-  moveMs: number;
-  startMs: number;
-  totalMs: number;
-}
-
-/** A replica of one app's database. See {@link createReplica}. */
-export interface Replica {
-  /** Path of the replica copy. */
-  readonly replicaPath: string;
-  /**
-   * Position applied: the replica file holds this state (a process crash redoes it from the journal).
-   * It is fsynced and recorded shortly after (the `durable` event); {@link Replica.close} waits for that.
-   */
-  position(): WalPosition;
-  /** Lag against the history's tip (asks the server: stream info, and the last message's headers when behind). */
-  lag(): Promise<ReplicaLag>;
-  /** What the replica is doing: following, bootstrapping or stalled (with the reason). */
-  state(): ReplicaState;
-  /** Subscribes to events; returns an unsubscribe function. */
-  onEvent(listener: (e: ReplicaEvent) => void): () => void;
-  /** Resolves once `txid` is applied. */
-  waitForTxid(txid: number, timeoutMs?: number): Promise<WalPosition>;
-  /**
-   * Resolves once the replica has applied the history's tip as of the call (the stream's last complete
-   * transaction; an incomplete last one is skipped), bootstrapping on the way if it must. Rejects with
-   * {@link ReplicaStalledError} as soon as the replica stalls, and with `TimeoutError` when it makes no
-   * progress for `stallTimeoutMs` or `timeoutMs` passes.
-   */
-  catchUp(timeoutMs?: number, opts?: { stallTimeoutMs?: number }): Promise<WalPosition>;
-  /** Copies the replica (quiescent between batches) into `dir/snapshot.db` with its position. */
-  snapshotTo(dir: string): Promise<SnapshotSource>;
-  /** Stops consuming; keeps the files. Idempotent. */
-  close(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 interface ReadyTx {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { isStreamNotFound, jsApiCode, JsApiCode, resourceNames } from '@gc/core';
-import { parseChecksum } from '@gc/snapshot';
+import { parseChecksum } from '@gc/sqlite';
 import { WalHeader, type TxKindValue } from './wire.js';
 
 /** Names of one app's replication resources. */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { SqliteDatabase } from '@gc/snapshot';
+import type { SqliteDatabase } from '@gc/sqlite';
 
 /** Seeded PRNG (mulberry32): same seed, same sequence. For tests and benches. */
 export function seededRandom(seed: number): () => number {

@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTempDir } from '@gc/testkit';
-import { openDatabase } from '@gc/snapshot';
+import { openDatabase } from '@gc/sqlite';
 import {
   parseWalHeader,
   readWal,

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { EPOCH_HEADER, parseEpoch } from '@gc/core';
-import { formatChecksum, parseChecksum } from '@gc/snapshot';
+import { formatChecksum, parseChecksum } from '@gc/sqlite';
 import { CorruptMessageError } from './errors.js';
 
 /** Header names of WAL stream messages (see the README's wire format). */

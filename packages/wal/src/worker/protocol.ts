@@ -1,6 +1,6 @@
 import { ClosedError, TimeoutError, type ConnectOptions } from '@gc/core';
-import { NotAtTipError, NotLeaderError, type NotAtTipKind } from './errors.js';
-import type { PrimaryEvent, PrimaryOptions, PrimaryPosition } from './primary.js';
+import { NotAtTipError, NotLeaderError, type NotAtTipKind } from '../errors.js';
+import type { PrimaryEvent, PrimaryOptions, PrimaryPosition } from '../types.js';
 
 // Messages between a primary's facade on the application's thread and its capture engine in a worker
 // thread (see `PrimaryOptions.worker`). Everything here is structured-clone data.

@@ -1,29 +1,31 @@
-import { emitAll } from './listeners.js';
+import { emitAll } from '../listeners.js';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ClosedError, withTimeout } from '@gc/core';
-import { NotWalModeError, type SnapshotSource, type SqliteDatabase } from '@gc/snapshot';
-import type { NotLeaderError } from './errors.js';
-import type { WalPosition } from './position.js';
-import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from './primary.js';
+import type { SnapshotSource } from '@gc/snapshot';
+import { NotWalModeError, type SqliteDatabase } from '@gc/sqlite';
+import type { NotLeaderError } from '../errors.js';
+import type { WalPosition } from '../position.js';
+import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from '../types.js';
 import {
   fromWireError,
   fromWireEvent,
   type FromWorker,
   type ToWorker,
   type WorkerStart,
-} from './worker-protocol.js';
+} from './protocol.js';
 import { createLockWord, lendWriteLock } from './write-lock.js';
 
 /**
- * Starts the worker: `primary-worker.js` next to the built bundle, or, when running from source (tests,
- * `@gc/source`), `primary-worker.ts` next to this file through a small bootstrap that registers tsx.
+ * Starts the worker. Built, this file is part of `dist/index.js` and the entry is `dist/worker/entry.js`
+ * (its own tsup entry, see tsup.config.ts); when running from source (tests, `@gc/source`) it is
+ * `entry.ts` next to this file, loaded through a small bootstrap that registers tsx.
  */
 function startWorker(workerData: WorkerStart): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
-  if (!fromSource) return new Worker(new URL('./primary-worker.js', import.meta.url), { workerData });
-  const entry = new URL('./primary-worker.ts', import.meta.url).href;
+  if (!fromSource) return new Worker(new URL('./worker/entry.js', import.meta.url), { workerData });
+  const entry = new URL('./entry.ts', import.meta.url).href;
   const require = createRequire(import.meta.url);
   // require.resolve picks the package's CommonJS build; the worker imports its ES module twin.
   const tsxApi = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;

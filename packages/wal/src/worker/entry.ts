@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, createLogger, type LogFields, type Logger, type LogLevel } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { defaultPrimaryOptions, startPrimaryEngine, type Primary, type PrimaryEvent } from './primary.js';
+import { defaultPrimaryOptions, startPrimaryEngine } from '../primary.js';
+import type { Primary, PrimaryEvent } from '../types.js';
 import { borrowWriteLock } from './write-lock.js';
 import {
   toWireError,
@@ -13,7 +14,7 @@ import {
   type ToWorker,
   type WireEvent,
   type WorkerStart,
-} from './worker-protocol.js';
+} from './protocol.js';
 
 /** How long the engine waits for the app's thread to lend the write lock (see `write-lock.ts`). */
 const LEND_WAIT_MS = 1000;

@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from '@gc/snapshot';
+import type { SqliteDatabase } from '@gc/sqlite';
 
 // Lending the database's write lock from the application's thread to the capture engine in a worker.
 //
