@@ -155,106 +155,110 @@ async function oldLeader(bucket: string, key: string, epoch: number) {
 describe('election: a marker that follows a takeover never lets a second node in', () => {
   const ROUNDS = Number(process.env.GC_MARKER_ROUNDS ?? (process.env.GC_LONG_TESTS === '1' ? 60 : 8));
   const LANES = Number(process.env.GC_MARKER_LANES ?? 1);
-  it(`${LANES} x ${ROUNDS} rounds of "an old TTL'd leader stops; 5 contenders race its expiry": no overlapping leadership`, async () => {
-    if (!supports(nc, 'per-key-ttl')) return;
-    const conns = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => connect({ servers: server.url, name: `c${i}` })),
-    );
-    const events: HistoryEvent[] = [];
-    const stats = { rounds: 0, takeovers: 0, creates: 0, markersAfterTakeover: 0, grants: 0 };
-    const debug = process.env.GC_DEBUG_MARKER === '1';
-    const lane = async (l: number) => {
-      let delayMs = 2; // how long after its TTL the server expires the old leader's last renew
-      for (let r = 0; r < ROUNDS; r++) {
-        const round = `${l}.${r}`;
-        const bucket = `mr${l}_${r}`;
-        const key = 'leader';
-        await new Kvm(jetstream(nc)).create(bucket, { history: 1, markerTTL: 1000 });
-        const old = await oldLeader(bucket, key, 1_000_000 + l * 100_000 + r * 1000);
-        const w1 = performance.now();
-        const elections: Election[] = await Promise.all(
-          conns.map((c, i) =>
-            createElection(c, {
-              bucket,
-              key,
-              nodeId: `l${l}c${i}`,
-              ttlMs: 1000,
-              pollIntervalMs: 50,
-              wallClockEpochFloor: false,
-            }),
-          ),
-        );
-        for (const e of elections) {
-          const push = (type: string, d: object) =>
-            events.push({ type, node: e.nodeId, at: now(), ...d, round });
-          e.on('acquired', (d) => push('acquired', d));
-          e.on('renewed', (d) => push('renewed', d));
-          e.on('lost', (d) => push('lost', d));
-          e.on('stepped-down', (d) => push('stepped-down', d));
-          e.on('leader', (d) => push('leader', d));
-        }
-        const sampler = setInterval(() => {
-          for (const e of elections) {
-            if (e.isLeader()) events.push({ type: 'act', node: e.nodeId, at: now(), epoch: e.epoch() });
-          }
-        }, 1);
-        // Steer the server's expiry of the last renew onto the contenders' takeover. The server's expiry
-        // timer never fires sooner than 250 ms after its previous run (which, with these renews, comes at
-        // the second renew's TTL), so a renew made `250 - d` ms after the previous one expires about d ms
-        // after its own TTL. The contenders send their CAS a TTL after they saw that renew.
-        await sleep(w1 + 900 - performance.now());
-        await old.renew();
-        const w2 = performance.now();
-        const gap = 250 - delayMs;
-        await sleep(w2 + gap - performance.now() - 4);
-        while (performance.now() < w2 + gap) {
-          /* spin: sub-millisecond aim */
-        }
-        await old.renew();
-        await waitFor(() => elections.some((e) => e.isLeader()), {
-          timeoutMs: 5000,
-          message: `a leader in round ${round}`,
-        });
-        await sleep(1300); // a second grant after a marker would come within this
-        clearInterval(sampler);
-        await Promise.all(elections.map((e) => e.close()));
-        await jsm.streams.delete(`KV_${bucket}`);
-        const mine = events.filter((e) => e.round === round);
-        const first = mine.find((e) => e.type === 'acquired');
-        const took = mine.filter((e) => e.type === 'acquired' && e.via === 'takeover');
-        const wiped = took.filter((t) =>
-          mine.some(
-            (e) => e.type === 'leader' && e.holder === null && e.revision === (t.revision as number) + 1,
-          ),
-        );
-        stats.rounds++;
-        stats.takeovers += took.length;
-        stats.creates += first?.via === 'create' ? 1 : 0;
-        stats.markersAfterTakeover += wiped.length;
-        // Aim: a clean takeover means the expiry came late, a create means it came first.
-        if (wiped.length === 0)
-          delayMs = Math.min(8, Math.max(0.2, delayMs + (first?.via === 'create' ? 0.3 : -0.3)));
-        if (debug)
-          console.log(
-            `round ${round} delay ${delayMs.toFixed(1)} first ${String(first?.via)} wiped ${wiped.length}`,
+  it(
+    `${LANES} x ${ROUNDS} rounds of "an old TTL'd leader stops; 5 contenders race its expiry": no overlapping leadership`,
+    async () => {
+      if (!supports(nc, 'per-key-ttl')) return;
+      const conns = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => connect({ servers: server.url, name: `c${i}` })),
+      );
+      const events: HistoryEvent[] = [];
+      const stats = { rounds: 0, takeovers: 0, creates: 0, markersAfterTakeover: 0, grants: 0 };
+      const debug = process.env.GC_DEBUG_MARKER === '1';
+      const lane = async (l: number) => {
+        let delayMs = 2; // how long after its TTL the server expires the old leader's last renew
+        for (let r = 0; r < ROUNDS; r++) {
+          const round = `${l}.${r}`;
+          const bucket = `mr${l}_${r}`;
+          const key = 'leader';
+          await new Kvm(jetstream(nc)).create(bucket, { history: 1, markerTTL: 1000 });
+          const old = await oldLeader(bucket, key, 1_000_000 + l * 100_000 + r * 1000);
+          const w1 = performance.now();
+          const elections: Election[] = await Promise.all(
+            conns.map((c, i) =>
+              createElection(c, {
+                bucket,
+                key,
+                nodeId: `l${l}c${i}`,
+                ttlMs: 1000,
+                pollIntervalMs: 50,
+                wallClockEpochFloor: false,
+              }),
+            ),
           );
+          for (const e of elections) {
+            const push = (type: string, d: object) =>
+              events.push({ type, node: e.nodeId, at: now(), ...d, round });
+            e.on('acquired', (d) => push('acquired', d));
+            e.on('renewed', (d) => push('renewed', d));
+            e.on('lost', (d) => push('lost', d));
+            e.on('stepped-down', (d) => push('stepped-down', d));
+            e.on('leader', (d) => push('leader', d));
+          }
+          const sampler = setInterval(() => {
+            for (const e of elections) {
+              if (e.isLeader()) events.push({ type: 'act', node: e.nodeId, at: now(), epoch: e.epoch() });
+            }
+          }, 1);
+          // Steer the server's expiry of the last renew onto the contenders' takeover. The server's expiry
+          // timer never fires sooner than 250 ms after its previous run (which, with these renews, comes at
+          // the second renew's TTL), so a renew made `250 - d` ms after the previous one expires about d ms
+          // after its own TTL. The contenders send their CAS a TTL after they saw that renew.
+          await sleep(w1 + 900 - performance.now());
+          await old.renew();
+          const w2 = performance.now();
+          const gap = 250 - delayMs;
+          await sleep(w2 + gap - performance.now() - 4);
+          while (performance.now() < w2 + gap) {
+            /* spin: sub-millisecond aim */
+          }
+          await old.renew();
+          await waitFor(() => elections.some((e) => e.isLeader()), {
+            timeoutMs: 5000,
+            message: `a leader in round ${round}`,
+          });
+          await sleep(1300); // a second grant after a marker would come within this
+          clearInterval(sampler);
+          await Promise.all(elections.map((e) => e.close()));
+          await jsm.streams.delete(`KV_${bucket}`);
+          const mine = events.filter((e) => e.round === round);
+          const first = mine.find((e) => e.type === 'acquired');
+          const took = mine.filter((e) => e.type === 'acquired' && e.via === 'takeover');
+          const wiped = took.filter((t) =>
+            mine.some(
+              (e) => e.type === 'leader' && e.holder === null && e.revision === (t.revision as number) + 1,
+            ),
+          );
+          stats.rounds++;
+          stats.takeovers += took.length;
+          stats.creates += first?.via === 'create' ? 1 : 0;
+          stats.markersAfterTakeover += wiped.length;
+          // Aim: a clean takeover means the expiry came late, a create means it came first.
+          if (wiped.length === 0)
+            delayMs = Math.min(8, Math.max(0.2, delayMs + (first?.via === 'create' ? 0.3 : -0.3)));
+          if (debug)
+            console.log(
+              `round ${round} delay ${delayMs.toFixed(1)} first ${String(first?.via)} wiped ${wiped.length}`,
+            );
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: LANES }, (_, l) => sleep(l * 1100).then(() => lane(l))));
+      } finally {
+        await Promise.all(conns.map((c) => c.close()));
       }
-    };
-    try {
-      await Promise.all(Array.from({ length: LANES }, (_, l) => sleep(l * 1100).then(() => lane(l))));
-    } finally {
-      await Promise.all(conns.map((c) => c.close()));
-    }
-    stats.grants = events.filter((e) => e.type === 'acquired').length;
-    const problems: string[] = [];
-    for (let l = 0; l < LANES; l++) {
-      const laneEvents = events.filter((e) => e.node.startsWith(`l${l}c`));
-      problems.push(...checkHistory(laneEvents), ...overlaps(grantIntervals(laneEvents, 667)));
-    }
-    console.log(
-      `[ttl-marker election] ${JSON.stringify(stats)}; problems ${problems.length}: ${problems.slice(0, 5).join('; ')}`,
-    );
-    expect(problems).toEqual([]);
-    expect(stats.grants).toBeGreaterThanOrEqual(LANES * ROUNDS);
-  }, 240_000);
+      stats.grants = events.filter((e) => e.type === 'acquired').length;
+      const problems: string[] = [];
+      for (let l = 0; l < LANES; l++) {
+        const laneEvents = events.filter((e) => e.node.startsWith(`l${l}c`));
+        problems.push(...checkHistory(laneEvents), ...overlaps(grantIntervals(laneEvents, 667)));
+      }
+      console.log(
+        `[ttl-marker election] ${JSON.stringify(stats)}; problems ${problems.length}: ${problems.slice(0, 5).join('; ')}`,
+      );
+      expect(problems).toEqual([]);
+      expect(stats.grants).toBeGreaterThanOrEqual(LANES * ROUNDS);
+    },
+    30_000 + ROUNDS * LANES * 8000,
+  );
 });
