@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, createLogger, type LogFields, type Logger, type LogLevel } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { defaultPrimaryOptions, startPrimaryEngine } from '../primary.js';
+import { defaultPrimaryOptions } from '../primary.js';
+import { startPrimaryEngine } from '../primary/engine.js';
 import type { Primary, PrimaryEvent } from '../types.js';
 import { borrowWriteLock } from './write-lock.js';
 import {

@@ -1,0 +1,301 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { ClosedError, TimeoutError, withTimeout, type Clock } from '@gc/core';
+import type { SnapshotSource } from '@gc/snapshot';
+import { NotWalModeError, formatChecksum, openDatabase, type SqliteDatabase } from '@gc/sqlite';
+import { NotLeaderError } from '../errors.js';
+import type { WalPosition } from '../position.js';
+import { StreamPublisher } from '../publisher.js';
+import { ensureWalStream, walNames, type WalNames } from '../stream.js';
+import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from '../types.js';
+import { Capture } from './capture.js';
+import { Checkpointer, type BorrowWriteLock } from './checkpoint.js';
+import { PrimaryContext } from './context.js';
+import { Outbox } from './outbox.js';
+import { snapshotAtCommit } from './snapshot.js';
+import { resumeFromTip } from './startup.js';
+import { FileVerifier } from './verify.js';
+
+/** `stop()` compares the whole file with the captured state for databases up to this size. */
+const STOP_VERIFY_MAX_BYTES = 256 << 20;
+
+/**
+ * The capture engine of a primary: composes the capture (capture.ts), the outbox (outbox.ts), the write
+ * lock and checkpoints (checkpoint.ts) and the file verification (verify.ts) around one shared context,
+ * runs them in rounds (a poll, or at once after a commit) and answers the public API.
+ */
+class PrimaryImpl implements Primary {
+  readonly db: SqliteDatabase;
+  readonly #o: PrimaryOptions;
+  readonly #nc: NatsConnection;
+  readonly #jsm: JetStreamManager;
+  readonly #ctx: PrimaryContext;
+  readonly #outbox: Outbox;
+  readonly #capture: Capture;
+  readonly #checkpointer: Checkpointer;
+  readonly #verifier: FileVerifier;
+  #tickTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #tickRunning: Promise<void> | undefined;
+  #tickAgain = false;
+  #stopped = false;
+  #checkpointWanted = false;
+
+  constructor(
+    o: PrimaryOptions,
+    names: WalNames,
+    publisher: StreamPublisher,
+    jsm: JetStreamManager,
+    db: SqliteDatabase,
+    pins: [SqliteDatabase, SqliteDatabase],
+    ckpt: SqliteDatabase,
+    maxChunk: number,
+    borrowWriteLock: BorrowWriteLock | undefined,
+    dbFd: number,
+    nc: NatsConnection,
+  ) {
+    this.#nc = nc;
+    this.#o = o;
+    this.#jsm = jsm;
+    this.db = db;
+    this.#ctx = new PrimaryContext(o, names, db, maxChunk);
+    this.#outbox = new Outbox(this.#ctx, publisher, jsm);
+    this.#capture = new Capture(this.#ctx, this.#outbox, pins, dbFd);
+    this.#checkpointer = new Checkpointer(this.#ctx, this.#capture, ckpt, borrowWriteLock);
+    this.#verifier = new FileVerifier(this.#ctx, this.#capture, this.#checkpointer);
+  }
+
+  onEvent(listener: (e: PrimaryEvent) => void): () => void {
+    this.#ctx.listeners.add(listener);
+    return () => this.#ctx.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    const parts = { ctx: this.#ctx, capture: this.#capture, outbox: this.#outbox, verifier: this.#verifier };
+    await resumeFromTip(parts, this.#nc, this.#jsm);
+    this.#outbox.writeSidecar(true);
+    this.#outbox.pump();
+    this.#schedule(0);
+    // Fence before reporting ready: until the new epoch's first message is in the stream, a deposed primary
+    // could still append, and its writes would then be the ones replicas keep.
+    if (this.#outbox.queue.length) await this.sync();
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped || this.#tickTimer) return;
+    this.#tickTimer = this.#o.clock.setTimeout(() => {
+      this.#tickTimer = undefined;
+      void this.#tick();
+    }, delayMs);
+  }
+
+  /** Runs one capture round now (or after the one in progress). */
+  #tick(): Promise<void> {
+    if (this.#tickRunning) {
+      this.#tickAgain = true;
+      return this.#tickRunning;
+    }
+    this.#tickRunning = (async () => {
+      do {
+        this.#tickAgain = false;
+        if (this.#stopped) break;
+        try {
+          this.#capture.captureRound();
+          this.#verifier.checkHeader();
+          if (
+            !this.#verifier.verifyWanted &&
+            this.#o.verifyIntervalMs > 0 &&
+            this.#o.clock.now() - this.#verifier.verifiedAt >= this.#o.verifyIntervalMs
+          )
+            this.#verifier.verifyWanted = 'periodic check';
+          if (this.#verifier.verifyWanted && (await this.#verifier.verifyFile(this.#verifier.verifyWanted)))
+            this.#verifier.verifyWanted = undefined;
+          if (this.#checkpointWanted || this.#capture.framesInGeneration >= this.#o.checkpointFrames) {
+            this.#checkpointWanted = false;
+            await this.#checkpointer.checkpoint();
+          }
+          this.#outbox.pump();
+        } catch (err) {
+          this.#o.logger.error('wal capture failed', { err: String(err) });
+          this.#ctx.emit({ type: 'error', error: err as Error });
+        }
+        await Promise.resolve();
+      } while (this.#tickAgain);
+    })().finally(() => {
+      this.#tickRunning = undefined;
+      // A request that arrived after the loop's last check must not wait for the next poll.
+      if (this.#tickAgain && !this.#stopped) void this.#tick();
+      else this.#schedule(this.#o.pollIntervalMs);
+    });
+    return this.#tickRunning;
+  }
+
+  // ---- public API ----
+
+  async sync(timeoutMs = this.#o.syncTimeoutMs): Promise<WalPosition> {
+    if (this.#outbox.deposed) throw this.#outbox.deposed;
+    if (this.#stopped) throw new ClosedError('wal primary');
+    await this.#tick();
+    const deposed = this.#outbox.deposed as NotLeaderError | undefined;
+    if (deposed) throw deposed;
+    const target = this.#ctx.capturedTxid;
+    if (this.#outbox.acked.txid < target) {
+      await withTimeout(
+        new Promise<void>((resolve, reject) =>
+          this.#outbox.ackWaiters.push({ txid: target, resolve, reject }),
+        ),
+        timeoutMs,
+        `wal sync to txid ${target}`,
+      );
+    }
+    return { ...this.#outbox.acked };
+  }
+
+  async write<T>(fn: (db: SqliteDatabase) => T): Promise<T> {
+    if (this.#outbox.deposed) throw this.#outbox.deposed;
+    if (this.#stopped) throw new ClosedError('wal primary');
+    const result = this.db.transaction(fn)(this.db);
+    if (this.#o.synchronous) await this.sync();
+    else void this.#tick();
+    return result;
+  }
+
+  captureNow(): void {
+    if (!this.#stopped) void this.#tick();
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.#stopped) throw new ClosedError('wal primary');
+    this.#checkpointWanted = true;
+    await this.#tick();
+  }
+
+  position(): PrimaryPosition {
+    return {
+      ...this.#outbox.acked,
+      leaderEpoch: this.#o.epoch,
+      capturedTxid: this.#ctx.capturedTxid,
+      capturedChecksum: formatChecksum(this.#ctx.hashes.checksum),
+      queuedMessages: this.#outbox.queue.length,
+    };
+  }
+
+  async snapshotTo(dir: string): Promise<SnapshotSource> {
+    if (this.#stopped) throw new ClosedError('wal primary');
+    await this.#tickRunning;
+    return snapshotAtCommit({ ctx: this.#ctx, capture: this.#capture, outbox: this.#outbox }, dir, () =>
+      this.sync(),
+    );
+  }
+
+  async stop(timeoutMs = 5000): Promise<PrimaryStopResult> {
+    if (!this.#stopped) {
+      await this.#tickRunning;
+      try {
+        if (!this.#outbox.deposed) {
+          this.#capture.captureRound();
+          // What the stream gets last must be the file's state: checked in full when that is cheap.
+          if (this.#ctx.hashes.pageCount * this.#ctx.pageSize <= STOP_VERIFY_MAX_BYTES)
+            await this.#verifier.verifyFile('stop');
+        }
+      } catch (err) {
+        this.#ctx.emit({ type: 'error', error: err as Error });
+      }
+      this.#stopped = true;
+      if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+      if (!this.#outbox.deposed && this.#outbox.queue.length) {
+        this.#outbox.pump();
+        const target = this.#ctx.capturedTxid;
+        await withTimeout(
+          new Promise<void>((resolve, reject) => {
+            if (this.#outbox.acked.txid >= target) resolve();
+            else this.#outbox.ackWaiters.push({ txid: target, resolve, reject });
+          }),
+          timeoutMs,
+          'final wal publish',
+        ).catch((err: unknown) => {
+          if (!(err instanceof TimeoutError) && !(err instanceof NotLeaderError)) throw err;
+        });
+      }
+      this.#outbox.closedHard = true;
+      this.#outbox.publisher.close();
+      this.#outbox.rejectWaiters(this.#outbox.deposed ?? new ClosedError('wal primary'));
+      this.#outbox.writeSidecar(true);
+      this.#capture.releaseAllPins();
+      for (const d of [...this.#capture.pins, this.#checkpointer.ckpt, this.db]) if (d.open) d.close();
+      closeSync(this.#capture.dbFd);
+      this.#capture.wal.close();
+    }
+    // Commits, not messages: a message may carry several.
+    const unreplicated = [...new Map(this.#outbox.queue.map((m) => [m.txid, m.meta.txs])).values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+    return {
+      acked: { ...this.#outbox.acked },
+      unreplicatedTransactions: unreplicated,
+      deposed: this.#outbox.deposed !== undefined,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** A connection of the primary's: `busy_timeout` set, no automatic checkpoints (the primary runs them). */
+export function openConn(path: string, o: PrimaryOptions): SqliteDatabase {
+  const db = openDatabase(path, { fileMustExist: true });
+  db.pragma(`busy_timeout = ${o.busyTimeoutMs}`);
+  db.pragma('wal_autocheckpoint = 0');
+  return db;
+}
+
+/** The capture engine in this thread (internal: `createPrimary` and the worker entry). */
+export async function startPrimaryEngine(
+  nc: NatsConnection,
+  o: PrimaryOptions,
+  borrowWriteLock: BorrowWriteLock | undefined,
+): Promise<Primary> {
+  const names = walNames(o.platform, o.app);
+  if (!existsSync(o.path)) {
+    if (!o.create) throw new Error(`database ${o.path} does not exist`);
+    const init = openDatabase(o.path);
+    init.pragma('journal_mode = WAL');
+    init.close();
+  }
+  const db = openConn(o.path, o);
+  const mode = String(db.pragma('journal_mode', { simple: true }));
+  if (mode !== 'wal') {
+    db.close();
+    throw new NotWalModeError(o.path, mode);
+  }
+  const pins: [SqliteDatabase, SqliteDatabase] = [openConn(o.path, o), openConn(o.path, o)];
+  const ckpt = openConn(o.path, o);
+  const dbFd = openSync(o.path, 'r');
+  let publisher: StreamPublisher | undefined;
+  const closeAll = () => {
+    publisher?.close();
+    [db, ckpt, ...pins].forEach((d) => d.open && d.close());
+    closeSync(dbFd);
+  };
+  try {
+    const jsm = await ensureWalStream(nc, names, o.streamReplicas);
+    publisher = new StreamPublisher(nc);
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const maxChunk =
+      o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
+    const p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock, dbFd, nc);
+    if (o.onEvent) p.onEvent(o.onEvent);
+    await p.start();
+    return p;
+  } catch (err) {
+    closeAll();
+    throw err;
+  }
+}
