@@ -47,6 +47,20 @@ describe('gc.yaml validation', () => {
     ).toThrow(/apps\.orders\.election: .*renewDeadlineMs/);
   });
 
+  it('refuses a recovery budget shorter than the worst-case detection its election timings allow, with the arithmetic', () => {
+    const app = (recoveryBudgetMs: number, election: Record<string, unknown> = {}) =>
+      parseConfig({ ...base, apps: { orders: { recoveryBudgetMs, election } } }, {});
+    expect(() => app(3000)).toThrow(
+      /apps\.orders\.recoveryBudgetMs: 3000 ms is shorter .*ttlMs 3000 \+ pollIntervalMs 250 = 3250 ms/,
+    );
+    expect(app(4000).apps.orders!.recoveryBudgetMs).toBe(4000);
+    // Fast failover detects a dead leader sooner: the same budget fits.
+    expect(app(1000, { fastFailover: true }).apps.orders!.recoveryBudgetMs).toBe(1000);
+    expect(() => parseConfig({ ...base, apps: { w: { mode: 'pool', recoveryBudgetMs: 5000 } } }, {})).toThrow(
+      /recoveryBudgetMs needs mode active-passive/,
+    );
+  });
+
   it('lets environment variables override file values', () => {
     const c = parseConfig(base, {
       GC_PLATFORM: 'staging',

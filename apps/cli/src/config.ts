@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, validateAppName, validateNodeId, validatePlatformName, type LogLevel } from '@gc/core';
 import { resolveElectionOptions } from '@gc/election';
+import { worstCaseDetectionMs } from '@gc/platform';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -64,6 +65,7 @@ const appSchema = z
     election: electionSchema.default({}),
     kvReplicas: z.number().int().min(1).max(5).default(1),
     hookTimeoutMs: positiveMs.optional(),
+    recoveryBudgetMs: positiveMs.optional(),
     backend: backendSchema.optional(),
     vip: vipSchema.optional(),
     sqlite: z
@@ -87,7 +89,7 @@ const appSchema = z
   .strict()
   .superRefine((app, ctx) => {
     if (app.mode !== 'active-passive') {
-      for (const k of ['backend', 'vip', 'sqlite'] as const) {
+      for (const k of ['backend', 'vip', 'sqlite', 'recoveryBudgetMs'] as const) {
         if (app[k])
           ctx.addIssue({
             code: 'custom',
@@ -226,6 +228,14 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       resolveElectionOptions({ bucket: 'check', key: 'check', nodeId: config.node.id, ...spec.election });
     } catch (err) {
       throw new ConfigError(`apps.${app}.election`, (err as Error).message, { cause: err });
+    }
+    if (spec.recoveryBudgetMs !== undefined) {
+      const d = worstCaseDetectionMs(spec.election);
+      if (spec.recoveryBudgetMs < d.ms)
+        throw new ConfigError(
+          `apps.${app}.recoveryBudgetMs`,
+          `${spec.recoveryBudgetMs} ms is shorter than the worst-case detection of a crashed leader alone: ${d.arithmetic}; raise the budget, lower election.ttlMs or enable election.fastFailover`,
+        );
     }
   }
   return config;

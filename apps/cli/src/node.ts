@@ -21,6 +21,7 @@ function appOptions(spec: AppConfig) {
     election: spec.election,
     kvReplicas: spec.kvReplicas,
     ...(spec.hookTimeoutMs ? { hookTimeoutMs: spec.hookTimeoutMs } : {}),
+    ...(spec.recoveryBudgetMs ? { recoveryBudgetMs: spec.recoveryBudgetMs } : {}),
     ...(spec.backend ? { backend: spec.backend } : {}),
     ...(spec.vip ? { vip: spec.vip } : {}),
     ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),

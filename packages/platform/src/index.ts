@@ -1,4 +1,4 @@
-export { createPlatform, defaultAppOptions } from './platform.js';
+export { createPlatform, defaultAppOptions, worstCaseDetectionMs } from './platform.js';
 export { auditSeverity } from './audit.js';
 export { AppMode, AppRole } from './types.js';
 export type {

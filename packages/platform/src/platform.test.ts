@@ -31,6 +31,17 @@ async function node(name: string, nodeId: string): Promise<Platform> {
   });
 }
 
+describe('recovery budget', () => {
+  it('refuses a budget shorter than the worst-case detection the election timings allow, with the arithmetic', async () => {
+    const p = await node('budget', 'a');
+    expect(() => p.app('orders', { election: fast, recoveryBudgetMs: 1000 })).toThrow(
+      /recoveryBudgetMs.*ttlMs 1500 \+ pollIntervalMs 100 = 1600 ms/,
+    );
+    expect(p.app('orders', { election: fast, recoveryBudgetMs: 5000 }).name).toBe('orders');
+    await p.close();
+  });
+});
+
 describe('active-passive app', () => {
   it('runs hooks in order on the leader, hands over on close, and every node sees the leader change', async () => {
     const log: string[] = [];

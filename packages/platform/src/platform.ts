@@ -11,6 +11,7 @@ import {
   type PlatformResourceNames,
 } from '@gc/core';
 import { createAudit, type Audit } from '@gc/audit';
+import { resolveElectionOptions } from '@gc/election';
 import { createEvents, type Events } from '@gc/events';
 import { createLocks, type Locks } from '@gc/locks';
 import { createMembership, type Member, type Membership } from '@gc/membership';
@@ -129,6 +130,7 @@ class PlatformImpl implements Platform {
         'the capture worker opens its own NATS connection: create the platform with connection options (nats: { servers, ... }), not with a connection',
       );
     }
+    if (opts.recoveryBudgetMs !== undefined) checkRecoveryBudget(name, opts);
     if (!Object.values(AppMode).includes(opts.mode)) {
       throw new ConfigError(
         `apps.${name}.mode`,
@@ -372,6 +374,42 @@ class PlatformImpl implements Platform {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The worst-case time from a leader's crash to a standby's takeover that the election timings allow:
+ * `ttlMs + pollIntervalMs` (the standby sees the last renew at most a poll late, and waits a full TTL on its
+ * own clock), or with fast failover `fastFailoverIntervalMs × (fastFailoverProbes + 1) + pollIntervalMs`
+ * for a leader whose process is gone. Plus one KV round trip (not counted).
+ */
+export function worstCaseDetectionMs(e: AppOptions['election']): { ms: number; arithmetic: string } {
+  const r = resolveElectionOptions({ ...e, bucket: 'x', nodeId: 'x' });
+  if (r.fastFailover) {
+    const ms = r.fastFailoverIntervalMs * (r.fastFailoverProbes + 1) + r.pollIntervalMs;
+    return {
+      ms,
+      arithmetic: `fastFailoverIntervalMs ${r.fastFailoverIntervalMs} × (fastFailoverProbes ${r.fastFailoverProbes} + 1) + pollIntervalMs ${r.pollIntervalMs} = ${ms} ms`,
+    };
+  }
+  const ms = r.ttlMs + r.pollIntervalMs;
+  return { ms, arithmetic: `ttlMs ${r.ttlMs} + pollIntervalMs ${r.pollIntervalMs} = ${ms} ms` };
+}
+
+function checkRecoveryBudget(name: string, o: AppOptions): void {
+  const b = o.recoveryBudgetMs!;
+  if (!Number.isSafeInteger(b) || b <= 0)
+    throw new ConfigError(
+      `apps.${name}.recoveryBudgetMs`,
+      `must be a positive integer (ms), got ${String(b)}`,
+    );
+  if (o.mode !== AppMode.ActivePassive)
+    throw new ConfigError(`apps.${name}.recoveryBudgetMs`, 'a recovery budget needs mode active-passive');
+  const d = worstCaseDetectionMs(o.election);
+  if (b < d.ms)
+    throw new ConfigError(
+      `apps.${name}.recoveryBudgetMs`,
+      `${b} ms is shorter than the worst-case detection of a crashed leader alone: ${d.arithmetic} (before the new leader promotes its data and starts the backend); raise the budget, lower election.ttlMs or enable election.fastFailover`,
+    );
 }
 
 /**

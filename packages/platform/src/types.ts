@@ -120,6 +120,13 @@ export interface AppOptions {
   mode: AppMode;
   /** Election timing (active-passive only). */
   election: AppElectionOptions;
+  /**
+   * The app's recovery-time budget, in ms: how long a failover (crash of the leader → the new leader active,
+   * database promoted, VIP held, backend healthy, onActive done) may take (active-passive only). Checked when
+   * the app is declared against the worst case its election timings allow for detection alone (refused with
+   * the arithmetic when shorter), and by `gc drill`, which measures every phase against it. Default none.
+   */
+  recoveryBudgetMs?: number;
   /** Timeout of each hook call, in ms. Default: the platform's `hookTimeoutMs`. */
   hookTimeoutMs?: number;
   /** Replicas of the app's KV bucket. Default 1 (3 on a 3-node cluster is usual). */
