@@ -6,11 +6,13 @@
 // database must hold every row its predecessor had acknowledged as replicated (`sync()`).
 //
 // The file is also the node program (GC_BENCH_ROLE=node): an active-passive app with `sqlite` and a
-// process backend, writing a row every 20 ms while active.
+// process backend, writing a row every 100 ms while active.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROLE = process.env.GC_BENCH_ROLE;
+/** The active node writes (and syncs) a row this often: steady replicated writes, not a load test. */
+const WRITE_EVERY_MS = 100;
 
 if (ROLE === 'node') await runNode();
 else await runBench();
@@ -72,7 +74,7 @@ async function runNode(): Promise<void> {
           send({ type: 'write-failed', error: (err as Error).message });
           return; // demoted meanwhile
         }
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, WRITE_EVERY_MS));
       }
     })();
   });
@@ -154,7 +156,7 @@ async function runBench(): Promise<void> {
       const deadline = performance.now() + 30_000;
       while (performance.now() < deadline) {
         for (const id of this.ids) if (this.nodes.get(id)?.running && (await this.healthy(id))) return id;
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, WRITE_EVERY_MS));
       }
       throw new Error(`${this.platform}: no leader with a healthy backend within 30 s`);
     }
