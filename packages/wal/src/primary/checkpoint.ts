@@ -33,7 +33,7 @@ export class Checkpointer {
 
   /**
    * Runs `step` while no connection can commit: with the write lock lent by the application's thread
-   * (engine in a worker), else with the write lock taken on `#ckpt`. False when the lock was not had
+   * (engine in a worker), else with the write lock taken on `ckpt`. False when the lock was not had
    * within `timeoutMs`.
    */
   underWriteLock(step: () => void, timeoutMs: number): Promise<boolean> {
