@@ -27,6 +27,8 @@ const electionSchema = z
     priority: z.number().int().nonnegative().optional(),
     observeOnly: z.boolean().optional(),
     fastFailover: z.boolean().optional(),
+    fastFailoverIntervalMs: positiveMs.optional(),
+    fastFailoverProbes: z.number().int().min(1).max(10).optional(),
     replicas: z.number().int().min(1).max(5).optional(),
   })
   .strict();

@@ -110,6 +110,8 @@ export type AppElectionOptions = Partial<
     | 'priority'
     | 'observeOnly'
     | 'fastFailover'
+    | 'fastFailoverIntervalMs'
+    | 'fastFailoverProbes'
     | 'replicas'
   >
 >;
