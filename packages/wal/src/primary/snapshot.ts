@@ -18,18 +18,37 @@ export async function snapshotAtCommit(
   sync: () => Promise<WalPosition>,
 ): Promise<SnapshotSource> {
   const { ctx, capture, outbox } = parts;
+  // The reader's view is the last commit SQLite had published in its WAL index when it began. That may be a
+  // commit our capture already read from the file but that SQLite had not published yet (its frames are
+  // written before the index is updated): so the view may lie *inside* a group captured earlier. Rounds
+  // without grouping right before and right after the reader begins give every commit around its view its
+  // own history entry; a writer stopped between its frames and its index update can still defeat that, so a
+  // few attempts.
+  let last: Error | undefined;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const taken = readAtCommit(ctx, capture, outbox);
+    if ('entry' in taken) return finish(taken, dir, outbox, sync);
+    last = taken.error;
+  }
+  throw last!;
+}
+
+function readAtCommit(
+  ctx: PrimaryContext,
+  capture: Capture,
+  outbox: Outbox,
+): { bytes: Buffer; entry: HistoryEntry; pageSize: number; hashes: PageHashes } | { error: Error } {
+  const fromTxid = ctx.capturedTxid;
+  capture.captureRound(false, true);
+  outbox.pump();
   const reader = openDatabase(ctx.o.path, { fileMustExist: true });
   let bytes: Buffer;
-  let fromTxid: number;
   try {
     reader.pragma(`busy_timeout = ${ctx.o.busyTimeoutMs}`);
     reader.pragma('wal_autocheckpoint = 0');
-    // No write lock (another process writing back to back would starve it): the reader's snapshot is some
-    // commit at or after the last round's end. A round right after it, without grouping, gives every
-    // commit up to the WAL's end its own history entry, so the snapshot is exactly one of them.
+    // No write lock (another process writing back to back would starve it).
     reader.exec('BEGIN');
     reader.prepare('SELECT count(*) FROM sqlite_master').get();
-    fromTxid = ctx.capturedTxid;
     capture.captureRound(false, true);
     outbox.pump();
     bytes = reader.serialize();
@@ -43,20 +62,26 @@ export async function snapshotAtCommit(
     hashes.set(p, pageHash(p, bytes.subarray((p - 1) * pageSize, p * pageSize), pageSize));
   }
   hashes.resize(Math.floor(bytes.length / pageSize));
-  let entry: HistoryEntry | undefined;
   for (let i = outbox.history.length - 1; i >= 0; i--) {
     const e = outbox.history[i]!;
     if (e.txid < fromTxid) break;
-    if (e.after === hashes.checksum && e.dbPages === hashes.pageCount) {
-      entry = e;
-      break;
-    }
+    if (e.after === hashes.checksum && e.dbPages === hashes.pageCount)
+      return { bytes, entry: e, pageSize, hashes };
   }
-  if (!entry) {
-    throw new Error(
+  return {
+    error: new Error(
       `snapshot checksum ${formatChecksum(hashes.checksum)} (${hashes.pageCount} pages) matches no transaction captured since txid ${fromTxid}; retry`,
-    );
-  }
+    ),
+  };
+}
+
+async function finish(
+  taken: { bytes: Buffer; entry: HistoryEntry; pageSize: number; hashes: PageHashes },
+  dir: string,
+  outbox: Outbox,
+  sync: () => Promise<WalPosition>,
+): Promise<SnapshotSource> {
+  const { bytes, entry, pageSize, hashes } = taken;
   if (outbox.acked.txid < entry.txid) await sync();
   const seq = entry.seq; // set by the ack (sync above waited for it)
   const path = join(dir, 'snapshot.db');
