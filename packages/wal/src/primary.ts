@@ -9,6 +9,8 @@ export function defaultPrimaryOptions(): Omit<PrimaryOptions, 'platform' | 'app'
   return {
     create: true,
     pollIntervalMs: 10,
+    watchFiles: true,
+    idlePollIntervalMs: 250,
     checkpointFrames: 1000,
     synchronous: false,
     publishWindow: 64,

@@ -229,7 +229,10 @@ describe('primary → replica', () => {
   it.each(MODES)(
     'captureNow() publishes a commit made on the connection directly without waiting for the poll (engine %s)',
     async (mode) => {
-      const { primary } = await startPrimaryOn('wal-now', mode, { pollIntervalMs: 60_000 });
+      const { primary } = await startPrimaryOn('wal-now', mode, {
+        pollIntervalMs: 60_000,
+        watchFiles: false,
+      });
       const published: number[] = [];
       primary.onEvent((e) => {
         if (e.type === 'published') published.push(e.txid);
@@ -242,6 +245,29 @@ describe('primary → replica', () => {
       expect(published.filter((t) => t > base)).toEqual([]);
       primary.captureNow();
       await waitFor(() => published.some((t) => t > base), { timeoutMs: 5000 });
+      await primary.close();
+    },
+  );
+
+  it.each(MODES)(
+    'a commit by another process is captured at once through the file watch, with the polls minutes apart (engine %s)',
+    async (mode) => {
+      const { path, primary } = await startPrimaryOn('wal-watch', mode, {
+        pollIntervalMs: 60_000,
+        idlePollIntervalMs: 60_000,
+      });
+      await primary.sync();
+      await new Promise((r) => setTimeout(r, 100));
+      const published: number[] = [];
+      primary.onEvent((e) => {
+        if (e.type === 'published') published.push(e.txid);
+      });
+      const cli = new SqliteCli(path);
+      const t0 = performance.now();
+      await cli.exec("INSERT INTO t (v) VALUES ('from another process');");
+      await waitFor(() => published.length > 0, { timeoutMs: 5000, message: 'published through the watch' });
+      expect(performance.now() - t0).toBeLessThan(1000);
+      await cli.close();
       await primary.close();
     },
   );

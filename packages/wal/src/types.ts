@@ -21,6 +21,14 @@ export interface PrimaryOptions {
   create: boolean;
   /** How often the WAL is read for new commits, in ms. Default 10. */
   pollIntervalMs: number;
+  /**
+   * Watch the database's folder (inotify) and capture as soon as the `-wal` file changes. While nothing
+   * changes the WAL is then read only every `idlePollIntervalMs` (a fallback for file systems without change
+   * events), instead of every `pollIntervalMs`. Default true.
+   */
+  watchFiles: boolean;
+  /** Poll interval while the watch is on and the WAL is idle, in ms. Default 250. */
+  idlePollIntervalMs: number;
   /** Run a checkpoint once the WAL holds this many frames. Default 1000. */
   checkpointFrames: number;
   /** Every {@link Primary.write} waits until its commit is in the stream (RPO 0). Default false. */

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ClosedError, TimeoutError, withTimeout, type Clock } from '@gc/core';
@@ -75,6 +76,7 @@ class PrimaryImpl implements Primary {
     await resumeFromTip(parts, this.#nc, this.#jsm);
     this.#outbox.writeSidecar(true);
     this.#outbox.pump();
+    this.#watchFiles();
     this.#schedule(0);
     // Fence before reporting ready: until the new epoch's first message is in the stream, a deposed primary
     // could still append, and its writes would then be the ones replicas keep.
@@ -88,6 +90,39 @@ class PrimaryImpl implements Primary {
       void this.#tick();
     }, delayMs);
   }
+  /** The last round found nothing to do: the next one waits for a file change or the idle poll. */
+  #idleWait = false;
+  #watcher: FSWatcher | undefined;
+
+  /**
+   * A change to the `-wal` file (a commit by any process, a checkpoint's restart) brings the next round
+   * forward; without changes the WAL is polled only every `idlePollIntervalMs`. inotify events carry no
+   * content: the round reads the file as always, so a missed or spurious event costs latency, never data.
+   */
+  #watchFiles(): void {
+    if (!this.#o.watchFiles) return;
+    const wal = `${basename(this.#o.path)}-wal`;
+    try {
+      this.#watcher = watch(dirname(this.#o.path), { persistent: false }, (_event, file) => {
+        if (file !== wal || this.#stopped) return;
+        // Only when the next round is an idle poll: under load the busy poll already runs.
+        if (this.#tickTimer && this.#idleWait) {
+          this.#o.clock.clearTimeout(this.#tickTimer);
+          this.#tickTimer = undefined;
+          this.#schedule(0);
+        }
+      });
+      this.#watcher.on('error', (err) => {
+        this.#o.logger.warn('wal file watch failed; polling every pollIntervalMs', { err: String(err) });
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch (err) {
+      this.#o.logger.warn('cannot watch the database folder; polling every pollIntervalMs', {
+        err: String(err),
+      });
+    }
+  }
 
   /** Runs one capture round now (or after the one in progress). */
   #tick(): Promise<void> {
@@ -95,6 +130,7 @@ class PrimaryImpl implements Primary {
       this.#tickAgain = true;
       return this.#tickRunning;
     }
+    const before = this.#ctx.capturedTxid;
     this.#tickRunning = (async () => {
       do {
         this.#tickAgain = false;
@@ -125,7 +161,14 @@ class PrimaryImpl implements Primary {
       this.#tickRunning = undefined;
       // A request that arrived after the loop's last check must not wait for the next poll.
       if (this.#tickAgain && !this.#stopped) void this.#tick();
-      else this.#schedule(this.#o.pollIntervalMs);
+      else {
+        // Idle (nothing captured, nothing waiting for an ack) with the watch on: poll slowly.
+        const idle = this.#watcher && this.#ctx.capturedTxid === before && this.#outbox.queue.length === 0;
+        this.#idleWait = !!idle;
+        this.#schedule(
+          idle ? Math.max(this.#o.pollIntervalMs, this.#o.idlePollIntervalMs) : this.#o.pollIntervalMs,
+        );
+      }
     });
     return this.#tickRunning;
   }
@@ -202,6 +245,7 @@ class PrimaryImpl implements Primary {
         this.#ctx.emit({ type: 'error', error: err as Error });
       }
       this.#stopped = true;
+      this.#watcher?.close();
       if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
       this.#tickTimer = undefined;
       if (!this.#outbox.deposed && this.#outbox.queue.length) {
