@@ -31,7 +31,13 @@ export function vipComponent(options: VipComponentOptions): AppComponent & { rea
         clock: ctx.clock,
         onEvent: (e) => ctx.audit(`vip.${e.type}`, { ...e }),
       });
-      return Promise.resolve();
+      // Tool detection now rather than during the first failover; a missing tool is reported here and again,
+      // as an error, by the acquire.
+      return vip
+        .prepare()
+        .catch((err: unknown) =>
+          ctx.logger.warn('the VIP cannot be acquired on this node', { err: String(err) }),
+        );
     },
     async activate({ epoch }: ComponentTransition) {
       await vip!.acquire(epoch);

@@ -105,6 +105,11 @@ export interface Vip {
   release(reason?: string): Promise<void>;
   /** Sends the gratuitous ARP announcements again. */
   announce(): Promise<void>;
+  /**
+   * Detects the tools the VIP needs (`arping`'s flavor) ahead of the first acquire, so a failover does not
+   * pay for it; rejects when one is missing. Optional.
+   */
+  prepare(): Promise<void>;
   /** True when the address is on the interface right now. */
   verify(): Promise<boolean>;
   /** The interface as `ip` reports it (MAC, addresses). */

@@ -265,7 +265,9 @@ class VipImpl implements Vip {
           alreadyPresent = true;
         }
         this.#armExitHook();
-        if (this.#o.arp.enabled) await this.#announce();
+        // The first announcement before the acquire returns (peers learn the new MAC now); the others, that
+        // only make up for a lost packet, follow in the background instead of delaying the failover.
+        if (this.#o.arp.enabled) await this.#announce(1);
         const info = await this.inspect();
         if (!hasAddress(info, this.address)) {
           throw new VipError(
@@ -275,6 +277,7 @@ class VipImpl implements Vip {
         }
         this.#setState(VipState.Held);
         this.#scheduleVerify();
+        if (this.#o.arp.enabled && this.#o.arp.count > 1) this.#announceRest(epoch);
         const durationMs = this.#clock.now() - t0;
         this.#emit({ type: 'acquired', address: this.address, epoch, durationMs, alreadyPresent });
         return { epoch, alreadyPresent, durationMs, mac: info.mac };
@@ -304,7 +307,30 @@ class VipImpl implements Vip {
     });
   }
 
-  async #announce(): Promise<void> {
+  /** The announcements after the first, `intervalMs` later, while the address is still held with `epoch`. */
+  #announceRest(epoch: Epoch): void {
+    const timer = this.#clock.setTimeout(() => {
+      void this.#serial(async () => {
+        if (this.#state !== VipState.Held || this.#epoch !== epoch) return;
+        await this.#announce(this.#o.arp.count - 1).catch((err: unknown) =>
+          this.#emit({ type: 'error', operation: 'announce', error: err as Error }),
+        );
+      });
+    }, this.#o.arp.intervalMs);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Detects the tools the VIP needs (`arping`'s flavor) ahead of the first acquire, so that a failover does
+   * not pay for it. Rejects when a tool is missing. Optional: acquire does it too.
+   */
+  prepare(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#o.arp.enabled) await this.#arpingFlavor();
+    });
+  }
+
+  async #announce(count = this.#o.arp.count): Promise<void> {
     const flavor = await this.#arpingFlavor();
     const a = this.#o.arp;
     const argv = arpingArgs(this.#o.commands.arping, this.#o.commands.ip, this.#o, {
@@ -312,7 +338,7 @@ class VipImpl implements Vip {
       mode: a.mode,
       iface: this.#o.interface,
       address: this.address,
-      count: a.count,
+      count,
       intervalMs: a.intervalMs,
     });
     const t0 = this.#clock.now();
@@ -328,7 +354,7 @@ class VipImpl implements Vip {
       );
     }
     const durationMs = this.#clock.now() - t0;
-    this.#emit({ type: 'announced', address: this.address, count: a.count, durationMs });
+    this.#emit({ type: 'announced', address: this.address, count, durationMs });
   }
 
   announce(): Promise<void> {
