@@ -22,7 +22,7 @@ import {
   type CircuitBreakerPolicy,
   type RetryPolicy,
 } from 'cockatiel';
-import { decodeError, decodeJson, encodeJson, RpcHeader } from './codec.js';
+import { decodeError, decodeJson, encodeJson, encodeKeyHeader, RpcHeader } from './codec.js';
 import {
   BadPayloadError,
   BulkheadFullError,
@@ -65,7 +65,13 @@ export function defaultRpcClientOptions(): RpcClientOptions {
 }
 
 /** Errors after which the handler certainly did not run: always safe to retry. */
-const NOT_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.NoInstance, RpcErrorCode.NotLeader]);
+const NOT_EXECUTED: ReadonlySet<string> = new Set([
+  RpcErrorCode.NoInstance,
+  RpcErrorCode.NotLeader,
+  RpcErrorCode.NotOwner,
+]);
+/** Failures of a key-routed attempt that the route hook is told about on the retry. */
+const REROUTE: ReadonlySet<string> = new Set([RpcErrorCode.NoInstance, RpcErrorCode.NotOwner]);
 /** Errors after which the handler may have run: retried only for idempotent calls. */
 const MAYBE_EXECUTED: ReadonlySet<string> = new Set([RpcErrorCode.Timeout, RpcErrorCode.Fenced, 'GC_CLOSED']);
 /**
@@ -228,6 +234,21 @@ class Client implements RpcClient {
     if (opts?.headers) for (const [k, v] of Object.entries(opts.headers)) headers.set(k, v);
     if (this.#o.caller) headers.set(RpcHeader.Caller, this.#o.caller);
     if (idempotencyKey) headers.set(RpcHeader.IdempotencyKey, idempotencyKey);
+    if (typeof to === 'object' && to !== null && 'key' in to && typeof to.key === 'string' && to.key) {
+      try {
+        headers.set(RpcHeader.Key, encodeKeyHeader(to.key));
+      } catch (err) {
+        throw new BadPayloadError(
+          api.app,
+          method,
+          'routing key is not valid Unicode (a lone surrogate)',
+          [],
+          {
+            cause: err,
+          },
+        );
+      }
+    }
     const ctx: ClientContext = {
       side: 'client',
       app: api.app,
@@ -331,7 +352,19 @@ class Client implements RpcClient {
     const max = this.#nc.info?.max_payload ?? Infinity;
     const size = data.length + (ctx.headers.size ? headerBytes(ctx.headers) + 20 : 0);
     if (size > max) throw new PayloadTooLargeError(api.app, ctx.method, 'request', size, max);
-    const attempt = () => this.#attempt(api, ctx, data);
+    // A key-routed retry tells the route hook which node failed and how, so it can hold the call for the
+    // key's next owner instead of sending it to the same place again.
+    const route: { node?: string; previous?: { node: string; error: Error } } = {};
+    const attempt = async () => {
+      try {
+        return await this.#attempt(api, ctx, data, route);
+      } catch (err) {
+        if (route.node !== undefined && REROUTE.has(codeOf(err))) {
+          route.previous = { node: route.node, error: err as Error };
+        }
+        throw err;
+      }
+    };
     try {
       return await api.bulkhead.execute(() =>
         retries > 0 ? this.#retryPolicy(retries, idempotent).execute(attempt) : attempt(),
@@ -350,7 +383,12 @@ class Client implements RpcClient {
     }
   }
 
-  #target(api: AppApiImpl, method: string, to: CallTarget): Target | Promise<Target> {
+  #target(
+    api: AppApiImpl,
+    method: string,
+    to: CallTarget,
+    previous?: { node: string; error: Error },
+  ): Target | Promise<Target> {
     if (to === 'any') return { subject: api.subjects.any(method), name: 'any' };
     if (to === 'leader') return { subject: api.subjects.leader(method), name: 'leader' };
     if (typeof to === 'object' && to !== null && 'node' in to) {
@@ -360,15 +398,20 @@ class Client implements RpcClient {
       if (typeof to.key !== 'string' || to.key.length === 0) {
         throw new BadPayloadError(api.app, method, 'routing key must be a non-empty string');
       }
-      return this.#keyTarget(api, method, to.key);
+      return this.#keyTarget(api, method, to.key, previous);
     }
     throw new TypeError(
       `unknown call target ${JSON.stringify(to)}: use 'any', 'leader', { key } or { node }`,
     );
   }
 
-  async #keyTarget(api: AppApiImpl, method: string, key: string): Promise<Target> {
-    let node = this.#o.route ? await this.#o.route(api.app, key) : undefined;
+  async #keyTarget(
+    api: AppApiImpl,
+    method: string,
+    key: string,
+    previous?: { node: string; error: Error },
+  ): Promise<Target> {
+    let node = this.#o.route ? await this.#o.route(api.app, key, previous) : undefined;
     if (node === undefined) node = rendezvous(await this.instances(api.app), key);
     if (node === undefined) throw new NoInstanceError(api.app, method, `key:${key}`);
     return { subject: api.subjects.node(method, node), name: `node:${node}`, node };
@@ -408,9 +451,16 @@ class Client implements RpcClient {
     }
   }
 
-  async #attempt(api: AppApiImpl, ctx: ClientContext, data: Uint8Array): Promise<unknown> {
-    const t = this.#target(api, ctx.method, ctx.to);
+  async #attempt(
+    api: AppApiImpl,
+    ctx: ClientContext,
+    data: Uint8Array,
+    route: { node?: string; previous?: { node: string; error: Error } },
+  ): Promise<unknown> {
+    route.node = undefined;
+    const t = this.#target(api, ctx.method, ctx.to, route.previous);
     const target = t instanceof Promise ? await t : t;
+    route.node = target.node;
     const breaker = this.#breaker(api.app, target.name);
     try {
       return await breaker.execute(() => this.#request(api, ctx, data, target));

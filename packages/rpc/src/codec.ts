@@ -4,6 +4,7 @@ import {
   HandlerError,
   IdempotencyConflictError,
   NotLeaderError,
+  NotOwnerError,
   PayloadTooLargeError,
   ProtocolError,
   RateLimitedError,
@@ -27,7 +28,23 @@ export const RpcHeader = {
   Caller: 'Gc-Rpc-Caller',
   /** Bearer token of the auth middleware. */
   Auth: 'Gc-Rpc-Auth',
+  /** The routing key of a `{ key }` call, percent-encoded (`encodeURIComponent`). */
+  Key: 'Gc-Rpc-Key',
 } as const;
+
+/** Encodes a routing key for the {@link RpcHeader.Key} header; throws URIError for a lone surrogate. */
+export function encodeKeyHeader(key: string): string {
+  return encodeURIComponent(key);
+}
+
+/** Decodes the {@link RpcHeader.Key} header; undefined when it is malformed. */
+export function decodeKeyHeader(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -76,6 +93,13 @@ export function encodeError(err: unknown, app: string, method: string): { code: 
   } else if (err instanceof NotLeaderError) {
     code = err.code;
     data.epoch = err.epoch;
+  } else if (err instanceof NotOwnerError) {
+    code = err.code;
+    data.nodeId = err.nodeId;
+    data.reason = err.reason;
+    if (err.partition !== undefined) data.partition = err.partition;
+    if (err.revision !== undefined) data.revision = err.revision;
+    if (err.detail) data.detail = err.detail;
   } else if (err instanceof RpcTimeoutError) {
     code = err.code;
     data.timeoutMs = err.timeoutMs;
@@ -146,6 +170,19 @@ export function decodeError(
         ),
         typeof d.epoch === 'number' ? d.epoch : undefined,
       );
+    case RpcErrorCode.NotOwner: {
+      return new NotOwnerError(
+        app,
+        method,
+        typeof d.nodeId === 'string' ? d.nodeId : '?',
+        typeof d.reason === 'string' ? d.reason : 'not-owner',
+        {
+          partition: typeof d.partition === 'number' ? d.partition : undefined,
+          revision: typeof d.revision === 'number' ? d.revision : undefined,
+          ...(typeof d.detail === 'string' ? { detail: d.detail } : {}),
+        },
+      );
+    }
     case RpcErrorCode.Timeout:
       return new RpcTimeoutError(
         app,

@@ -34,6 +34,11 @@ export const RpcErrorCode = {
   IdempotencyConflict: 'GC_RPC_IDEMPOTENCY_CONFLICT',
   /** A reply could not be understood (version skew or a foreign responder on the subject). */
   Protocol: 'GC_RPC_PROTOCOL',
+  /**
+   * A key-routed call reached an instance that does not serve the key (its partition moves or moved). The
+   * handler did not run; the client retries, and the route hook holds the call for the new owner.
+   */
+  NotOwner: 'GC_RPC_NOT_OWNER',
 } as const;
 /** One of the codes in {@link RpcErrorCode}. */
 export type RpcErrorCodeValue = (typeof RpcErrorCode)[keyof typeof RpcErrorCode];
@@ -226,6 +231,47 @@ export class NotLeaderError extends RpcError {
     );
     this.name = 'NotLeaderError';
     this.epoch = epoch;
+  }
+}
+
+/**
+ * A key-routed call reached an instance that does not serve the key now (the `admitKey` hook refused it):
+ * its partition is being handed off, has moved, or the instance lost its lease. The handler did not run.
+ */
+export class NotOwnerError extends RpcError {
+  /** The instance that refused. */
+  readonly nodeId: string;
+  /** The key's partition, when the hook told it. */
+  readonly partition: number | undefined;
+  /**
+   * The revision of the partition's ownership record the refusing instance knew (the route hook waits for
+   * a newer one before it routes the call again), when the hook told it.
+   */
+  readonly revision: number | undefined;
+  /** Why: for the ring `moving` (hand-off in progress), `owning` (onOwn runs), `not-owner`, `lease-lost`. */
+  readonly reason: string;
+  /** More about the refusal, when the hook told it. */
+  readonly detail: string | undefined;
+
+  constructor(
+    app: string,
+    method: string,
+    nodeId: string,
+    reason: string,
+    details: { partition?: number | undefined; revision?: number | undefined; detail?: string } = {},
+  ) {
+    super(
+      RpcErrorCode.NotOwner,
+      app,
+      method,
+      `${app}.${method} refused by node ${nodeId}: it does not serve this key now (${reason}${details.partition === undefined ? '' : `, partition ${details.partition}`}${details.detail ? `: ${details.detail}` : ''}); the handler did not run (retry: the call is routed to the new owner)`,
+    );
+    this.name = 'NotOwnerError';
+    this.nodeId = nodeId;
+    this.reason = reason;
+    this.partition = details.partition;
+    this.revision = details.revision;
+    this.detail = details.detail;
   }
 }
 

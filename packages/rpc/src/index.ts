@@ -12,6 +12,7 @@ export {
   PayloadTooLargeError,
   HandlerError,
   NotLeaderError,
+  NotOwnerError,
   RpcFencedError,
   UnauthorizedError,
   RateLimitedError,
@@ -31,10 +32,11 @@ export { rpcMetrics } from './metrics.js';
 export type { RpcMetrics } from './metrics.js';
 export { rpcSubjects } from './subjects.js';
 export type { RpcSubjects } from './subjects.js';
-export { RpcHeader } from './codec.js';
+export { RpcHeader, encodeKeyHeader, decodeKeyHeader } from './codec.js';
 export { defaultIdempotencyOptions, idempotencyBucket } from './idempotency.js';
 export { TRACER_NAME } from './tracing.js';
 export type {
+  AdmitKeyHook,
   AppApi,
   BulkheadOptions,
   CallOptions,
@@ -49,6 +51,7 @@ export type {
   PayloadSchema,
   RetryOptions,
   RouteHook,
+  RouteRetry,
   RpcClient,
   RpcClientInit,
   RpcClientOptions,

@@ -7,11 +7,12 @@ import {
   type Subscription,
 } from '@nats-io/nats-core';
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { decodeError, decodeJson, encodeError, encodeJson, RpcHeader } from './codec.js';
+import { decodeError, decodeJson, decodeKeyHeader, encodeError, encodeJson, RpcHeader } from './codec.js';
 import {
   BadPayloadError,
   HandlerError,
   NotLeaderError,
+  NotOwnerError,
   PayloadTooLargeError,
   RpcTimeoutError,
   UnknownMethodError,
@@ -299,7 +300,12 @@ class Server implements RpcServer {
     const method = methodOf(msg.subject, this.#subjects.prefixLength);
     let epoch: number | undefined;
     let replyHeaders: MsgHdrs | undefined;
+    let admitted: (() => void) | undefined;
     try {
+      if (this.#o.admitKey) {
+        const raw = msg.headers?.get(RpcHeader.Key);
+        if (raw) admitted = await this.#admit(method, raw);
+      }
       if (via === 'leader') {
         epoch = this.#currentLeaderEpoch(method, msg.headers);
         replyHeaders = natsHeaders();
@@ -324,6 +330,30 @@ class Server implements RpcServer {
       } catch (e) {
         this.#log.error('could not send an RPC error reply', { method, error: (e as Error).message });
       }
+    } finally {
+      admitted?.();
+    }
+  }
+
+  /** Runs the `admitKey` hook; any refusal becomes a {@link NotOwnerError} about this call. */
+  async #admit(method: string, raw: string): Promise<() => void> {
+    const key = decodeKeyHeader(raw);
+    if (key === undefined) throw new BadPayloadError(this.app, method, 'the Gc-Rpc-Key header is malformed');
+    try {
+      const r = this.#o.admitKey!(key, method);
+      return r instanceof Promise ? await r : r;
+    } catch (err) {
+      if (err instanceof NotOwnerError && err.app === this.app && err.method === method) throw err;
+      if (err instanceof NotOwnerError) {
+        throw new NotOwnerError(this.app, method, err.nodeId, err.reason, {
+          partition: err.partition,
+          revision: err.revision,
+          ...(err.detail ? { detail: err.detail } : {}),
+        });
+      }
+      throw new NotOwnerError(this.app, method, this.nodeId, 'admission-failed', {
+        detail: (err as Error)?.message ?? String(err),
+      });
     }
   }
 

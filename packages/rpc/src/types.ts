@@ -127,6 +127,11 @@ export interface RpcServerOptions {
   epoch?: () => number | undefined;
   /** Whether this instance is healthy; an unhealthy one leaves the `any` queue group and presence. Default always healthy. */
   healthy?: () => boolean;
+  /**
+   * Admission of key-routed requests (those sent with `to: { key }`, which carry the `Gc-Rpc-Key` header):
+   * refuse the ones this instance does not own, count the ones it runs. Default none (all admitted).
+   */
+  admitKey?: AdmitKeyHook;
   /** How often `isLeader`/`healthy` are polled, in ms (call {@link RpcServer.refresh} for an immediate check). Default 100. */
   pollIntervalMs: number;
   /** Default handler time limit, in ms. Default 5000. */
@@ -219,10 +224,35 @@ export interface BulkheadOptions {
 }
 
 /**
- * Maps a key to the node that owns it (the ring package plugs in here). Return undefined to fall back
- * to rendezvous hashing over the app's healthy instances.
+ * Why the previous attempt of a key-routed call failed before its handler ran: the node it was sent to
+ * and the error (`GC_RPC_NOT_OWNER` from that node, or `GC_RPC_NO_INSTANCE` when the node is gone).
  */
-export type RouteHook = (app: string, key: string) => string | undefined | Promise<string | undefined>;
+export interface RouteRetry {
+  /** The node the failed attempt went to. */
+  readonly node: string;
+  /** The error of that attempt (a `NotOwnerError` carries the partition and the record revision it knew). */
+  readonly error: Error;
+}
+
+/**
+ * Maps a key to the node that owns it (the ring package plugs in here). Return undefined to fall back
+ * to rendezvous hashing over the app's healthy instances. On a retry after the owner refused the call
+ * (`GC_RPC_NOT_OWNER`) or was gone (`GC_RPC_NO_INSTANCE`), `previous` tells which node failed and how, so
+ * the hook can hold the call until the key has a new owner. The hook may wait (return a promise) and may
+ * throw a typed error to fail the call.
+ */
+export type RouteHook = (
+  app: string,
+  key: string,
+  previous?: RouteRetry,
+) => string | undefined | Promise<string | undefined>;
+
+/**
+ * Admits a key-routed request on a server (the ring package plugs in here): called with the call's key
+ * before middleware and handler. Returns the function to call when the request is done (for drains), or
+ * throws a `NotOwnerError` when this instance does not serve the key (any other throw is turned into one).
+ */
+export type AdmitKeyHook = (key: string, method: string) => (() => void) | Promise<() => void>;
 
 /** Options of {@link createRpcClient}. */
 export interface RpcClientOptions {
