@@ -354,6 +354,10 @@ class Coordinator implements ActiveCoordinator {
   }
 
   async #waitHealthy(backend: Backend, signal: AbortSignal): Promise<HealthResult> {
+    // A failover waits on this: probe soon after the start (10 ms), then back off (×2 up to 200 ms, or the
+    // steady-state interval when shorter) so a slow service is not hammered.
+    const cap = this.#o.healthIntervalMs > 0 ? Math.max(10, Math.min(this.#o.healthIntervalMs, 200)) : 200;
+    let pollMs = 10;
     for (;;) {
       const h = await backend.health();
       if (h.healthy) return h;
@@ -362,10 +366,8 @@ class Coordinator implements ActiveCoordinator {
           BackendErrorCode.Unhealthy,
           `backend ${backend.name} not healthy: ${h.detail}`,
         );
-      // Poll faster than the steady-state interval while waiting, but never spin.
-      const pollMs =
-        this.#o.healthIntervalMs > 0 ? Math.max(20, Math.min(this.#o.healthIntervalMs, 200)) : 200;
-      await this.#clock.sleep(pollMs, signal).catch(() => undefined);
+      await this.#clock.sleep(Math.min(pollMs, cap), signal).catch(() => undefined);
+      pollMs *= 2;
     }
   }
 

@@ -293,6 +293,9 @@ class ProcessBackend implements Backend {
     if (!this.#run) await this.#spawn();
     const deadline = this.#clock.now() + this.#o.startTimeoutMs;
     let last: HealthResult | undefined;
+    // A failover waits for this: the first probe 10 ms after the spawn, then backing off (×2) to the
+    // steady-state interval.
+    let pollMs = Math.min(10, this.#o.healthIntervalMs);
     for (;;) {
       if (this.#state === BackendState.Failed || !this.#want) {
         throw new BackendError(
@@ -311,7 +314,8 @@ class ProcessBackend implements Backend {
           `backend ${this.name} did not become healthy within ${this.#o.startTimeoutMs} ms (last probe: ${last?.detail ?? 'none'}); it was stopped. Last output:\n${this.#lines.slice(-10).join('\n')}`,
         );
       }
-      await this.#clock.sleep(this.#o.healthIntervalMs);
+      await this.#clock.sleep(Math.min(pollMs, Math.max(1, deadline - this.#clock.now())));
+      pollMs = Math.min(pollMs * 2, this.#o.healthIntervalMs);
     }
     this.#setState(BackendState.Running);
   }
