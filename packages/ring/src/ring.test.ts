@@ -1,0 +1,156 @@
+import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RingErrorCode } from './errors.js';
+import { Members, rejection } from './test/helpers.js';
+
+let server: NatsServer;
+let m: Members;
+let seq = 0;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+afterEach(async () => {
+  await m?.close();
+});
+const fresh = () => (m = new Members(server.url, 'rt', `app${++seq}`));
+
+describe('ring membership and ownership (real nats-server)', () => {
+  it('spreads partitions over members, one owner each, balanced; a join moves only the new quota', async () => {
+    fresh();
+    const owned: Array<{ node: string; p: number; epoch: number }> = [];
+    const hooks = (node: string) => ({
+      partitions: 64,
+      onOwn: (p: number, { epoch }: { epoch: number }) => void owned.push({ node, p, epoch }),
+    });
+    for (const id of ['a', 'b', 'c']) await m.start(id, hooks(id));
+    const before = await m.converged();
+    const counts = (owners: Map<number, string>) => {
+      const c = new Map<string, number>();
+      for (const o of owners.values()) c.set(o, (c.get(o) ?? 0) + 1);
+      return c;
+    };
+    expect([...counts(before).values()].sort()).toEqual([21, 21, 22]);
+    const a = m.rings.get('a')!;
+    // ownerOf agrees with owns everywhere.
+    for (let i = 0; i < 200; i++) {
+      const key = `k${i}`;
+      const o = a.ownerOf(key)!;
+      expect(m.rings.get(o)!.owns(key)).toBe(true);
+    }
+    const releasedBefore = m.events.filter((e) => e.type === 'released').length;
+    await m.start('d', hooks('d'));
+    const after = await m.converged();
+    let moved = 0;
+    for (const [p, o] of after) {
+      if (o !== before.get(p)) {
+        moved++;
+        expect(o).toBe('d'); // nothing moves between old members
+      }
+    }
+    expect(moved).toBe(16);
+    expect(counts(after).get('d')).toBe(16);
+    // Epochs of every partition increased with each owner.
+    const byP = new Map<number, number[]>();
+    for (const x of owned) byP.set(x.p, [...(byP.get(x.p) ?? []), x.epoch]);
+    for (const es of byP.values())
+      for (let i = 1; i < es.length; i++) expect(es[i]).toBeGreaterThan(es[i - 1]!);
+    // Exactly the moved partitions were released (handed off), each once.
+    expect(m.events.filter((e) => e.type === 'released').length - releasedBefore).toBe(16);
+  });
+
+  it('hands off on a polite leave: onRelease on the old owner before onOwn on the new one', async () => {
+    fresh();
+    const log: string[] = [];
+    const hooks = (node: string) => ({
+      partitions: 16,
+      onOwn: (p: number) => void log.push(`own ${p} ${node}`),
+      onRelease: async (p: number, { to }: { to: string | undefined }) => {
+        await new Promise((r) => setTimeout(r, 5));
+        log.push(`release ${p} ${node} -> ${to}`);
+      },
+    });
+    await m.start('a', hooks('a'));
+    await m.start('b', hooks('b'));
+    const before = await m.converged();
+    log.length = 0;
+    await m.stop('a');
+    const after = await m.converged();
+    expect([...after.values()].every((o) => o === 'b')).toBe(true);
+    for (const [p, o] of before) {
+      if (o !== 'a') continue;
+      const rel = log.indexOf(`release ${p} a -> b`);
+      const own = log.indexOf(`own ${p} b`);
+      expect(rel).toBeGreaterThanOrEqual(0);
+      expect(own).toBeGreaterThan(rel);
+    }
+  });
+
+  it('reassigns the partitions of a crashed member after its TTL', async () => {
+    fresh();
+    await m.start('a', { partitions: 32 });
+    await m.start('b', { partitions: 32 });
+    await m.start('c', { partitions: 32 });
+    await m.converged();
+    const crashedAt = performance.now();
+    await m.crash('c');
+    const after = await m.converged();
+    const took = performance.now() - crashedAt;
+    expect(new Set(after.values())).toEqual(new Set(['a', 'b']));
+    expect(took).toBeLessThan(900 * 3);
+    expect(m.events.some((e) => e.type === 'member-expired' && e.nodeId === 'c')).toBe(true);
+  });
+
+  it('gives a weight-2 member twice the partitions', async () => {
+    fresh();
+    await m.start('big', { partitions: 60, weight: 2 });
+    await m.start('s1', { partitions: 60 });
+    await m.start('s2', { partitions: 60 });
+    const owners = await m.converged();
+    const c = new Map<string, number>();
+    for (const o of owners.values()) c.set(o, (c.get(o) ?? 0) + 1);
+    expect(c.get('big')).toBe(30);
+    expect(c.get('s1')).toBe(15);
+  });
+
+  it('pins move a partition and keep it; bad pins are typed errors', async () => {
+    fresh();
+    const a = await m.start('a', { partitions: 8 });
+    await m.start('b', { partitions: 8 });
+    const owners = await m.converged();
+    const p = [...owners].find(([, o]) => o === 'a')![0];
+    await a.pin(p, 'b');
+    expect(a.pins()).toEqual({ [p]: 'b' });
+    await waitFor(() => m.rings.get('b')!.ownsPartition(p), { timeoutMs: 10_000, message: 'pinned move' });
+    await m.converged(15_000, false);
+    expect(m.rings.get('a')!.ownsPartition(p)).toBe(false);
+    const e1 = await rejection(a.pin(p, 'nobody'));
+    expect(e1.code).toBe(RingErrorCode.UnknownNode);
+    expect(e1.message).toMatch(/members: a, b/);
+    const e2 = await rejection(a.pin(99, 'b'));
+    expect(e2.code).toBe(RingErrorCode.UnknownPartition);
+    const e3 = await rejection(() => a.ownsPartition(1.5));
+    expect(e3.code).toBe(RingErrorCode.UnknownPartition);
+    await a.unpin(p);
+    expect(a.pins()).toEqual({});
+  });
+
+  it('refuses a partition count change and keys of the wrong type', async () => {
+    fresh();
+    const a = await m.start('a', { partitions: 32 });
+    const e = await rejection(m.start('b', { partitions: 64 }));
+    expect(e.code).toBe(RingErrorCode.PartitionCountMismatch);
+    expect(e.message).toMatch(/runs with 32 partitions; this member asked for 64/);
+    expect(e.message).toMatch(/partitions: 32/);
+    // Unset: the stored count is used.
+    const b = await m.start('c');
+    expect(b.partitionCount).toBe(32);
+    for (const bad of [42, null, undefined, { id: 1 }, Symbol('x')]) {
+      const err = await rejection(() => a.ownerOf(bad as never));
+      expect(err.code).toBe(RingErrorCode.InvalidKey);
+    }
+    expect((await rejection(() => a.owns(7 as never))).message).toMatch(/pass String\(key\)/);
+  });
+});
