@@ -1,5 +1,6 @@
 export { createRing } from './ring.js';
 export { createRingRouter } from './router.js';
+export { openRingObserver } from './observer.js';
 export {
   defaultRingOptions,
   resolveRingOptions,
@@ -56,6 +57,8 @@ export type {
   RingEvent,
   RingInit,
   RingMember,
+  RingObserver,
+  RingObserverOptions,
   RingOptions,
   RingRouter,
   RingRouterOptions,

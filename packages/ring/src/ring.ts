@@ -85,6 +85,30 @@ export async function openRingBucket(
   }
 }
 
+/** Read-modify-write of the pins record (compare-and-set, retried on conflicts); applied to `view` at once. */
+export async function updatePins(
+  kv: KV,
+  names: RingNames,
+  view: RingView,
+  change: (pins: Record<string, string>) => void,
+): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const e = await kv.get(names.pins);
+      const cur = e && e.operation === 'PUT' ? (parsePinsRecord(e.value)?.pins ?? {}) : {};
+      change(cur);
+      const data = encodeJson({ v: 1, pins: cur });
+      const rev = e ? await kv.update(names.pins, data, e.revision) : await kv.create(names.pins, data);
+      view.observe({ key: names.pins, revision: rev, operation: 'PUT', value: data } as never);
+      return;
+    } catch (err) {
+      if (isConflict(err) || /exists/i.test(String((err as Error)?.message))) continue;
+      throw new RingStoreError('write pins', names.bucket, { cause: err });
+    }
+  }
+  throw new RingStoreError('write pins (kept changing)', names.bucket);
+}
+
 /** Reads the stored partition count, storing `requested` (or the default) when the ring is new. */
 async function ensureConfig(
   kv: KV,
@@ -580,24 +604,7 @@ class RingImpl implements Ring {
 
   async #updatePins(change: (pins: Record<string, string>) => void): Promise<void> {
     if (this.#closed) throw new ClosedError(`ring ${this.bucket}`);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        const e = await this.#kv.get(this.#names.pins);
-        const cur = e && e.operation === 'PUT' ? (parsePinsRecord(e.value)?.pins ?? {}) : {};
-        change(cur);
-        const data = encodeJson({ v: 1, pins: cur });
-        const rev = e
-          ? await this.#kv.update(this.#names.pins, data, e.revision)
-          : await this.#kv.create(this.#names.pins, data);
-        // Apply our own write now so that pins() reflects it when pin() returns.
-        this.#view.observe({ key: this.#names.pins, revision: rev, operation: 'PUT', value: data } as never);
-        return;
-      } catch (err) {
-        if (isConflict(err) || /exists/i.test(String((err as Error)?.message))) continue;
-        throw new RingStoreError('write pins', this.bucket, { cause: err });
-      }
-    }
-    throw new RingStoreError('write pins (kept changing)', this.bucket);
+    await updatePins(this.#kv, this.#names, this.#view, change);
   }
 
   // ---------------------------------------------------------------------------------------------- reconcile

@@ -352,6 +352,39 @@ export interface Ring {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Options of {@link openRingObserver}. */
+export interface RingObserverOptions {
+  /** Platform name. Required. */
+  platform: string;
+  /** App name. Required. */
+  app: string;
+  /** Timeout of one KV operation in ms. Default 5000. */
+  opTimeoutMs: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** A read-only view of an app's ring (the CLI's `gc ring show`, dashboards, tests): no lease, no partitions. */
+export interface RingObserver {
+  readonly platform: string;
+  readonly app: string;
+  readonly bucket: string;
+  readonly partitionCount: number;
+  /** The partition map as seen now. */
+  snapshot(): RingSnapshot;
+  /** Snapshots on every change (coalesced), the current one first. */
+  watch(): RingWatcher;
+  /** The serving owner of `key`, or undefined while its partition moves. */
+  ownerOf(key: string): string | undefined;
+  partitionOf(key: string): number;
+  /** Pins `partition` to a live member (operator action; same checks as {@link Ring.pin}). */
+  pin(partition: number, node: string): Promise<void>;
+  unpin(partition: number): Promise<void>;
+  /** Stops the watch. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 /** Options of {@link createRingRouter}. */
 export interface RingRouterOptions {
   /** Platform name. Required. */

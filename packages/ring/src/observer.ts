@@ -1,0 +1,88 @@
+import { realClock, silentLogger } from '@gc/core';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { UnknownNodeError, UnknownPartitionError } from './errors.js';
+import { loadHasher, partitionOfKey } from './hash.js';
+import { ringMetrics } from './metrics.js';
+import { parseConfigRecord, ringNames } from './records.js';
+import { openRingBucket, updatePins } from './ring.js';
+import { RingStoreError } from './errors.js';
+import type { RingObserver, RingObserverOptions, RingSnapshot, RingWatcher } from './types.js';
+import { RingView } from './view.js';
+
+/**
+ * Opens a read-only view of an app's ring: the partition map, members, moves and pins, live. For the CLI
+ * (`gc ring show`), dashboards and tests. Throws `RingStoreError` when the app has no ring.
+ *
+ * @example
+ * const ring = await openRingObserver(nc, { platform: 'prod', app: 'cache' });
+ * const s = ring.snapshot(); // owners, counts per node, moving partitions, coordinator
+ */
+export async function openRingObserver(
+  nc: NatsConnection,
+  init: Partial<RingObserverOptions> & Pick<RingObserverOptions, 'platform' | 'app'>,
+): Promise<RingObserver> {
+  const o: RingObserverOptions = { opTimeoutMs: 5000, clock: realClock, logger: silentLogger, ...init };
+  await loadHasher();
+  const names = ringNames(o.platform, o.app);
+  let kv;
+  try {
+    kv = await openRingBucket(nc, names.bucket, 1, o.opTimeoutMs, false);
+  } catch (err) {
+    throw new RingStoreError(`open (app ${o.app} has no ring yet?)`, names.bucket, { cause: err });
+  }
+  const e = await kv.get(names.config);
+  const config = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
+  if (!config) throw new RingStoreError('read config (no ring config stored)', names.bucket);
+  const view = new RingView({
+    names,
+    partitions: config.partitions,
+    clock: o.clock,
+    logger: o.logger,
+    holdTimeoutMs: 10_000,
+    maxHeldCalls: 0,
+    metrics: ringMetrics(undefined, { platform: names.platform, app: names.app, node: 'observer' }),
+  });
+  await view.start(kv);
+  const check = (partition: unknown): number => {
+    if (
+      typeof partition !== 'number' ||
+      !Number.isInteger(partition) ||
+      partition < 0 ||
+      partition >= config.partitions
+    )
+      throw new UnknownPartitionError(partition, config.partitions);
+    return partition;
+  };
+  const observer: RingObserver = {
+    platform: names.platform,
+    app: names.app,
+    bucket: names.bucket,
+    partitionCount: config.partitions,
+    snapshot: (): RingSnapshot => view.snapshot(names.platform, names.app, undefined),
+    watch: (): RingWatcher => view.watch(names.platform, names.app, undefined),
+    ownerOf: (key) => view.ownerOf(key),
+    partitionOf: (key) => partitionOfKey(key, config.partitions),
+    async pin(partition, node) {
+      const p = check(partition);
+      if (typeof node !== 'string' || !view.members.has(node))
+        throw new UnknownNodeError(node, [...view.members.keys()].sort());
+      await updatePins(kv, names, view, (pins) => {
+        pins[String(p)] = node;
+      });
+    },
+    async unpin(partition) {
+      const p = check(partition);
+      await updatePins(kv, names, view, (pins) => {
+        delete pins[String(p)];
+      });
+    },
+    close() {
+      view.close();
+      return Promise.resolve();
+    },
+    [Symbol.asyncDispose]() {
+      return observer.close();
+    },
+  };
+  return observer;
+}
