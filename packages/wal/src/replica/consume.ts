@@ -1,4 +1,5 @@
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import type { TimerHandle } from '@gc/core';
 import { CorruptMessageError, DivergedError, GapError } from '../errors.js';
 import type { ReplicaOptions } from '../types.js';
 import { ReplicaStateName } from '../types.js';
@@ -176,9 +177,21 @@ export class Follower {
     const iter = await consumer.consume({ max_messages: this.#pullMessages() });
     this.messages = iter;
     if (this.#ctx.closed) iter.stop();
+    let lastSeq = startSeq - 1;
+    let lastDeliveryAt = this.#o.clock.now();
+    let stuck: string | undefined;
+    const watchdog = this.#watchdog(
+      () => ({ lastSeq, lastDeliveryAt }),
+      (why) => {
+        stuck = why;
+        iter.stop();
+      },
+    );
     try {
       for await (const m of iter) {
         if (this.#ctx.closed) break;
+        lastSeq = m.seq;
+        lastDeliveryAt = this.#o.clock.now();
         const chunk = parseChunk(m.headers, m.data, m.seq);
         if (m.info.pending > 0) this.#ctx.behindSince ??= this.#o.clock.now();
         const tx = assembler.add(chunk, m.data, m.seq);
@@ -211,9 +224,52 @@ export class Follower {
         this.#ctx.notify();
       }
     } finally {
+      watchdog();
       iter.stop();
       this.messages = undefined;
       dropConsumer(consumer);
     }
+    if (stuck && !this.#ctx.closed) throw new Error(stuck);
+  }
+
+  /**
+   * Watches a consume loop: when the stream holds messages after the last one delivered and nothing came
+   * for {@link CONSUMER_STALL_MS}, the consumer is stuck (seen when the server leading the stream of a
+   * cluster was killed: the ordered consumer neither delivered nor reset) — `onStuck` stops it and the loop
+   * starts a new one from the position. Returns a function that ends the watch.
+   */
+  #watchdog(
+    seen: () => { lastSeq: number; lastDeliveryAt: number },
+    onStuck: (why: string) => void,
+  ): () => void {
+    let timer: TimerHandle | undefined;
+    let ended = false;
+    const check = async () => {
+      timer = undefined;
+      if (ended || this.#ctx.closed) return;
+      const s = seen();
+      const idleMs = this.#o.clock.now() - s.lastDeliveryAt;
+      if (idleMs >= CONSUMER_STALL_MS) {
+        const last = await this.#ctx.jsm.streams
+          .info(this.#ctx.names.stream)
+          .then((i) => i.state.last_seq)
+          .catch(() => undefined);
+        if (!ended && last !== undefined && last > s.lastSeq) {
+          onStuck(
+            `the stream consumer delivered nothing for ${Math.round(idleMs)} ms while the stream holds up to seq ${last} (last delivered ${s.lastSeq}): starting a new one`,
+          );
+          return;
+        }
+      }
+      if (!ended) timer = this.#o.clock.setTimeout(() => void check(), CONSUMER_STALL_MS / 2);
+    };
+    timer = this.#o.clock.setTimeout(() => void check(), CONSUMER_STALL_MS / 2);
+    return () => {
+      ended = true;
+      if (timer) this.#o.clock.clearTimeout(timer);
+    };
   }
 }
+
+/** A consumer that delivers nothing this long while the stream has more is replaced. */
+const CONSUMER_STALL_MS = 5000;
