@@ -222,6 +222,7 @@ class RingImpl implements Ring {
   #deadlineTimer: TimerHandle | undefined;
   #rejoining = false;
   #leaving = false;
+  #started = false;
   #closing: Promise<void> | undefined;
   #closed = false;
   #resolveClosed!: () => void;
@@ -309,6 +310,7 @@ class RingImpl implements Ring {
       this.#election.on('stepped-down', ({ epoch }) => this.#stopCoordinating(epoch));
       if (this.#election.isLeader()) this.#becomeCoordinator(this.#election.epoch());
     }
+    this.#started = true;
     this.#markDirty();
   }
 
@@ -620,7 +622,9 @@ class RingImpl implements Ring {
   }
 
   #reconcile(): void {
-    if (this.#closed) return;
+    // Nothing is claimed or released before createRing has returned: the caller wires `ring.admit` into its
+    // RPC server only then, and a partition served before that would refuse every call.
+    if (this.#closed || !this.#started) return;
     if (this.#dirtyAll) {
       this.#dirtyAll = false;
       this.#dirty.clear();

@@ -43,6 +43,13 @@ export interface ViewMember {
 
 interface Waiter {
   threshold: number;
+  /**
+   * Set when the node the last attempt went to did not answer at all (no responders) although it still
+   * owns the partition: a renewal of its member lease (a revision above this one) proves it alive, so the
+   * call is sent to it again (its RPC subscription may not have been up yet). A crashed node never renews;
+   * its partitions get new records instead.
+   */
+  probe?: { node: string; memberRevision: number };
   since: number;
   deadline: number;
   resolve: (node: string) => void;
@@ -216,6 +223,7 @@ export class RingView {
       else if (!prev) return;
       else this.members.delete(id);
       this.#changed();
+      this.#wakeProbes(id);
       this.#o.listener?.member?.(id, prev);
     } else if (key === this.names.map) {
       if (e.revision <= this.mapRevision) return;
@@ -318,19 +326,35 @@ export class RingView {
     if (this.#closed) throw new ClosedError(`ring router of ${app}`);
     const p = partitionOfKey(key, this.partitions);
     let threshold = 0;
+    let probe: Waiter['probe'];
     if (previous) {
       const r = (previous.error as { revision?: unknown }).revision;
       if (typeof r === 'number') threshold = r;
       const cur = this.recOwner[p]!;
-      if (cur >= 0 && this.nodeNames[cur] === previous.node)
+      if (cur >= 0 && this.nodeNames[cur] === previous.node) {
         threshold = Math.max(threshold, this.revision[p]!);
+        const member = this.members.get(previous.node);
+        // No answer at all, or a refusal that names no record revision (the node's admission was not set
+        // up yet): nothing in the ring will change, so retry once the node proves alive by renewing.
+        const code = (previous.error as { code?: unknown }).code;
+        const transient =
+          code === 'GC_RPC_NO_INSTANCE' || (code === 'GC_RPC_NOT_OWNER' && typeof r !== 'number');
+        if (transient && member) probe = { node: previous.node, memberRevision: member.revision };
+      }
     }
     const i = this.serving[p]!;
     if (i >= 0 && this.revision[p]! > threshold) return this.nodeNames[i]!;
     if (this.#held >= this.#o.maxHeldCalls) throw new HoldBufferFullError(app, this.#o.maxHeldCalls);
     return new Promise<string>((resolve, reject) => {
       const now = this.#o.clock.now();
-      const w: Waiter = { threshold, since: now, deadline: now + this.#o.holdTimeoutMs, resolve, reject };
+      const w: Waiter = {
+        threshold,
+        since: now,
+        deadline: now + this.#o.holdTimeoutMs,
+        resolve,
+        reject,
+        ...(probe ? { probe } : {}),
+      };
       w.reject = (err) => {
         this.#unhold(p, w);
         reject(err);
@@ -377,6 +401,18 @@ export class RingView {
     if (i < 0) return;
     const rev = this.revision[p]!;
     for (const w of [...set]) if (rev > w.threshold) w.resolve(this.nodeNames[i]!);
+  }
+
+  #wakeProbes(node: string): void {
+    if (this.#held === 0) return;
+    const m = this.members.get(node);
+    if (!m) return;
+    for (const [p, set] of [...this.#waiters]) {
+      const i = this.serving[p]!;
+      if (i < 0 || this.nodeNames[i] !== node) continue;
+      for (const w of [...set])
+        if (w.probe?.node === node && m.revision > w.probe.memberRevision) w.resolve(node);
+    }
   }
 
   /** One timer sweeps held calls past their deadline (cheaper than a timer per call). */
