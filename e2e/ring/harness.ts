@@ -151,7 +151,7 @@ export class Traffic {
     const rpc = createRpcClient(nc, {
       platform,
       route: (app, key, previous) => {
-        if (previous) Traffic.previous.set(key, `${previous.node}: ${(previous.error as Error).message}`);
+        if (previous) Traffic.previous.set(key, `${previous.node}: ${previous.error.message}`);
         return router.route(app, key, previous);
       },
       timeoutMs: 3000,
