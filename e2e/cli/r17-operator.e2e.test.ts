@@ -65,81 +65,8 @@ describe('R17: operator sequences on gc dev', () => {
     };
     cluster = await startDevCluster(opts);
     nc = await connect({ servers: cluster.url });
-    const server = ['--server', cluster.url, '--platform', opts.platform];
-    let highest = 0;
-    let step = '';
-    const bootstrapsBefore = new Map<string, number>();
-
-    const views = async (): Promise<NodeView[]> =>
-      (await cluster!.admin.nodes(500)).flatMap((n: PlatformStatus) => {
-        const a = n.apps.find((x) => x.name === 'orders');
-        if (!a?.replication) return [];
-        return [
-          {
-            node: n.nodeId,
-            role: a.role,
-            txid: a.replication.txid,
-            checksum: a.replication.checksum,
-            state: a.replication.state,
-            reason: a.replication.reason,
-            bootstraps: a.replication.bootstraps ?? 0,
-            healthy: n.health.state !== 'unhealthy',
-          },
-        ];
-      });
-
-    /** Waits until one node is active and every other node holds exactly its txid and checksum. */
-    const converge = async (nodes = 3): Promise<{ leader: NodeView; all: NodeView[] }> => {
-      let last: NodeView[] = [];
-      await waitFor(
-        async () => {
-          last = await views();
-          const leader = last.find((v) => v.role === 'active' && v.state === 'primary');
-          return (
-            leader !== undefined &&
-            last.length === nodes &&
-            last.every((v) => v.txid === leader.txid && v.checksum === leader.checksum && v.healthy)
-          );
-        },
-        {
-          timeoutMs: CONVERGE_MS,
-          intervalMs: 250,
-          message: () => `${step}: convergence\n${JSON.stringify(last, null, 1)}`,
-        },
-      );
-      return { leader: last.find((v) => v.role === 'active')!, all: last };
-    };
-
-    const serviceUrl = (node: string) => cluster!.serviceUrls[cluster!.nodeIds.indexOf(node)]!;
-    const count = async (node: string): Promise<number> =>
-      ((await (await fetch(new URL('count', serviceUrl(node)))).json()) as { orders: number }).orders;
-    const order = async (node: string, n: number): Promise<void> => {
-      for (let i = 0; i < n; i++) {
-        const r = await fetch(serviceUrl(node));
-        expect(r.ok).toBe(true);
-      }
-    };
-
-    /** After a step: converged, the count never went down, at most one bootstrap per node in the step. */
-    const check = async (name: string, nodes = 3) => {
-      step = name;
-      const { leader, all } = await converge(nodes);
-      const c = await count(leader.node);
-      expect(c, `${name}: order count`).toBeGreaterThanOrEqual(highest);
-      highest = c;
-      for (const v of all) {
-        const before = bootstrapsBefore.get(v.node) ?? 0;
-        // A restarted node counts from zero again (its start-up bootstrap is the one allowed).
-        const inStep = v.bootstraps >= before ? v.bootstraps - before : v.bootstraps;
-        expect(inStep, `${name}: bootstraps of ${v.node}`).toBeLessThanOrEqual(1);
-        bootstrapsBefore.set(v.node, v.bootstraps);
-      }
-      const health = await gc(['health', ...server]);
-      expect(health.code, `${name}: gc health\n${health.stdout}${health.stderr}`).toBe(0);
-      console.log(`R17 ${name}: leader ${leader.node} txid ${leader.txid}, ${c} orders`);
-      return leader;
-    };
-
+    const h = harness(opts.platform);
+    const { check, order, views, server, bootstrapsBefore } = h;
     let leader = await check('start');
     await order(leader.node, 5);
     leader = await check('5 orders');
@@ -160,7 +87,7 @@ describe('R17: operator sequences on gc dev', () => {
     expect(leader.txid).toBeGreaterThan(before);
     await order(leader.node, 5);
     leader = await check('writes after stepdown');
-    expect(highest).toBeGreaterThanOrEqual(10);
+    expect(h.highest).toBeGreaterThanOrEqual(10);
 
     // 3. Full graceful restart (Ctrl-C of gc dev, then gc dev again).
     await cluster.close();
@@ -201,7 +128,7 @@ describe('R17: operator sequences on gc dev', () => {
 
     // 6. The stream and every snapshot deleted by hand while the nodes are down: no node can prove it is
     //    current, so none publishes on its own; health says so; the operator picks a copy.
-    const atLoss = highest;
+    const atLoss = h.highest;
     await cluster.close();
     const down = await startDevClusterServerOnly(opts);
     const jsm2 = await jetstreamManager(down.nc);
@@ -211,7 +138,7 @@ describe('R17: operator sequences on gc dev', () => {
     cluster = await startDevCluster(opts);
     await nc.close();
     nc = await connect({ servers: cluster.url });
-    step = 'history deleted';
+    h.setStep('history deleted');
     let refused: NodeView[] = [];
     await waitFor(
       async () => {
@@ -244,7 +171,7 @@ describe('R17: operator sequences on gc dev', () => {
     bootstrapsBefore.clear();
     leader = await check('recovered');
     expect(leader.node).toBe(refused[0]!.node);
-    expect(highest).toBeGreaterThanOrEqual(atLoss);
+    expect(h.highest).toBeGreaterThanOrEqual(atLoss);
     // Consumers are bounded: one ordered consumer per replica (a killed node's expires with it).
     const jsm3 = await jetstreamManager(nc);
     let consumers = 0;
@@ -258,6 +185,51 @@ describe('R17: operator sequences on gc dev', () => {
   }, 600_000);
 });
 
+describe('R17 on a 3-node JetStream cluster (gc dev --servers 3)', () => {
+  it('snapshot → stepdown → writes → the server leading the WAL stream killed and restarted → kill -9 of the leader: nothing committed is lost', async () => {
+    const dir = await makeTempDir('r17c');
+    const base = await freePort();
+    const opts = {
+      dir,
+      port: base + 300,
+      httpPort: base + 400,
+      nodeHttpPort: base + 500,
+      servicePort: base + 600,
+      platform: 'rseventeenc',
+      restartDelayMs: 300,
+      servers: 3,
+    };
+    cluster = await startDevCluster(opts);
+    await nc?.close().catch(() => undefined);
+    nc = await connect({ servers: cluster.urls });
+    const h = harness(opts.platform);
+    const { check, order, server } = h;
+    let leader = await check('start (cluster)');
+    await order(leader.node, 5);
+    const snap = await gc(['snapshot', 'create', 'orders', ...server]);
+    expect(snap.code, snap.stderr).toBe(0);
+    leader = await check('snapshot (cluster)');
+    expect((await gc(['app', 'stepdown', 'orders', ...server])).code).toBe(0);
+    leader = await check('stepdown (cluster)');
+    await order(leader.node, 5);
+    leader = await check('writes (cluster)');
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(`${opts.platform}_orders_wal`);
+    expect(info.config.num_replicas).toBe(3);
+    const streamLeader = info.cluster!.leader!;
+    await cluster.restartServer(streamLeader, 'SIGKILL', 1000);
+    await order(leader.node, 3).catch(() => undefined); // the service may wait for its server
+    leader = await check(`WAL stream leader ${streamLeader} killed and restarted`);
+    await order(leader.node, 3);
+    leader = await check('writes after the server restart');
+    await cluster.killLeader('orders');
+    leader = await check('kill -9 of the leader (cluster)');
+    expect(h.highest).toBeGreaterThanOrEqual(13);
+    await cluster.close();
+    cluster = undefined;
+  }, 300_000);
+});
+
 /** The dev cluster's server alone (no nodes), to change the stream while every node is down. */
 async function startDevClusterServerOnly(opts: Parameters<typeof startDevCluster>[0]) {
   const c = await startDevCluster({ ...opts, nodes: 0 });
@@ -267,6 +239,98 @@ async function startDevClusterServerOnly(opts: Parameters<typeof startDevCluster
     close: async () => {
       await conn.close();
       await c.close();
+    },
+  };
+}
+
+/** The per-step checks of an operator sequence on a dev cluster (the current one: it is replaced on restarts). */
+function harness(platform: string) {
+  const server = ['--server', cluster!.urls.join(','), '--platform', platform];
+  let highest = 0;
+  let step = '';
+  const bootstrapsBefore = new Map<string, number>();
+
+  const views = async (): Promise<NodeView[]> =>
+    (await cluster!.admin.nodes(500)).flatMap((n: PlatformStatus) => {
+      const a = n.apps.find((x) => x.name === 'orders');
+      if (!a?.replication) return [];
+      return [
+        {
+          node: n.nodeId,
+          role: a.role,
+          txid: a.replication.txid,
+          checksum: a.replication.checksum,
+          state: a.replication.state,
+          reason: a.replication.reason,
+          bootstraps: a.replication.bootstraps ?? 0,
+          healthy: n.health.state !== 'unhealthy',
+        },
+      ];
+    });
+
+  /** Waits until one node is active and every other node holds exactly its txid and checksum. */
+  const converge = async (nodes = 3): Promise<{ leader: NodeView; all: NodeView[] }> => {
+    let last: NodeView[] = [];
+    await waitFor(
+      async () => {
+        last = await views();
+        const leader = last.find((v) => v.role === 'active' && v.state === 'primary');
+        return (
+          leader !== undefined &&
+          last.length === nodes &&
+          last.every((v) => v.txid === leader.txid && v.checksum === leader.checksum && v.healthy)
+        );
+      },
+      {
+        timeoutMs: CONVERGE_MS,
+        intervalMs: 250,
+        message: () => `${step}: convergence\n${JSON.stringify(last, null, 1)}`,
+      },
+    );
+    return { leader: last.find((v) => v.role === 'active')!, all: last };
+  };
+
+  const serviceUrl = (node: string) => cluster!.serviceUrls[cluster!.nodeIds.indexOf(node)]!;
+  const count = async (node: string): Promise<number> =>
+    ((await (await fetch(new URL('count', serviceUrl(node)))).json()) as { orders: number }).orders;
+  const order = async (node: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const r = await fetch(serviceUrl(node));
+      expect(r.ok).toBe(true);
+    }
+  };
+
+  /** After a step: converged, the count never went down, at most one bootstrap per node in the step. */
+  const check = async (name: string, nodes = 3) => {
+    step = name;
+    const { leader, all } = await converge(nodes);
+    const c = await count(leader.node);
+    expect(c, `${name}: order count`).toBeGreaterThanOrEqual(highest);
+    highest = c;
+    for (const v of all) {
+      const before = bootstrapsBefore.get(v.node) ?? 0;
+      // A restarted node counts from zero again (its start-up bootstrap is the one allowed).
+      const inStep = v.bootstraps >= before ? v.bootstraps - before : v.bootstraps;
+      expect(inStep, `${name}: bootstraps of ${v.node}`).toBeLessThanOrEqual(1);
+      bootstrapsBefore.set(v.node, v.bootstraps);
+    }
+    const health = await gc(['health', ...server]);
+    expect(health.code, `${name}: gc health\n${health.stdout}${health.stderr}`).toBe(0);
+    console.log(`R17 ${name}: leader ${leader.node} txid ${leader.txid}, ${c} orders`);
+    return leader;
+  };
+
+  return {
+    check,
+    order,
+    views,
+    server,
+    bootstrapsBefore,
+    get highest() {
+      return highest;
+    },
+    setStep: (x: string) => {
+      step = x;
     },
   };
 }

@@ -76,6 +76,7 @@ const appSchema = z
         synchronous: z.boolean().optional(),
         snapshotIntervalMs: z.number().int().nonnegative().optional(),
         worker: z.boolean().optional(),
+        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).optional(),
       })
       .strict()
       .optional(),

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
-import { NatsServerProcess, assertPortFree } from '@gc/nats-server';
+import { NatsServerProcess, assertPortFree, freePort } from '@gc/nats-server';
 import { createAdminClient, type AdminClient } from '@gc/platform';
 import { findListenerPid } from '@gc/backends';
 
@@ -17,6 +17,12 @@ export interface DevClusterOptions {
   dir: string;
   /** Local gc nodes to run (each a `gc run` process). 0 starts only the server. Default 3. */
   nodes: number;
+  /**
+   * nats-servers to run: 1, or 3 as a local JetStream cluster (client ports `port`, `port+1`, `port+2`;
+   * monitoring `httpPort`…; routes on free ports). With 3, the apps' KV, election buckets, WAL streams and
+   * snapshot stores get 3 replicas: what scaling out looks like. Default 1.
+   */
+  servers: number;
   /** HTTP port of the first node (dashboard, /status); the others use the next ports. Default 8081. */
   nodeHttpPort: number;
   /** Port of the example orders service on the first node; the others use the next ports. Default 8091. */
@@ -38,6 +44,7 @@ export function defaultDevClusterOptions(): DevClusterOptions {
     httpPort: 8222,
     dir: '.gc-dev',
     nodes: 3,
+    servers: 1,
     nodeHttpPort: 8081,
     servicePort: 8091,
     platform: 'dev',
@@ -49,8 +56,10 @@ export function defaultDevClusterOptions(): DevClusterOptions {
 
 /** A running local development cluster. */
 export interface DevCluster {
-  /** The embedded server's client URL. */
+  /** The embedded server's client URL (the first one's with `servers: 3`). */
   readonly url: string;
+  /** Every server's client URL. */
+  readonly urls: string[];
   /** Its monitoring URL. */
   readonly monitorUrl: string;
   /** The nats-server version. */
@@ -65,6 +74,11 @@ export interface DevCluster {
   readonly nodeIds: string[];
   /** The operator client on the dev platform. */
   readonly admin: AdminClient;
+  /**
+   * Stops nats-server `name` (`gc-dev`, or `gc-dev-1`… with `servers: 3`) with `signal`, and starts it again
+   * with the same store `afterMs` later (for fault drills and tests).
+   */
+  restartServer(name: string, signal?: NodeJS.Signals, afterMs?: number): Promise<void>;
   /** SIGKILLs the process of the current leader of `app` (the supervisor restarts it); returns its node id. */
   killLeader(app: string): Promise<string>;
   /** Stops every node (gracefully) and the server. Idempotent. */
@@ -75,16 +89,23 @@ export interface DevCluster {
 const servicePath = (): string => fileURLToPath(new URL('../dev/orders-service.mjs', import.meta.url));
 
 /** The example apps `gc dev` runs on a node: `orders` with its database and HTTP service, `workers`. */
-export function devAppsConfig(o: { dataDir: string; servicePort: number; nodeId: string }): string {
+export function devAppsConfig(o: {
+  dataDir: string;
+  servicePort: number;
+  nodeId: string;
+  replicas?: number;
+}): string {
   const db = join(o.dataDir, 'orders.db');
+  const r = o.replicas ?? 1;
   return `apps:
   # active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service
   # (process backend) on it, then runs onActive; kill the leader and watch all of it move.
   # sqlite.worker: commits are captured and published by a worker thread with its own connection
   orders:
     mode: active-passive
-    election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250 }
-    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true }
+    election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250${r > 1 ? `, replicas: ${r}` : ''} }
+    kvReplicas: ${r}
+    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true${r > 1 ? `, replicas: ${r}` : ''} }
     backend:
       type: process
       options:
@@ -96,6 +117,7 @@ export function devAppsConfig(o: { dataDir: string; servicePort: number; nodeId:
   # pool: active on every node
   workers:
     mode: pool
+    kvReplicas: ${r}
 `;
 }
 
@@ -117,9 +139,10 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
   const natsDir = join(root, 'nats');
   mkdirSync(join(root, 'nodes'), { recursive: true });
   mkdirSync(join(root, 'logs'), { recursive: true });
+  if (o.servers !== 1 && o.servers !== 3) throw new Error(`--servers must be 1 or 3, got ${o.servers}`);
   const ports: Array<[number, string]> = [
-    [o.port, '--port'],
-    [o.httpPort, '--http-port'],
+    ...Array.from({ length: o.servers }, (_, i): [number, string] => [o.port + i, '--port']),
+    ...Array.from({ length: o.servers }, (_, i): [number, string] => [o.httpPort + i, '--http-port']),
     ...Array.from({ length: o.nodes }, (_, i): [number, string] => [o.nodeHttpPort + i, '--node-http-port']),
     ...Array.from({ length: o.nodes }, (_, i): [number, string] => [o.servicePort + i, '--service-port']),
   ];
@@ -128,16 +151,48 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
       throw new Error(`${err.message} (use gc dev ${flag} to pick another)`, { cause: err });
     });
   }
-  const server = new NatsServerProcess({
-    dir: natsDir,
-    config: { name: 'gc-dev', port: o.port, httpPort: o.httpPort },
-  });
-  o.logger.info('starting nats-server', { bin: server.bin, version: server.version, port: o.port });
-  await server.start();
-  const nc = await connect({ servers: server.url, name: 'gc-dev' }).catch(async (err: unknown) => {
-    await server.stop();
-    throw err;
-  });
+  const routePorts = await Promise.all(Array.from({ length: o.servers }, () => freePort()));
+  const servers = Array.from(
+    { length: o.servers },
+    (_, i) =>
+      new NatsServerProcess({
+        dir: o.servers === 1 ? natsDir : join(natsDir, `s${i + 1}`),
+        config: {
+          name: o.servers === 1 ? 'gc-dev' : `gc-dev-${i + 1}`,
+          port: o.port + i,
+          httpPort: o.httpPort + i,
+          ...(o.servers > 1
+            ? {
+                cluster: {
+                  name: 'gc-dev',
+                  port: routePorts[i]!,
+                  routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`),
+                },
+              }
+            : {}),
+        },
+      }),
+  );
+  const server = servers[0]!;
+  const urls = servers.map((x) => x.url);
+  o.logger.info('starting nats-server', { bin: server.bin, version: server.version, ports: urls });
+  await Promise.all(servers.map((x) => x.start()));
+  const stopServers = () => Promise.all(servers.map((x) => x.stop()));
+  // A cluster answers JetStream requests only once its meta group has a leader: retry the checked connect.
+  const nc = await (async () => {
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      try {
+        return await connect({ servers: urls, name: 'gc-dev' });
+      } catch (err) {
+        if (performance.now() > deadline) {
+          await stopServers();
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  })();
   const admin = createAdminClient(nc, o.platform);
   const nodeIds = Array.from({ length: o.nodes }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
   const procs = new Map<string, ChildProcess>();
@@ -147,12 +202,13 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     const cfg = join(root, 'nodes', `${id}.yaml`);
     writeFileSync(
       cfg,
-      `platform: ${o.platform}\nnode: { id: ${id}, labels: { zone: zone-${i + 1} } }\nnats: { servers: [${server.url}] }\n` +
+      `platform: ${o.platform}\nnode: { id: ${id}, labels: { zone: zone-${i + 1} } }\nnats: { servers: [${urls.join(', ')}] }\n` +
         `http: { host: 127.0.0.1, port: ${o.nodeHttpPort + i} }\ndataDir: ${join(root, 'nodes', `${id}-data`)}\nlog: { level: info, format: json }\n` +
         devAppsConfig({
           dataDir: join(root, 'nodes', `${id}-data`),
           servicePort: o.servicePort + i,
           nodeId: id,
+          replicas: o.servers,
         }),
     );
     const log = openSync(join(root, 'logs', `${id}.log`), 'a');
@@ -200,7 +256,7 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
       ),
     );
     await nc.close().catch(() => undefined);
-    await server.stop();
+    await stopServers();
   };
 
   if (o.nodes > 0) {
@@ -220,6 +276,7 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
 
   return {
     url: server.url,
+    urls,
     monitorUrl: `http://127.0.0.1:${o.httpPort}`,
     serverVersion: server.version,
     serverBin: server.bin,
@@ -228,6 +285,13 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     serviceUrls: nodeIds.map((_, i) => `http://127.0.0.1:${o.servicePort + i}/`),
     admin,
     killLeader: (app) => killDevLeader(admin, o.dir, app),
+    restartServer: async (name, signal = 'SIGKILL', afterMs = 500) => {
+      const x = servers.find((v) => v.config.name === name);
+      if (!x) throw new Error(`no dev nats-server named ${name} (${servers.map((v) => v.config.name).join(', ')})`);
+      await x.stop(signal);
+      await new Promise((r) => setTimeout(r, afterMs));
+      await x.start();
+    },
     close,
   };
 }

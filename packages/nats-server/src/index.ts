@@ -2,5 +2,5 @@ export { findNatsServer, requireNatsServer, natsServerVersion, workspaceRoot } f
 export type { ServerFlavor } from './find.js';
 export { renderServerConfig } from './config.js';
 export type { ServerConfig } from './config.js';
-export { NatsServerProcess, assertPortFree } from './process.js';
+export { NatsServerProcess, assertPortFree, freePort } from './process.js';
 export type { NatsServerProcessOptions } from './process.js';

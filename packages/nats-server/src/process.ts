@@ -173,3 +173,17 @@ export async function assertPortFree(host: string, port: number): Promise<void> 
     srv.listen(port, host, () => srv.close(() => resolve()));
   });
 }
+
+/** A free TCP port on `host` (the OS picks one; it is free when this resolves, not reserved). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const p = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(p));
+    });
+  });
+}

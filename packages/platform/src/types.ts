@@ -167,6 +167,11 @@ export interface AppOptions {
      * start (tens of ms) to each promotion. Default false.
      */
     worker?: boolean;
+    /**
+     * Replicas of the app's WAL stream and snapshot store when they are created: 3 on a 3-node JetStream
+     * cluster, so that a server's loss loses nothing the stream acknowledged. Default 1.
+     */
+    replicas?: number;
   };
   /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
   phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;

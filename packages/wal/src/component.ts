@@ -34,6 +34,8 @@ export interface ReplicatedDatabaseOptions {
   synchronous?: boolean;
   /** Take a snapshot this often while primary, in ms (0: never). Default 600000. */
   snapshotIntervalMs?: number;
+  /** Replicas of the WAL stream and the snapshot store when they are created. Default 1. */
+  replicas?: number;
   /**
    * Capture and publish from a worker thread with its own NATS connection made from these options (see
    * `PrimaryOptions.worker`). Default undefined: in the app's thread.
@@ -160,12 +162,13 @@ export class ReplicatedDatabase implements AppComponent {
   async #startReplica(): Promise<void> {
     this.#snapshots ??= await createSnapshotStore(
       this.#d.nc,
-      { platform: this.#d.platform, app: this.#d.app },
+      { platform: this.#d.platform, app: this.#d.app, replicas: this.#o.replicas ?? 1 },
       this.#d.clock,
     );
     this.#replica = await createReplica(this.#d.nc, {
       ...this.#where(),
       snapshots: this.#snapshots,
+      streamReplicas: this.#o.replicas ?? 1,
       clock: this.#d.clock,
       logger: this.#d.logger,
       onEvent: this.#replicaEvents,
@@ -205,6 +208,7 @@ export class ReplicatedDatabase implements AppComponent {
         {
           epoch,
           synchronous: this.#o.synchronous ?? false,
+          streamReplicas: this.#o.replicas ?? 1,
           ...(recover ? { unprovenState: 'publish' as const } : {}),
           ...(this.#o.worker ? { worker: this.#o.worker } : {}),
           clock: this.#d.clock,
@@ -314,6 +318,7 @@ export class ReplicatedDatabase implements AppComponent {
       {
         ...this.#where(),
         snapshots: this.#snapshots,
+        streamReplicas: this.#o.replicas ?? 1,
         clock: this.#d.clock,
         logger: this.#d.logger,
         onEvent: this.#replicaEvents,

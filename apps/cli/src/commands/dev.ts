@@ -53,6 +53,13 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
       max: 65000,
     }),
     nodes: Flags.integer({ description: 'local nodes to run', default: 3, min: 0, max: 9 }),
+    servers: Flags.integer({
+      description:
+        'nats-servers: 1, or 3 as a local JetStream cluster (ports --port, +1, +2) with every bucket and stream replicated 3 times',
+      default: 1,
+      min: 1,
+      max: 3,
+    }),
     dir: Flags.string({
       description: 'folder for the dev cluster state (server store, node configs, logs)',
       default: '.gc-dev',
@@ -82,6 +89,7 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
         nodeHttpPort: flags['node-http-port'],
         servicePort: flags['service-port'],
         nodes: flags.nodes,
+        servers: flags.servers,
         dir: flags.dir,
         logger,
       });
@@ -89,7 +97,9 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
       this.error((err as Error).message, { exit: 1 });
     }
     this.log(
-      `nats-server ${cluster.serverVersion} is healthy at ${cluster.url} (JetStream on, monitoring ${cluster.monitorUrl})`,
+      cluster.urls.length > 1
+        ? `${cluster.urls.length} nats-servers ${cluster.serverVersion} form a JetStream cluster at ${cluster.urls.join(', ')} (monitoring ${cluster.monitorUrl} and the next ports)`
+        : `nats-server ${cluster.serverVersion} is healthy at ${cluster.url} (JetStream on, monitoring ${cluster.monitorUrl})`,
     );
     this.log(`binary: ${cluster.serverBin}`);
     if (cluster.dashboardUrl) {
