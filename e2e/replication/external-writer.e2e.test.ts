@@ -13,7 +13,7 @@ import { createPrimary, createReplica, type Primary, type PrimaryEvent, type Rep
 import { SqliteCli, WORKLOAD_SCHEMA, seededRandom, workloadSql } from '../../packages/wal/src/testing.js';
 
 const long = process.env.GC_LONG_TESTS === '1';
-const SEEDS = Number(process.env.GC_R18_SEEDS ?? (long ? 100 : 25));
+const SEEDS = Number(process.env.GC_R18_SEEDS ?? (long ? 100 : 15));
 const SESSIONS = long ? 8 : 3;
 const STATEMENTS = long ? 120 : 14;
 const fixture = (f: string) => new URL(`./fixtures/${f}`, import.meta.url).pathname;
