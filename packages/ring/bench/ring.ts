@@ -27,6 +27,10 @@ const median = (xs: number[]) => {
 
 await loadHasher();
 const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}:${(i * 2654435761) % 1e9}`);
+// Key load is measured over 1M keys for gc (fast enough): with 100k keys the sampling noise alone is
+// about ±2.5 % per node at 64 nodes. hashring's key load uses the 100k keys (it is ~40× slower).
+const LOAD_KEYS = Number(process.env.BENCH_LOAD_KEYS ?? 1_000_000);
+const loadKeys = Array.from({ length: LOAD_KEYS }, (_, i) => `load:${i}:${(i * 2246822519) % 1e9}`);
 const nodeIds = (n: number) => Array.from({ length: n }, (_, i) => `node-${i}`);
 
 /** A routing table exactly as a member or router holds it, filled from an assignment. */
@@ -55,9 +59,9 @@ function lookupNs(fn: (k: string) => string | undefined, n: number): number {
   return ns;
 }
 
-function loads(owner: (k: string) => string | undefined): Map<string, number> {
+function loads(owner: (k: string) => string | undefined, set: string[] = keys): Map<string, number> {
   const c = new Map<string, number>();
-  for (const k of keys) {
+  for (const k of set) {
     const o = owner(k)!;
     c.set(o, (c.get(o) ?? 0) + 1);
   }
@@ -122,7 +126,7 @@ for (const n of NODES) {
   const hrMoved = movedKeys(hr, (k) => ring2.get(k));
   // Load: partitions per node (what the assignment balances; the unit of ownership) and keys per node.
   const partitionLoad = maxMean(new Map([...before.loads].map(([k, v]) => [k, v] as [string, number])), n);
-  const keyLoad = maxMean(loads(gc), n);
+  const keyLoad = maxMean(loads(gc, loadKeys), n);
   const hrLoad = maxMean(loads(hr), n);
   // Key load with 4096 partitions: the hash's spread over partitions is what limits it at 256.
   const big = planAssignment({
@@ -165,6 +169,7 @@ console.log(
     bench: 'ring',
     partitions: PARTITIONS,
     keys: KEYS,
+    loadKeys: LOAD_KEYS,
     rounds: ROUNDS,
     nodes: results,
     ratio: +median(speedups).toFixed(1),

@@ -50,6 +50,9 @@ import type {
 } from './types.js';
 import { RingView, S_NONE, S_OWNED, S_OWNING, S_RELEASED, type ViewMember } from './view.js';
 
+/** Delay of a coordinator decision triggered by partition record changes (ms). */
+const RECORD_DECISION_DELAY_MS = 20;
+
 /** Local state of a partition on this member. */
 const L_IDLE = 0;
 const L_CLAIMING = 1;
@@ -242,6 +245,8 @@ class RingImpl implements Ring {
   #moveSince = new Map<number, { at: number; from: string | undefined; to: string; stuck: boolean }>();
   #lastReason: RebalanceReasonValue | undefined;
   #expiring = new Set<string>();
+  #needDecide = true;
+  #lastDeferred = 0;
 
   constructor(nc: NatsConnection, kv: KV, names: RingNames, partitions: number, o: RingOptions) {
     this.#nc = nc;
@@ -270,7 +275,9 @@ class RingImpl implements Ring {
       listener: {
         record: (p) => {
           this.#markDirty(p);
-          if (this.#coordinating) this.#coordSchedule();
+          // Record changes (moves completing) are batched: a decision per record would cost O(partitions)
+          // each during a hand-off of thousands; membership and pin changes are decided at once.
+          if (this.#coordinating) this.#coordSchedule(RECORD_DECISION_DELAY_MS, false);
         },
         member: (id, prev) => this.#onMember(id, prev),
         map: () => this.#markDirty(),
@@ -289,22 +296,33 @@ class RingImpl implements Ring {
   // ---------------------------------------------------------------------------------------------- start
 
   async start(): Promise<void> {
-    await this.#view.start(this.#kv);
-    await this.#join();
-    if (this.#o.coordinator) {
-      this.#election = await createElection(this.#nc, {
-        bucket: this.bucket,
-        key: this.#names.coordinator,
-        nodeId: this.nodeId,
-        ttlMs: this.#o.ttlMs,
-        renewIntervalMs: this.#o.renewIntervalMs,
-        renewDeadlineMs: this.#o.renewDeadlineMs,
-        pollIntervalMs: Math.max(50, Math.min(250, Math.round(this.#o.ttlMs / 10))),
-        opTimeoutMs: Math.max(100, Math.min(this.#o.opTimeoutMs, Math.round(this.#o.renewIntervalMs / 2))),
-        replicas: this.#o.replicas,
-        clock: this.#o.clock,
-        logger: this.#o.logger,
-      });
+    // The election is set up alongside the view and the lease (its events are wired once all three are
+    // ready, so the coordinator never decides on a half-loaded view).
+    const election = this.#o.coordinator
+      ? createElection(this.#nc, {
+          bucket: this.bucket,
+          key: this.#names.coordinator,
+          nodeId: this.nodeId,
+          ttlMs: this.#o.ttlMs,
+          renewIntervalMs: this.#o.renewIntervalMs,
+          renewDeadlineMs: this.#o.renewDeadlineMs,
+          pollIntervalMs: Math.max(50, Math.min(250, Math.round(this.#o.ttlMs / 10))),
+          opTimeoutMs: Math.max(100, Math.min(this.#o.opTimeoutMs, Math.round(this.#o.renewIntervalMs / 2))),
+          replicas: this.#o.replicas,
+          clock: this.#o.clock,
+          logger: this.#o.logger,
+        })
+      : undefined;
+    election?.catch(() => undefined);
+    try {
+      await this.#view.start(this.#kv);
+      await this.#join();
+    } catch (err) {
+      void election?.then((e) => e.close()).catch(() => undefined);
+      throw err;
+    }
+    if (election) {
+      this.#election = await election;
       this.#election.on('acquired', ({ epoch }) => this.#becomeCoordinator(epoch));
       this.#election.on('lost', ({ epoch }) => this.#stopCoordinating(epoch));
       this.#election.on('stepped-down', ({ epoch }) => this.#stopCoordinating(epoch));
@@ -977,8 +995,13 @@ class RingImpl implements Ring {
     this.#emit({ type: 'coordinator-lost', epoch });
   }
 
-  #coordSchedule(delay = 0): void {
+  /**
+   * Schedules a coordinator pass. `decide` false (a partition record changed): the pass only tracks moves,
+   * unless moves were left for later (budget, stability) — record changes alone never change the plan.
+   */
+  #coordSchedule(delay = 0, decide = true): void {
     if (!this.#coordinating || this.#closed) return;
+    if (decide) this.#needDecide = true;
     if (this.#coordRunning) {
       this.#coordAgain = true;
       return;
@@ -995,14 +1018,19 @@ class RingImpl implements Ring {
     this.#coordRunning = true;
     try {
       this.#expireMembers();
-      await this.#decide();
+      if (this.#needDecide || this.#lastDeferred > 0) {
+        this.#needDecide = false;
+        await this.#decide();
+      } else {
+        this.#trackMoves(this.#activeMembers());
+      }
     } catch (err) {
       this.#o.logger.warn('ring: coordinator pass failed', { err: (err as Error)?.message });
     } finally {
       this.#coordRunning = false;
       if (this.#coordAgain) {
         this.#coordAgain = false;
-        this.#coordSchedule();
+        this.#coordSchedule(RECORD_DECISION_DELAY_MS, false); // #needDecide keeps what was asked
       }
     }
   }
@@ -1031,14 +1059,18 @@ class RingImpl implements Ring {
     }
   }
 
+  #activeMembers(): Array<{ id: string; weight: number }> {
+    return [...this.#view.members.values()]
+      .filter((m) => m.record.state === 'active')
+      .map((m) => ({ id: m.record.nodeId, weight: m.record.weight }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
   async #decide(): Promise<void> {
     const v = this.#view;
     const P = this.partitionCount;
     const clock = this.#o.clock;
-    const members = [...v.members.values()]
-      .filter((m) => m.record.state === 'active')
-      .map((m) => ({ id: m.record.nodeId, weight: m.record.weight }))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const members = this.#activeMembers();
     const current: (string | undefined)[] = new Array<string | undefined>(P);
     const previousTarget: (string | undefined)[] = new Array<string | undefined>(P);
     for (let p = 0; p < P; p++) {
@@ -1059,6 +1091,7 @@ class RingImpl implements Ring {
       stable,
       initial: v.map === null,
     });
+    this.#lastDeferred = plan.deferred;
     if (!stable) this.#coordSchedule(Math.max(1, Math.ceil(this.#o.settleMs - sinceChange)));
     let version = v.map?.version ?? 0;
     if (plan.changed && members.length > 0) {
