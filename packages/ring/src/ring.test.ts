@@ -1,4 +1,5 @@
 import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RingErrorCode } from './errors.js';
 import { Members, rejection } from './test/helpers.js';
@@ -152,5 +153,64 @@ describe('ring membership and ownership (real nats-server)', () => {
       expect(err.code).toBe(RingErrorCode.InvalidKey);
     }
     expect((await rejection(() => a.owns(7 as never))).message).toMatch(/pass String\(key\)/);
+  });
+});
+
+describe('ring observability (real nats-server)', () => {
+  it('reports stuck moves, budget and stability decisions, hand-off durations and counts as metrics and events', async () => {
+    fresh();
+    const registry = new Registry();
+    let block = true;
+    const opts = {
+      partitions: 16,
+      registry,
+      stuckMoveMs: 300,
+      maxConcurrentMoves: 2,
+      settleMs: 150,
+      onRelease: async () => {
+        while (block) await new Promise((r) => setTimeout(r, 10));
+      },
+    };
+    await m.start('a', opts);
+    await m.converged();
+    await m.start('b', opts);
+    // Budget 2: two moves start, the rest wait for them; they are stuck while onRelease blocks.
+    await waitFor(() => m.events.some((e) => e.type === 'move-stuck'), {
+      timeoutMs: 10_000,
+      message: 'a stuck move',
+    });
+    const reasons = new Set(
+      m.events.filter((e) => e.type === 'rebalance').map((e) => (e as { reason: string }).reason),
+    );
+    expect(reasons).toContain('initial');
+    expect(reasons).toContain('not-stable');
+    expect(reasons).toContain('budget-reached');
+    const metrics = await registry.getMetricsAsJSON();
+    const value = (name: string) => metrics.find((x) => x.name === name)?.values.map((v) => v.value) ?? [];
+    expect(Math.max(...value('gc_ring_stuck_moves'))).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...value('gc_ring_moves_in_progress'))).toBeGreaterThanOrEqual(2);
+    block = false;
+    await m.converged();
+    await waitFor(
+      async () => {
+        const ms = await registry.getMetricsAsJSON();
+        const stuck = ms.find((x) => x.name === 'gc_ring_stuck_moves')?.values.map((v) => v.value) ?? [1];
+        return Math.max(...stuck) === 0;
+      },
+      { timeoutMs: 5000, message: 'no stuck moves left' },
+    );
+    // The coordinator refreshes its gauges on its next pass (record changes are batched for 20 ms).
+    const text = await waitFor(
+      async () => {
+        const t = await registry.metrics();
+        return /gc_ring_node_partitions\{[^}]*member="b"[^}]*\} 8/.test(t) ? t : undefined;
+      },
+      { timeoutMs: 5000, message: 'coordinator counts' },
+    );
+    expect(text).toMatch(/gc_ring_handoff_seconds_count\{[^}]*phase="release"[^}]*\} [1-9]/);
+    expect(text).toMatch(/gc_ring_handoff_seconds_count\{[^}]*phase="move"[^}]*\} [1-9]/);
+    expect(text).toMatch(/gc_ring_imbalance_ratio\{[^}]*\} 1/);
+    expect(text).toMatch(/gc_ring_rebalance_total\{[^}]*reason="budget-reached"[^}]*\} [1-9]/);
+    expect(m.events.some((e) => e.type === 'move-done')).toBe(true);
   });
 });
