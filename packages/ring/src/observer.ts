@@ -25,13 +25,14 @@ export async function openRingObserver(
   await loadHasher();
   const names = ringNames(o.platform, o.app);
   let kv;
+  let config;
   try {
     kv = await openRingBucket(nc, names.bucket, 1, o.opTimeoutMs, false);
+    const e = await kv.get(names.config);
+    config = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
   } catch (err) {
-    throw new RingStoreError(`open (app ${o.app} has no ring yet?)`, names.bucket, { cause: err });
+    throw new RingStoreError(`open (does app ${o.app} run in ring mode?)`, names.bucket, { cause: err });
   }
-  const e = await kv.get(names.config);
-  const config = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
   if (!config) throw new RingStoreError('read config (no ring config stored)', names.bucket);
   const view = new RingView({
     names,

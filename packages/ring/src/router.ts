@@ -1,6 +1,7 @@
-import { ClosedError, resourceNames, validateAppName } from '@gc/core';
+import { ClosedError, isStreamNotFound, resourceNames, validateAppName } from '@gc/core';
 import type { RouteHook, RouteRetry } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { RingStoreError } from './errors.js';
 import { loadHasher } from './hash.js';
 import { ringMetrics } from './metrics.js';
 import { defaultRingRouterOptions } from './options.js';
@@ -70,19 +71,23 @@ class Router implements RingRouter {
     validateAppName(app);
     const pending = (async () => {
       const names = ringNames(this.#o.platform, app);
+      const none = () => {
+        this.#apps.set(app, { none: this.#o.clock.now() + this.#o.negativeCacheMs });
+        return undefined;
+      };
+      let config;
       let kv;
       try {
         kv = await openRingBucket(this.#nc, names.bucket, 1, this.#o.opTimeoutMs, false);
-      } catch {
-        this.#apps.set(app, { none: this.#o.clock.now() + this.#o.negativeCacheMs });
-        return undefined;
+        const e = await kv.get(names.config);
+        config = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
+      } catch (err) {
+        // No bucket: the app is not a ring app (keys fall back to rendezvous hashing). Anything else is a
+        // store failure: the call fails with it rather than being sent to a node that may not own the key.
+        if (isStreamNotFound(err) || (err as Error)?.name === 'StreamNotFoundError') return none();
+        throw new RingStoreError('open', names.bucket, { cause: err });
       }
-      const e = await kv.get(names.config);
-      const config = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
-      if (!config) {
-        this.#apps.set(app, { none: this.#o.clock.now() + this.#o.negativeCacheMs });
-        return undefined;
-      }
+      if (!config) return none();
       const view = new RingView({
         names,
         partitions: config.partitions,

@@ -76,6 +76,12 @@ describe('key routing to ring owners (real nats-server)', () => {
       expect(r.node).toBe(a.ring.ownerOf(key));
       expect(r.p).toBe(a.ring.partitionOf(key));
     }
+    // An app without a ring falls back to @gc/rpc's rendezvous hashing (the router answers undefined).
+    const plain = createRpcServer(m.conns.get('a')!, { platform, app: 'plain', nodeId: 'p1' });
+    plain.handle('who', () => 'p1');
+    await plain.refresh();
+    closers.push(() => plain.close(100));
+    expect(await (await client()).api('plain').call('who', null, { to: { key: 'x' } })).toBe('p1');
     // ring.route serves the member's own app and leaves others to the default.
     expect(await a.ring.route(m.app, 'user:1')).toBe(a.ring.ownerOf('user:1'));
     expect(a.ring.route('other-app', 'x')).toBeUndefined();
