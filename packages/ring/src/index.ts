@@ -63,6 +63,7 @@ export type {
   RingRouter,
   RingRouterOptions,
   RingSnapshot,
+  RingStatus,
   RingWatcher,
 } from './types.js';
 // The refusal a non-owner answers with lives in @gc/rpc (it travels on the wire); re-exported for matching.

@@ -34,6 +34,11 @@ describe('ring membership and ownership (real nats-server)', () => {
       return c;
     };
     expect([...counts(before).values()].sort()).toEqual([21, 21, 22]);
+    const st = m.rings.get('a')!.status();
+    expect(st).toMatchObject({ joined: true, owning: 0, releasing: 0, moving: 0, members: 3 });
+    expect(st.serving).toBe(m.rings.get('a')!.partitions().length);
+    expect(st.leaseRemainingMs).toBeGreaterThan(0);
+    expect([...m.rings.values()].filter((r) => r.status().coordinator)).toHaveLength(1);
     const a = m.rings.get('a')!;
     // ownerOf agrees with owns everywhere.
     for (let i = 0; i < 200; i++) {

@@ -46,6 +46,7 @@ import type {
   RingMember,
   RingOptions,
   RingSnapshot,
+  RingStatus,
   RingWatcher,
 } from './types.js';
 import { RingView, S_NONE, S_OWNED, S_OWNING, S_RELEASED, type ViewMember } from './view.js';
@@ -585,6 +586,37 @@ class RingImpl implements Ring {
 
   watch(): RingWatcher {
     return this.#view.watch(this.platform, this.app, this.nodeId);
+  }
+
+  status(): RingStatus {
+    let serving = 0;
+    let owning = 0;
+    let releasing = 0;
+    for (let p = 0; p < this.partitionCount; p++) {
+      const l = this.#local[p];
+      if (l === L_SERVING) serving++;
+      else if (l === L_OWNING || l === L_CLAIMING) owning++;
+      else if (l === L_RELEASING) releasing++;
+    }
+    const v = this.#view;
+    let moving = 0;
+    for (let p = 0; p < this.partitionCount; p++) {
+      const t = v.target[p]!;
+      if (t >= 0 && t !== v.serving[p]) moving++;
+    }
+    return {
+      joined: this.#joined,
+      instance: this.#instance,
+      leaseRemainingMs: Math.max(0, this.#deadline - this.#o.clock.now()),
+      serving,
+      owning,
+      releasing,
+      coordinator: this.isCoordinator(),
+      held: v.held,
+      moving,
+      mapVersion: v.map?.version ?? 0,
+      members: v.members.size,
+    };
   }
 
   isCoordinator(): boolean {

@@ -291,6 +291,29 @@ export type Admission = () => void;
  */
 export type AdmitHook = (key: string, method?: string) => Admission;
 
+/** What one member reports about itself (for component status and health). */
+export interface RingStatus {
+  /** True while this member holds its lease (false after losing it, until it has joined again). */
+  joined: boolean;
+  /** Random id of this member's current instance. */
+  instance: string;
+  /** Ms until this member stops serving unless a renewal succeeds (0 when not serving). */
+  leaseRemainingMs: number;
+  /** Partitions served now. */
+  serving: number;
+  /** Partitions claimed whose `onOwn` has not finished. */
+  owning: number;
+  /** Partitions being handed off by this member. */
+  releasing: number;
+  coordinator: boolean;
+  /** Calls held by this member's router. */
+  held: number;
+  /** Partitions of the ring whose target is not yet their serving owner. */
+  moving: number;
+  mapVersion: number;
+  members: number;
+}
+
 /** A member of an app's ring. Created by {@link createRing}. */
 export interface Ring {
   readonly platform: string;
@@ -323,6 +346,8 @@ export interface Ring {
   watch(): RingWatcher;
   /** True while this node is the coordinator. */
   isCoordinator(): boolean;
+  /** This member's own state (cheap; no I/O). */
+  status(): RingStatus;
   /**
    * Pins `partition` to `node` (a live member): the coordinator moves it there and keeps it there while
    * the node lives. `UnknownPartitionError`, `UnknownNodeError` for bad input.
