@@ -200,6 +200,8 @@ class RingImpl implements Ring {
   readonly admit: AdmitHook;
   readonly #nc: NatsConnection;
   readonly #kv: KV;
+  /** The bucket again, with a timeout that fits the renew interval: a hung renewal is retried in time. */
+  #leaseKv!: KV;
   readonly #names: RingNames;
   readonly #o: RingOptions;
   readonly #metrics: RingMetrics;
@@ -316,6 +318,11 @@ class RingImpl implements Ring {
       : undefined;
     election?.catch(() => undefined);
     try {
+      const leaseTimeout = Math.max(
+        50,
+        Math.min(this.#o.opTimeoutMs, Math.round(this.#o.renewIntervalMs / 2) * 2),
+      );
+      this.#leaseKv = await new Kvm(jetstream(this.#nc, { timeout: leaseTimeout })).open(this.bucket);
       await this.#view.start(this.#kv);
       await this.#join();
     } catch (err) {
@@ -370,7 +377,7 @@ class RingImpl implements Ring {
       if (this.#closed) throw new ClosedError(`ring ${this.bucket}`);
       let e;
       try {
-        e = await this.#kv.get(key);
+        e = await this.#leaseKv.get(key);
       } catch (err) {
         throw new RingStoreError('read member', this.bucket, { cause: err });
       }
@@ -397,8 +404,8 @@ class RingImpl implements Ring {
       const sentAt = clock.now();
       try {
         const rev = e
-          ? await this.#kv.update(key, encodeJson(record), e.revision)
-          : await this.#kv.create(key, encodeJson(record));
+          ? await this.#leaseKv.update(key, encodeJson(record), e.revision)
+          : await this.#leaseKv.create(key, encodeJson(record));
         this.#memberRecord = record;
         this.#memberRev = rev;
         this.#leaseRenewed(sentAt);
@@ -425,7 +432,10 @@ class RingImpl implements Ring {
   #checkDeadline(): void {
     this.#deadlineTimer = undefined;
     if (this.#closed || !this.#joined) return;
-    if (this.#o.clock.now() >= this.#deadline) this.#leaseLost('renew-deadline');
+    const left = this.#deadline - this.#o.clock.now();
+    if (left <= 0) this.#leaseLost('renew-deadline');
+    // Timers may fire a fraction of a millisecond early against performance.now(): look again.
+    else this.#deadlineTimer = this.#o.clock.setTimeout(() => this.#checkDeadline(), Math.ceil(left));
   }
 
   #scheduleRenew(delay = this.#o.renewIntervalMs): void {
@@ -442,7 +452,11 @@ class RingImpl implements Ring {
     const sentAt = this.#o.clock.now();
     const generation = this.#generation;
     try {
-      const rev = await this.#kv.update(this.#names.member(this.nodeId), encodeJson(record), this.#memberRev);
+      const rev = await this.#leaseKv.update(
+        this.#names.member(this.nodeId),
+        encodeJson(record),
+        this.#memberRev,
+      );
       if (generation !== this.#generation || !this.#joined) return;
       this.#memberRev = rev;
       this.#memberRecord = record;

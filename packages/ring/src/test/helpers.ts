@@ -27,8 +27,8 @@ export class Members {
     return nc;
   }
 
-  async start(nodeId: string, opts: Partial<RingInit> = {}): Promise<Ring> {
-    const nc = await connect({ servers: this.url, name: nodeId, reconnectTimeWaitMs: 50 });
+  async start(nodeId: string, opts: Partial<RingInit> = {}, servers = this.url): Promise<Ring> {
+    const nc = await connect({ servers, name: nodeId, reconnectTimeWaitMs: 50 });
     this.conns.set(nodeId, nc);
     const ring = await createRing(nc, {
       platform: this.platform,
