@@ -214,6 +214,23 @@ describe('operator commands', () => {
     expect(step.newEpoch).toBeGreaterThan(step.epoch);
     expect((await gc(['app', 'stepdown', 'workers', ...p])).code).toBe(4);
 
+    // A rehearsed hand-over, measured and checked against a budget; the report is JSON with --json.
+    const drill = await gc(['drill', 'stepdown', '--app', 'orders', '--budget-ms', '20000', '--json', ...p]);
+    expect(drill.code, drill.stderr).toBe(0);
+    expect(JSON.parse(drill.stdout)).toMatchObject({
+      app: 'orders',
+      kind: 'stepdown',
+      pass: true,
+      budgetMs: 20000,
+    });
+    const poolDrill = await gc(['drill', 'failover', '--app', 'workers', ...p]);
+    expect(poolDrill.code).toBe(1);
+    expect(poolDrill.stderr).toMatch(/workers is a pool app: only active-passive apps/);
+    expect((await gc(['drill', 'failover', '--app', 'ghost', ...p])).code).toBe(4);
+    const badCron = await gc(['drill', 'failover', '--app', 'orders', '--schedule', 'every tuesday', ...p]);
+    expect(badCron.code).toBe(1);
+    expect(badCron.stderr).toMatch(/--schedule "every tuesday" is not a/);
+
     expect((await gc(['kv', 'put', 'orders', 'feature', 'on', ...p])).code).toBe(0);
     expect(JSON.parse((await gc(['kv', 'get', 'orders', 'feature', '--json', ...p])).stdout)).toMatchObject({
       key: 'feature',

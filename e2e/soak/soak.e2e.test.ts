@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createRpcClient } from '@gc/rpc';
+import { createAdminClient } from '@gc/platform';
 import {
   ChaosProxy,
   makeTempDir,
@@ -85,7 +86,7 @@ describe('R14: soak', () => {
             NODE_ID: id,
             DATA_DIR: dataDirs.get(id)!,
             LOCK_DIR: lockDir,
-            GC_LOG_LEVEL: 'error',
+            GC_LOG_LEVEL: 'warn',
           },
         });
         nodes.set(id, c);
@@ -193,9 +194,23 @@ describe('R14: soak', () => {
         const tf = now();
         while (acked.length === before && now() - tf < 20_000) await sleep(50);
         fault.leaderlessMs = Math.round(now() - tf);
-        expect(acked.length, `no acknowledged append within 20 s after ${fault.kind}`).toBeGreaterThan(
-          before,
-        );
+        if (acked.length === before) {
+          const st = await createAdminClient(nc, 'soak').nodes(1000);
+          const view = st.map((x) => ({
+            node: x.nodeId,
+            apps: x.apps.map((a) => ({
+              name: a.name,
+              role: a.role,
+              leader: a.leader,
+              epoch: a.epoch,
+              repl: a.replication,
+            })),
+          }));
+          const tails = [...nodes].map(([i, c]) => `--- ${i}\n${c.output().slice(-3000)}`).join('\n');
+          throw new Error(
+            `no acknowledged append within 20 s after ${fault.kind} on ${id} at ${fault.at} s\n${JSON.stringify(view, null, 1)}\n${tails}`,
+          );
+        }
         faults.push(fault);
       }
       stop = true;

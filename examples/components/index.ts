@@ -19,7 +19,10 @@ export function lockFile(path: string): AppComponent {
       await mkdir(dirname(path), { recursive: true });
     },
     async activate({ epoch }) {
-      // `wx`: fails when another holder's file is still there — never two holders at once.
+      // `wx`: fails when another holder's file is still there — never two holders at once. This node's own
+      // file, left by a crash of an earlier run, is taken over (a higher epoch).
+      const [holder] = (await readFile(path, 'utf8').catch(() => '')).split(' ');
+      if (holder === ctx!.nodeId) await rm(path, { force: true });
       await writeFile(path, `${ctx!.nodeId} ${epoch}\n`, { flag: 'wx' });
       held = epoch;
       ctx!.audit('lock-file.held', { path, epoch });

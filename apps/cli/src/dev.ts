@@ -287,7 +287,8 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     killLeader: (app) => killDevLeader(admin, o.dir, app),
     restartServer: async (name, signal = 'SIGKILL', afterMs = 500) => {
       const x = servers.find((v) => v.config.name === name);
-      if (!x) throw new Error(`no dev nats-server named ${name} (${servers.map((v) => v.config.name).join(', ')})`);
+      if (!x)
+        throw new Error(`no dev nats-server named ${name} (${servers.map((v) => v.config.name).join(', ')})`);
       await x.stop(signal);
       await new Promise((r) => setTimeout(r, afterMs));
       await x.start();

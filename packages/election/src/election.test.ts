@@ -371,6 +371,37 @@ describe('step-down, cooldown, close', () => {
     expect(b.e.isLeader()).toBe(true);
   });
 
+  it('stepDown({ release: false }) keeps the record: the follower takes over only after the TTL, as after a crash', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const b = await h.node('b');
+    await h.run(1200);
+    const renewedAt = h.backend.writes.at(-1)!.at;
+    await a.e.stepDown({ release: false, cooldownMs: 20_000 });
+    expect(a.of('stepped-down')).toEqual([{ epoch: 1, released: false }]);
+    expect(a.e.isLeader()).toBe(false);
+    expect(h.backend.writes.at(-1)!.entry.record?.epoch).toBe(1); // nothing deleted
+    await h.run(renewedAt + 2900 - h.clock.now());
+    expect(b.e.isLeader()).toBe(false);
+    await h.run(1000);
+    expect(b.e.isLeader()).toBe(true);
+    expect(b.e.epoch()).toBe(2);
+    // Its own cooldown (20 s, not the election's default) keeps it out meanwhile, even when b leaves.
+    await b.e.close();
+    await h.run(1000);
+    expect(a.e.state()).toBe('cooldown');
+    await h.run(20_000);
+    expect(a.e.isLeader()).toBe(true);
+    h.checkEpochOrder();
+  });
+
+  it('stepDown refuses a cooldown that is not a finite number >= 0', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await expect(a.e.stepDown({ cooldownMs: -1 })).rejects.toThrow(/cooldownMs/);
+    await expect(a.e.stepDown({ cooldownMs: Number.NaN })).rejects.toThrow(/cooldownMs/);
+    expect(a.e.isLeader()).toBe(true);
+  });
   it('close() of a leader steps down, is idempotent and leaves no timer behind', async () => {
     h = new Harness();
     const a = await h.node('a');
@@ -465,6 +496,11 @@ describe('fencing epochs', () => {
     h = new Harness();
     const store = memoryEpochStore(41);
     const a = await h.node('a', { epochStore: store });
+    // Its store remembers an epoch, so it saw this key hold a lease before: an empty key is a vanished lease,
+    // which may hide a grant it never saw. It waits a full TTL before creating.
+    await h.run(2990);
+    expect(a.e.isLeader()).toBe(false);
+    await h.run(20);
     expect(a.e.epoch()).toBe(42);
     expect(store.load()).toBe(42);
   });
@@ -472,12 +508,13 @@ describe('fencing epochs', () => {
   it('the bucket is recreated while a leader holds epoch 7: it sees the lease gone, the next epoch is 8', async () => {
     h = new Harness();
     const a = await h.node('a', { epochStore: memoryEpochStore(6) });
+    await h.run(3010); // a restarted node (its store remembers epoch 6) waits a TTL on an empty key
     expect(a.e.epoch()).toBe(7);
-    h.backend.recreate();
-    await h.run(300); // its poll at 250 sees the key empty
+    h.backend.recreate(); // t=3010
+    await h.run(300); // its poll at 3250 sees the key empty
     expect(a.of('lost')[0]?.reason).toBe('lease-deleted');
     // A vanished lease may hide a grant nobody saw: even its last holder waits a full TTL from then.
-    await h.run(2940);
+    await h.run(2930);
     expect(a.e.isLeader()).toBe(false);
     await h.run(20);
     expect(a.e.isLeader()).toBe(true);
@@ -513,6 +550,8 @@ describe('fencing epochs', () => {
   it('a deletion carries the epoch, so a new node joining after a step-down still goes higher', async () => {
     h = new Harness();
     const a = await h.node('a', { epochStore: memoryEpochStore(99) });
+    await h.run(3010);
+    expect(a.e.epoch()).toBe(100);
     await a.e.close();
     const b = await h.node('b');
     expect(b.e.epoch()).toBe(101);

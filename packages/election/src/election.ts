@@ -24,6 +24,7 @@ import {
   type ElectionEvents,
   type ElectionOptions,
   type ElectionStateValue,
+  type StepDownOptions,
   type LeaderInfo,
   type LeaderWatch,
   type LeaseRecord,
@@ -112,8 +113,15 @@ class ElectionImpl implements Election {
   };
   /** The last live grant observed (any holder): its revision, when first seen, and the TTL to wait on it. */
   #lastLive: { revision: number; since: number; ttl: number } | undefined;
-  /** True once any entry of the key was observed: from then on an empty key is a vanished lease. */
-  #sawEntry = false;
+  /**
+   * True once any entry of the key was observed — by this process, or by an earlier one of this node (its epoch
+   * store remembers an epoch): from then on an empty key is a vanished lease.
+   */
+  #sawEntry: boolean;
+  /** Clock time of the last entry observed (watch or poll): how fresh `#obs` is. */
+  #heardAt = 0;
+  /** Highest epoch seen in a record (or release) of another holder. */
+  #highestOther = 0;
   /**
    * Clock time this node's link to the store was last (re)established (creation, then every reconnect).
    * Fast failover ignores "no responders" until `renewDeadlineMs` after it: a live holder may not have
@@ -124,6 +132,11 @@ class ElectionImpl implements Election {
   #leaderInfo: LeaderInfo = { holder: null, epoch: 0, revision: 0 };
   #lease: Lease | undefined;
   #acquiring = false;
+  /**
+   * Highest revision observed while this node's grant write was in flight. Not the last one observed: a poll
+   * reply read before the grant landed can arrive after the watch delivered a later revision.
+   */
+  #seenWhileAcquiring = 0;
   #started = false;
   #contendingSince: number;
   #noResponders = 0;
@@ -142,6 +155,7 @@ class ElectionImpl implements Election {
     this.#log = o.logger.child({ election: `${o.bucket}/${o.key}`, node: o.nodeId });
     this.#epochs = o.epochStore ?? memoryEpochStore();
     this.#highest = this.#epochs.load();
+    this.#sawEntry = this.#highest > 0;
     this.#metrics = electionMetrics(o.registry, { bucket: o.bucket, key: o.key, node: o.nodeId });
     this.#contendingSince = this.#clock.now();
     this.#connectedAt = this.#clock.now();
@@ -238,31 +252,39 @@ class ElectionImpl implements Election {
     this.#seeEpoch(epoch);
   }
 
-  async stepDown(): Promise<void> {
+  async stepDown(opts: StepDownOptions = {}): Promise<void> {
     const lease = this.#lease;
     if (this.#state !== ElectionState.Leader || !lease) return;
+    const cooldownMs = opts.cooldownMs ?? this.#o.cooldownMs;
+    if (!Number.isFinite(cooldownMs) || cooldownMs < 0) {
+      throw new RangeError(
+        `stepDown: cooldownMs must be a finite number >= 0, got ${String(opts.cooldownMs)}`,
+      );
+    }
     const started = this.#clock.now();
     this.#endLeadership();
     this.#instance = randomBytes(6).toString('base64url');
     this.#setState(ElectionState.Cooldown);
     let released = false;
-    try {
-      await withTimeout(
-        this.#store.delete(lease.revision, lease.record, this.#o.opTimeoutMs),
-        this.#o.opTimeoutMs,
-        'lease delete',
-        this.#clock,
-      );
-      released = true;
-    } catch (err) {
-      // The lease stays until its TTL runs out; this node already stopped acting, so this is only slower.
-      this.#emit('error', { op: 'delete', error: err as Error });
+    if (opts.release !== false) {
+      try {
+        await withTimeout(
+          this.#store.delete(lease.revision, lease.record, this.#o.opTimeoutMs),
+          this.#o.opTimeoutMs,
+          'lease delete',
+          this.#clock,
+        );
+        released = true;
+      } catch (err) {
+        // The lease stays until its TTL runs out; this node already stopped acting, so this is only slower.
+        this.#emit('error', { op: 'delete', error: err as Error });
+      }
     }
     this.#metrics.transition('step_down', (this.#clock.now() - started) / 1000);
     this.#log.info('stepped down', { epoch: lease.epoch, released });
     this.#emit('stepped-down', { epoch: lease.epoch, released });
     if ((this.#state as ElectionStateValue) !== ElectionState.Cooldown) return;
-    this.#timer('cooldown', this.#o.cooldownMs, () => {
+    this.#timer('cooldown', cooldownMs, () => {
       if (this.#state !== ElectionState.Cooldown) return;
       this.#setState(ElectionState.Follower);
       this.#contendingSince = this.#clock.now();
@@ -387,8 +409,20 @@ class ElectionImpl implements Election {
 
   #observe(e: LeaseEntry): void {
     if (this.#state === ElectionState.Closed) return;
+    if (this.#acquiring) this.#seenWhileAcquiring = Math.max(this.#seenWhileAcquiring, e.revision);
+    const now = this.#clock.now();
+    // Out of touch for longer than a poll (cut off, paused): the revisions seen next may belong to a recreated
+    // bucket and only look like successors of the last live grant seen before.
+    if (now - this.#heardAt > this.#o.pollIntervalMs + this.#o.opTimeoutMs) this.#lastLive = undefined;
+    this.#heardAt = now;
     if (e.record) this.#seeEpoch(e.record.epoch);
     if (e.releasedEpoch) this.#seeEpoch(e.releasedEpoch);
+    const other = e.record
+      ? e.record.instance === this.#instance
+        ? 0
+        : e.record.epoch
+      : (e.releasedEpoch ?? 0);
+    this.#highestOther = Math.max(this.#highestOther, other);
     const lease = this.#lease;
     if (this.#state === ElectionState.Leader && lease) {
       // Older than our own last write: a stale read (a poll reply overtaken by the watch).
@@ -406,9 +440,17 @@ class ElectionImpl implements Election {
     if (this.#note(e) || !this.#timers.has('action')) this.#contend();
   }
 
-  /** Records an observation; returns true when the revision (or free/held) changed. */
+  /**
+   * Records an observation; returns true when the entry changed: another revision, or the same revision with
+   * other content (revision numbers are reused when the bucket is recreated).
+   */
   #note(e: LeaseEntry): boolean {
-    const changed = e.revision !== this.#obs.revision || (e.record === null) !== (this.#obs.record === null);
+    const o = this.#obs;
+    const changed =
+      e.revision !== o.revision ||
+      (e.record && o.record
+        ? e.record.epoch !== o.record.epoch || e.record.instance !== o.record.instance
+        : e.record !== o.record || (e.releasedEpoch !== undefined) !== o.released);
     if (!changed) return false;
     const now = this.#clock.now();
     this.#obs = {
@@ -419,6 +461,8 @@ class ElectionImpl implements Election {
     };
     this.#noResponders = 0;
     if (e.revision > 0) this.#sawEntry = true;
+    // Revisions went back (a recreated bucket, or a stale read): later ones are no successors of the last live one.
+    if (this.#lastLive && e.revision <= this.#lastLive.revision) this.#lastLive = undefined;
     this.#clearTimer('expire');
     if (e.record) {
       const ttl = Math.max(e.record.ttlMs, this.#o.ttlMs);
@@ -465,9 +509,10 @@ class ElectionImpl implements Election {
       this.#timer('action', delay, () => void this.#tryAcquire(revision, 'create'));
       return;
     }
-    if (record.instance === this.#instance) {
+    if (record.instance === this.#instance && record.epoch >= this.#highestOther) {
       // Our own grant outlived our leadership (a renew landed after the deadline, or its reply was lost):
-      // nobody else holds it, so take it again with a new epoch.
+      // nobody else holds it, so take it again with a new epoch. Not if another holder had a higher epoch
+      // since: then our record is back by a late write on a reused revision (a recreated bucket).
       return void this.#tryAcquire(revision, 'reacquire');
     }
     // The holder is another node: it is expired only when this revision stayed for a full TTL on our clock.
@@ -517,6 +562,11 @@ class ElectionImpl implements Election {
 
   async #tryAcquire(expected: number, via: AcquireVia): Promise<void> {
     if (this.#state !== ElectionState.Follower || this.#acquiring || this.#obs.revision !== expected) return;
+    if (this.#clock.now() - this.#heardAt > this.#o.pollIntervalMs + this.#o.opTimeoutMs) {
+      // Nothing heard from the store for longer than a poll (cut off, paused): it may have moved on, even to
+      // the same revision number in a recreated bucket. Look again before writing on the old observation.
+      return void this.#pollNow();
+    }
     this.#acquiring = true;
     this.#clearTimer('action');
     this.#clearTimer('probe');
@@ -538,6 +588,7 @@ class ElectionImpl implements Election {
     if (this.#o.fastFailover) stopLiveness = this.#store.serveLiveness(() => epoch);
     const sentAt = this.#clock.now();
     const sentAtWallMs = this.#clock.wallNow();
+    this.#seenWhileAcquiring = 0;
     let revision: number;
     try {
       revision = await withTimeout(
@@ -561,7 +612,7 @@ class ElectionImpl implements Election {
     this.#acquiring = false;
     // The watch stays on while the write is in flight: a later revision (a deletion, another grant) or a
     // higher epoch seen before the reply means this grant is already gone. It is never announced.
-    const overtaken = this.#obs.revision > revision || this.#highest > epoch;
+    const overtaken = this.#seenWhileAcquiring > revision || this.#highest > epoch;
     if (
       this.#state !== ElectionState.Follower ||
       overtaken ||
@@ -628,6 +679,10 @@ class ElectionImpl implements Election {
   async #renew(): Promise<void> {
     const l = this.#lease;
     if (this.#state !== ElectionState.Leader || !l || l.renewing) return;
+    // Past the deadline (a process resumed after SIGSTOP runs its renew timer before its deadline timer): a
+    // renew can no longer keep leadership, and its expected revision may mean another write by now (a
+    // recreated bucket reuses revisions). Demote instead of writing.
+    if (this.#clock.now() >= l.lastGoodSentAt + this.#o.renewDeadlineMs) return this.#checkDeadline();
     l.renewing = true;
     const sentAt = this.#clock.now();
     const timeoutMs = Math.max(

@@ -19,6 +19,7 @@ export type {
   LeaderWatch,
   LeaseRecord,
   LostReasonValue,
+  StepDownOptions,
 } from './types.js';
 export { ElectionErrorCode, LeaseConflictError, StoreUnavailableError } from './errors.js';
 export type { ElectionErrorCodeValue } from './errors.js';

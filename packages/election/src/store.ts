@@ -474,8 +474,9 @@ interface MemoryLink {
  * An in-process lease key with the same compare-and-set, watch and liveness semantics as the NATS KV store,
  * driven by a {@link Clock}, with per-node fault injection: `cut` (requests hang, watch deliveries and
  * liveness answers stop, like a severed link; `heal` reconnects), request latency and reply latency, and
- * server-side faults: {@link MemoryLeaseBackend.deleteUnannounced} (a deletion nobody in the election wrote)
- * and {@link MemoryLeaseBackend.markerAfterNextUpdate} (nats-server's per-key TTL marker racing a takeover).
+ * server-side faults: {@link MemoryLeaseBackend.deleteUnannounced} (a deletion nobody in the election wrote),
+ * {@link MemoryLeaseBackend.markerAfterNextUpdate} (nats-server's per-key TTL marker racing a takeover),
+ * {@link MemoryLeaseBackend.recreate} and {@link MemoryLeaseBackend.restart} (which may lose the last writes).
  * For unit tests of timing logic on a fake clock; `src/store.contract.test.ts` proves it behaves like KV.
  */
 export class MemoryLeaseBackend {
@@ -484,6 +485,8 @@ export class MemoryLeaseBackend {
   #seq = 0;
   #current: LeaseEntry | null = null;
   #markerAfterUpdate = false;
+  /** Entries stored since the bucket was (re)created, with the clock time they were stored (for `restart`). */
+  #stored: Array<{ at: number; entry: LeaseEntry }> = [];
   readonly #watchers = new Set<{ link: MemoryLink; fn: (e: LeaseEntry) => void }>();
   readonly #responders = new Set<{ link: MemoryLink; epoch: () => number }>();
   /** Every write applied, in order (for history checks in tests). */
@@ -502,6 +505,33 @@ export class MemoryLeaseBackend {
   recreate(): void {
     this.#current = null;
     this.#seq = 0;
+    this.#stored = [];
+  }
+
+  /**
+   * Simulates a server restart (links are cut and healed by the caller; see `src/simulation.ts`). With
+   * `loseWritesAfter`, the writes stored after that clock time are lost — acknowledged but not yet flushed,
+   * as a SIGKILLed nats-server with an R1 file store can lose them: the key and the revision counter go
+   * back to the last write before them, so later writes reuse their revisions. Every watcher then gets the
+   * current entry, as a watch restarted after the restart would. Returns the number of writes lost.
+   */
+  restart(opts: { loseWritesAfter?: number } = {}): number {
+    let lost = 0;
+    const after = opts.loseWritesAfter;
+    if (after !== undefined) {
+      while (this.#stored.length > 0 && this.#stored[this.#stored.length - 1]!.at > after) {
+        this.#stored.pop();
+        lost++;
+      }
+      if (lost > 0) {
+        const last = this.#stored[this.#stored.length - 1]?.entry ?? null;
+        this.#current = last;
+        this.#seq = last?.revision ?? 0;
+      }
+    }
+    const cur = this.#current;
+    if (cur) for (const w of this.#watchers) if (!w.link.cut) w.fn(cur);
+    return lost;
   }
 
   /**
@@ -518,9 +548,10 @@ export class MemoryLeaseBackend {
    * Reproduces nats-server's per-key TTL race (issue 18): the next successful update of an existing
    * revision (a renew or a takeover) is followed at once by a delete marker that removes it, before any
    * watcher is told about the update — watchers see only the marker, the writer gets its success reply.
+   * `markerAfterNextUpdate(false)` disarms it.
    */
-  markerAfterNextUpdate(): void {
-    this.#markerAfterUpdate = true;
+  markerAfterNextUpdate(armed = true): void {
+    this.#markerAfterUpdate = armed;
   }
 
   /** A store handle for one node. */
@@ -545,6 +576,7 @@ export class MemoryLeaseBackend {
 
   #set(e: LeaseEntry): void {
     this.#current = e;
+    this.#stored.push({ at: this.clock.now(), entry: e });
     this.writes.push({ at: this.clock.now(), entry: e });
     for (const w of this.#watchers) if (!w.link.cut) w.fn(e);
   }

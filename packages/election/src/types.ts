@@ -187,6 +187,17 @@ export interface ElectionOptions {
  * the clock at call time, so it is right even when timers ran late) and stamp the action with
  * {@link Election.epoch}.
  */
+/** Options of {@link Election.stepDown}. */
+export interface StepDownOptions {
+  /**
+   * Delete the lease so a follower takes over at once (default `true`). `false` stops renewing and acting
+   * but leaves the record to run out by its TTL: the followers see what they see when a leader crashes.
+   */
+  release?: boolean;
+  /** How long this node stays out of the election afterwards (default: the election's `cooldownMs`). */
+  cooldownMs?: number;
+}
+
 export interface Election {
   /** This node's id. */
   readonly nodeId: string;
@@ -211,8 +222,12 @@ export interface Election {
    * epoch; a leader with a lower epoch stops at once (reason `fenced`).
    */
   observeEpoch(epoch: Epoch): void;
-  /** Gives up leadership: stops acting, deletes the lease (CAS on its revision), waits `cooldownMs`. No-op when not leader. */
-  stepDown(): Promise<void>;
+  /**
+   * Gives up leadership: stops acting, deletes the lease (CAS on its revision), waits `cooldownMs`. No-op when
+   * not leader. With `{ release: false }` it keeps the lease record and only stops renewing it, so the others
+   * take over after the TTL, as after a crash (failover drills).
+   */
+  stepDown(opts?: StepDownOptions): Promise<void>;
   /** Steps down when leader, stops every timer, watch and subscription. Idempotent. Does not close the connection. */
   close(): Promise<void>;
   /** Resolves when closed. */

@@ -15,6 +15,7 @@ export function controlSubjects(platform: string): {
   stepDown: (app: string) => string;
   snapshot: (app: string) => string;
   recover: (app: string, node: string) => string;
+  drill: (app: string) => string;
 } {
   const p = resourceNames(platform).platform;
   return {
@@ -27,6 +28,8 @@ export function controlSubjects(platform: string): {
     /** The named node allows its next promotion of `app` to publish its copy unproven (`gc app recover`). */
     recover: (app: string, node: string) =>
       `${p}._.control.recover.${validateAppName(app)}.${validateNodeId(node)}`,
+    /** The app's leader performs a failover drill's fault on itself and answers when (see `runDrill`). */
+    drill: (app: string) => `${p}._.control.drill.${validateAppName(app)}`,
   };
 }
 
@@ -54,6 +57,25 @@ export interface AdminClient {
    * does not answer (not running, or it does not run the app with a database).
    */
   recover(app: string, node: string, reason: string, timeoutMs?: number): Promise<RecoverResult>;
+  /**
+   * Makes the leader of `app` perform a drill's fault on itself (`failover`: behave as if its process died;
+   * `stepdown`: hand over). Resolves with the node, its epoch and the wall time of the fault. Prefer
+   * `runDrill`, which also measures the recovery.
+   */
+  drill(app: string, kind: 'failover' | 'stepdown', timeoutMs?: number): Promise<DrillAck>;
+}
+
+/** What a leader answers to a drill request. */
+export interface DrillAck {
+  app: string;
+  node: string;
+  epoch: number;
+  /** Wall-clock ms when the fault was injected. */
+  atMs: number;
+  /** The replicated database's last acknowledged transaction at the fault (apps with a database). */
+  txid?: number;
+  /** Its checksum. */
+  checksum?: string;
 }
 
 /** Result of {@link AdminClient.recover}. */
@@ -120,6 +142,25 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
         throw new GcError(AdminErrorCode.Failed, `recover of ${app} on ${node} failed: ${body.error}`);
       return body;
     },
+    async drill(app, kind, timeoutMs = 30_000) {
+      let m: Msg;
+      try {
+        m = await nc.request(subjects.drill(app), new TextEncoder().encode(JSON.stringify({ kind })), {
+          timeout: timeoutMs,
+        });
+      } catch (err) {
+        throw new GcError(
+          AdminErrorCode.NoLeader,
+          `no node is the leader of app ${app} (nobody answered the drill)`,
+          {
+            cause: err,
+          },
+        );
+      }
+      const body = JSON.parse(dec.decode(m.data)) as DrillAck | { error: string };
+      if ('error' in body) throw new GcError(AdminErrorCode.Failed, `drill of ${app} failed: ${body.error}`);
+      return body;
+    },
     snapshot(app, timeoutMs = 120_000) {
       return askLeader<SnapshotInfo & { node: string }>(
         nc,
@@ -165,6 +206,7 @@ export function serveControl(
     snapshot(app: string): Promise<(SnapshotInfo & { node: string }) | undefined>;
     nodeId: string;
     recover(app: string, reason: string): Promise<RecoverResult | undefined>;
+    drill(app: string, kind: string): Promise<DrillAck | undefined>;
   },
 ): Subscription[] {
   const subjects = controlSubjects(platform);
@@ -217,9 +259,29 @@ export function serveControl(
       );
     },
   });
+  const drillSub = nc.subscribe(`${resourceNames(platform).platform}._.control.drill.*`, {
+    callback: (_err, m) => {
+      const app = m.subject.split('.').pop()!;
+      let kind = '';
+      try {
+        const k = (JSON.parse(dec.decode(m.data)) as { kind?: unknown }).kind;
+        kind = typeof k === 'string' ? k : '';
+      } catch {
+        // refused below
+      }
+      node.drill(app, kind).then(
+        (r) => {
+          if (r) m.respond(enc.encode(JSON.stringify(r)));
+        },
+        (err: unknown) =>
+          m.respond(enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }))),
+      );
+    },
+  });
   return [
     statusSub,
     recoverSub,
+    drillSub,
     leaderOnly('stepdown', (app) => node.stepDown(app)),
     leaderOnly('snapshot', (app) => node.snapshot(app)),
   ];

@@ -247,6 +247,7 @@ export class AppImpl implements App {
       leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
+      ...(this.#o.recoveryBudgetMs !== undefined ? { recoveryBudgetMs: this.#o.recoveryBudgetMs } : {}),
       ...(backend ? { backend } : {}),
       ...(this.#db ? { replication: this.#db.status() } : {}),
       ...(vip ? { vip } : {}),
@@ -525,6 +526,23 @@ export class AppImpl implements App {
     this.#epoch = 0;
     this.#setRole(this.#stopping ? AppRole.Stopped : AppRole.Passive);
     this.#d.audit('app.deactivated', { epoch, reason, ms: Math.round(seconds * 1000) });
+  }
+
+  async simulateCrash(): Promise<{ txid: number; checksum: string } | undefined> {
+    if (this.mode !== AppMode.ActivePassive || !this.#election?.isLeader()) return undefined;
+    // A drill loses nothing: the last commits reach the stream before the node "dies". What they are is the
+    // drill's proof that the next leader took over with the data.
+    const position = await this.#db?.primary?.sync().catch((err: unknown) => {
+      this.#d.logger.warn('drill: last commits not acknowledged before the simulated crash', { err });
+      return undefined;
+    });
+    this.#current?.abort();
+    // Stop acting at once without releasing the lease: the standbys detect the failure by the lease's
+    // expiry, as after a crash. This node sits the election out meanwhile (the election's cooldown, three
+    // TTLs), and deactivates on the `stepped-down` event like any step-down.
+    const ttlMs = this.#o.election.ttlMs ?? 3000;
+    await this.#election.stepDown({ release: false, cooldownMs: 3 * ttlMs });
+    return position ? { txid: position.txid, checksum: position.checksum } : undefined;
   }
 
   async stepDown(): Promise<void> {

@@ -334,6 +334,28 @@ class PlatformImpl implements Platform {
         return { ...(await app.snapshot()), node: this.nodeId };
       },
       nodeId: this.nodeId,
+      drill: async (name, kind) => {
+        const app = this.#apps.get(name);
+        if (!app?.isActive() || app.mode !== AppMode.ActivePassive) return undefined;
+        if (kind !== 'failover' && kind !== 'stepdown')
+          throw new ConfigError('kind', `unknown drill ${JSON.stringify(kind)}: use failover or stepdown`);
+        const epoch = app.epoch();
+        const atMs = Date.now();
+        this.#audit(name, 'drill.started', { kind, epoch });
+        let data = app.sqlite() ? app.status().replication : undefined;
+        if (kind === 'stepdown') await app.stepDown();
+        else {
+          const synced = await app.simulateCrash();
+          if (synced) data = { ...data!, ...synced };
+        }
+        return {
+          app: name,
+          node: this.nodeId,
+          epoch,
+          atMs,
+          ...(data ? { txid: data.txid, ...(data.checksum ? { checksum: data.checksum } : {}) } : {}),
+        };
+      },
       recover: (name, reason) => {
         const app = this.#apps.get(name);
         if (!app?.sqlite()) return Promise.resolve(undefined);

@@ -223,6 +223,8 @@ export interface AppStatus {
   epoch: Epoch;
   /** Hook failures since start. */
   hookFailures: number;
+  /** The app's recovery-time budget, when it has one (ms). */
+  recoveryBudgetMs?: number;
   /** The backend on this node, when the app has one. */
   backend?: Pick<BackendStatus, 'kind' | 'state' | 'pid' | 'restarts'>;
   /** The virtual IP, when the app has one: whether this node holds it. */
@@ -276,6 +278,14 @@ export interface App {
    * recover`). `reason` is audited. Throws when the app has no replicated database.
    */
   allowUnprovenPublish(reason: string): void;
+  /**
+   * A failover drill's fault (active-passive, leader only): this node behaves as if its process died — it
+   * stops renewing its lease without releasing it and stops acting at once — so the standbys detect it the
+   * way they detect a crash. It sits the election out until another node leads. Its last commits are in the
+   * stream first, so nothing is lost; it resolves with their position (undefined without a replicated
+   * database, or when this node is not the leader). Use `gc drill failover`.
+   */
+  simulateCrash(): Promise<{ txid: number; checksum: string } | undefined>;
   /** Current role on this node. */
   role(): AppRole;
   /** True while active (leader in active-passive). */
