@@ -1,7 +1,7 @@
 // An app component written outside @gc/platform (examples/components: a lock file held while active) takes
 // part in the active sequence like the built-in ones: its step runs in order, is undone when a later step
 // fails, hands leadership on when it fails itself, and shows in the app's status and the node's health.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
@@ -44,37 +44,77 @@ async function node(id: string, lock: string, log: string[]): Promise<{ p: Platf
 }
 
 describe('a component from outside the platform', () => {
-  it('holds its resource while active, in sequence order, and a failing step hands leadership on', async () => {
-    const lock = join(await makeTempDir('comp-lock'), 'orders.lock');
-    const log: string[] = [];
-    const a = await node('a', lock, log);
-    await a.app.waitForActive(10_000);
-    expect(readFileSync(lock, 'utf8')).toBe(`a ${a.app.epoch()}\n`);
-    expect(log).toEqual([`a active ${a.app.epoch()} lock=a ${a.app.epoch()}`]); // before onActive
-    const st = (await a.p.refreshedStatus()).apps[0]!;
-    expect(st.components?.['lock-file']).toMatchObject({ held: true, epoch: a.app.epoch() });
-    expect(st.lastActivation).toHaveProperty('lock-file');
-    expect(a.p.health.report().checks.map((c) => c.name)).toContain('lock-file-orders');
+  it(
+    'holds its resource while active, in sequence order, and a failing step hands leadership on',
+    { timeout: 60_000 },
+    async () => {
+      const lock = join(await makeTempDir('comp-lock'), 'orders.lock');
+      const log: string[] = [];
+      const a = await node('a', lock, log);
+      await a.app.waitForActive(10_000);
+      expect(readFileSync(lock, 'utf8')).toBe(`a ${a.app.epoch()}\n`);
+      expect(log).toEqual([`a active ${a.app.epoch()} lock=a ${a.app.epoch()}`]); // before onActive
+      const st = (await a.p.refreshedStatus()).apps[0]!;
+      expect(st.components?.['lock-file']).toMatchObject({ held: true, epoch: a.app.epoch() });
+      expect(st.lastActivation).toHaveProperty('lock-file');
+      expect(a.p.health.report().checks.map((c) => c.name)).toContain('lock-file-orders');
 
-    // b starts while a leads; then a stray lock file (another holder) makes b's step fail: b undoes it,
-    // hands leadership on, and a (cooled down) takes it back.
-    const b = await node('b', lock, log);
-    await a.app.stepDown();
-    await waitFor(() => b.app.isActive(), { timeoutMs: 10_000, message: 'b active' });
-    expect(readFileSync(lock, 'utf8')).toBe(`b ${b.app.epoch()}\n`);
-    await b.app.stepDown();
-    await waitFor(() => a.app.isActive(), { timeoutMs: 10_000, message: 'a active again' });
-    await a.p.close(); // hands over to b
-    await waitFor(() => b.app.isActive(), { timeoutMs: 10_000, message: 'b active after a left' });
-    await b.app.stepDown();
-    expect(existsSync(lock)).toBe(false); // released on the way down
-    writeFileSync(lock, 'legacy-tool 1\n'); // now held by someone else; b, the only node, is elected again
-    const failed = await waitFor(
-      async () => (await b.p.audit.query({ app: 'orders', type: 'app.activate_failed' })).at(-1),
-      { timeoutMs: 15_000, message: 'b refuses to activate over a lock held by another holder' },
-    );
-    expect(JSON.stringify(failed.data)).toMatch(/lock-file/);
-    expect(b.app.isActive()).toBe(false);
-    expect(readFileSync(lock, 'utf8')).toBe('legacy-tool 1\n'); // untouched
-  });
+      // b starts while a leads; then a stray lock file (another holder) makes b's step fail: b undoes it,
+      // hands leadership on, and a (cooled down) takes it back.
+      const b = await node('b', lock, log);
+      await a.app.stepDown();
+      await waitFor(() => b.app.isActive(), { timeoutMs: 10_000, message: 'b active' });
+      expect(readFileSync(lock, 'utf8')).toBe(`b ${b.app.epoch()}\n`);
+      await b.app.stepDown();
+      await waitFor(() => a.app.isActive(), { timeoutMs: 10_000, message: 'a active again' });
+      await a.p.close(); // hands over to b
+      await waitFor(() => b.app.isActive(), { timeoutMs: 10_000, message: 'b active after a left' });
+      await b.app.stepDown();
+      expect(existsSync(lock)).toBe(false); // released on the way down
+      writeFileSync(lock, 'legacy-tool 1\n'); // now held by someone else; b, the only node, is elected again
+      const failed = await waitFor(
+        async () => (await b.p.audit.query({ app: 'orders', type: 'app.activate_failed' })).at(-1),
+        { timeoutMs: 15_000, message: 'b refuses to activate over a lock held by another holder' },
+      );
+      expect(JSON.stringify(failed.data)).toMatch(/lock-file/);
+      expect(b.app.isActive()).toBe(false);
+      expect(readFileSync(lock, 'utf8')).toBe('legacy-tool 1\n'); // untouched
+
+      // The fault persists: b retries with backoff (each wait twice the last), not several times a second, and
+      // its status and health say why it cannot become active.
+      const failures = await waitFor(
+        async () => {
+          const r = await b.p.audit.query({ app: 'orders', type: 'app.activate_failed' });
+          return r.length >= 4 ? r : undefined;
+        },
+        { timeoutMs: 20_000, message: 'four activation attempts' },
+      );
+      const waits = failures.slice(-4).map((r) => (r.data as { retryInMs: number }).retryInMs);
+      for (let i = 1; i < waits.length; i++) expect(waits[i]).toBe(waits[i - 1]! * 2);
+      expect(failures.at(-1)!.severity).toBe('error');
+      expect(b.app.status().activation).toMatchObject({
+        failures: expect.any(Number),
+        lastError: { error: expect.stringMatching(/lock-file/) },
+      });
+      await waitFor(
+        () =>
+          b.p.health.report().checks.find((c) => c.name === 'activation-orders' && c.state === 'unhealthy'),
+        {
+          timeoutMs: 5000,
+          message: 'activation-orders red',
+        },
+      );
+      // The operator removes the stray file: the next attempt succeeds and the screens turn green.
+      rmSync(lock);
+      await waitFor(() => b.app.isActive(), { timeoutMs: 20_000, message: 'b active once the lock is free' });
+      expect(b.app.status().activation).toBeUndefined();
+      await waitFor(
+        () => b.p.health.report().checks.find((c) => c.name === 'activation-orders' && c.state === 'healthy'),
+        {
+          timeoutMs: 5000,
+          message: 'activation-orders green again',
+        },
+      );
+    },
+  );
 });

@@ -91,6 +91,9 @@ export class AppImpl implements App {
   #events: Promise<Events> | undefined;
   #lastLeader: { holder: string | null; epoch: Epoch } = { holder: null, epoch: 0 };
   #hookFailures = 0;
+  /** Activation attempts on this node that failed in a row (reset by a successful one). */
+  #activateFailures = 0;
+  #lastActivateError: { at: string; error: string } | undefined;
   #roleWaiters = new Set<() => void>();
   #starting: Promise<void> | undefined;
   #rpc: RpcServer | undefined;
@@ -247,6 +250,9 @@ export class AppImpl implements App {
       leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
       epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
       hookFailures: this.#hookFailures,
+      ...(this.#lastActivateError
+        ? { activation: { failures: this.#activateFailures, lastError: this.#lastActivateError } }
+        : {}),
       ...(this.#o.recoveryBudgetMs !== undefined ? { recoveryBudgetMs: this.#o.recoveryBudgetMs } : {}),
       ...(backend ? { backend } : {}),
       ...(this.#db ? { replication: this.#db.status() } : {}),
@@ -300,6 +306,14 @@ export class AppImpl implements App {
       await this.#enqueue(() => this.#activate(0, 'started'));
       return;
     }
+    // A node that cannot become active is broken even while another node leads: it is no standby.
+    this.#d.registerHealth(`activation-${this.name}`, () =>
+      Promise.resolve(
+        this.#lastActivateError
+          ? `activation failed ${this.#activateFailures} time(s) in a row, last at ${this.#lastActivateError.at}: ${this.#lastActivateError.error}`
+          : true,
+      ),
+    );
     const election = await createElection(this.#d.nc, {
       bucket: this.#d.names.election,
       key: 'leader',
@@ -481,14 +495,25 @@ export class AppImpl implements App {
     const seconds = (this.#d.clock.now() - started) / 1000;
     this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'activate' }, seconds);
     if (error) {
-      // A node that cannot become active (a failed phase or onActive) hands leadership on.
-      this.#d.audit('app.activate_failed', { epoch, error: error.message });
+      // A node that cannot become active (a failed phase or onActive) hands leadership on, and sits the
+      // election out for longer each time it fails again (a broken disk, a port taken, a missing binary), so a
+      // lone node with a persistent fault retries with backoff instead of several times a second.
+      this.#activateFailures++;
+      this.#lastActivateError = { at: new Date(this.#d.clock.wallNow()).toISOString(), error: error.message };
+      const cooldownMs = this.#activationBackoffMs();
+      this.#d.audit(
+        'app.activate_failed',
+        { epoch, error: error.message, attempt: this.#activateFailures, retryInMs: cooldownMs },
+        this.#activateFailures > 1 ? 'error' : 'warn',
+      );
       this.#epoch = 0;
       this.#setRole(AppRole.Passive);
-      if (this.#election?.isLeader()) await this.#election.stepDown();
+      if (this.#election?.isLeader()) await this.#election.stepDown({ cooldownMs });
       return;
     }
     if (ac.signal.aborted) return; // a deactivate is queued behind us
+    this.#activateFailures = 0;
+    this.#lastActivateError = undefined;
     this.#setRole(AppRole.Active);
     this.#d.audit('app.activated', {
       epoch,
@@ -528,6 +553,17 @@ export class AppImpl implements App {
     this.#d.audit('app.deactivated', { epoch, reason, ms: Math.round(seconds * 1000) });
   }
 
+  /**
+   * How long this node stays out of the election after its n-th activation failure in a row: the election's
+   * cooldown for the first, then doubling, up to ten TTLs (at least 30 s).
+   */
+  #activationBackoffMs(): number {
+    const ttlMs = this.#o.election.ttlMs ?? 3000;
+    const base = this.#o.election.cooldownMs ?? this.#o.election.renewIntervalMs ?? Math.round(ttlMs / 3);
+    const cap = Math.max(30_000, 10 * ttlMs);
+    return Math.min(cap, base * 2 ** Math.min(20, this.#activateFailures - 1));
+  }
+
   async simulateCrash(): Promise<{ txid: number; checksum: string } | undefined> {
     if (this.mode !== AppMode.ActivePassive || !this.#election?.isLeader()) return undefined;
     // A drill loses nothing: the last commits reach the stream before the node "dies". What they are is the
@@ -565,6 +601,7 @@ export class AppImpl implements App {
     await this.#enqueue(() => this.#deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
+    if (this.#election) this.#d.unregisterHealth(`activation-${this.name}`);
     await this.#coordinator?.close();
     for (const c of this.#started.splice(0).reverse()) {
       if (c.health) this.#d.unregisterHealth(`${c.name}-${this.name}`);
