@@ -20,8 +20,20 @@ describe('gc.yaml validation', () => {
     expect(() => parseConfig({ ...base, node: { id: 'a', colour: 'red' } }, {})).toThrow(
       /node: Unrecognized key: "colour"/,
     );
-    expect(() => parseConfig({ ...base, apps: { orders: { mode: 'ring' } } }, {})).toThrow(
+    expect(() => parseConfig({ ...base, apps: { orders: { mode: 'shard' } } }, {})).toThrow(
       /apps\.orders\.mode: Invalid option/,
+    );
+    expect(
+      parseConfig({ ...base, apps: { cache: { mode: 'ring', ring: { partitions: 64 } } } }, {}).apps.cache,
+    ).toMatchObject({
+      mode: 'ring',
+      ring: { partitions: 64 },
+    });
+    expect(() =>
+      parseConfig({ ...base, apps: { cache: { mode: 'ring', ring: { partitions: 0 } } } }, {}),
+    ).toThrow(/apps\.cache\.ring\.partitions/);
+    expect(() => parseConfig({ ...base, apps: { orders: { ring: { weight: 2 } } } }, {})).toThrow(
+      /apps\.orders\.ring: ring options need mode ring; got mode active-passive/,
     );
     expect(() => parseConfig({ ...base, http: { port: 'x' } }, {})).toThrow(
       /http\.port: Invalid input: expected number/,

@@ -63,7 +63,24 @@ const vipSchema = z
 
 const appSchema = z
   .object({
-    mode: z.enum(['active-passive', 'pool']).default('active-passive'),
+    mode: z.enum(['active-passive', 'pool', 'ring']).default('active-passive'),
+    ring: z
+      .object({
+        partitions: z.number().int().min(1).max(16384).optional(),
+        weight: z.number().positive().max(1000).optional(),
+        ttlMs: z.number().int().min(300).optional(),
+        maxConcurrentMoves: z.number().int().min(1).optional(),
+        settleMs: z.number().int().nonnegative().optional(),
+        stuckMoveMs: positiveMs.optional(),
+        holdTimeoutMs: positiveMs.optional(),
+        maxHeldCalls: z.number().int().min(1).optional(),
+        ownTimeoutMs: positiveMs.optional(),
+        releaseTimeoutMs: positiveMs.optional(),
+        leaveTimeoutMs: positiveMs.optional(),
+        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).optional(),
+      })
+      .strict()
+      .optional(),
     election: electionSchema.default({}),
     kvReplicas: z.number().int().min(1).max(5).default(1),
     hookTimeoutMs: positiveMs.optional(),
@@ -91,6 +108,12 @@ const appSchema = z
   })
   .strict()
   .superRefine((app, ctx) => {
+    if (app.ring && app.mode !== 'ring')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ring'],
+        message: `ring options need mode ring; got mode ${app.mode}`,
+      });
     if (app.mode !== 'active-passive') {
       for (const k of ['backend', 'vip', 'sqlite', 'recoveryBudgetMs'] as const) {
         if (app[k])

@@ -26,6 +26,7 @@ function appOptions(spec: AppConfig) {
     ...(spec.vip ? { vip: spec.vip } : {}),
     ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),
     ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),
+    ...(spec.ring ? { ring: spec.ring } : {}),
   };
 }
 

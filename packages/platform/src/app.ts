@@ -22,7 +22,8 @@ import { createEvents, type Events } from '@gc/events';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { Primary, ReplicatedDatabase, Replica } from '@gc/wal';
 import { createLocks, type Locks } from '@gc/locks';
-import { createRpcServer, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
+import { createRpcServer, NotOwnerError, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
+import type { Ring } from '@gc/ring';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { trace, SpanStatusCode } from '@opentelemetry/api';
@@ -30,6 +31,7 @@ import { join } from 'node:path';
 import { coordinatorAudit } from './audit.js';
 import { composeComponents, hooksComponent, isBackendComponent } from './components.js';
 import { HookRunner } from './hooks.js';
+import { ringComponent, type RingComponent } from './ring.js';
 import type { PlatformMetrics } from './metrics.js';
 import {
   AppMode,
@@ -102,6 +104,7 @@ export class AppImpl implements App {
   #started: AppComponent[] = [];
   #lastActivation: Record<string, number> | undefined;
   #db: ReplicatedDatabase | undefined;
+  #ring: RingComponent | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
 
@@ -170,6 +173,18 @@ export class AppImpl implements App {
 
   isActive(): boolean {
     return this.#role === AppRole.Active;
+  }
+
+  partitions(): number[] {
+    return this.#ring?.ring?.partitions() ?? [];
+  }
+
+  owns(key: string): boolean {
+    return this.#ring?.ring?.owns(key) ?? false;
+  }
+
+  ring(): Ring | undefined {
+    return this.#ring?.ring;
   }
 
   epoch(): Epoch {
@@ -247,8 +262,8 @@ export class AppImpl implements App {
       name: this.name,
       mode: this.mode,
       role: this.#role,
-      leader: this.mode === AppMode.Pool ? null : (l?.holder ?? null),
-      epoch: this.mode === AppMode.Pool ? 0 : (l?.epoch ?? 0),
+      leader: l?.holder ?? null,
+      epoch: l?.epoch ?? 0,
       hookFailures: this.#hookFailures,
       ...(this.#lastActivateError
         ? { activation: { failures: this.#activateFailures, lastError: this.#lastActivateError } }
@@ -293,6 +308,17 @@ export class AppImpl implements App {
       isLeader: () => this.mode === AppMode.ActivePassive && this.#role === AppRole.Active,
       epoch: () => (this.#role === AppRole.Active && this.#epoch > 0 ? this.#epoch : undefined),
       healthy: this.#d.healthy,
+      // Ring mode: a key-routed call runs only on the key's owner; until this node joined the ring it owns
+      // nothing (callers retry once the ring's records name an owner).
+      ...(this.mode === AppMode.Ring
+        ? {
+            admitKey: (key: string, method: string) => {
+              const ring = this.#ring?.ring;
+              if (!ring) throw new NotOwnerError(this.name, method, this.#d.nodeId, 'not-joined');
+              return ring.admit(key, method);
+            },
+          }
+        : {}),
       logger: this.#d.logger,
       clock: this.#d.clock,
       ...(this.#d.registry ? { registry: this.#d.registry } : {}),
@@ -302,7 +328,8 @@ export class AppImpl implements App {
     this.#setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
     await this.#startComponents();
-    if (this.mode === AppMode.Pool) {
+    if (this.mode !== AppMode.ActivePassive) {
+      // Pool and ring: every node that runs the app is active (a ring member joined the ring in its start).
       await this.#enqueue(() => this.#activate(0, 'started'));
       return;
     }
@@ -378,7 +405,9 @@ export class AppImpl implements App {
       clock: this.#d.clock,
     });
     this.#db = database;
+    if (this.mode === AppMode.Ring) this.#ring = ringComponent(this.#o.ring ?? {}, this.#hooks);
     this.#components = [
+      ...(this.#ring ? [this.#ring] : []),
       ...components,
       hooksComponent(this.#hooks, { app: this.name, nodeId: this.#d.nodeId, reason: () => this.#reason }),
     ];
@@ -411,8 +440,8 @@ export class AppImpl implements App {
       steps: {},
       sequence,
       timeouts: defaultActiveCoordinatorOptions().timeouts,
-      // Pool apps activate with epoch 0 on every node: nothing to fence.
-      ...(this.mode === AppMode.Pool
+      // Pool and ring apps activate with epoch 0 on every node: nothing to fence (a ring fences per partition).
+      ...(this.mode !== AppMode.ActivePassive
         ? { fence: { highest: () => 0, observe: () => false, admit: () => true, check: () => undefined } }
         : {}),
       clock: this.#d.clock,

@@ -190,7 +190,14 @@ describe('bad input', () => {
     expect(() => p.app('audit')).toThrow(/reserved/);
     p.app('orders');
     expect(() => p.app('orders')).toThrow(/already declared/);
-    expect(() => p.app('x', { mode: 'ring' as never })).toThrow(/apps\.x\.mode: unknown mode "ring"/);
+    expect(() => p.app('x', { mode: 'shard' as never })).toThrow(/apps\.x\.mode: unknown mode "shard"/);
+    expect(() => p.app('y', { ring: { partitions: 8 } })).toThrow(
+      /apps\.y\.ring: ring options need mode ring/,
+    );
+    expect(() => p.app('z', { mode: 'ring', ring: { partitions: 0 } })).toThrow(/apps\.z\.ring\.partitions/);
+    expect(() => p.app('w', { mode: 'ring', sqlite: { path: '/tmp/x.db' } })).toThrow(
+      /sqlite need mode active-passive/,
+    );
     await p.close();
   });
 

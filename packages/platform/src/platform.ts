@@ -18,6 +18,7 @@ import { createMembership, type Member, type Membership } from '@gc/membership';
 import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
 import { auditSeverity } from './audit.js';
 import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
+import { createRingRouter, resolveRingOptions, type RingRouter } from '@gc/ring';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import { serveControl } from './admin.js';
@@ -61,6 +62,8 @@ class PlatformImpl implements Platform {
   readonly #apps = new Map<string, AppImpl>();
   readonly #failureListeners = new Set<(f: HookFailure) => void>();
   readonly #rpc: RpcClient;
+  /** Key routing to ring apps' owners (other apps fall back to rendezvous hashing). */
+  readonly #router: RingRouter;
   readonly audit: Audit;
   #membership: Membership | undefined;
   #memberWatch: { stop(): void } | undefined;
@@ -77,8 +80,10 @@ class PlatformImpl implements Platform {
     ownsConnection: boolean,
     names: PlatformResourceNames,
     audit: Audit,
+    router: RingRouter,
   ) {
     this.audit = audit;
+    this.#router = router;
     this.#o = o;
     this.name = o.name;
     this.nodeId = o.nodeId;
@@ -92,6 +97,7 @@ class PlatformImpl implements Platform {
     this.#rpc = createRpcClient(nc, {
       platform: o.name,
       caller: `${o.name}/${o.nodeId}`,
+      route: router.route,
       registry: this.registry,
       logger: this.logger,
     });
@@ -131,6 +137,9 @@ class PlatformImpl implements Platform {
       );
     }
     if (opts.recoveryBudgetMs !== undefined) checkRecoveryBudget(name, opts);
+    if (opts.ring !== undefined && opts.mode !== AppMode.Ring)
+      throw new ConfigError(`apps.${name}.ring`, `ring options need mode ring; got mode ${opts.mode}`);
+    if (opts.mode === AppMode.Ring) checkRingOptions(name, opts, this.name, this.nodeId);
     if (!Object.values(AppMode).includes(opts.mode)) {
       throw new ConfigError(
         `apps.${name}.mode`,
@@ -384,6 +393,7 @@ class PlatformImpl implements Platform {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }
     await this.#rpc.close();
+    await this.#router.close();
     this.#memberWatch?.stop();
     await this.#membership?.close();
     await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
@@ -415,6 +425,19 @@ export function worstCaseDetectionMs(e: AppOptions['election']): { ms: number; a
   }
   const ms = r.ttlMs + r.pollIntervalMs;
   return { ms, arithmetic: `ttlMs ${r.ttlMs} + pollIntervalMs ${r.pollIntervalMs} = ${ms} ms` };
+}
+
+/** Validates a ring app's options now (at declaration), naming the field by its path in the app's config. */
+function checkRingOptions(name: string, o: AppOptions, platform: string, nodeId: string): void {
+  try {
+    resolveRingOptions({ ...o.ring, platform, app: name, nodeId });
+  } catch (err) {
+    if (err instanceof ConfigError && err.path.startsWith('ring'))
+      throw new ConfigError(`apps.${name}.${err.path}`, err.message.slice(err.path.length + 2), {
+        cause: err,
+      });
+    throw err;
+  }
 }
 
 function checkRecoveryBudget(name: string, o: AppOptions): void {
@@ -476,7 +499,12 @@ export async function createPlatform(
       clock: o.clock,
       ...(o.logger ? { logger: o.logger } : {}),
     });
-    return new PlatformImpl(o, nc, owns, names, audit);
+    const router = await createRingRouter(nc, {
+      platform: opts.name,
+      clock: o.clock,
+      logger: (o.logger ?? createLogger({ name: 'gc' })).child({ platform: opts.name, node: opts.nodeId }),
+    });
+    return new PlatformImpl(o, nc, owns, names, audit, router);
   } catch (err) {
     if (owns) await nc.close();
     throw err;

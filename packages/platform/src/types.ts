@@ -9,17 +9,24 @@ import type { Events } from '@gc/events';
 import type { Locks } from '@gc/locks';
 import type { Member } from '@gc/membership';
 import type { AppApi, HandleOptions, Handler } from '@gc/rpc';
+import type { Ring, RingOptions } from '@gc/ring';
 import type { Health, HealthChange, HealthReport, RouteHandler } from '@gc/health';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
 
-/** How an app runs across the nodes. (`ring` arrives with `@gc/ring`.) */
+/** How an app runs across the nodes. */
 export const AppMode = {
   /** One leader (elected with fencing epochs) is active; the others are standbys. */
   ActivePassive: 'active-passive',
   /** Every node that runs the app is active. */
   Pool: 'pool',
+  /**
+   * Every node that runs the app is active and owns a share of the app's partitions (`@gc/ring`): each key
+   * has exactly one owner, `onOwn` / `onRelease` run per partition, and calls sent with `{ to: { key } }`
+   * reach the key's owner (held while its partition moves).
+   */
+  Ring: 'ring',
 } as const;
 /** One of {@link AppMode}. */
 export type AppMode = (typeof AppMode)[keyof typeof AppMode];
@@ -86,6 +93,43 @@ export interface AppHooks {
   onMemberLeave: (change: MemberChange) => void | Promise<void>;
   /** A health check of this node changed state. */
   onHealthChange: (change: HealthChange) => void | Promise<void>;
+  /**
+   * Ring mode: this node takes `partition` (load its state here). Calls for the partition are held until it
+   * returns; a throw is retried by the ring with backoff and the partition is not served meanwhile.
+   */
+  onOwn: (ctx: PartitionOwnContext) => void | Promise<void>;
+  /**
+   * Ring mode: this node hands `partition` off (flush its state here). Calls in flight for it have finished
+   * and new ones are held for the next owner; finish before `deadline`.
+   */
+  onRelease: (ctx: PartitionReleaseContext) => void | Promise<void>;
+}
+
+/** Argument of the `onOwn` hook (ring mode). */
+export interface PartitionOwnContext {
+  app: string;
+  nodeId: string;
+  partition: number;
+  /** This node's fencing epoch for the partition (higher than every earlier owner's). */
+  epoch: Epoch;
+  /** Aborted when this node stops owning the partition (hand-off, lost lease, shutdown) or onOwn times out. */
+  signal: AbortSignal;
+  /** The previous owner, when there was one. */
+  from: string | undefined;
+}
+
+/** Argument of the `onRelease` hook (ring mode). */
+export interface PartitionReleaseContext {
+  app: string;
+  nodeId: string;
+  partition: number;
+  epoch: Epoch;
+  /** Aborted at `deadline`. */
+  signal: AbortSignal;
+  /** Monotonic time (the platform clock's `now()`) by which the hand-off must be done. */
+  deadline: number;
+  /** The next owner (undefined when the ring closes with no other member). */
+  to: string | undefined;
 }
 /** A hook name. */
 export type HookName = keyof AppHooks;
@@ -116,6 +160,27 @@ export type AppElectionOptions = Partial<
   >
 >;
 
+/** The ring options an app may set (see `@gc/ring`'s `RingOptions`). */
+export type AppRingOptions = Partial<
+  Pick<
+    RingOptions,
+    | 'partitions'
+    | 'weight'
+    | 'ttlMs'
+    | 'renewIntervalMs'
+    | 'renewDeadlineMs'
+    | 'ownTimeoutMs'
+    | 'releaseTimeoutMs'
+    | 'leaveTimeoutMs'
+    | 'maxConcurrentMoves'
+    | 'settleMs'
+    | 'stuckMoveMs'
+    | 'holdTimeoutMs'
+    | 'maxHeldCalls'
+    | 'replicas'
+  >
+>;
+
 /** Options of {@link Platform.app}. */
 export interface AppOptions {
   /** How the app runs. Default `active-passive`. */
@@ -129,6 +194,12 @@ export interface AppOptions {
    * the arithmetic when shorter), and by `gc drill`, which measures every phase against it. Default none.
    */
   recoveryBudgetMs?: number;
+  /**
+   * Ring mode: the ring's settings (`@gc/ring`): `partitions` (default 256, fixed once the ring exists),
+   * `weight` (this node's relative capacity, default 1), `ttlMs` (a crashed member's partitions move after
+   * about this long, default 3000), `maxConcurrentMoves`, `settleMs`, `holdTimeoutMs`, … Default `{}`.
+   */
+  ring?: AppRingOptions;
   /** Timeout of each hook call, in ms. Default: the platform's `hookTimeoutMs`. */
   hookTimeoutMs?: number;
   /** Replicas of the app's KV bucket. Default 1 (3 on a 3-node cluster is usual). */
@@ -294,6 +365,18 @@ export interface App {
   simulateCrash(): Promise<{ txid: number; checksum: string } | undefined>;
   /** Current role on this node. */
   role(): AppRole;
+  /**
+   * Ring mode: the partitions this node serves now (sorted); empty in the other modes and before this node
+   * joined the ring.
+   */
+  partitions(): number[];
+  /** Ring mode: true when this node serves `key`'s partition right now (false in the other modes). */
+  owns(key: string): boolean;
+  /**
+   * Ring mode: this node's member of the app's ring (`@gc/ring`: `ownerOf`, `epochOf`, `snapshot`, `watch`,
+   * `pin`, …), once the app started; undefined in the other modes.
+   */
+  ring(): Ring | undefined;
   /** True while active (leader in active-passive). */
   isActive(): boolean;
   /** The fencing epoch of the current leadership (0 when not leader or in pool mode). */

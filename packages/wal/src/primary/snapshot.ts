@@ -22,10 +22,12 @@ export async function snapshotAtCommit(
   // commit our capture already read from the file but that SQLite had not published yet (its frames are
   // written before the index is updated): so the view may lie *inside* a group captured earlier. Rounds
   // without grouping right before and right after the reader begins give every commit around its view its
-  // own history entry; a writer stopped between its frames and its index update can still defeat that, so a
-  // few attempts.
+  // own history entry; a writer stopped between its frames and its index update (descheduled on a busy
+  // machine) can still defeat that, so a few attempts, yielding a little longer each time so that the writer
+  // runs on and publishes its index (1 + 2 + … + 64 ms at most).
   let last: Error | undefined;
-  for (let attempt = 0; attempt < 4; attempt++) {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 2 ** (attempt - 1)));
     const taken = readAtCommit(ctx, capture, outbox);
     if ('entry' in taken) return finish(taken, dir, outbox, sync);
     last = taken.error;
