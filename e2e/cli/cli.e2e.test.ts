@@ -162,104 +162,120 @@ describe('gc run + gc status', () => {
 });
 
 describe('operator commands', () => {
-  it('node, app, kv and health commands: --json shapes, tables and not-found exit codes', async () => {
-    const nodes = await Promise.all(['a', 'b'].map((id) => runNode('cliops', id, fastAp + pool)));
-    const p = ['--platform', 'cliops', '--server', server.url, '--timeout', '500'];
-    await waitFor(async () => (await status('cliops')).apps.find((a) => a.name === 'orders')?.leader, {
-      message: 'leader',
-    });
+  // About 30 CLI processes, each a Node start: allow for a loaded machine.
+  it(
+    'node, app, kv and health commands: --json shapes, tables and not-found exit codes',
+    { timeout: 120_000 },
+    async () => {
+      const nodes = await Promise.all(['a', 'b'].map((id) => runNode('cliops', id, fastAp + pool)));
+      const p = ['--platform', 'cliops', '--server', server.url, '--timeout', '500'];
+      await waitFor(async () => (await status('cliops')).apps.find((a) => a.name === 'orders')?.leader, {
+        message: 'leader',
+      });
 
-    const list = await gc(['node', 'list', '--json', ...p]);
-    expect(JSON.parse(list.stdout)).toEqual([
-      {
-        id: 'a',
-        health: 'healthy',
-        labels: { zone: 'z-a' },
-        apps: ['orders', 'workers'],
-        server: server.version,
-      },
-      {
-        id: 'b',
-        health: 'healthy',
-        labels: { zone: 'z-b' },
-        apps: ['orders', 'workers'],
-        server: server.version,
-      },
-    ]);
-    const table = await gc(['node', 'list', ...p]);
-    expect(table.stdout).toMatch(/^NODE\s+HEALTH\s+LABELS\s+APPS\na\s+healthy\s+zone=z-a\s+orders,workers/);
+      const list = await gc(['node', 'list', '--json', ...p]);
+      expect(JSON.parse(list.stdout)).toEqual([
+        {
+          id: 'a',
+          health: 'healthy',
+          labels: { zone: 'z-a' },
+          apps: ['orders', 'workers'],
+          server: server.version,
+        },
+        {
+          id: 'b',
+          health: 'healthy',
+          labels: { zone: 'z-b' },
+          apps: ['orders', 'workers'],
+          server: server.version,
+        },
+      ]);
+      const table = await gc(['node', 'list', ...p]);
+      expect(table.stdout).toMatch(/^NODE\s+HEALTH\s+LABELS\s+APPS\na\s+healthy\s+zone=z-a\s+orders,workers/);
 
-    const ns = JSON.parse((await gc(['node', 'status', 'a', '--json', ...p])).stdout);
-    expect(ns).toMatchObject({
-      platform: 'cliops',
-      nodeId: 'a',
-      apps: [{ name: 'orders' }, { name: 'workers', role: 'active' }],
-    });
-    const missing = await gc(['node', 'status', 'zz', ...p]);
-    expect(missing.code).toBe(4);
-    expect(missing.stderr).toMatch(/node zz of platform cliops did not answer \(known: a, b\)/);
+      const ns = JSON.parse((await gc(['node', 'status', 'a', '--json', ...p])).stdout);
+      expect(ns).toMatchObject({
+        platform: 'cliops',
+        nodeId: 'a',
+        apps: [{ name: 'orders' }, { name: 'workers', role: 'active' }],
+      });
+      const missing = await gc(['node', 'status', 'zz', ...p]);
+      expect(missing.code).toBe(4);
+      expect(missing.stderr).toMatch(/node zz of platform cliops did not answer \(known: a, b\)/);
 
-    const apps = JSON.parse((await gc(['app', 'list', '--json', ...p])).stdout) as Array<{
-      name: string;
-      leader: string | null;
-    }>;
-    expect(apps.map((a) => a.name)).toEqual(['orders', 'workers']);
-    const orders = JSON.parse((await gc(['app', 'status', 'orders', '--json', ...p])).stdout);
-    expect(orders).toMatchObject({ name: 'orders', mode: 'active-passive' });
-    expect((await gc(['app', 'status', 'nope', ...p])).code).toBe(4);
+      const apps = JSON.parse((await gc(['app', 'list', '--json', ...p])).stdout) as Array<{
+        name: string;
+        leader: string | null;
+      }>;
+      expect(apps.map((a) => a.name)).toEqual(['orders', 'workers']);
+      const orders = JSON.parse((await gc(['app', 'status', 'orders', '--json', ...p])).stdout);
+      expect(orders).toMatchObject({ name: 'orders', mode: 'active-passive' });
+      expect((await gc(['app', 'status', 'nope', ...p])).code).toBe(4);
 
-    const step = JSON.parse((await gc(['app', 'stepdown', 'orders', '--json', ...p])).stdout);
-    expect(step.from).toBe(orders.leader);
-    expect(step.newLeader).not.toBe(orders.leader);
-    expect(step.newEpoch).toBeGreaterThan(step.epoch);
-    expect((await gc(['app', 'stepdown', 'workers', ...p])).code).toBe(4);
+      const step = JSON.parse((await gc(['app', 'stepdown', 'orders', '--json', ...p])).stdout);
+      expect(step.from).toBe(orders.leader);
+      expect(step.newLeader).not.toBe(orders.leader);
+      expect(step.newEpoch).toBeGreaterThan(step.epoch);
+      expect((await gc(['app', 'stepdown', 'workers', ...p])).code).toBe(4);
 
-    // A rehearsed hand-over, measured and checked against a budget; the report is JSON with --json.
-    const drill = await gc(['drill', 'stepdown', '--app', 'orders', '--budget-ms', '20000', '--json', ...p]);
-    expect(drill.code, drill.stderr).toBe(0);
-    expect(JSON.parse(drill.stdout)).toMatchObject({
-      app: 'orders',
-      kind: 'stepdown',
-      pass: true,
-      budgetMs: 20000,
-    });
-    const poolDrill = await gc(['drill', 'failover', '--app', 'workers', ...p]);
-    expect(poolDrill.code).toBe(1);
-    expect(poolDrill.stderr).toMatch(/workers is a pool app: only active-passive apps/);
-    expect((await gc(['drill', 'failover', '--app', 'ghost', ...p])).code).toBe(4);
-    const badCron = await gc(['drill', 'failover', '--app', 'orders', '--schedule', 'every tuesday', ...p]);
-    expect(badCron.code).toBe(1);
-    expect(badCron.stderr).toMatch(/--schedule "every tuesday" is not a/);
+      // A rehearsed hand-over, measured and checked against a budget; the report is JSON with --json.
+      const drill = await gc([
+        'drill',
+        'stepdown',
+        '--app',
+        'orders',
+        '--budget-ms',
+        '20000',
+        '--json',
+        ...p,
+      ]);
+      expect(drill.code, drill.stderr).toBe(0);
+      expect(JSON.parse(drill.stdout)).toMatchObject({
+        app: 'orders',
+        kind: 'stepdown',
+        pass: true,
+        budgetMs: 20000,
+      });
+      const poolDrill = await gc(['drill', 'failover', '--app', 'workers', ...p]);
+      expect(poolDrill.code).toBe(1);
+      expect(poolDrill.stderr).toMatch(/workers is a pool app: only active-passive apps/);
+      expect((await gc(['drill', 'failover', '--app', 'ghost', ...p])).code).toBe(4);
+      const badCron = await gc(['drill', 'failover', '--app', 'orders', '--schedule', 'every tuesday', ...p]);
+      expect(badCron.code).toBe(1);
+      expect(badCron.stderr).toMatch(/--schedule "every tuesday" is not a/);
 
-    expect((await gc(['kv', 'put', 'orders', 'feature', 'on', ...p])).code).toBe(0);
-    expect(JSON.parse((await gc(['kv', 'get', 'orders', 'feature', '--json', ...p])).stdout)).toMatchObject({
-      key: 'feature',
-      value: 'on',
-      revision: 1,
-    });
-    expect(JSON.parse((await gc(['kv', 'ls', 'orders', '--json', ...p])).stdout)).toEqual({
-      app: 'orders',
-      keys: ['feature'],
-    });
-    expect((await gc(['kv', 'get', 'orders', 'missing', ...p])).code).toBe(4);
-    expect((await gc(['kv', 'get', 'workers', 'feature', ...p])).code).toBe(4); // another app's data is not reachable
-    const noApp = await gc(['kv', 'ls', 'ghost', ...p]);
-    expect(noApp.code).toBe(4);
-    expect(noApp.stderr).toMatch(/app ghost of platform cliops has no KV bucket/);
-    const badKey = await gc(['kv', 'put', 'orders', 'bad key', 'x', ...p]);
-    expect(badKey.code).toBe(1);
+      expect((await gc(['kv', 'put', 'orders', 'feature', 'on', ...p])).code).toBe(0);
+      expect(JSON.parse((await gc(['kv', 'get', 'orders', 'feature', '--json', ...p])).stdout)).toMatchObject(
+        {
+          key: 'feature',
+          value: 'on',
+          revision: 1,
+        },
+      );
+      expect(JSON.parse((await gc(['kv', 'ls', 'orders', '--json', ...p])).stdout)).toEqual({
+        app: 'orders',
+        keys: ['feature'],
+      });
+      expect((await gc(['kv', 'get', 'orders', 'missing', ...p])).code).toBe(4);
+      expect((await gc(['kv', 'get', 'workers', 'feature', ...p])).code).toBe(4); // another app's data is not reachable
+      const noApp = await gc(['kv', 'ls', 'ghost', ...p]);
+      expect(noApp.code).toBe(4);
+      expect(noApp.stderr).toMatch(/app ghost of platform cliops has no KV bucket/);
+      const badKey = await gc(['kv', 'put', 'orders', 'bad key', 'x', ...p]);
+      expect(badKey.code).toBe(1);
 
-    const health = JSON.parse((await gc(['health', '--json', ...p])).stdout);
-    expect(health).toMatchObject({
-      healthy: true,
-      nodes: [
-        { id: 'a', state: 'healthy' },
-        { id: 'b', state: 'healthy' },
-      ],
-    });
-    for (const n of nodes) await n.child.stop();
-    expect((await gc(['health', ...p])).code).toBe(4);
-  });
+      const health = JSON.parse((await gc(['health', '--json', ...p])).stdout);
+      expect(health).toMatchObject({
+        healthy: true,
+        nodes: [
+          { id: 'a', state: 'healthy' },
+          { id: 'b', state: 'healthy' },
+        ],
+      });
+      for (const n of nodes) await n.child.stop();
+      expect((await gc(['health', ...p])).code).toBe(4);
+    },
+  );
 });
 
 describe('lock and audit commands', () => {
