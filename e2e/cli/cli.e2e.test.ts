@@ -278,6 +278,70 @@ describe('operator commands', () => {
   );
 });
 
+describe('ring commands', () => {
+  it(
+    'show (members, partitions, a key), pin moves a partition, unpin; not-found and bad input exit codes',
+    { timeout: 90_000 },
+    async () => {
+      const members = await Promise.all(
+        ['ra', 'rb'].map(async (id) => {
+          const p = await createPlatform({
+            name: 'cliring',
+            nodeId: id,
+            nats: { servers: server.url },
+            dataDir: join(dir, `cliring-${id}`),
+            http: false,
+          });
+          const app = p.app('cache', { mode: 'ring', ring: { partitions: 8, ttlMs: 1500, settleMs: 0 } });
+          await p.start();
+          return { p, app };
+        }),
+      );
+      try {
+        const p = ['--platform', 'cliring', '--server', server.url];
+        await waitFor(() => members.every((m) => m.app.partitions().length > 0), {
+          message: 'both serve partitions',
+        });
+        const show = await gc(['ring', 'show', 'cache', '--key', 'user:42', '--json', ...p]);
+        expect(show.code, show.stderr).toBe(0);
+        const snap = JSON.parse(show.stdout) as {
+          partitions: number;
+          members: Array<{ nodeId: string }>;
+          key: { partition: number; owner: string };
+        };
+        expect(snap.partitions).toBe(8);
+        expect(snap.members.map((m) => m.nodeId).sort()).toEqual(['ra', 'rb']);
+        expect(snap.key.partition).toBe(members[0]!.app.ring()!.partitionOf('user:42'));
+        const table = await gc(['ring', 'show', 'cache', '--partitions', ...p]);
+        expect(table.stdout).toMatch(/^ring cliring\/cache: 8 partitions, 2 member\(s\)/);
+        expect(table.stdout).toMatch(/PARTITION\s+OWNER\s+STATE\s+EPOCH\s+TARGET\s+PIN/);
+
+        // Pin a partition of ra to rb: it moves there.
+        const part = members[0]!.app.partitions()[0]!;
+        expect((await gc(['ring', 'pin', 'cache', String(part), 'rb', ...p])).code).toBe(0);
+        await waitFor(() => members[1]!.app.partitions().includes(part), {
+          timeoutMs: 15_000,
+          message: 'pinned partition on rb',
+        });
+        expect(members[0]!.app.partitions()).not.toContain(part);
+        expect((await gc(['ring', 'unpin', 'cache', String(part), ...p])).code).toBe(0);
+        expect(members[0]!.app.ring()!.pins()).toEqual({});
+
+        const ghost = await gc(['ring', 'pin', 'cache', '1', 'ghost', ...p]);
+        expect(ghost.code).toBe(4);
+        expect(ghost.stderr).toMatch(/ghost/);
+        expect((await gc(['ring', 'pin', 'cache', '99', 'rb', ...p])).code).toBe(1); // no partition 99
+        expect((await gc(['ring', 'pin', 'cache', 'x', 'rb', ...p])).code).not.toBe(0);
+        const none = await gc(['ring', 'show', 'orders', ...p]);
+        expect(none.code).toBe(4);
+        expect(none.stderr).toMatch(/app orders of platform cliring has no ring/);
+      } finally {
+        await Promise.all(members.map((m) => m.p.close()));
+      }
+    },
+  );
+});
+
 describe('lock and audit commands', () => {
   it('lists a held lock, refuses a release without --force/--reason, force-releases it and audits who did it', async () => {
     const holder = await createPlatform({
