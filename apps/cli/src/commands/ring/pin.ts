@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { RingErrorCode } from '@gc/ring';
 import { BaseCommand, ExitCode } from '../../base.js';
-import { openAppRing } from '../../ring-open.js';
+import { withAppRing } from '../../ring-open.js';
 
 export default class RingPin extends BaseCommand<typeof RingPin> {
   static override summary =
@@ -17,23 +17,15 @@ export default class RingPin extends BaseCommand<typeof RingPin> {
   static override examples = ['<%= config.bin %> ring pin cache 12 node-b'];
 
   async run(): Promise<{ app: string; partition: number; node: string }> {
-    const ring = await openAppRing(await this.nats(), this.flags.platform, this.args.app);
-    if (!ring)
-      this.error(
-        `app ${this.args.app} of platform ${this.flags.platform} has no ring (not a ring-mode app?)`,
-        {
-          exit: ExitCode.NotFound,
-        },
-      );
-    try {
-      await ring.pin(this.args.partition, this.args.node);
-    } catch (err) {
-      this.error((err as Error).message, {
-        exit: isGcError(err, RingErrorCode.UnknownNode) ? ExitCode.NotFound : ExitCode.Failed,
-      });
-    } finally {
-      await ring.close();
-    }
+    await withAppRing(this, await this.nats(), this.flags.platform, this.args.app, async (ring) => {
+      try {
+        await ring.pin(this.args.partition, this.args.node);
+      } catch (err) {
+        this.error((err as Error).message, {
+          exit: isGcError(err, RingErrorCode.UnknownNode) ? ExitCode.NotFound : ExitCode.Failed,
+        });
+      }
+    });
     this.log(`partition ${this.args.partition} of ${this.args.app} pinned to ${this.args.node}`);
     return { app: this.args.app, partition: this.args.partition, node: this.args.node };
   }

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import type { RingSnapshot } from '@gc/ring';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { openAppRing } from '../../ring-open.js';
+import { BaseCommand } from '../../base.js';
+import { withAppRing } from '../../ring-open.js';
 import { table } from '../../table.js';
 
 export default class RingShow extends BaseCommand<typeof RingShow> {
@@ -21,13 +21,7 @@ export default class RingShow extends BaseCommand<typeof RingShow> {
   ];
 
   async run(): Promise<RingSnapshot & { key?: { key: string; partition: number; owner: string | null } }> {
-    const ring = await openAppRing(await this.nats(), this.flags.platform, this.args.app);
-    if (!ring)
-      this.error(
-        `app ${this.args.app} of platform ${this.flags.platform} has no ring (it is not a ring-mode app, or no member has joined yet)`,
-        { exit: ExitCode.NotFound },
-      );
-    try {
+    return withAppRing(this, await this.nats(), this.flags.platform, this.args.app, (ring) => {
       const s = ring.snapshot();
       const key = this.flags.key
         ? {
@@ -61,8 +55,6 @@ export default class RingShow extends BaseCommand<typeof RingShow> {
           ),
         );
       return { ...s, ...(key ? { key } : {}) };
-    } finally {
-      await ring.close();
-    }
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
-import { openAppRing } from '../../ring-open.js';
+import { withAppRing } from '../../ring-open.js';
 
 export default class RingUnpin extends BaseCommand<typeof RingUnpin> {
   static override summary =
@@ -12,21 +12,13 @@ export default class RingUnpin extends BaseCommand<typeof RingUnpin> {
   static override examples = ['<%= config.bin %> ring unpin cache 12'];
 
   async run(): Promise<{ app: string; partition: number }> {
-    const ring = await openAppRing(await this.nats(), this.flags.platform, this.args.app);
-    if (!ring)
-      this.error(
-        `app ${this.args.app} of platform ${this.flags.platform} has no ring (not a ring-mode app?)`,
-        {
-          exit: ExitCode.NotFound,
-        },
-      );
-    try {
-      await ring.unpin(this.args.partition);
-    } catch (err) {
-      this.error((err as Error).message, { exit: ExitCode.Failed });
-    } finally {
-      await ring.close();
-    }
+    await withAppRing(this, await this.nats(), this.flags.platform, this.args.app, async (ring) => {
+      try {
+        await ring.unpin(this.args.partition);
+      } catch (err) {
+        this.error((err as Error).message, { exit: ExitCode.Failed });
+      }
+    });
     this.log(`partition ${this.args.partition} of ${this.args.app} unpinned`);
     return { app: this.args.app, partition: this.args.partition };
   }
