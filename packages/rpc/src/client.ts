@@ -171,6 +171,8 @@ class Client implements RpcClient {
   readonly #retries = new Map<string, RetryPolicy>();
   readonly #epochs = new Map<string, number>();
   readonly #instances = new Map<string, { nodes: string[]; atMs: number; pending?: Promise<string[]> }>();
+  /** Calls of this client in flight per app and node, for `to: 'any'` (least outstanding). */
+  readonly #outstanding = new Map<string, Map<string, number>>();
   #inFlight = 0;
   #closed = false;
   #idle: (() => void) | undefined;
@@ -389,7 +391,14 @@ class Client implements RpcClient {
     to: CallTarget,
     previous?: { node: string; error: Error },
   ): Target | Promise<Target> {
-    if (to === 'any') return { subject: api.subjects.any(method), name: 'any' };
+    if (to === 'any') {
+      // Least outstanding calls over the app's healthy instances (two random choices, the less busy one),
+      // when they are known; otherwise — and while they are looked up — the queue group (a random one).
+      const node = this.#leastOutstanding(api.app, previous?.node);
+      return node === undefined
+        ? { subject: api.subjects.any(method), name: 'any' }
+        : { subject: api.subjects.node(method, node), name: 'any', node };
+    }
     if (to === 'leader') return { subject: api.subjects.leader(method), name: 'leader' };
     if (typeof to === 'object' && to !== null && 'node' in to) {
       return { subject: api.subjects.node(method, to.node), name: `node:${to.node}`, node: to.node };
@@ -415,6 +424,40 @@ class Client implements RpcClient {
     if (node === undefined) node = rendezvous(await this.instances(api.app), key);
     if (node === undefined) throw new NoInstanceError(api.app, method, `key:${key}`);
     return { subject: api.subjects.node(method, node), name: `node:${node}`, node };
+  }
+
+  /**
+   * For `to: 'any'`: of two instances drawn at random from the known healthy ones (not `avoid`, the node a
+   * failed attempt went to), the one with fewer calls of this client in flight. Never waits: with no fresh
+   * list it starts a lookup in the background and returns undefined (the caller uses the queue group).
+   */
+  #leastOutstanding(app: string, avoid: string | undefined): string | undefined {
+    const c = this.#instances.get(app);
+    if (!c || c.pending || performance.now() - c.atMs >= this.#o.discoveryTtlMs) {
+      if (!c?.pending)
+        void this.instances(app).catch((err: unknown) =>
+          this.#log.debug('instance lookup failed; any-calls use the queue group', { app, err }),
+        );
+      if (!c || c.pending) return undefined;
+    }
+    const nodes = avoid === undefined ? c.nodes : c.nodes.filter((n) => n !== avoid);
+    if (nodes.length === 0) return undefined;
+    if (nodes.length === 1) return nodes[0];
+    const load = this.#outstanding.get(app);
+    const i = Math.floor(Math.random() * nodes.length);
+    let j = Math.floor(Math.random() * (nodes.length - 1));
+    if (j >= i) j++;
+    const a = nodes[i]!;
+    const b = nodes[j]!;
+    return (load?.get(b) ?? 0) < (load?.get(a) ?? 0) ? b : a;
+  }
+
+  #track(app: string, node: string, delta: 1 | -1): void {
+    let m = this.#outstanding.get(app);
+    if (!m) this.#outstanding.set(app, (m = new Map<string, number>()));
+    const n = (m.get(node) ?? 0) + delta;
+    if (n > 0) m.set(node, n);
+    else m.delete(node);
   }
 
   /** Node ids of the app's healthy instances (presence answers, cached for `discoveryTtlMs`). */
@@ -462,6 +505,8 @@ class Client implements RpcClient {
     const target = t instanceof Promise ? await t : t;
     route.node = target.node;
     const breaker = this.#breaker(api.app, target.name);
+    const counted = ctx.to === 'any' && target.node !== undefined ? target.node : undefined;
+    if (counted !== undefined) this.#track(api.app, counted, 1);
     try {
       return await breaker.execute(() => this.#request(api, ctx, data, target));
     } catch (err) {
@@ -469,17 +514,21 @@ class Client implements RpcClient {
         throw new CircuitOpenError(api.app, ctx.method, target.name, { cause: err });
       if (target.node && codeOf(err) === RpcErrorCode.NoInstance) this.#instances.delete(api.app);
       throw err;
+    } finally {
+      if (counted !== undefined) this.#track(api.app, counted, -1);
     }
   }
 
   async #request(api: AppApiImpl, ctx: ClientContext, data: Uint8Array, target: Target): Promise<unknown> {
     const leader = target.name === 'leader';
     const seen = leader ? (this.#epochs.get(api.app) ?? 0) : 0;
+    const balanced = target.name === 'any' && target.node !== undefined;
     let h;
-    if (ctx.headers.size || seen > 0) {
+    if (ctx.headers.size || seen > 0 || balanced) {
       h = natsHeaders();
       for (const [k, v] of ctx.headers) h.set(k, v);
       if (seen > 0) h.set(RpcHeader.Epoch, String(seen));
+      if (balanced) h.set(RpcHeader.Balanced, '1');
     }
     let msg: Msg;
     // nats.js builds two Error objects per request up front (for async stack traces). Their stacks are

@@ -3,6 +3,7 @@ import {
   BadPayloadError,
   HandlerError,
   IdempotencyConflictError,
+  NoInstanceError,
   NotLeaderError,
   NotOwnerError,
   PayloadTooLargeError,
@@ -30,6 +31,11 @@ export const RpcHeader = {
   Auth: 'Gc-Rpc-Auth',
   /** The routing key of a `{ key }` call, percent-encoded (`encodeURIComponent`). */
   Key: 'Gc-Rpc-Key',
+  /**
+   * Set on a `to: 'any'` call the client sent to one instance it chose (least outstanding): an instance that
+   * is not healthy refuses it unrun (`GC_RPC_NO_INSTANCE`) and the client tries another.
+   */
+  Balanced: 'Gc-Rpc-Balanced',
 } as const;
 
 /** Encodes a routing key for the {@link RpcHeader.Key} header; throws URIError for a lone surrogate. */
@@ -113,7 +119,7 @@ export function encodeError(err: unknown, app: string, method: string): { code: 
   } else if (err instanceof IdempotencyConflictError) {
     code = err.code;
     data.key = err.key;
-  } else if (err instanceof UnauthorizedError) {
+  } else if (err instanceof UnauthorizedError || err instanceof NoInstanceError) {
     code = err.code;
   } else {
     const e = err as { code?: unknown; name?: unknown };
@@ -196,6 +202,9 @@ export function decodeError(
       return new RateLimitedError(app, method, Number(d.ratePerSecond), 'server');
     case RpcErrorCode.Unauthorized:
       return new UnauthorizedError(app, method, stripPrefix(message, `${app}.${method} refused: `));
+    case RpcErrorCode.NoInstance:
+      // An instance that refused a balanced `any` call unrun (not healthy): the client tries another.
+      return new NoInstanceError(app, method, 'any', { cause: new Error(message) });
     case RpcErrorCode.IdempotencyConflict:
       return new IdempotencyConflictError(app, method, String(d.key));
     case RpcErrorCode.HandlerError:

@@ -39,6 +39,59 @@ describe('routing (real nats-server)', () => {
     expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(calls);
   });
 
+  it("balances to: 'any' by least outstanding calls: a slow instance gets fewer calls", async () => {
+    rig = new Rig(server.url);
+    const counts = new Map<string, number>();
+    for (const [nodeId, ms] of [
+      ['slow', 120],
+      ['fast', 2],
+    ] as const) {
+      const s = await rig.server({ platform, app: 'lo', nodeId });
+      s.handle('work', async () => {
+        counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
+        await delay(ms);
+        return nodeId;
+      });
+    }
+    const client = await rig.client({ platform });
+    await client.api('lo').call('work'); // the first call looks the instances up (and goes to the queue group)
+    await delay(150);
+    counts.clear();
+    // 6 callers in parallel, 10 calls each: a random pick would send about half to the slow one.
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = 0; i < 10; i++) await client.api('lo').call('work');
+      }),
+    );
+    const slow = counts.get('slow') ?? 0;
+    const fast = counts.get('fast') ?? 0;
+    expect(slow + fast).toBe(60);
+    expect(fast / 60).toBeGreaterThan(0.75);
+    expect(slow).toBeGreaterThan(0); // still used, not starved
+  });
+
+  it("a balanced 'any' call never runs on an instance that became unhealthy while the client's list was fresh", async () => {
+    rig = new Rig(server.url);
+    let n2Healthy = true;
+    const ran = new Map<string, number>();
+    const s1 = await rig.server({ platform, app: 'lh', nodeId: 'n1' });
+    const s2 = await rig.server({ platform, app: 'lh', nodeId: 'n2', healthy: () => n2Healthy });
+    for (const s of [s1, s2])
+      s.handle('who', () => {
+        ran.set(s.nodeId, (ran.get(s.nodeId) ?? 0) + 1);
+        return s.nodeId;
+      });
+    const client = await rig.client({ platform });
+    await client.api('lh').call('who');
+    await delay(150);
+    // The client's list of healthy instances (cached for 2 s) still names n2 after this.
+    n2Healthy = false;
+    await s2.refresh();
+    ran.clear();
+    for (let i = 0; i < 30; i++) expect(await client.api('lh').call<string>('who')).toBe('n1');
+    expect(ran.get('n2') ?? 0).toBe(0);
+  });
+
   it('takes an unhealthy instance out of the queue group and brings it back', async () => {
     rig = new Rig(server.url);
     let n2Healthy = true;
@@ -55,7 +108,12 @@ describe('routing (real nats-server)', () => {
     expect(await client.api('health').call('who', null, { to: { node: 'n2' } })).toBe('n2');
     n2Healthy = true;
     await s2.refresh();
-    for (let i = 0; i < 60 && seen.size < 2; i++) seen.add(await client.api('health').call<string>('who'));
+    // Back in rotation within the client's discovery TTL (2 s: its list of healthy instances is cached).
+    const until = performance.now() + 3000;
+    while (seen.size < 2 && performance.now() < until) {
+      seen.add(await client.api('health').call<string>('who'));
+      await delay(20);
+    }
     expect([...seen].sort()).toEqual(['n1', 'n2']);
   });
 

@@ -12,6 +12,7 @@ import {
   BadPayloadError,
   HandlerError,
   NotLeaderError,
+  NoInstanceError,
   NotOwnerError,
   PayloadTooLargeError,
   RpcTimeoutError,
@@ -302,6 +303,12 @@ class Server implements RpcServer {
     let replyHeaders: MsgHdrs | undefined;
     let admitted: (() => void) | undefined;
     try {
+      // A balanced `any` call reached this instance by its node subject: it serves it only while it is in
+      // the `any` pool (healthy), as the queue group would.
+      if (via === 'node' && !this.#healthy && msg.headers?.get(RpcHeader.Balanced))
+        throw new NoInstanceError(this.app, method, 'any', {
+          cause: new Error(`instance ${this.nodeId} is not healthy`),
+        });
       if (this.#o.admitKey) {
         const raw = msg.headers?.get(RpcHeader.Key);
         if (raw) admitted = await this.#admit(method, raw);
