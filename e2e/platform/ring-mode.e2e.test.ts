@@ -4,7 +4,10 @@
 // another joins — and the ring shows in status, health and the audit trail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
-import { createPlatform, type App, type Platform } from '@gc/platform';
+import type { ServerResponse } from 'node:http';
+import { createAdminClient, createPlatform, type App, type Platform } from '@gc/platform';
+import { openRingObserver } from '@gc/ring';
+import { createDashboard, type ClusterSnapshot } from '@gc/cli';
 
 const PARTITIONS = 16;
 let server: NatsServer;
@@ -110,5 +113,34 @@ describe('ring mode in the platform', () => {
     const types = new Set((await c.p.audit.query({ app: 'cache', type: 'ring.*' })).map((r) => r.type));
     expect(types).toContain('ring.joined');
     expect(types).toContain('ring.rebalance');
+
+    // The dashboard's snapshot carries the partition map: every partition with its owner, counts per node.
+    const dashboard = createDashboard({
+      platform: 'ringp',
+      nodeId: 'c',
+      admin: createAdminClient(c.p.nc, 'ringp'),
+      ring: (app) => openRingObserver(c.p.nc, { platform: 'ringp', app }),
+    });
+    try {
+      const snap = await waitFor(
+        async () => {
+          let body = '';
+          const res = {
+            writeHead: () => res,
+            end: (b: string) => void (body = b),
+          } as unknown as ServerResponse;
+          await dashboard.routes['/api/cluster']!({} as never, res);
+          const s = JSON.parse(body) as ClusterSnapshot;
+          return s.rings.cache?.owners.every((o) => o === 'b' || o === 'c') ? s : undefined;
+        },
+        { timeoutMs: 10_000, message: 'the dashboard shows the ring served by b and c' },
+      );
+      const ring = snap.rings.cache!;
+      expect(ring.partitions).toBe(PARTITIONS);
+      expect((ring.counts.b ?? 0) + (ring.counts.c ?? 0)).toBe(PARTITIONS);
+      expect(ring.moving).toEqual([]);
+    } finally {
+      dashboard.close();
+    }
   }, 90_000);
 });

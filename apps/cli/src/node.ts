@@ -2,6 +2,7 @@ import { createLogger, type Logger } from '@gc/core';
 import { createAdminClient, createPlatform, type Platform } from '@gc/platform';
 import type { RouteHandler } from '@gc/health';
 import { createDashboard, type Dashboard } from './dashboard/server.js';
+import { openAppRing } from './ring-open.js';
 import type { AppConfig, GcConfig } from './config.js';
 
 /** A node started from a config file: what `gc run` runs. */
@@ -70,6 +71,7 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
     nodeId: config.node.id,
     admin: createAdminClient(platform.nc, config.platform),
     audit: platform.audit,
+    ring: (app) => openAppRing(platform.nc, config.platform, app),
   }));
   let current = config;
   for (const [name, spec] of Object.entries(config.apps)) platform.app(name, appOptions(spec));

@@ -37,6 +37,10 @@ export const dashboardHtml = /* html */ `<!doctype html>
   #events li.failed { border-left-color:var(--bad); }
   #events time { color:var(--dim); font-size:11px; display:block; }
   .empty { color:var(--dim); font-style:italic; }
+  .ring { display:grid; grid-template-columns: repeat(auto-fill, 12px); gap:2px; margin-top:8px; }
+  .ring i { width:12px; height:12px; border-radius:2px; display:block; }
+  .ring i.moving { outline:1px solid var(--warn); opacity:.55; }
+  .ring i.none { background:#2a3540; }
 </style>
 </head>
 <body>
@@ -87,6 +91,18 @@ function lagChart(app) {
     '<text x="6" y="12" fill="#8b98a5" font-size="10">replication lag (max ' + max.toFixed(0) + ' ms)</text></svg>';
 }
 
+// One color per node, stable across snapshots (a hash of the node id, spread by the golden angle).
+const colorOf = (n) => { let h = 0; for (const c of String(n)) h = (h * 31 + c.charCodeAt(0)) >>> 0; return 'hsl(' + Math.round((h * 137.508) % 360) + ' 60% 55%)'; };
+function ringMap(r) {
+  if (!r) return '';
+  const moving = new Set(r.moving);
+  const cells = r.owners.map((o, p) => '<i class="' + (o ? '' : 'none ') + (moving.has(p) ? 'moving' : '') + '" data-partition="' + p + '"' +
+    (o ? ' style="background:' + colorOf(o) + '"' : '') + ' title="partition ' + p + ': ' + esc(o ?? 'moving') + (moving.has(p) ? ' → ' + esc(r.targets[p] ?? '?') : '') + (r.pins[p] ? ' (pinned to ' + esc(r.pins[p]) + ')' : '') + '"></i>').join('');
+  const counts = Object.entries(r.counts).sort().map(([n, c]) => '<span class="badge" data-ring-node="' + esc(n) + '" style="border-color:' + colorOf(n) + '">' + esc(n) + ': ' + c + '</span>').join('');
+  return '<div class="kv" style="margin-top:6px">' + r.partitions + ' partitions · coordinator <b>' + esc(r.coordinator ?? '—') + '</b> · <b class="ring-moving">' + r.moving.length + '</b> moving · map v' + r.mapVersion + '</div>' +
+    '<div style="margin-top:4px">' + counts + '</div><div class="ring" data-ring="1">' + cells + '</div>';
+}
+
 function render(s) {
   $('platform').textContent = s.platform;
   $('summary').textContent = s.nodes.length + ' node(s) · ' + s.apps.length + ' app(s) · nats-server ' + (s.nodes[0]?.server ?? '?') + ' · ' + new Date(s.generatedAt).toLocaleTimeString();
@@ -100,7 +116,7 @@ function render(s) {
       '<div style="margin-top:6px">' + roles + '</div>' +
       (repl ? '<div class="kv" style="margin-top:6px">' + repl + '</div>' : '') +
       (backend ? '<div class="kv">backend ' + backend + '</div>' : '') +
-      (a.replication ? lagChart(a.name) : '') + '</div>';
+      (a.replication ? lagChart(a.name) : '') + (a.mode === 'ring' ? ringMap((s.rings ?? {})[a.name]) : '') + '</div>';
   }).join('') : '<p class="empty">no apps</p>';
   $('nodes').innerHTML = s.nodes.map((n) => '<tr><td>' + esc(n.id) + '</td><td class="' + esc(n.health) + '">' + esc(n.health) + '</td><td>' +
     Object.entries(n.labels).map(([k, v]) => '<span class="badge">' + esc(k) + '=' + esc(v) + '</span>').join('') + '</td><td>' +

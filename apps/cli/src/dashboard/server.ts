@@ -16,11 +16,29 @@ export interface DashboardEvent {
   text: string;
 }
 
+/** The partition map of a ring-mode app, as the dashboard shows it. */
+export interface RingView {
+  partitions: number;
+  /** Serving owner per partition (null while it moves or has no owner). */
+  owners: Array<string | null>;
+  /** The coordinator's target per partition. */
+  targets: Array<string | null>;
+  /** Partitions served per node. */
+  counts: Record<string, number>;
+  /** Partitions whose target is not yet their serving owner. */
+  moving: number[];
+  pins: Record<number, string>;
+  coordinator: string | null;
+  mapVersion: number;
+}
+
 /** What `/api/cluster` returns and `/api/stream` pushes. */
 export interface ClusterSnapshot extends StatusJson {
   generatedAt: number;
   nodes: Array<StatusJson['nodes'][number] & { apps: Array<{ name: string; role: string }> }>;
   events: DashboardEvent[];
+  /** Ring-mode apps' partition maps, by app (when the dashboard was given `ring`). */
+  rings: Record<string, RingView>;
 }
 
 /** Options of {@link createDashboard}. */
@@ -39,7 +57,27 @@ export interface DashboardOptions {
   periodMs?: number;
   /** Events kept for the timeline. Default 100. */
   maxEvents?: number;
+  /**
+   * Opens a read-only view of a ring-mode app's partition map (`openRingObserver` of `@gc/ring`); undefined
+   * when the app has no ring yet. Without it the dashboard shows no partition maps.
+   */
+  ring?: (app: string) => Promise<RingSource | undefined>;
   clock?: Clock;
+}
+
+/** What the dashboard reads of a ring (a `RingObserver` of `@gc/ring`). */
+export interface RingSource {
+  snapshot(): {
+    partitions: number;
+    owners: Array<string | null>;
+    targets: Array<string | null>;
+    counts: Record<string, number>;
+    moving: number[];
+    pins: Record<number, string>;
+    coordinator: string | null;
+    mapVersion: number;
+  };
+  close(): Promise<void>;
 }
 
 /** The dashboard's routes for the node's HTTP server, and a close() that ends live streams. */
@@ -63,6 +101,38 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   let previous: ClusterSnapshot | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let inflight: Promise<ClusterSnapshot> | undefined;
+  /** Ring views opened so far, by app (kept open: each is a watch of the ring bucket). */
+  const rings = new Map<string, Promise<RingSource | undefined>>();
+
+  const ringViews = async (apps: StatusJson['apps']): Promise<Record<string, RingView>> => {
+    const out: Record<string, RingView> = {};
+    if (!o.ring) return out;
+    for (const a of apps) {
+      if (a.mode !== 'ring') continue;
+      let r = rings.get(a.name);
+      if (!r) {
+        r = o.ring(a.name).catch((): undefined => undefined);
+        rings.set(a.name, r);
+      }
+      const source = await r;
+      if (!source) {
+        rings.delete(a.name); // no ring yet: look again next time
+        continue;
+      }
+      const x = source.snapshot();
+      out[a.name] = {
+        partitions: x.partitions,
+        owners: x.owners,
+        targets: x.targets,
+        counts: x.counts,
+        moving: x.moving,
+        pins: x.pins,
+        coordinator: x.coordinator,
+        mapVersion: x.mapVersion,
+      };
+    }
+    return out;
+  };
 
   const push = (e: DashboardEvent) => {
     events.push(e);
@@ -136,6 +206,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
             })),
           })),
           events: [],
+          rings: {},
         };
         derive(previous, snap);
         previous = snap;
@@ -143,7 +214,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         snap.events = [...events, ...audited.filter((e) => !seen.has(e.key))]
           .sort((a, b) => a.time - b.time)
           .slice(-(o.maxEvents ?? 100));
-        return snap;
+        return ringViews(snap.apps).then((r) => ({ ...snap, rings: r }));
       })
       .finally(() => {
         inflight = undefined;
@@ -195,6 +266,8 @@ export function createDashboard(o: DashboardOptions): Dashboard {
       timer = undefined;
       for (const c of clients) c.end();
       clients.clear();
+      for (const r of rings.values()) void r.then((x) => x?.close());
+      rings.clear();
     },
   };
 }
