@@ -93,7 +93,7 @@ export class AppImpl implements App {
   #events: Promise<Events> | undefined;
   #lastLeader: { holder: string | null; epoch: Epoch } = { holder: null, epoch: 0 };
   #hookFailures = 0;
-  /** Activation attempts on this node that failed in a row (reset by a successful one). */
+  /** Activation attempts on this node that failed in a row (reset by a successful one, or another node leading). */
   #activateFailures = 0;
   #lastActivateError: { at: string; error: string } | undefined;
   #roleWaiters = new Set<() => void>();
@@ -484,6 +484,12 @@ export class AppImpl implements App {
   #leaderChanged(info: LeaderInfo): void {
     if (info.holder === this.#lastLeader.holder && info.epoch === this.#lastLeader.epoch) return;
     this.#lastLeader = { holder: info.holder, epoch: info.epoch };
+    // Another node leads: this node's failed activations (and its backoff) are history — the audit keeps
+    // them; as a standby its health is its replica's. The next election it wins tries afresh.
+    if (info.holder !== null && info.holder !== this.#d.nodeId && this.#lastActivateError) {
+      this.#lastActivateError = undefined;
+      this.#activateFailures = 0;
+    }
     this.#d.audit('app.leader', { leader: info.holder, epoch: info.epoch });
     void this.#hooks.run('onLeaderChange', { app: this.name, leader: info.holder, epoch: info.epoch });
   }

@@ -295,9 +295,9 @@ export interface AppStatus {
   /** Hook failures since start. */
   hookFailures: number;
   /**
-   * Present while this node's activation attempts fail (until one succeeds): how many failed in a row and the
-   * last error. Each failure keeps the node out of the election for longer (backoff up to ten TTLs); the
-   * node's health is red meanwhile (`activation-<app>`).
+   * Present while this node's activation attempts fail (until one succeeds, or another node leads): how many
+   * failed in a row and the last error. Each failure keeps the node out of the election for longer (backoff up
+   * to ten TTLs); the node's health is red meanwhile (`activation-<app>`).
    */
   activation?: { failures: number; lastError: { at: string; error: string } };
   /** The app's recovery-time budget, when it has one (ms). */
