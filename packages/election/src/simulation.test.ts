@@ -18,11 +18,11 @@ import {
 //   GC_SEED=<n>            replay seed n alone and print its whole trace (GC_SIM_MUTANT=<name>: with a mutant;
 //                          GC_SIM_VERBOSE=1: with every request and every entry delivered to a node;
 //                          GC_SIM_OPTIONS='{"faults":{"recreate":30}}': other simulation options, as JSON)
-//   GC_LONG_TESTS=1        5000 seeds instead of 300 (GC_SIM_SEEDS=<n> sets the count)
+//   GC_LONG_TESTS=1        5000 seeds instead of 500 (GC_SIM_SEEDS=<n> sets the count)
 
 const LONG = process.env.GC_LONG_TESTS === '1';
 const REPLAY = process.env.GC_SEED === undefined ? undefined : Number(process.env.GC_SEED);
-const SEEDS = Number(process.env.GC_SIM_SEEDS ?? (LONG ? 5000 : 300));
+const SEEDS = Number(process.env.GC_SIM_SEEDS ?? (LONG ? 5000 : 500));
 /** Seeds per `it`, so that progress shows and each test has a timeout that fits it. */
 const CHUNK = 100;
 
