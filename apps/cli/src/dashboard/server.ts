@@ -65,18 +65,9 @@ export interface DashboardOptions {
   clock?: Clock;
 }
 
-/** What the dashboard reads of a ring (a `RingObserver` of `@gc/ring`). */
+/** What the dashboard reads of a ring (a `RingObserver` of `@gc/ring` is one). */
 export interface RingSource {
-  snapshot(): {
-    partitions: number;
-    owners: Array<string | null>;
-    targets: Array<string | null>;
-    counts: Record<string, number>;
-    moving: number[];
-    pins: Record<number, string>;
-    coordinator: string | null;
-    mapVersion: number;
-  };
+  snapshot(): RingView;
   close(): Promise<void>;
 }
 
