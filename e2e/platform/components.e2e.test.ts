@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
-import { createPlatform, type App, type Platform } from '@gc/platform';
+import { createPlatform, type App, type AppComponent, type Platform } from '@gc/platform';
 import { lockFile } from '@gc/example-components';
 
 let server: NatsServer;
@@ -115,6 +115,60 @@ describe('a component from outside the platform', () => {
           message: 'activation-orders green again',
         },
       );
+    },
+  );
+});
+
+describe('a component whose deactivation hangs', () => {
+  it(
+    'does not keep the app down: after a TTL the leader stops renewing and a standby takes over',
+    { timeout: 60_000 },
+    async () => {
+      let release: (() => void) | undefined;
+      const hang: AppComponent = {
+        name: 'stuck',
+        activate: () => Promise.resolve(),
+        // Hangs on the first deactivation (a service that will not stop) until the test lets it go.
+        deactivate: () => (release ? Promise.resolve() : new Promise<void>((r) => (release = r))),
+      };
+      const mk = async (id: string) => {
+        const p = await createPlatform({
+          name: 'hang',
+          nodeId: id,
+          nats: { servers: server.url },
+          dataDir: await makeTempDir(`hang-${id}`),
+          http: false,
+        });
+        platforms.push(p);
+        const app = p.app('svc', { election: fast, components: id === 'a' ? [hang] : [] });
+        await p.start();
+        return { p, app };
+      };
+      const a = await mk('a');
+      await a.app.waitForActive(10_000);
+      const b = await mk('b');
+      const t0 = performance.now();
+      const stepping = a.app.stepDown();
+      await waitFor(() => b.app.isActive(), {
+        timeoutMs: 10_000,
+        message: 'b takes over although a still deactivates',
+      });
+      const took = performance.now() - t0;
+      // The bound (one TTL, 1.5 s) plus the lease running out (one TTL) plus promotion; not "until it unhangs".
+      expect(took).toBeGreaterThan(1500);
+      expect(took).toBeLessThan(6000);
+      expect(b.app.epoch()).toBeGreaterThan(0);
+      const slow = await waitFor(
+        async () => (await a.p.audit.query({ app: 'svc', type: 'app.stepdown_slow' }))[0],
+        {
+          timeoutMs: 5000,
+          message: 'app.stepdown_slow audited',
+        },
+      );
+      expect(slow.severity).toBe('warn');
+      release!();
+      await stepping;
+      expect(a.app.isActive()).toBe(false);
     },
   );
 });

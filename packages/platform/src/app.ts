@@ -618,10 +618,29 @@ export class AppImpl implements App {
 
   async stepDown(): Promise<void> {
     if (this.mode !== AppMode.ActivePassive || !this.#election) return;
+    const election = this.#election;
     // Stop acting first, then release the lease, so the standby never overlaps with us.
     this.#current?.abort();
-    await this.#enqueue(() => this.#deactivate('step-down'));
-    await this.#election.stepDown();
+    const deactivated = this.#enqueue(() => this.#deactivate('step-down'));
+    // But a deactivation that hangs (a backend that will not stop, a database demotion waiting on a NATS
+    // server in trouble) must not keep the lease renewed, and the app down, for as long as it hangs: after a
+    // TTL this node stops renewing without releasing, so a standby takes over when the lease runs out, with a
+    // higher epoch that fences whatever this node still does — as when a leader misses its renew deadline.
+    const boundMs = this.#o.election.ttlMs ?? 3000;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const inTime = await Promise.race([
+      deactivated.then(() => true),
+      new Promise<false>((resolve) => (timer = this.#d.clock.setTimeout(() => resolve(false), boundMs))),
+    ]);
+    if (timer !== undefined) this.#d.clock.clearTimeout(timer);
+    if (inTime) return election.stepDown();
+    this.#d.audit(
+      'app.stepdown_slow',
+      { epoch: this.#epoch, boundMs, detail: 'deactivation still running: the lease is left to run out' },
+      'warn',
+    );
+    await election.stepDown({ release: false });
+    await deactivated;
   }
 
   stop(): Promise<void> {
