@@ -639,7 +639,9 @@ export class AppImpl implements App {
       { epoch: this.#epoch, boundMs, detail: 'deactivation still running: the lease is left to run out' },
       'warn',
     );
-    await election.stepDown({ release: false });
+    // Sit the election out for three TTLs, so a standby wins the lease when it runs out, not this node
+    // (its activation would wait behind the deactivation that hangs, while its election renewed the lease).
+    await election.stepDown({ release: false, cooldownMs: 3 * boundMs });
     await deactivated;
   }
 
