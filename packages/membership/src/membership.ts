@@ -44,6 +44,7 @@ export function defaultMembershipOptions(heartbeatMs = 1000): MembershipOptions 
     heartbeatMs,
     failAfterMs: 3 * heartbeatMs,
     serverTtlMs: Math.max(6 * heartbeatMs, 5000),
+    reconnectGraceMs: 2500,
     observeOnly: false,
     replicas: 1,
     opTimeoutMs: Math.max(1000, heartbeatMs),
@@ -96,6 +97,7 @@ export function resolveMembershipOptions(
   if (opts.serverTtlMs === undefined) o.serverTtlMs = Math.max(2 * o.failAfterMs, 5000);
   int('serverTtlMs', 1000);
   int('opTimeoutMs', 1);
+  int('reconnectGraceMs', 0);
   if (o.failAfterMs < 2 * o.heartbeatMs) {
     throw new ConfigError(
       'membership.failAfterMs',
@@ -185,6 +187,8 @@ interface ViewEntry {
   timer?: TimerHandle;
   /** A verification read failed: the next successful one restarts the window instead of expiring. */
   blind?: boolean;
+  /** Not judged before this monotonic time (after this observer reconnected: members reconnect later). */
+  notBefore?: number;
 }
 
 /**
@@ -341,6 +345,8 @@ class MembershipImpl implements Membership {
     for (const [key, entry] of this.#view) {
       if (entry.timer) this.#o.clock.clearTimeout(entry.timer);
       entry.at = now;
+      // Members reconnect on their own schedule (up to a reconnect interval after this observer).
+      entry.notBefore = now + this.#o.reconnectGraceMs + entry.record.failAfterMs;
       this.#arm(key, entry);
     }
   }
@@ -425,7 +431,7 @@ class MembershipImpl implements Membership {
   }
 
   #arm(key: string, entry: ViewEntry): void {
-    const due = entry.at + entry.record.failAfterMs;
+    const due = Math.max(entry.at + entry.record.failAfterMs, entry.notBefore ?? 0);
     entry.timer = this.#o.clock.setTimeout(
       () => {
         entry.timer = undefined;

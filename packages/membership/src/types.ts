@@ -77,6 +77,13 @@ export interface MembershipOptions {
    * `max(2 × failAfterMs, 5000)`; must be ≥ `failAfterMs` and ≥ 1000.
    */
   serverTtlMs: number;
+  /**
+   * After this observer's connection comes back (its link dropped, or the server restarted), how much longer
+   * than `failAfterMs` every member gets before it can be reported gone: the others were cut off too, and a
+   * NATS client retries its connection only every `reconnectTimeWait` (2 s in nats.js, plus jitter), so they
+   * may be back that much later than this observer. Default 2500; 0 gives them `failAfterMs` only.
+   */
+  reconnectGraceMs: number;
   /** Observe only: do not write a record for this node (the CLI). Default false. */
   observeOnly: boolean;
   /** Replicas of the bucket when gc creates it (1, 3 or 5). Default 1. */
