@@ -274,7 +274,7 @@ describe('R14: soak', () => {
         appendLatencyMs: {
           p50: +pct(latencies, 50).toFixed(1),
           p99: +pct(latencies, 99).toFixed(1),
-          max: +Math.max(...latencies).toFixed(1),
+          max: +latencies.reduce((m, x) => Math.max(m, x), 0).toFixed(1),
         },
         rssGrowth: growth,
       };
