@@ -7,12 +7,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir="$TOOLS/node24"
 bin="$dir/node_modules/node/bin/node"
-# Pinned: Node 24.21.0 aborts the process when better-sqlite3 12.11 frees a Statement at exit
-# (node::RemoveEnvironmentCleanupHook: "(env) != nullptr"); 24.11.1 does not. Raise it when that is fixed.
-NODE24_VERSION="${GC_NODE24_VERSION:-24.11.1}"
-if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -qx "v$NODE24_VERSION"; then
-  echo "installing Node $NODE24_VERSION into .tools/node24" >&2
-  npm install --silent --no-fund --no-audit --prefix "$dir" "node@$NODE24_VERSION" >&2
+if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q '^v24\.'; then
+  echo "installing Node 24 into .tools/node24" >&2
+  npm install --silent --no-fund --no-audit --prefix "$dir" node@24 >&2
 fi
 "$bin" --version >/dev/null
 echo "$bin"
