@@ -11,6 +11,8 @@ export const SqliteErrorCode = {
   NotWalMode: 'GC_SQLITE_NOT_WAL',
   /** A file is not an SQLite database (bad header). */
   NotDatabase: 'GC_SQLITE_NOT_DATABASE',
+  /** No SQLite driver usable on this Node could be loaded. */
+  DriverUnavailable: 'GC_SQLITE_DRIVER',
 } as const;
 /** One of {@link SqliteErrorCode}. */
 export type SqliteErrorCodeValue = (typeof SqliteErrorCode)[keyof typeof SqliteErrorCode];
@@ -51,5 +53,19 @@ export class NotDatabaseError extends GcError {
     super(SqliteErrorCode.NotDatabase, `${path} is not an SQLite database: ${reason}`);
     this.name = 'NotDatabaseError';
     this.path = path;
+  }
+}
+
+/**
+ * No better-sqlite3 build usable on this Node could be loaded (not installed, failed to compile, or the
+ * wrong one forced by `GC_SQLITE_DRIVER`). The message names the driver, the Node and what to do.
+ */
+export class SqliteDriverError extends GcError {
+  /** The driver gc tried to load (`better-sqlite3` or `better-sqlite3-napi`). */
+  readonly driver: string;
+  constructor(driver: string, message: string, cause?: unknown) {
+    super(SqliteErrorCode.DriverUnavailable, message, cause === undefined ? undefined : { cause });
+    this.name = 'SqliteDriverError';
+    this.driver = driver;
   }
 }

@@ -1,6 +1,13 @@
-export { SqliteErrorCode, IntegrityCheckError, NotWalModeError, NotDatabaseError } from './errors.js';
+export {
+  SqliteErrorCode,
+  IntegrityCheckError,
+  NotWalModeError,
+  NotDatabaseError,
+  SqliteDriverError,
+} from './errors.js';
 export type { SqliteErrorCodeValue } from './errors.js';
-export { openDatabase, assertIntegrity, checkIntegrity } from './sqlite.js';
+export { openDatabase, assertIntegrity, checkIntegrity, sqliteDriver } from './sqlite.js';
+export type { SqliteDriverInfo, SqliteDriverName } from './sqlite.js';
 export {
   LOCK_BYTE_OFFSET,
   lockPageNumber,

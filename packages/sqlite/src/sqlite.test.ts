@@ -1,13 +1,59 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTempDir } from '@gc/testkit';
-import { IntegrityCheckError, NotWalModeError, SqliteErrorCode } from './errors.js';
-import { assertIntegrity, checkIntegrity, openDatabase } from './sqlite.js';
+import { IntegrityCheckError, NotWalModeError, SqliteDriverError, SqliteErrorCode } from './errors.js';
+import {
+  assertIntegrity,
+  checkIntegrity,
+  openDatabase,
+  resetSqliteDriverForTests,
+  sqliteDriver,
+} from './sqlite.js';
 
-const saved = process.env.GC_SQLITE_NATIVE_BINDING;
+const saved = { binding: process.env.GC_SQLITE_NATIVE_BINDING, driver: process.env.GC_SQLITE_DRIVER };
 afterEach(() => {
-  if (saved === undefined) delete process.env.GC_SQLITE_NATIVE_BINDING;
-  else process.env.GC_SQLITE_NATIVE_BINDING = saved;
+  for (const [key, value] of [
+    ['GC_SQLITE_NATIVE_BINDING', saved.binding],
+    ['GC_SQLITE_DRIVER', saved.driver],
+  ] as const) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  resetSqliteDriverForTests();
+});
+
+const napi = Number(process.versions.napi ?? 0);
+
+describe('sqliteDriver', () => {
+  it('chooses better-sqlite3 13 (Node-API) on Node-API >= 10 and 12 below, and says why', () => {
+    delete process.env.GC_SQLITE_DRIVER;
+    delete process.env.GC_SQLITE_NATIVE_BINDING;
+    resetSqliteDriverForTests();
+    const info = sqliteDriver();
+    if (napi >= 10) {
+      expect(info).toMatchObject({ name: 'better-sqlite3-napi', reason: `Node-API ${napi} (>= 10)` });
+      expect(info.version).toMatch(/^13\./);
+    } else {
+      expect(info).toMatchObject({ name: 'better-sqlite3', reason: `Node-API ${napi} (< 10)` });
+      expect(info.version).toMatch(/^12\./);
+    }
+    const db = openDatabase(':memory:');
+    expect(db.prepare('SELECT 1 + 1 AS v').get()).toEqual({ v: 2 });
+    db.close();
+  });
+
+  it('GC_SQLITE_DRIVER forces a driver; an unknown one, or 13 on Node-API < 10, is a clear error', () => {
+    process.env.GC_SQLITE_DRIVER = 'sqlite4';
+    resetSqliteDriverForTests();
+    expect(() => openDatabase(':memory:')).toThrow(SqliteDriverError);
+    expect(() => sqliteDriver()).toThrow(/GC_SQLITE_DRIVER=sqlite4 is not a driver gc knows/);
+    process.env.GC_SQLITE_DRIVER = 'better-sqlite3-napi';
+    if (napi < 10) {
+      expect(() => sqliteDriver()).toThrow(/needs Node-API 10; Node v[\d.]+ has \d+/);
+    } else {
+      expect(sqliteDriver()).toMatchObject({ name: 'better-sqlite3-napi', reason: 'GC_SQLITE_DRIVER' });
+    }
+  });
 });
 
 describe('openDatabase', () => {
@@ -19,6 +65,8 @@ describe('openDatabase', () => {
     expect(db.pragma('journal_mode = WAL', { simple: true })).toBe('wal');
     db.close();
     process.env.GC_SQLITE_NATIVE_BINDING = join(dir, 'no-such-addon.node');
+    resetSqliteDriverForTests();
+    expect(sqliteDriver().name).toBe('better-sqlite3');
     expect(() => openDatabase(path)).toThrow(/no-such-addon/);
   });
 });
