@@ -520,6 +520,11 @@ export class AppImpl implements App {
         this.#lastActivation = Object.fromEntries(
           report.phases.map((ph) => [ph.phase, Math.round(ph.durationMs)]),
         );
+        for (const ph of report.phases)
+          this.#d.metrics.activationPhaseSeconds.observe(
+            { app: this.name, phase: ph.phase },
+            ph.durationMs / 1000,
+          );
       } catch (e) {
         err = e instanceof Error ? e : new Error(String(e));
       }

@@ -9,6 +9,11 @@ export interface PlatformMetrics {
   hookFailures: Counter<'app' | 'hook' | 'timed_out'>;
   /** Duration of activate (onActive and what precedes it) and deactivate transitions. */
   transitionSeconds: Histogram<'app' | 'transition'>;
+  /**
+   * Duration of each phase of a successful activation (`database`, `vip`, `backend`, `components`,
+   * `onActive`, …): where a failover's time goes, per app.
+   */
+  activationPhaseSeconds: Histogram<'app' | 'phase'>;
 }
 
 /** Registers the platform metrics on `registry`. */
@@ -32,6 +37,13 @@ export function createPlatformMetrics(registry: Registry): PlatformMetrics {
       help: 'Duration of app transitions (activate, deactivate)',
       labelNames: ['app', 'transition'],
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    activationPhaseSeconds: new Histogram({
+      name: 'gc_app_activation_phase_seconds',
+      help: 'Duration of each phase of an app activation (database, vip, backend, components, onActive)',
+      labelNames: ['app', 'phase'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

@@ -173,6 +173,8 @@ describe('status, health and metrics over HTTP', () => {
     await waitFor(async () => (await fetch(`${p.httpUrl()}/ready`)).status === 200, { message: 'ready' });
     const metrics = await (await fetch(`${p.httpUrl()}/metrics`)).text();
     expect(metrics).toMatch(/gc_app_active\{app="orders"\} 1/);
+    // Where the activation's time went, one histogram series per phase.
+    expect(metrics).toMatch(/gc_app_activation_phase_seconds_count\{app="orders",phase="onActive"\} 1/);
     await p.close();
   });
 });

@@ -273,8 +273,26 @@ export function describeAudit(r: AuditRecord): string {
   };
   const app = r.app ? `${r.app}: ` : '';
   switch (r.type) {
-    case 'app.activated':
-      return `${app}${r.node} became active (epoch ${d('epoch') || String(r.epoch)}, ${d('ms')} ms)`;
+    case 'app.activated': {
+      const phases = Object.entries((raw.phases ?? {}) as Record<string, number>)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      return `${app}${r.node} became active (epoch ${d('epoch') || String(r.epoch)}, ${d('ms')} ms${phases ? `: ${phases}` : ''})`;
+    }
+    case 'drill.result': {
+      const rep = raw as {
+        kind?: string;
+        pass?: boolean;
+        totalMs?: number;
+        budgetMs?: number;
+        from?: { node?: string };
+        to?: { node?: string };
+        reason?: string;
+      };
+      const took = rep.totalMs === undefined ? 'no new leader' : `${rep.totalMs} ms`;
+      const budget = rep.budgetMs === undefined ? '' : ` (budget ${rep.budgetMs} ms)`;
+      return `${app}drill ${rep.kind ?? '?'} ${rep.pass ? 'passed' : 'FAILED'}: ${rep.from?.node ?? '?'} → ${rep.to?.node ?? '—'} in ${took}${budget}${rep.pass || !rep.reason ? '' : ` — ${rep.reason}`}`;
+    }
     case 'app.deactivated':
       return `${app}${r.node} became passive (${d('reason')})`;
     case 'app.leader':
