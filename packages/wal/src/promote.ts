@@ -7,6 +7,7 @@ import { openSnapshotStore } from '@gc/snapshot';
 import { checkIntegrity, formatChecksum, hashFile } from '@gc/sqlite';
 import { NotAtTipError, PromotionError, type NotAtTipKind } from './errors.js';
 import { fsyncDir, primarySidecarPath, type WalPosition } from './position.js';
+import { promotionRefusal } from './decisions.js';
 import { historyTip, streamTip, walNames, type HistoryTip } from './stream.js';
 import { createPrimary } from './primary.js';
 import { createReplica } from './replica.js';
@@ -104,20 +105,8 @@ export async function promote(
       ),
     });
   if (!force && tip) {
-    if (tip.source === 'none' || tip.source === 'lost') {
-      if (pos.txid > 0)
-        throw notAtTip(
-          'history-lost',
-          `this replica holds txid ${pos.txid}, but the WAL stream holds no transaction and there is no snapshot`,
-        );
-    } else if (pos.txid !== tip.txid || pos.checksum !== formatChecksum(tip.checksum)) {
-      throw notAtTip(
-        pos.txid < tip.txid ? 'behind' : 'diverged',
-        pos.txid < tip.txid
-          ? `it is at txid ${pos.txid}, the ${tip.source} at ${tip.txid}`
-          : `at txid ${pos.txid} with checksum ${pos.checksum}, the ${tip.source} at ${tip.txid} with ${formatChecksum(tip.checksum)}`,
-      );
-    }
+    const refusal = promotionRefusal(pos, tip);
+    if (refusal) throw notAtTip(refusal.kind, refusal.detail);
   }
   const t1 = clock.now();
   const src = replica.replicaPath;

@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { isStreamNotFound, jsApiCode, JsApiCode, resourceNames } from '@gc/core';
 import { parseChecksum } from '@gc/sqlite';
+import { tipFrom, trimPoint } from './decisions.js';
 import { WalHeader, type TxKindValue } from './wire.js';
 
 /** Names of one app's replication resources. */
@@ -168,41 +169,7 @@ export async function historyTip(
   snapshots: { latest(): Promise<SnapshotLike | undefined> } | undefined,
 ): Promise<HistoryTip> {
   const stream = await streamTip(jsm, names);
-  const snap = await snapshots?.latest();
-  if (stream.completeSeq > 0 && (!snap || snap.txid <= stream.txid)) {
-    return {
-      txid: stream.txid,
-      epoch: stream.epoch,
-      checksum: stream.after,
-      dbPages: stream.dbPages,
-      pageSizeBytes: stream.pageSizeBytes,
-      seq: stream.completeSeq,
-      source: 'stream',
-      stream,
-    };
-  }
-  if (snap) {
-    return {
-      txid: snap.txid,
-      epoch: snap.epoch,
-      checksum: parseChecksum(snap.checksum) ?? 0n,
-      dbPages: snap.pageCount,
-      pageSizeBytes: snap.pageSizeBytes,
-      seq: snap.seq,
-      source: 'snapshot',
-      stream,
-    };
-  }
-  return {
-    txid: 0,
-    epoch: 0,
-    checksum: 0n,
-    dbPages: 0,
-    pageSizeBytes: 0,
-    seq: 0,
-    source: stream.seq > 0 ? 'lost' : 'none',
-    stream,
-  };
+  return tipFrom(stream, await snapshots?.latest());
 }
 
 /** The fields of a stored snapshot that {@link historyTip} reads (structurally `SnapshotInfo`). */
@@ -225,10 +192,8 @@ export async function trimWalStream(
   names: WalNames,
   belowSeq: number,
 ): Promise<number> {
-  const tip = await streamTip(jsm, names);
-  const keepFrom = tip.completeFirstSeq > 0 ? tip.completeFirstSeq : tip.seq;
-  const below = Math.min(belowSeq, keepFrom);
-  if (below <= tip.firstSeq) return 0;
+  const below = trimPoint(await streamTip(jsm, names), belowSeq);
+  if (below === 0) return 0;
   await jsm.streams.purge(names.stream, { seq: below });
   return below;
 }

@@ -2,9 +2,10 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { openSnapshotStore } from '@gc/snapshot';
 import { formatChecksum } from '@gc/sqlite';
-import { NotAtTipError, NotLeaderError } from '../errors.js';
+import { continuity, startTxid } from '../decisions.js';
+import { NotLeaderError } from '../errors.js';
 import { primarySidecarPath, readPosition } from '../position.js';
-import { historyTip, type HistoryTip } from '../stream.js';
+import { historyTip } from '../stream.js';
 import { TxKind } from '../wire.js';
 import type { Capture } from './capture.js';
 import type { PrimaryContext } from './context.js';
@@ -21,7 +22,7 @@ export interface StartupParts {
 
 /**
  * Start-up, before the first capture round: reads the full local state under a pin, finds the history's
- * tip (the stream's last transaction, else the newest snapshot) and decides with {@link continuity} whether
+ * tip (the stream's last transaction, else the newest snapshot) and decides (decisions.ts) whether
  * the local database may be published; txids and the acknowledged position then count on from the tip, and
  * what the stream needs is queued (the whole database, or the new epoch's marker). The engine publishes it.
  */
@@ -51,19 +52,17 @@ export async function resumeFromTip(
     throw new NotLeaderError(ctx.o.epoch, `the stream already holds epoch ${highest}`);
   }
   const local = ctx.hashes.checksum;
-  const atTip =
-    tip.source !== 'none' &&
-    tip.source !== 'lost' &&
-    local === tip.checksum &&
-    ctx.hashes.pageCount === tip.dbPages;
-  const decision = continuity(ctx, tip, local, atTip);
-  // Txids count on from the tip (or from `minTxid`): a new primary never starts the history again at 1. A
-  // stream purged by hand loses the txids after the newest snapshot: this node's own record of what it
-  // published in the same state keeps them from being used twice.
-  const own = readPosition(primarySidecarPath(ctx.o.path), ctx.names.platform, ctx.names.app);
-  const ownTxid = own && own.checksum === formatChecksum(local) && tip.source === 'snapshot' ? own.txid : 0;
-  const base = Math.max(tip.txid, ownTxid, decision.publish === 'full' ? ctx.o.minTxid : 0);
-  ctx.capturedTxid = base;
+  const sidecar = readPosition(primarySidecarPath(ctx.o.path), ctx.names.platform, ctx.names.app);
+  const decision = continuity({
+    path: ctx.o.path,
+    tip,
+    local,
+    localPages: ctx.hashes.pageCount,
+    sidecar,
+    unprovenState: ctx.o.unprovenState,
+  });
+  // Txids count on from the tip (or from `minTxid`): a new primary never starts the history again at 1.
+  ctx.capturedTxid = startTxid({ tip, local, sidecar, publish: decision.publish, minTxid: ctx.o.minTxid });
   outbox.acked = {
     txid: tip.txid,
     seq: tip.source === 'stream' ? tip.seq : 0,
@@ -85,67 +84,4 @@ export async function resumeFromTip(
     // puts the tip (txid, checksum) back into the stream.
     outbox.queueTx(TxKind.Epoch, [], local, local);
   }
-}
-
-/**
- * Decides whether the local database may be published: it must be at the history's tip (same checksum
- * and size), or a fresh history, or provably the tip plus commits made here while no replicator ran (this
- * node's sidecar records that it published exactly the tip). Anything else would overwrite committed
- * history: refused with {@link NotAtTipError}, unless `unprovenState: 'publish'` (an operator's decision).
- */
-export function continuity(
-  ctx: PrimaryContext,
-  tip: HistoryTip,
-  local: bigint,
-  atTip: boolean,
-): { publish: 'none' | 'full'; reason: string } {
-  const path = ctx.o.path;
-  const localDesc = { txid: 0, checksum: formatChecksum(local) };
-  const tipDesc = {
-    txid: tip.txid,
-    checksum: tip.source === 'none' || tip.source === 'lost' ? '' : formatChecksum(tip.checksum),
-  };
-  if (atTip) return { publish: 'none', reason: 'at the tip' };
-  const sidecar = readPosition(primarySidecarPath(path), ctx.names.platform, ctx.names.app);
-  if (tip.source === 'none') {
-    if (!sidecar || sidecar.txid === 0 || ctx.o.unprovenState === 'publish')
-      return { publish: 'full', reason: 'a new history: publishing the whole database' };
-    throw new NotAtTipError(
-      'history-lost',
-      path,
-      tipDesc,
-      { ...localDesc, txid: sidecar.txid },
-      `this node published up to txid ${sidecar.txid}, but the WAL stream holds nothing and there is no snapshot`,
-    );
-  }
-  if (ctx.o.unprovenState === 'publish') {
-    return {
-      publish: 'full',
-      reason: `published deliberately (unprovenState: publish): local checksum ${formatChecksum(local)} is not the tip's ${tipDesc.checksum || '(history lost)'} at txid ${tip.txid}`,
-    };
-  }
-  if (tip.source === 'lost')
-    throw new NotAtTipError(
-      'history-lost',
-      path,
-      tipDesc,
-      localDesc,
-      'the WAL stream was trimmed or purged to nothing and there is no snapshot',
-    );
-  // Every transaction of an epoch was captured from the file of the one node that held it: if that is this
-  // node's last primary on this file, the tip is a state of this file and the file moved on from it
-  // (commits made while no replicator ran, such as another process writing while gc restarted).
-  if (sidecar && sidecar.leaderEpoch !== undefined && sidecar.leaderEpoch === tip.epoch && tip.epoch > 0) {
-    return {
-      publish: 'full',
-      reason: `commits made here while no replicator ran: this node's primary (epoch ${tip.epoch}) published the tip (txid ${tip.txid}) from this file, which moved on from it (checksum ${formatChecksum(local)})`,
-    };
-  }
-  throw new NotAtTipError(
-    'diverged',
-    path,
-    tipDesc,
-    { ...localDesc, txid: sidecar?.txid ?? 0 },
-    `local state (${ctx.hashes.pageCount} pages) differs from the tip (${tip.dbPages} pages, from the ${tip.source})`,
-  );
 }

@@ -13,7 +13,8 @@ import {
 } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { PageHashes, formatChecksum, lockPageNumber, pageHash } from '@gc/sqlite';
-import { CorruptMessageError, DivergedError, GapError } from '../errors.js';
+import { checkNext } from '../decisions.js';
+import { CorruptMessageError } from '../errors.js';
 import { writePosition, writePositionAsync, type WalPosition } from '../position.js';
 import type { ReplicaOptions } from '../types.js';
 import { TxKind, bodyPages, type TxMeta } from '../wire.js';
@@ -84,28 +85,12 @@ export class Applier {
         // A full message replaces the whole state: it is a valid next step from any earlier txid (a replica
         // behind a trim point, or after a deliberate recovery, continues from it). Everything else must
         // continue exactly where the replica is.
-        if (m.kind === TxKind.Full ? m.txid <= txid : m.txid - m.txs + 1 !== txid + 1)
-          throw new GapError(txid + 1, m.txid - m.txs + 1, tx.lastSeq);
+        checkNext({ txid, epoch, checksum }, m, tx.lastSeq);
         if (m.kind === TxKind.Full && valid.length > 0) break; // applied on its own, below
-        if (m.epoch < epoch) {
-          throw new DivergedError(
-            `txid ${m.txid} carries epoch ${m.epoch} below ${epoch}`,
-            formatChecksum(checksum),
-            formatChecksum(m.before),
-            tx.lastSeq,
-          );
-        }
         if (m.kind === TxKind.Full) {
           overlay.clear();
           for (let p = 1; p <= pages; p++) overlay.set(p, 0n);
           checksum = 0n;
-        } else if (m.before !== checksum) {
-          throw new DivergedError(
-            `txid ${m.txid} at stream seq ${tx.lastSeq}`,
-            formatChecksum(checksum),
-            formatChecksum(m.before),
-            tx.lastSeq,
-          );
         }
         const lock = m.pageSizeBytes ? lockPageNumber(m.pageSizeBytes) : 0;
         for (const [p, page] of bodyPages(tx.body, m.pageSizeBytes)) {
