@@ -103,6 +103,17 @@ describe('gc.yaml validation', () => {
       {},
     );
     expect(c.apps.web!.backend).toEqual({ type: 'process', options: { command: 'node' } });
+    const always = parseConfig(
+      { ...base, apps: { web: { backend: { type: 'process', options: {} }, backendRuns: 'always' } } },
+      {},
+    );
+    expect(always.apps.web!.backendRuns).toBe('always');
+    expect(() => parseConfig({ ...base, apps: { web: { backendRuns: 'always' } } }, {})).toThrow(
+      /apps\.web\.backendRuns: always needs a backend/,
+    );
+    expect(() =>
+      parseConfig({ ...base, apps: { web: { backend: { type: 'process' }, backendRuns: 'sometimes' } } }, {}),
+    ).toThrow(/apps\.web\.backendRuns/);
     expect(() =>
       parseConfig({ ...base, apps: { w: { mode: 'pool', backend: { type: 'process' } } } }, {}),
     ).toThrow(/apps\.w\.backend: backend needs mode active-passive/);

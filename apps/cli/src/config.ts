@@ -86,6 +86,8 @@ const appSchema = z
     hookTimeoutMs: positiveMs.optional(),
     recoveryBudgetMs: positiveMs.optional(),
     backend: backendSchema.optional(),
+    /** `always`: the backend runs on standbys too and a failover only moves the VIP (see AppOptions.backendRuns). */
+    backendRuns: z.enum(['when-active', 'always']).optional(),
     vip: vipSchema.optional(),
     sqlite: z
       .object({
@@ -108,6 +110,8 @@ const appSchema = z
   })
   .strict()
   .superRefine((app, ctx) => {
+    if (app.backendRuns === 'always' && !app.backend)
+      ctx.addIssue({ code: 'custom', path: ['backendRuns'], message: 'always needs a backend to run' });
     if (app.ring && app.mode !== 'ring')
       ctx.addIssue({
         code: 'custom',
@@ -115,7 +119,7 @@ const appSchema = z
         message: `ring options need mode ring; got mode ${app.mode}`,
       });
     if (app.mode !== 'active-passive') {
-      for (const k of ['backend', 'vip', 'sqlite', 'recoveryBudgetMs'] as const) {
+      for (const k of ['backend', 'backendRuns', 'vip', 'sqlite', 'recoveryBudgetMs'] as const) {
         if (app[k])
           ctx.addIssue({
             code: 'custom',

@@ -24,6 +24,7 @@ function appOptions(spec: AppConfig) {
     ...(spec.hookTimeoutMs ? { hookTimeoutMs: spec.hookTimeoutMs } : {}),
     ...(spec.recoveryBudgetMs ? { recoveryBudgetMs: spec.recoveryBudgetMs } : {}),
     ...(spec.backend ? { backend: spec.backend } : {}),
+    ...(spec.backendRuns ? { backendRuns: spec.backendRuns } : {}),
     ...(spec.vip ? { vip: spec.vip } : {}),
     ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),
     ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),

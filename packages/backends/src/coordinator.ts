@@ -54,7 +54,15 @@ export interface ActiveStep {
  */
 export type SequenceStep = { name: string; timeoutMs?: number } & (
   | { activate(ctx: PhaseContext): Promise<void>; deactivate(ctx: PhaseContext): Promise<void> }
-  | { backend: Backend }
+  | {
+      backend: Backend;
+      /**
+       * The backend runs on standbys too (started when the app starts, see the platform's `backendRuns:
+       * 'always'`): activation only waits for it to be healthy (starting it if it stopped), and deactivation
+       * leaves it running.
+       */
+      keepRunning?: boolean;
+    }
 );
 
 /** The steps the platform composes. Each is optional; missing ones are skipped (and not reported). */
@@ -378,6 +386,8 @@ class Coordinator implements ActiveCoordinator {
       if (direction === 'activate') {
         await backend.start();
         await this.#waitHealthy(backend, ctx.signal);
+      } else if (step.keepRunning) {
+        this.#log.info('backend kept running (it runs on standbys too)', { epoch: ctx.epoch });
       } else {
         await backend.stop();
       }

@@ -426,6 +426,7 @@ export class AppImpl implements App {
         ? {
             name: c.name,
             backend: c.backend,
+            keepRunning: c.keepRunning,
             ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
           }
         : {

@@ -12,6 +12,8 @@ export const ComponentOrder = { Database: 100, Vip: 200, Backend: 300, Default: 
 /** A component that is the app's backend: the coordinator starts it, waits healthy, watches and restarts it. */
 export interface BackendComponent extends AppComponent {
   readonly backend: Backend;
+  /** It runs on standbys too (`backendRuns: 'always'`): deactivation leaves it running. */
+  readonly keepRunning: boolean;
 }
 
 /** True when `c` is a {@link BackendComponent}. */
@@ -22,16 +24,32 @@ export function isBackendComponent(c: AppComponent): c is BackendComponent {
 /** The app's backend (a `Backend` or a config loaded with `@gc/backends`) as a component. */
 export async function backendComponent(
   b: BackendConfig | Backend,
-  o: { app: string; logger: Logger; clock: Clock },
+  o: { app: string; logger: Logger; clock: Clock; runs?: 'when-active' | 'always' },
 ): Promise<BackendComponent> {
   const backend = isBackend(b)
     ? b
     : await createBackendFromConfig(b, { name: o.app, logger: o.logger, clock: o.clock });
   let last: Record<string, unknown> | undefined;
+  const always = o.runs === 'always';
   return {
     name: 'backend',
     order: ComponentOrder.Backend,
     backend,
+    keepRunning: always,
+    // Runs on every node: started with the app, so that a failover only has to find it healthy. A start that
+    // fails here is not fatal (the status shows it; activation starts it again).
+    ...(always
+      ? {
+          start: async () => {
+            await backend.start().catch((err: unknown) =>
+              o.logger.warn('backend did not start on this standby; activation will start it', {
+                app: o.app,
+                err: String(err),
+              }),
+            );
+          },
+        }
+      : {}),
     async refresh() {
       const st = await backend.status().catch(() => undefined);
       if (st) last = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
@@ -97,7 +115,12 @@ export async function composeComponents(
   }
   if (o.vip) out.push(withTimeout(vipComponent(o.vip), o.phaseTimeouts?.vipMs));
   if (o.backend)
-    out.push(withTimeout(await backendComponent(o.backend, { app: name, ...d }), o.phaseTimeouts?.backendMs));
+    out.push(
+      withTimeout(
+        await backendComponent(o.backend, { app: name, ...d, runs: o.backendRuns ?? 'when-active' }),
+        o.phaseTimeouts?.backendMs,
+      ),
+    );
   out.push(...(o.components ?? []));
   const names = new Set<string>();
   for (const c of out) {

@@ -429,6 +429,54 @@ describe('backend on the active node', () => {
     await nodes[1]!.close();
   });
 
+  it("backendRuns 'always': the backend runs on the standby too, a hand-over keeps it running and only waits for it", async () => {
+    const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+    const ports = { a: await freePort(), b: await freePort() };
+    const nodes = await Promise.all(
+      (['a', 'b'] as const).map(async (id) => {
+        const p = await node('bealways', id);
+        p.app('web', {
+          election: fast,
+          backendRuns: 'always',
+          backend: {
+            type: 'process',
+            options: {
+              command: process.execPath,
+              args: [service],
+              env: { PORT: String(ports[id]) },
+              health: { type: 'http', url: `http://127.0.0.1:${ports[id]}/` },
+              graceMs: 2000,
+            },
+          },
+        });
+        return p;
+      }),
+    );
+    await nodes[0]!.start();
+    await nodes[0]!.apps()[0]!.waitForActive(10_000);
+    await nodes[1]!.start();
+    // The standby's backend answers too.
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${ports.b}/`).catch(() => undefined))?.ok === true,
+      {
+        message: 'standby backend up',
+      },
+    );
+    const pidA = (await nodes[0]!.refreshedStatus()).apps[0]!.backend?.pid;
+    expect(pidA).toEqual(expect.any(Number));
+    await nodes[0]!.apps()[0]!.stepDown();
+    await nodes[1]!.apps()[0]!.waitForActive(10_000);
+    const a = (await nodes[0]!.refreshedStatus()).apps[0]!;
+    expect(a.role).not.toBe('active');
+    expect(a.backend).toMatchObject({ state: 'running', pid: pidA }); // kept running, same process
+    expect((await fetch(`http://127.0.0.1:${ports.a}/`)).ok).toBe(true);
+    expect(() => nodes[0]!.app('x', { backendRuns: 'always' })).toThrow(/always needs a backend/);
+    await Promise.all(nodes.map((p) => p.close()));
+    // Closing the app stops it everywhere.
+    await expect(fetch(`http://127.0.0.1:${ports.a}/`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${ports.b}/`)).rejects.toThrow();
+  });
+
   it('refuses a backend or VIP on a pool app', async () => {
     const p = await node('bepool', 'a');
     expect(() => p.app('w', { mode: 'pool', backend: { type: 'process', options: {} } })).toThrow(

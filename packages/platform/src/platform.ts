@@ -130,6 +130,16 @@ class PlatformImpl implements Platform {
         `backend, vip and sqlite need mode active-passive (the service, the address and the writable database belong to one node); got mode ${opts.mode}`,
       );
     }
+    if (opts.backendRuns !== undefined && opts.backendRuns !== 'when-active' && opts.backendRuns !== 'always')
+      throw new ConfigError(
+        `apps.${name}.backendRuns`,
+        `must be when-active or always, not ${JSON.stringify(opts.backendRuns)}`,
+      );
+    if (opts.backendRuns === 'always' && !opts.backend)
+      throw new ConfigError(
+        `apps.${name}.backendRuns`,
+        'always needs a backend to run (apps.<name>.backend)',
+      );
     if (opts.sqlite?.worker && isConnection(this.#o.nats)) {
       throw new ConfigError(
         `apps.${name}.sqlite.worker`,

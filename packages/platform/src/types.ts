@@ -213,6 +213,14 @@ export interface AppOptions {
    */
   backend?: BackendConfig | Backend;
   /**
+   * Where the backend runs. `when-active` (the default): only on the active node — started after the VIP,
+   * stopped after onPassive. `always`: on every node of the app, started when the app starts; a failover
+   * then only moves the VIP and waits for the new leader's backend to answer its health check (the
+   * keepalived model: the service runs everywhere, the address moves). Use it for services that are safe to
+   * run on standbys (a proxy, a stateless server); not for one that writes the replicated database.
+   */
+  backendRuns?: 'when-active' | 'always';
+  /**
    * A virtual IP the active node holds (active-passive only; see `@gc/vip`): acquired with the
    * leadership epoch before the backend starts, released after it stops and on shutdown.
    */
