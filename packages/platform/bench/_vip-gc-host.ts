@@ -1,7 +1,8 @@
 // One host's gc node in the vip-vs-keepalived bench, run inside the host's network namespace: an
 // active-passive app with a VIP on eth0 and a process backend (the responder answering the host's name),
 // election defaults (TTL 3 s) with or without fast failover; everything else as a user gets it.
-// env: PLATFORM, NODE_ID (the host's name), NATS_URL, DATA_DIR, VIP, PORT, FAST ('1').
+// env: PLATFORM, NODE_ID (the host's name), NATS_URL, DATA_DIR, VIP, PORT, FAST ('1'), WARM ('1': backendRuns
+// 'always', the responder runs on the standby too, as keepalived's do).
 // IPC out: ready, active {epoch, backendPid, at}, phases {phases}.
 import { createPlatform } from '@gc/platform';
 import { RESPONDER_SCRIPT } from './_vip-responder.js';
@@ -18,6 +19,7 @@ const platform = await createPlatform({
 const app = platform.app('web', {
   election: { fastFailover: process.env.FAST === '1' },
   vip: { address: process.env.VIP!, interface: 'eth0' },
+  ...(process.env.WARM === '1' ? { backendRuns: 'always' as const } : {}),
   backend: {
     type: 'process',
     options: {

@@ -7,6 +7,8 @@
 //   gc-default   an active-passive app with `vip` and a process backend (the responder), election
 //                defaults (TTL 3 s); gc starts the responder on activation (after the VIP).
 //   gc-fast      the same with `election.fastFailover: true`.
+//   gc-fast-warm gc-fast with `backendRuns: 'always'`: the responder runs on the standby too (as keepalived's
+//                do), so a failover moves the VIP and finds the new master's backend already healthy.
 //   ka-1s        keepalived 2.2.7, VRRPv2, unicast_peer, advert_int 1; responders run all the time.
 //   ka-100ms     the same with VRRPv3 and advert_int 0.1.
 //   ka-10ms      the same with advert_int 0.01 (the smallest keepalived accepts), for reference, no bar.
@@ -17,7 +19,9 @@
 // random point of the renew / advert cycle; after each round the dead host "reboots" (its stale VIP is
 // removed, its daemon and responder start again as the backup).
 //
-// Bar: gc fast failover p50 ≤ keepalived at advert_int 0.1 p50 (`ratio` is gc-fast / ka-100ms).
+// Bar: gc fast failover p50 ≤ keepalived at advert_int 0.1 p50 on the same topology — responders running
+// on both hosts — so `ratio` is gc-fast-warm / ka-100ms; gc-fast (backend started on activation) is reported
+// beside it.
 // keepalived and arping come from Debian (`scripts/provision-peer.sh`, root only); without them, or without
 // network namespaces (not root), the bench prints `skipped` with the reason.
 //
@@ -48,7 +52,7 @@ const SUBNET_INDEX = 7;
  * closing them (power loss, hang): NATS keeps the node's subscriptions, so gc's fast failover sees probe
  * timeouts, not "no responders", and falls back to the TTL. */
 const FAULT: NodeJS.Signals = process.env.GC_BENCH_FAULT === 'SIGSTOP' ? 'SIGSTOP' : 'SIGKILL';
-const BAR = { gcFastP50VsKeepalived100msP50: 1.0 };
+const BAR = { gcFastWarmP50VsKeepalived100msP50: 1.0 };
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -218,6 +222,7 @@ class GcSide implements Side {
     readonly vip: string,
     readonly port: number,
     readonly fast: boolean,
+    readonly warm = false,
   ) {}
 
   async start(host: HostName): Promise<void> {
@@ -231,6 +236,7 @@ class GcSide implements Side {
       VIP: this.vip,
       PORT: String(this.port),
       FAST: this.fast ? '1' : '0',
+      WARM: this.warm ? '1' : '0',
       GC_LOG_LEVEL: 'error',
     });
     ipcNodes.add(node);
@@ -481,7 +487,8 @@ try {
   const kaFast = new KeepalivedSide('ka-100ms', 52, `${net}.104`, 8104, 0.1);
   // For reference (no bar): keepalived at the smallest advert_int it accepts.
   const kaTiny = new KeepalivedSide('ka-10ms', 53, `${net}.105`, 8105, 0.01);
-  sides.push(gcDefault, kaSlow, gcFast, kaFast, kaTiny);
+  const gcFastWarm = new GcSide('gc-fast-warm', 'vipwarm', `${net}.106`, 8106, true, true);
+  sides.push(gcDefault, kaSlow, gcFast, kaFast, gcFastWarm, kaTiny);
   const url = (s: Side) => `http://${s.vip}:${s.port}/`;
   const current = async (s: Side): Promise<HostName> => {
     const m = await ask<{ type: string; id: number; body: string | null }>(
@@ -548,7 +555,7 @@ try {
     const keys = [...new Set(side.phases.flatMap((p) => Object.keys(p)))];
     return Object.fromEntries(keys.map((k) => [k, Math.round(median(side.phases.map((p) => p[k] ?? 0)))]));
   };
-  const ratio = median(gcFast.times) / median(kaFast.times);
+  const ratio = median(gcFastWarm.times) / median(kaFast.times);
   report = {
     bench: BENCH,
     rounds: ROUNDS,
@@ -557,15 +564,17 @@ try {
     ms: {
       gcDefault: stats(gcDefault.times),
       gcFast: stats(gcFast.times),
+      gcFastWarm: stats(gcFastWarm.times),
       keepalived1s: stats(kaSlow.times),
       keepalived100ms: stats(kaFast.times),
       keepalived10ms: stats(kaTiny.times),
     },
-    gcPhasesP50Ms: { default: phaseP50(gcDefault), fast: phaseP50(gcFast) },
+    gcPhasesP50Ms: { default: phaseP50(gcDefault), fast: phaseP50(gcFast), fastWarm: phaseP50(gcFastWarm) },
     p50Ratio: {
       gcDefaultVsKeepalived1s: r3(median(gcDefault.times) / median(kaSlow.times)),
       gcFastVsKeepalived1s: r3(median(gcFast.times) / median(kaSlow.times)),
-      gcFastVsKeepalived100ms: r3(ratio),
+      gcFastVsKeepalived100ms: r3(median(gcFast.times) / median(kaFast.times)),
+      gcFastWarmVsKeepalived100ms: r3(ratio),
     },
     keepalivedSpuriousMasterTransitions: {
       ka1s: kaSlow.spuriousMasterTransitions(ROUNDS + 1),
@@ -575,13 +584,14 @@ try {
     maxRatio: {
       gcDefaultVsKeepalived1s: r3(Math.max(...gcDefault.times) / Math.max(...kaSlow.times)),
       gcFastVsKeepalived100ms: r3(Math.max(...gcFast.times) / Math.max(...kaFast.times)),
+      gcFastWarmVsKeepalived100ms: r3(Math.max(...gcFastWarm.times) / Math.max(...kaFast.times)),
     },
     keepalived: keepalivedVersion,
     natsServer: natsServerVersion(natsBin),
     node: process.version,
     ratio: r3(ratio),
     bar: BAR,
-    pass: ratio <= BAR.gcFastP50VsKeepalived100msP50,
+    pass: ratio <= BAR.gcFastWarmP50VsKeepalived100msP50,
   };
 } finally {
   await Promise.allSettled(sides.map((s) => s.close()));
