@@ -9,6 +9,7 @@
 // invariants are checked before every callback any node runs and after every step. The same seed gives the
 // same run, event for event (the trace), so any failure replays from its seed.
 
+import { Rng } from '@gc/testkit';
 import { FakeClock, memoryEpochStore, type Clock, type EpochStore, type TimerHandle } from '@gc/core';
 import { createElectionOnStore, type CreateElectionOptions } from './election.js';
 import {
@@ -128,40 +129,7 @@ export interface SimulationResult {
 // ---------------------------------------------------------------------------------------------------------
 // Seeded randomness.
 
-/** mulberry32: small, fast, good enough to explore schedules; the same seed gives the same sequence. */
-export class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = (seed ^ 0x9e3779b9) >>> 0;
-  }
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  float(a: number, b: number): number {
-    return a + (b - a) * this.next();
-  }
-  int(a: number, b: number): number {
-    return a + Math.floor(this.next() * (b - a + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
-  }
-  weighted<K extends string>(weights: Readonly<Record<K, number>>): K {
-    const entries = Object.entries(weights) as Array<[K, number]>;
-    let r = this.next() * entries.reduce((s, [, w]) => s + w, 0);
-    for (const [k, w] of entries) {
-      r -= w;
-      if (r < 0) return k;
-    }
-    return entries[entries.length - 1]![0];
-  }
-}
+export { Rng };
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration of a seed.

@@ -17,6 +17,7 @@
 // it), so a new primary starts after the previous one stopped publishing.
 
 import { formatChecksum } from '@gc/sqlite';
+import { Rng } from '@gc/testkit';
 import type * as RealDecisions from './decisions.js';
 import type { HistoryTip, SnapshotLike, StreamTip } from './stream.js';
 import { TxKind, type TxKindValue } from './wire.js';
@@ -99,35 +100,6 @@ export interface SimulationResult {
     stalls: number;
     leaders: number;
   };
-}
-
-/** mulberry32: the same seed gives the same sequence. */
-class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = (seed ^ 0x85ebca6b) >>> 0;
-  }
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(a: number, b: number): number {
-    return a + Math.floor(this.next() * (b - a + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T | undefined {
-    return xs.length ? xs[Math.floor(this.next() * xs.length)] : undefined;
-  }
-  weighted<K extends string>(w: Readonly<Record<K, number>>): K {
-    const entries = Object.entries(w) as Array<[K, number]>;
-    let r = this.next() * entries.reduce((s, [, x]) => s + x, 0);
-    for (const [k, x] of entries) if ((r -= x) < 0) return k;
-    return entries[entries.length - 1]![0];
-  }
 }
 
 // ----- the modeled database ----------------------------------------------------------------------------------
@@ -543,7 +515,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
   const elect = (exclude?: SimNode): void => {
     const candidates = nodes.filter((n) => n.up && n !== exclude && !n.primary);
     for (let tries = 0; tries < candidates.length; tries++) {
-      const n = rng.pick(candidates.filter((c) => !c.stalled))!;
+      const n = rng.pick(candidates.filter((c) => !c.stalled));
       if (!n) return;
       if (!catchUp(n)) {
         log(`${n.id} cannot promote: its replica is not at the tip`);
@@ -594,7 +566,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
   const quiet = Math.floor(steps * 0.8);
   for (step = 1; step <= steps && !violation; step++) {
     const faults = step <= quiet;
-    const op = faults ? rng.weighted(weights) : rng.pick([Op.Publish, Op.Replicate, Op.Commit] as const)!;
+    const op = faults ? rng.weighted(weights) : rng.pick([Op.Publish, Op.Replicate, Op.Commit] as const);
     const l = leader();
     switch (op) {
       case Op.Commit:

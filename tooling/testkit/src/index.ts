@@ -9,6 +9,7 @@ export type { ChaosProxyOptions, ProxiedLink, LinkFilter } from './proxy.js';
 export { ChildNode, spawnNode } from './child.js';
 export type { SpawnNodeOptions, ChildExit } from './child.js';
 export { waitFor, sleep } from './wait.js';
+export { Rng } from './rng.js';
 export type { WaitForOptions } from './wait.js';
 export { freePort } from './ports.js';
 export { findNatsServer, natsServerVersion } from '@gc/nats-server';
