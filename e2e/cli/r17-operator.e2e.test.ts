@@ -89,6 +89,32 @@ describe('R17: operator sequences on gc dev', () => {
     leader = await check('writes after stepdown');
     expect(h.highest).toBeGreaterThanOrEqual(10);
 
+    // 2b. A rehearsed restart of the server (`gc drill server-restart`: gc dev restarts its nats-server
+    // gracefully): every node reconnects, the app is active again with its replicas caught up, nothing lost.
+    const drill = await gc([
+      'drill',
+      'server-restart',
+      '--app',
+      'orders',
+      '--wait-ms',
+      '25000',
+      '--json',
+      ...server,
+    ]);
+    expect(drill.code, drill.stderr + drill.stdout).toBe(0);
+    const report = JSON.parse(drill.stdout) as {
+      kind: string;
+      pass: boolean;
+      server?: string;
+      data?: { lost: number; before: { txid: number }; after?: { txid: number } };
+      phases: Record<string, number>;
+    };
+    expect(report).toMatchObject({ kind: 'server-restart', pass: true, server: 'gc-dev', data: { lost: 0 } });
+    expect(report.phases.replicas).toBeGreaterThan(0);
+    leader = await check('server-restart drill');
+    await order(leader.node, 2);
+    leader = await check('writes after the server restart');
+
     // 3. Full graceful restart (Ctrl-C of gc dev, then gc dev again).
     await cluster.close();
     await nc.close();

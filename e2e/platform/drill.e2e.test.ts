@@ -116,6 +116,48 @@ describe('failover drill', () => {
     expect(last).toMatchObject({ severity: 'warn', data: { pass: false } });
   }, 60_000);
 
+  it('a server-restart drill: every node reconnects, the app is active with its replicas caught up, nothing lost; the screens say disconnected meanwhile', async () => {
+    await placeOrders(10);
+    const from = await leader();
+    let sawDisconnected = false;
+    const report = await runDrill(from.p.nc, 'drill', 'orders', 'server-restart', {
+      audit: from.p.audit,
+      timeoutMs: 30_000,
+      restartServer: async ({ server: name, node }) => {
+        expect(node).toBe(from.id);
+        expect(name).toEqual(expect.any(String));
+        await server.stop('SIGTERM');
+        // While the server is down, the node's status and its nats health check say so (no green screen).
+        await waitFor(() => from.p.status().server.connected === false, {
+          timeoutMs: 5000,
+          message: 'disconnected',
+        });
+        await waitFor(
+          () => from.p.health.report().checks.find((c) => c.name === 'nats')?.state === 'unhealthy',
+          {
+            timeoutMs: 10_000,
+            message: 'nats health red',
+          },
+        );
+        sawDisconnected = true;
+        await server.start();
+      },
+    });
+    expect(sawDisconnected).toBe(true);
+    expect(report.pass, JSON.stringify(report)).toBe(true);
+    expect(report).toMatchObject({ kind: 'server-restart', pass: true, data: { lost: 0 }, budgetMs: 10_000 });
+    expect(report.phases).toMatchObject({
+      restart: expect.any(Number),
+      serving: expect.any(Number),
+      replicas: expect.any(Number),
+    });
+    expect(report.data!.after!.txid).toBeGreaterThanOrEqual(report.data!.before.txid);
+    expect(from.p.status().server.connected).toBe(true);
+    await expect(
+      runDrill(from.p.nc, 'drill', 'orders', 'server-restart', { audit: from.p.audit, timeoutMs: 2000 }),
+    ).rejects.toThrow(/needs a way to restart the server/);
+  }, 90_000);
+
   it('refuses an app without a leader with a clear error', async () => {
     await expect(
       runDrill(nodes[0]!.p.nc, 'drill', 'nothing-here', 'failover', {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
 import { NatsServerProcess, assertPortFree, freePort } from '@gc/nats-server';
-import { createAdminClient, type AdminClient } from '@gc/platform';
+import { createAdminClient, devRestartServerSubject, type AdminClient } from '@gc/platform';
 import { findListenerPid } from '@gc/backends';
 
 /** Options of {@link startDevCluster}. */
@@ -194,6 +194,49 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     }
   })();
   const admin = createAdminClient(nc, o.platform);
+  const restartServer = async (name: string, signal: NodeJS.Signals = 'SIGKILL', afterMs = 500) => {
+    const x = servers.find((v) => v.config.name === name);
+    if (!x)
+      throw new Error(`no dev nats-server named ${name} (${servers.map((v) => v.config.name).join(', ')})`);
+    await x.stop(signal);
+    await new Promise((r) => setTimeout(r, afterMs));
+    await x.start();
+  };
+  // `gc drill server-restart` against the dev cluster: restart one of its servers (gracefully, as an
+  // operator's restart does). The answer goes out before the server stops: this connection may be on it.
+  nc.subscribe(devRestartServerSubject(o.platform), {
+    callback: (_err, m) => {
+      let name: string | undefined;
+      try {
+        name = (JSON.parse(new TextDecoder().decode(m.data)) as { server?: string }).server;
+      } catch {
+        name = undefined;
+      }
+      const target = name ?? (servers.length === 1 ? servers[0]!.config.name : undefined);
+      const known = servers.some((v) => v.config.name === target);
+      m.respond(
+        new TextEncoder().encode(
+          JSON.stringify(
+            known
+              ? { ok: true, server: target }
+              : {
+                  ok: false,
+                  error: `no dev nats-server named ${name ?? '(none given)'} (${servers.map((v) => v.config.name).join(', ')})`,
+                },
+          ),
+        ),
+      );
+      if (!known) return;
+      void nc
+        .flush()
+        .then(() => restartServer(target!, 'SIGTERM', 500))
+        .then(
+          () => o.logger.info('dev nats-server restarted for a drill', { server: target }),
+          (err: unknown) =>
+            o.logger.error('dev nats-server restart failed', { server: target, err: String(err) }),
+        );
+    },
+  });
   const nodeIds = Array.from({ length: o.nodes }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
   const procs = new Map<string, ChildProcess>();
   let closing = false;
@@ -285,14 +328,7 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     serviceUrls: nodeIds.map((_, i) => `http://127.0.0.1:${o.servicePort + i}/`),
     admin,
     killLeader: (app) => killDevLeader(admin, o.dir, app),
-    restartServer: async (name, signal = 'SIGKILL', afterMs = 500) => {
-      const x = servers.find((v) => v.config.name === name);
-      if (!x)
-        throw new Error(`no dev nats-server named ${name} (${servers.map((v) => v.config.name).join(', ')})`);
-      await x.stop(signal);
-      await new Promise((r) => setTimeout(r, afterMs));
-      await x.start();
-    },
+    restartServer,
     close,
   };
 }

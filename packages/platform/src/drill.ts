@@ -1,7 +1,8 @@
-import { GcError, type Epoch } from '@gc/core';
+import { GcError, isNoResponders, resourceNames, type Epoch } from '@gc/core';
 import type { Audit, AuditRecord } from '@gc/audit';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { AdminErrorCode, createAdminClient } from './admin.js';
+import type { PlatformStatus } from './types.js';
 
 /** What a drill does to the app's current leader. */
 export const DrillKind = {
@@ -15,6 +16,13 @@ export const DrillKind = {
   Failover: 'failover',
   /** A graceful step-down: the leader hands over at once (one KV round trip). */
   Stepdown: 'stepdown',
+  /**
+   * The NATS server the leader is connected to restarts (with `DrillOptions.restartServer`: `gc dev`'s own
+   * servers, or an operator's command). Every client of that server reconnects; the leader keeps its lease
+   * if it is back within the TTL, otherwise a standby takes over. Measured until the app is active and
+   * connected again and every replica follows with no lag.
+   */
+  ServerRestart: 'server-restart',
 } as const;
 /** One of {@link DrillKind}. */
 export type DrillKindValue = (typeof DrillKind)[keyof typeof DrillKind];
@@ -49,6 +57,8 @@ export interface DrillReport {
   pass: boolean;
   /** Why it failed, when it did. */
   reason?: string;
+  /** `server-restart`: the server that was restarted (its `server_name`). */
+  server?: string;
 }
 
 /** Options of {@link runDrill}. */
@@ -59,6 +69,52 @@ export interface DrillOptions {
   budgetMs?: number;
   /** Where the new leader's records are read, and the result recorded (`drill.result`). */
   audit: Audit;
+  /**
+   * `server-restart` drills: restarts the NATS server named `server` (the one the leader is connected to)
+   * and resolves once it was restarted. See {@link devServerRestarter} for `gc dev`.
+   */
+  restartServer?: (target: { server: string | undefined; node: string }) => Promise<void>;
+}
+
+/** The subject on which `gc dev` restarts one of its own nats-servers for a drill (`{ server }` → `{ ok }`). */
+export function devRestartServerSubject(platform: string): string {
+  return `${resourceNames(platform).platform}._.dev.restart-server`;
+}
+
+/**
+ * A `restartServer` for {@link runDrill} that asks a running `gc dev` to restart one of its servers. Fails
+ * clearly when no `gc dev` of this platform answers.
+ */
+export function devServerRestarter(
+  nc: NatsConnection,
+  platform: string,
+): NonNullable<DrillOptions['restartServer']> {
+  return async ({ server }) => {
+    let m;
+    try {
+      m = await nc.request(
+        devRestartServerSubject(platform),
+        new TextEncoder().encode(JSON.stringify({ server })),
+        {
+          timeout: 60_000,
+        },
+      );
+    } catch (err) {
+      throw new GcError(
+        AdminErrorCode.Failed,
+        isNoResponders(err)
+          ? `nothing restarts the servers of platform ${platform}: run the drill against \`gc dev\`, or give the command that restarts a server (--restart-command)`
+          : `restarting server ${server ?? '?'} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const body = JSON.parse(new TextDecoder().decode(m.data)) as { ok?: boolean; error?: string };
+    if (!body.ok)
+      throw new GcError(
+        AdminErrorCode.Failed,
+        `gc dev could not restart ${server ?? '?'}: ${body.error ?? '?'}`,
+      );
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,10 +152,10 @@ export async function runDrill(
   kind: DrillKindValue,
   o: DrillOptions,
 ): Promise<DrillReport> {
-  if (kind !== DrillKind.Failover && kind !== DrillKind.Stepdown)
+  if (kind !== DrillKind.Failover && kind !== DrillKind.Stepdown && kind !== DrillKind.ServerRestart)
     throw new GcError(
       AdminErrorCode.Failed,
-      `unknown drill ${JSON.stringify(kind)}: use failover or stepdown`,
+      `unknown drill ${JSON.stringify(kind)}: use failover, stepdown or server-restart`,
     );
   const admin = createAdminClient(nc, platform);
   const all = await admin.nodes(750);
@@ -119,6 +175,10 @@ export async function runDrill(
       `app ${app} has no active leader: nothing to drill (gc app status ${app})`,
     );
   const budgetMs = o.budgetMs ?? leader.status.recoveryBudgetMs;
+  if (kind === DrillKind.ServerRestart) {
+    const server = all.find((n) => n.nodeId === leader.node)?.server.name;
+    return record(o.audit, await serverRestartDrill(admin, app, leader, server, budgetMs, o));
+  }
   const done = await admin.drill(app, kind, o.timeoutMs ?? 60_000);
   const t0 = done.atMs;
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
@@ -175,12 +235,129 @@ export async function runDrill(
     report.reason = `recovery took ${totalMs} ms, over the budget of ${budgetMs} ms (slowest phase: ${
       Object.entries(phases).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'detection'
     })`;
-  await o.audit.record({
+  return record(o.audit, report);
+}
+
+/** Records a report as `drill.result` (severity `warn` when it failed) and returns it. */
+async function record(audit: Audit, report: DrillReport): Promise<DrillReport> {
+  await audit.record({
     type: 'drill.result',
-    app,
+    app: report.app,
     ...(report.to ? { epoch: report.to.epoch } : {}),
     severity: report.pass ? 'info' : 'warn',
     data: report,
   });
+  return report;
+}
+
+/**
+ * The server-restart drill: restarts the leader's server, then polls the platform until the app is active on
+ * a connected node and every replica follows with no lag. Phases: `restart` (the restart itself), `serving`
+ * (an active leader answers again), `replicas` (every replica caught up).
+ */
+async function serverRestartDrill(
+  admin: ReturnType<typeof createAdminClient>,
+  app: string,
+  leader: { node: string; status: PlatformStatus['apps'][number] },
+  server: string | undefined,
+  budgetMs: number | undefined,
+  o: DrillOptions,
+): Promise<DrillReport> {
+  if (!o.restartServer)
+    throw new GcError(
+      AdminErrorCode.Failed,
+      'a server-restart drill needs a way to restart the server: run it against `gc dev`, or give the command that restarts one (--restart-command)',
+    );
+  const r0 = leader.status.replication;
+  const before = r0 ? { txid: r0.txid, ...(r0.checksum ? { checksum: r0.checksum } : {}) } : undefined;
+  const t0 = Date.now();
+  await o.restartServer({ server, node: leader.node });
+  const phases: Record<string, number> = { restart: Date.now() - t0 };
+  const deadline = t0 + (o.timeoutMs ?? 60_000);
+  let to: { node: string; epoch: number } | undefined;
+  let after: { txid: number; checksum?: string } | undefined;
+  let totalMs: number | undefined;
+  /** What the last look was still waiting for (named in the report when the drill times out). */
+  let waiting = 'no node answered';
+  while (Date.now() < deadline) {
+    // Requests fail while this client reconnects: asked again.
+    const nodes = await admin.nodes(750).catch((): PlatformStatus[] => []);
+    const entries = nodes.flatMap((n) =>
+      n.apps.filter((a) => a.name === app).map((a) => ({ node: n.nodeId, connected: n.server.connected, a })),
+    );
+    const active = entries.filter((e) => e.a.role === 'active' && e.connected);
+    if (nodes.length)
+      waiting = active.length === 0 ? 'no connected node is active' : `${active.length} active nodes`;
+    if (active.length === 1) {
+      const act = active[0]!;
+      to ??= { node: act.node, epoch: act.a.epoch };
+      phases.serving ??= Date.now() - t0;
+      const rep = act.a.replication;
+      const replicas = entries.filter((e) => e !== act && e.a.replication);
+      const caughtUp =
+        !rep ||
+        (rep.role === 'primary' &&
+          replicas.every(
+            (e) => e.connected && e.a.replication!.state === 'following' && e.a.replication!.lagTx === 0,
+          ));
+      if (!caughtUp)
+        waiting = [
+          ...(rep && rep.role !== 'primary'
+            ? [`${act.node} is active but its database is ${rep.state}`]
+            : []),
+          ...replicas
+            .filter(
+              (e) => !(e.connected && e.a.replication!.state === 'following' && e.a.replication!.lagTx === 0),
+            )
+            .map(
+              (e) =>
+                `${e.node}: replica ${e.a.replication!.state}${e.a.replication!.reason ? ` (${e.a.replication!.reason})` : ''}, ${e.a.replication!.lagTx} behind${e.connected ? '' : ', disconnected'}`,
+            ),
+        ].join('; ');
+      if (caughtUp) {
+        if (rep) after = { txid: rep.txid, ...(rep.checksum ? { checksum: rep.checksum } : {}) };
+        to = { node: act.node, epoch: act.a.epoch };
+        totalMs = Date.now() - t0;
+        if (rep) phases.replicas = totalMs;
+        break;
+      }
+    }
+    await sleep(250);
+  }
+  const diverged =
+    !!before &&
+    !!after &&
+    after.txid === before.txid &&
+    !!after.checksum &&
+    !!before.checksum &&
+    after.checksum !== before.checksum;
+  const data = before
+    ? {
+        before,
+        ...(after ? { after } : {}),
+        lost: after ? Math.max(0, before.txid - after.txid) + (diverged ? 1 : 0) : 0,
+      }
+    : undefined;
+  const report: DrillReport = {
+    app,
+    kind: DrillKind.ServerRestart,
+    from: { node: leader.node, epoch: leader.status.epoch },
+    to,
+    startedAt: new Date(t0).toISOString(),
+    // The leader keeps its lease through a short restart: an election happened only when the epoch moved.
+    electedMs: to && to.epoch !== leader.status.epoch ? phases.serving : undefined,
+    totalMs,
+    phases,
+    ...(data ? { data } : {}),
+    budgetMs,
+    pass: totalMs !== undefined && (budgetMs === undefined || totalMs <= budgetMs) && !data?.lost,
+    ...(server ? { server } : {}),
+  };
+  if (totalMs === undefined)
+    report.reason = `the app was not active with every replica caught up within ${o.timeoutMs ?? 60_000} ms of restarting ${server ?? 'the server'}: ${waiting}`;
+  else if (data?.lost)
+    report.reason = `the leader is at txid ${data.after!.txid}, txid ${data.before.txid} was acknowledged before the restart: committed data is missing`;
+  else if (budgetMs !== undefined && totalMs > budgetMs)
+    report.reason = `recovery took ${totalMs} ms, over the budget of ${budgetMs} ms`;
   return report;
 }

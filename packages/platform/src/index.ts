@@ -21,7 +21,7 @@ export type { ReplicationStatus } from '@gc/wal';
 export type { AppComponent, ComponentContext, ComponentTransition } from '@gc/core';
 export { ComponentOrder } from './components.js';
 export type { AdminClient, DrillAck, RecoverResult, StepDownResult } from './admin.js';
-export { runDrill, DrillKind } from './drill.js';
+export { runDrill, DrillKind, devRestartServerSubject, devServerRestarter } from './drill.js';
 export type { DrillKindValue, DrillOptions, DrillReport } from './drill.js';
 export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
 export { RpcErrorCode, RpcError } from '@gc/rpc';

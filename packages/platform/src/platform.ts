@@ -101,13 +101,45 @@ class PlatformImpl implements Platform {
       registry: this.registry,
       logger: this.logger,
     });
-    this.health.register('nats', () => (nc.isClosed() ? 'NATS connection closed' : true), {
-      intervalMs: 2000,
-      timeoutMs: 1000,
-    });
+    this.#watchConnection();
+    this.health.register(
+      'nats',
+      () =>
+        nc.isClosed()
+          ? 'NATS connection closed'
+          : this.#link.connected
+            ? true
+            : `disconnected from NATS since ${new Date(this.#link.sinceMs).toISOString()} (reconnecting)`,
+      { intervalMs: 2000, timeoutMs: 1000 },
+    );
     this.health.onChange((change) => {
       for (const app of this.#apps.values()) void app.runHook('onHealthChange', change);
     });
+  }
+
+  /** The connection's state as its status events tell it (a reconnecting connection is not closed). */
+  #link: { connected: boolean; sinceMs: number; server: string | undefined } = {
+    connected: true,
+    sinceMs: Date.now(),
+    server: undefined,
+  };
+
+  #watchConnection(): void {
+    this.#link.server = this.nc.info?.server_name;
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') {
+          this.#link = {
+            connected: s.type === 'reconnect',
+            sinceMs: Date.now(),
+            server: this.nc.info?.server_name ?? this.#link.server,
+          };
+          this.logger[s.type === 'disconnect' ? 'warn' : 'info'](`nats.${s.type}`, {
+            server: this.#link.server,
+          });
+        }
+      }
+    })().catch(() => undefined); // the iterator ends when the connection closes
   }
 
   /** Every state change goes to the audit stream (never throws into the caller) and the log. */
@@ -276,7 +308,11 @@ class PlatformImpl implements Platform {
       platform: this.name,
       nodeId: this.nodeId,
       labels: { ...this.#o.labels },
-      server: { version: this.nc.info?.version, connected: !this.nc.isClosed() },
+      server: {
+        version: this.nc.info?.version,
+        connected: !this.nc.isClosed() && this.#link.connected,
+        ...(this.#link.server ? { name: this.#link.server } : {}),
+      },
       apps: [...this.#apps.values()].map((a) => a.status()),
       health: this.health.report(),
     };

@@ -327,7 +327,11 @@ export interface PlatformStatus {
   platform: string;
   nodeId: string;
   labels: Record<string, string>;
-  server: { version: string | undefined; connected: boolean };
+  /**
+   * The NATS server this node is connected to: its version and name (`server_name`), and whether the
+   * connection is up (false while it reconnects).
+   */
+  server: { version: string | undefined; connected: boolean; name?: string };
   apps: AppStatus[];
   health: HealthReport;
 }

@@ -108,6 +108,10 @@ export class ReplicatedDatabase implements AppComponent {
   #recover: { reason: string } | undefined;
   #status: ReplicationStatus = { role: 'none', txid: 0, lagTx: 0, lagMs: 0, state: 'starting' };
   #oldestUnackedAt: number | undefined;
+  /** Why no replica runs on this node while it should (a failed demotion or start): retried with backoff. */
+  #replicaError: { at: number; error: string } | undefined;
+  #replicaStarting: Promise<void> | undefined;
+  #retrying = false;
 
   constructor(options: ReplicatedDatabaseOptions) {
     this.#o = options;
@@ -159,7 +163,14 @@ export class ReplicatedDatabase implements AppComponent {
     else if (e.type === 'error') this.#d.audit('wal.replica_error', { error: e.error.message });
   };
 
-  async #startReplica(): Promise<void> {
+  /** Starts the replica (standby duty); one start at a time, nothing when one runs. */
+  #startReplica(): Promise<void> {
+    this.#replicaStarting ??= this.#doStartReplica().finally(() => (this.#replicaStarting = undefined));
+    return this.#replicaStarting;
+  }
+
+  async #doStartReplica(): Promise<void> {
+    if (this.#replica || this.#primary) return;
     this.#snapshots ??= await createSnapshotStore(
       this.#d.nc,
       { platform: this.#d.platform, app: this.#d.app, replicas: this.#o.replicas ?? 1 },
@@ -173,6 +184,42 @@ export class ReplicatedDatabase implements AppComponent {
       logger: this.#d.logger,
       onEvent: this.#replicaEvents,
     });
+    this.#replicaError = undefined;
+  }
+
+  /**
+   * No replica runs although this node is a standby (its demotion or a restart failed, typically while
+   * NATS was unreachable): starts one again with backoff (1 s doubling to 30 s) until it runs, this node is
+   * promoted, or the app stops. Meanwhile the status says why and the health check is red.
+   */
+  #retryReplica(err: unknown): void {
+    this.#replicaError = {
+      at: this.#d.clock.wallNow(),
+      error: err instanceof Error ? err.message : String(err),
+    };
+    if (this.#retrying || this.#stopping) return;
+    this.#retrying = true;
+    const attempt = async (waitMs: number): Promise<void> => {
+      await this.#d.clock.sleep(waitMs);
+      if (this.#stopping || this.#replica || this.#primary) {
+        this.#retrying = false;
+        return;
+      }
+      try {
+        await this.#startReplica();
+        this.#retrying = false;
+        this.#d.audit('wal.replica_restarted', {
+          afterMs: this.#d.clock.wallNow() - (this.#replicaError?.at ?? 0),
+        });
+      } catch (e) {
+        this.#replicaError = {
+          at: this.#replicaError?.at ?? this.#d.clock.wallNow(),
+          error: (e as Error).message,
+        };
+        return attempt(Math.min(waitMs * 2, 30_000));
+      }
+    };
+    void attempt(1000);
   }
 
   /** Starts as a replica (standby duty). */
@@ -234,9 +281,10 @@ export class ReplicatedDatabase implements AppComponent {
         error: this.#refused.reason,
       });
       if (!this.#stopping)
-        await this.#startReplica().catch((e: unknown) =>
-          this.#d.logger.error('cannot restart the replica', { err: e }),
-        );
+        await this.#startReplica().catch((e: unknown) => {
+          this.#d.logger.error('cannot restart the replica; retrying', { err: e });
+          this.#retryReplica(e);
+        });
       throw err;
     }
     const timings = t as Record<string, number>;
@@ -312,19 +360,28 @@ export class ReplicatedDatabase implements AppComponent {
       await primary.close();
       return;
     }
-    const r = await demote(
-      primary,
-      this.#d.nc,
-      {
-        ...this.#where(),
-        snapshots: this.#snapshots,
-        streamReplicas: this.#o.replicas ?? 1,
-        clock: this.#d.clock,
-        logger: this.#d.logger,
-        onEvent: this.#replicaEvents,
-      },
-      this.#d.clock,
-    );
+    let r: Awaited<ReturnType<typeof demote>>;
+    try {
+      r = await demote(
+        primary,
+        this.#d.nc,
+        {
+          ...this.#where(),
+          snapshots: this.#snapshots,
+          streamReplicas: this.#o.replicas ?? 1,
+          clock: this.#d.clock,
+          logger: this.#d.logger,
+          onEvent: this.#replicaEvents,
+        },
+        this.#d.clock,
+      );
+    } catch (err) {
+      // The primary is stopped; the replica did not start (found by the server-restart drill: a demotion
+      // while NATS was away left the node without a replica, "starting" and green, for good).
+      this.#d.audit('wal.demote_failed', { epoch, error: (err as Error).message });
+      this.#retryReplica(err);
+      throw err;
+    }
     this.#replica = r.replica;
     this.#d.audit('wal.demoted', { epoch, ms: Math.round(r.timings.totalMs) });
     if (r.unreplicated) {
@@ -409,6 +466,9 @@ export class ReplicatedDatabase implements AppComponent {
       if (this.#refused) {
         st.state = 'refused';
         st.reason = this.#refused.reason;
+      } else if (this.#replicaError && !this.#stopping) {
+        st.state = 'stalled';
+        st.reason = `no replica runs on this node since ${new Date(this.#replicaError.at).toISOString()}: ${this.#replicaError.error} (retrying)`;
       }
     }
     this.#status = st;

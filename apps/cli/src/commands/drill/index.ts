@@ -2,7 +2,15 @@ import { Args, Flags } from '@oclif/core';
 import { Cron } from 'croner';
 import { createAudit } from '@gc/audit';
 import { isGcError } from '@gc/core';
-import { AdminErrorCode, DrillKind, runDrill, type DrillKindValue, type DrillReport } from '@gc/platform';
+import { spawn } from 'node:child_process';
+import {
+  AdminErrorCode,
+  DrillKind,
+  devServerRestarter,
+  runDrill,
+  type DrillKindValue,
+  type DrillReport,
+} from '@gc/platform';
 import { BaseCommand, ExitCode } from '../../base.js';
 import { table } from '../../table.js';
 
@@ -16,10 +24,12 @@ export default class Drill extends BaseCommand<typeof Drill> {
     "from the fault and the total is checked against the app's recoveryBudgetMs (or --budget-ms); the report is",
     'recorded in the audit trail as drill.result. With --schedule the command keeps running and drills at',
     'every tick of the cron expression. Exit 1 when a drill fails its budget or no new leader becomes active.',
+    "server-restart: the NATS server the leader is connected to restarts (gc dev's own, or --restart-command);",
+    'measured until the app is active on a connected node and every replica follows with no lag.',
   ].join(' ');
   static override args = {
     kind: Args.string({
-      description: 'failover | stepdown',
+      description: 'failover | stepdown | server-restart',
       required: true,
       options: Object.values(DrillKind),
     }),
@@ -38,11 +48,17 @@ export default class Drill extends BaseCommand<typeof Drill> {
     schedule: Flags.string({
       description: 'run on a cron schedule (e.g. "0 3 * * 1" for Mondays at 03:00) until stopped',
     }),
+    'restart-command': Flags.string({
+      description:
+        "server-restart: the shell command that restarts the leader's NATS server and returns once it was restarted; $GC_DRILL_SERVER holds its server_name, $GC_DRILL_NODE the leader (default: ask a running gc dev)",
+    }),
   };
   static override examples = [
     '<%= config.bin %> drill failover --app orders',
     '<%= config.bin %> drill stepdown --app orders --budget-ms 2000 --json',
     '<%= config.bin %> drill failover --app orders --schedule "0 3 * * 1"',
+    '<%= config.bin %> drill server-restart --app orders',
+    '<%= config.bin %> drill server-restart --app orders --restart-command \'ssh "$GC_DRILL_SERVER" sudo systemctl restart nats-server\'',
   ];
 
   async run(): Promise<DrillReport | DrillReport[]> {
@@ -63,8 +79,12 @@ export default class Drill extends BaseCommand<typeof Drill> {
     const nc = await this.nats();
     const audit = await createAudit(nc, { platform: this.flags.platform, nodeId: 'gc-drill' });
     const once = async (): Promise<DrillReport> => {
+      const command = this.flags['restart-command'];
       const report = await runDrill(nc, this.flags.platform, this.flags.app, kind, {
         audit,
+        restartServer: command
+          ? ({ server, node }) => runRestartCommand(command, server, node, this.flags['wait-ms'])
+          : devServerRestarter(nc, this.flags.platform),
         timeoutMs: this.flags['wait-ms'],
         ...(this.flags['budget-ms'] ? { budgetMs: this.flags['budget-ms'] } : {}),
       });
@@ -77,7 +97,9 @@ export default class Drill extends BaseCommand<typeof Drill> {
         table(
           ['PHASE', 'MS'],
           [
-            ['elected (detect + election)', String(report.electedMs ?? '-')],
+            ...(report.kind === DrillKind.ServerRestart
+              ? [['server restarted', report.server ?? '?']]
+              : [['elected (detect + election)', String(report.electedMs ?? '-')]]),
             ...Object.entries(report.phases).map(([k, v]) => [k, String(v)]),
             ['total', String(report.totalMs ?? '-')],
             ...(report.data
@@ -130,4 +152,38 @@ export default class Drill extends BaseCommand<typeof Drill> {
     await audit.close();
     return reports;
   }
+}
+
+/** Runs an operator's server-restart command (`sh -c`), resolving when it exits 0 within `timeoutMs`. */
+function runRestartCommand(
+  command: string,
+  server: string | undefined,
+  node: string,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', command], {
+      env: { ...process.env, GC_DRILL_SERVER: server ?? '', GC_DRILL_NODE: node },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const keep = (b: Buffer) => void (out = (out + b.toString()).slice(-2000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`--restart-command could not run: ${err.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else
+        reject(
+          new Error(
+            `--restart-command failed (${signal ? `killed by ${signal}${signal === 'SIGKILL' ? ` after ${timeoutMs} ms` : ''}` : `exit ${code}`}): ${out.trim().slice(-500)}`,
+          ),
+        );
+    });
+  });
 }
