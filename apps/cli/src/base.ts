@@ -60,14 +60,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.args = args as typeof this.args;
   }
 
-  /** Connects with the shared flags (lazily, once); a failure exits with code 3 and says what to check. */
-  protected async nats(): Promise<NatsConnection> {
+  /**
+   * Connects with the shared flags (lazily, once); a failure exits with code 3 and says what to check. A
+   * one-shot command does not reconnect; one that runs on across server restarts (`gc drill`, which may
+   * restart the server itself, or runs on a schedule) asks for `reconnect`.
+   */
+  protected async nats(o: { reconnect?: boolean } = {}): Promise<NatsConnection> {
     if (this.#nc) return this.#nc;
     const opts: Partial<ConnectOptions> = {
       servers: this.flags.server.split(',').map((s) => s.trim()),
       name: 'gc-cli',
       timeoutMs: Math.max(this.flags.timeout, 2000),
-      reconnectForever: false,
+      reconnectForever: o.reconnect === true,
       maxReconnectAttempts: 0,
       ...(this.flags.creds ? { credentials: { credsFile: this.flags.creds } } : {}),
     };

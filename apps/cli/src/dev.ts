@@ -105,6 +105,8 @@ export function devAppsConfig(o: {
     mode: active-passive
     election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250${r > 1 ? `, replicas: ${r}` : ''} }
     kvReplicas: ${r}
+    # gc drill failover|stepdown|server-restart --app orders checks a failover against this
+    recoveryBudgetMs: 10000
     sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true${r > 1 ? `, replicas: ${r}` : ''} }
     backend:
       type: process

@@ -76,7 +76,8 @@ export default class Drill extends BaseCommand<typeof Drill> {
         );
       }
     }
-    const nc = await this.nats();
+    // The drill may restart the very server this connection is on, and --schedule runs for days.
+    const nc = await this.nats({ reconnect: true });
     const audit = await createAudit(nc, { platform: this.flags.platform, nodeId: 'gc-drill' });
     const once = async (): Promise<DrillReport> => {
       const command = this.flags['restart-command'];
