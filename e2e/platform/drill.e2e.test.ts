@@ -148,6 +148,7 @@ describe('failover drill', () => {
     expect(report).toMatchObject({ kind: 'server-restart', pass: true, data: { lost: 0 }, budgetMs: 10_000 });
     expect(report.phases).toMatchObject({
       restart: expect.any(Number),
+      reconnected: expect.any(Number),
       serving: expect.any(Number),
       replicas: expect.any(Number),
     });

@@ -177,7 +177,7 @@ export async function runDrill(
   const budgetMs = o.budgetMs ?? leader.status.recoveryBudgetMs;
   if (kind === DrillKind.ServerRestart) {
     const server = all.find((n) => n.nodeId === leader.node)?.server.name;
-    return record(o.audit, await serverRestartDrill(admin, app, leader, server, budgetMs, o));
+    return record(o.audit, await serverRestartDrill(admin, all, app, leader, server, budgetMs, o));
   }
   const done = await admin.drill(app, kind, o.timeoutMs ?? 60_000);
   const t0 = done.atMs;
@@ -252,11 +252,13 @@ async function record(audit: Audit, report: DrillReport): Promise<DrillReport> {
 
 /**
  * The server-restart drill: restarts the leader's server, then polls the platform until the app is active on
- * a connected node and every replica follows with no lag. Phases: `restart` (the restart itself), `serving`
- * (an active leader answers again), `replicas` (every replica caught up).
+ * a connected node and every replica follows with no lag. Phases (ms from the start of the restart):
+ * `restart` (the restarter's own time), `reconnected` (the old leader's node is seen reconnected),
+ * `serving` (an active leader answers again), `replicas` (every replica caught up).
  */
 async function serverRestartDrill(
   admin: ReturnType<typeof createAdminClient>,
+  all: PlatformStatus[],
   app: string,
   leader: { node: string; status: PlatformStatus['apps'][number] },
   server: string | undefined,
@@ -270,49 +272,57 @@ async function serverRestartDrill(
     );
   const r0 = leader.status.replication;
   const before = r0 ? { txid: r0.txid, ...(r0.checksum ? { checksum: r0.checksum } : {}) } : undefined;
+  // Every node that runs the app must answer again, caught up: one still reconnecting is not "caught up".
+  const expected = new Set(all.filter((n) => n.apps.some((a) => a.name === app)).map((n) => n.nodeId));
+  // The old leader's node's last connection change before the fault (its own clock: compared only with itself).
+  const sinceBefore = all.find((n) => n.nodeId === leader.node)?.server.since ?? 0;
   const t0 = Date.now();
   await o.restartServer({ server, node: leader.node });
   const phases: Record<string, number> = { restart: Date.now() - t0 };
-  const deadline = t0 + (o.timeoutMs ?? 60_000);
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   let to: { node: string; epoch: number } | undefined;
   let after: { txid: number; checksum?: string } | undefined;
   let totalMs: number | undefined;
   /** What the last look was still waiting for (named in the report when the drill times out). */
   let waiting = 'no node answered';
+  const ok = (e: { connected: boolean; a: PlatformStatus['apps'][number] }) =>
+    e.connected && e.a.replication!.state === 'following' && e.a.replication!.lagTx === 0;
   while (Date.now() < deadline) {
     // Requests fail while this client reconnects: asked again.
     const nodes = await admin.nodes(750).catch((): PlatformStatus[] => []);
     const entries = nodes.flatMap((n) =>
       n.apps.filter((a) => a.name === app).map((a) => ({ node: n.nodeId, connected: n.server.connected, a })),
     );
+    // The fault must have happened: the old leader's node reconnected after the restart began (a restarter
+    // that answers before restarting, or one that restarted another server, must not pass a drill).
+    const old = nodes.find((n) => n.nodeId === leader.node);
+    const sawRestart = !!old && old.server.connected && (old.server.since ?? 0) > sinceBefore;
+    if (sawRestart) phases.reconnected ??= Date.now() - t0;
+    const missing = [...expected].filter((id) => !entries.some((e) => e.node === id));
     const active = entries.filter((e) => e.a.role === 'active' && e.connected);
     if (nodes.length)
-      waiting = active.length === 0 ? 'no connected node is active' : `${active.length} active nodes`;
-    if (active.length === 1) {
+      waiting = !sawRestart
+        ? `${leader.node} has not reconnected since the restart began${old ? ` (connected: ${old.server.connected})` : ' (it does not answer)'}`
+        : active.length === 0
+          ? 'no connected node is active'
+          : `${active.length} active nodes`;
+    if (sawRestart && active.length === 1) {
       const act = active[0]!;
       to ??= { node: act.node, epoch: act.a.epoch };
       phases.serving ??= Date.now() - t0;
       const rep = act.a.replication;
-      const replicas = entries.filter((e) => e !== act && e.a.replication);
-      const caughtUp =
-        !rep ||
-        (rep.role === 'primary' &&
-          replicas.every(
-            (e) => e.connected && e.a.replication!.state === 'following' && e.a.replication!.lagTx === 0,
-          ));
+      const behind = entries.filter((e) => e !== act && e.a.replication && !ok(e));
+      const caughtUp = missing.length === 0 && (!rep || (rep.role === 'primary' && behind.length === 0));
       if (!caughtUp)
         waiting = [
+          ...missing.map((id) => `${id} does not answer`),
           ...(rep && rep.role !== 'primary'
             ? [`${act.node} is active but its database is ${rep.state}`]
             : []),
-          ...replicas
-            .filter(
-              (e) => !(e.connected && e.a.replication!.state === 'following' && e.a.replication!.lagTx === 0),
-            )
-            .map(
-              (e) =>
-                `${e.node}: replica ${e.a.replication!.state}${e.a.replication!.reason ? ` (${e.a.replication!.reason})` : ''}, ${e.a.replication!.lagTx} behind${e.connected ? '' : ', disconnected'}`,
-            ),
+          ...behind.map(
+            (e) =>
+              `${e.node}: replica ${e.a.replication!.state}${e.a.replication!.reason ? ` (${e.a.replication!.reason})` : ''}, ${e.a.replication!.lagTx} behind${e.connected ? '' : ', disconnected'}`,
+          ),
         ].join('; ');
       if (caughtUp) {
         if (rep) after = { txid: rep.txid, ...(rep.checksum ? { checksum: rep.checksum } : {}) };

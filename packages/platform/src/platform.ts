@@ -110,7 +110,9 @@ class PlatformImpl implements Platform {
           : this.#link.connected
             ? true
             : `disconnected from NATS since ${new Date(this.#link.sinceMs).toISOString()} (reconnecting)`,
-      { intervalMs: 2000, timeoutMs: 1000 },
+      // Red in /health while disconnected, but not in readiness: readiness gates the RPC pools, which the
+      // reconnect restores by itself; a stale check would keep them withdrawn up to one interval after it.
+      { intervalMs: 2000, timeoutMs: 1000, readiness: false },
     );
     this.health.onChange((change) => {
       for (const app of this.#apps.values()) void app.runHook('onHealthChange', change);
@@ -311,6 +313,7 @@ class PlatformImpl implements Platform {
       server: {
         version: this.nc.info?.version,
         connected: !this.nc.isClosed() && this.#link.connected,
+        since: this.#link.sinceMs,
         ...(this.#link.server ? { name: this.#link.server } : {}),
       },
       apps: [...this.#apps.values()].map((a) => a.status()),

@@ -328,10 +328,11 @@ export interface PlatformStatus {
   nodeId: string;
   labels: Record<string, string>;
   /**
-   * The NATS server this node is connected to: its version and name (`server_name`), and whether the
-   * connection is up (false while it reconnects).
+   * The NATS server this node is connected to: its version and name (`server_name`), whether the
+   * connection is up (false while it reconnects), and since when (wall-clock ms of the last connect,
+   * disconnect or reconnect).
    */
-  server: { version: string | undefined; connected: boolean; name?: string };
+  server: { version: string | undefined; connected: boolean; since?: number; name?: string };
   apps: AppStatus[];
   health: HealthReport;
 }

@@ -112,6 +112,8 @@ export class ReplicatedDatabase implements AppComponent {
   #replicaError: { at: number; error: string } | undefined;
   #replicaStarting: Promise<void> | undefined;
   #retrying = false;
+  /** An activation or deactivation is under way: the retry loop stands aside (it owns the files then). */
+  #transitioning = false;
 
   constructor(options: ReplicatedDatabaseOptions) {
     this.#o = options;
@@ -170,7 +172,7 @@ export class ReplicatedDatabase implements AppComponent {
   }
 
   async #doStartReplica(): Promise<void> {
-    if (this.#replica || this.#primary) return;
+    if (this.#replica || this.#primary || this.#stopping) return;
     this.#snapshots ??= await createSnapshotStore(
       this.#d.nc,
       { platform: this.#d.platform, app: this.#d.app, replicas: this.#o.replicas ?? 1 },
@@ -184,6 +186,12 @@ export class ReplicatedDatabase implements AppComponent {
       logger: this.#d.logger,
       onEvent: this.#replicaEvents,
     });
+    if (this.#stopping) {
+      // The app stopped while this start waited on NATS: nothing may outlive stop().
+      await this.#replica.close().catch(() => undefined);
+      this.#replica = undefined;
+      return;
+    }
     this.#replicaError = undefined;
   }
 
@@ -201,16 +209,18 @@ export class ReplicatedDatabase implements AppComponent {
     this.#retrying = true;
     const attempt = async (waitMs: number): Promise<void> => {
       await this.#d.clock.sleep(waitMs);
-      if (this.#stopping || this.#replica || this.#primary) {
+      // A transition in progress (promotion, demotion) owns the files and ends with a primary or a replica
+      // (or restarts this loop when it fails).
+      if (this.#stopping || this.#replica || this.#primary || this.#transitioning) {
         this.#retrying = false;
         return;
       }
+      const since = this.#replicaError?.at ?? this.#d.clock.wallNow();
       try {
         await this.#startReplica();
         this.#retrying = false;
-        this.#d.audit('wal.replica_restarted', {
-          afterMs: this.#d.clock.wallNow() - (this.#replicaError?.at ?? 0),
-        });
+        if (this.#replica)
+          this.#d.audit('wal.replica_restarted', { afterMs: this.#d.clock.wallNow() - since });
       } catch (e) {
         this.#replicaError = {
           at: this.#replicaError?.at ?? this.#d.clock.wallNow(),
@@ -239,7 +249,16 @@ export class ReplicatedDatabase implements AppComponent {
   }
 
   /** Promote phase: catch up, prove and verify the replica, publish with the new epoch, start snapshots. */
-  async activate({ epoch }: ComponentTransition): Promise<void> {
+  async activate(t: ComponentTransition): Promise<void> {
+    this.#transitioning = true;
+    try {
+      await this.#activate(t);
+    } finally {
+      this.#transitioning = false;
+    }
+  }
+
+  async #activate({ epoch }: ComponentTransition): Promise<void> {
     if (!this.#replica) await this.#startReplica();
     const replica = this.#replica!;
     // promote() closes the replica; if it fails, the next attempt (or standby duty) starts a new one.
@@ -349,7 +368,16 @@ export class ReplicatedDatabase implements AppComponent {
   }
 
   /** Demote phase: stop publishing, become a replica; unreplicated local writes are reported, never merged. */
-  async deactivate({ epoch }: ComponentTransition): Promise<void> {
+  async deactivate(t: ComponentTransition): Promise<void> {
+    this.#transitioning = true;
+    try {
+      await this.#deactivate(t);
+    } finally {
+      this.#transitioning = false;
+    }
+  }
+
+  async #deactivate({ epoch }: ComponentTransition): Promise<void> {
     await this.#snapshotter?.close();
     this.#snapshotter = undefined;
     const primary = this.#primary;
@@ -402,6 +430,7 @@ export class ReplicatedDatabase implements AppComponent {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (!this.#ctx) return;
+    await this.#replicaStarting?.catch(() => undefined);
     await this.#snapshotter?.close();
     await this.#primary?.close();
     await this.#replica?.close();

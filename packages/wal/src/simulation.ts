@@ -293,6 +293,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
     file: Db,
     how: string,
     unproven: 'refuse' | 'publish' = 'refuse',
+    minTxid = 0,
   ): boolean => {
     const t = tip();
     const epoch = ++maxEpoch;
@@ -316,7 +317,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
       local: file.checksum,
       sidecar: n.sidecar,
       publish: decision.publish,
-      minTxid: 0,
+      minTxid,
     });
     const p: Primary = { epoch, captured: file, capturedTxid: base, queue: [], lastSeq };
     if (decision.publish === 'full') {
@@ -522,7 +523,8 @@ export function simulate(o: SimulationOptions): SimulationResult {
         continue;
       }
       const file = n.replica!.db;
-      if (startPrimary(n, file, 'promoted')) return;
+      // As promote() does: the new primary counts on from at least the txid its replica reached.
+      if (startPrimary(n, file, 'promoted', 'refuse', n.replica!.txid)) return;
     }
   };
 
@@ -541,7 +543,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
       .sort((a, b) => b.replica!.txid - a.replica!.txid || a.id.localeCompare(b.id))[0];
     if (!best) return;
     log(`operator recovers from ${best.id} (txid ${best.replica!.txid})`);
-    startPrimary(best, best.replica!.db, 'gc app recover', 'publish');
+    startPrimary(best, best.replica!.db, 'gc app recover', 'publish', best.replica!.txid);
   };
 
   // --- the run ---

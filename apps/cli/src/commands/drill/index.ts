@@ -166,12 +166,20 @@ function runRestartCommand(
     const child = spawn('sh', ['-c', command], {
       env: { ...process.env, GC_DRILL_SERVER: server ?? '', GC_DRILL_NODE: node },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a timeout kills what it started too (an ssh, a systemctl).
+      detached: true,
     });
     let out = '';
     const keep = (b: Buffer) => void (out = (out + b.toString()).slice(-2000));
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`--restart-command could not run: ${err.message}`));
