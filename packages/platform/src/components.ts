@@ -40,6 +40,11 @@ export async function backendComponent(
     // fails here is not fatal (the status shows it; activation starts it again).
     ...(always
       ? {
+          // On a standby nothing else watches it: a backend that should run here and does not is red.
+          health: () =>
+            last && (last.state === 'failed' || last.state === 'stopped')
+              ? `the backend (${String(last.kind)}) is ${String(last.state)} on this node, though it runs on standbys too (backendRuns: always)`
+              : true,
           start: async () => {
             await backend.start().catch((err: unknown) =>
               o.logger.warn('backend did not start on this standby; activation will start it', {

@@ -462,6 +462,11 @@ describe('backend on the active node', () => {
         message: 'standby backend up',
       },
     );
+    // The standby's backend has a health check of its own (nothing else watches it there).
+    await waitFor(
+      () => nodes[1]!.health.report().checks.find((c) => c.name === 'backend-web')?.state === 'healthy',
+      { message: 'backend-web healthy on the standby' },
+    );
     const pidA = (await nodes[0]!.refreshedStatus()).apps[0]!.backend?.pid;
     expect(pidA).toEqual(expect.any(Number));
     await nodes[0]!.apps()[0]!.stepDown();
