@@ -53,12 +53,19 @@ export interface SnapshotterOptions {
   onEvent: (e: SnapshotterEvent) => void;
   /** Progress of uploads. */
   onProgress: (p: SnapshotProgress) => void;
+  /**
+   * The txid the database is at now (cheap; for example the primary's captured txid). When given, a
+   * scheduled snapshot is skipped while it equals the txid of the last snapshot this snapshotter took: an
+   * idle database is not copied, uploaded and pruned again every interval. `snapshotNow()` always takes one.
+   */
+  currentTxid: (() => number) | undefined;
 }
 
 /** Defaults of {@link SnapshotterOptions} (platform and app have none). */
 export function defaultSnapshotterOptions(): Omit<SnapshotterOptions, 'platform' | 'app'> {
   return {
     intervalMs: 10 * 60_000,
+    currentTxid: undefined,
     retention: defaultSnapshotRetention(),
     trimStream: true,
     trim: undefined,
@@ -96,6 +103,8 @@ export function createSnapshotter(
   let timer: TimerHandle | undefined;
   let closed = false;
   let running: Promise<SnapshotInfo> | undefined;
+  /** Txid of the last snapshot taken here. */
+  let lastTxid: number | undefined;
 
   const once = async (): Promise<SnapshotInfo> => {
     const started = o.clock.now();
@@ -103,6 +112,7 @@ export function createSnapshotter(
     try {
       const src = await take(dir);
       const info = await store.put(src.path, src.position, { onProgress: o.onProgress });
+      lastTxid = info.txid;
       o.onEvent({ type: 'snapshot', info, durationMs: o.clock.now() - started });
       const pruned = await store.prune(o.retention);
       let trimmedBelowSeq: number | undefined;
@@ -140,6 +150,10 @@ export function createSnapshotter(
   const schedule = () => {
     if (closed || o.intervalMs <= 0) return;
     timer = o.clock.setTimeout(() => {
+      if (lastTxid !== undefined && o.currentTxid?.() === lastTxid) {
+        schedule(); // nothing committed since the last snapshot
+        return;
+      }
       snapshotNow()
         .catch((error: Error) => o.onEvent({ type: 'error', error }))
         .finally(schedule);

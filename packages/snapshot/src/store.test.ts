@@ -5,7 +5,7 @@ import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '@gc/core';
-import { makeTempDir, startServer, type NatsServer } from '@gc/testkit';
+import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import { formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createSnapshotStore } from './store.js';
 import { createSnapshotter } from './snapshotter.js';
@@ -117,6 +117,41 @@ describe('snapshot store', () => {
       expect((direct as SnapshotCorruptError).code).toBe(SnapshotErrorCode.Corrupt);
       expect(existsSync(join(dir, 'x.db'))).toBe(false);
     }
+  });
+
+  it('skips a scheduled snapshot while nothing was committed since the last one (currentTxid)', async () => {
+    const app = `a${++n}`;
+    const clock = new FakeClock(0, Date.UTC(2026, 0, 1));
+    const store = await createSnapshotStore(nc, { platform: 'st', app }, clock);
+    const { path, position } = await makeDb(5);
+    let now = 7;
+    let taken = 0;
+    const s = createSnapshotter(
+      nc,
+      store,
+      async (dir) => {
+        taken++;
+        const copy = join(dir, 'c.db');
+        writeFileSync(copy, readFileSync(path));
+        return { path: copy, position: { ...position, txid: now, seq: now } };
+      },
+      { platform: 'st', app, intervalMs: 1000, trimStream: false, currentTxid: () => now, clock },
+    );
+    const tick = async () => {
+      await clock.advance(1000);
+      // the scheduled snapshot runs on real I/O: wait for it to land (or not)
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    await tick();
+    await waitFor(() => taken === 1, { message: 'first scheduled snapshot' });
+    await waitFor(async () => (await store.list()).length === 1, { message: 'stored' });
+    await tick();
+    await tick();
+    expect(taken).toBe(1); // idle: nothing new to snapshot
+    now = 9;
+    await tick();
+    await waitFor(() => taken === 2, { message: 'a snapshot after a commit' });
+    await s.close();
   });
 
   it('keeps snapshots by count and age (the newest always) and trims the WAL stream below the oldest kept', async () => {

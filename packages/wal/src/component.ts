@@ -327,6 +327,8 @@ export class ReplicatedDatabase implements AppComponent {
       platform: this.#d.platform,
       app: this.#d.app,
       intervalMs: this.#o.snapshotIntervalMs ?? 600_000,
+      // An idle database is not snapshotted again every interval.
+      currentTxid: () => primary.position().capturedTxid,
       scratchDir: this.#d.dataDir,
       clock: this.#d.clock,
       // Never trims the stream's last transaction: the history's tip stays in the stream.
