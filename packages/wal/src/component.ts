@@ -249,10 +249,15 @@ export class ReplicatedDatabase implements AppComponent {
   }
 
   /** Promote phase: catch up, prove and verify the replica, publish with the new epoch, start snapshots. */
-  async activate(t: ComponentTransition): Promise<void> {
+  activate(t: ComponentTransition): Promise<void> {
+    return this.#transition(() => this.#activate(t));
+  }
+
+  /** Runs a promotion or demotion; the replica retry loop stands aside meanwhile. */
+  async #transition(fn: () => Promise<void>): Promise<void> {
     this.#transitioning = true;
     try {
-      await this.#activate(t);
+      await fn();
     } finally {
       this.#transitioning = false;
     }
@@ -370,13 +375,8 @@ export class ReplicatedDatabase implements AppComponent {
   }
 
   /** Demote phase: stop publishing, become a replica; unreplicated local writes are reported, never merged. */
-  async deactivate(t: ComponentTransition): Promise<void> {
-    this.#transitioning = true;
-    try {
-      await this.#deactivate(t);
-    } finally {
-      this.#transitioning = false;
-    }
+  deactivate(t: ComponentTransition): Promise<void> {
+    return this.#transition(() => this.#deactivate(t));
   }
 
   async #deactivate({ epoch }: ComponentTransition): Promise<void> {
