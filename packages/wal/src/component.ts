@@ -138,6 +138,18 @@ export class ReplicatedDatabase implements AppComponent {
     return { platform: this.#d.platform, app: this.#d.app, path: this.#o.path };
   }
 
+  /** What every replica of this component is created with (at start, after a failed promotion, on demotion). */
+  #replicaOptions() {
+    return {
+      ...this.#where(),
+      snapshots: this.#snapshots,
+      streamReplicas: this.#o.replicas ?? 1,
+      clock: this.#d.clock,
+      logger: this.#d.logger,
+      onEvent: this.#replicaEvents,
+    };
+  }
+
   #replicaEvents = (e: ReplicaEvent) => {
     const app = this.#d.app;
     if (e.type === 'bootstrap') {
@@ -178,14 +190,7 @@ export class ReplicatedDatabase implements AppComponent {
       { platform: this.#d.platform, app: this.#d.app, replicas: this.#o.replicas ?? 1 },
       this.#d.clock,
     );
-    this.#replica = await createReplica(this.#d.nc, {
-      ...this.#where(),
-      snapshots: this.#snapshots,
-      streamReplicas: this.#o.replicas ?? 1,
-      clock: this.#d.clock,
-      logger: this.#d.logger,
-      onEvent: this.#replicaEvents,
-    });
+    this.#replica = await createReplica(this.#d.nc, this.#replicaOptions());
     if (this.#stopping) {
       // The app stopped while this start waited on NATS: nothing may outlive stop().
       await this.#replica.close().catch(() => undefined);
@@ -392,19 +397,7 @@ export class ReplicatedDatabase implements AppComponent {
     }
     let r: Awaited<ReturnType<typeof demote>>;
     try {
-      r = await demote(
-        primary,
-        this.#d.nc,
-        {
-          ...this.#where(),
-          snapshots: this.#snapshots,
-          streamReplicas: this.#o.replicas ?? 1,
-          clock: this.#d.clock,
-          logger: this.#d.logger,
-          onEvent: this.#replicaEvents,
-        },
-        this.#d.clock,
-      );
+      r = await demote(primary, this.#d.nc, this.#replicaOptions(), this.#d.clock);
     } catch (err) {
       // The primary is stopped; the replica did not start (found by the server-restart drill: a demotion
       // while NATS was away left the node without a replica, "starting" and green, for good).
