@@ -4,7 +4,8 @@ import { freePort, makeTempDir, startServer, waitFor, type NatsServer } from '@g
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminClient } from './admin.js';
 import { createPlatform } from './platform.js';
-import type { Platform, PlatformStatus } from './types.js';
+import { Registry } from 'prom-client';
+import type { Platform, PlatformOptions, PlatformStatus } from './types.js';
 
 let server: NatsServer;
 beforeAll(async () => {
@@ -22,12 +23,13 @@ const fast = {
   cooldownMs: 200,
 };
 
-async function node(name: string, nodeId: string): Promise<Platform> {
+async function node(name: string, nodeId: string, extra: Partial<PlatformOptions> = {}): Promise<Platform> {
   return createPlatform({
     name,
     nodeId,
     nats: { servers: server.url },
     dataDir: await makeTempDir(`plat-${nodeId}`),
+    ...extra,
   });
 }
 
@@ -175,7 +177,31 @@ describe('status, health and metrics over HTTP', () => {
     expect(metrics).toMatch(/gc_app_active\{app="orders"\} 1/);
     // Where the activation's time went, one histogram series per phase.
     expect(metrics).toMatch(/gc_app_activation_phase_seconds_count\{app="orders",phase="onActive"\} 1/);
+    // The process's own resources, read at scrape time.
+    const value = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value(metrics, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
+    expect(value(metrics, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(value(metrics, 'process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
+    const cpu1 = value(metrics, 'process_cpu_user_seconds_total');
+    const spin = performance.now() + 50;
+    while (performance.now() < spin);
+    const again = await (await fetch(`${p.httpUrl()}/metrics`)).text();
+    expect(
+      value(again, 'process_cpu_user_seconds_total') + value(again, 'process_cpu_system_seconds_total'),
+    ).toBeGreaterThan(cpu1 + value(metrics, 'process_cpu_system_seconds_total') + 0.04);
+    expect(value(again, 'nodejs_eventloop_utilization')).toBeGreaterThan(0);
     await p.close();
+  });
+
+  it('adds process metrics to a registry the caller passes only when asked', async () => {
+    const own = new Registry();
+    const p = await node('http', 'b', { registry: own });
+    expect(own.getSingleMetric('process_resident_memory_bytes')).toBeUndefined();
+    await p.close();
+    const asked = new Registry();
+    const q = await node('http', 'c', { registry: asked, processMetrics: true });
+    expect(asked.getSingleMetric('process_resident_memory_bytes')).toBeDefined();
+    await q.close();
   });
 });
 

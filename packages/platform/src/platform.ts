@@ -21,6 +21,7 @@ import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
 import { createRingRouter, resolveRingOptions, type RingRouter } from '@gc/ring';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
+import { registerProcessMetrics } from './process-metrics.js';
 import { serveControl } from './admin.js';
 import { AppImpl } from './app.js';
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
@@ -92,6 +93,7 @@ class PlatformImpl implements Platform {
     this.#names = names;
     this.logger = (o.logger ?? createLogger({ name: 'gc' })).child({ platform: o.name, node: o.nodeId });
     this.registry = o.registry ?? new Registry();
+    if (o.processMetrics ?? !o.registry) registerProcessMetrics(this.registry);
     this.#metrics = createPlatformMetrics(this.registry);
     this.health = createHealth({ clock: o.clock, logger: this.logger });
     this.#rpc = createRpcClient(nc, {

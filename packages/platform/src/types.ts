@@ -284,8 +284,19 @@ export interface PlatformOptions {
   heartbeatMs: number;
   /** Default timeout of every hook call, in ms. Default 30000. */
   hookTimeoutMs: number;
-  /** Prometheus registry for every metric. Default a new registry. */
+  /**
+   * Prometheus registry for every metric. Default a new registry, which also gets this process's
+   * resource metrics (`process_resident_memory_bytes`, `process_cpu_*_seconds_total`, `nodejs_heap_*`,
+   * `nodejs_eventloop_utilization`, …). A registry you pass gets them only with
+   * {@link PlatformOptions.processMetrics}.
+   */
   registry?: Registry;
+  /**
+   * Adds the process and Node.js runtime metrics to {@link PlatformOptions.registry} (read at scrape
+   * time; no timers). Default true when the platform creates its registry, false when you pass one (you
+   * may already collect prom-client's default metrics there; the same names twice throw).
+   */
+  processMetrics?: boolean;
   /** Time source. Default realClock. */
   clock: Clock;
   /** Logger. Default `createLogger({ name: 'gc' })` bound to the node. */
