@@ -360,7 +360,12 @@ describe('primary → replica', () => {
           epoch: 2,
         },
       );
-      expect(timings.totalMs).toBeGreaterThanOrEqual(0);
+      // The phases add up to the total (each measured, none left out).
+      const phases = timings.catchUpMs + timings.verifyMs + timings.moveMs + timings.startMs;
+      expect(timings.totalMs).toBeGreaterThan(0);
+      expect(Math.abs(timings.totalMs - phases)).toBeLessThan(5);
+      // The new primary holds everything the old one had acknowledged.
+      expect(p2.position().capturedTxid).toBeGreaterThanOrEqual(acked.txid);
       p1.db.prepare('INSERT INTO t (v) VALUES (?)').run('lost write');
       const refused = await p1.sync().catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(NotLeaderError);
