@@ -511,12 +511,13 @@ describe('fencing epochs', () => {
     await h.run(3010); // a restarted node (its store remembers epoch 6) waits a TTL on an empty key
     expect(a.e.epoch()).toBe(7);
     h.backend.recreate(); // t=3010
-    await h.run(300); // its poll at 3250 sees the key empty
+    // A leader reads midway between its renewals: it sees the key empty within half a renew interval.
+    await h.run(500);
     expect(a.of('lost')[0]?.reason).toBe('lease-deleted');
     // A vanished lease may hide a grant nobody saw: even its last holder waits a full TTL from then.
-    await h.run(2930);
+    await h.run(2500); // t=6010: a TTL after the recreate
     expect(a.e.isLeader()).toBe(false);
-    await h.run(20);
+    await h.run(520);
     expect(a.e.isLeader()).toBe(true);
     expect(a.e.epoch()).toBe(8);
     h.checkEpochOrder();
@@ -608,7 +609,7 @@ describe('deletions nobody announced (issue 18: server markers, purges)', () => 
     h.checkEpochOrder();
   });
 
-  it('a marker that lands after the takeover was acknowledged: the taker stops at its next poll, others wait a TTL', async () => {
+  it('a marker that lands after the takeover was acknowledged: the taker stops at its next read, others wait a TTL', async () => {
     h = new Harness();
     const a = await h.node('a');
     const b = await h.node('b');
@@ -619,9 +620,9 @@ describe('deletions nobody announced (issue 18: server markers, purges)', () => 
     const taker = [b, c].find((n) => n.e.isLeader())!;
     expect(taker).toBeDefined();
     h.backend.deleteUnannounced(); // a deletion nobody in the election wrote, right after the grant
-    await h.run(300); // the taker's poll sees it
+    await h.run(500); // the taker's read (midway between renewals) sees it
     expect(taker.of('lost')[0]?.reason).toBe('lease-deleted');
-    await h.run(2600); // t=5950: a TTL from the deletion (3050) is not over
+    await h.run(2400); // t=5950: a TTL from the deletion (3050) is not over
     expect(h.leaders()).toHaveLength(0);
     await h.run(200);
     expect(h.leaders()).toHaveLength(1);

@@ -404,7 +404,20 @@ class ElectionImpl implements Election {
     } catch (err) {
       this.#emit('error', { op: 'get', error: err as Error });
     }
-    this.#timer('poll', this.#o.pollIntervalMs, () => void this.#poll());
+    this.#timer('poll', this.#pollEvery(), () => void this.#poll());
+  }
+
+  /**
+   * Followers read the lease every `pollIntervalMs` beside the watch. A leader does not watch, and reads
+   * only midway between its renewals (every `renewIntervalMs / 2`, at least `pollIntervalMs`): each renewal
+   * is a CAS that finds any other write, so a foreign write or a deletion is seen within half a renew
+   * interval — long before another node may act on it (a TTL) — at a quarter of the reads a leader made
+   * when it polled like a follower (those were most of an idle node's CPU).
+   */
+  #pollEvery(): number {
+    return this.#state === ElectionState.Leader
+      ? Math.max(this.#o.pollIntervalMs, Math.round(this.#o.renewIntervalMs / 2))
+      : this.#o.pollIntervalMs;
   }
 
   #observe(e: LeaseEntry): void {
@@ -412,8 +425,11 @@ class ElectionImpl implements Election {
     if (this.#acquiring) this.#seenWhileAcquiring = Math.max(this.#seenWhileAcquiring, e.revision);
     const now = this.#clock.now();
     // Out of touch for longer than a poll (cut off, paused): the revisions seen next may belong to a recreated
-    // bucket and only look like successors of the last live grant seen before.
-    if (now - this.#heardAt > this.#o.pollIntervalMs + this.#o.opTimeoutMs) this.#lastLive = undefined;
+    // bucket and only look like successors of the last live grant seen before. And an empty key equal to the
+    // one seen before the gap proves nothing about the gap: grants may have come and gone (the bucket recreated
+    // again) unseen, so it counts as a new observation — a free lease is free a full TTL from now.
+    const outOfTouch = now - this.#heardAt > this.#o.pollIntervalMs + this.#o.opTimeoutMs;
+    if (outOfTouch) this.#lastLive = undefined;
     this.#heardAt = now;
     if (e.record) this.#seeEpoch(e.record.epoch);
     if (e.releasedEpoch) this.#seeEpoch(e.releasedEpoch);
@@ -437,16 +453,20 @@ class ElectionImpl implements Election {
     }
     // Contend on a change, and also whenever nothing is scheduled: an acquire that lost a race (or timed out)
     // may leave an observation that did not change but still needs acting on (a free lease).
-    if (this.#note(e) || !this.#timers.has('action')) this.#contend();
+    if (this.#note(e, outOfTouch) || !this.#timers.has('action')) this.#contend();
   }
 
   /**
    * Records an observation; returns true when the entry changed: another revision, or the same revision with
-   * other content (revision numbers are reused when the bucket is recreated).
+   * other content (revision numbers are reused when the bucket is recreated) — or `afterGap` with an empty
+   * key: the first read after being out of touch proves nothing about the gap even when it looks like the
+   * last one (grants may have come and gone, the bucket recreated again), so its wait starts afresh. (A live
+   * record equal to the last one seen is the same grant: epochs are unique.)
    */
-  #note(e: LeaseEntry): boolean {
+  #note(e: LeaseEntry, afterGap = false): boolean {
     const o = this.#obs;
     const changed =
+      (afterGap && !e.record) ||
       e.revision !== o.revision ||
       (e.record && o.record
         ? e.record.epoch !== o.record.epoch || e.record.instance !== o.record.instance
@@ -742,6 +762,8 @@ class ElectionImpl implements Election {
 
   #endLeadership(): void {
     this.#watchLease(true);
+    // Back to a follower's reads (a leader's next one may be half a renew interval away).
+    if (this.#timers.has('poll')) this.#timer('poll', this.#o.pollIntervalMs, () => void this.#poll());
     this.#clearTimer('renew');
     this.#clearTimer('deadline');
     this.#stopLiveness?.();

@@ -137,7 +137,10 @@ export interface ElectionOptions {
    * one. Must be < `ttlMs`; `ttlMs / renewDeadlineMs` is the clock-rate difference tolerated. Default `2 * ttlMs / 3`.
    */
   renewDeadlineMs: number;
-  /** How often contenders re-read the lease revision (on top of the watch), in ms. Default 250. */
+  /**
+   * How often contenders re-read the lease revision (on top of the watch), in ms. Default
+   * `min(250, ttlMs / 12)`. A leader reads every `max(pollIntervalMs, renewIntervalMs / 2)`.
+   */
   pollIntervalMs: number;
   /** After a step-down, wait this many ms before contending again. Default `renewIntervalMs`. */
   cooldownMs: number;

@@ -8,7 +8,7 @@ import { freePort, makeTempDir, spawnNode, startServer, cleanupAll } from '@gc/t
 
 const bin = fileURLToPath(new URL('../../../apps/cli/bin/run.js', import.meta.url));
 const service = fileURLToPath(new URL('../../../apps/cli/dev/orders-service.mjs', import.meta.url));
-const profiled = fileURLToPath(new URL('./_profiled.mjs', import.meta.url));
+const profiled = fileURLToPath(new URL('./_profiled.ts', import.meta.url));
 const SECONDS = Number(process.env.SECONDS ?? 30);
 const server = await startServer();
 const dir = await makeTempDir('idle-traffic');

@@ -9,6 +9,7 @@ import { median, percentile, round, sleep } from './_util.js';
 import { Socket } from 'node:net';
 let writes = 0;
 let writeBytes = 0;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- put back on the prototype below, called with apply
 const origWrite = Socket.prototype.write;
 Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
   writes++;

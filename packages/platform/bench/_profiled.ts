@@ -1,5 +1,5 @@
 // Runs the gc CLI under `node --cpu-prof` (not allowed in NODE_OPTIONS) and outlives it, so a
-// diagnostic can profile a node it spawns: PROFILE_DIR=<dir> node _profiled.mjs <cli args…>
+// diagnostic can profile a node it spawns: PROFILE_DIR=<dir> <tsx> _profiled.ts <cli args…>
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
