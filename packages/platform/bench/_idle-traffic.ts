@@ -1,47 +1,17 @@
 // Diagnostic (not a bench with a bar): which NATS traffic one idle `gc run` node with the footprint bench's
 // three apps makes, per subject pattern, per second. Run: node --conditions=@gc/source --import <tsx> packages/platform/bench/_idle-traffic.ts
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@gc/core';
-import { freePort, makeTempDir, spawnNode, startServer, cleanupAll } from '@gc/testkit';
+import { makeTempDir, spawnNode, startServer, cleanupAll } from '@gc/testkit';
+import { writeFootprintConfig } from './_node-config.js';
 
 const bin = fileURLToPath(new URL('../../../apps/cli/bin/run.js', import.meta.url));
-const service = fileURLToPath(new URL('../../../apps/cli/dev/orders-service.mjs', import.meta.url));
 const profiled = fileURLToPath(new URL('./_profiled.ts', import.meta.url));
 const SECONDS = Number(process.env.SECONDS ?? 30);
 const server = await startServer();
 const dir = await makeTempDir('idle-traffic');
 try {
-  const dataDir = join(dir, 'a');
-  const servicePort = await freePort();
-  const db = join(dataDir, 'orders.db');
-  const cfg = join(dir, 'a.yaml');
-  writeFileSync(
-    cfg,
-    `platform: fp
-node: { id: a }
-nats: { servers: [${server.url}] }
-http: { host: 127.0.0.1, port: ${await freePort()} }
-dataDir: ${dataDir}
-log: { level: warn }
-apps:
-  orders:
-    mode: active-passive
-    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true }
-    backend:
-      type: process
-      options:
-        command: ${JSON.stringify(process.execPath)}
-        args: [${JSON.stringify(service)}]
-        env: { PORT: "${servicePort}", DB: ${JSON.stringify(db)}, NODE_ID: a }
-        health: { type: http, url: "http://127.0.0.1:${servicePort}/health" }
-  workers:
-    mode: pool
-  scheduler:
-    mode: active-passive
-`,
-  );
+  const { path: cfg } = await writeFootprintConfig(dir, 'a', server.url);
   // PROFILE_DIR=<dir>: the node writes a CPU profile there when it stops.
   const child = spawnNode(process.env.PROFILE_DIR ? profiled : bin, {
     args: ['run', '-c', cfg],

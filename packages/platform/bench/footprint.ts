@@ -6,10 +6,10 @@
 // Bars (quality-bars): idle CPU < 2 % of a core; RSS growth < 10 % over 10 minutes, measured after a warm-up
 // (WARMUP_MS idle, LOAD_WARMUP_MS under load: see below). Duration: FOOTPRINT_MS per measured window
 // (default 10 minutes; 60000 for a quick run), so a full run takes about 27 minutes.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, makeTempDir, spawnNode, startServer, cleanupAll, type ChildNode } from '@gc/testkit';
+import { makeTempDir, spawnNode, startServer, cleanupAll, type ChildNode } from '@gc/testkit';
+import { writeFootprintConfig } from './_node-config.js';
 
 const PHASE_MS = Number(process.env.FOOTPRINT_MS ?? 600_000);
 // Warm-up before each measured window: a minute idle; under load, long enough for the V8 heaps (the
@@ -20,7 +20,6 @@ const LOAD_WARMUP_MS = Number(process.env.LOAD_WARMUP_MS ?? Math.min(300_000, PH
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 5000);
 const LOAD_TPS = Number(process.env.LOAD_TPS ?? 100);
 const bin = fileURLToPath(new URL('../../../apps/cli/bin/run.js', import.meta.url));
-const service = fileURLToPath(new URL('../../../apps/cli/dev/orders-service.mjs', import.meta.url));
 // FOOTPRINT_WORKER=0: capture in the node's main thread instead of the worker (to tell their costs apart).
 const WORKER = process.env.FOOTPRINT_WORKER !== '0';
 const ticks = 100; // USER_HZ on Linux
@@ -29,36 +28,7 @@ const server = await startServer();
 const dir = await makeTempDir('footprint');
 
 async function node(id: string): Promise<{ child: ChildNode; servicePort: number; httpPort: number }> {
-  const dataDir = join(dir, id);
-  const servicePort = await freePort();
-  const httpPort = await freePort();
-  const db = join(dataDir, 'orders.db');
-  const cfg = join(dir, `${id}.yaml`);
-  writeFileSync(
-    cfg,
-    `platform: fp
-node: { id: ${id} }
-nats: { servers: [${server.url}] }
-http: { host: 127.0.0.1, port: ${httpPort} }
-dataDir: ${dataDir}
-log: { level: warn }
-apps:
-  orders:
-    mode: active-passive
-    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: ${WORKER} }
-    backend:
-      type: process
-      options:
-        command: ${JSON.stringify(process.execPath)}
-        args: [${JSON.stringify(service)}]
-        env: { PORT: "${servicePort}", DB: ${JSON.stringify(db)}, NODE_ID: ${id} }
-        health: { type: http, url: "http://127.0.0.1:${servicePort}/health" }
-  workers:
-    mode: pool
-  scheduler:
-    mode: active-passive
-`,
-  );
+  const { path: cfg, servicePort, httpPort } = await writeFootprintConfig(dir, id, server.url, WORKER);
   const child = spawnNode(bin, { args: ['run', '-c', cfg], label: `footprint-${id}` });
   const deadline = performance.now() + 60_000;
   while (!child.output().includes('is running')) {
