@@ -2,7 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { formatChecksum } from '@gc/sqlite';
 import { NotLeaderError } from '../errors.js';
 import { primarySidecarPath, writePosition, type WalPosition } from '../position.js';
-import type { StreamPublisher } from '../publisher.js';
+import type { StreamAck, StreamPublisher } from '../publisher.js';
 import type { WalNames } from '../stream.js';
 import type { PrimaryOptions } from '../types.js';
 import { encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from '../wire.js';
@@ -56,7 +56,6 @@ export class Outbox {
   deposed: NotLeaderError | undefined;
   /** Set by `stop()`: nothing more is published. */
   closedHard = false;
-  #pumping = false;
   #sidecarWrittenAt = 0;
 
   constructor(ctx: PrimaryContext, publisher: StreamPublisher, jsm: JetStreamManager) {
@@ -106,50 +105,86 @@ export class Outbox {
     return txid;
   }
 
+  /**
+   * Publishes what is queued and not yet on its way, up to `publishWindow` messages in flight. Messages are
+   * pipelined: each carries the sequence the stream must have before it (the last acknowledged one plus its
+   * place in the flight) and, behind the first, the id of the message before it, so a new commit goes out
+   * at once instead of waiting for the acks of the ones before it, and the stream still appends only this
+   * leader's messages, in order, without gaps: one refused message makes every later one in the flight
+   * refused too, whatever another leader appended meanwhile.
+   */
   pump(): void {
-    if (this.#pumping || this.deposed) return;
-    this.#pumping = true;
-    void this.#pumpLoop().finally(() => {
-      this.#pumping = false;
-      if (this.queue.length && !this.deposed && !this.closedHard) this.pump();
-    });
-  }
-
-  async #pumpLoop(): Promise<void> {
-    let backoffMs = 50;
-    while (this.queue.length && !this.deposed && !this.closedHard) {
-      const batch = this.queue.slice(0, this.#o.publishWindow);
-      const base = this.lastSeq;
-      const pending = batch.map((m, i) => {
-        // Only the current leader appends: the stream refuses a message whose expected last sequence is
-        // not its last one. The message id lets a retry after a lost ack be recognised (#reconcile).
-        m.chunk.headers.set('Nats-Expected-Last-Sequence', String(base + i));
-        return this.publisher.publish(
-          this.#names.subject,
-          m.chunk.data,
-          m.chunk.headers,
-          this.#o.publishTimeoutMs,
-        );
+    if (this.deposed || this.closedHard || this.#reconciling) return;
+    const window = this.#o.publishWindow;
+    while (this.#sent < this.queue.length && this.#sent < window) {
+      const m = this.queue[this.#sent]!;
+      const h = m.chunk.headers;
+      h.set('Nats-Expected-Last-Sequence', String(this.lastSeq + this.#sent));
+      // Behind the first message of a flight, the sequence alone is not enough: when a message ahead is
+      // refused because another leader appended, that leader's message fills the very sequence the next
+      // one expects, and the next one would land after it. So each also names the message it must follow;
+      // the first follows an acknowledged message of ours, which its sequence pins down.
+      if (this.#sent > 0) h.set('Nats-Expected-Last-Msg-Id', this.queue[this.#sent - 1]!.msgId);
+      else if (h.has('Nats-Expected-Last-Msg-Id')) h.delete('Nats-Expected-Last-Msg-Id');
+      const ack = this.publisher.publish(
+        this.#names.subject,
+        m.chunk.data,
+        m.chunk.headers,
+        this.#o.publishTimeoutMs,
+      );
+      // Awaited in order by the ack loop; a refusal behind the first one is read there, not unhandled.
+      ack.catch(() => undefined);
+      this.#inflight.push(ack);
+      this.#sent++;
+    }
+    if (!this.#acking && this.#inflight.length > 0) {
+      this.#acking = true;
+      void this.#ackLoop().finally(() => {
+        this.#acking = false;
+        if (this.queue.length && !this.deposed && !this.closedHard) this.pump();
       });
-      const results = await Promise.allSettled(pending);
-      let ok = 0;
-      for (const r of results) {
-        if (r.status === 'fulfilled' && r.value.seq === base + ok + 1) ok++;
-        else break;
+    }
+  }
+  /** How many messages at the head of `queue` are published and waiting for their ack. */
+  #sent = 0;
+  /** Their acks, in queue order. */
+  #inflight: Array<Promise<StreamAck>> = [];
+  #acking = false;
+  /** Set while a failure is being reconciled: nothing is published meanwhile. */
+  #reconciling = false;
+
+  /** Takes the acks in order; on the first failure lets the flight land, then reconciles with the stream. */
+  async #ackLoop(): Promise<void> {
+    let backoffMs = 50;
+    while (this.#inflight.length > 0) {
+      let cause: Error | undefined;
+      try {
+        const ack = await this.#inflight[0]!;
+        if (ack.seq !== this.lastSeq + 1) cause = new Error(`ack at unexpected seq ${ack.seq}`);
+      } catch (err) {
+        cause = err as Error;
       }
-      this.#commitPublished(ok);
-      if (ok === batch.length) {
+      if (!cause) {
+        void this.#inflight.shift(); // settled: awaited just above
+        this.#sent--;
+        this.#commitPublished(1);
         backoffMs = 50;
+        this.pump();
         continue;
       }
-      const failure = results[ok]!;
-      const cause =
-        failure.status === 'rejected'
-          ? (failure.reason as Error)
-          : new Error(`ack at unexpected seq ${failure.value.seq}`);
       // Ambiguous: a timeout may have stored the message, a wrong-last-sequence may mean another leader.
-      await this.#reconcile(cause, backoffMs);
+      // Nothing more goes out until every message in flight has its answer and the stream's tip is known.
+      this.#reconciling = true;
+      try {
+        await Promise.allSettled(this.#inflight);
+        this.#inflight = [];
+        this.#sent = 0;
+        await this.#reconcile(cause, backoffMs);
+      } finally {
+        this.#reconciling = false;
+      }
       backoffMs = Math.min(2000, backoffMs * 2);
+      this.pump();
     }
   }
 

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { PageHashes, formatChecksum, lockPageNumber, pageHash } from '@gc/sqlite';
+import type { TimerHandle } from '@gc/core';
 import { checkNext } from '../decisions.js';
 import { CorruptMessageError } from '../errors.js';
 import { writePosition, writePositionAsync, type WalPosition } from '../position.js';
@@ -45,6 +46,14 @@ interface ReplicaFiles {
   /** The journal's length in bytes. */
   journalBytes: number;
 }
+
+/**
+ * An applied batch is made durable (see Applier.flush) this long after it, together with every batch applied
+ * meanwhile: one round of fsyncs and one position write for many batches. Nothing waits for it (the pages
+ * are applied and visible at once, and a process crash redoes them from the journal); it bounds how much an
+ * OS crash can take back, which the replica then re-fetches from the stream.
+ */
+const FLUSH_DELAY_MS = 20;
 
 /** The journal is emptied after a flush once it holds this much (see Applier.flush). */
 const JOURNAL_KEEP_BYTES = 1 << 20;
@@ -186,8 +195,12 @@ export class Applier {
     this.#ctx.hashes.resize(dbPages);
     this.#ctx.pos = next;
     this.#ctx.emit({ type: 'applied', txid: next.txid, seq: next.seq, transactions: txs.length });
-    void this.flush();
+    this.#flushTimer ??= this.#o.clock.setTimeout(() => {
+      this.#flushTimer = undefined;
+      void this.flush();
+    }, FLUSH_DELAY_MS);
   }
+  #flushTimer: TimerHandle | undefined;
 
   /**
    * Makes the applied position durable: fsync of database and journal, then the position file (not
@@ -196,6 +209,10 @@ export class Applier {
    * meanwhile are covered by the next round. Resolves when everything applied so far is durable.
    */
   flush(): Promise<void> {
+    if (this.#flushTimer !== undefined) {
+      this.#o.clock.clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
     this.#flushAgain = true;
     this.flushing ??= (async () => {
       try {
