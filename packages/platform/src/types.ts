@@ -271,7 +271,7 @@ export interface PlatformOptions {
   nodeId: string;
   /** A NATS connection the caller owns, or connect options (the platform then owns and closes it). */
   nats: NatsConnection | Partial<ConnectOptions>;
-  /** Node labels for placement and discovery. Default none. */
+  /** Node labels, published with membership (for discovery and, once wired, placement). Default none. */
   labels: Record<string, string>;
   /**
    * HTTP endpoints (`/health`, `/ready`, `/status`, `/metrics`, plus extra `routes` such as the
@@ -440,7 +440,10 @@ export interface Platform {
   api(app: string): AppApi;
   /** This node's labels. */
   labels(): Record<string, string>;
-  /** Replaces this node's labels (published to membership; placement re-evaluates). */
+  /**
+   * Replaces this node's labels (published to membership, where other nodes, `gc status` and the dashboard
+   * see them). Nothing moves apps by labels yet: `@gc/placement` computes placements but is not wired in.
+   */
   setLabels(labels: Record<string, string>): Promise<void>;
   /** Stops an app on this node (stepping down if it leads) and forgets it, so it can be declared again. */
   removeApp(name: string): Promise<void>;

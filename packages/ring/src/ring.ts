@@ -106,7 +106,7 @@ export async function updatePins(
       view.observe({ key: names.pins, revision: rev, operation: 'PUT', value: data } as never);
       return;
     } catch (err) {
-      if (isConflict(err) || /exists/i.test(String((err as Error)?.message))) continue;
+      if (isConflict(err)) continue;
       throw new RingStoreError('write pins', names.bucket, { cause: err });
     }
   }
@@ -145,8 +145,7 @@ async function ensureConfig(
       else await kv.create(names.config, encodeJson(rec));
       return rec.partitions;
     } catch (err) {
-      if (!isConflict(err) && !/exists/i.test(String((err as Error)?.message)))
-        throw new RingStoreError('write config', names.bucket, { cause: err });
+      if (!isConflict(err)) throw new RingStoreError('write config', names.bucket, { cause: err });
     }
   }
   throw new RingStoreError('write config (kept changing)', names.bucket);
@@ -414,8 +413,7 @@ class RingImpl implements Ring {
         this.#scheduleRenew();
         return;
       } catch (err) {
-        if (!isConflict(err) && !/exists/i.test(String((err as Error)?.message)))
-          throw new RingStoreError('write member', this.bucket, { cause: err });
+        if (!isConflict(err)) throw new RingStoreError('write member', this.bucket, { cause: err });
       }
     }
   }
@@ -793,7 +791,7 @@ class RingImpl implements Ring {
       try {
         rev = await this.#writeRecord(p, rec, prevState === S_NONE && expected === 0 ? 0 : expected);
       } catch (err) {
-        if (!isConflict(err) && !/exists/i.test(String((err as Error)?.message)))
+        if (!isConflict(err))
           this.#o.logger.warn('ring: claim failed', { partition: p, err: (err as Error)?.message });
         return;
       }
