@@ -66,6 +66,8 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
       : false,
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     logger: log,
+    // The daemon is gc's own process: keep its heap compact while idle.
+    idleGc: true,
   });
   const dashboard = (holder.dashboard = createDashboard({
     platform: config.platform,

@@ -15,6 +15,8 @@ export {
 } from './errors.js';
 export type { ErrorCodeValue } from './errors.js';
 export { realClock, FakeClock, scaledClock } from './clock.js';
+export { startIdleGc, v8Gc, exposedGc } from './idle-gc.js';
+export type { IdleGc, IdleGcOptions, GcFunction } from './idle-gc.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { createLogger, defaultLoggerOptions, silentLogger } from './logger.js';
 export type { Logger, LoggerOptions, LogLevel, LogFormat, LogFields, LogSink } from './logger.js';

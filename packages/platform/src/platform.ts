@@ -6,8 +6,10 @@ import {
   createLogger,
   realClock,
   resourceNames,
+  startIdleGc,
   validateNodeId,
   type AuditSeverity,
+  type IdleGc,
   type PlatformResourceNames,
 } from '@gc/core';
 import { createAudit, type Audit } from '@gc/audit';
@@ -73,6 +75,7 @@ class PlatformImpl implements Platform {
   #http: HealthServer | undefined;
   #control: Array<{ unsubscribe(): void }> = [];
   #started = false;
+  #idleGc: IdleGc | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -336,6 +339,7 @@ class PlatformImpl implements Platform {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    if (this.#o.idleGc) this.#idleGc = startIdleGc({ clock: this.#o.clock, logger: this.logger });
     if (this.#o.http !== false) {
       this.#http = await startHealthServer({
         health: this.health,
@@ -439,6 +443,7 @@ class PlatformImpl implements Platform {
   }
 
   async #close(): Promise<void> {
+    this.#idleGc?.stop();
     for (const s of this.#control.splice(0)) s.unsubscribe();
     for (const app of [...this.#apps.values()].reverse()) {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));

@@ -287,6 +287,22 @@ class PrimaryImpl implements Primary {
     await this.stop();
   }
 
+  /**
+   * A start that failed (its fencing publish refused or timed out): stop every timer, watch and publish at
+   * once, without the final round of stop(); the caller closes the connections.
+   */
+  abandon(): void {
+    this.#stopped = true;
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+    this.#tickTimer = undefined;
+    this.#outbox.closedHard = true;
+    this.#outbox.publisher.close();
+    this.#outbox.rejectWaiters(this.#outbox.deposed ?? new ClosedError('wal primary'));
+    this.#capture.wal.close();
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -323,6 +339,7 @@ export async function startPrimaryEngine(
   const ckpt = openConn(o.path, o);
   const dbFd = openSync(o.path, 'r');
   let publisher: StreamPublisher | undefined;
+  let p: PrimaryImpl | undefined;
   const closeAll = () => {
     publisher?.close();
     [db, ckpt, ...pins].forEach((d) => d.open && d.close());
@@ -334,11 +351,12 @@ export async function startPrimaryEngine(
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const maxChunk =
       o.maxChunkBytes > 0 ? Math.min(o.maxChunkBytes, maxPayload - 8192) : Math.max(4096, maxPayload - 8192);
-    const p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock, dbFd, nc);
+    p = new PrimaryImpl(o, names, publisher, jsm, db, pins, ckpt, maxChunk, borrowWriteLock, dbFd, nc);
     if (o.onEvent) p.onEvent(o.onEvent);
     await p.start();
     return p;
   } catch (err) {
+    p?.abandon();
     closeAll();
     throw err;
   }

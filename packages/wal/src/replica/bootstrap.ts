@@ -25,6 +25,9 @@ export interface ReplicaParts {
 export async function bootstrap(parts: ReplicaParts, reason: string, keepAside = false): Promise<void> {
   const { ctx, applier, stalls } = parts;
   ctx.setState(ReplicaStateName.Bootstrapping, reason);
+  // What was applied to the old file is made durable first (a copy kept aside may hold commits nobody else
+  // has), and no delayed flush is left to run on it.
+  await applier.flush();
   applier.fileEpoch++;
   // A flush in flight may still record the old file's position or fsync its descriptors: let it end
   // (it skips the rest once it sees the new epoch), then close them.

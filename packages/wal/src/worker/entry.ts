@@ -2,7 +2,16 @@
 // `PrimaryOptions.worker`): connects to NATS on its own, runs the WAL capture, checkpoints and publishing,
 // and answers the facade's requests. The application keeps its database connection and its commits.
 import { parentPort, workerData } from 'node:worker_threads';
-import { connect, createLogger, type LogFields, type Logger, type LogLevel } from '@gc/core';
+import {
+  connect,
+  createLogger,
+  exposedGc,
+  realClock,
+  startIdleGc,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { defaultPrimaryOptions } from '../primary.js';
 import { startPrimaryEngine } from '../primary/engine.js';
@@ -22,6 +31,10 @@ const LEND_WAIT_MS = 1000;
 
 const port = parentPort!;
 const start = workerData as WorkerStart;
+// This thread has its own V8 heap: when the process keeps its heap compact while idle (the `gc` daemon's
+// idle collections, or `--expose-gc`), this one is kept compact too (the timer does not hold the thread).
+const gcFn = exposedGc();
+if (gcFn) startIdleGc({ clock: realClock, gc: gcFn });
 const post = (m: FromWorker) => port.postMessage(m);
 
 /** A logger whose lines go to the facade's logger on the application's thread. */
