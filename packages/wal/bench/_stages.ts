@@ -3,12 +3,9 @@
 // seen by a core subscriber on a second connection, and the process's CPU per transaction (all threads)
 // for gc and for the raw baseline. ONLY=gc|raw runs one side (for a CPU profile).
 // node --conditions=@gc/source --import <tsx> packages/wal/bench/_stages.ts
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { makeTempDir, startServer } from '@gc/testkit';
-import { createPrimary, createReplica } from '@gc/wal';
-import { median, percentile, round, sleep } from './_util.js';
+import { median, percentile, rawLags, round, sleep, startPair } from './_util.js';
 
 const RATE = Number(process.env.RATE ?? 1000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -20,12 +17,7 @@ let appNo = 0;
 
 async function gcRound(): Promise<void> {
   const app = `st${++appNo}`;
-  const primary = await createPrimary(nc, { platform: 'bench', app, path: join(dir, `${app}.db`), epoch: 1 });
-  primary.db.pragma('synchronous = NORMAL');
-  primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const base = (await primary.sync()).txid;
-  const replica = await createReplica(nc, { platform: 'bench', app, path: join(dir, `${app}-r.db`) });
-  await replica.waitForTxid(base);
+  const { primary, replica, base } = await startPair(nc, dir, app);
   const commits: number[] = [];
   const seen: number[] = [];
   const applied: number[] = [];
@@ -82,42 +74,15 @@ async function gcRound(): Promise<void> {
 }
 
 async function rawRound(): Promise<void> {
-  const name = `bench_raw${++appNo}`;
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name, subjects: [`${name}.x`] });
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(name);
-  const sent: number[] = [];
-  const lags: number[] = [];
-  const total = RATE;
-  const iter = await consumer.consume();
-  const reading = (async () => {
-    for await (const m of iter) {
-      lags.push(performance.now() - sent[m.seq - 1]!);
-      if (m.seq >= total) break;
-    }
-  })();
-  const payload = new Uint8Array(4760);
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const acks: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / RATE;
-    while (performance.now() < due) await sleep(Math.max(0, Math.min(5, due - performance.now())));
-    sent.push(performance.now());
-    acks.push(js.publish(`${name}.x`, payload));
-  }
-  await Promise.all(acks);
-  await reading;
+  const lags = await rawLags(nc, `bench_raw${++appNo}`, RATE, RATE, 4760);
   const cpu = process.cpuUsage(cpu0);
-  iter.stop();
-  await jsm.streams.delete(name);
   console.log(
     JSON.stringify({
       side: 'raw',
       p50Ms: round(median(lags)),
       p99Ms: round(percentile(lags, 99)),
-      cpuUsPerTx: round((cpu.user + cpu.system) / total),
+      cpuUsPerTx: round((cpu.user + cpu.system) / RATE),
     }),
   );
 }

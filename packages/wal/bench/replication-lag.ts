@@ -6,12 +6,10 @@
 // pages are in the replica file (fsync follows in the background, reported by `durable`). The baseline's
 // clock starts just before its publish; its messages are as large as gc's were (stored bytes per message
 // of the gc round before it).
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { makeTempDir, startServer } from '@gc/testkit';
-import { createPrimary, createReplica } from '@gc/wal';
-import { median, percentile, round, sleep } from './_util.js';
+import { median, percentile, rawLags, round, sleep, startPair } from './_util.js';
 
 const ROUNDS = 7;
 const ROUND_MS = 1000;
@@ -23,21 +21,13 @@ let messageBytes = 4200;
 
 async function gcRound(rate: number): Promise<number[]> {
   const app = `lag${++appNo}`;
-  const primary = await createPrimary(nc, {
-    platform: 'bench',
+  // GC_BENCH_WORKER=1: the capture engine in a worker thread (its p99 is worse here: see docs/benchmarks.md).
+  const { primary, replica, base } = await startPair(
+    nc,
+    dir,
     app,
-    path: join(dir, `${app}.db`),
-    epoch: 1,
-    // GC_BENCH_WORKER=1: the capture engine in a worker thread (its p99 is worse here: see docs/benchmarks.md).
-    ...(process.env.GC_BENCH_WORKER ? { worker: { connect: { servers: server.url } } } : {}),
-  });
-  // NORMAL, as WAL-mode apps usually run: the commit itself does not wait for the disk, so the lag
-  // measured is replication's, not the primary's fsync (the baseline has no commit at all).
-  primary.db.pragma('synchronous = NORMAL');
-  primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const base = (await primary.sync()).txid;
-  const replica = await createReplica(nc, { platform: 'bench', app, path: join(dir, `${app}-r.db`) });
-  await replica.waitForTxid(base);
+    process.env.GC_BENCH_WORKER ? { worker: { connect: { servers: server.url } } } : {},
+  );
   const commits: number[] = [];
   const lags: number[] = [];
   let done = 0;
@@ -68,35 +58,8 @@ async function gcRound(rate: number): Promise<number[]> {
 }
 
 async function rawRound(rate: number): Promise<number[]> {
-  const name = `bench_raw${++appNo}`;
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name, subjects: [`${name}.x`] });
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(name);
-  const sent: number[] = [];
-  const lags: number[] = [];
-  const total = Math.round((rate * ROUND_MS) / 1000);
-  const iter = await consumer.consume();
-  const reading = (async () => {
-    for await (const m of iter) {
-      lags.push(performance.now() - sent[m.seq - 1]!);
-      if (m.seq >= total) break;
-    }
-  })();
-  const payload = new Uint8Array(messageBytes); // the size of gc's messages in the round before
-  const t0 = performance.now();
-  const acks: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / rate;
-    while (performance.now() < due) await sleep(Math.max(0, Math.min(5, due - performance.now())));
-    sent.push(performance.now());
-    acks.push(js.publish(`${name}.x`, payload));
-  }
-  await Promise.all(acks);
-  await reading;
-  iter.stop();
-  await jsm.streams.delete(name);
-  return lags;
+  // Messages of the size gc's were in the round before.
+  return rawLags(nc, `bench_raw${++appNo}`, rate, Math.round((rate * ROUND_MS) / 1000), messageBytes);
 }
 
 const result: Record<string, unknown> = { bench: 'replication-lag' };
