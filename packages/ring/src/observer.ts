@@ -4,7 +4,7 @@ import { UnknownNodeError, UnknownPartitionError } from './errors.js';
 import { loadHasher, partitionOfKey } from './hash.js';
 import { ringMetrics } from './metrics.js';
 import { parseConfigRecord, ringNames } from './records.js';
-import { openRingBucket, updatePins } from './ring.js';
+import { openRingBucket, updatePins } from './bucket.js';
 import { RingStoreError } from './errors.js';
 import type { RingObserver, RingObserverOptions, RingSnapshot, RingWatcher } from './types.js';
 import { RingView } from './view.js';

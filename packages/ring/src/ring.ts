@@ -1,45 +1,21 @@
-import {
-  ClosedError,
-  fencedKv,
-  FencedError,
-  isWrongLastSequence,
-  jsApiCode,
-  WriteConflictError,
-  type FencedKv,
-  type TimerHandle,
-} from '@gc/core';
+import { ClosedError, type TimerHandle } from '@gc/core';
 import { createElection, type Election } from '@gc/election';
 import { NotOwnerError, type RouteHook } from '@gc/rpc';
-import { JetStreamApiCodes, jetstream } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/nats-core';
-import { planMoves } from './assign.js';
-import {
-  NodeIdInUseError,
-  PartitionCountMismatchError,
-  RingStoreError,
-  UnknownNodeError,
-  UnknownPartitionError,
-} from './errors.js';
-import { DEFAULT_PARTITIONS, loadHasher, partitionOfKey } from './hash.js';
+import { ensureConfig, isConflict, openRingBucket, updatePins } from './bucket.js';
+import { Coordinator, RECORD_DECISION_DELAY_MS } from './coordinator.js';
+import { NodeIdInUseError, RingStoreError, UnknownNodeError, UnknownPartitionError } from './errors.js';
+import { loadHasher, partitionOfKey } from './hash.js';
 import { ringMetrics, type RingMetrics } from './metrics.js';
 import { resolveRingOptions } from './options.js';
-import {
-  encodeJson,
-  parseConfigRecord,
-  parseMemberRecord,
-  parsePinsRecord,
-  ringNames,
-  type ConfigRecord,
-  type MapRecord,
-  type RingNames,
-} from './records.js';
+import { encodeJson, parseMemberRecord, ringNames, type RingNames } from './records.js';
 import type {
   Admission,
   AdmitHook,
   MemberRecord,
   PartitionRecord,
-  RebalanceReasonValue,
   Ring,
   RingEvent,
   RingInit,
@@ -51,105 +27,12 @@ import type {
 } from './types.js';
 import { RingView, S_NONE, S_OWNED, S_OWNING, S_RELEASED, type ViewMember } from './view.js';
 
-/** Delay of a coordinator decision triggered by partition record changes (ms). */
-const RECORD_DECISION_DELAY_MS = 20;
-
 /** Local state of a partition on this member. */
 const L_IDLE = 0;
 const L_CLAIMING = 1;
 const L_OWNING = 2;
 const L_SERVING = 3;
 const L_RELEASING = 4;
-
-function isConflict(err: unknown): boolean {
-  return isWrongLastSequence(err) || jsApiCode(err) === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
-}
-
-/** Opens (creating when missing) the ring bucket: history 1, file storage, no TTLs. */
-export async function openRingBucket(
-  nc: NatsConnection,
-  bucket: string,
-  replicas: number,
-  timeoutMs: number,
-  create = true,
-): Promise<KV> {
-  const kvm = new Kvm(jetstream(nc, { timeout: Math.max(timeoutMs, 5000) }));
-  if (!create) return kvm.open(bucket);
-  try {
-    return await kvm.create(bucket, { history: 1, replicas });
-  } catch (err) {
-    // An existing bucket created with other settings is used as it is.
-    try {
-      const kv = await kvm.open(bucket);
-      await kv.status();
-      return kv;
-    } catch {
-      throw new RingStoreError('open', bucket, { cause: err });
-    }
-  }
-}
-
-/** Read-modify-write of the pins record (compare-and-set, retried on conflicts); applied to `view` at once. */
-export async function updatePins(
-  kv: KV,
-  names: RingNames,
-  view: RingView,
-  change: (pins: Record<string, string>) => void,
-): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const e = await kv.get(names.pins);
-      const cur = e && e.operation === 'PUT' ? (parsePinsRecord(e.value)?.pins ?? {}) : {};
-      change(cur);
-      const data = encodeJson({ v: 1, pins: cur });
-      const rev = e ? await kv.update(names.pins, data, e.revision) : await kv.create(names.pins, data);
-      view.observe({ key: names.pins, revision: rev, operation: 'PUT', value: data } as never);
-      return;
-    } catch (err) {
-      if (isConflict(err)) continue;
-      throw new RingStoreError('write pins', names.bucket, { cause: err });
-    }
-  }
-  throw new RingStoreError('write pins (kept changing)', names.bucket);
-}
-
-/** Reads the stored partition count, storing `requested` (or the default) when the ring is new. */
-async function ensureConfig(
-  kv: KV,
-  names: RingNames,
-  requested: number | undefined,
-  nodeId: string,
-  wallNow: number,
-): Promise<number> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let e;
-    try {
-      e = await kv.get(names.config);
-    } catch (err) {
-      throw new RingStoreError('read config', names.bucket, { cause: err });
-    }
-    const stored = e && e.operation === 'PUT' ? parseConfigRecord(e.value) : null;
-    if (stored) {
-      if (requested !== undefined && requested !== stored.partitions)
-        throw new PartitionCountMismatchError(names.bucket, stored.partitions, requested);
-      return stored.partitions;
-    }
-    const rec: ConfigRecord = {
-      v: 1,
-      partitions: requested ?? DEFAULT_PARTITIONS,
-      createdAt: wallNow,
-      createdBy: nodeId,
-    };
-    try {
-      if (e) await kv.update(names.config, encodeJson(rec), e.revision);
-      else await kv.create(names.config, encodeJson(rec));
-      return rec.partitions;
-    } catch (err) {
-      if (!isConflict(err)) throw new RingStoreError('write config', names.bucket, { cause: err });
-    }
-  }
-  throw new RingStoreError('write config (kept changing)', names.bucket);
-}
 
 /**
  * Joins the ring of `app` as member `nodeId` and returns it once this node has its lease and the current
@@ -237,18 +120,7 @@ class RingImpl implements Ring {
   readonly #writeQueue: Array<() => void> = [];
   // Coordinator.
   #election: Election | undefined;
-  #coordinating = false;
-  #fenced: FencedKv | undefined;
-  #coordTimer: TimerHandle | undefined;
-  #coordTick: TimerHandle | undefined;
-  #coordRunning = false;
-  #coordAgain = false;
-  #membershipChangedAt = -Infinity;
-  #moveSince = new Map<number, { at: number; from: string | undefined; to: string; stuck: boolean }>();
-  #lastReason: RebalanceReasonValue | undefined;
-  #expiring = new Set<string>();
-  #needDecide = true;
-  #lastDeferred = 0;
+  readonly #coord: Coordinator;
 
   constructor(nc: NatsConnection, kv: KV, names: RingNames, partitions: number, o: RingOptions) {
     this.#nc = nc;
@@ -279,12 +151,25 @@ class RingImpl implements Ring {
           this.#markDirty(p);
           // Record changes (moves completing) are batched: a decision per record would cost O(partitions)
           // each during a hand-off of thousands; membership and pin changes are decided at once.
-          if (this.#coordinating) this.#coordSchedule(RECORD_DECISION_DELAY_MS, false);
+          if (this.#coord.coordinating) this.#coord.schedule(RECORD_DECISION_DELAY_MS, false);
         },
         member: (id, prev) => this.#onMember(id, prev),
         map: () => this.#markDirty(),
-        pins: () => this.#coordSchedule(),
+        pins: () => this.#coord.schedule(),
       },
+    });
+    this.#coord = new Coordinator({
+      nodeId: this.nodeId,
+      bucket: this.bucket,
+      partitionCount: partitions,
+      kv,
+      names,
+      view: this.#view,
+      o,
+      metrics: this.#metrics,
+      emit: (e) => this.#emit(e),
+      closed: () => this.#closed,
+      election: () => this.#election,
     });
     this.route = (app, key, previous) =>
       app === this.app ? this.#view.route(app, key, previous) : undefined;
@@ -330,10 +215,10 @@ class RingImpl implements Ring {
     }
     if (election) {
       this.#election = await election;
-      this.#election.on('acquired', ({ epoch }) => this.#becomeCoordinator(epoch));
-      this.#election.on('lost', ({ epoch }) => this.#stopCoordinating(epoch));
-      this.#election.on('stepped-down', ({ epoch }) => this.#stopCoordinating(epoch));
-      if (this.#election.isLeader()) this.#becomeCoordinator(this.#election.epoch());
+      this.#election.on('acquired', ({ epoch }) => this.#coord.become(epoch));
+      this.#election.on('lost', ({ epoch }) => this.#coord.stop(epoch));
+      this.#election.on('stepped-down', ({ epoch }) => this.#coord.stop(epoch));
+      if (this.#election.isLeader()) this.#coord.become(this.#election.epoch());
     }
     this.#started = true;
     this.#markDirty();
@@ -632,7 +517,7 @@ class RingImpl implements Ring {
   }
 
   isCoordinator(): boolean {
-    return this.#coordinating && (this.#election?.isLeader() ?? false);
+    return this.#coord.coordinating && (this.#election?.isLeader() ?? false);
   }
 
   #updateOwnedMetric(): void {
@@ -990,9 +875,9 @@ class RingImpl implements Ring {
       prev.record.weight !== cur.record.weight ||
       prev.record.state !== cur.record.state;
     if (shapeChanged) {
-      this.#membershipChangedAt = this.#o.clock.now();
+      this.#coord.membershipChangedAt = this.#o.clock.now();
       this.#markDirty();
-      this.#coordSchedule();
+      this.#coord.schedule();
     }
     // Our own record deleted or replaced by someone else: the lease is gone.
     if (
@@ -1002,237 +887,6 @@ class RingImpl implements Ring {
       (!cur || cur.revision > this.#memberRev)
     )
       this.#leaseLost('lease-taken');
-  }
-
-  #becomeCoordinator(epoch: number): void {
-    if (this.#closed) return;
-    this.#coordinating = true;
-    this.#fenced = fencedKv(this.#kv, {
-      epoch: () => (this.#election?.isLeader() ? this.#election.epoch() : undefined),
-      onFenced: (err) => this.#election?.observeEpoch(err.highest),
-      name: this.bucket,
-    });
-    this.#emit({ type: 'coordinator', epoch });
-    this.#o.logger.info('ring: coordinating', { epoch });
-    this.#coordSchedule();
-    const tick = () => {
-      this.#coordTick = this.#o.clock.setTimeout(
-        () => {
-          if (!this.#coordinating) return;
-          this.#coordSchedule();
-          tick();
-        },
-        Math.max(25, Math.min(250, Math.round(this.#o.ttlMs / 8))),
-      );
-    };
-    tick();
-  }
-
-  #stopCoordinating(epoch: number): void {
-    if (!this.#coordinating) return;
-    this.#coordinating = false;
-    if (this.#coordTick) this.#o.clock.clearTimeout(this.#coordTick);
-    if (this.#coordTimer) this.#o.clock.clearTimeout(this.#coordTimer);
-    this.#coordTick = this.#coordTimer = undefined;
-    this.#moveSince.clear();
-    this.#metrics.nodeCounts(new Map());
-    this.#emit({ type: 'coordinator-lost', epoch });
-  }
-
-  /**
-   * Schedules a coordinator pass. `decide` false (a partition record changed): the pass only tracks moves,
-   * unless moves were left for later (budget, stability) — record changes alone never change the plan.
-   */
-  #coordSchedule(delay = 0, decide = true): void {
-    if (!this.#coordinating || this.#closed) return;
-    if (decide) this.#needDecide = true;
-    if (this.#coordRunning) {
-      this.#coordAgain = true;
-      return;
-    }
-    if (this.#coordTimer) return;
-    this.#coordTimer = this.#o.clock.setTimeout(() => {
-      this.#coordTimer = undefined;
-      void this.#coordinate();
-    }, delay);
-  }
-
-  async #coordinate(): Promise<void> {
-    if (!this.#coordinating || this.#closed || !this.#election?.isLeader()) return;
-    this.#coordRunning = true;
-    try {
-      this.#expireMembers();
-      if (this.#needDecide || this.#lastDeferred > 0) {
-        this.#needDecide = false;
-        await this.#decide();
-      } else {
-        this.#trackMoves(this.#activeMembers());
-      }
-    } catch (err) {
-      this.#o.logger.warn('ring: coordinator pass failed', { err: (err as Error)?.message });
-    } finally {
-      this.#coordRunning = false;
-      if (this.#coordAgain) {
-        this.#coordAgain = false;
-        this.#coordSchedule(RECORD_DECISION_DELAY_MS, false); // #needDecide keeps what was asked
-      }
-    }
-  }
-
-  /** Members whose lease revision stayed unchanged for their TTL (re-checked with a read) are deleted. */
-  #expireMembers(): void {
-    const now = this.#o.clock.now();
-    for (const [id, m] of this.#view.members) {
-      if (id === this.nodeId || this.#expiring.has(id)) continue;
-      if (now - m.seenAt < m.record.ttlMs) continue;
-      this.#expiring.add(id);
-      void (async () => {
-        try {
-          const key = this.#names.member(id);
-          const e = await this.#kv.get(key);
-          if (!e || e.revision !== m.revision || e.operation !== 'PUT') return;
-          await this.#kv.delete(key, { previousSeq: m.revision });
-          this.#o.logger.info('ring: member expired', { nodeId: id, instance: m.record.instance });
-          this.#emit({ type: 'member-expired', nodeId: id, instance: m.record.instance });
-        } catch (err) {
-          if (!isConflict(err)) this.#o.logger.debug('ring: could not expire a member', { id, err });
-        } finally {
-          this.#expiring.delete(id);
-        }
-      })();
-    }
-  }
-
-  #activeMembers(): Array<{ id: string; weight: number }> {
-    return [...this.#view.members.values()]
-      .filter((m) => m.record.state === 'active')
-      .map((m) => ({ id: m.record.nodeId, weight: m.record.weight }))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
-
-  async #decide(): Promise<void> {
-    const v = this.#view;
-    const P = this.partitionCount;
-    const clock = this.#o.clock;
-    const members = this.#activeMembers();
-    const current: (string | undefined)[] = new Array<string | undefined>(P);
-    const previousTarget: (string | undefined)[] = new Array<string | undefined>(P);
-    for (let p = 0; p < P; p++) {
-      const s = v.state[p]!;
-      const owner = v.recOwner[p]! >= 0 ? v.nodeNames[v.recOwner[p]!]! : undefined;
-      current[p] = (s === S_OWNED || s === S_OWNING) && v.isLive(owner!, v.instance[p]!) ? owner : undefined;
-      previousTarget[p] = v.targetOf(p);
-    }
-    const sinceChange = clock.now() - this.#membershipChangedAt;
-    const stable = sinceChange >= this.#o.settleMs;
-    const plan = planMoves({
-      partitions: P,
-      members,
-      pins: v.pins,
-      previousTarget,
-      current,
-      maxConcurrentMoves: this.#o.maxConcurrentMoves,
-      stable,
-      initial: v.map === null,
-    });
-    this.#lastDeferred = plan.deferred;
-    if (!stable) this.#coordSchedule(Math.max(1, Math.ceil(this.#o.settleMs - sinceChange)));
-    let version = v.map?.version ?? 0;
-    if (plan.changed && members.length > 0) {
-      const nodes = [...new Set(plan.target.filter((t): t is string => t !== undefined))].sort();
-      const idx = new Map(nodes.map((n, i) => [n, i]));
-      const map: MapRecord = {
-        v: 1,
-        version: version + 1,
-        coordinator: this.nodeId,
-        epoch: this.#election!.epoch(),
-        nodes,
-        assign: plan.target.map((t) => (t === undefined ? -1 : idx.get(t)!)),
-        reason: plan.reason,
-        at: clock.wallNow(),
-      };
-      try {
-        const data = encodeJson(map);
-        const rev = v.map
-          ? await this.#fenced!.update(this.#names.map, data, v.mapRevision)
-          : await this.#fenced!.put(this.#names.map, data);
-        const stored = new Uint8Array([...new TextEncoder().encode(`gcf1 ${map.epoch} p\n`), ...data]);
-        v.observe({ key: this.#names.map, revision: rev, operation: 'PUT', value: stored } as never);
-        version = map.version;
-      } catch (err) {
-        if (err instanceof FencedError) {
-          this.#o.logger.warn('ring: a newer coordinator wrote the map; stepping back', { err: err.message });
-          return;
-        }
-        if (err instanceof WriteConflictError) {
-          this.#coordSchedule(20); // the watch brings the newer map; decide again on it
-          return;
-        }
-        throw err;
-      }
-    }
-    if (plan.changed || plan.reason !== this.#lastReason) {
-      this.#lastReason = plan.reason;
-      this.#metrics.rebalance(plan.reason);
-      this.#emit({
-        type: 'rebalance',
-        reason: plan.reason,
-        version,
-        started: plan.started,
-        deferred: plan.deferred,
-        orphans: plan.orphans,
-        inProgress: plan.inProgress,
-        imbalance: plan.imbalance,
-        members: members.length,
-      });
-    }
-    this.#trackMoves(members);
-  }
-
-  /** Moves in progress, their durations, stuck moves, counts and imbalance (coordinator metrics). */
-  #trackMoves(members: Array<{ id: string; weight: number }>): void {
-    const v = this.#view;
-    const now = this.#o.clock.now();
-    let inProgress = 0;
-    let stuck = 0;
-    for (let p = 0; p < this.partitionCount; p++) {
-      const t = v.targetOf(p);
-      const serving = v.serving[p]! >= 0 ? v.nodeNames[v.serving[p]!] : undefined;
-      const m = this.#moveSince.get(p);
-      if (t === undefined || t === serving) {
-        if (m) {
-          this.#moveSince.delete(p);
-          const tookMs = now - m.at;
-          this.#metrics.handoff('move', tookMs / 1000);
-          this.#emit({ type: 'move-done', partition: p, from: m.from, to: m.to, tookMs });
-        }
-        continue;
-      }
-      inProgress++;
-      if (!m || m.to !== t) {
-        this.#moveSince.set(p, { at: m?.at ?? now, from: serving ?? m?.from, to: t, stuck: false });
-        continue;
-      }
-      if (now - m.at >= this.#o.stuckMoveMs) {
-        stuck++;
-        if (!m.stuck) {
-          m.stuck = true;
-          this.#o.logger.warn('ring: partition move is stuck', { partition: p, from: m.from, to: m.to });
-          this.#emit({ type: 'move-stuck', partition: p, from: m.from, to: m.to, ageMs: now - m.at });
-        }
-      }
-    }
-    this.#metrics.movesInProgress(inProgress);
-    this.#metrics.stuckMoves(stuck);
-    const counts = v.counts();
-    this.#metrics.nodeCounts(counts);
-    const total = members.reduce((a, m) => a + m.weight, 0);
-    let imbalance = 0;
-    for (const m of members) {
-      const fair = (this.partitionCount * m.weight) / total;
-      imbalance = Math.max(imbalance, (counts.get(m.id) ?? 0) / fair);
-    }
-    this.#metrics.imbalance(imbalance);
   }
 
   // ---------------------------------------------------------------------------------------------- close
@@ -1247,7 +901,7 @@ class RingImpl implements Ring {
     this.#leaving = true;
     let electionClosed: Promise<void> | undefined;
     try {
-      this.#stopCoordinating(this.#election?.epoch() ?? 0);
+      this.#coord.stop(this.#election?.epoch() ?? 0);
       // Step down first (another member coordinates at once); closing the election's store can take a
       // while (consumer deletions), so it runs alongside the hand-off.
       if (this.#election?.isLeader()) await this.#election.stepDown().catch(() => undefined);
@@ -1267,14 +921,9 @@ class RingImpl implements Ring {
       this.#closed = true;
       for (let p = 0; p < this.partitionCount; p++)
         if (this.#local[p] !== L_IDLE) this.#dropLocal(p, 'ring closed');
-      for (const t of [
-        this.#renewTimer,
-        this.#deadlineTimer,
-        this.#reconcileTimer,
-        this.#coordTimer,
-        this.#coordTick,
-      ])
+      for (const t of [this.#renewTimer, this.#deadlineTimer, this.#reconcileTimer])
         if (t) clock.clearTimeout(t);
+      this.#coord.clearTimers();
       if (this.#joined) {
         this.#joined = false;
         await this.#kv

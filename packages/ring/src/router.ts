@@ -6,7 +6,7 @@ import { loadHasher } from './hash.js';
 import { ringMetrics } from './metrics.js';
 import { defaultRingRouterOptions } from './options.js';
 import { parseConfigRecord, ringNames } from './records.js';
-import { openRingBucket } from './ring.js';
+import { openRingBucket } from './bucket.js';
 import type { RingRouter, RingRouterOptions } from './types.js';
 import { RingView } from './view.js';
 
