@@ -299,9 +299,9 @@ export interface PlatformOptions {
   processMetrics?: boolean;
   /**
    * Keeps the process's heap compact while it is idle: once a minute the event loop's utilization is looked
-   * at, and after an idle minute (under 5 %) V8 is asked for a full collection, at most once per five
-   * minutes (see `startIdleGc`). Without it an idle node's resident memory creeps up for many minutes
-   * with garbage V8 collects late. It sets V8's `--expose-gc` flag at run time, so it is for processes
+   * at, and after an idle minute (under 5 %) V8 is asked for a full collection (see `startIdleGc`).
+   * Without it an idle node's resident memory creeps up for many minutes with garbage V8 collects late.
+   * It sets V8's `--expose-gc` flag at run time, so it is for processes
    * gc owns: default false; the `gc` daemon turns it on.
    */
   idleGc?: boolean;

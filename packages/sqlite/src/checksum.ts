@@ -153,7 +153,9 @@ export function hashFile(
   if (pages === 0) return hashes;
   const fd = openSync(path, 'r');
   try {
-    const perBlock = Math.max(1, Math.floor((4 << 20) / pageSize));
+    // Blocks of up to 4 MiB, no larger than the file: a large block freed after each call raises glibc's
+    // mmap threshold, and the next one then stays in the process's heap (an idle process's RSS ratchets).
+    const perBlock = Math.min(pages, Math.max(1, Math.floor((4 << 20) / pageSize)));
     const block = Buffer.alloc(perBlock * pageSize);
     for (let first = 1; first <= pages; first += perBlock) {
       const n = Math.min(perBlock, pages - first + 1);

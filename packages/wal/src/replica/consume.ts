@@ -207,9 +207,13 @@ export class Follower {
           this.#batch.push({ meta: tx.meta, body: tx.body, lastSeq: tx.lastSeq });
           this.#batchBytes += tx.body.length;
         }
+        // A batch goes to the applier when the stream holds nothing after it, and also as soon as no further
+        // message is already here: one still on its way from the server (`info.pending` counts it) is not
+        // waited for, since pipelined commits follow each other by less than a round trip.
         if (
           this.#batch.length > 0 &&
           (m.info.pending === 0 ||
+            iter.getPending() === 0 ||
             this.#batch.length >= this.#o.batchMaxTransactions ||
             this.#batchBytes >= this.#o.batchMaxBytes ||
             tx?.meta.kind === TxKind.Full)
