@@ -1,11 +1,6 @@
-export {
-  createLocks,
-  defaultLocksOptions,
-  resolveLocksOptions,
-  parseLockRecord,
-  MIN_TTL_MS,
-  MAX_PERMITS,
-} from './locks.js';
+export { createLocks } from './locks.js';
+export { defaultLocksOptions, resolveLocksOptions, MIN_TTL_MS, MAX_PERMITS } from './options.js';
+export { parseLockRecord } from './records.js';
 export {
   LockErrorCode,
   NotLockOwnerError,
