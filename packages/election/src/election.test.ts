@@ -10,7 +10,7 @@ import {
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createElectionOnStore, type CreateElectionOptions } from './election.js';
-import { MemoryLeaseBackend, type MemoryLeaseStore } from './store.js';
+import { MemoryLeaseBackend, type MemoryLeaseStore } from './memory-store.js';
 import type { Election, ElectionEventName, ElectionEvents } from './types.js';
 
 // Every test runs on a FakeClock and the in-process lease store (same CAS semantics as NATS KV, proven by

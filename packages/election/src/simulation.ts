@@ -12,13 +12,8 @@
 import { Rng } from '@gc/testkit';
 import { FakeClock, memoryEpochStore, type Clock, type EpochStore, type TimerHandle } from '@gc/core';
 import { createElectionOnStore, type CreateElectionOptions } from './election.js';
-import {
-  MemoryLeaseBackend,
-  type LeaseEntry,
-  type LeaseStore,
-  type MemoryLeaseStore,
-  type ProbeResult,
-} from './store.js';
+import { MemoryLeaseBackend, type MemoryLeaseStore } from './memory-store.js';
+import type { LeaseEntry, LeaseStore, ProbeResult } from './store.js';
 import type { Election, ElectionEvents, LeaseRecord } from './types.js';
 
 /** The function under test: `createElectionOnStore` or a mutant of it. */

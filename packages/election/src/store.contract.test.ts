@@ -4,7 +4,8 @@ import { startServer, waitFor, type NatsServer } from '@gc/testkit';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseConflictError } from './errors.js';
-import { MemoryLeaseBackend, openKvLeaseStore, type LeaseEntry, type LeaseStore } from './store.js';
+import { MemoryLeaseBackend } from './memory-store.js';
+import { openKvLeaseStore, type LeaseEntry, type LeaseStore } from './store.js';
 import type { LeaseRecord } from './types.js';
 
 // The same contract, run against NATS KV on a real nats-server and against the in-process store that the
