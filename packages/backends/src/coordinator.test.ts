@@ -1,7 +1,8 @@
 import { createFence, FakeClock, FencedError } from '@gc/core';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createActiveCoordinator, type ActiveStep, type CoordinatorEvent } from './coordinator.js';
+import { createActiveCoordinator } from './coordinator.js';
+import type { ActiveStep, CoordinatorEvent } from './sequence.js';
 import { PhaseError } from './errors.js';
 import { BackendState, type Backend, type BackendStateValue } from './types.js';
 

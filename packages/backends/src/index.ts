@@ -69,12 +69,8 @@ export type {
 } from './docker-args.js';
 export { loadBackend, createBackendFromConfig, validateBackendConfig, builtinBackends } from './load.js';
 export type { LoadBackendOptions, BackendConfig } from './load.js';
-export {
-  createActiveCoordinator,
-  defaultActiveCoordinatorOptions,
-  Phase,
-  CoordinatorState,
-} from './coordinator.js';
+export { createActiveCoordinator } from './coordinator.js';
+export { defaultActiveCoordinatorOptions, Phase, CoordinatorState } from './sequence.js';
 export type {
   ActiveCoordinator,
   ActiveCoordinatorOptions,
@@ -90,4 +86,4 @@ export type {
   CoordinatorEvent,
   CoordinatorMetrics,
   CoordinatorStateValue,
-} from './coordinator.js';
+} from './sequence.js';
