@@ -10,31 +10,16 @@ import {
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
   jetstream,
   jetstreamManager,
   JetStreamApiCodes,
   JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { Counter, type Registry } from 'prom-client';
-import {
-  ClosedError,
-  ConfigError,
-  InvalidNameError,
-  resourceNames,
-  silentLogger,
-  subjectTail,
-  validateAppName,
-  validateNodeId,
-  validateToken,
-  type PlatformResourceNames,
-} from '@gc/core';
+import { ClosedError, ConfigError, resourceNames, validateToken, type PlatformResourceNames } from '@gc/core';
 import {
   DurableConflictError,
   EventsErrorCode,
@@ -42,6 +27,17 @@ import {
   InvalidPayloadError,
   PayloadTooLargeError,
 } from './errors.js';
+import { metrics, type Metrics } from './metrics.js';
+import {
+  dec,
+  DEAD_LETTER_TOPIC,
+  encodePayload,
+  posInt,
+  resolveEventsOptions,
+  validateTopic,
+  validateTopicPattern,
+} from './options.js';
+import { ensureStream, type EventStreams } from './streams.js';
 import {
   EventHeaders,
   EventScope,
@@ -56,132 +52,8 @@ import {
   type SubscribeOptions,
 } from './types.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-/** Topic of dead-lettered events (in the scope of the failed event). */
-export const DEAD_LETTER_TOPIC = 'gc.dead-letter';
-
-/** Defaults of {@link EventsOptions}; `platform` has none and is empty here. */
-export function defaultEventsOptions(): EventsOptions {
-  return {
-    platform: '',
-    stream: true,
-    maxAgeMs: 7 * DAY_MS,
-    maxBytes: 64 * 1024 * 1024,
-    replicas: 1,
-    publishTimeoutMs: 5000,
-    maxDeliver: 5,
-    ackWaitMs: 30_000,
-    retryDelayMs: 1000,
-    logger: silentLogger,
-  };
-}
-
-function posInt(path: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-    throw new ConfigError(path, `must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-/** Merges `opts` over {@link defaultEventsOptions} and validates. */
-export function resolveEventsOptions(
-  opts: Partial<EventsOptions> & Pick<EventsOptions, 'platform'>,
-): EventsOptions {
-  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-  const o: EventsOptions = { ...defaultEventsOptions(), ...given };
-  resourceNames(o.platform);
-  if (o.app !== undefined) validateAppName(o.app);
-  if (o.nodeId !== undefined) validateNodeId(o.nodeId);
-  for (const k of ['maxAgeMs', 'publishTimeoutMs', 'maxDeliver', 'ackWaitMs', 'retryDelayMs'] as const) {
-    posInt(`events.${k}`, o[k]);
-  }
-  if (o.maxBytes !== -1) posInt('events.maxBytes', o.maxBytes);
-  if (![1, 3, 5].includes(o.replicas)) {
-    throw new ConfigError('events.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
-  }
-  return o;
-}
-
-/** Validates a topic for publishing: dotted tokens, no wildcards. Throws `InvalidNameError`. */
-export function validateTopic(topic: unknown): string {
-  const t = subjectTail('event topic', topic as string);
-  if (t.split('.').some((x) => x === '*' || x === '>')) {
-    throw new InvalidNameError('event topic', t, 'wildcards "*" and ">" are only allowed when subscribing');
-  }
-  return t;
-}
-
-/** Validates a topic pattern for subscribing (`a.*`, `a.>`, `>`). Throws `InvalidNameError`. */
-export function validateTopicPattern(topic: unknown): string {
-  return subjectTail('event topic', topic as string);
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** Encodes a payload as JSON; throws `InvalidPayloadError` for anything JSON cannot represent. */
-export function encodePayload(topic: string, data: unknown): Uint8Array {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (err) {
-    throw new InvalidPayloadError(topic, (err as Error).message, { cause: err });
-  }
-  if (json === undefined)
-    throw new InvalidPayloadError(topic, `${typeof data} cannot be represented in JSON`);
-  return enc.encode(json);
-}
-
 function isNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
-}
-
-/** The streams an `Events` instance uses. */
-export interface EventStreams {
-  /** `{platform}_events`: subjects `{platform}.events.>`. */
-  platform: string;
-  /** `{platform}_{app}_events`: subjects `{platform}.{app}.events.>` (when the instance has an app). */
-  app?: string;
-}
-
-/** Creates `name` with `subject` when missing; brings its age/size limits to the configured ones. */
-async function ensureStream(
-  jsm: JetStreamManager,
-  name: string,
-  subject: string,
-  o: EventsOptions,
-  explicit: { maxAgeMs: boolean; maxBytes: boolean },
-): Promise<void> {
-  try {
-    const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
-    const info = await jsm.streams.info(name).catch(() => null);
-    if (!info) {
-      await jsm.streams.add({
-        name,
-        subjects: [subject],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-        num_replicas: o.replicas,
-        duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
-        ...limits,
-      });
-    } else {
-      // Only limits set explicitly are applied to an existing stream (an instance with defaults must not
-      // reset the retention another one configured).
-      const wanted = {
-        ...(explicit.maxAgeMs ? { max_age: limits.max_age } : {}),
-        ...(explicit.maxBytes ? { max_bytes: limits.max_bytes } : {}),
-      };
-      if (Object.entries(wanted).some(([k, v]) => info.config[k as keyof typeof wanted] !== v)) {
-        await jsm.streams.update(name, { ...info.config, ...wanted });
-      }
-    }
-  } catch (err) {
-    throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'ensure stream', `events stream ${name}`, {
-      cause: err,
-    });
-  }
 }
 
 /**
@@ -227,26 +99,6 @@ export async function createEvents(
     if (streams.app) await ensureStream(jsm, streams.app, `${names.platform}.${o.app}.events.>`, o, explicit);
   }
   return new EventsImpl(nc, names, o, streams, jsm);
-}
-
-interface Metrics {
-  published: Counter | undefined;
-  handled: Counter | undefined;
-}
-
-function metrics(registry: Registry | undefined): Metrics {
-  if (!registry) return { published: undefined, handled: undefined };
-  const get = (name: string, help: string, labelNames: string[]) =>
-    (registry.getSingleMetric(name) as Counter | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] });
-  return {
-    published: get('gc_events_published_total', 'Events published', ['platform', 'app', 'scope']),
-    handled: get(
-      'gc_events_handled_total',
-      'Events received by result (ok, failed, malformed, dead_lettered)',
-      ['platform', 'app', 'scope', 'result'],
-    ),
-  };
 }
 
 class EventsImpl implements Events {

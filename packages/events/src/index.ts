@@ -1,12 +1,12 @@
+export { createEvents } from './events.js';
 export {
-  createEvents,
   defaultEventsOptions,
   resolveEventsOptions,
   validateTopic,
   validateTopicPattern,
   encodePayload,
   DEAD_LETTER_TOPIC,
-} from './events.js';
+} from './options.js';
 export {
   EventsErrorCode,
   InvalidPayloadError,
@@ -15,7 +15,7 @@ export {
   DurableConflictError,
 } from './errors.js';
 export type { EventsErrorCodeValue } from './errors.js';
-export type { EventStreams } from './events.js';
+export type { EventStreams } from './streams.js';
 export { EventScope, EventHeaders } from './types.js';
 export type {
   DeadLetter,
