@@ -1,12 +1,12 @@
+export { createMembership } from './membership.js';
 export {
-  createMembership,
   defaultMembershipOptions,
   resolveMembershipOptions,
   validateLabels,
-  parseMemberRecord,
   MIN_HEARTBEAT_MS,
   MAX_LABEL_VALUE,
-} from './membership.js';
+} from './options.js';
+export { parseMemberRecord } from './records.js';
 export { MembershipErrorCode, MembershipStoreError } from './errors.js';
 export type { MembershipErrorCodeValue } from './errors.js';
 export { membershipMetrics } from './metrics.js';
