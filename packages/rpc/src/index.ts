@@ -1,5 +1,6 @@
 export { createRpcServer, defaultRpcServerOptions } from './server.js';
-export { createRpcClient, defaultRpcClientOptions, rendezvous } from './client.js';
+export { createRpcClient } from './client.js';
+export { defaultRpcClientOptions, rendezvous } from './policy.js';
 export {
   RpcErrorCode,
   RpcError,

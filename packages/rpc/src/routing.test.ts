@@ -1,7 +1,7 @@
 import { ErrorCode } from '@gc/core';
 import { startServer, type NatsServer } from '@gc/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rendezvous } from './client.js';
+import { rendezvous } from './policy.js';
 import { RpcErrorCode } from './errors.js';
 import { delay, rejection, Rig } from './test/helpers.js';
 
