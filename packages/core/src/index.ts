@@ -61,6 +61,7 @@ export {
   JsApiCode,
   jsApiCode,
   isWrongLastSequence,
+  isCasConflict,
   isStreamNotFound,
   isConsumerNotFound,
   isNoResponders,

@@ -18,6 +18,8 @@ export const JsApiCode = {
   StreamNotFound: 10059,
   /** A publish whose expected last (subject) sequence did not hold: a CAS that lost. */
   WrongLastSequence: 10071,
+  /** A publish that expected a last sequence of a subject the stream holds no message of. */
+  WrongLastSequenceUnknown: 10164,
   JetStreamNotEnabled: 10076,
 } as const;
 
@@ -39,6 +41,15 @@ export function jsApiCode(err: unknown): number | undefined {
 /** A CAS (expected last sequence / revision) that lost: someone else wrote first. */
 export function isWrongLastSequence(err: unknown): boolean {
   return jsApiCode(err) === JsApiCode.WrongLastSequence;
+}
+
+/**
+ * A compare-and-set that lost for either reason the server gives: another write came first (wrong last
+ * sequence), or the key it expected has no message (wrong last sequence, unknown).
+ */
+export function isCasConflict(err: unknown): boolean {
+  const code = jsApiCode(err);
+  return code === JsApiCode.WrongLastSequence || code === JsApiCode.WrongLastSequenceUnknown;
 }
 
 /** The stream (or the KV bucket / object store behind it) does not exist. */

@@ -1,6 +1,5 @@
 // The lock records in the bucket and how writes to them conflict.
-import { isWrongLastSequence } from '@gc/core';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isCasConflict } from '@gc/core';
 import type { LockRecord } from './types.js';
 
 export const enc = new TextEncoder();
@@ -30,15 +29,7 @@ export function parseLockRecord(bytes: Uint8Array): LockRecord | null {
 }
 
 /** A compare-and-set that lost (the key moved on). */
-export function isConflict(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) {
-    return (
-      err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
-    );
-  }
-  return isWrongLastSequence(err);
-}
+export const isConflict = isCasConflict;
 
 /** Thrown by a write whose expected revision was not the key's last. */
 export class Conflict extends Error {}

@@ -1,6 +1,5 @@
 // Member records in the membership bucket: parsing, leave reasons, conflicts and TTL headers.
-import { isWrongLastSequence, type TimerHandle } from '@gc/core';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isCasConflict, type TimerHandle } from '@gc/core';
 import type { KvEntry } from '@nats-io/kv';
 import type { LeaveReason, MemberRecord } from './types.js';
 
@@ -43,15 +42,7 @@ export function leaveReasonOf(e: KvEntry): LeaveReason {
 }
 
 /** A compare-and-set that lost (the key moved on). */
-export function isConflict(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) {
-    return (
-      err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
-    );
-  }
-  return isWrongLastSequence(err);
-}
+export const isConflict = isCasConflict;
 
 /** Go duration for a per-key TTL: whole seconds, rounded up (never shorter than asked). */
 export function ttlHeader(ms: number): string {

@@ -1,6 +1,6 @@
 // The ring's KV bucket: opening it, the config record (partition count) and the pins record.
-import { isWrongLastSequence, jsApiCode } from '@gc/core';
-import { JetStreamApiCodes, jetstream } from '@nats-io/jetstream';
+import { isCasConflict } from '@gc/core';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { PartitionCountMismatchError, RingStoreError } from './errors.js';
@@ -15,9 +15,7 @@ import {
 import type { RingView } from './view.js';
 
 /** A compare-and-set that lost: the key moved on (told by JetStream error code). */
-export function isConflict(err: unknown): boolean {
-  return isWrongLastSequence(err) || jsApiCode(err) === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
-}
+export const isConflict = isCasConflict;
 
 /** Opens (creating when missing) the ring bucket: history 1, file storage, no TTLs. */
 export async function openRingBucket(
