@@ -135,6 +135,15 @@ export function databaseFileInfo(path: string): DatabaseFileInfo {
 }
 
 /**
+ * Pages per block for reading a whole database file of `pageCount` pages: up to 4 MiB, never more than the
+ * file (at least 1). A 4 MiB block allocated and freed on every read of a small file raises glibc's mmap
+ * threshold, and the next one then stays resident in the thread's heap: an idle process's RSS ratchets up.
+ */
+export function readBlockPages(pageCount: number, pageSizeBytes: number): number {
+  return Math.max(1, Math.min(pageCount, Math.floor((4 << 20) / pageSizeBytes)));
+}
+
+/**
  * Reads every page of a database file and returns their hashes. `pageCount` limits the pages read
  * (default: the file length). Reads in large blocks; a 1 GiB file takes about a second.
  */
@@ -153,9 +162,7 @@ export function hashFile(
   if (pages === 0) return hashes;
   const fd = openSync(path, 'r');
   try {
-    // Blocks of up to 4 MiB, no larger than the file: a large block freed after each call raises glibc's
-    // mmap threshold, and the next one then stays in the process's heap (an idle process's RSS ratchets).
-    const perBlock = Math.min(pages, Math.max(1, Math.floor((4 << 20) / pageSize)));
+    const perBlock = readBlockPages(pages, pageSize);
     const block = Buffer.alloc(perBlock * pageSize);
     for (let first = 1; first <= pages; first += perBlock) {
       const n = Math.min(perBlock, pages - first + 1);

@@ -18,5 +18,6 @@ export {
   headerPageSize,
   databaseFileInfo,
   hashFile,
+  readBlockPages,
 } from './checksum.js';
 export type { SqliteDatabase, OpenDatabaseOptions, DatabaseFileInfo } from './types.js';

@@ -5,6 +5,7 @@ import {
   headerPageSize,
   lockPageNumber,
   pageHash,
+  readBlockPages,
   type SqliteDatabase,
 } from '@gc/sqlite';
 import type { PrimaryOptions } from '../types.js';
@@ -140,10 +141,7 @@ export class Capture {
       }
       const hashes = new PageHashes();
       const lock = pageSize ? lockPageNumber(pageSize) : 0;
-      // Up to 4 MiB, no larger than the file (see hashFile in @gc/sqlite: large blocks freed ratchet RSS).
-      const block = Buffer.alloc(
-        pageSize ? Math.max(1, Math.min(dbPages, Math.floor((4 << 20) / pageSize))) * pageSize : 0,
-      );
+      const block = Buffer.alloc(pageSize ? readBlockPages(dbPages, pageSize) * pageSize : 0);
       const per = pageSize ? block.length / pageSize : 0;
       for (let first = 1; first <= dbPages; first += per) {
         const n = Math.min(per, dbPages - first + 1);
