@@ -6,6 +6,7 @@ import { openDatabase } from '@gc/sqlite';
 import {
   parseWalHeader,
   readWal,
+  WalReader,
   walChecksum,
   WAL_FRAME_HEADER_BYTES,
   WAL_HEADER_BYTES,
@@ -103,5 +104,50 @@ describe('WAL file format', () => {
     expect(readWal(cutPath, undefined).transactions).toHaveLength(0);
     copyFileSync(`${path}-wal`, cutPath);
     db.close();
+  });
+
+  it('a reader kept open reads what a fresh one reads, commit after commit, across checkpoints and restarts', async () => {
+    // The kept reader's fast path (frames right after the cursor, no look at size or header) must give
+    // exactly what the full read gives, whatever the WAL went through since the last read.
+    const dir = await makeTempDir('walfile');
+    let rnd = 7;
+    const next = () => (rnd = (rnd * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    for (const seed of [1, 2, 3]) {
+      rnd = seed;
+      const path = join(dir, `s${seed}.db`);
+      const db = openDatabase(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('wal_autocheckpoint = 0');
+      db.exec('CREATE TABLE t (x)');
+      const kept = new WalReader(`${path}-wal`);
+      let cursor = kept.read(undefined).cursor;
+      let fast = 0;
+      for (let step = 0; step < 80; step++) {
+        const r = next();
+        if (r < 0.55) db.prepare('INSERT INTO t VALUES (?)').run('x'.repeat(Math.floor(next() * 9000)));
+        else if (r < 0.7) db.exec('DELETE FROM t WHERE rowid % 3 = 0');
+        else if (r < 0.8) db.pragma('wal_checkpoint(PASSIVE)');
+        else if (r < 0.9) db.pragma('wal_checkpoint(RESTART)');
+        else if (r < 0.95) db.pragma('wal_checkpoint(TRUNCATE)');
+        else {
+          db.exec('BEGIN');
+          db.prepare('INSERT INTO t VALUES (?)').run('y'.repeat(20_000));
+          db.exec('ROLLBACK');
+        }
+        const want = readWal(`${path}-wal`, cursor);
+        const got = kept.read(cursor);
+        expect(got.newGeneration).toBe(want.newGeneration);
+        expect(got.header).toEqual(want.header);
+        expect(got.cursor).toEqual(want.cursor);
+        expect(got.transactions.map((t) => [t.dbSizePages, t.endOffset, t.frames, [...t.pages]])).toEqual(
+          want.transactions.map((t) => [t.dbSizePages, t.endOffset, t.frames, [...t.pages]]),
+        );
+        if (!got.newGeneration && got.transactions.length > 0) fast++;
+        cursor = got.cursor;
+      }
+      expect(fast).toBeGreaterThan(15);
+      kept.close();
+      db.close();
+    }
   });
 });
