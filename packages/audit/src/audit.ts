@@ -16,6 +16,7 @@ import { Counter, type Registry } from 'prom-client';
 import {
   ClosedError,
   ConfigError,
+  isStreamNotFound,
   InvalidNameError,
   realClock,
   resourceNames,
@@ -158,7 +159,10 @@ export async function createAudit(
   try {
     const jsm = await jetstreamManager(nc, { timeout: o.publishTimeoutMs });
     const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
-    const info = await jsm.streams.info(stream).catch(() => null);
+    const info = await jsm.streams.info(stream).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return null; // created below
+      throw err;
+    });
     if (!info) {
       await jsm.streams.add({
         name: stream,
@@ -341,6 +345,7 @@ class AuditImpl implements Audit {
     } catch (err) {
       throw new AuditStoreError('query', this.stream, { cause: err });
     } finally {
+      // The query's consumer: gone already or the server is away; it expires by itself.
       await consumer.delete().catch(() => undefined);
     }
     return out;

@@ -127,6 +127,7 @@ class Coordinator implements ActiveCoordinator {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn, fn);
+    // The chain only orders the steps; each caller gets its own step's result or error.
     this.#queue = next.catch(() => undefined);
     return next;
   }
@@ -162,6 +163,7 @@ class Coordinator implements ActiveCoordinator {
           BackendErrorCode.Unhealthy,
           `backend ${backend.name} not healthy: ${h.detail}`,
         );
+      // Aborted: the wait ends early and the loop checks the signal.
       await this.#clock.sleep(Math.min(pollMs, cap), signal).catch(() => undefined);
       pollMs *= 2;
     }
@@ -400,6 +402,7 @@ class Coordinator implements ActiveCoordinator {
     this.#restartHistory.push(now);
     this.#m.backendRestarts++;
     const watch = this.#watchAbort.signal;
+    // Aborted: the wait ends early and the next line checks the signal.
     await this.#clock.sleep(d.delayMs, watch).catch(() => undefined);
     if (watch.aborted) return;
     const t0 = this.#clock.now();

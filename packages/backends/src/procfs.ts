@@ -44,6 +44,7 @@ export function processGroupMembers(pgid: number): ProcStat[] {
     try {
       line = readFileSync(`/proc/${d}/stat`, 'utf8');
     } catch {
+      // The process exited between the listing and the read: skip it.
       continue;
     }
     const st = parseProcStat(line);
@@ -88,6 +89,7 @@ export function findListenerPid(port: number): number | undefined {
     try {
       fds = readdirSync(`/proc/${d}/fd`);
     } catch {
+      // The process exited (or is not ours to read) between the listing and the read: skip it.
       continue;
     }
     for (const fd of fds) {

@@ -172,6 +172,7 @@ export async function connect(opts: Partial<ConnectOptions> = {}): Promise<NatsC
   try {
     await checkServer(nc, o);
   } catch (err) {
+    // The server check's error is the one to report; the close is cleanup.
     await nc.close().catch(() => undefined);
     throw err;
   }

@@ -99,6 +99,7 @@ export function startIdleGc(o: IdleGcOptions): IdleGc {
         count++;
         try {
           const r = gc({ type: 'major', execution: 'async' });
+          // A refused collection only skips this idle minute.
           if (r instanceof Promise) r.catch(() => undefined);
         } catch (err) {
           o.logger?.debug('idle collection refused', { err: String(err) });

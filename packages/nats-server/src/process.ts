@@ -93,6 +93,7 @@ export class NatsServerProcess {
         ),
       ),
     );
+    // Read by the race below; this only keeps a failure after the port came up from being unhandled.
     failed.catch(() => undefined);
     await Promise.race([failed, this.#waitPort(logOffset)]);
   }

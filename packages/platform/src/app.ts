@@ -657,6 +657,7 @@ export class AppImpl implements App {
   }
 
   async #stop(): Promise<void> {
+    // A failed start was reported by start() itself; stopping goes on regardless.
     await this.#starting?.catch(() => undefined);
     this.#current?.abort();
     for (const c of this.#started) c.stopping?.();

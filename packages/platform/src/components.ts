@@ -56,6 +56,7 @@ export async function backendComponent(
         }
       : {}),
     async refresh() {
+      // The backend cannot say now: the status keeps the last answer (its health check reports failures).
       const st = await backend.status().catch(() => undefined);
       if (st) last = { kind: st.kind, state: st.state, pid: st.pid, restarts: st.restarts };
     },

@@ -138,6 +138,7 @@ export function createSnapshotter(
   };
 
   const snapshotNow = async (): Promise<SnapshotInfo> => {
+    // The snapshot in progress reports its own failure to its caller; this one only waits for it.
     while (running) await running.catch(() => undefined);
     running = once();
     try {
@@ -164,6 +165,7 @@ export function createSnapshotter(
   const close = async () => {
     closed = true;
     if (timer) o.clock.clearTimeout(timer);
+    // The snapshot in progress reports its own failure to its caller; closing only waits for it.
     await running?.catch(() => undefined);
   };
   return { snapshotNow, close, [Symbol.asyncDispose]: close };

@@ -184,6 +184,7 @@ class SnapshotStoreImpl implements SnapshotStore {
         rs,
       );
     } catch (err) {
+      // Cleanup of the half-written snapshot: the upload's error is the one to report.
       await this.#os.delete(name).catch(() => undefined);
       if (err instanceof SnapshotCorruptError) throw err;
       const cause = (err as { cause?: unknown }).cause;

@@ -82,6 +82,7 @@ export async function promote(
         stallTimeoutMs: options.catchUpStallMs ?? 15_000,
       });
     } catch (err) {
+      // Cleanup: the catch-up's error is the one to report.
       await replica.close().catch(() => undefined);
       throw new PromotionError(`catch-up did not finish: ${(err as Error).message}`, { cause: err });
     }

@@ -163,6 +163,7 @@ class ReplicaImpl implements Replica {
           Math.min(250, stallMs),
           'catch-up tick',
         )
+        // Only a pacing wait: the loop checks done() and the stall itself.
         .catch(() => undefined);
     }
     await this.#ctx.applyLock;
@@ -202,6 +203,7 @@ class ReplicaImpl implements Replica {
     this.#ctx.setState(ReplicaStateName.Closed);
     for (const fn of this.#onClose.splice(0)) fn();
     this.#follower.messages?.stop();
+    // The loop reported its errors as events while it ran; closing only waits for it to end.
     await this.#loop?.catch(() => undefined);
     await this.#ctx.applyLock;
     await this.#applier.flush();
@@ -248,6 +250,7 @@ export async function createReplica(
   try {
     await r.start();
   } catch (err) {
+    // Cleanup: the start's error is the one to report.
     await r.close().catch(() => undefined);
     throw err;
   }

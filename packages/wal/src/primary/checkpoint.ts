@@ -40,6 +40,7 @@ export class Checkpointer {
     // One at a time: a second request must not wait for the lock synchronously while the first one's
     // loan is on its way (it would block the very event loop that has to receive it).
     const run = this.#lockChain.then(() => this.#underWriteLockNow(step, timeoutMs));
+    // The chain only orders the steps; each caller gets its own step's result or error.
     this.#lockChain = run.catch(() => undefined);
     return run;
   }

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
-import type { TimerHandle } from '@gc/core';
+import { JsApiCode, jsApiCode, type TimerHandle } from '@gc/core';
 import { CorruptMessageError, DivergedError, GapError } from '../errors.js';
 import type { ReplicaOptions } from '../types.js';
 import { ReplicaStateName } from '../types.js';
@@ -89,6 +89,7 @@ export class Follower {
           } else {
             this.#o.logger.warn('replica refused stream data', { err: e.message });
             this.#ctx.emit({ type: 'refused', error: e });
+            // No snapshot list now: -1 lets any snapshot count as newer.
             const latest = await this.#o.snapshots?.latest().catch(() => undefined);
             this.#stalls.stuck = {
               key,
@@ -117,6 +118,7 @@ export class Follower {
               ? this.#stalls.stall(e.message)
               : Math.min(this.#o.maxRetryDelayMs, this.#o.retryDelayMs * 2 ** (this.#stalls.failures - 1));
         }
+        // Closing aborts the wait; the loop checks `closed`.
         await this.#o.clock.sleep(waitMs).catch(() => undefined);
       }
     }
@@ -140,7 +142,11 @@ export class Follower {
     else if (this.#ctx.pos.txid > 0 && this.#ctx.pos.seq >= first && this.#ctx.pos.seq <= last) {
       const m = await this.#ctx.jsm.streams
         .getMessage(this.#ctx.names.stream, { seq: this.#ctx.pos.seq })
-        .catch(() => null);
+        .catch((err: unknown) => {
+          // Removed since the info above (trimmed): nothing to compare; other failures are retried.
+          if (jsApiCode(err) === JsApiCode.NoMessageFound) return null;
+          throw err;
+        });
       const txid = Number(m?.header.get(WalHeader.Txid));
       if (m && txid !== this.#ctx.pos.txid)
         why = `stream seq ${this.#ctx.pos.seq} holds txid ${txid}, not ${this.#ctx.pos.txid}`;
@@ -257,6 +263,7 @@ export class Follower {
         const last = await this.#ctx.jsm.streams
           .info(this.#ctx.names.stream)
           .then((i) => i.state.last_seq)
+          // The server is away: the next check looks again.
           .catch(() => undefined);
         if (!ended && last !== undefined && last > s.lastSeq) {
           onStuck(

@@ -126,6 +126,7 @@ export class ReplicaContext {
   /** Runs `fn` after every step queued before it: applying a batch, a bootstrap, a snapshot copy. */
   locked<T>(fn: () => T | Promise<T>): Promise<T> {
     const run = this.applyLock.then(fn, fn);
+    // The chain only orders the steps; each caller gets its own step's result or error.
     this.applyLock = run.catch(() => undefined);
     return run;
   }

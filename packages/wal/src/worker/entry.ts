@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     post({ type: 'ready', position: primary.position() });
   } catch (err) {
     post({ type: 'failed', error: toWireError(err) });
+    // Cleanup after a failed start: the failure was posted above.
     await nc?.close().catch(() => undefined);
     port.close();
     return;
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
         flushEvents();
         post({ type: 'reply', id: m.id, ok: true, value, position: p.position() });
         if (m.method === 'stop') {
+          // Closing after stop: its reply is already posted.
           await nc?.close().catch(() => undefined);
           port.close();
         }
