@@ -1,5 +1,5 @@
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
-import { JsApiCode, jsApiCode, type TimerHandle } from '@gc/core';
+import type { TimerHandle } from '@gc/core';
 import { CorruptMessageError, DivergedError, GapError } from '../errors.js';
 import type { ReplicaOptions } from '../types.js';
 import { ReplicaStateName } from '../types.js';
@@ -140,13 +140,9 @@ export class Follower {
     else if (this.#ctx.pos.seq > last)
       why = `the stream ends at seq ${last}, before this replica's seq ${this.#ctx.pos.seq}`;
     else if (this.#ctx.pos.txid > 0 && this.#ctx.pos.seq >= first && this.#ctx.pos.seq <= last) {
-      const m = await this.#ctx.jsm.streams
-        .getMessage(this.#ctx.names.stream, { seq: this.#ctx.pos.seq })
-        .catch((err: unknown) => {
-          // Removed since the info above (trimmed): nothing to compare; other failures are retried.
-          if (jsApiCode(err) === JsApiCode.NoMessageFound) return null;
-          throw err;
-        });
+      // null when trimmed since the info above: nothing to compare. Other failures end this consume and are
+      // retried by the loop.
+      const m = await this.#ctx.jsm.streams.getMessage(this.#ctx.names.stream, { seq: this.#ctx.pos.seq });
       const txid = Number(m?.header.get(WalHeader.Txid));
       if (m && txid !== this.#ctx.pos.txid)
         why = `stream seq ${this.#ctx.pos.seq} holds txid ${txid}, not ${this.#ctx.pos.txid}`;
