@@ -1,7 +1,10 @@
-import { nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
+// createLocks and the Locks of one owner in a bucket: acquire (locks and semaphore permits), release, info,
+// holders, force-release and close. Leases and semaphores are in lease.ts; what this instance has seen of
+// the bucket is in watch.ts.
+import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
-import { ClosedError, ConfigError, ErrorCode, GcError, validateToken, type TimerHandle } from '@gc/core';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { ClosedError, ConfigError, ErrorCode, GcError, validateToken } from '@gc/core';
 import {
   LockNotHeldError,
   LockStoreError,
@@ -11,8 +14,9 @@ import {
 } from './errors.js';
 import { LeaseImpl, SemaphoreImpl } from './lease.js';
 import { int, MAX_PERMITS, MIN_TTL_MS, resolveLocksOptions } from './options.js';
-import { Conflict, enc, isConflict, parseLockRecord, splitKey, type Seen } from './records.js';
+import { Conflict, enc, isConflict, parseLockRecord, splitKey } from './records.js';
 import { lockMetrics, type LockMetrics } from './metrics.js';
+import { LockWatch } from './watch.js';
 import type {
   AcquireOptions,
   Lease,
@@ -72,13 +76,9 @@ export class LocksImpl implements Locks {
   readonly o: LocksOptions;
   readonly kv: KV;
   readonly metrics: LockMetrics;
-  readonly #seen = new Map<string, Seen>();
-  /** Highest epoch this instance saw per key: a key deleted behind gc's back does not restart epochs here. */
-  readonly #highEpoch = new Map<string, number>();
-  readonly #waiters = new Map<string, Set<() => void>>();
   readonly leases = new Set<LeaseImpl>();
   readonly #semaphores = new Map<string, SemaphoreImpl>();
-  #watchStop: (() => void) | undefined;
+  readonly #watch: LockWatch;
   #closed = false;
 
   constructor(kv: KV, o: LocksOptions) {
@@ -86,6 +86,7 @@ export class LocksImpl implements Locks {
     this.o = o;
     this.bucket = o.bucket;
     this.owner = o.owner;
+    this.#watch = new LockWatch(kv, o);
     this.metrics = lockMetrics(o.registry, { bucket: o.bucket, owner: o.owner });
   }
 
@@ -93,40 +94,9 @@ export class LocksImpl implements Locks {
     return this.#closed;
   }
 
-  /** Sets up the bucket watch before returning, so no change after `createLocks` resolves is missed. */
-  async start(): Promise<void> {
-    let first: QueuedIterator<KvWatchEntry> | undefined;
-    try {
-      first = await this.kv.watch();
-    } catch (err) {
-      throw new LockStoreError('watch', this.bucket, { cause: err });
-    }
-    let stopped = false;
-    let iter: { stop(): void } | undefined = first;
-    const run = async () => {
-      let w: QueuedIterator<KvWatchEntry> | undefined = first;
-      while (!stopped) {
-        try {
-          w ??= await this.kv.watch();
-          iter = w;
-          if (stopped) {
-            w.stop();
-            break;
-          }
-          for await (const e of w) this.observeEntry(e);
-        } catch (err) {
-          if (!stopped) this.o.logger.warn('lock watch failed; retrying', { bucket: this.bucket, err });
-        }
-        w = undefined;
-        // The watch ended (bucket deleted, connection closed): waiters still wake on their timers.
-        if (!stopped) await this.o.clock.sleep(250).catch(() => undefined);
-      }
-    };
-    void run();
-    this.#watchStop = () => {
-      stopped = true;
-      iter?.stop();
-    };
+  /** Starts the bucket watch (see {@link LockWatch.start}). */
+  start(): Promise<void> {
+    return this.#watch.start();
   }
 
   emit(event: LockEvent): void {
@@ -135,54 +105,6 @@ export class LocksImpl implements Locks {
     } catch (err) {
       this.o.logger.error('lock onEvent callback threw', { err, event: event.type });
     }
-  }
-
-  observeEntry(e: KvEntry): Seen {
-    const record = e.operation === 'PUT' ? parseLockRecord(e.value) : null;
-    return this.observe(e.key, e.revision, record);
-  }
-
-  observe(key: string, revision: number, record: LockRecord | null): Seen {
-    if (record && record.epoch > (this.#highEpoch.get(key) ?? 0)) this.#highEpoch.set(key, record.epoch);
-    const prev = this.#seen.get(key);
-    if (prev && prev.revision >= revision) return prev;
-    const s: Seen = { revision, at: this.o.clock.now(), record };
-    this.#seen.set(key, s);
-    const ws = this.#waiters.get(key);
-    if (ws) for (const w of [...ws]) w();
-    return s;
-  }
-
-  seen(key: string): Seen | undefined {
-    return this.#seen.get(key);
-  }
-
-  /** Resolves when any of `keys` moves past the revision in `revisions`, or at monotonic `until`. */
-  waitForChange(
-    keys: string[],
-    revisions: Map<string, number>,
-    until: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    return new Promise((resolve) => {
-      const t: { handle?: TimerHandle } = {};
-      const done = () => {
-        for (const k of keys) this.#waiters.get(k)?.delete(done);
-        if (t.handle) this.o.clock.clearTimeout(t.handle);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      for (const k of keys) {
-        if ((this.#seen.get(k)?.revision ?? 0) > (revisions.get(k) ?? 0)) return resolve();
-      }
-      for (const k of keys) {
-        let set = this.#waiters.get(k);
-        if (!set) this.#waiters.set(k, (set = new Set()));
-        set.add(done);
-      }
-      signal?.addEventListener('abort', done);
-      t.handle = this.o.clock.setTimeout(done, Math.max(0, until - this.o.clock.now()));
-    });
   }
 
   checkOpen(what: string): void {
@@ -203,7 +125,7 @@ export class LocksImpl implements Locks {
       const data = enc.encode(JSON.stringify(record));
       const rev =
         expected === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, expected);
-      this.observe(key, rev, record);
+      this.#watch.observe(key, rev, record);
       return rev;
     } catch (err) {
       if (isConflict(err)) throw new Conflict(key);
@@ -225,7 +147,7 @@ export class LocksImpl implements Locks {
   /** One try to take `key`. */
   async attempt(name: string, slot: number | undefined, key: string, a: AcquireOptions): Promise<Attempt> {
     const e = await this.get(key);
-    const seen = e ? this.observeEntry(e) : undefined;
+    const seen = e ? this.#watch.observeEntry(e) : undefined;
     const current = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
     let tookOver: { owner: string; epoch: number } | undefined;
     if (e && e.operation === 'PUT' && current?.state !== 'free') {
@@ -245,7 +167,7 @@ export class LocksImpl implements Locks {
     const record: LockRecord = {
       v: 1,
       state: 'held',
-      epoch: Math.max(current?.epoch ?? 0, this.#highEpoch.get(key) ?? 0) + 1,
+      epoch: Math.max(current?.epoch ?? 0, this.#watch.highEpoch(key) ?? 0) + 1,
       owner: this.owner,
       instance: this.instance,
       token: nuid.next(),
@@ -308,7 +230,7 @@ export class LocksImpl implements Locks {
           this.o.logger.debug('lock store unavailable while waiting; retrying', { key: s.key, err });
           storeError = err;
           earliest = Math.min(earliest, clock.now() + this.o.pollIntervalMs);
-          revisions.set(s.key, this.seen(s.key)?.revision ?? 0);
+          revisions.set(s.key, this.#watch.seen(s.key)?.revision ?? 0);
           continue;
         }
         if ('lease' in r) {
@@ -321,7 +243,7 @@ export class LocksImpl implements Locks {
         }
         earliest = Math.min(earliest, r.busyUntil);
         holders.push(r.holder);
-        revisions.set(s.key, this.seen(s.key)?.revision ?? 0);
+        revisions.set(s.key, this.#watch.seen(s.key)?.revision ?? 0);
       }
       if (retry) continue;
       const now = clock.now();
@@ -334,7 +256,7 @@ export class LocksImpl implements Locks {
         if (storeError) throw storeError;
         throw new LockTimeoutError(name, a.waitMs, holders);
       }
-      await this.waitForChange(
+      await this.#watch.waitForChange(
         slots.map((s) => s.key),
         revisions,
         Math.min(deadline, earliest, now + this.o.pollIntervalMs),
@@ -389,7 +311,7 @@ export class LocksImpl implements Locks {
 
   toInfo(key: string, e: KvEntry, rec: LockRecord): LockInfo {
     const { name, slot } = splitKey(key);
-    const seen = this.#seen.get(key);
+    const seen = this.#watch.seen(key);
     const info: LockInfo = {
       name,
       ...(slot !== undefined ? { slot } : {}),
@@ -418,7 +340,7 @@ export class LocksImpl implements Locks {
   async infoKey(key: string): Promise<LockInfo | null> {
     const e = await this.get(key);
     if (!e) return null;
-    this.observeEntry(e);
+    this.#watch.observeEntry(e);
     const rec = e.operation === 'PUT' ? parseLockRecord(e.value) : null;
     return rec ? this.toInfo(key, e, rec) : null;
   }
@@ -497,8 +419,7 @@ export class LocksImpl implements Locks {
         errors.push(err);
       }
     }
-    this.#watchStop?.();
-    for (const ws of this.#waiters.values()) for (const w of [...ws]) w();
+    this.#watch.stop();
     if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
   }
 

@@ -1,3 +1,5 @@
+// The RPC client of a platform: the calls of each app through the middleware chain, the bulkhead, retries
+// and circuit breakers (policy.ts), to a target (targets.ts), with leader epoch fencing of the replies.
 import { ClosedError, createLogger, parseEpoch, resourceNames, validateAppName, type Logger } from '@gc/core';
 import {
   headers as natsHeaders,
@@ -8,19 +10,7 @@ import {
   type NatsConnection,
 } from '@nats-io/nats-core';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import {
-  BrokenCircuitError,
-  BulkheadRejectedError,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  bulkhead,
-  circuitBreaker,
-  handleWhen,
-  retry,
-  type BulkheadPolicy,
-  type CircuitBreakerPolicy,
-  type RetryPolicy,
-} from 'cockatiel';
+import { BrokenCircuitError, BulkheadRejectedError, bulkhead, type BulkheadPolicy } from 'cockatiel';
 import { decodeError, decodeJson, encodeJson, encodeKeyHeader, RpcHeader } from './codec.js';
 import {
   BadPayloadError,
@@ -33,25 +23,15 @@ import {
   RpcFencedError,
   RpcTimeoutError,
 } from './errors.js';
-import { rpcMetrics, type RpcMetrics } from './metrics.js';
-import {
-  BREAKER_FAILURES,
-  codeOf,
-  defaultRpcClientOptions,
-  headerBytes,
-  MAYBE_EXECUTED,
-  NOT_EXECUTED,
-  rendezvous,
-  REROUTE,
-  STATE_NAMES,
-} from './policy.js';
+import { rpcMetrics } from './metrics.js';
+import { CallPolicies, codeOf, defaultRpcClientOptions, headerBytes, REROUTE } from './policy.js';
 import { metricsMiddleware, runChain } from './middleware.js';
 import { rpcSubjects, validateMethod, type RpcSubjects } from './subjects.js';
+import { Targets, type Target } from './targets.js';
 import { injectTrace, tracer } from './tracing.js';
 import type {
   AppApi,
   CallOptions,
-  CallTarget,
   CircuitStateName,
   ClientContext,
   Middleware,
@@ -59,12 +39,6 @@ import type {
   RpcClientInit,
   RpcClientOptions,
 } from './types.js';
-
-interface Target {
-  subject: string;
-  name: string;
-  node?: string;
-}
 
 class AppApiImpl implements AppApi {
   readonly app: string;
@@ -90,14 +64,10 @@ class Client implements RpcClient {
   readonly #o: RpcClientOptions;
   readonly #log: Logger;
   readonly #chain: Middleware<ClientContext>[];
-  readonly #metrics: RpcMetrics | undefined;
   readonly #apis = new Map<string, AppApiImpl>();
-  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
-  readonly #retries = new Map<string, RetryPolicy>();
+  readonly #policies: CallPolicies;
   readonly #epochs = new Map<string, number>();
-  readonly #instances = new Map<string, { nodes: string[]; atMs: number; pending?: Promise<string[]> }>();
-  /** Calls of this client in flight per app and node, for `to: 'any'` (least outstanding). */
-  readonly #outstanding = new Map<string, Map<string, number>>();
+  readonly #targets: Targets;
   #inFlight = 0;
   #closed = false;
   #idle: (() => void) | undefined;
@@ -108,8 +78,10 @@ class Client implements RpcClient {
     this.#o = o;
     this.platform = resourceNames(o.platform).platform;
     this.#log = (o.logger ?? createLogger({ name: 'gc-rpc' })).child({ platform: this.platform });
-    this.#metrics = o.registry ? rpcMetrics(o.registry) : undefined;
-    this.#chain = this.#metrics ? [metricsMiddleware(this.#metrics), ...o.middleware] : [...o.middleware];
+    const metrics = o.registry ? rpcMetrics(o.registry) : undefined;
+    this.#chain = metrics ? [metricsMiddleware(metrics), ...o.middleware] : [...o.middleware];
+    this.#policies = new CallPolicies(o, metrics, this.#log);
+    this.#targets = new Targets(nc, o, this.platform, this.#log);
   }
 
   get inFlight(): number {
@@ -136,9 +108,7 @@ class Client implements RpcClient {
   }
 
   circuits(): Record<string, CircuitStateName> {
-    const out: Record<string, CircuitStateName> = {};
-    for (const [k, b] of this.#breakers) out[k] = STATE_NAMES[b.state];
-    return out;
+    return this.#policies.circuits();
   }
 
   async call(
@@ -210,50 +180,6 @@ class Client implements RpcClient {
     }
   }
 
-  #retryPolicy(retries: number, idempotent: boolean): RetryPolicy {
-    const k = `${retries}|${idempotent}`;
-    let p = this.#retries.get(k);
-    if (!p) {
-      p = retry(
-        handleWhen((err) => {
-          const c = codeOf(err);
-          return NOT_EXECUTED.has(c) || (idempotent && MAYBE_EXECUTED.has(c));
-        }),
-        {
-          maxAttempts: retries,
-          backoff: new ExponentialBackoff({
-            initialDelay: this.#o.retry.initialDelayMs,
-            maxDelay: this.#o.retry.maxDelayMs,
-          }),
-        },
-      );
-      this.#retries.set(k, p);
-    }
-    return p;
-  }
-
-  #breaker(app: string, target: string): CircuitBreakerPolicy {
-    const k = `${app}/${target}`;
-    let b = this.#breakers.get(k);
-    if (!b) {
-      b = circuitBreaker(
-        handleWhen((err) => BREAKER_FAILURES.has(codeOf(err))),
-        {
-          halfOpenAfter: this.#o.circuit.halfOpenAfterMs,
-          breaker: new ConsecutiveBreaker(this.#o.circuit.consecutiveFailures),
-        },
-      );
-      const gauge = this.#metrics?.circuitState.labels(app, target);
-      gauge?.set(0);
-      b.onStateChange((s) => {
-        gauge?.set(s);
-        this.#log.info('circuit state changed', { app, target, state: STATE_NAMES[s] });
-      });
-      this.#breakers.set(k, b);
-    }
-    return b;
-  }
-
   async #resilient(
     api: AppApiImpl,
     ctx: ClientContext,
@@ -294,7 +220,7 @@ class Client implements RpcClient {
     };
     try {
       return await api.bulkhead.execute(() =>
-        retries > 0 ? this.#retryPolicy(retries, idempotent).execute(attempt) : attempt(),
+        retries > 0 ? this.#policies.retry(retries, idempotent).execute(attempt) : attempt(),
       );
     } catch (err) {
       if (err instanceof BulkheadRejectedError) {
@@ -310,115 +236,6 @@ class Client implements RpcClient {
     }
   }
 
-  #target(
-    api: AppApiImpl,
-    method: string,
-    to: CallTarget,
-    previous?: { node: string; error: Error },
-  ): Target | Promise<Target> {
-    if (to === 'any') {
-      // Least outstanding calls over the app's healthy instances (two random choices, the less busy one),
-      // when they are known; otherwise — and while they are looked up — the queue group (a random one).
-      const node = this.#leastOutstanding(api.app, previous?.node);
-      return node === undefined
-        ? { subject: api.subjects.any(method), name: 'any' }
-        : { subject: api.subjects.node(method, node), name: 'any', node };
-    }
-    if (to === 'leader') return { subject: api.subjects.leader(method), name: 'leader' };
-    if (typeof to === 'object' && to !== null && 'node' in to) {
-      return { subject: api.subjects.node(method, to.node), name: `node:${to.node}`, node: to.node };
-    }
-    if (typeof to === 'object' && to !== null && 'key' in to) {
-      if (typeof to.key !== 'string' || to.key.length === 0) {
-        throw new BadPayloadError(api.app, method, 'routing key must be a non-empty string');
-      }
-      return this.#keyTarget(api, method, to.key, previous);
-    }
-    throw new TypeError(
-      `unknown call target ${JSON.stringify(to)}: use 'any', 'leader', { key } or { node }`,
-    );
-  }
-
-  async #keyTarget(
-    api: AppApiImpl,
-    method: string,
-    key: string,
-    previous?: { node: string; error: Error },
-  ): Promise<Target> {
-    let node = this.#o.route ? await this.#o.route(api.app, key, previous) : undefined;
-    if (node === undefined) node = rendezvous(await this.instances(api.app), key);
-    if (node === undefined) throw new NoInstanceError(api.app, method, `key:${key}`);
-    return { subject: api.subjects.node(method, node), name: `node:${node}`, node };
-  }
-
-  /**
-   * For `to: 'any'`: of two instances drawn at random from the known healthy ones (not `avoid`, the node a
-   * failed attempt went to), the one with fewer calls of this client in flight. Never waits: with no fresh
-   * list it starts a lookup in the background and returns undefined (the caller uses the queue group).
-   */
-  #leastOutstanding(app: string, avoid: string | undefined): string | undefined {
-    const c = this.#instances.get(app);
-    if (!c || c.pending || performance.now() - c.atMs >= this.#o.discoveryTtlMs) {
-      if (!c?.pending)
-        void this.instances(app).catch((err: unknown) =>
-          this.#log.debug('instance lookup failed; any-calls use the queue group', { app, err }),
-        );
-      if (!c || c.pending) return undefined;
-    }
-    const nodes = avoid === undefined ? c.nodes : c.nodes.filter((n) => n !== avoid);
-    if (nodes.length === 0) return undefined;
-    if (nodes.length === 1) return nodes[0];
-    const load = this.#outstanding.get(app);
-    const i = Math.floor(Math.random() * nodes.length);
-    let j = Math.floor(Math.random() * (nodes.length - 1));
-    if (j >= i) j++;
-    const a = nodes[i]!;
-    const b = nodes[j]!;
-    return (load?.get(b) ?? 0) < (load?.get(a) ?? 0) ? b : a;
-  }
-
-  #track(app: string, node: string, delta: 1 | -1): void {
-    let m = this.#outstanding.get(app);
-    if (!m) this.#outstanding.set(app, (m = new Map<string, number>()));
-    const n = (m.get(node) ?? 0) + delta;
-    if (n > 0) m.set(node, n);
-    else m.delete(node);
-  }
-
-  /** Node ids of the app's healthy instances (presence answers, cached for `discoveryTtlMs`). */
-  async instances(app: string): Promise<string[]> {
-    const now = performance.now();
-    let c = this.#instances.get(app);
-    if (c && !c.pending && now - c.atMs < this.#o.discoveryTtlMs) return c.nodes;
-    if (c?.pending) return c.pending;
-    const subject = rpcSubjects(this.platform, app).presence;
-    const pending = (async () => {
-      const nodes = new Set<string>();
-      try {
-        const it = await this.#nc.requestMany(subject, undefined, {
-          strategy: 'timer',
-          maxWait: this.#o.discoveryWaitMs,
-        });
-        for await (const m of it) {
-          if (m.data.length) nodes.add(m.string());
-        }
-      } catch (err) {
-        if (!(err instanceof NoRespondersError) && !(err instanceof RequestError)) throw err;
-      }
-      return [...nodes].sort();
-    })();
-    c = { nodes: c?.nodes ?? [], atMs: c?.atMs ?? 0, pending };
-    this.#instances.set(app, c);
-    try {
-      const nodes = await pending;
-      this.#instances.set(app, { nodes, atMs: performance.now() });
-      return nodes;
-    } catch (err) {
-      this.#instances.delete(app);
-      throw err;
-    }
-  }
-
   async #attempt(
     api: AppApiImpl,
     ctx: ClientContext,
@@ -426,21 +243,21 @@ class Client implements RpcClient {
     route: { node?: string; previous?: { node: string; error: Error } },
   ): Promise<unknown> {
     route.node = undefined;
-    const t = this.#target(api, ctx.method, ctx.to, route.previous);
+    const t = this.#targets.target(api, ctx.method, ctx.to, route.previous);
     const target = t instanceof Promise ? await t : t;
     route.node = target.node;
-    const breaker = this.#breaker(api.app, target.name);
+    const breaker = this.#policies.breaker(api.app, target.name);
     const counted = ctx.to === 'any' && target.node !== undefined ? target.node : undefined;
-    if (counted !== undefined) this.#track(api.app, counted, 1);
+    if (counted !== undefined) this.#targets.track(api.app, counted, 1);
     try {
       return await breaker.execute(() => this.#request(api, ctx, data, target));
     } catch (err) {
       if (err instanceof BrokenCircuitError)
         throw new CircuitOpenError(api.app, ctx.method, target.name, { cause: err });
-      if (target.node && codeOf(err) === RpcErrorCode.NoInstance) this.#instances.delete(api.app);
+      if (target.node && codeOf(err) === RpcErrorCode.NoInstance) this.#targets.forget(api.app);
       throw err;
     } finally {
-      if (counted !== undefined) this.#track(api.app, counted, -1);
+      if (counted !== undefined) this.#targets.track(api.app, counted, -1);
     }
   }
 
@@ -517,6 +334,7 @@ class Client implements RpcClient {
       const c = new ClosedError('NATS connection of the RPC client');
       return Object.assign(c, { cause: err });
     }
+    // nats.js has no typed error or code for this: a generic InvalidArgumentError, told apart by its message.
     if (e?.name === 'InvalidArgumentError' && /payload|max_payload|too large/i.test(e.message)) {
       return new PayloadTooLargeError(app, method, 'request', -1, this.#nc.info?.max_payload ?? -1);
     }

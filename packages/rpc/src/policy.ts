@@ -1,7 +1,18 @@
-// The RPC client's policy: default options, which failures are retried or trip a circuit breaker, and
-// rendezvous hashing of keys to nodes.
-import { CircuitState } from 'cockatiel';
+// The RPC client's policy: default options, which failures are retried or trip a circuit breaker, the
+// retry policies and circuit breakers themselves, and rendezvous hashing of keys to nodes.
+import type { Logger } from '@gc/core';
+import {
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  type CircuitBreakerPolicy,
+  type RetryPolicy,
+} from 'cockatiel';
 import { RpcErrorCode } from './errors.js';
+import type { RpcMetrics } from './metrics.js';
 import type { CircuitStateName, RpcClientOptions } from './types.js';
 
 /** Defaults for {@link RpcClientOptions} (the required `platform` is empty). */
@@ -56,6 +67,74 @@ export const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
   [CircuitState.HalfOpen]: 'half-open',
   [CircuitState.Isolated]: 'isolated',
 };
+
+/** A client's retry policies (per retry count and idempotency) and circuit breakers (per app and target). */
+export class CallPolicies {
+  readonly #o: RpcClientOptions;
+  readonly #metrics: RpcMetrics | undefined;
+  readonly #log: Logger;
+  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  readonly #retries = new Map<string, RetryPolicy>();
+
+  constructor(o: RpcClientOptions, metrics: RpcMetrics | undefined, log: Logger) {
+    this.#o = o;
+    this.#metrics = metrics;
+    this.#log = log;
+  }
+
+  /** Circuit state per `app/target`. */
+  circuits(): Record<string, CircuitStateName> {
+    const out: Record<string, CircuitStateName> = {};
+    for (const [k, b] of this.#breakers) out[k] = STATE_NAMES[b.state];
+    return out;
+  }
+
+  /** The retry policy for `retries` retries: calls that may have run are retried only when `idempotent`. */
+  retry(retries: number, idempotent: boolean): RetryPolicy {
+    const k = `${retries}|${idempotent}`;
+    let p = this.#retries.get(k);
+    if (!p) {
+      p = retry(
+        handleWhen((err) => {
+          const c = codeOf(err);
+          return NOT_EXECUTED.has(c) || (idempotent && MAYBE_EXECUTED.has(c));
+        }),
+        {
+          maxAttempts: retries,
+          backoff: new ExponentialBackoff({
+            initialDelay: this.#o.retry.initialDelayMs,
+            maxDelay: this.#o.retry.maxDelayMs,
+          }),
+        },
+      );
+      this.#retries.set(k, p);
+    }
+    return p;
+  }
+
+  /** The circuit breaker of `app`'s `target` (made on first use, its state reported as a metric). */
+  breaker(app: string, target: string): CircuitBreakerPolicy {
+    const k = `${app}/${target}`;
+    let b = this.#breakers.get(k);
+    if (!b) {
+      b = circuitBreaker(
+        handleWhen((err) => BREAKER_FAILURES.has(codeOf(err))),
+        {
+          halfOpenAfter: this.#o.circuit.halfOpenAfterMs,
+          breaker: new ConsecutiveBreaker(this.#o.circuit.consecutiveFailures),
+        },
+      );
+      const gauge = this.#metrics?.circuitState.labels(app, target);
+      gauge?.set(0);
+      b.onStateChange((s) => {
+        gauge?.set(s);
+        this.#log.info('circuit state changed', { app, target, state: STATE_NAMES[s] });
+      });
+      this.#breakers.set(k, b);
+    }
+    return b;
+  }
+}
 
 /** 32-bit FNV-1a, then a murmur3 finalizer: a fast, well-spread, deterministic string hash. */
 function hash32(s: string): number {
