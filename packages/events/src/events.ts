@@ -1,32 +1,16 @@
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import {
-  headers,
-  nanos,
-  nuid,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/nats-core';
-import {
-  AckPolicy,
-  DeliverPolicy,
   jetstream,
   jetstreamManager,
-  JetStreamApiCodes,
-  JetStreamApiError,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
 import { ClosedError, ConfigError, resourceNames, validateToken, type PlatformResourceNames } from '@gc/core';
-import {
-  DurableConflictError,
-  EventsErrorCode,
-  EventsStoreError,
-  InvalidPayloadError,
-  PayloadTooLargeError,
-} from './errors.js';
+import { ensureDurableConsumer, isNotFound } from './consumers.js';
+import { EventsErrorCode, EventsStoreError, PayloadTooLargeError } from './errors.js';
+import { decodeEvent, eventHeaders } from './messages.js';
 import { metrics, type Metrics } from './metrics.js';
 import {
   dec,
@@ -51,10 +35,6 @@ import {
   type PublishOptions,
   type SubscribeOptions,
 } from './types.js';
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
-}
 
 /**
  * Creates the events of a platform (and of one app when `app` is given).
@@ -159,12 +139,7 @@ class EventsImpl implements Events {
   }
 
   #headers(): MsgHdrs {
-    const h = headers();
-    h.set(EventHeaders.Id, nuid.next());
-    h.set(EventHeaders.Time, new Date().toISOString());
-    if (this.app) h.set(EventHeaders.SourceApp, this.app);
-    if (this.#o.nodeId) h.set(EventHeaders.SourceNode, this.#o.nodeId);
-    return h;
+    return eventHeaders(this.app, this.#o.nodeId);
   }
 
   async publish(topic: string, data: unknown, opts: Partial<PublishOptions> = {}): Promise<void> {
@@ -195,36 +170,8 @@ class EventsImpl implements Events {
     }
   }
 
-  #message<T>(
-    scope: EventScopeValue,
-    subject: string,
-    data: Uint8Array,
-    h: MsgHdrs | undefined,
-    deliveries: number,
-    seq?: number,
-  ): EventMessage<T> {
-    const topic = subject.slice(this.#prefixLength(scope));
-    let parsed: T;
-    try {
-      parsed = JSON.parse(dec.decode(data)) as T;
-    } catch (err) {
-      throw new InvalidPayloadError(topic, (err as Error).message, { cause: err });
-    }
-    const app = h?.get(EventHeaders.SourceApp);
-    const node = h?.get(EventHeaders.SourceNode);
-    const id = h?.get(EventHeaders.Id);
-    const time = h?.get(EventHeaders.Time);
-    return {
-      topic,
-      subject,
-      scope,
-      data: parsed,
-      ...(id ? { id } : {}),
-      ...(time ? { time } : {}),
-      source: { ...(app ? { app } : {}), ...(node ? { node } : {}) },
-      deliveries,
-      ...(seq !== undefined ? { seq } : {}),
-    };
+  #message<T>(scope: EventScopeValue, m: Msg | JsMsg, deliveries: number, seq?: number): EventMessage<T> {
+    return decodeEvent<T>(m.subject.slice(this.#prefixLength(scope)), scope, m, deliveries, seq);
   }
 
   #reportError(err: Error, subject: string, scope: EventScopeValue): void {
@@ -272,7 +219,7 @@ class EventsImpl implements Events {
       for await (const m of sub as AsyncIterable<Msg>) {
         let event: EventMessage<T>;
         try {
-          event = this.#message<T>(scope, m.subject, m.data, m.headers, 1);
+          event = this.#message<T>(scope, m, 1);
         } catch (err) {
           this.#count(scope, 'malformed');
           this.#reportError(err as Error, m.subject, scope);
@@ -328,33 +275,12 @@ class EventsImpl implements Events {
     const retryDelayMs = posInt('events.subscribe.retryDelayMs', opts.retryDelayMs ?? this.#o.retryDelayMs);
     const name = this.#consumerName(scope, durable);
     const what = `durable subscription ${durable} on ${stream}`;
-    try {
-      const info = await this.#jsm.consumers.info(stream, name).catch((err: unknown) => {
-        if (isNotFound(err)) return null;
-        throw err;
-      });
-      if (!info) {
-        await this.#jsm.consumers.add(stream, {
-          durable_name: name,
-          filter_subject: subject,
-          ack_policy: AckPolicy.Explicit,
-          ack_wait: nanos(ackWaitMs),
-          max_deliver: maxDeliver,
-          deliver_policy: opts.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
-          max_ack_pending: 1000,
-        });
-      } else if (info.config.filter_subject !== subject) {
-        throw new DurableConflictError(durable, info.config.filter_subject ?? '(none)', subject);
-      } else if (info.config.max_deliver !== maxDeliver || info.config.ack_wait !== nanos(ackWaitMs)) {
-        await this.#jsm.consumers.update(stream, name, {
-          max_deliver: maxDeliver,
-          ack_wait: nanos(ackWaitMs),
-        });
-      }
-    } catch (err) {
-      if (err instanceof DurableConflictError) throw err;
-      throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'create consumer', what, { cause: err });
-    }
+    await ensureDurableConsumer(
+      this.#jsm,
+      stream,
+      { name, durable, subject, maxDeliver, ackWaitMs, deliverFrom: opts.deliverFrom },
+      what,
+    );
     let msgs: ConsumerMessages;
     try {
       const consumer = await this.#js.consumers.get(stream, name);
@@ -396,7 +322,7 @@ class EventsImpl implements Events {
       for await (const m of msgs as AsyncIterable<JsMsg>) {
         let event: EventMessage<T>;
         try {
-          event = this.#message<T>(scope, m.subject, m.data, m.headers, m.info.deliveryCount, m.seq);
+          event = this.#message<T>(scope, m, m.info.deliveryCount, m.seq);
         } catch (err) {
           this.#count(scope, 'malformed');
           await deadLetter(m, 'malformed', err as Error);

@@ -1,14 +1,7 @@
 import { headers, nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
-import {
-  ClosedError,
-  ConfigError,
-  resourceNames,
-  supports,
-  validateNodeId,
-  type TimerHandle,
-} from '@gc/core';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
+import { ClosedError, ConfigError, validateNodeId, type TimerHandle } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import { membershipMetrics, type MembershipMetrics } from './metrics.js';
 import { resolveMembershipOptions, validateApps, validateLabels } from './options.js';
@@ -21,6 +14,7 @@ import {
   ttlHeader,
   type ViewEntry,
 } from './records.js';
+import { openMembershipBucket, watchBucket } from './store.js';
 import { PushQueue } from '@gc/core';
 import type {
   Labels,
@@ -52,32 +46,7 @@ export async function createMembership(
   opts: Partial<MembershipOptions> & Pick<MembershipOptions, 'platform' | 'nodeId'>,
 ): Promise<Membership> {
   const o = resolveMembershipOptions(opts);
-  const bucket = resourceNames(o.platform).membership;
-  const js = jetstream(nc, { timeout: o.opTimeoutMs });
-  const kvm = new Kvm(js);
-  const ttlCapable = supports(nc, 'per-key-ttl');
-  let kv: KV;
-  try {
-    kv = await kvm.create(bucket, {
-      history: 1,
-      replicas: o.replicas,
-      ...(ttlCapable ? { markerTTL: Math.max(1000, o.serverTtlMs) } : {}),
-    });
-  } catch (err) {
-    try {
-      kv = await kvm.open(bucket);
-    } catch {
-      throw new MembershipStoreError('open', bucket, { cause: err });
-    }
-  }
-  let perKeyTtl = false;
-  if (ttlCapable) {
-    try {
-      perKeyTtl = (await kv.status()).streamInfo.config.allow_msg_ttl === true;
-    } catch (err) {
-      throw new MembershipStoreError('status', bucket, { cause: err });
-    }
-  }
+  const { bucket, js, kv, perKeyTtl } = await openMembershipBucket(nc, o);
   const m = new MembershipImpl(nc, js, kv, bucket, o, perKeyTtl);
   try {
     await m.start();
@@ -161,7 +130,7 @@ class MembershipImpl implements Membership {
     } catch (err) {
       throw new MembershipStoreError('watch', this.bucket, { cause: err });
     }
-    this.#startWatch(first);
+    this.#watchStop = watchBucket(this.#kv, this.bucket, first, (e) => this.#observe(e), this.#o);
     this.#watchConnection();
     if (!this.#o.observeOnly) this.#scheduleHeartbeat();
   }
@@ -191,35 +160,6 @@ class MembershipImpl implements Membership {
       entry.notBefore = now + this.#o.reconnectGraceMs + entry.record.failAfterMs;
       this.#arm(key, entry);
     }
-  }
-
-  #startWatch(first: QueuedIterator<KvWatchEntry>): void {
-    let stopped = false;
-    let iter: { stop(): void } | undefined = first;
-    const run = async () => {
-      let w: QueuedIterator<KvWatchEntry> | undefined = first;
-      while (!stopped) {
-        try {
-          w ??= await this.#kv.watch();
-          iter = w;
-          if (stopped) {
-            w.stop();
-            break;
-          }
-          for await (const e of w) this.#observe(e);
-        } catch (err) {
-          if (!stopped)
-            this.#o.logger.warn('membership watch failed; retrying', { bucket: this.bucket, err });
-        }
-        w = undefined;
-        if (!stopped) await this.#o.clock.sleep(250).catch(() => undefined);
-      }
-    };
-    void run();
-    this.#watchStop = () => {
-      stopped = true;
-      iter?.stop();
-    };
   }
 
   #emit(event: MembershipEvent): void {

@@ -1,4 +1,5 @@
-export { createVip, defaultVipOptions, defaultArpOptions } from './vip.js';
+export { createVip } from './vip.js';
+export { defaultVipOptions, defaultArpOptions } from './options.js';
 export { VipState } from './types.js';
 export type { Vip, VipOptions, ArpOptions, VipEvent, VipStateValue, AcquireResult } from './types.js';
 export { VipErrorCode, VipError, VipToolMissingError, NotLeaderError, VipCommandError } from './errors.js';

@@ -16,61 +16,17 @@ import {
 } from './commands.js';
 import { NotLeaderError, VipCommandError, VipError, VipErrorCode, VipToolMissingError } from './errors.js';
 import { run, runSync, SpawnFailure, type ExecResult } from './exec.js';
+import { heldAtExit, installExitHook } from './exit.js';
+import { ARPING_HINT, IP_HINT, ipError } from './failures.js';
+import { defaultVipOptions } from './options.js';
 import {
   VipState,
   type AcquireResult,
-  type ArpOptions,
   type Vip,
   type VipEvent,
   type VipOptions,
   type VipStateValue,
 } from './types.js';
-
-/** Defaults of {@link VipOptions} (`address` and `interface` have none and must be given). */
-export function defaultVipOptions(): Omit<VipOptions, 'address' | 'interface'> {
-  return {
-    prefixLength: 32,
-    netns: undefined,
-    label: undefined,
-    arp: defaultArpOptions(),
-    currentEpoch: undefined,
-    fence: undefined,
-    verifyIntervalMs: 5000,
-    commandTimeoutMs: 5000,
-    commands: { ip: 'ip', arping: 'arping' },
-    releaseOnExit: true,
-    env: undefined,
-    onEvent: undefined,
-    logger: undefined,
-    clock: undefined,
-  };
-}
-
-/** Defaults of {@link ArpOptions}. */
-export function defaultArpOptions(): ArpOptions {
-  return { enabled: true, mode: 'request', count: 3, intervalMs: 200, flavor: undefined };
-}
-
-const IP_HINT = 'install iproute2 (`apt-get install -y iproute2`) or set commands.ip to its path';
-const ARPING_HINT =
-  "install Debian's arping (`apt-get install -y arping`) or iputils-arping, set commands.arping to its path, or turn announcements off with arp.enabled=false";
-
-// Addresses held by any Vip in this process, removed synchronously if the process exits normally.
-const heldAtExit = new Map<object, () => void>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const release of heldAtExit.values()) {
-      try {
-        release();
-      } catch {
-        // the process is exiting; there is nobody left to report to
-      }
-    }
-  });
-}
 
 class VipImpl implements Vip {
   readonly address: string;
@@ -155,43 +111,10 @@ class VipImpl implements Vip {
     }
   }
 
-  #ipError(argv: Argv, r: ExecResult, what: string): VipCommandError {
-    const stderr = r.stderr.trim();
-    const command = `${argv.file} ${argv.args.join(' ')}`;
-    const detail = { command, exitCode: r.exitCode, stderr };
-    const where = this.#o.netns ? ` in network namespace ${this.#o.netns}` : '';
-    switch (classifyIpError(stderr)) {
-      case 'permission':
-        return new VipCommandError(
-          VipErrorCode.PermissionDenied,
-          `${what} failed${where}: ${stderr}. Changing addresses needs CAP_NET_ADMIN: run gc as root or grant it (setcap cap_net_admin+ep, or AmbientCapabilities=CAP_NET_ADMIN in the systemd unit)`,
-          detail,
-        );
-      case 'no-interface':
-        return new VipCommandError(
-          VipErrorCode.NoInterface,
-          `${what} failed${where}: ${stderr}. Check vip.interface against \`ip link\` on this host`,
-          detail,
-        );
-      case 'no-netns':
-        return new VipCommandError(
-          VipErrorCode.NoNetns,
-          `${what} failed: ${stderr}. Create the namespace (\`ip netns add ${this.#o.netns ?? 'NAME'}\`) or remove vip.netns`,
-          detail,
-        );
-      default:
-        return new VipCommandError(
-          VipErrorCode.CommandFailed,
-          `${what} failed${where} (exit ${r.exitCode}): ${stderr}`,
-          detail,
-        );
-    }
-  }
-
   async inspect(): Promise<InterfaceInfo> {
     const argv = ipAddrShowArgs(this.#o.commands.ip, this.#o, this.#o.interface);
     const r = await this.#exec(argv, 'ip');
-    if (r.exitCode !== 0) throw this.#ipError(argv, r, `reading addresses of ${this.#o.interface}`);
+    if (r.exitCode !== 0) throw ipError(argv, r, `reading addresses of ${this.#o.interface}`, this.#o.netns);
     const info = parseAddrShow(r.stdout);
     if (!info) {
       throw new VipCommandError(
@@ -261,7 +184,8 @@ class VipImpl implements Vip {
         const r = await this.#exec(argv, 'ip');
         let alreadyPresent = false;
         if (r.exitCode !== 0) {
-          if (classifyIpError(r.stderr) !== 'exists') throw this.#ipError(argv, r, `adding ${this.address}`);
+          if (classifyIpError(r.stderr) !== 'exists')
+            throw ipError(argv, r, `adding ${this.address}`, this.#o.netns);
           alreadyPresent = true;
         }
         this.#armExitHook();
@@ -405,7 +329,8 @@ class VipImpl implements Vip {
     const r = await this.#exec(argv, 'ip');
     let wasPresent = true;
     if (r.exitCode !== 0) {
-      if (classifyIpError(r.stderr) !== 'absent') throw this.#ipError(argv, r, `removing ${this.address}`);
+      if (classifyIpError(r.stderr) !== 'absent')
+        throw ipError(argv, r, `removing ${this.address}`, this.#o.netns);
       wasPresent = false;
     }
     heldAtExit.delete(this.#exitKey);

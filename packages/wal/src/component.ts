@@ -4,7 +4,6 @@ import {
   type ComponentContext,
   type ComponentTransition,
   type ConnectOptions,
-  type Epoch,
 } from '@gc/core';
 import {
   createSnapshotStore,
@@ -13,17 +12,19 @@ import {
   type Snapshotter,
   type SnapshotStore,
 } from '@gc/snapshot';
+import { reportPrimaryEvent, reportReplicaEvent, reportSnapshotEvent } from './component-events.js';
 import { walMetrics, type WalMetrics } from './component-metrics.js';
+import {
+  idleStatus,
+  primaryStatus,
+  replicaStatus,
+  replicationHealth,
+  type ReplicationStatus,
+} from './component-status.js';
 import { NotAtTipError } from './errors.js';
 import { demote, promote } from './promote.js';
 import { createReplica } from './replica.js';
-import {
-  ReplicaStateName,
-  type Primary,
-  type PrimaryEvent,
-  type Replica,
-  type ReplicaEvent,
-} from './types.js';
+import type { Primary, PrimaryEvent, Replica, ReplicaEvent } from './types.js';
 import { walNames, walTrimmer } from './stream.js';
 
 /** Options of {@link replicatedDatabase}: the `sqlite` block of an app. */
@@ -42,37 +43,6 @@ export interface ReplicatedDatabaseOptions {
    */
   worker?: { connect: Partial<ConnectOptions> };
 }
-
-/** Replication of one app's database on this node, as the app's status shows it. */
-export interface ReplicationStatus {
-  role: 'primary' | 'replica' | 'none';
-  /** Last txid applied (replica) or acknowledged by the stream (primary). */
-  txid: number;
-  /** Database checksum at `txid` (16 hex digits): equal on every node that holds the same state. */
-  checksum?: string;
-  /** Transactions the replica has not applied yet, against the history's tip (0 on the primary). */
-  lagTx: number;
-  /** How long the replica has been behind, in ms (primary: how long commits stay unacknowledged). */
-  lagMs: number;
-  /**
-   * `following`, `bootstrapping`, `stalled` (cannot follow: see `reason`), `primary` (publishing),
-   * `publish-failing` (commits not acknowledged), `refused` (this node's copy was not allowed to become
-   * the primary: see `reason`), `starting`, `stopped`.
-   */
-  state: string;
-  /** Why the state is not a healthy one; undefined when healthy. */
-  reason?: string;
-  /** The history's tip as last seen (replica). */
-  tipTxid?: number;
-  /** Bootstraps and refused transactions since the replica started. */
-  bootstraps?: number;
-  refusals?: number;
-}
-
-/** A primary whose commits stay unacknowledged this long is `publish-failing`. */
-const PUBLISH_FAILING_MS = 10_000;
-/** A replica behind the tip for this long counts as broken in health. */
-const LAGGING_MS = 60_000;
 
 /**
  * The replicated SQLite database of an active-passive app on one node, as an app component: a replica while
@@ -150,32 +120,7 @@ export class ReplicatedDatabase implements AppComponent {
     };
   }
 
-  #replicaEvents = (e: ReplicaEvent) => {
-    const app = this.#d.app;
-    if (e.type === 'bootstrap') {
-      this.#metrics?.bootstraps.inc({ app, from: e.from });
-      this.#d.audit('wal.bootstrap', {
-        from: e.from,
-        txid: e.txid,
-        ...(e.reason ? { reason: e.reason } : {}),
-      });
-    } else if (e.type === 'unreplicated-writes') {
-      this.#metrics?.unreplicated.inc({ app });
-      this.#d.audit('wal.unreplicated_writes', {
-        error: e.error.message,
-        path: e.error.savedPath,
-        afterTxid: e.error.lastReplicatedTxid,
-        checksum: e.error.localChecksum,
-      });
-    } else if (e.type === 'refused') {
-      this.#metrics?.refusals.inc({ app });
-      this.#d.audit('wal.replica_refused', { error: e.error.message });
-    } else if (e.type === 'stalled') {
-      this.#metrics?.stalls.inc({ app });
-      this.#d.audit('wal.replica_stalled', { reason: e.reason, retryInMs: e.retryInMs });
-    } else if (e.type === 'recovered') this.#d.audit('wal.replica_recovered', { txid: e.txid });
-    else if (e.type === 'error') this.#d.audit('wal.replica_error', { error: e.error.message });
-  };
+  #replicaEvents = (e: ReplicaEvent) => reportReplicaEvent(e, this.#d, this.#metrics);
 
   /** Starts the replica (standby duty); one start at a time, nothing when one runs. */
   #startReplica(): Promise<void> {
@@ -289,7 +234,7 @@ export class ReplicatedDatabase implements AppComponent {
           ...(this.#o.worker ? { worker: this.#o.worker } : {}),
           clock: this.#d.clock,
           logger: this.#d.logger,
-          onEvent: (e: PrimaryEvent) => this.#primaryEvent(e, epoch),
+          onEvent: (e: PrimaryEvent) => reportPrimaryEvent(e, epoch, this.#d, this.#metrics),
         },
         this.#d.clock,
       ));
@@ -343,33 +288,8 @@ export class ReplicatedDatabase implements AppComponent {
       clock: this.#d.clock,
       // Never trims the stream's last transaction: the history's tip stays in the stream.
       trim: walTrimmer(this.#d.nc, names),
-      onEvent: (e) => {
-        if (e.type === 'snapshot')
-          this.#d.audit('snapshot.created', {
-            snapshot: e.info.name,
-            txid: e.info.txid,
-            bytes: e.info.sizeBytes,
-            ms: Math.round(e.durationMs),
-          });
-        else if (e.type === 'pruned')
-          this.#d.audit('snapshot.pruned', {
-            deleted: e.deleted.map((d) => d.name),
-            ...(e.trimmedBelowSeq ? { trimmedBelowSeq: e.trimmedBelowSeq } : {}),
-          });
-        else this.#d.audit('snapshot.failed', { error: e.error.message });
-      },
+      onEvent: (e) => reportSnapshotEvent(e, this.#d),
     });
-  }
-
-  #primaryEvent(e: PrimaryEvent, epoch: Epoch): void {
-    if (e.type === 'not-leader') {
-      // Another epoch extended the stream: we are no longer the leader.
-      this.#d.audit('wal.not_leader', { epoch, error: e.error.message });
-      this.#d.stepDown(`another leader extended the WAL stream: ${e.error.message}`);
-    } else if (e.type === 'resync') {
-      this.#metrics?.resyncs.inc({ app: this.#d.app });
-      this.#d.audit('wal.resync', { txid: e.txid, reason: e.reason });
-    } else if (e.type === 'error') this.#d.audit('wal.primary_error', { error: e.error.message });
   }
 
   /** Takes a snapshot now (primary only). */
@@ -444,56 +364,19 @@ export class ReplicatedDatabase implements AppComponent {
       else this.#oldestUnackedAt ??= now;
       const lagMs = this.#oldestUnackedAt === undefined ? 0 : now - this.#oldestUnackedAt;
       this.#metrics?.unacked.set({ app }, unacked);
-      st = {
-        role: 'primary',
-        txid: p.txid,
-        checksum: p.checksum,
-        lagTx: 0,
-        lagMs: Math.round(lagMs),
-        state: lagMs >= PUBLISH_FAILING_MS ? 'publish-failing' : 'primary',
-        ...(lagMs >= PUBLISH_FAILING_MS
-          ? {
-              reason: `${unacked} captured transactions not acknowledged by the WAL stream for ${Math.round(lagMs / 1000)} s`,
-            }
-          : {}),
-      };
+      st = primaryStatus(p, unacked, lagMs);
     } else if (this.#replica) {
       const r = this.#replica;
       const pos = r.position();
       const state = r.state();
       const lag = await r.lag().catch((err: unknown) => ({ error: err as Error }));
-      const lagTx = 'error' in lag ? this.#status.lagTx : lag.transactions;
-      const lagMs = 'error' in lag ? this.#status.lagMs : Math.round(lag.seconds * 1000);
       // A refused promotion is history once this copy moved on (it follows another node's history now).
       if (this.#refused && pos.txid !== this.#refused.txid) this.#refused = undefined;
-      st = {
-        role: 'replica',
-        txid: pos.txid,
-        checksum: pos.checksum,
-        lagTx,
-        lagMs,
-        state: this.#refused ? 'refused' : state.state,
-        tipTxid: 'error' in lag ? this.#status.tipTxid : lag.streamTxid,
-        bootstraps: state.bootstraps,
-        refusals: state.refusals,
-      };
-      if (this.#refused) st.reason = `promotion refused (${this.#refused.kind}): ${this.#refused.reason}`;
-      else if (state.state === ReplicaStateName.Stalled) st.reason = state.reason;
-      else if (state.state === ReplicaStateName.Bootstrapping) st.reason = state.reason;
-      else if ('error' in lag) st.reason = `cannot read the stream's tip: ${lag.error.message}`;
-      else if (lagMs >= LAGGING_MS)
-        st.reason = `${lagTx} transactions behind for ${Math.round(lagMs / 1000)} s`;
-      this.#metrics?.lagTx.set({ app }, lagTx);
-      this.#metrics?.lagSeconds.set({ app }, lagMs / 1000);
+      st = replicaStatus(pos, state, lag, this.#status, this.#refused);
+      this.#metrics?.lagTx.set({ app }, st.lagTx);
+      this.#metrics?.lagSeconds.set({ app }, st.lagMs / 1000);
     } else {
-      st = { role: 'none', txid: 0, lagTx: 0, lagMs: 0, state: this.#stopping ? 'stopped' : 'starting' };
-      if (this.#refused) {
-        st.state = 'refused';
-        st.reason = this.#refused.reason;
-      } else if (this.#replicaError && !this.#stopping) {
-        st.state = 'stalled';
-        st.reason = `no replica runs on this node since ${new Date(this.#replicaError.at).toISOString()}: ${this.#replicaError.error} (retrying)`;
-      }
+      st = idleStatus(this.#stopping, this.#refused, this.#replicaError);
     }
     this.#status = st;
     this.#metrics?.txid.set({ app, role: st.role }, st.txid);
@@ -507,10 +390,6 @@ export class ReplicatedDatabase implements AppComponent {
 
   /** Health of replication on this node: true, or the reason it is broken. */
   health(): true | string {
-    const s = this.#status;
-    if (s.state === 'stalled' || s.state === 'refused' || s.state === 'publish-failing')
-      return `${s.state}: ${s.reason ?? 'unknown'}`;
-    if (s.role === 'replica' && s.reason) return `${s.state}: ${s.reason}`;
-    return true;
+    return replicationHealth(this.#status);
   }
 }

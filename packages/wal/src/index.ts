@@ -44,4 +44,5 @@ export {
 } from './walfile.js';
 export type { WalCursor, WalTransaction, WalReadResult } from './walfile.js';
 export { replicatedDatabase, ReplicatedDatabase } from './component.js';
-export type { ReplicatedDatabaseOptions, ReplicationStatus } from './component.js';
+export type { ReplicatedDatabaseOptions } from './component.js';
+export type { ReplicationStatus } from './component-status.js';
