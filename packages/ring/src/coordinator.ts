@@ -7,8 +7,9 @@ import { planMoves } from './assign.js';
 import { isConflict } from './bucket.js';
 import type { RingMetrics } from './metrics.js';
 import { encodeJson, type MapRecord, type RingNames } from './records.js';
+import { S_OWNED, S_OWNING } from './tables.js';
 import type { RebalanceReasonValue, RingEvent, RingOptions } from './types.js';
-import { S_OWNED, S_OWNING, type RingView } from './view.js';
+import type { RingView } from './view.js';
 
 /** Delay of a coordinator decision triggered by partition record changes (ms). */
 export const RECORD_DECISION_DELAY_MS = 20;
