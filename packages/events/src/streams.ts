@@ -1,4 +1,5 @@
 // The JetStream streams that keep events: created when missing, limits brought to the configured ones.
+import { isStreamNotFound } from '@gc/core';
 import { nanos } from '@nats-io/nats-core';
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { EventsErrorCode, EventsStoreError } from './errors.js';
@@ -22,7 +23,10 @@ export async function ensureStream(
 ): Promise<void> {
   try {
     const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
-    const info = await jsm.streams.info(name).catch(() => null);
+    const info = await jsm.streams.info(name).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return null; // created below
+      throw err;
+    });
     if (!info) {
       await jsm.streams.add({
         name,

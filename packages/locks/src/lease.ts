@@ -193,6 +193,7 @@ export class LeaseImpl implements Lease {
   }
 
   async #explainConflict(): Promise<void> {
+    // Only an explanation for the loss being reported: without the record, the plain conflict is reported.
     const e = await this.#locks.get(this.key).catch(() => null);
     const rec = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;
     if (rec?.released?.forced && rec.token === this.token) {

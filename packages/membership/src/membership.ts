@@ -305,6 +305,7 @@ class MembershipImpl implements Membership {
 
   #serialWrite(): Promise<void> {
     const run = this.#writes.then(() => this.#writeSelf());
+    // The chain only orders the writes; each caller gets its own write's result or error.
     this.#writes = run.catch(() => undefined);
     return run;
   }

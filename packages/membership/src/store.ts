@@ -79,6 +79,7 @@ export function watchBucket(
         if (!stopped) o.logger.warn('membership watch failed; retrying', { bucket, err });
       }
       w = undefined;
+      // Only a pause before the watch is retried; stopping ends the loop.
       if (!stopped) await o.clock.sleep(250).catch(() => undefined);
     }
   };

@@ -270,6 +270,7 @@ export class Handoff {
       }
       if (this.#view.targetOf(p) !== this.#ctx.nodeId || this.#ctx.closed() || this.#ctx.leaving())
         return false;
+      // Aborted: the next line checks the signal.
       await clock.sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 7)), ac.signal).catch(() => undefined);
       if (generation !== this.#lease.generation || ac.signal.aborted) return false;
     }
@@ -357,6 +358,7 @@ export class Handoff {
             partition: p,
             err: (err as Error)?.message,
           });
+          // Only a pause before the retry; the next line checks the lease.
           await clock.sleep(100).catch(() => undefined);
           if (!this.#lease.valid() || this.#ctx.closed()) return;
         }

@@ -235,6 +235,7 @@ export class MemberLease {
         } catch (err) {
           if (this.#ctx.closed()) break;
           o.logger.warn('ring: re-joining failed; retrying', { err: (err as Error)?.message });
+          // Only a pause before the retry; the loop checks closed().
           await o.clock.sleep(Math.round(o.renewIntervalMs / 2)).catch(() => undefined);
         }
       }

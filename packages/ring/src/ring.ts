@@ -61,6 +61,7 @@ export async function createRing(nc: NatsConnection, init: RingInit): Promise<Ri
   try {
     await ring.start();
   } catch (err) {
+    // Cleanup: the start's error is the one to report.
     await ring.close().catch(() => undefined);
     throw err;
   }
@@ -185,12 +186,14 @@ class RingImpl implements Ring {
           logger: this.#o.logger,
         })
       : undefined;
+    // Awaited below; this only keeps a failure while the ring starts from being unhandled.
     election?.catch(() => undefined);
     try {
       await this.#lease.open(this.#nc);
       await this.#view.start(this.#kv);
       await this.#lease.join();
     } catch (err) {
+      // Cleanup: the start's error is the one to report.
       void election?.then((e) => e.close()).catch(() => undefined);
       throw err;
     }
@@ -361,6 +364,7 @@ class RingImpl implements Ring {
       // Step down first (another member coordinates at once); closing the election's store can take a
       // while (consumer deletions), so it runs alongside the hand-off.
       if (this.#election?.isLeader()) await this.#election.stepDown().catch(() => undefined);
+      // Leaving: a failed step-down or close only means the lease expires by its TTL.
       electionClosed = this.#election?.close().catch(() => undefined);
       if (this.#lease.joined) {
         // Announce the leave so the coordinator assigns our partitions elsewhere, then hand them off.
@@ -369,6 +373,7 @@ class RingImpl implements Ring {
         const until = clock.now() + this.#o.leaveTimeoutMs;
         while (clock.now() < until && this.#lease.joined && this.#local.hasAny()) {
           if (this.#handoff.noOtherActiveMember()) this.#handoff.markDirty();
+          // Only a pause in the leave's wait loop.
           await clock.sleep(20).catch(() => undefined);
         }
       }

@@ -110,6 +110,7 @@ export class RingView extends RingTables {
             this.#o.logger.warn('ring watch failed; resuming', { bucket: this.names.bucket, err });
         }
         w = undefined;
+        // Only a pause before the watch is resumed; stopping ends the loop.
         if (!stopped) await this.#o.clock.sleep(250).catch(() => undefined);
       }
     };

@@ -159,6 +159,7 @@ export class IdempotencyStore {
             previousNode: rec.node,
           });
         } catch {
+          // Another node took the claim over first (or the write failed): the loop reads the claim again.
           continue;
         }
       }

@@ -283,6 +283,7 @@ class Server implements RpcServer {
       const until = this.#clock.now() + graceMs;
       while (this.#inFlight > 0 && this.#clock.now() < until) await this.#clock.sleep(10);
       this.#dispatcher.close();
+      // Closing: replies that cannot be flushed now are lost with the connection anyway.
       if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
     })();
     return this.#closing;

@@ -90,6 +90,7 @@ class VipImpl implements Vip {
   // One operation at a time: acquire, release, announce and verify never interleave.
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn, fn);
+    // The chain only orders the steps; each caller gets its own step's result or error.
     this.#queue = next.catch(() => undefined);
     return next;
   }

@@ -239,6 +239,7 @@ export class ReplicatedDatabase implements AppComponent {
         this.#d.clock,
       ));
     } catch (err) {
+      // Cleanup: the promotion's error is handled below.
       await replica.close().catch(() => undefined);
       const cause = (err as { cause?: unknown }).cause;
       const notAtTip =
@@ -345,6 +346,7 @@ export class ReplicatedDatabase implements AppComponent {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (!this.#ctx) return;
+    // A failed start was reported by start() itself; stopping goes on regardless.
     await this.#replicaStarting?.catch(() => undefined);
     await this.#snapshotter?.close();
     await this.#primary?.close();
