@@ -23,7 +23,7 @@ export type {
 } from './types.js';
 export { ElectionErrorCode, LeaseConflictError, StoreUnavailableError } from './errors.js';
 export type { ElectionErrorCodeValue } from './errors.js';
-export { livenessSubject } from './store.js';
+export { livenessSubject } from './kv-store.js';
 // Fencing lives in @gc/core; re-exported so that users of elections need one import.
 export {
   createFence,

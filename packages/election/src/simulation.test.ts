@@ -1,6 +1,5 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadMutant as loadMutantCode } from './mutants.js';
 import {
   Invariant,
   formatFailure,
@@ -35,9 +34,10 @@ const safety: InvariantName[] = [
 ];
 
 // ----- planted bugs ----------------------------------------------------------------------------------------
-// Each is a copy of election.ts with one line changed, written next to it as a git-ignored file, imported,
-// and deleted afterwards. `within` is the number of seeds the simulator may need to find a violation; the
-// seed that finds it first is printed (and replays with GC_SEED=<n> GC_SIM_MUTANT=<name>).
+// Each is a copy of the election's decision code (election.ts, leader.ts, follower.ts, core.ts) with one line
+// changed, written next to it as git-ignored files, imported, and deleted afterwards (mutants.ts). `within` is
+// the number of seeds the simulator may need to find a violation; the seed that finds it first is printed
+// (and replays with GC_SEED=<n> GC_SIM_MUTANT=<name>).
 
 interface Mutant {
   name: string;
@@ -60,14 +60,14 @@ const mutants: Mutant[] = [
     name: 'deadline-from-reply',
     what: '(a) the renew deadline is measured from the reply instead of the send',
     line: '      l.lastGoodSentAt = Math.max(l.lastGoodSentAt, sentAt);',
-    becomes: '      l.lastGoodSentAt = this.#clock.now();',
+    becomes: '      l.lastGoodSentAt = this.clock.now();',
     within: 20,
   },
   {
     name: 'takeover-after-half-ttl',
     what: '(b) a contender takes over after half a TTL',
-    line: '    const wait = since + ttl - this.#clock.now();',
-    becomes: '    const wait = since + ttl / 2 - this.#clock.now();',
+    line: '    const wait = since + ttl - this.clock.now();',
+    becomes: '    const wait = since + ttl / 2 - this.clock.now();',
     within: 10,
   },
   {
@@ -80,29 +80,28 @@ const mutants: Mutant[] = [
   {
     name: 'issue-18-old-rule',
     what: '(c) the rule before issue 18: create once the last live revision seen was silent for a TTL',
-    line: '    return Math.max(0, since + Math.max(this.#o.ttlMs, live?.ttl ?? 0) - now);',
-    becomes:
-      '    return Math.max(0, (live?.since ?? since) + Math.max(this.#o.ttlMs, live?.ttl ?? 0) - now);',
+    line: '    return Math.max(0, since + Math.max(this.o.ttlMs, live?.ttl ?? 0) - now);',
+    becomes: '    return Math.max(0, (live?.since ?? since) + Math.max(this.o.ttlMs, live?.ttl ?? 0) - now);',
     within: 60,
   },
   {
     name: 'acquired-unchecked',
     what: '(d) acquired is emitted without checking that the grant is still current',
-    line: '    const overtaken = this.#seenWhileAcquiring > revision || this.#highest > epoch;',
+    line: '    const overtaken = this.#seenWhileAcquiring > revision || this.highest > epoch;',
     becomes: '    const overtaken = false;',
     within: 10,
   },
   {
     name: 'epoch-ignores-highest',
     what: '(e) a new epoch does not use the highest epoch seen (wall clock only)',
-    line: '    return Math.max(this.#highest + 1, floor);',
+    line: '    return Math.max(this.highest + 1, floor);',
     becomes: '    return Math.max(1, floor);',
     within: 200,
   },
   {
     name: 'isleader-trusts-state',
     what: 'isLeader() trusts the state instead of comparing the deadline with the clock (SIGSTOP)',
-    line: '      this.#clock.now() < l.lastGoodSentAt + this.#o.renewDeadlineMs &&',
+    line: '      this.clock.now() < l.lastGoodSentAt + this.o.renewDeadlineMs &&',
     becomes: '      true &&',
     within: 10,
   },
@@ -110,8 +109,8 @@ const mutants: Mutant[] = [
   {
     name: 'found-stale-poll-announces',
     what: 'found: a stale poll reply hides a later revision from the overtaken check',
-    line: '    const overtaken = this.#seenWhileAcquiring > revision || this.#highest > epoch;',
-    becomes: '    const overtaken = this.#obs.revision > revision || this.#highest > epoch;',
+    line: '    const overtaken = this.#seenWhileAcquiring > revision || this.highest > epoch;',
+    becomes: '    const overtaken = this.obs.revision > revision || this.highest > epoch;',
     within: 40,
   },
   {
@@ -124,7 +123,7 @@ const mutants: Mutant[] = [
   {
     name: 'found-cas-on-stale-observation',
     what: 'found: a node cut off or paused writes on an observation it has not confirmed since',
-    line: '    if (this.#clock.now() - this.#heardAt > this.#o.pollIntervalMs + this.#o.opTimeoutMs) {',
+    line: '    if (this.clock.now() - this.#heardAt > this.o.pollIntervalMs + this.o.opTimeoutMs) {',
     becomes: '    if (false) {',
     within: 80,
   },
@@ -168,8 +167,8 @@ const mutants: Mutant[] = [
   {
     name: 'found-own-record-after-other',
     what: 'found: a node takes back its own record although another holder had a higher epoch since',
-    line: '    if (record.instance === this.#instance && record.epoch >= this.#highestOther) {',
-    becomes: '    if (record.instance === this.#instance) {',
+    line: '    if (record.instance === this.instance && record.epoch >= this.#highestOther) {',
+    becomes: '    if (record.instance === this.instance) {',
     within: 900,
     from: 825, // calibrated: caught by seed 831 (246 before the leader's reads were halved)
     options: { faults: { recreate: 30 } }, // more recreates
@@ -177,8 +176,8 @@ const mutants: Mutant[] = [
   {
     name: 'found-same-entry-after-gap',
     what: 'found: after being out of touch, an entry equal to the last one seen keeps its old wait',
-    line: "    if (this.#note(e, outOfTouch) || !this.#timers.has('action')) this.#contend();",
-    becomes: "    if (this.#note(e) || !this.#timers.has('action')) this.#contend();",
+    line: "    if (this.note(e, outOfTouch) || !this.timers.has('action')) this.contend();",
+    becomes: "    if (this.note(e) || !this.timers.has('action')) this.contend();",
     within: 400,
     from: 90, // calibrated: caught by seed 94
     options: { faults: { recreate: 30 } }, // more recreates
@@ -186,7 +185,7 @@ const mutants: Mutant[] = [
   {
     name: 'found-restart-forgets-key',
     what: 'found: a restarted node treats an empty key (bucket recreated) as a new bucket',
-    line: '    this.#sawEntry = this.#highest > 0;',
+    line: '    this.#sawEntry = this.highest > 0;',
     becomes: '    this.#sawEntry = false;',
     within: 40,
     // A node crashed, the bucket recreated meanwhile, and the node restarted while the leader still acts:
@@ -208,23 +207,9 @@ const mutants: Mutant[] = [
   },
 ];
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-
-/** Writes the mutant next to election.ts, imports it, and removes the file again. */
-async function loadMutant(m: Mutant): Promise<CreateOnStore> {
-  const source = readFileSync(here('./election.ts'), 'utf8');
-  const at = source.split(m.line).length - 1;
-  if (at !== 1) throw new Error(`mutant ${m.name}: the line to change occurs ${at} times in election.ts`);
-  const file = here(`./.mutant-${m.name}.ts`);
-  writeFileSync(file, source.replace(m.line, m.becomes));
-  try {
-    const mod = (await import(/* @vite-ignore */ `./.mutant-${m.name}.ts`)) as {
-      createElectionOnStore: CreateOnStore;
-    };
-    return mod.createElectionOnStore;
-  } finally {
-    rmSync(file, { force: true });
-  }
+/** Writes the mutant next to the decision code, imports it, and removes the files again. */
+function loadMutant(m: Mutant): Promise<CreateOnStore> {
+  return loadMutantCode(m.name, m.line, m.becomes);
 }
 
 function report(r: SimulationResult): string {
@@ -316,7 +301,7 @@ describe.skipIf(REPLAY !== undefined)('R16 deterministic simulation of the elect
     }
   });
 
-  describe('planted bugs: a copy of election.ts with one line changed is caught', () => {
+  describe('planted bugs: a copy of the decision code with one line changed is caught', () => {
     for (const m of mutants) {
       it(`${m.name}: ${m.what}`, { timeout: 120_000 }, async () => {
         const create = await loadMutant(m);

@@ -5,7 +5,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseConflictError } from './errors.js';
 import { MemoryLeaseBackend } from './memory-store.js';
-import { openKvLeaseStore, type LeaseEntry, type LeaseStore } from './store.js';
+import { openKvLeaseStore } from './kv-store.js';
+import type { LeaseEntry, LeaseStore } from './store.js';
 import type { LeaseRecord } from './types.js';
 
 // The same contract, run against NATS KV on a real nats-server and against the in-process store that the
