@@ -177,6 +177,7 @@ class KvLeaseStore implements LeaseStore {
   /** Keeps `p` until it settles, so that close() can wait for watch shutdowns and consumer deletions. */
   #track(p: Promise<unknown>): void {
     this.#pending.add(p);
+    // Only tracking: whoever awaits `p` gets its error.
     p.finally(() => this.#pending.delete(p)).catch(() => undefined);
   }
 
@@ -344,6 +345,7 @@ class KvLeaseStore implements LeaseStore {
         this.#track(
           jetstreamManager(this.#nc, { timeout: 2000, checkAPI: false })
             .then((jsm) => jsm.consumers.delete(this.#stream, name))
+            // The probe's consumer: gone already or the server is away; it expires by itself.
             .catch(() => undefined),
         );
       }
