@@ -1,3 +1,6 @@
+// The coordinator of the active sequence: runs its steps in order on activation and in reverse on
+// deactivation, each timed, audited and fenced by the leadership epoch (vocabulary in sequence.ts, the
+// backend's health watch and restarts in backend-watch.ts).
 import {
   ClosedError,
   createFence,
@@ -8,12 +11,11 @@ import {
   type Epoch,
   type Fence,
   type Logger,
-  type TimerHandle,
 } from '@gc/core';
-import { BackendError, BackendErrorCode, PhaseError } from './errors.js';
+import { BackendWatch, waitHealthy } from './backend-watch.js';
+import { PhaseError } from './errors.js';
 import { coordinatorMetrics, type CoordinatorPromMetrics } from './metrics.js';
-import { restartDecision } from './restart.js';
-import type { Backend, HealthResult } from './types.js';
+import type { Backend } from './types.js';
 import {
   CoordinatorState,
   defaultActiveCoordinatorOptions,
@@ -58,12 +60,7 @@ class Coordinator implements ActiveCoordinator {
   #epoch: Epoch | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #done: PhaseName[] = [];
-  #monitor: TimerHandle | undefined;
-  #monitorGen = 0;
-  #unhealthy = 0;
-  #restartHistory: number[] = [];
   #abort = new AbortController();
-  #watchAbort = new AbortController();
   readonly #m: CoordinatorMetrics = {
     activations: 0,
     activationFailures: 0,
@@ -76,7 +73,8 @@ class Coordinator implements ActiveCoordinator {
   };
 
   readonly #sequence: SequenceStep[];
-  readonly #backend: Backend | undefined;
+  /** Watches the backend step's backend while active (none without one). */
+  readonly #watch: BackendWatch | undefined;
 
   constructor(o: ActiveCoordinatorOptions) {
     this.#o = o;
@@ -88,12 +86,27 @@ class Coordinator implements ActiveCoordinator {
     }
     const backends = this.#sequence.filter((x): x is SequenceStep & { backend: Backend } => 'backend' in x);
     if (backends.length > 1) throw new TypeError('active sequence: at most one backend step');
-    this.#backend = backends[0]?.backend;
+    const backend = backends[0]?.backend;
     this.#clock = o.clock ?? realClock;
     this.#log = (o.logger ?? silentLogger).child({ component: 'active-coordinator', app: o.name });
     this.#fence = o.fence ?? createFence();
     this.#prom = coordinatorMetrics(o.registry, o.name);
     this.#prom.state(this.#state, Object.values(CoordinatorState));
+    this.#watch =
+      backend &&
+      new BackendWatch(backend, {
+        options: o,
+        clock: this.#clock,
+        log: this.#log,
+        prom: this.#prom,
+        counters: this.#m,
+        epoch: () => this.#epoch,
+        active: () => this.#state === CoordinatorState.Active,
+        serial: (fn) => this.#serial(fn),
+        emit: (e) => this.#emit(e),
+        audit: (action, data) => this.#audit(action, data),
+        degrade: () => this.#setState(CoordinatorState.Degraded),
+      });
   }
 
   get state(): CoordinatorStateValue {
@@ -150,32 +163,13 @@ class Coordinator implements ActiveCoordinator {
     return builtIn[phase] ?? 60_000;
   }
 
-  async #waitHealthy(backend: Backend, signal: AbortSignal): Promise<HealthResult> {
-    // A failover waits on this: probe soon after the start (10 ms), then back off (×2 up to 200 ms, or the
-    // steady-state interval when shorter) so a slow service is not hammered.
-    const cap = this.#o.healthIntervalMs > 0 ? Math.max(10, Math.min(this.#o.healthIntervalMs, 200)) : 200;
-    let pollMs = 10;
-    for (;;) {
-      const h = await backend.health();
-      if (h.healthy) return h;
-      if (signal.aborted)
-        throw new BackendError(
-          BackendErrorCode.Unhealthy,
-          `backend ${backend.name} not healthy: ${h.detail}`,
-        );
-      // Aborted: the wait ends early and the loop checks the signal.
-      await this.#clock.sleep(Math.min(pollMs, cap), signal).catch(() => undefined);
-      pollMs *= 2;
-    }
-  }
-
   async #runStep(phase: PhaseName, direction: Direction, ctx: PhaseContext): Promise<void> {
     const step = this.#step(phase);
     if ('backend' in step) {
       const backend = step.backend;
       if (direction === 'activate') {
         await backend.start();
-        await this.#waitHealthy(backend, ctx.signal);
+        await waitHealthy(backend, ctx.signal, this.#clock, this.#o.healthIntervalMs);
       } else if (step.keepRunning) {
         this.#log.info('backend kept running (it runs on standbys too)', { epoch: ctx.epoch });
       } else {
@@ -292,22 +286,20 @@ class Coordinator implements ActiveCoordinator {
       this.#m.lastActivation = report;
       this.#emit({ type: 'metric', name: 'gc_activation_duration_ms', value: report.totalMs, labels: {} });
       this.#audit('activate.done', { totalMs: report.totalMs });
-      this.#unhealthy = 0;
-      this.#restartHistory = [];
       this.#setState(CoordinatorState.Active);
-      this.#startMonitor();
+      this.#watch?.start();
       return report;
     });
   }
 
   deactivate(reason = 'deactivate'): Promise<SequenceReport | undefined> {
     // Cut short a backend restart in progress: the node is giving up the active role anyway.
-    this.#stopMonitor();
+    this.#watch?.stop();
     return this.#serial(() => this.#deactivateNow(reason));
   }
 
   async #deactivateNow(reason: string): Promise<SequenceReport | undefined> {
-    this.#stopMonitor();
+    this.#watch?.stop();
     const epoch = this.#epoch;
     if (epoch === undefined || this.#done.length === 0) {
       this.#epoch = undefined;
@@ -343,125 +335,18 @@ class Coordinator implements ActiveCoordinator {
     return report;
   }
 
-  #startMonitor(): void {
-    const backend = this.#backend;
-    if (!backend || this.#o.healthIntervalMs <= 0) return;
-    const gen = ++this.#monitorGen;
-    this.#watchAbort = new AbortController();
-    const tick = () => {
-      this.#monitor = this.#clock.setTimeout(() => {
-        void this.#serial(async () => {
-          if (gen !== this.#monitorGen || this.#state !== CoordinatorState.Active) return;
-          await this.#check(backend);
-          if (gen === this.#monitorGen && this.#state === CoordinatorState.Active) tick();
-        });
-      }, this.#o.healthIntervalMs);
-    };
-    tick();
-  }
-
-  #stopMonitor(): void {
-    this.#monitorGen++;
-    this.#watchAbort.abort(new ClosedError('backend health watch'));
-    if (this.#monitor) this.#clock.clearTimeout(this.#monitor);
-    this.#monitor = undefined;
-  }
-
-  async #check(backend: Backend): Promise<void> {
-    const epoch = this.#epoch!;
-    let h: HealthResult;
-    try {
-      h = await backend.health();
-    } catch (err) {
-      h = { healthy: false, detail: (err as Error).message, latencyMs: 0 };
-    }
-    if (h.healthy) {
-      this.#unhealthy = 0;
-      return;
-    }
-    this.#unhealthy++;
-    this.#emit({ type: 'backend-unhealthy', epoch, consecutive: this.#unhealthy, detail: h.detail });
-    if (this.#unhealthy < this.#o.unhealthyThreshold) return;
-    const now = this.#clock.now();
-    const d = restartDecision(
-      { ...this.#o.backendRestart, mode: 'always' },
-      { exitCode: 1, signal: null },
-      this.#restartHistory,
-      now,
-    );
-    if (!d.restart) {
-      this.#m.backendFailures++;
-      this.#prom.backendFailed();
-      const reason = `backend ${backend.name} stays unhealthy (${h.detail}) and ${d.reason}; this node should step down`;
-      this.#log.error(reason, { epoch });
-      this.#emit({ type: 'backend-failed', epoch, reason });
-      this.#audit('backend.failed', { reason });
-      this.#setState(CoordinatorState.Degraded);
-      return;
-    }
-    this.#restartHistory.push(now);
-    this.#m.backendRestarts++;
-    const watch = this.#watchAbort.signal;
-    // Aborted: the wait ends early and the next line checks the signal.
-    await this.#clock.sleep(d.delayMs, watch).catch(() => undefined);
-    if (watch.aborted) return;
-    const t0 = this.#clock.now();
-    let error: Error | undefined;
-    try {
-      await withTimeout(
-        (async () => {
-          if (backend.restart) await backend.restart();
-          else {
-            await backend.stop();
-            await backend.start();
-          }
-          await this.#waitHealthy(backend, watch);
-        })(),
-        this.#o.timeouts.backendMs,
-        `restart of backend ${backend.name}`,
-        this.#clock,
-      );
-      this.#unhealthy = 0;
-    } catch (err) {
-      error = err as Error;
-    }
-    const durationMs = this.#clock.now() - t0;
-    this.#prom.backendRestart(!error);
-    this.#emit({
-      type: 'backend-restart',
-      epoch,
-      attempt: d.attempt,
-      delayMs: d.delayMs,
-      ok: !error,
-      durationMs,
-      ...(error ? { error: error.message } : {}),
-    });
-    this.#emit({
-      type: 'metric',
-      name: 'gc_backend_restarts_total',
-      value: this.#m.backendRestarts,
-      labels: {},
-    });
-    this.#audit('backend.restart', {
-      attempt: d.attempt,
-      ok: !error,
-      durationMs,
-      ...(error ? { error: error.message } : {}),
-    });
-  }
-
   metrics(): CoordinatorMetrics {
     return { ...this.#m };
   }
 
   async close(): Promise<void> {
     if (this.#state === CoordinatorState.Closed) return;
-    this.#stopMonitor();
+    this.#watch?.stop();
     try {
       await this.deactivate('close');
     } finally {
       this.#abort.abort(new ClosedError('active coordinator'));
-      this.#stopMonitor();
+      this.#watch?.stop();
       this.#setState(CoordinatorState.Closed);
     }
   }

@@ -1,35 +1,36 @@
-import type { AppComponent, Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
-import type { ElectionOptions, LeaderInfo } from '@gc/election';
+// The platform facade's public types: the node's options, its status and its apps' status, and the `App`
+// and `Platform` interfaces. App options and hook types live in app-options.ts and hook-types.ts and are
+// re-exported from here.
+import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
+import type { LeaderInfo } from '@gc/election';
 import type { Audit } from '@gc/audit';
-import type { Backend, BackendConfig, BackendStatus } from '@gc/backends';
-import type { ArpOptions, VipOptions } from '@gc/vip';
+import type { BackendStatus } from '@gc/backends';
 import type { Primary, Replica, ReplicationStatus } from '@gc/wal';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { Events } from '@gc/events';
 import type { Locks } from '@gc/locks';
 import type { Member } from '@gc/membership';
 import type { AppApi, HandleOptions, Handler } from '@gc/rpc';
-import type { Ring, RingOptions } from '@gc/ring';
-import type { Health, HealthChange, HealthReport, RouteHandler } from '@gc/health';
+import type { Ring } from '@gc/ring';
+import type { Health, HealthReport, RouteHandler } from '@gc/health';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
+import type { AppMode, AppOptions } from './app-options.js';
+import type { AppHooks, HookFailure, HookName } from './hook-types.js';
 
-/** How an app runs across the nodes. */
-export const AppMode = {
-  /** One leader (elected with fencing epochs) is active; the others are standbys. */
-  ActivePassive: 'active-passive',
-  /** Every node that runs the app is active. */
-  Pool: 'pool',
-  /**
-   * Every node that runs the app is active and owns a share of the app's partitions (`@gc/ring`): each key
-   * has exactly one owner, `onOwn` / `onRelease` run per partition, and calls sent with `{ to: { key } }`
-   * reach the key's owner (held while its partition moves).
-   */
-  Ring: 'ring',
-} as const;
-/** One of {@link AppMode}. */
-export type AppMode = (typeof AppMode)[keyof typeof AppMode];
+export { AppMode } from './app-options.js';
+export type { AppElectionOptions, AppOptions, AppRingOptions } from './app-options.js';
+export type {
+  AppHooks,
+  HookFailure,
+  HookName,
+  LeaderChange,
+  MemberChange,
+  PartitionOwnContext,
+  PartitionReleaseContext,
+  TransitionContext,
+} from './hook-types.js';
 
 /** The role of this node for an app. */
 export const AppRole = {
@@ -46,222 +47,6 @@ export const AppRole = {
 } as const;
 /** One of {@link AppRole}. */
 export type AppRole = (typeof AppRole)[keyof typeof AppRole];
-
-/** Passed to onActive/onPassive. `signal` aborts when the node loses the role while the hook runs. */
-export interface TransitionContext {
-  app: string;
-  nodeId: string;
-  /** The fencing epoch of this leadership (0 in pool mode). Stamp it on everything the hook writes. */
-  epoch: Epoch;
-  /** Aborted when the transition is superseded (leadership lost during onActive, shutdown). */
-  signal: AbortSignal;
-  /** Why the transition happens (`elected`, `lost: renew-deadline`, `step-down`, `shutdown`, `started`). */
-  reason: string;
-}
-
-/** The current leader of an active-passive app as every node sees it. */
-export interface LeaderChange {
-  app: string;
-  /** Node id of the leader, or null while there is none. */
-  leader: string | null;
-  epoch: Epoch;
-}
-
-/** A node joining or leaving (from membership). */
-export interface MemberChange {
-  nodeId: string;
-  labels: Record<string, string>;
-  /** `left` for a polite leave, `lost` when its heartbeats stopped (crash, partition). */
-  reason: 'joined' | 'left' | 'lost';
-}
-
-/** Hook functions, run in the order documented in the README; each with a timeout. */
-export interface AppHooks {
-  /** After the app starts on this node, before it competes for leadership. */
-  onStart: (ctx: { app: string; nodeId: string }) => void | Promise<void>;
-  /** When this node becomes active (after data promotion, VIP and backend in later packages). */
-  onActive: (ctx: TransitionContext) => void | Promise<void>;
-  /** When this node stops being active (before the backend stops and the VIP is released). */
-  onPassive: (ctx: TransitionContext) => void | Promise<void>;
-  /** On every node, when the app's leader changes. */
-  onLeaderChange: (change: LeaderChange) => void | Promise<void>;
-  /** Before the app stops on this node (after onPassive when it was active). */
-  onStop: (ctx: { app: string; nodeId: string }) => void | Promise<void>;
-  /** A node joined the platform. */
-  onMemberJoin: (change: MemberChange) => void | Promise<void>;
-  /** A node left the platform (politely or lost). */
-  onMemberLeave: (change: MemberChange) => void | Promise<void>;
-  /** A health check of this node changed state. */
-  onHealthChange: (change: HealthChange) => void | Promise<void>;
-  /**
-   * Ring mode: this node takes `partition` (load its state here). Calls for the partition are held until it
-   * returns; a throw is retried by the ring with backoff and the partition is not served meanwhile.
-   */
-  onOwn: (ctx: PartitionOwnContext) => void | Promise<void>;
-  /**
-   * Ring mode: this node hands `partition` off (flush its state here). Calls in flight for it have finished
-   * and new ones are held for the next owner; finish before `deadline`.
-   */
-  onRelease: (ctx: PartitionReleaseContext) => void | Promise<void>;
-}
-
-/** Argument of the `onOwn` hook (ring mode). */
-export interface PartitionOwnContext {
-  app: string;
-  nodeId: string;
-  partition: number;
-  /** This node's fencing epoch for the partition (higher than every earlier owner's). */
-  epoch: Epoch;
-  /** Aborted when this node stops owning the partition (hand-off, lost lease, shutdown) or onOwn times out. */
-  signal: AbortSignal;
-  /** The previous owner, when there was one. */
-  from: string | undefined;
-}
-
-/** Argument of the `onRelease` hook (ring mode). */
-export interface PartitionReleaseContext {
-  app: string;
-  nodeId: string;
-  partition: number;
-  epoch: Epoch;
-  /** Aborted at `deadline`. */
-  signal: AbortSignal;
-  /** Monotonic time (the platform clock's `now()`) by which the hand-off must be done. */
-  deadline: number;
-  /** The next owner (undefined when the ring closes with no other member). */
-  to: string | undefined;
-}
-/** A hook name. */
-export type HookName = keyof AppHooks;
-
-/** A hook that failed or timed out. Also audited and counted. */
-export interface HookFailure {
-  app: string;
-  hook: HookName;
-  error: Error;
-  timedOut: boolean;
-}
-
-/** Election timing for an active-passive app (see `@gc/election`). */
-export type AppElectionOptions = Partial<
-  Pick<
-    ElectionOptions,
-    | 'ttlMs'
-    | 'renewIntervalMs'
-    | 'renewDeadlineMs'
-    | 'pollIntervalMs'
-    | 'cooldownMs'
-    | 'priority'
-    | 'observeOnly'
-    | 'fastFailover'
-    | 'fastFailoverIntervalMs'
-    | 'fastFailoverProbes'
-    | 'replicas'
-  >
->;
-
-/** The ring options an app may set (see `@gc/ring`'s `RingOptions`). */
-export type AppRingOptions = Partial<
-  Pick<
-    RingOptions,
-    | 'partitions'
-    | 'weight'
-    | 'ttlMs'
-    | 'renewIntervalMs'
-    | 'renewDeadlineMs'
-    | 'ownTimeoutMs'
-    | 'releaseTimeoutMs'
-    | 'leaveTimeoutMs'
-    | 'maxConcurrentMoves'
-    | 'settleMs'
-    | 'stuckMoveMs'
-    | 'holdTimeoutMs'
-    | 'maxHeldCalls'
-    | 'replicas'
-  >
->;
-
-/** Options of {@link Platform.app}. */
-export interface AppOptions {
-  /** How the app runs. Default `active-passive`. */
-  mode: AppMode;
-  /** Election timing (active-passive only). */
-  election: AppElectionOptions;
-  /**
-   * The app's recovery-time budget, in ms: how long a failover (crash of the leader → the new leader active,
-   * database promoted, VIP held, backend healthy, onActive done) may take (active-passive only). Checked when
-   * the app is declared against the worst case its election timings allow for detection alone (refused with
-   * the arithmetic when shorter), and by `gc drill`, which measures every phase against it. Default none.
-   */
-  recoveryBudgetMs?: number;
-  /**
-   * Ring mode: the ring's settings (`@gc/ring`): `partitions` (default 256, fixed once the ring exists),
-   * `weight` (this node's relative capacity, default 1), `ttlMs` (a crashed member's partitions move after
-   * about this long, default 3000), `maxConcurrentMoves`, `settleMs`, `holdTimeoutMs`, … Default `{}`.
-   */
-  ring?: AppRingOptions;
-  /** Timeout of each hook call, in ms. Default: the platform's `hookTimeoutMs`. */
-  hookTimeoutMs?: number;
-  /** Replicas of the app's KV bucket. Default 1 (3 on a 3-node cluster is usual). */
-  kvReplicas: number;
-  /** Hooks given up front (more can be added with `app.onActive(...)` and friends). */
-  hooks: Partial<AppHooks>;
-  /**
-   * The real service the active node runs (active-passive only): a backend config (`{ type: 'process' |
-   * 'systemd' | 'docker' | '<package>', options }`, loaded with `@gc/backends`) or a `Backend` instance.
-   * Started and waited healthy after the VIP and before onActive; stopped after onPassive.
-   */
-  backend?: BackendConfig | Backend;
-  /**
-   * Where the backend runs. `when-active` (the default): only on the active node — started after the VIP,
-   * stopped after onPassive. `always`: on every node of the app, started when the app starts; a failover
-   * then only moves the VIP and waits for the new leader's backend to answer its health check (the
-   * keepalived model: the service runs everywhere, the address moves). Use it for services that are safe to
-   * run on standbys (a proxy, a stateless server); not for one that writes the replicated database.
-   */
-  backendRuns?: 'when-active' | 'always';
-  /**
-   * A virtual IP the active node holds (active-passive only; see `@gc/vip`): acquired with the
-   * leadership epoch before the backend starts, released after it stops and on shutdown.
-   */
-  vip?: Partial<Omit<VipOptions, 'arp'>> &
-    Pick<VipOptions, 'address' | 'interface'> & { arp?: Partial<ArpOptions> };
-  /**
-   * A SQLite database (WAL mode) replicated page by page to every node of this app (active-passive
-   * only; see `@gc/wal`): standbys keep a verified replica, the new leader catches up and promotes it
-   * before the VIP, the backend and onActive; a deposed leader demotes after onPassive, and writes it
-   * made that never reached the stream are moved aside and reported, never merged.
-   */
-  sqlite?: {
-    /** The database file the app (or its backend) uses. */
-    path: string;
-    /** Make every commit wait until it is in the stream (RPO 0); `sqlite().primary.sync()` does it per call. Default false. */
-    synchronous?: boolean;
-    /** Take a snapshot this often while primary, in ms (0: never). Default 600000. */
-    snapshotIntervalMs?: number;
-    /**
-     * Capture and publish commits from a worker thread with its own NATS connection (`@gc/wal`'s `worker`
-     * option), so replication leaves the app's thread to its commits: for write-heavy apps. Needs the
-     * platform to connect itself (`nats` given as connection options, as `gc run` does). Adds the worker's
-     * start (tens of ms) to each promotion. Default false.
-     */
-    worker?: boolean;
-    /**
-     * Replicas of the app's WAL stream and snapshot store when they are created: 3 on a 3-node JetStream
-     * cluster, so that a server's loss loses nothing the stream acknowledged. Default 1.
-     */
-    replicas?: number;
-  };
-  /** Time limits of the active sequence's phases, in ms (see `@gc/backends` createActiveCoordinator). */
-  phaseTimeouts?: Partial<{ promoteMs: number; vipMs: number; backendMs: number }>;
-  /**
-   * More parts of the app (see `AppComponent` in `@gc/core`): each starts with the app on this node and
-   * runs its step in the active sequence by its `order` (after the backend and before the onActive hooks by
-   * default), timed, audited and undone in reverse when a later step fails; its `status()` shows under
-   * `components` in the app's status and its `health()` in the node's health. Default none.
-   */
-  components?: AppComponent[];
-}
 
 /** Options of {@link createPlatform}. */
 export interface PlatformOptions {
