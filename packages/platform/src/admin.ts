@@ -1,6 +1,28 @@
-import { GcError, resourceNames, validateAppName, validateNodeId, isNoResponders } from '@gc/core';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+// The operator's control API over @gc/rpc: the client (`gc status`, `gc app stepdown`, drills) and what a
+// node serves for it.
+import {
+  ConfigError,
+  GcError,
+  isGcError,
+  validateAppName,
+  validateNodeId,
+  type Clock,
+  type Logger,
+} from '@gc/core';
+import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  createRpcClient,
+  createRpcServer,
+  HandlerError,
+  PLATFORM_RPC_APP,
+  RpcErrorCode,
+  type CallTarget,
+  type HandleOptions,
+  type Handler,
+  type RpcServer,
+} from '@gc/rpc';
 import type { SnapshotInfo } from '@gc/snapshot';
+import type { Registry } from 'prom-client';
 import type { PlatformStatus } from './types.js';
 
 /** Error codes of the admin API. */
@@ -9,29 +31,27 @@ export const AdminErrorCode = {
   Failed: 'GC_ADMIN_FAILED',
 } as const;
 
-/** Control subjects of a platform (answered by every running node). A public contract. */
-export function controlSubjects(platform: string): {
-  status: string;
-  stepDown: (app: string) => string;
-  snapshot: (app: string) => string;
-  recover: (app: string, node: string) => string;
-  drill: (app: string) => string;
-} {
-  const p = resourceNames(platform).platform;
-  return {
-    /** Every node answers with its {@link PlatformStatus}. */
-    status: `${p}._.control.status`,
-    /** The app's current leader steps down and answers; standbys stay silent. */
-    stepDown: (app: string) => `${p}._.control.stepdown.${validateAppName(app)}`,
-    /** The app's current leader takes a snapshot of its database and answers with it. */
-    snapshot: (app: string) => `${p}._.control.snapshot.${validateAppName(app)}`,
-    /** The named node allows its next promotion of `app` to publish its copy unproven (`gc app recover`). */
-    recover: (app: string, node: string) =>
-      `${p}._.control.recover.${validateAppName(app)}.${validateNodeId(node)}`,
-    /** The app's leader performs a failover drill's fault on itself and answers when (see `runDrill`). */
-    drill: (app: string) => `${p}._.control.drill.${validateAppName(app)}`,
-  };
-}
+/**
+ * The control API's RPC methods (a public contract). `status` is served by every node on the platform's own
+ * RPC scope (`{platform}.gc.rpc.status.node.{nodeId}`); the others by each app's RPC server, to its leader
+ * (`{platform}.{app}.rpc.gc-stepdown.leader`) or to one node (`gc-recover`). Method names starting with
+ * {@link CONTROL_METHOD_PREFIX} are reserved: `app.handle()` refuses them.
+ */
+export const ControlMethod = {
+  /** Every node answers with its {@link PlatformStatus}. */
+  Status: 'status',
+  /** The app's leader steps down and answers with a {@link StepDownResult}. */
+  StepDown: 'gc-stepdown',
+  /** The app's leader takes a snapshot of its database now and answers with it. */
+  Snapshot: 'gc-snapshot',
+  /** The named node allows its next promotion of the app to publish its copy unproven (`gc app recover`). */
+  Recover: 'gc-recover',
+  /** The app's leader performs a failover drill's fault on itself and answers when (see `runDrill`). */
+  Drill: 'gc-drill',
+} as const;
+
+/** Prefix of the control methods on an app's RPC, reserved for the platform. */
+export const CONTROL_METHOD_PREFIX = 'gc-';
 
 /** Result of a remote step-down. */
 export interface StepDownResult {
@@ -63,6 +83,8 @@ export interface AdminClient {
    * `runDrill`, which also measures the recovery.
    */
   drill(app: string, kind: 'failover' | 'stepdown', timeoutMs?: number): Promise<DrillAck>;
+  /** Refuses new calls and waits for the ones in flight. */
+  close(): Promise<void>;
 }
 
 /** What a leader answers to a drill request. */
@@ -87,202 +109,192 @@ export interface RecoverResult {
 }
 
 /**
- * Creates the operator client for `platform` on an existing connection.
+ * Creates the operator client for `platform` on an existing connection: calls over `@gc/rpc` (typed errors,
+ * time limits, trace context), never retried (a step-down retried after a lost reply could step down the
+ * next leader) and with no circuit breaker (an operator asks again when they choose). Close it when done.
  *
  * @example
  * const admin = createAdminClient(nc, 'prod');
  * for (const n of await admin.nodes()) console.log(n.nodeId, n.apps.map((a) => `${a.name}:${a.role}`));
+ * await admin.close();
  */
 export function createAdminClient(nc: NatsConnection, platform: string): AdminClient {
-  const subjects = controlSubjects(platform);
-  const dec = new TextDecoder();
+  const rpc = createRpcClient(nc, {
+    platform,
+    caller: 'gc-admin',
+    retry: { retries: 0, initialDelayMs: 50, maxDelayMs: 50 },
+    circuit: { consecutiveFailures: Number.MAX_SAFE_INTEGER, halfOpenAfterMs: 1 },
+  });
+  const ask = async <T>(
+    app: string,
+    method: string,
+    payload: unknown,
+    to: CallTarget,
+    timeoutMs: number,
+    what: string,
+    nobody: string,
+  ): Promise<T> => {
+    try {
+      return await rpc.api(app).call<T>(method, payload, { to, timeoutMs, retries: 0 });
+    } catch (err) {
+      if (err instanceof HandlerError)
+        throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${err.remoteMessage}`, {
+          cause: err,
+        });
+      // Nobody serves the call (no leader, node absent), or nobody answered in time.
+      if (
+        isGcError(err, RpcErrorCode.NoInstance) ||
+        isGcError(err, RpcErrorCode.NotLeader) ||
+        isGcError(err, RpcErrorCode.UnknownMethod) ||
+        isGcError(err, RpcErrorCode.Timeout)
+      )
+        throw new GcError(AdminErrorCode.NoLeader, `${nobody} (${(err as Error).message})`, { cause: err });
+      throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  };
   return {
     async nodes(waitMs = 750) {
-      const out: PlatformStatus[] = [];
-      try {
-        const replies = await nc.requestMany(subjects.status, undefined, {
-          strategy: 'timer',
-          maxWait: waitMs,
-        });
-        for await (const m of replies) {
-          try {
-            out.push(JSON.parse(dec.decode(m.data)) as PlatformStatus);
-          } catch {
-            // a reply that is not JSON is not a gc node's: ignore it
-          }
-        }
-      } catch (err) {
-        // no node answering at all shows up as "no responders": that is an empty platform, not an error
-        if (!isNoResponders(err)) throw err;
-      }
-      return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+      // Every running node serves the platform scope whatever its health (its status says how it is): the
+      // presence answers name them all; then each is asked for its status.
+      const lookupMs = Math.min(250, Math.max(50, Math.round(waitMs / 3)));
+      const api = rpc.api(PLATFORM_RPC_APP);
+      const ids = await api.instances({ waitMs: lookupMs });
+      const answers = await Promise.all(
+        ids.map((node) =>
+          api
+            .call<PlatformStatus>(ControlMethod.Status, undefined, {
+              to: { node },
+              timeoutMs: Math.max(50, waitMs - lookupMs),
+              retries: 0,
+            })
+            // A node that cannot build its status in time is left out, as one that does not answer.
+            .catch(() => undefined),
+        ),
+      );
+      return answers
+        .filter((a): a is PlatformStatus => a !== undefined && typeof a?.nodeId === 'string')
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     },
     stepDown(app, timeoutMs = 5000) {
-      return askLeader<StepDownResult>(nc, subjects.stepDown(app), app, 'step-down', timeoutMs);
-    },
-    async recover(app, node, reason, timeoutMs = 5000) {
-      let m: Msg;
-      try {
-        m = await nc.request(
-          subjects.recover(app, node),
-          new TextEncoder().encode(JSON.stringify({ reason })),
-          {
-            timeout: timeoutMs,
-          },
-        );
-      } catch (err) {
-        throw new GcError(
-          AdminErrorCode.NoLeader,
-          `node ${node} did not answer for app ${app} within ${timeoutMs} ms (is it running the app with a sqlite database?)`,
-          { cause: err },
-        );
-      }
-      const body = JSON.parse(dec.decode(m.data)) as RecoverResult | { error: string };
-      if ('error' in body)
-        throw new GcError(AdminErrorCode.Failed, `recover of ${app} on ${node} failed: ${body.error}`);
-      return body;
-    },
-    async drill(app, kind, timeoutMs = 30_000) {
-      let m: Msg;
-      try {
-        m = await nc.request(subjects.drill(app), new TextEncoder().encode(JSON.stringify({ kind })), {
-          timeout: timeoutMs,
-        });
-      } catch (err) {
-        throw new GcError(
-          AdminErrorCode.NoLeader,
-          `no node is the leader of app ${app} (nobody answered the drill)`,
-          {
-            cause: err,
-          },
-        );
-      }
-      const body = JSON.parse(dec.decode(m.data)) as DrillAck | { error: string };
-      if ('error' in body) throw new GcError(AdminErrorCode.Failed, `drill of ${app} failed: ${body.error}`);
-      return body;
-    },
-    snapshot(app, timeoutMs = 120_000) {
-      return askLeader<SnapshotInfo & { node: string }>(
-        nc,
-        subjects.snapshot(app),
+      validateAppName(app);
+      return ask<StepDownResult>(
         app,
-        'snapshot',
+        ControlMethod.StepDown,
+        undefined,
+        'leader',
         timeoutMs,
+        'step-down',
+        `no node is the leader of app ${app}`,
       );
     },
+    recover(app, node, reason, timeoutMs = 5000) {
+      validateAppName(app);
+      validateNodeId(node);
+      return ask<RecoverResult>(
+        app,
+        ControlMethod.Recover,
+        { reason },
+        { node },
+        timeoutMs,
+        `recover on ${node}`,
+        `node ${node} did not answer for app ${app} within ${timeoutMs} ms (is it running the app with a sqlite database?)`,
+      );
+    },
+    drill(app, kind, timeoutMs = 30_000) {
+      validateAppName(app);
+      return ask<DrillAck>(
+        app,
+        ControlMethod.Drill,
+        { kind },
+        'leader',
+        timeoutMs,
+        'drill',
+        `no node is the leader of app ${app} (nobody answered the drill)`,
+      );
+    },
+    snapshot(app, timeoutMs = 120_000) {
+      validateAppName(app);
+      return ask<SnapshotInfo & { node: string }>(
+        app,
+        ControlMethod.Snapshot,
+        undefined,
+        'leader',
+        timeoutMs,
+        'snapshot',
+        `no node is the leader of app ${app}`,
+      );
+    },
+    close: () => rpc.close(),
   };
 }
 
-async function askLeader<T>(
-  nc: NatsConnection,
-  subject: string,
-  app: string,
-  what: string,
-  timeoutMs: number,
-): Promise<T> {
-  let m: Msg;
-  try {
-    m = await nc.request(subject, undefined, { timeout: timeoutMs });
-  } catch (err) {
-    throw new GcError(
-      AdminErrorCode.NoLeader,
-      `no node is the leader of app ${app} (nobody answered within ${timeoutMs} ms)`,
-      { cause: err },
-    );
-  }
-  const body = JSON.parse(new TextDecoder().decode(m.data)) as T | { error: string };
-  if (typeof body === 'object' && body !== null && 'error' in body)
-    throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${body.error}`);
-  return body;
+/** What a node does for the control API (see {@link serveControl}). */
+export interface ControlTarget {
+  nodeId: string;
+  status(): Promise<PlatformStatus>;
 }
 
-/** Serves the control subjects for a node; returns the subscriptions to close. */
+/** What an app's leader or node does for the control API (see {@link appControlHandlers}). */
+export interface AppControlTarget {
+  stepDown(): Promise<StepDownResult>;
+  snapshot(): Promise<SnapshotInfo & { node: string }>;
+  recover(reason: string): Promise<RecoverResult>;
+  drill(kind: 'failover' | 'stepdown'): Promise<DrillAck>;
+}
+
+/** Serves the platform scope's control methods of one node; close the server to stop. */
 export function serveControl(
   nc: NatsConnection,
   platform: string,
-  node: {
-    status(): Promise<PlatformStatus>;
-    stepDown(app: string): Promise<StepDownResult | undefined>;
-    snapshot(app: string): Promise<(SnapshotInfo & { node: string }) | undefined>;
-    nodeId: string;
-    recover(app: string, reason: string): Promise<RecoverResult | undefined>;
-    drill(app: string, kind: string): Promise<DrillAck | undefined>;
-  },
-): Subscription[] {
-  const subjects = controlSubjects(platform);
-  const enc = new TextEncoder();
-  const dec = new TextDecoder();
-  const statusSub = nc.subscribe(subjects.status, {
-    callback: (_err, m) => {
-      node.status().then(
-        (st) => m.respond(enc.encode(JSON.stringify(st))),
-        () => undefined, // a node that cannot build its status stays silent rather than answer garbage
-      );
-    },
+  node: ControlTarget,
+  o: { logger?: Logger; clock?: Clock; registry?: Registry } = {},
+): RpcServer {
+  const server = createRpcServer(nc, {
+    platform,
+    app: PLATFORM_RPC_APP,
+    nodeId: node.nodeId,
+    ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.registry ? { registry: o.registry } : {}),
   });
-  // Only the app's leader answers these; the others stay silent, so "no answer" means "no leader".
-  const leaderOnly = (verb: string, fn: (app: string) => Promise<unknown>) =>
-    nc.subscribe(`${resourceNames(platform).platform}._.control.${verb}.*`, {
-      callback: (_err, m) => {
-        const app = m.subject.split('.').pop()!;
-        fn(app).then(
-          (r) => {
-            if (r) m.respond(enc.encode(JSON.stringify(r)));
-          },
-          (err: unknown) =>
-            m.respond(
-              enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) })),
-            ),
-        );
-      },
-    });
-  const recoverSub = nc.subscribe(`${resourceNames(platform).platform}._.control.recover.*.${node.nodeId}`, {
-    callback: (_err, m) => {
-      const app = m.subject.split('.').at(-2)!;
-      let reason = '';
-      try {
-        const r = (JSON.parse(dec.decode(m.data)) as { reason?: unknown }).reason;
-        reason = typeof r === 'string' ? r : '';
-      } catch {
-        // no body: refused below
-      }
-      const answer = (body: unknown) => m.respond(enc.encode(JSON.stringify(body)));
-      if (!reason.trim()) {
-        answer({ error: 'a reason is required (it goes to the audit trail)' });
-        return;
-      }
-      node.recover(app, reason).then(
-        (r) => {
-          if (r) answer(r);
-        },
-        (err: unknown) => answer({ error: err instanceof Error ? err.message : String(err) }),
-      );
-    },
-  });
-  const drillSub = nc.subscribe(`${resourceNames(platform).platform}._.control.drill.*`, {
-    callback: (_err, m) => {
-      const app = m.subject.split('.').pop()!;
-      let kind = '';
-      try {
-        const k = (JSON.parse(dec.decode(m.data)) as { kind?: unknown }).kind;
-        kind = typeof k === 'string' ? k : '';
-      } catch {
-        // refused below
-      }
-      node.drill(app, kind).then(
-        (r) => {
-          if (r) m.respond(enc.encode(JSON.stringify(r)));
-        },
-        (err: unknown) =>
-          m.respond(enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }))),
-      );
-    },
-  });
+  server.handle(ControlMethod.Status, () => node.status());
+  return server;
+}
+
+/**
+ * The control methods of one app, to register on its RPC server: the leader's (`gc-stepdown`,
+ * `gc-snapshot`, `gc-drill`, refused by any node that is not the active leader any more) and `gc-recover`.
+ */
+export function appControlHandlers(
+  app: AppControlTarget,
+): Array<{ method: string; fn: Handler; opts?: HandleOptions }> {
+  const text = (v: unknown, field: string) => {
+    const x = (v as Record<string, unknown> | undefined)?.[field];
+    return typeof x === 'string' ? x : '';
+  };
   return [
-    statusSub,
-    recoverSub,
-    drillSub,
-    leaderOnly('stepdown', (app) => node.stepDown(app)),
-    leaderOnly('snapshot', (app) => node.snapshot(app)),
+    { method: ControlMethod.StepDown, fn: () => app.stepDown() },
+    { method: ControlMethod.Snapshot, fn: () => app.snapshot(), opts: { timeoutMs: 120_000 } },
+    {
+      method: ControlMethod.Drill,
+      fn: (payload) => {
+        const kind = text(payload, 'kind');
+        if (kind !== 'failover' && kind !== 'stepdown')
+          throw new ConfigError('kind', `unknown drill ${JSON.stringify(kind)}: use failover or stepdown`);
+        return app.drill(kind);
+      },
+      opts: { timeoutMs: 30_000 },
+    },
+    {
+      method: ControlMethod.Recover,
+      fn: (payload) => {
+        const reason = text(payload, 'reason');
+        if (!reason.trim())
+          throw new ConfigError('reason', 'a reason is required (it goes to the audit trail)');
+        return app.recover(reason);
+      },
+    },
   ];
 }

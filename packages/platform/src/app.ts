@@ -1,5 +1,6 @@
 import {
   ClosedError,
+  ConfigError,
   fileEpochStore,
   TimeoutError,
   type AppComponent,
@@ -28,6 +29,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { trace, SpanStatusCode } from '@opentelemetry/api';
 import { join } from 'node:path';
+import { CONTROL_METHOD_PREFIX } from './admin.js';
 import { coordinatorAudit } from './audit.js';
 import { composeComponents, hooksComponent, isBackendComponent } from './components.js';
 import { HookRunner } from './hooks.js';
@@ -162,6 +164,20 @@ export class AppImpl implements App {
   }
 
   handle<In = unknown, Out = unknown>(method: string, fn: Handler<In, Out>, opts?: HandleOptions<In>): void {
+    if (typeof method === 'string' && method.startsWith(CONTROL_METHOD_PREFIX))
+      throw new ConfigError(
+        'method',
+        `app ${this.name}: method names starting with "${CONTROL_METHOD_PREFIX}" are reserved for the platform's control API`,
+      );
+    this.handleControl(method, fn, opts);
+  }
+
+  /** Registers a handler on the app's RPC server, reserved names included (the platform's control API). */
+  handleControl<In = unknown, Out = unknown>(
+    method: string,
+    fn: Handler<In, Out>,
+    opts?: HandleOptions<In>,
+  ): void {
     const register = (server: RpcServer) => server.handle(method, fn, opts);
     if (this.#rpc) register(this.#rpc);
     else this.#pendingHandlers.push(register);

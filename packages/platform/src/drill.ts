@@ -158,84 +158,89 @@ export async function runDrill(
       `unknown drill ${JSON.stringify(kind)}: use failover, stepdown or server-restart`,
     );
   const admin = createAdminClient(nc, platform);
-  const all = await admin.nodes(750);
-  const before = all.flatMap((n) =>
-    n.apps.filter((a) => a.name === app && a.role === 'active').map((a) => ({ node: n.nodeId, status: a })),
-  );
-  const mode = all.flatMap((n) => n.apps).find((a) => a.name === app)?.mode;
-  if (mode !== undefined && mode !== 'active-passive')
-    throw new GcError(
-      AdminErrorCode.Failed,
-      `app ${app} is a ${mode} app: only active-passive apps have a leader to drill`,
+  try {
+    const all = await admin.nodes(750);
+    const before = all.flatMap((n) =>
+      n.apps.filter((a) => a.name === app && a.role === 'active').map((a) => ({ node: n.nodeId, status: a })),
     );
-  const leader = before[0];
-  if (!leader)
-    throw new GcError(
-      AdminErrorCode.NoLeader,
-      `app ${app} has no active leader: nothing to drill (gc app status ${app})`,
-    );
-  const budgetMs = o.budgetMs ?? leader.status.recoveryBudgetMs;
-  if (kind === DrillKind.ServerRestart) {
-    const server = all.find((n) => n.nodeId === leader.node)?.server.name;
-    return record(o.audit, await serverRestartDrill(admin, all, app, leader, server, budgetMs, o));
-  }
-  const done = await admin.drill(app, kind, o.timeoutMs ?? 60_000);
-  const t0 = done.atMs;
-  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
-  let elected: AuditRecord | undefined;
-  let activated: AuditRecord | undefined;
-  while (Date.now() < deadline && !activated) {
-    await sleep(200);
-    const records = await o.audit.query({ app, since: t0 - 1000, type: 'app.*', limit: 500 });
-    elected ??= records.find(
-      (r) =>
-        r.type === 'app.leader' &&
-        (r.epoch ?? 0) > done.epoch &&
-        (r.data as { leader?: string }).leader === r.node,
-    );
-    activated = records.find((r) => r.type === 'app.activated' && (r.epoch ?? 0) > done.epoch);
-  }
-  const at = (r: AuditRecord | undefined) => (r ? Date.parse(r.time) - t0 : undefined);
-  let data: DrillReport['data'];
-  if (done.txid !== undefined) {
-    const before = { txid: done.txid, ...(done.checksum ? { checksum: done.checksum } : {}) };
-    const after = activated ? await newLeaderPosition(admin, app, activated.node) : undefined;
-    // The same txid must carry the same checksum; a later one cannot be compared, only counted.
-    const diverged =
-      after !== undefined &&
-      after.txid === before.txid &&
-      !!after.checksum &&
-      !!before.checksum &&
-      after.checksum !== before.checksum;
-    data = {
-      before,
-      ...(after ? { after } : {}),
-      lost: after ? Math.max(0, before.txid - after.txid) + (diverged ? 1 : 0) : 0,
+    const mode = all.flatMap((n) => n.apps).find((a) => a.name === app)?.mode;
+    if (mode !== undefined && mode !== 'active-passive')
+      throw new GcError(
+        AdminErrorCode.Failed,
+        `app ${app} is a ${mode} app: only active-passive apps have a leader to drill`,
+      );
+    const leader = before[0];
+    if (!leader)
+      throw new GcError(
+        AdminErrorCode.NoLeader,
+        `app ${app} has no active leader: nothing to drill (gc app status ${app})`,
+      );
+    const budgetMs = o.budgetMs ?? leader.status.recoveryBudgetMs;
+    if (kind === DrillKind.ServerRestart) {
+      const server = all.find((n) => n.nodeId === leader.node)?.server.name;
+      return record(o.audit, await serverRestartDrill(admin, all, app, leader, server, budgetMs, o));
+    }
+    const done = await admin.drill(app, kind, o.timeoutMs ?? 60_000);
+    const t0 = done.atMs;
+    const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    let elected: AuditRecord | undefined;
+    let activated: AuditRecord | undefined;
+    while (Date.now() < deadline && !activated) {
+      await sleep(200);
+      const records = await o.audit.query({ app, since: t0 - 1000, type: 'app.*', limit: 500 });
+      elected ??= records.find(
+        (r) =>
+          r.type === 'app.leader' &&
+          (r.epoch ?? 0) > done.epoch &&
+          (r.data as { leader?: string }).leader === r.node,
+      );
+      activated = records.find((r) => r.type === 'app.activated' && (r.epoch ?? 0) > done.epoch);
+    }
+    const at = (r: AuditRecord | undefined) => (r ? Date.parse(r.time) - t0 : undefined);
+    let data: DrillReport['data'];
+    if (done.txid !== undefined) {
+      const before = { txid: done.txid, ...(done.checksum ? { checksum: done.checksum } : {}) };
+      const after = activated ? await newLeaderPosition(admin, app, activated.node) : undefined;
+      // The same txid must carry the same checksum; a later one cannot be compared, only counted.
+      const diverged =
+        after !== undefined &&
+        after.txid === before.txid &&
+        !!after.checksum &&
+        !!before.checksum &&
+        after.checksum !== before.checksum;
+      data = {
+        before,
+        ...(after ? { after } : {}),
+        lost: after ? Math.max(0, before.txid - after.txid) + (diverged ? 1 : 0) : 0,
+      };
+    }
+    const phases = (activated?.data as { phases?: Record<string, number> } | undefined)?.phases ?? {};
+    const totalMs = at(activated);
+    const report: DrillReport = {
+      app,
+      kind,
+      from: { node: done.node, epoch: done.epoch },
+      to: activated ? { node: activated.node, epoch: activated.epoch ?? 0 } : undefined,
+      startedAt: new Date(t0).toISOString(),
+      electedMs: at(elected),
+      totalMs,
+      phases,
+      ...(data ? { data } : {}),
+      budgetMs,
+      pass: totalMs !== undefined && (budgetMs === undefined || totalMs <= budgetMs) && !data?.lost,
     };
+    if (totalMs === undefined)
+      report.reason = `no new leader became active within ${o.timeoutMs ?? 60_000} ms`;
+    else if (data?.lost)
+      report.reason = `the new leader ${activated!.node} is at txid ${data.after!.txid} (checksum ${data.after!.checksum ?? '?'}), the old one acknowledged txid ${data.before.txid} (checksum ${data.before.checksum ?? '?'}): committed data is missing`;
+    else if (budgetMs !== undefined && totalMs > budgetMs)
+      report.reason = `recovery took ${totalMs} ms, over the budget of ${budgetMs} ms (slowest phase: ${
+        Object.entries(phases).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'detection'
+      })`;
+    return record(o.audit, report);
+  } finally {
+    await admin.close();
   }
-  const phases = (activated?.data as { phases?: Record<string, number> } | undefined)?.phases ?? {};
-  const totalMs = at(activated);
-  const report: DrillReport = {
-    app,
-    kind,
-    from: { node: done.node, epoch: done.epoch },
-    to: activated ? { node: activated.node, epoch: activated.epoch ?? 0 } : undefined,
-    startedAt: new Date(t0).toISOString(),
-    electedMs: at(elected),
-    totalMs,
-    phases,
-    ...(data ? { data } : {}),
-    budgetMs,
-    pass: totalMs !== undefined && (budgetMs === undefined || totalMs <= budgetMs) && !data?.lost,
-  };
-  if (totalMs === undefined) report.reason = `no new leader became active within ${o.timeoutMs ?? 60_000} ms`;
-  else if (data?.lost)
-    report.reason = `the new leader ${activated!.node} is at txid ${data.after!.txid} (checksum ${data.after!.checksum ?? '?'}), the old one acknowledged txid ${data.before.txid} (checksum ${data.before.checksum ?? '?'}): committed data is missing`;
-  else if (budgetMs !== undefined && totalMs > budgetMs)
-    report.reason = `recovery took ${totalMs} ms, over the budget of ${budgetMs} ms (slowest phase: ${
-      Object.entries(phases).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'detection'
-    })`;
-  return record(o.audit, report);
 }
 
 /** Records a report as `drill.result` (severity `warn` when it failed) and returns it. */

@@ -16,7 +16,7 @@ export type {
   PlatformStatus,
   TransitionContext,
 } from './types.js';
-export { createAdminClient, controlSubjects, AdminErrorCode } from './admin.js';
+export { createAdminClient, AdminErrorCode, ControlMethod, CONTROL_METHOD_PREFIX } from './admin.js';
 export type { ReplicationStatus } from '@gc/wal';
 export type { AppComponent, ComponentContext, ComponentTransition } from '@gc/core';
 export { ComponentOrder } from './components.js';

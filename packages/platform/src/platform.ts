@@ -19,12 +19,12 @@ import { createLocks, type Locks } from '@gc/locks';
 import { createMembership, type Member, type Membership } from '@gc/membership';
 import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
 import { auditSeverity } from './audit.js';
-import { createRpcClient, type AppApi, type RpcClient } from '@gc/rpc';
+import { createRpcClient, NotLeaderError, type AppApi, type RpcClient, type RpcServer } from '@gc/rpc';
 import { createRingRouter, resolveRingOptions, type RingRouter } from '@gc/ring';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import { registerProcessMetrics } from './process-metrics.js';
-import { serveControl } from './admin.js';
+import { appControlHandlers, serveControl, type AppControlTarget } from './admin.js';
 import { AppImpl } from './app.js';
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
 import {
@@ -73,7 +73,7 @@ class PlatformImpl implements Platform {
   #locks: Promise<Locks> | undefined;
   #events: Promise<Events> | undefined;
   #http: HealthServer | undefined;
-  #control: Array<{ unsubscribe(): void }> = [];
+  #control: RpcServer | undefined;
   #started = false;
   #idleGc: IdleGc | undefined;
   #closing: Promise<void> | undefined;
@@ -234,10 +234,66 @@ class PlatformImpl implements Platform {
       },
       this.#o.hookTimeoutMs,
     );
+    for (const c of appControlHandlers(this.#appControl(app))) app.handleControl(c.method, c.fn, c.opts);
     this.#apps.set(name, app);
     if (this.#started)
       void app.start().catch((err: unknown) => this.logger.error('app start failed', { app: name, err }));
     return app;
+  }
+
+  /** What the control API does on this node for `app` (see admin.ts). */
+  #appControl(app: AppImpl): AppControlTarget {
+    const name = app.name;
+    const leader = (method: string) => {
+      if (!app.isActive() || app.mode !== AppMode.ActivePassive)
+        throw new NotLeaderError(name, method, `node ${this.nodeId} is not the active leader`);
+    };
+    const noDatabase = () =>
+      new ConfigError('sqlite', `app ${name} has no replicated sqlite database on node ${this.nodeId}`);
+    return {
+      stepDown: async () => {
+        leader('gc-stepdown');
+        const epoch = app.epoch();
+        await app.stepDown();
+        return { app: name, node: this.nodeId, epoch };
+      },
+      snapshot: async () => {
+        leader('gc-snapshot');
+        if (!app.sqlite()) throw noDatabase();
+        return { ...(await app.snapshot()), node: this.nodeId };
+      },
+      drill: async (kind) => {
+        leader('gc-drill');
+        const epoch = app.epoch();
+        const atMs = Date.now();
+        this.#audit(name, 'drill.started', { kind, epoch });
+        let data = app.sqlite() ? app.status().replication : undefined;
+        if (kind === 'stepdown') await app.stepDown();
+        else {
+          const synced = await app.simulateCrash();
+          if (synced) data = { ...data!, ...synced };
+        }
+        return {
+          app: name,
+          node: this.nodeId,
+          epoch,
+          atMs,
+          ...(data ? { txid: data.txid, ...(data.checksum ? { checksum: data.checksum } : {}) } : {}),
+        };
+      },
+      recover: (reason) => {
+        if (!app.sqlite()) return Promise.reject(noDatabase());
+        app.allowUnprovenPublish(reason);
+        const r = app.status().replication;
+        return Promise.resolve({
+          app: name,
+          node: this.nodeId,
+          replication: r
+            ? { txid: r.txid, state: r.state, ...(r.reason ? { reason: r.reason } : {}) }
+            : undefined,
+        });
+      },
+    };
   }
 
   apps(): App[] {
@@ -383,57 +439,12 @@ class PlatformImpl implements Platform {
           void app.runHook(e.type === 'join' ? 'onMemberJoin' : 'onMemberLeave', change);
       }
     })().catch((err: unknown) => this.logger.error('membership watch ended', { err }));
-    this.#control = serveControl(this.nc, this.name, {
-      status: () => this.refreshedStatus(),
-      stepDown: async (name) => {
-        const app = this.#apps.get(name);
-        if (!app?.isActive() || app.mode !== AppMode.ActivePassive) return undefined;
-        const epoch = app.epoch();
-        await app.stepDown();
-        return { app: name, node: this.nodeId, epoch };
-      },
-      snapshot: async (name) => {
-        const app = this.#apps.get(name);
-        if (!app?.isActive() || !app.sqlite()) return undefined;
-        return { ...(await app.snapshot()), node: this.nodeId };
-      },
-      nodeId: this.nodeId,
-      drill: async (name, kind) => {
-        const app = this.#apps.get(name);
-        if (!app?.isActive() || app.mode !== AppMode.ActivePassive) return undefined;
-        if (kind !== 'failover' && kind !== 'stepdown')
-          throw new ConfigError('kind', `unknown drill ${JSON.stringify(kind)}: use failover or stepdown`);
-        const epoch = app.epoch();
-        const atMs = Date.now();
-        this.#audit(name, 'drill.started', { kind, epoch });
-        let data = app.sqlite() ? app.status().replication : undefined;
-        if (kind === 'stepdown') await app.stepDown();
-        else {
-          const synced = await app.simulateCrash();
-          if (synced) data = { ...data!, ...synced };
-        }
-        return {
-          app: name,
-          node: this.nodeId,
-          epoch,
-          atMs,
-          ...(data ? { txid: data.txid, ...(data.checksum ? { checksum: data.checksum } : {}) } : {}),
-        };
-      },
-      recover: (name, reason) => {
-        const app = this.#apps.get(name);
-        if (!app?.sqlite()) return Promise.resolve(undefined);
-        app.allowUnprovenPublish(reason);
-        const r = app.status().replication;
-        return Promise.resolve({
-          app: name,
-          node: this.nodeId,
-          replication: r
-            ? { txid: r.txid, state: r.state, ...(r.reason ? { reason: r.reason } : {}) }
-            : undefined,
-        });
-      },
-    });
+    this.#control = serveControl(
+      this.nc,
+      this.name,
+      { nodeId: this.nodeId, status: () => this.refreshedStatus() },
+      { logger: this.logger, clock: this.#o.clock, registry: this.registry },
+    );
     await Promise.all([...this.#apps.values()].map((a) => a.start()));
   }
 
@@ -444,7 +455,7 @@ class PlatformImpl implements Platform {
 
   async #close(): Promise<void> {
     this.#idleGc?.stop();
-    for (const s of this.#control.splice(0)) s.unsubscribe();
+    await this.#control?.close();
     for (const app of [...this.#apps.values()].reverse()) {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }

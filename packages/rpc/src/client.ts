@@ -1,6 +1,6 @@
 // The RPC client of a platform: the calls of each app through the middleware chain, the bulkhead, retries
 // and circuit breakers (policy.ts), to a target (targets.ts), with leader epoch fencing of the replies.
-import { ClosedError, createLogger, parseEpoch, resourceNames, validateAppName, type Logger } from '@gc/core';
+import { ClosedError, createLogger, parseEpoch, resourceNames, type Logger } from '@gc/core';
 import {
   headers as natsHeaders,
   RequestError,
@@ -26,7 +26,7 @@ import {
 import { rpcMetrics } from './metrics.js';
 import { CallPolicies, codeOf, defaultRpcClientOptions, headerBytes, REROUTE } from './policy.js';
 import { metricsMiddleware, runChain } from './middleware.js';
-import { rpcSubjects, validateMethod, type RpcSubjects } from './subjects.js';
+import { rpcSubjects, validateMethod, validateRpcApp, type RpcSubjects } from './subjects.js';
 import { Targets, type Target } from './targets.js';
 import { injectTrace, tracer } from './tracing.js';
 import type {
@@ -55,6 +55,10 @@ class AppApiImpl implements AppApi {
 
   call<T = unknown>(method: string, payload?: unknown, opts?: Partial<CallOptions>): Promise<T> {
     return this.#client.call(this, method, payload, opts) as Promise<T>;
+  }
+
+  instances(opts?: { waitMs?: number }): Promise<string[]> {
+    return this.#client.lookup(this.app, opts?.waitMs);
   }
 }
 
@@ -91,7 +95,7 @@ class Client implements RpcClient {
   api(app: string): AppApi {
     let a = this.#apis.get(app);
     if (!a) {
-      validateAppName(app);
+      validateRpcApp(app);
       a = new AppApiImpl(
         this,
         app,
@@ -101,6 +105,12 @@ class Client implements RpcClient {
       this.#apis.set(app, a);
     }
     return a;
+  }
+
+  /** A fresh instance lookup of `app` (see AppApi.instances). */
+  lookup(app: string, waitMs: number | undefined): Promise<string[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('RPC client'));
+    return this.#targets.lookup(app, waitMs ?? this.#o.discoveryWaitMs);
   }
 
   leaderEpoch(app: string): number {

@@ -31,7 +31,7 @@ export {
 export type { LoggingMiddlewareOptions, RateLimitOptions } from './middleware.js';
 export { rpcMetrics } from './metrics.js';
 export type { RpcMetrics } from './metrics.js';
-export { rpcSubjects } from './subjects.js';
+export { PLATFORM_RPC_APP, rpcSubjects } from './subjects.js';
 export type { RpcSubjects } from './subjects.js';
 export { RpcHeader, encodeKeyHeader, decodeKeyHeader } from './codec.js';
 export { defaultIdempotencyOptions, idempotencyBucket } from './idempotency.js';

@@ -2,6 +2,7 @@ import { ErrorCode } from '@gc/core';
 import { startServer, type NatsServer } from '@gc/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rendezvous } from './policy.js';
+import { PLATFORM_RPC_APP } from './subjects.js';
 import { RpcErrorCode } from './errors.js';
 import { delay, rejection, Rig } from './test/helpers.js';
 
@@ -279,5 +280,24 @@ describe('routing (real nats-server)', () => {
     expect(refused.code).toBe(RpcErrorCode.NotLeader);
     expect(refused.message).toMatch(/seen leader epoch 5.*older epoch 4/);
     expect(ran).toBe(0);
+  });
+
+  it("instances() looks the healthy instances up now; the platform's own scope `gc` is served, other reserved names are refused", async () => {
+    rig = new Rig(server.url);
+    let healthy = true;
+    await rig.server({ platform, app: 'inst', nodeId: 'n2' });
+    const n1 = await rig.server({ platform, app: 'inst', nodeId: 'n1', healthy: () => healthy });
+    const scope = await rig.server({ platform, app: PLATFORM_RPC_APP, nodeId: 'n1' });
+    scope.handle('status', () => ({ node: 'n1' }));
+    const client = await rig.client({ platform });
+    expect(await client.api('inst').instances({ waitMs: 200 })).toEqual(['n1', 'n2']);
+    healthy = false;
+    await n1.refresh();
+    expect(await client.api('inst').instances({ waitMs: 200 })).toEqual(['n2']);
+    expect(await client.api('nobody').instances({ waitMs: 50 })).toEqual([]);
+    const gc = client.api(PLATFORM_RPC_APP);
+    expect(await gc.instances({ waitMs: 200 })).toEqual(['n1']);
+    expect(await gc.call('status', undefined, { to: { node: 'n1' } })).toEqual({ node: 'n1' });
+    expect(() => client.api('membership')).toThrow(/reserved/);
   });
 });

@@ -1,4 +1,4 @@
-import { resourceNames, validateNodeId, validateToken } from '@gc/core';
+import { resourceNames, validateAppName, validateNodeId, validateToken } from '@gc/core';
 
 /**
  * Subject layout of one app's RPC (a public contract; see the README):
@@ -36,16 +36,29 @@ export interface RpcSubjects {
   readonly prefixLength: number;
 }
 
-/** The RPC subjects of an app; validates platform and app names. */
+/**
+ * The app name of the platform's own RPC scope: `{platform}.gc.rpc.*`, served by every node of a platform
+ * (its control API: `gc status`, `gc node`). `gc` is a reserved app name, so no app's calls can reach it.
+ */
+export const PLATFORM_RPC_APP = 'gc';
+
+/** Validates an app name for RPC: any app's, or {@link PLATFORM_RPC_APP}. */
+export function validateRpcApp(app: unknown): string {
+  return app === PLATFORM_RPC_APP ? app : validateAppName(app);
+}
+
+/** The RPC subjects of an app (or of {@link PLATFORM_RPC_APP}); validates platform and app names. */
 export function rpcSubjects(platform: string, app: string): RpcSubjects {
-  const names = resourceNames(platform).app(app);
-  const prefix = `${names.platform}.${names.app}.rpc.`;
+  const p = resourceNames(platform).platform;
+  const a = validateRpcApp(app);
+  const prefix = `${p}.${a}.rpc.`;
+  const any = (method: string) => `${prefix}${validateToken('method', method)}`;
   return {
-    platform: names.platform,
-    app: names.app,
-    any: (method) => names.rpc(method),
-    leader: (method) => `${names.rpc(method)}.leader`,
-    node: (method, nodeId) => `${names.rpc(method)}.node.${validateNodeId(nodeId)}`,
+    platform: p,
+    app: a,
+    any,
+    leader: (method) => `${any(method)}.leader`,
+    node: (method, nodeId) => `${any(method)}.node.${validateNodeId(nodeId)}`,
     presence: `${prefix}_.presence`,
     subscriptions: {
       any: `${prefix}*`,

@@ -120,22 +120,7 @@ export class Targets {
     let c = this.#instances.get(app);
     if (c && !c.pending && now - c.atMs < this.#o.discoveryTtlMs) return c.nodes;
     if (c?.pending) return c.pending;
-    const subject = rpcSubjects(this.platform, app).presence;
-    const pending = (async () => {
-      const nodes = new Set<string>();
-      try {
-        const it = await this.#nc.requestMany(subject, undefined, {
-          strategy: 'timer',
-          maxWait: this.#o.discoveryWaitMs,
-        });
-        for await (const m of it) {
-          if (m.data.length) nodes.add(m.string());
-        }
-      } catch (err) {
-        if (!(err instanceof NoRespondersError) && !(err instanceof RequestError)) throw err;
-      }
-      return [...nodes].sort();
-    })();
+    const pending = this.lookup(app, this.#o.discoveryWaitMs);
     c = { nodes: c?.nodes ?? [], atMs: c?.atMs ?? 0, pending };
     this.#instances.set(app, c);
     try {
@@ -146,6 +131,22 @@ export class Targets {
       this.#instances.delete(app);
       throw err;
     }
+  }
+
+  /** Node ids of the app's healthy instances: the presence answers collected for `waitMs`, not cached. */
+  async lookup(app: string, waitMs: number): Promise<string[]> {
+    const subject = rpcSubjects(this.platform, app).presence;
+    const nodes = new Set<string>();
+    try {
+      const it = await this.#nc.requestMany(subject, undefined, { strategy: 'timer', maxWait: waitMs });
+      for await (const m of it) {
+        if (m.data.length) nodes.add(m.string());
+      }
+    } catch (err) {
+      // Nobody answering is an app with no healthy instance, not a failure.
+      if (!(err instanceof NoRespondersError) && !(err instanceof RequestError)) throw err;
+    }
+    return [...nodes].sort();
   }
 
   /** Drops the app's instance list (a node it named is gone): the next call looks the instances up again. */

@@ -311,6 +311,11 @@ export interface AppApi {
    * Rejects with a typed error (see `RpcErrorCode`).
    */
   call<T = unknown>(method: string, payload?: unknown, opts?: Partial<CallOptions>): Promise<T>;
+  /**
+   * Node ids of the app's healthy instances, sorted: the presence answers collected for `waitMs` (default
+   * the client's `discoveryWaitMs`), looked up now (not the cached list `to: 'any'` uses).
+   */
+  instances(opts?: { waitMs?: number }): Promise<string[]>;
 }
 
 /** State of a circuit: `closed`, `open`, `half-open` or `isolated`. */
