@@ -16,6 +16,7 @@ export GC_TESTKIT_RUN="${GC_TESTKIT_RUN:-run$$}"
 step "package graph (acyclic, one-way) and package.json consistency"
 node scripts/check-graph.mjs
 pnpm exec manypkg check
+node scripts/check-swallows.mjs
 
 step "typecheck"
 pnpm exec turbo run typecheck --output-logs=errors-only

@@ -90,6 +90,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    // Cleanup at the end of a command: its result (or error) is already out.
     await this.#nc?.close().catch(() => undefined);
     return super.finally(err);
   }

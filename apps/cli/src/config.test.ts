@@ -87,6 +87,9 @@ describe('gc.yaml validation', () => {
     expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: 9090 });
     expect(c.log.level).toBe('debug');
     expect(() => parseConfig(base, { GC_HTTP_PORT: 'abc' })).toThrow(/GC_HTTP_PORT: must be an integer/);
+    // LOG_LEVEL when GC_LOG_LEVEL is not set; GC_LOG_LEVEL wins.
+    expect(parseConfig(base, { LOG_LEVEL: 'warn' }).log.level).toBe('warn');
+    expect(parseConfig(base, { LOG_LEVEL: 'warn', GC_LOG_LEVEL: 'error' }).log.level).toBe('error');
   });
 
   it('accepts a backend and a VIP on an active-passive app and refuses them on a pool app', () => {

@@ -203,6 +203,7 @@ export const ENV_OVERRIDES = {
   GC_HTTP_PORT: 'http.port',
   GC_DATA_DIR: 'dataDir',
   GC_LOG_LEVEL: 'log.level',
+  LOG_LEVEL: 'log.level (when GC_LOG_LEVEL is not set)',
 } as const;
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -226,7 +227,8 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
     out.http = { ...http, port };
   }
   if (env.GC_DATA_DIR) out.dataDir = env.GC_DATA_DIR;
-  if (env.GC_LOG_LEVEL) obj('log').level = env.GC_LOG_LEVEL.toLowerCase();
+  const level = env.GC_LOG_LEVEL || env.LOG_LEVEL;
+  if (level) obj('log').level = level.toLowerCase();
   return out;
 }
 

@@ -1,11 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
 import { NatsServerProcess, assertPortFree, freePort } from '@gc/nats-server';
 import { createAdminClient, devRestartServerSubject, type AdminClient } from '@gc/platform';
-import { findListenerPid } from '@gc/backends';
+import {
+  defaultRestartPolicy,
+  findListenerPid,
+  processBackend,
+  type Backend,
+  type BackendEvent,
+  type RestartPolicy,
+} from '@gc/backends';
+import { Document, isMap, type YAMLMap } from 'yaml';
 
 /** Options of {@link startDevCluster}. */
 export interface DevClusterOptions {
@@ -29,8 +36,17 @@ export interface DevClusterOptions {
   servicePort: number;
   /** Platform name. Default `dev`. */
   platform: string;
-  /** Restart a node process that died, after this many ms (0: never). Default 2000. */
+  /**
+   * Restart a node process that died, after this many ms (0: never), doubling for each further restart
+   * within a minute (up to 10 s). Default 2000.
+   */
   restartDelayMs: number;
+  /**
+   * Overrides of the node supervisor's restart policy (`@gc/backends`), which {@link devRestartPolicy}
+   * derives from `restartDelayMs`: by default a node that died 5 times within a minute is given up on (see
+   * its log). `gc dev --chaos`, which kills leaders on purpose, turns the backoff and the limit off.
+   */
+  restart: Partial<RestartPolicy>;
   /** How long to wait for the nodes to answer, in ms. Default 30000. */
   readyTimeoutMs: number;
   /** Logger. Default silent. */
@@ -49,6 +65,7 @@ export function defaultDevClusterOptions(): DevClusterOptions {
     servicePort: 8091,
     platform: 'dev',
     restartDelayMs: 2000,
+    restart: {},
     readyTimeoutMs: 30_000,
     logger: silentLogger,
   };
@@ -94,33 +111,106 @@ export function devAppsConfig(o: {
   servicePort: number;
   nodeId: string;
   replicas?: number;
-}): string {
+}): Record<string, unknown> {
   const db = join(o.dataDir, 'orders.db');
   const r = o.replicas ?? 1;
-  return `apps:
-  # active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service
-  # (process backend) on it, then runs onActive; kill the leader and watch all of it move.
-  # sqlite.worker: commits are captured and published by a worker thread with its own connection
-  orders:
-    mode: active-passive
-    election: { ttlMs: 3000, renewIntervalMs: 1000, renewDeadlineMs: 2000, pollIntervalMs: 250${r > 1 ? `, replicas: ${r}` : ''} }
-    kvReplicas: ${r}
-    # gc drill failover|stepdown|server-restart --app orders checks a failover against this
-    recoveryBudgetMs: 10000
-    sqlite: { path: ${JSON.stringify(db)}, snapshotIntervalMs: 60000, worker: true${r > 1 ? `, replicas: ${r}` : ''} }
-    backend:
-      type: process
-      options:
-        command: ${JSON.stringify(process.execPath)}
-        args: [${JSON.stringify(servicePath())}]
-        env: { PORT: "${o.servicePort}", DB: ${JSON.stringify(db)}, NODE_ID: ${o.nodeId} }
-        health: { type: http, url: "http://127.0.0.1:${o.servicePort}/health" }
-        graceMs: 3000
-  # pool: active on every node
-  workers:
-    mode: pool
-    kvReplicas: ${r}
-`;
+  return {
+    orders: {
+      mode: 'active-passive',
+      election: {
+        ttlMs: 3000,
+        renewIntervalMs: 1000,
+        renewDeadlineMs: 2000,
+        pollIntervalMs: 250,
+        ...(r > 1 ? { replicas: r } : {}),
+      },
+      kvReplicas: r,
+      recoveryBudgetMs: 10_000,
+      sqlite: { path: db, snapshotIntervalMs: 60_000, worker: true, ...(r > 1 ? { replicas: r } : {}) },
+      backend: {
+        type: 'process',
+        options: {
+          command: process.execPath,
+          args: [servicePath()],
+          env: { PORT: String(o.servicePort), DB: db, NODE_ID: o.nodeId },
+          health: { type: 'http', url: `http://127.0.0.1:${o.servicePort}/health` },
+          graceMs: 3000,
+        },
+      },
+    },
+    workers: { mode: 'pool', kvReplicas: r },
+  };
+}
+
+/** What {@link devNodeConfig} needs to know about one dev node. */
+export interface DevNodeConfigInput {
+  platform: string;
+  nodeId: string;
+  /** Its zone label. */
+  zone: string;
+  /** Client URLs of the dev nats-servers. */
+  servers: string[];
+  httpPort: number;
+  dataDir: string;
+  servicePort: number;
+  /** Replicas of the apps' buckets and streams (the number of servers). Default 1. */
+  replicas?: number;
+}
+
+/**
+ * The `gc run` config file of a dev node, as YAML (written with the `yaml` library: any path, platform or
+ * node id is quoted as it needs to be), with comments on what the example apps show.
+ */
+export function devNodeConfig(o: DevNodeConfigInput): string {
+  const doc = new Document({
+    platform: o.platform,
+    node: { id: o.nodeId, labels: { zone: o.zone } },
+    nats: { servers: o.servers },
+    http: { host: '127.0.0.1', port: o.httpPort },
+    dataDir: o.dataDir,
+    log: { level: 'info', format: 'json' },
+    apps: devAppsConfig({
+      dataDir: o.dataDir,
+      servicePort: o.servicePort,
+      nodeId: o.nodeId,
+      ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
+    }),
+  });
+  const map = (...path: string[]): YAMLMap => {
+    const node = doc.getIn(path, true);
+    if (!isMap(node)) throw new Error(`dev config: no map at ${path.join('.')}`);
+    return node;
+  };
+  const comment = (path: string[], text: string) => {
+    const parent = map(...path.slice(0, -1));
+    const pair = parent.items.find((p) => (p.key as { value?: unknown }).value === path.at(-1));
+    (pair!.key as { commentBefore?: string }).commentBefore = text;
+  };
+  for (const path of [
+    ['node'],
+    ['nats'],
+    ['http'],
+    ['log'],
+    ['apps', 'orders', 'election'],
+    ['apps', 'orders', 'sqlite'],
+    ['apps', 'orders', 'backend', 'options', 'env'],
+    ['apps', 'orders', 'backend', 'options', 'health'],
+  ])
+    map(...path).flow = true;
+  comment(
+    ['apps', 'orders'],
+    [
+      ' active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service',
+      ' (process backend) on it, then runs onActive; kill the leader and watch all of it move.',
+      ' sqlite.worker: commits are captured and published by a worker thread with its own connection',
+    ].join('\n'),
+  );
+  comment(
+    ['apps', 'orders', 'recoveryBudgetMs'],
+    ' gc drill failover|stepdown|server-restart --app orders checks a failover against this',
+  );
+  comment(['apps', 'workers'], ' pool: active on every node');
+  return doc.toString({ lineWidth: 0 });
 }
 
 const binPath = (): string => fileURLToPath(new URL('../bin/run.js', import.meta.url));
@@ -128,6 +218,28 @@ const binPath = (): string => fileURLToPath(new URL('../bin/run.js', import.meta
 /** Path of the pid file of a dev node. */
 export function devPidFile(dir: string, nodeId: string): string {
   return join(resolve(dir), 'nodes', `${nodeId}.pid`);
+}
+
+/**
+ * The restart policy of the dev nodes (the process backend's, `@gc/backends`): every exit restarts the node,
+ * after `restartDelayMs`, doubling with each further restart within the minute up to 10 s; a node that died
+ * 5 times within a minute is given up on (a crash loop: its log says why). `restartDelayMs: 0` never restarts.
+ * `overrides` win.
+ */
+export function devRestartPolicy(
+  restartDelayMs: number,
+  overrides: Partial<RestartPolicy> = {},
+): RestartPolicy {
+  return {
+    ...defaultRestartPolicy(),
+    mode: restartDelayMs > 0 ? 'always' : 'never',
+    initialBackoffMs: restartDelayMs,
+    maxBackoffMs: Math.max(restartDelayMs, 10_000),
+    factor: 2,
+    maxRestarts: 5,
+    windowMs: 60_000,
+    ...overrides,
+  };
 }
 
 /**
@@ -139,8 +251,6 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
   const o = { ...defaultDevClusterOptions(), ...opts };
   const root = resolve(o.dir);
   const natsDir = join(root, 'nats');
-  mkdirSync(join(root, 'nodes'), { recursive: true });
-  mkdirSync(join(root, 'logs'), { recursive: true });
   if (o.servers !== 1 && o.servers !== 3) throw new Error(`--servers must be 1 or 3, got ${o.servers}`);
   const ports: Array<[number, string]> = [
     ...Array.from({ length: o.servers }, (_, i): [number, string] => [o.port + i, '--port']),
@@ -153,6 +263,9 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
       throw new Error(`${err.message} (use gc dev ${flag} to pick another)`, { cause: err });
     });
   }
+  // Only once the options are known to work: a refused start leaves no state folder behind.
+  mkdirSync(join(root, 'nodes'), { recursive: true });
+  mkdirSync(join(root, 'logs'), { recursive: true });
   const routePorts = await Promise.all(Array.from({ length: o.servers }, () => freePort()));
   const servers = Array.from(
     { length: o.servers },
@@ -240,69 +353,101 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     },
   });
   const nodeIds = Array.from({ length: o.nodes }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
-  const procs = new Map<string, ChildProcess>();
+  const policy = devRestartPolicy(o.restartDelayMs, o.restart);
+  // Each node is a `gc run` process supervised by the process backend of @gc/backends: its own process
+  // group, output appended to logs/<node>.log, restarted by `policy` (backoff, crash-loop limit).
+  const nodes: Backend[] = [];
   let closing = false;
-
-  const startNode = (id: string, i: number) => {
-    const cfg = join(root, 'nodes', `${id}.yaml`);
-    writeFileSync(
-      cfg,
-      `platform: ${o.platform}\nnode: { id: ${id}, labels: { zone: zone-${i + 1} } }\nnats: { servers: [${urls.join(', ')}] }\n` +
-        `http: { host: 127.0.0.1, port: ${o.nodeHttpPort + i} }\ndataDir: ${join(root, 'nodes', `${id}-data`)}\nlog: { level: info, format: json }\n` +
-        devAppsConfig({
-          dataDir: join(root, 'nodes', `${id}-data`),
-          servicePort: o.servicePort + i,
-          nodeId: id,
-          replicas: o.servers,
-        }),
-    );
-    const log = openSync(join(root, 'logs', `${id}.log`), 'a');
-    const child = spawn(process.execPath, [binPath(), 'run', '-c', cfg], {
-      stdio: ['ignore', log, log],
-      env: { ...process.env },
-    });
-    closeSync(log);
-    procs.set(id, child);
-    writeFileSync(devPidFile(o.dir, id), `${child.pid}\n`);
-    child.once('exit', (code, signal) => {
-      // A crashed node's service runs in its own process group and would outlive it; on a real machine
-      // that dies too, so the dev cluster plays the machine and stops it (see the platform README).
-      const orphan = findListenerPid(o.servicePort + i);
-      if (orphan) {
-        try {
-          process.kill(-orphan, 'SIGKILL');
-        } catch {
-          // already gone
+  const onNodeEvent = (id: string, i: number) => (e: BackendEvent) => {
+    switch (e.type) {
+      case 'started':
+        writeFileSync(devPidFile(o.dir, id), `${e.pid}\n`);
+        break;
+      case 'exited': {
+        // A crashed node's service runs in its own process group and would outlive it; on a real machine
+        // that dies too, so the dev cluster plays the machine and stops it (see the platform README).
+        const orphan = findListenerPid(o.servicePort + i);
+        if (orphan) {
+          try {
+            process.kill(-orphan, 'SIGKILL');
+          } catch {
+            // already gone
+          }
         }
+        if (!closing) o.logger.warn('dev node exited', { node: id, code: e.exitCode, signal: e.signal });
+        break;
       }
-      if (closing) return;
-      o.logger.warn('dev node exited', { node: id, code, signal, restartInMs: o.restartDelayMs });
-      if (o.restartDelayMs > 0) setTimeout(() => !closing && startNode(id, i), o.restartDelayMs);
-    });
+      case 'restarting':
+        o.logger.info('restarting dev node', { node: id, attempt: e.attempt, inMs: e.delayMs });
+        break;
+      case 'gave-up':
+        rmSync(devPidFile(o.dir, id), { force: true });
+        o.logger.error(
+          `dev node ${id} keeps dying: not restarting it (see ${join(root, 'logs', `${id}.log`)})`,
+          {
+            node: id,
+            restarts: e.restarts,
+            reason: e.reason,
+          },
+        );
+        break;
+    }
   };
-  nodeIds.forEach(startNode);
 
   const close = async () => {
     if (closing) return;
     closing = true;
     await Promise.all(
-      [...procs.entries()].map(
-        ([id, p]) =>
-          new Promise<void>((res) => {
-            rmSync(devPidFile(o.dir, id), { force: true });
-            if (p.exitCode !== null || p.signalCode !== null) return res();
-            const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-            p.once('exit', () => {
-              clearTimeout(t);
-              res();
-            });
-            p.kill('SIGTERM');
-          }),
-      ),
+      nodes.map(async (b, i) => {
+        rmSync(devPidFile(o.dir, nodeIds[i]!), { force: true });
+        await b
+          .close()
+          .catch((err: unknown) =>
+            o.logger.error('dev node did not stop', { node: nodeIds[i], err: String(err) }),
+          );
+      }),
     );
+    // Stopping: the nodes are stopped above; a failed close loses nothing.
     await nc.close().catch(() => undefined);
     await stopServers();
   };
+
+  try {
+    for (const [i, id] of nodeIds.entries()) {
+      const dataDir = join(root, 'nodes', `${id}-data`);
+      const cfg = join(root, 'nodes', `${id}.yaml`);
+      writeFileSync(
+        cfg,
+        devNodeConfig({
+          platform: o.platform,
+          nodeId: id,
+          zone: `zone-${i + 1}`,
+          servers: urls,
+          httpPort: o.nodeHttpPort + i,
+          dataDir,
+          servicePort: o.servicePort + i,
+          replicas: o.servers,
+        }),
+      );
+      const node = await processBackend.create(
+        {
+          command: process.execPath,
+          args: [binPath(), 'run', '-c', cfg],
+          logFile: join(root, 'logs', `${id}.log`),
+          logBufferLines: 100,
+          graceMs: 10_000,
+          restart: policy,
+          health: { type: 'none' },
+        },
+        { name: id, onEvent: onNodeEvent(id, i) },
+      );
+      nodes.push(node);
+      await node.start();
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
 
   if (o.nodes > 0) {
     const deadline = performance.now() + o.readyTimeoutMs;

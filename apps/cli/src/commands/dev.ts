@@ -10,7 +10,9 @@ export default class Dev extends Command {
   static override description = `Starts nats-server (the one provisioned by scripts/setup.sh, or NATS_SERVER_BIN) with JetStream,
 then three local nodes (each a "gc run" process) running the example apps: "orders" (active-passive)
 and "workers" (pool). Prints the dashboard URL and keeps running until Ctrl-C, then stops everything it
-started. A node that dies is restarted after 2 s.
+started. A node that dies is restarted after 2 s, waiting twice as long for each further restart within a
+minute (up to 10 s); one that died 5 times within a minute is given up on (its log in --dir/logs says why).
+With --chaos the restarts stay at 2 s and are never given up.
 
 "gc dev kill --app orders" (from another shell) SIGKILLs the current leader's process so you can watch
 the failover on the dashboard; "gc dev --chaos" does that every few seconds by itself.`;
@@ -91,6 +93,8 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
         nodes: flags.nodes,
         servers: flags.servers,
         dir: flags.dir,
+        // Chaos kills leaders on purpose: that is no crash loop to back off from or give up on.
+        ...(flags.chaos ? { restart: { factor: 1, maxRestarts: Number.POSITIVE_INFINITY } } : {}),
         logger,
       });
     } catch (err) {
@@ -152,7 +156,7 @@ the failover on the dashboard; "gc dev --chaos" does that every few seconds by i
     }
     try {
       const node = await killDevLeader(createAdminClient(nc, 'dev'), flags.dir, flags.app);
-      this.log(`killed ${node}, the leader of ${flags.app} (gc dev restarts it in 2 s)`);
+      this.log(`killed ${node}, the leader of ${flags.app} (gc dev restarts it)`);
     } catch (err) {
       this.error((err as Error).message, { exit: 4 });
     } finally {

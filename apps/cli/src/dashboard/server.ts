@@ -214,6 +214,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   };
 
   const broadcast = async () => {
+    // NATS away: nothing to push; the page's summary keeps the last snapshot's time and /api/cluster answers the error.
     const snap = await snapshot().catch(() => undefined);
     if (!snap) return;
     const data = `data: ${JSON.stringify(snap)}\n\n`;
