@@ -15,6 +15,8 @@ export {
 } from './errors.js';
 export type { ErrorCodeValue } from './errors.js';
 export { realClock, FakeClock, scaledClock } from './clock.js';
+export { keepWatching } from './watch.js';
+export type { StoppableIterable } from './watch.js';
 export { startIdleGc, v8Gc, exposedGc } from './idle-gc.js';
 export type { IdleGc, IdleGcOptions, GcFunction } from './idle-gc.js';
 export type { Clock, TimerHandle } from './clock.js';

@@ -1,7 +1,7 @@
 // What a Locks instance has seen of its bucket: each key's last revision and the monotonic time it was
 // first seen (expiry is measured from it), the highest epoch per key, the bucket watch that keeps them
 // current, and waits for a key to change.
-import type { TimerHandle } from '@gc/core';
+import { keepWatching, type TimerHandle } from '@gc/core';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import { LockStoreError } from './errors.js';
@@ -33,32 +33,13 @@ export class LockWatch {
     } catch (err) {
       throw new LockStoreError('watch', this.bucket, { cause: err });
     }
-    let stopped = false;
-    let iter: { stop(): void } | undefined = first;
-    const run = async () => {
-      let w: QueuedIterator<KvWatchEntry> | undefined = first;
-      while (!stopped) {
-        try {
-          w ??= await this.kv.watch();
-          iter = w;
-          if (stopped) {
-            w.stop();
-            break;
-          }
-          for await (const e of w) this.observeEntry(e);
-        } catch (err) {
-          if (!stopped) this.o.logger.warn('lock watch failed; retrying', { bucket: this.bucket, err });
-        }
-        w = undefined;
-        // The watch ended (bucket deleted, connection closed): waiters still wake on their timers.
-        if (!stopped) await this.o.clock.sleep(250).catch(() => undefined);
-      }
-    };
-    void run();
-    this.#watchStop = () => {
-      stopped = true;
-      iter?.stop();
-    };
+    // While no watch runs (bucket deleted, connection closed), waiters still wake on their timers.
+    this.#watchStop = keepWatching(
+      first,
+      () => this.kv.watch(),
+      (e) => void this.observeEntry(e),
+      { clock: this.o.clock, logger: this.o.logger, what: 'lock watch', fields: { bucket: this.bucket } },
+    );
   }
 
   observeEntry(e: KvEntry): Seen {

@@ -3,7 +3,7 @@
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
-import { resourceNames, supports } from '@gc/core';
+import { keepWatching, resourceNames, supports } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import type { MembershipOptions } from './types.js';
 
@@ -62,30 +62,9 @@ export function watchBucket(
   observe: (e: KvEntry) => void,
   o: Pick<MembershipOptions, 'clock' | 'logger'>,
 ): () => void {
-  let stopped = false;
-  let iter: { stop(): void } | undefined = first;
-  const run = async () => {
-    let w: QueuedIterator<KvWatchEntry> | undefined = first;
-    while (!stopped) {
-      try {
-        w ??= await kv.watch();
-        iter = w;
-        if (stopped) {
-          w.stop();
-          break;
-        }
-        for await (const e of w) observe(e);
-      } catch (err) {
-        if (!stopped) o.logger.warn('membership watch failed; retrying', { bucket, err });
-      }
-      w = undefined;
-      // Only a pause before the watch is retried; stopping ends the loop.
-      if (!stopped) await o.clock.sleep(250).catch(() => undefined);
-    }
-  };
-  void run();
-  return () => {
-    stopped = true;
-    iter?.stop();
-  };
+  return keepWatching(first, () => kv.watch(), observe, {
+    ...o,
+    what: 'membership watch',
+    fields: { bucket },
+  });
 }

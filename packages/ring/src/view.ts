@@ -1,6 +1,6 @@
 // One node's view of an app's ring bucket: the single watch that keeps the routing tables current,
 // routing through them (holding calls while a partition moves) and snapshots for watchers.
-import { ClosedError, PushQueue, type Clock, type Logger, type TimerHandle } from '@gc/core';
+import { ClosedError, keepWatching, PushQueue, type Clock, type Logger, type TimerHandle } from '@gc/core';
 import type { RouteRetry } from '@gc/rpc';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
@@ -89,36 +89,21 @@ export class RingView extends RingTables {
     } catch (err) {
       throw new RingStoreError('watch', this.names.bucket, { cause: err });
     }
-    let stopped = false;
-    let current: { stop(): void } | undefined = first;
-    const run = async () => {
-      let w: QueuedIterator<KvEntry> | undefined = first;
-      while (!stopped) {
-        try {
-          w ??= await kv.watch(this.#lastSeq > 0 ? { resumeFromRevision: this.#lastSeq + 1 } : {});
-          current = w;
-          if (stopped) {
-            w.stop();
-            break;
-          }
-          for await (const e of w) {
-            this.observe(e);
-            if (e.revision >= loadedAt) this.#loadedNow();
-          }
-        } catch (err) {
-          if (!stopped)
-            this.#o.logger.warn('ring watch failed; resuming', { bucket: this.names.bucket, err });
-        }
-        w = undefined;
-        // Only a pause before the watch is resumed; stopping ends the loop.
-        if (!stopped) await this.#o.clock.sleep(250).catch(() => undefined);
-      }
-    };
-    void run();
-    this.#stop = () => {
-      stopped = true;
-      current?.stop();
-    };
+    // A new watch resumes after the last record seen.
+    this.#stop = keepWatching(
+      first,
+      () => kv.watch(this.#lastSeq > 0 ? { resumeFromRevision: this.#lastSeq + 1 } : {}),
+      (e) => {
+        this.observe(e);
+        if (e.revision >= loadedAt) this.#loadedNow();
+      },
+      {
+        clock: this.#o.clock,
+        logger: this.#o.logger,
+        what: 'ring watch',
+        fields: { bucket: this.names.bucket },
+      },
+    );
     await this.#loaded;
   }
 
