@@ -1,18 +1,21 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Logger, silentLogger } from '@gc/core';
 import { NatsServerProcess, assertPortFree, freePort } from '@gc/nats-server';
 import { createAdminClient, devRestartServerSubject, type AdminClient } from '@gc/platform';
 import {
-  defaultRestartPolicy,
   findListenerPid,
   processBackend,
   type Backend,
   type BackendEvent,
   type RestartPolicy,
 } from '@gc/backends';
-import { Document, isMap, type YAMLMap } from 'yaml';
+import { devNodeConfig } from './dev-node-config.js';
+import { devPidFile, devRestartPolicy, killDevLeader } from './dev-node-process.js';
+
+export { devAppsConfig, devNodeConfig, type DevNodeConfigInput } from './dev-node-config.js';
+export { devPidFile, devRestartPolicy, killDevLeader } from './dev-node-process.js';
 
 /** Options of {@link startDevCluster}. */
 export interface DevClusterOptions {
@@ -102,145 +105,7 @@ export interface DevCluster {
   close(): Promise<void>;
 }
 
-/** Where the example service of `gc dev` lives. */
-const servicePath = (): string => fileURLToPath(new URL('../dev/orders-service.mjs', import.meta.url));
-
-/** The example apps `gc dev` runs on a node: `orders` with its database and HTTP service, `workers`. */
-export function devAppsConfig(o: {
-  dataDir: string;
-  servicePort: number;
-  nodeId: string;
-  replicas?: number;
-}): Record<string, unknown> {
-  const db = join(o.dataDir, 'orders.db');
-  const r = o.replicas ?? 1;
-  return {
-    orders: {
-      mode: 'active-passive',
-      election: {
-        ttlMs: 3000,
-        renewIntervalMs: 1000,
-        renewDeadlineMs: 2000,
-        pollIntervalMs: 250,
-        ...(r > 1 ? { replicas: r } : {}),
-      },
-      kvReplicas: r,
-      recoveryBudgetMs: 10_000,
-      sqlite: { path: db, snapshotIntervalMs: 60_000, worker: true, ...(r > 1 ? { replicas: r } : {}) },
-      backend: {
-        type: 'process',
-        options: {
-          command: process.execPath,
-          args: [servicePath()],
-          env: { PORT: String(o.servicePort), DB: db, NODE_ID: o.nodeId },
-          health: { type: 'http', url: `http://127.0.0.1:${o.servicePort}/health` },
-          graceMs: 3000,
-        },
-      },
-    },
-    workers: { mode: 'pool', kvReplicas: r },
-  };
-}
-
-/** What {@link devNodeConfig} needs to know about one dev node. */
-export interface DevNodeConfigInput {
-  platform: string;
-  nodeId: string;
-  /** Its zone label. */
-  zone: string;
-  /** Client URLs of the dev nats-servers. */
-  servers: string[];
-  httpPort: number;
-  dataDir: string;
-  servicePort: number;
-  /** Replicas of the apps' buckets and streams (the number of servers). Default 1. */
-  replicas?: number;
-}
-
-/**
- * The `gc run` config file of a dev node, as YAML (written with the `yaml` library: any path, platform or
- * node id is quoted as it needs to be), with comments on what the example apps show.
- */
-export function devNodeConfig(o: DevNodeConfigInput): string {
-  const doc = new Document({
-    platform: o.platform,
-    node: { id: o.nodeId, labels: { zone: o.zone } },
-    nats: { servers: o.servers },
-    http: { host: '127.0.0.1', port: o.httpPort },
-    dataDir: o.dataDir,
-    log: { level: 'info', format: 'json' },
-    apps: devAppsConfig({
-      dataDir: o.dataDir,
-      servicePort: o.servicePort,
-      nodeId: o.nodeId,
-      ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
-    }),
-  });
-  const map = (...path: string[]): YAMLMap => {
-    const node = doc.getIn(path, true);
-    if (!isMap(node)) throw new Error(`dev config: no map at ${path.join('.')}`);
-    return node;
-  };
-  const comment = (path: string[], text: string) => {
-    const parent = map(...path.slice(0, -1));
-    const pair = parent.items.find((p) => (p.key as { value?: unknown }).value === path.at(-1));
-    (pair!.key as { commentBefore?: string }).commentBefore = text;
-  };
-  for (const path of [
-    ['node'],
-    ['nats'],
-    ['http'],
-    ['log'],
-    ['apps', 'orders', 'election'],
-    ['apps', 'orders', 'sqlite'],
-    ['apps', 'orders', 'backend', 'options', 'env'],
-    ['apps', 'orders', 'backend', 'options', 'health'],
-  ])
-    map(...path).flow = true;
-  comment(
-    ['apps', 'orders'],
-    [
-      ' active-passive: the leader promotes its replica of the SQLite database, starts the HTTP service',
-      ' (process backend) on it, then runs onActive; kill the leader and watch all of it move.',
-      ' sqlite.worker: commits are captured and published by a worker thread with its own connection',
-    ].join('\n'),
-  );
-  comment(
-    ['apps', 'orders', 'recoveryBudgetMs'],
-    ' gc drill failover|stepdown|server-restart --app orders checks a failover against this',
-  );
-  comment(['apps', 'workers'], ' pool: active on every node');
-  return doc.toString({ lineWidth: 0 });
-}
-
 const binPath = (): string => fileURLToPath(new URL('../bin/run.js', import.meta.url));
-
-/** Path of the pid file of a dev node. */
-export function devPidFile(dir: string, nodeId: string): string {
-  return join(resolve(dir), 'nodes', `${nodeId}.pid`);
-}
-
-/**
- * The restart policy of the dev nodes (the process backend's, `@gc/backends`): every exit restarts the node,
- * after `restartDelayMs`, doubling with each further restart within the minute up to 10 s; a node that died
- * 5 times within a minute is given up on (a crash loop: its log says why). `restartDelayMs: 0` never restarts.
- * `overrides` win.
- */
-export function devRestartPolicy(
-  restartDelayMs: number,
-  overrides: Partial<RestartPolicy> = {},
-): RestartPolicy {
-  return {
-    ...defaultRestartPolicy(),
-    mode: restartDelayMs > 0 ? 'always' : 'never',
-    initialBackoffMs: restartDelayMs,
-    maxBackoffMs: Math.max(restartDelayMs, 10_000),
-    factor: 2,
-    maxRestarts: 5,
-    windowMs: 60_000,
-    ...overrides,
-  };
-}
 
 /**
  * Starts the embedded nats-server (JetStream on, store kept in `dir`), checks it with the same
@@ -478,30 +343,4 @@ export async function startDevCluster(opts: Partial<DevClusterOptions> = {}): Pr
     restartServer,
     close,
   };
-}
-
-/** SIGKILLs the dev node process that leads `app` (found with the admin API and the dev pid files). */
-export async function killDevLeader(admin: AdminClient, dir: string, app: string): Promise<string> {
-  const nodes = await admin.nodes(500);
-  let leader: string | null = null;
-  let epoch = -1;
-  for (const n of nodes) {
-    const a = n.apps.find((x) => x.name === app);
-    if (a?.leader && a.epoch > epoch) {
-      leader = a.leader;
-      epoch = a.epoch;
-    }
-  }
-  if (!leader)
-    throw new Error(
-      `app ${app} has no leader in the dev cluster (is gc dev running? apps: ${[...new Set(nodes.flatMap((n) => n.apps.map((a) => a.name)))].join(', ') || 'none'})`,
-    );
-  let pid: number;
-  try {
-    pid = Number(readFileSync(devPidFile(dir, leader), 'utf8').trim());
-  } catch {
-    throw new Error(`no pid file for ${leader} in ${resolve(dir, 'nodes')}: is it a node started by gc dev?`);
-  }
-  process.kill(pid, 'SIGKILL');
-  return leader;
 }
