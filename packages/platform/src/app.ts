@@ -1,40 +1,27 @@
-import {
-  ClosedError,
-  ConfigError,
-  fileEpochStore,
-  TimeoutError,
-  type AppComponent,
-  type AppResourceNames,
-  type AuditSeverity,
-  type Clock,
-  type ComponentContext,
-  type ConnectOptions,
-  type Epoch,
-  type Logger,
-} from '@gc/core';
-import { createElection, type Election, type LeaderInfo } from '@gc/election';
-import {
-  createActiveCoordinator,
-  defaultActiveCoordinatorOptions,
-  type ActiveCoordinator,
-  type SequenceStep,
-} from '@gc/backends';
+import { ClosedError, ConfigError, type AppComponent, type Clock, type Epoch } from '@gc/core';
+import type { Election, LeaderInfo } from '@gc/election';
+import type { ActiveCoordinator } from '@gc/backends';
 import { createEvents, type Events } from '@gc/events';
 import type { SnapshotInfo } from '@gc/snapshot';
 import type { Primary, ReplicatedDatabase, Replica } from '@gc/wal';
 import { createLocks, type Locks } from '@gc/locks';
-import { createRpcServer, NotOwnerError, type HandleOptions, type Handler, type RpcServer } from '@gc/rpc';
+import type { HandleOptions, Handler, RpcServer } from '@gc/rpc';
 import type { Ring } from '@gc/ring';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { trace, SpanStatusCode } from '@opentelemetry/api';
-import { join } from 'node:path';
 import { CONTROL_METHOD_PREFIX } from './admin.js';
-import { coordinatorAudit } from './audit.js';
-import { composeComponents, hooksComponent, isBackendComponent } from './components.js';
+import type { AppDeps } from './app-deps.js';
+import { appStatus } from './app-status.js';
+import { AppTransitions } from './app-transitions.js';
+import {
+  appCoordinator,
+  appElection,
+  appRpcServer,
+  componentContext,
+  startComponents,
+} from './app-wiring.js';
+import { composeComponents, hooksComponent } from './components.js';
 import { HookRunner } from './hooks.js';
 import { ringComponent, type RingComponent } from './ring.js';
-import type { PlatformMetrics } from './metrics.js';
 import {
   AppMode,
   AppRole,
@@ -46,33 +33,7 @@ import {
   type HookName,
 } from './types.js';
 
-const tracer = trace.getTracer('@gc/platform');
-
-/** What an app needs from its platform. */
-export interface AppDeps {
-  nc: NatsConnection;
-  /** The options the platform connected with; undefined when it was given a connection. */
-  connectOptions: Partial<ConnectOptions> | undefined;
-  nodeId: string;
-  names: AppResourceNames;
-  dataDir: string;
-  clock: Clock;
-  logger: Logger;
-  metrics: PlatformMetrics;
-  registry: PlatformMetrics['registry'];
-  onHookFailure: (f: HookFailure) => void;
-  /** Tells membership which apps this node runs. */
-  appsChanged: () => void;
-  /** False while the node is unhealthy: its RPC instances leave the `any` pool. */
-  healthy: () => boolean;
-  audit: (type: string, data: Record<string, unknown>, severity?: AuditSeverity) => void;
-  /**
-   * Adds a check to the node's health (`/health`, `gc health`): critical (a broken replica makes the node
-   * unhealthy) but not part of readiness (the node still serves its other apps).
-   */
-  registerHealth: (name: string, check: () => Promise<true | string>) => void;
-  unregisterHealth: (name: string) => void;
-}
+export type { AppDeps } from './app-deps.js';
 
 /**
  * An app on this node. Transitions (activate, deactivate) run one at a time in a queue, so hooks never
@@ -84,27 +45,19 @@ export class AppImpl implements App {
   readonly #o: AppOptions;
   readonly #d: AppDeps;
   readonly #hooks: HookRunner;
-  #role: AppRole = AppRole.Stopped;
-  #epoch: Epoch = 0;
+  readonly #t: AppTransitions;
   #election: Election | undefined;
   #unsubscribe: Array<() => void> = [];
-  #queue: Promise<void> = Promise.resolve();
-  #current: AbortController | undefined;
   #kv: Promise<KV> | undefined;
   #locks: Promise<Locks> | undefined;
   #events: Promise<Events> | undefined;
   #lastLeader: { holder: string | null; epoch: Epoch } = { holder: null, epoch: 0 };
   #hookFailures = 0;
-  /** Activation attempts on this node that failed in a row (reset by a successful one, or another node leading). */
-  #activateFailures = 0;
-  #lastActivateError: { at: string; error: string } | undefined;
-  #roleWaiters = new Set<() => void>();
   #starting: Promise<void> | undefined;
   #rpc: RpcServer | undefined;
   #coordinator: ActiveCoordinator | undefined;
   #components: AppComponent[] = [];
   #started: AppComponent[] = [];
-  #lastActivation: Record<string, number> | undefined;
   #db: ReplicatedDatabase | undefined;
   #ring: RingComponent | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
@@ -128,6 +81,16 @@ export class AppImpl implements App {
     for (const [hook, fn] of Object.entries(o.hooks) as Array<[HookName, AppHooks[HookName]]>) {
       if (fn) this.#hooks.add(hook, fn);
     }
+    this.#t = new AppTransitions({
+      name,
+      mode: o.mode,
+      electionOptions: o.election,
+      d,
+      election: () => this.#election,
+      coordinator: () => this.#coordinator,
+      rpc: () => this.#rpc,
+      stopping: () => this.#stopping !== undefined,
+    });
   }
 
   /** Runs a hook for events that come from the platform (membership, health). */
@@ -184,11 +147,11 @@ export class AppImpl implements App {
   }
 
   role(): AppRole {
-    return this.#role;
+    return this.#t.role;
   }
 
   isActive(): boolean {
-    return this.#role === AppRole.Active;
+    return this.#t.isActive();
   }
 
   partitions(): number[] {
@@ -204,7 +167,7 @@ export class AppImpl implements App {
   }
 
   epoch(): Epoch {
-    return this.#role === AppRole.Active ? this.#epoch : 0;
+    return this.#t.role === AppRole.Active ? this.#t.epoch : 0;
   }
 
   leader(): LeaderInfo | null {
@@ -215,36 +178,8 @@ export class AppImpl implements App {
     return this.#hooks.add(hook, fn);
   }
 
-  async waitForActive(timeoutMs: number): Promise<void> {
-    if (this.isActive()) return;
-    await new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (this.isActive()) {
-          cleanup();
-          resolve();
-        }
-      };
-      const timer = this.#d.clock.setTimeout(() => {
-        cleanup();
-        reject(
-          new TimeoutError(`waiting for app ${this.name} to become active on ${this.#d.nodeId}`, timeoutMs),
-        );
-      }, timeoutMs);
-      const cleanup = () => {
-        this.#roleWaiters.delete(check);
-        this.#d.clock.clearTimeout(timer);
-      };
-      this.#roleWaiters.add(check);
-    });
-  }
-
-  #setRole(role: AppRole): void {
-    if (this.#role === role) return;
-    this.#role = role;
-    this.#d.metrics.appActive.set({ app: this.name }, role === AppRole.Active ? 1 : 0);
-    // The leader subject follows the role at once (the RPC server also polls as a backstop).
-    void this.#rpc?.refresh().catch((err: unknown) => this.#d.logger.warn('rpc refresh failed', { err }));
-    for (const w of [...this.#roleWaiters]) w();
+  waitForActive(timeoutMs: number): Promise<void> {
+    return this.#t.waitForActive(timeoutMs);
   }
 
   /** Refreshes the parts of the status that need I/O (backend state, replication lag, …). */
@@ -267,38 +202,18 @@ export class AppImpl implements App {
   }
 
   status(): AppStatus {
-    const l = this.#election?.leader();
-    const byName = new Map(this.#started.map((c) => [c.name, c.status?.()]));
-    const others = Object.fromEntries(
-      [...byName].filter(([n, v]) => v !== undefined && !['database', 'vip', 'backend'].includes(n)),
-    );
-    const backend = byName.get('backend') as AppStatus['backend'] | undefined;
-    const vip = byName.get('vip') as AppStatus['vip'] | undefined;
-    return {
+    return appStatus({
       name: this.name,
       mode: this.mode,
-      role: this.#role,
-      leader: l?.holder ?? null,
-      epoch: l?.epoch ?? 0,
+      role: this.#t.role,
+      leader: this.#election?.leader(),
       hookFailures: this.#hookFailures,
-      ...(this.#lastActivateError
-        ? { activation: { failures: this.#activateFailures, lastError: this.#lastActivateError } }
-        : {}),
-      ...(this.#o.recoveryBudgetMs !== undefined ? { recoveryBudgetMs: this.#o.recoveryBudgetMs } : {}),
-      ...(backend ? { backend } : {}),
-      ...(this.#db ? { replication: this.#db.status() } : {}),
-      ...(vip ? { vip } : {}),
-      ...(Object.keys(others).length ? { components: others } : {}),
-      ...(this.#lastActivation ? { lastActivation: this.#lastActivation } : {}),
-    };
-  }
-
-  #enqueue(fn: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(fn, fn);
-    this.#queue = next.catch((err: unknown) =>
-      this.#d.logger.error('app transition failed', { app: this.name, err }),
-    );
-    return this.#queue;
+      activation: this.#t.activation,
+      recoveryBudgetMs: this.#o.recoveryBudgetMs,
+      started: this.#started,
+      db: this.#db,
+      lastActivation: this.#t.lastActivation,
+    });
   }
 
   start(): Promise<void> {
@@ -317,95 +232,46 @@ export class AppImpl implements App {
       });
     });
     await this.#hooks.run('onStart', { app: this.name, nodeId: this.#d.nodeId });
-    this.#rpc = createRpcServer(this.#d.nc, {
-      platform: this.#d.names.platform,
-      app: this.name,
-      nodeId: this.#d.nodeId,
-      isLeader: () => this.mode === AppMode.ActivePassive && this.#role === AppRole.Active,
-      epoch: () => (this.#role === AppRole.Active && this.#epoch > 0 ? this.#epoch : undefined),
-      healthy: this.#d.healthy,
-      // Ring mode: a key-routed call runs only on the key's owner; until this node joined the ring it owns
-      // nothing (callers retry once the ring's records name an owner).
-      ...(this.mode === AppMode.Ring
-        ? {
-            admitKey: (key: string, method: string) => {
-              const ring = this.#ring?.ring;
-              if (!ring) throw new NotOwnerError(this.name, method, this.#d.nodeId, 'not-joined');
-              return ring.admit(key, method);
-            },
-          }
-        : {}),
-      logger: this.#d.logger,
-      clock: this.#d.clock,
-      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
-    });
+    this.#rpc = appRpcServer(
+      {
+        name: this.name,
+        mode: this.mode,
+        role: () => this.#t.role,
+        epoch: () => this.#t.epoch,
+        ring: () => this.#ring?.ring,
+      },
+      this.#d,
+    );
     for (const register of this.#pendingHandlers.splice(0)) register(this.#rpc);
     this.#d.appsChanged();
-    this.#setRole(AppRole.Passive);
+    this.#t.setRole(AppRole.Passive);
     this.#d.audit('app.started', { mode: this.mode });
     await this.#startComponents();
     if (this.mode !== AppMode.ActivePassive) {
       // Pool and ring: every node that runs the app is active (a ring member joined the ring in its start).
-      await this.#enqueue(() => this.#activate(0, 'started'));
+      await this.#t.enqueue(() => this.#t.activate(0, 'started'));
       return;
     }
     // A node that cannot become active is broken even while another node leads: it is no standby.
-    this.#d.registerHealth(`activation-${this.name}`, () =>
-      Promise.resolve(
-        this.#lastActivateError
-          ? `activation failed ${this.#activateFailures} time(s) in a row, last at ${this.#lastActivateError.at}: ${this.#lastActivateError.error}`
-          : true,
-      ),
-    );
-    const election = await createElection(this.#d.nc, {
-      bucket: this.#d.names.election,
-      key: 'leader',
-      nodeId: this.#d.nodeId,
-      ...this.#o.election,
-      epochStore: fileEpochStore(join(this.#d.dataDir, `${this.name}.epoch`)),
-      clock: this.#d.clock,
-      logger: this.#d.logger.child({ app: this.name }),
-      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
-    });
+    this.#d.registerHealth(`activation-${this.name}`, () => Promise.resolve(this.#t.activationHealth()));
+    const election = await appElection(this.name, this.#o, this.#d);
     this.#election = election;
     this.#unsubscribe.push(
       election.on(
         'acquired',
-        ({ epoch, via }) => void this.#enqueue(() => this.#activate(epoch, `elected (${via})`)),
+        ({ epoch, via }) => void this.#t.enqueue(() => this.#t.activate(epoch, `elected (${via})`)),
       ),
       election.on('lost', ({ reason, detail }) => {
-        this.#current?.abort();
-        void this.#enqueue(() => this.#deactivate(`lost: ${reason}${detail ? ` (${detail})` : ''}`));
+        this.#t.abort();
+        void this.#t.enqueue(() => this.#t.deactivate(`lost: ${reason}${detail ? ` (${detail})` : ''}`));
       }),
       election.on('stepped-down', () => {
-        this.#current?.abort();
-        void this.#enqueue(() => this.#deactivate('step-down'));
+        this.#t.abort();
+        void this.#t.enqueue(() => this.#t.deactivate('step-down'));
       }),
       election.on('leader', (info) => this.#leaderChanged(info)),
     );
     this.#leaderChanged(election.leader());
-  }
-
-  /** What every component of this app gets when it starts. */
-  #componentContext(c: AppComponent): ComponentContext {
-    return {
-      platform: this.#d.names.platform,
-      app: this.name,
-      nodeId: this.#d.nodeId,
-      nc: this.#d.nc,
-      dataDir: this.#d.dataDir,
-      clock: this.#d.clock,
-      logger: this.#d.logger.child({ component: c.name }),
-      registry: this.#d.registry,
-      audit: (type, data, severity) => this.#d.audit(type, data, severity),
-      stepDown: (reason) => {
-        this.#d.logger.warn('component hands leadership on', { component: c.name, reason });
-        void this.stepDown().catch((err: unknown) =>
-          this.#d.logger.error('step-down asked by a component failed', { component: c.name, err }),
-        );
-      },
-      leaderEpoch: () => (this.#epoch > 0 && this.#election?.isLeader() ? this.#epoch : undefined),
-    };
   }
 
   /**
@@ -414,10 +280,9 @@ export class AppImpl implements App {
    * sequence: each step fenced by the epoch, timed, audited, and undone in reverse when a later one fails.
    */
   async #startComponents(): Promise<void> {
-    const log = this.#d.logger;
     const { components, database } = await composeComponents(this.name, this.#o, {
       connectOptions: this.#d.connectOptions,
-      logger: log,
+      logger: this.#d.logger,
       clock: this.#d.clock,
     });
     this.#db = database;
@@ -425,56 +290,21 @@ export class AppImpl implements App {
     this.#components = [
       ...(this.#ring ? [this.#ring] : []),
       ...components,
-      hooksComponent(this.#hooks, { app: this.name, nodeId: this.#d.nodeId, reason: () => this.#reason }),
+      hooksComponent(this.#hooks, { app: this.name, nodeId: this.#d.nodeId, reason: () => this.#t.reason }),
     ];
-    for (const c of this.#components) {
-      await c.start?.(this.#componentContext(c));
-      this.#started.push(c);
-      const health = c.health?.bind(c);
-      if (health)
-        this.#d.registerHealth(`${c.name}-${this.name}`, async () => {
-          await c.refresh?.();
-          return health();
-        });
-    }
-    const sequence: SequenceStep[] = this.#components.map((c) =>
-      isBackendComponent(c)
-        ? {
-            name: c.name,
-            backend: c.backend,
-            keepRunning: c.keepRunning,
-            ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
-          }
-        : {
-            name: c.name,
-            ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
-            activate: (t) => c.activate?.(t) ?? Promise.resolve(),
-            deactivate: (t) => c.deactivate?.(t) ?? Promise.resolve(),
-          },
+    const stepDown = () => this.stepDown();
+    const context = { name: this.name, epoch: () => this.#t.epoch, election: () => this.#election, stepDown };
+    await startComponents(
+      this.name,
+      this.#components,
+      this.#started,
+      (c) => componentContext(c, context, this.#d),
+      this.#d,
     );
-    this.#coordinator = createActiveCoordinator({
-      name: this.name,
-      steps: {},
-      sequence,
-      timeouts: defaultActiveCoordinatorOptions().timeouts,
-      // Pool and ring apps activate with epoch 0 on every node: nothing to fence (a ring fences per partition).
-      ...(this.mode !== AppMode.ActivePassive
-        ? { fence: { highest: () => 0, observe: () => false, admit: () => true, check: () => undefined } }
-        : {}),
-      clock: this.#d.clock,
-      logger: log,
-      ...(this.#d.registry ? { registry: this.#d.registry } : {}),
-      onEvent: (e) => {
-        const rec = coordinatorAudit(e);
-        if (rec) this.#d.audit(rec.type, rec.data);
-        if (e.type === 'backend-failed') {
-          // A leader whose service cannot be kept healthy hands over to a standby.
-          void this.stepDown().catch((err: unknown) =>
-            log.error('step-down after backend failure failed', { err }),
-          );
-        }
-      },
-    });
+    this.#coordinator = appCoordinator(
+      { name: this.name, mode: this.mode, components: this.#components, stepDown },
+      this.#d,
+    );
   }
 
   /**
@@ -496,129 +326,13 @@ export class AppImpl implements App {
     this.#db.allowUnprovenPublish(reason);
   }
 
-  #reason = '';
-
   #leaderChanged(info: LeaderInfo): void {
     if (info.holder === this.#lastLeader.holder && info.epoch === this.#lastLeader.epoch) return;
     this.#lastLeader = { holder: info.holder, epoch: info.epoch };
-    // Another node leads: this node's failed activations (and its backoff) are history — the audit keeps
-    // them; as a standby its health is its replica's. The next election it wins tries afresh.
-    if (info.holder !== null && info.holder !== this.#d.nodeId && this.#lastActivateError) {
-      this.#lastActivateError = undefined;
-      this.#activateFailures = 0;
-    }
+    // Another node leads: this node's failed activations (and its backoff) are history.
+    if (info.holder !== null && info.holder !== this.#d.nodeId) this.#t.forgetFailures();
     this.#d.audit('app.leader', { leader: info.holder, epoch: info.epoch });
     void this.#hooks.run('onLeaderChange', { app: this.name, leader: info.holder, epoch: info.epoch });
-  }
-
-  async #activate(epoch: Epoch, reason: string): Promise<void> {
-    if (this.#stopping) return;
-    if (
-      this.mode === AppMode.ActivePassive &&
-      !(this.#election?.isLeader() && this.#election.epoch() === epoch)
-    )
-      return;
-    const ac = new AbortController();
-    this.#current = ac;
-    this.#epoch = epoch;
-    this.#reason = reason;
-    this.#setRole(AppRole.Activating);
-    const started = this.#d.clock.now();
-    const error = await tracer.startActiveSpan('gc.app.activate', async (span) => {
-      span.setAttributes({
-        'gc.app': this.name,
-        'gc.node': this.#d.nodeId,
-        'gc.epoch': epoch,
-        'gc.reason': reason,
-      });
-      let err: Error | undefined;
-      try {
-        const report = await this.#coordinator!.activate(epoch);
-        this.#lastActivation = Object.fromEntries(
-          report.phases.map((ph) => [ph.phase, Math.round(ph.durationMs)]),
-        );
-        for (const ph of report.phases)
-          this.#d.metrics.activationPhaseSeconds.observe(
-            { app: this.name, phase: ph.phase },
-            ph.durationMs / 1000,
-          );
-      } catch (e) {
-        err = e instanceof Error ? e : new Error(String(e));
-      }
-      if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-      span.end();
-      return err;
-    });
-    const seconds = (this.#d.clock.now() - started) / 1000;
-    this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'activate' }, seconds);
-    if (error) {
-      // A node that cannot become active (a failed phase or onActive) hands leadership on, and sits the
-      // election out for longer each time it fails again (a broken disk, a port taken, a missing binary), so a
-      // lone node with a persistent fault retries with backoff instead of several times a second.
-      this.#activateFailures++;
-      this.#lastActivateError = { at: new Date(this.#d.clock.wallNow()).toISOString(), error: error.message };
-      const cooldownMs = this.#activationBackoffMs();
-      this.#d.audit(
-        'app.activate_failed',
-        { epoch, error: error.message, attempt: this.#activateFailures, retryInMs: cooldownMs },
-        this.#activateFailures > 1 ? 'error' : 'warn',
-      );
-      this.#epoch = 0;
-      this.#setRole(AppRole.Passive);
-      if (this.#election?.isLeader()) await this.#election.stepDown({ cooldownMs });
-      return;
-    }
-    if (ac.signal.aborted) return; // a deactivate is queued behind us
-    this.#activateFailures = 0;
-    this.#lastActivateError = undefined;
-    this.#setRole(AppRole.Active);
-    this.#d.audit('app.activated', {
-      epoch,
-      reason,
-      ms: Math.round(seconds * 1000),
-      ...(this.#lastActivation ? { phases: this.#lastActivation } : {}),
-    });
-  }
-
-  async #deactivate(reason: string): Promise<void> {
-    if (this.#role !== AppRole.Active && this.#role !== AppRole.Activating) return;
-    const epoch = this.#epoch;
-    this.#setRole(AppRole.Deactivating);
-    const started = this.#d.clock.now();
-    await tracer.startActiveSpan('gc.app.deactivate', async (span) => {
-      span.setAttributes({
-        'gc.app': this.name,
-        'gc.node': this.#d.nodeId,
-        'gc.epoch': epoch,
-        'gc.reason': reason,
-      });
-      let err: Error | undefined;
-      this.#reason = reason;
-      await this.#coordinator?.deactivate(reason).catch((e: unknown) => {
-        err = e instanceof Error ? e : new Error(String(e));
-      });
-      if (err) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-        this.#d.audit('app.deactivate_failed', { epoch, error: err.message });
-      }
-      span.end();
-    });
-    const seconds = (this.#d.clock.now() - started) / 1000;
-    this.#d.metrics.transitionSeconds.observe({ app: this.name, transition: 'deactivate' }, seconds);
-    this.#epoch = 0;
-    this.#setRole(this.#stopping ? AppRole.Stopped : AppRole.Passive);
-    this.#d.audit('app.deactivated', { epoch, reason, ms: Math.round(seconds * 1000) });
-  }
-
-  /**
-   * How long this node stays out of the election after its n-th activation failure in a row: the election's
-   * cooldown for the first, then doubling, up to ten TTLs (at least 30 s).
-   */
-  #activationBackoffMs(): number {
-    const ttlMs = this.#o.election.ttlMs ?? 3000;
-    const base = this.#o.election.cooldownMs ?? this.#o.election.renewIntervalMs ?? Math.round(ttlMs / 3);
-    const cap = Math.max(30_000, 10 * ttlMs);
-    return Math.min(cap, base * 2 ** Math.min(20, this.#activateFailures - 1));
   }
 
   async simulateCrash(): Promise<{ txid: number; checksum: string } | undefined> {
@@ -629,7 +343,7 @@ export class AppImpl implements App {
       this.#d.logger.warn('drill: last commits not acknowledged before the simulated crash', { err });
       return undefined;
     });
-    this.#current?.abort();
+    this.#t.abort();
     // Stop acting at once without releasing the lease: the standbys detect the failure by the lease's
     // expiry, as after a crash. This node sits the election out meanwhile (the election's cooldown, three
     // TTLs), and deactivates on the `stepped-down` event like any step-down.
@@ -642,8 +356,8 @@ export class AppImpl implements App {
     if (this.mode !== AppMode.ActivePassive || !this.#election) return;
     const election = this.#election;
     // Stop acting first, then release the lease, so the standby never overlaps with us.
-    this.#current?.abort();
-    const deactivated = this.#enqueue(() => this.#deactivate('step-down'));
+    this.#t.abort();
+    const deactivated = this.#t.enqueue(() => this.#t.deactivate('step-down'));
     // But a deactivation that hangs (a backend that will not stop, a database demotion waiting on a NATS
     // server in trouble) must not keep the lease renewed, and the app down, for as long as it hangs: after a
     // TTL this node stops renewing without releasing, so a standby takes over when the lease runs out, with a
@@ -658,7 +372,7 @@ export class AppImpl implements App {
     if (inTime) return election.stepDown();
     this.#d.audit(
       'app.stepdown_slow',
-      { epoch: this.#epoch, boundMs, detail: 'deactivation still running: the lease is left to run out' },
+      { epoch: this.#t.epoch, boundMs, detail: 'deactivation still running: the lease is left to run out' },
       'warn',
     );
     // Sit the election out for three TTLs, so a standby wins the lease when it runs out, not this node
@@ -675,9 +389,9 @@ export class AppImpl implements App {
   async #stop(): Promise<void> {
     // A failed start was reported by start() itself; stopping goes on regardless.
     await this.#starting?.catch(() => undefined);
-    this.#current?.abort();
+    this.#t.abort();
     for (const c of this.#started) c.stopping?.();
-    await this.#enqueue(() => this.#deactivate('shutdown'));
+    await this.#t.enqueue(() => this.#t.deactivate('shutdown'));
     for (const u of this.#unsubscribe.splice(0)) u();
     await this.#election?.close();
     if (this.#election) this.#d.unregisterHealth(`activation-${this.name}`);
@@ -691,7 +405,7 @@ export class AppImpl implements App {
     await this.#rpc?.close();
     await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
     if (this.#starting) await this.#hooks.run('onStop', { app: this.name, nodeId: this.#d.nodeId });
-    this.#setRole(AppRole.Stopped);
+    this.#t.setRole(AppRole.Stopped);
     if (this.#starting) this.#d.audit('app.stopped', {});
   }
 }

@@ -1,10 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   ConfigError,
   connect,
   createLogger,
-  realClock,
   resourceNames,
   startIdleGc,
   validateNodeId,
@@ -13,43 +11,25 @@ import {
   type PlatformResourceNames,
 } from '@gc/core';
 import { createAudit, type Audit } from '@gc/audit';
-import { resolveElectionOptions } from '@gc/election';
 import { createEvents, type Events } from '@gc/events';
 import { createLocks, type Locks } from '@gc/locks';
 import { createMembership, type Member, type Membership } from '@gc/membership';
 import { createHealth, startHealthServer, type HealthServer } from '@gc/health';
 import { auditSeverity } from './audit.js';
-import { createRpcClient, NotLeaderError, type AppApi, type RpcClient, type RpcServer } from '@gc/rpc';
-import { createRingRouter, resolveRingOptions, type RingRouter } from '@gc/ring';
+import { createRpcClient, type AppApi, type RpcClient, type RpcServer } from '@gc/rpc';
+import { createRingRouter, type RingRouter } from '@gc/ring';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import { registerProcessMetrics } from './process-metrics.js';
-import { appControlHandlers, serveControl, type AppControlTarget } from './admin.js';
+import { appControlHandlers, serveControl } from './admin.js';
+import { appControl } from './app-control.js';
 import { AppImpl } from './app.js';
+import { forwardMemberEvents } from './member-events.js';
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
-import {
-  AppMode,
-  type App,
-  type AppOptions,
-  type HookFailure,
-  type Platform,
-  type PlatformOptions,
-  type PlatformStatus,
-} from './types.js';
+import { appOptions, checkLabels, isConnection, platformOptions } from './options.js';
+import type { App, AppOptions, HookFailure, Platform, PlatformOptions, PlatformStatus } from './types.js';
 
-function isConnection(x: unknown): x is NatsConnection {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as NatsConnection).publish === 'function' &&
-    typeof (x as NatsConnection).close === 'function'
-  );
-}
-
-/** Defaults for {@link AppOptions}. */
-export function defaultAppOptions(): AppOptions {
-  return { mode: AppMode.ActivePassive, election: {}, kvReplicas: 1, hooks: {} };
-}
+export { defaultAppOptions, worstCaseDetectionMs } from './options.js';
 
 class PlatformImpl implements Platform {
   readonly name: string;
@@ -162,39 +142,7 @@ class PlatformImpl implements Platform {
     const names = this.#names.app(name);
     if (this.#apps.has(name))
       throw new ConfigError(`apps.${name}`, 'an app with this name is already declared on this node');
-    const opts = { ...defaultAppOptions(), ...partial };
-    if (opts.mode !== AppMode.ActivePassive && (opts.backend || opts.vip || opts.sqlite)) {
-      throw new ConfigError(
-        `apps.${name}`,
-        `backend, vip and sqlite need mode active-passive (the service, the address and the writable database belong to one node); got mode ${opts.mode}`,
-      );
-    }
-    if (opts.backendRuns !== undefined && opts.backendRuns !== 'when-active' && opts.backendRuns !== 'always')
-      throw new ConfigError(
-        `apps.${name}.backendRuns`,
-        `must be when-active or always, not ${JSON.stringify(opts.backendRuns)}`,
-      );
-    if (opts.backendRuns === 'always' && !opts.backend)
-      throw new ConfigError(
-        `apps.${name}.backendRuns`,
-        'always needs a backend to run (apps.<name>.backend)',
-      );
-    if (opts.sqlite?.worker && isConnection(this.#o.nats)) {
-      throw new ConfigError(
-        `apps.${name}.sqlite.worker`,
-        'the capture worker opens its own NATS connection: create the platform with connection options (nats: { servers, ... }), not with a connection',
-      );
-    }
-    if (opts.recoveryBudgetMs !== undefined) checkRecoveryBudget(name, opts);
-    if (opts.ring !== undefined && opts.mode !== AppMode.Ring)
-      throw new ConfigError(`apps.${name}.ring`, `ring options need mode ring; got mode ${opts.mode}`);
-    if (opts.mode === AppMode.Ring) checkRingOptions(name, opts, this.name, this.nodeId);
-    if (!Object.values(AppMode).includes(opts.mode)) {
-      throw new ConfigError(
-        `apps.${name}.mode`,
-        `unknown mode ${JSON.stringify(opts.mode)}; use one of ${Object.values(AppMode).join(', ')}`,
-      );
-    }
+    const opts = appOptions(name, partial, { name: this.name, nodeId: this.nodeId, nats: this.#o.nats });
     const app = new AppImpl(
       name,
       opts,
@@ -234,66 +182,12 @@ class PlatformImpl implements Platform {
       },
       this.#o.hookTimeoutMs,
     );
-    for (const c of appControlHandlers(this.#appControl(app))) app.handleControl(c.method, c.fn, c.opts);
+    const control = appControl(app, this.nodeId, (type, data) => this.#audit(name, type, data));
+    for (const c of appControlHandlers(control)) app.handleControl(c.method, c.fn, c.opts);
     this.#apps.set(name, app);
     if (this.#started)
       void app.start().catch((err: unknown) => this.logger.error('app start failed', { app: name, err }));
     return app;
-  }
-
-  /** What the control API does on this node for `app` (see admin.ts). */
-  #appControl(app: AppImpl): AppControlTarget {
-    const name = app.name;
-    const leader = (method: string) => {
-      if (!app.isActive() || app.mode !== AppMode.ActivePassive)
-        throw new NotLeaderError(name, method, `node ${this.nodeId} is not the active leader`);
-    };
-    const noDatabase = () =>
-      new ConfigError('sqlite', `app ${name} has no replicated sqlite database on node ${this.nodeId}`);
-    return {
-      stepDown: async () => {
-        leader('gc-stepdown');
-        const epoch = app.epoch();
-        await app.stepDown();
-        return { app: name, node: this.nodeId, epoch };
-      },
-      snapshot: async () => {
-        leader('gc-snapshot');
-        if (!app.sqlite()) throw noDatabase();
-        return { ...(await app.snapshot()), node: this.nodeId };
-      },
-      drill: async (kind) => {
-        leader('gc-drill');
-        const epoch = app.epoch();
-        const atMs = Date.now();
-        this.#audit(name, 'drill.started', { kind, epoch });
-        let data = app.sqlite() ? app.status().replication : undefined;
-        if (kind === 'stepdown') await app.stepDown();
-        else {
-          const synced = await app.simulateCrash();
-          if (synced) data = { ...data!, ...synced };
-        }
-        return {
-          app: name,
-          node: this.nodeId,
-          epoch,
-          atMs,
-          ...(data ? { txid: data.txid, ...(data.checksum ? { checksum: data.checksum } : {}) } : {}),
-        };
-      },
-      recover: (reason) => {
-        if (!app.sqlite()) return Promise.reject(noDatabase());
-        app.allowUnprovenPublish(reason);
-        const r = app.status().replication;
-        return Promise.resolve({
-          app: name,
-          node: this.nodeId,
-          replication: r
-            ? { txid: r.txid, state: r.state, ...(r.reason ? { reason: r.reason } : {}) }
-            : undefined,
-        });
-      },
-    };
   }
 
   apps(): App[] {
@@ -345,10 +239,7 @@ class PlatformImpl implements Platform {
   }
 
   setLabels(labels: Record<string, string>): Promise<void> {
-    for (const [k, v] of Object.entries(labels)) {
-      if (typeof v !== 'string')
-        throw new ConfigError(`labels.${k}`, `label values must be strings, got ${typeof v}`);
-    }
+    checkLabels(labels);
     this.#o.labels = { ...labels };
     this.#audit(undefined, 'node.labels', { labels });
     return this.#membership ? this.#membership.updateLabels(labels) : Promise.resolve();
@@ -418,27 +309,11 @@ class PlatformImpl implements Platform {
     });
     const watch = this.#membership.watch({ initial: false });
     this.#memberWatch = watch;
-    void (async () => {
-      for await (const e of watch) {
-        if (e.type === 'update' || e.member.self) continue;
-        const change = {
-          nodeId: e.member.nodeId,
-          labels: e.member.labels,
-          reason:
-            e.type === 'join'
-              ? ('joined' as const)
-              : e.reason === 'left'
-                ? ('left' as const)
-                : ('lost' as const),
-        };
-        this.#audit(undefined, e.type === 'join' ? 'node.joined' : 'node.left', {
-          node: change.nodeId,
-          reason: change.reason,
-        });
-        for (const app of this.#apps.values())
-          void app.runHook(e.type === 'join' ? 'onMemberJoin' : 'onMemberLeave', change);
-      }
-    })().catch((err: unknown) => this.logger.error('membership watch ended', { err }));
+    forwardMemberEvents(watch, {
+      apps: this.#apps,
+      audit: (type, data) => this.#audit(undefined, type, data),
+      logger: this.logger,
+    });
     this.#control = serveControl(
       this.nc,
       this.name,
@@ -476,55 +351,6 @@ class PlatformImpl implements Platform {
 }
 
 /**
- * The worst-case time from a leader's crash to a standby's takeover that the election timings allow:
- * `ttlMs + pollIntervalMs` (the standby sees the last renew at most a poll late, and waits a full TTL on its
- * own clock), or with fast failover `fastFailoverIntervalMs × (fastFailoverProbes + 1) + pollIntervalMs`
- * for a leader whose process is gone. Plus one KV round trip (not counted).
- */
-export function worstCaseDetectionMs(e: AppOptions['election']): { ms: number; arithmetic: string } {
-  const r = resolveElectionOptions({ ...e, bucket: 'x', nodeId: 'x' });
-  if (r.fastFailover) {
-    const ms = r.fastFailoverIntervalMs * (r.fastFailoverProbes + 1) + r.pollIntervalMs;
-    return {
-      ms,
-      arithmetic: `fastFailoverIntervalMs ${r.fastFailoverIntervalMs} × (fastFailoverProbes ${r.fastFailoverProbes} + 1) + pollIntervalMs ${r.pollIntervalMs} = ${ms} ms`,
-    };
-  }
-  const ms = r.ttlMs + r.pollIntervalMs;
-  return { ms, arithmetic: `ttlMs ${r.ttlMs} + pollIntervalMs ${r.pollIntervalMs} = ${ms} ms` };
-}
-
-/** Validates a ring app's options now (at declaration), naming the field by its path in the app's config. */
-function checkRingOptions(name: string, o: AppOptions, platform: string, nodeId: string): void {
-  try {
-    resolveRingOptions({ ...o.ring, platform, app: name, nodeId });
-  } catch (err) {
-    if (err instanceof ConfigError && err.path.startsWith('ring'))
-      throw new ConfigError(`apps.${name}.${err.path}`, err.message.slice(err.path.length + 2), {
-        cause: err,
-      });
-    throw err;
-  }
-}
-
-function checkRecoveryBudget(name: string, o: AppOptions): void {
-  const b = o.recoveryBudgetMs!;
-  if (!Number.isSafeInteger(b) || b <= 0)
-    throw new ConfigError(
-      `apps.${name}.recoveryBudgetMs`,
-      `must be a positive integer (ms), got ${String(b)}`,
-    );
-  if (o.mode !== AppMode.ActivePassive)
-    throw new ConfigError(`apps.${name}.recoveryBudgetMs`, 'a recovery budget needs mode active-passive');
-  const d = worstCaseDetectionMs(o.election);
-  if (b < d.ms)
-    throw new ConfigError(
-      `apps.${name}.recoveryBudgetMs`,
-      `${b} ms is shorter than the worst-case detection of a crashed leader alone: ${d.arithmetic} (before the new leader promotes its data and starts the backend); raise the budget, lower election.ttlMs or enable election.fastFailover`,
-    );
-}
-
-/**
  * Creates a platform on this node: validates names, connects to NATS (or uses the given connection),
  * and sets up health, metrics and the HTTP endpoints. Call `app(...)` to declare apps, then `start()`.
  *
@@ -539,21 +365,7 @@ export async function createPlatform(
 ): Promise<Platform> {
   const names = resourceNames(opts.name);
   validateNodeId(opts.nodeId);
-  const o: PlatformOptions = {
-    nats: {},
-    labels: {},
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir: resolve('.gc', opts.name, opts.nodeId),
-    hookTimeoutMs: 30_000,
-    heartbeatMs: 1000,
-    clock: realClock,
-    ...opts,
-  };
-  for (const [k, v] of Object.entries(o.labels)) {
-    if (typeof v !== 'string')
-      throw new ConfigError(`labels.${k}`, `label values must be strings, got ${typeof v}`);
-  }
-  if (!(o.hookTimeoutMs > 0)) throw new ConfigError('hookTimeoutMs', `must be > 0, got ${o.hookTimeoutMs}`);
+  const o = platformOptions(opts);
   mkdirSync(o.dataDir, { recursive: true });
   const owns = !isConnection(o.nats);
   const nc = isConnection(o.nats)
