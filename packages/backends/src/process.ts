@@ -179,6 +179,16 @@ class ProcessBackend implements Backend {
   }
 
   #spawn(): Promise<void> {
+    const spawning = this.#spawnNow();
+    this.#spawning = spawning;
+    const done = () => void (this.#spawning === spawning && (this.#spawning = undefined));
+    spawning.then(done, done);
+    return spawning;
+  }
+  /** A spawn whose process has not reported `spawn` yet (stop() waits for it, to stop what it starts). */
+  #spawning: Promise<void> | undefined;
+
+  #spawnNow(): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.#o.logFile && !this.#file) this.#file = createWriteStream(this.#o.logFile, { flags: 'a' });
       const env = this.#o.inheritEnv ? { ...process.env, ...this.#o.env } : { ...this.#o.env };
@@ -329,6 +339,9 @@ class ProcessBackend implements Backend {
   async #stop(): Promise<void> {
     if (this.#restartTimer) this.#clock.clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
+    // A restart between spawn() and its process's `spawn` event: wait for it, or the process it starts
+    // would outlive the stop. A failed spawn started nothing.
+    await this.#spawning?.catch(() => undefined);
     const run = this.#run;
     if (!run) {
       if (this.#state !== BackendState.Failed) this.#setState(BackendState.Stopped);

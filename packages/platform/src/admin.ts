@@ -50,6 +50,13 @@ export const ControlMethod = {
   Drill: 'gc-drill',
 } as const;
 
+/**
+ * The control handlers' own time limit: long, so that the caller's timeout (`--timeout`, a drill's) is the
+ * one that counts — a handler cut short by a shorter limit would still be running while its caller is
+ * told it failed.
+ */
+const CONTROL_HANDLER_MS = 30 * 60_000;
+
 /** Prefix of the control methods on an app's RPC, reserved for the platform. */
 export const CONTROL_METHOD_PREFIX = 'gc-';
 
@@ -141,11 +148,17 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
         throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${err.remoteMessage}`, {
           cause: err,
         });
-      // Nobody serves the call (no leader, node absent), or nobody answered in time.
+      if (isGcError(err, RpcErrorCode.UnknownMethod))
+        throw new GcError(
+          AdminErrorCode.Failed,
+          `${what} of ${app}: the node does not serve gc's control API (a gc older than this client? upgrade the nodes and the CLI together)`,
+          { cause: err },
+        );
+      // Nobody serves the call (no leader, node absent), or nobody answered within the caller's time (the
+      // control handlers have no shorter limit of their own).
       if (
         isGcError(err, RpcErrorCode.NoInstance) ||
         isGcError(err, RpcErrorCode.NotLeader) ||
-        isGcError(err, RpcErrorCode.UnknownMethod) ||
         isGcError(err, RpcErrorCode.Timeout)
       )
         throw new GcError(AdminErrorCode.NoLeader, `${nobody} (${(err as Error).message})`, { cause: err });
@@ -158,7 +171,7 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
     async nodes(waitMs = 750) {
       // Every running node serves the platform scope whatever its health (its status says how it is): the
       // presence answers name them all; then each is asked for its status.
-      const lookupMs = Math.min(250, Math.max(50, Math.round(waitMs / 3)));
+      const lookupMs = Math.max(50, Math.round(waitMs / 2));
       const api = rpc.api(PLATFORM_RPC_APP);
       const ids = await api.instances({ waitMs: lookupMs });
       const answers = await Promise.all(
@@ -275,8 +288,8 @@ export function appControlHandlers(
     return typeof x === 'string' ? x : '';
   };
   return [
-    { method: ControlMethod.StepDown, fn: () => app.stepDown() },
-    { method: ControlMethod.Snapshot, fn: () => app.snapshot(), opts: { timeoutMs: 120_000 } },
+    { method: ControlMethod.StepDown, fn: () => app.stepDown(), opts: { timeoutMs: CONTROL_HANDLER_MS } },
+    { method: ControlMethod.Snapshot, fn: () => app.snapshot(), opts: { timeoutMs: CONTROL_HANDLER_MS } },
     {
       method: ControlMethod.Drill,
       fn: (payload) => {
@@ -285,7 +298,7 @@ export function appControlHandlers(
           throw new ConfigError('kind', `unknown drill ${JSON.stringify(kind)}: use failover or stepdown`);
         return app.drill(kind);
       },
-      opts: { timeoutMs: 30_000 },
+      opts: { timeoutMs: CONTROL_HANDLER_MS },
     },
     {
       method: ControlMethod.Recover,

@@ -66,7 +66,7 @@ class ReplicaImpl implements Replica {
     names: WalNames,
     js: JetStreamClient,
     jsm: JetStreamManager,
-    pullBytes: () => number,
+    pullMessages: () => number,
   ) {
     this.#o = o;
     this.replicaPath = o.replicaPath;
@@ -74,7 +74,7 @@ class ReplicaImpl implements Replica {
     this.#stalls = new Stalls(this.#ctx);
     this.#applier = new Applier(this.#ctx);
     this.#parts = { ctx: this.#ctx, applier: this.#applier, stalls: this.#stalls };
-    this.#follower = new Follower(this.#parts, pullBytes);
+    this.#follower = new Follower(this.#parts, pullMessages);
   }
 
   state(): ReplicaState {
@@ -238,11 +238,14 @@ export async function createReplica(
   const names = walNames(o.platform, o.app);
   const jsm = await ensureWalStream(nc, names, o.streamReplicas);
   const maxPayload = nc.info?.max_payload ?? 1 << 20;
-  // A pull is bounded by bytes, not by a count of the largest possible messages: small messages then
-  // come 100 to a pull (the client's refills are as rare as for any consumer), and a pull always has room
-  // for the largest message.
+  // A pull is bounded by a count of the largest possible messages, not by bytes: nats.js refills a
+  // byte-bounded pull with only the bytes just used, and a pull with less room than the next (large)
+  // message is answered "exceeds MaxBytes" and not renewed on an idle consumer.
   const r = new ReplicaImpl(o, names, jetstream(nc), jsm, () =>
-    Math.max(maxPayload + (64 << 10), Math.floor(PULL_BUDGET_BYTES / Math.max(1, replicasOn.get(nc) ?? 1))),
+    Math.max(
+      2,
+      Math.min(512, Math.floor(PULL_BUDGET_BYTES / Math.max(1, replicasOn.get(nc) ?? 1) / maxPayload)),
+    ),
   );
   replicasOn.set(nc, (replicasOn.get(nc) ?? 0) + 1);
   r.onClose(() => replicasOn.set(nc, Math.max(0, (replicasOn.get(nc) ?? 1) - 1)));

@@ -137,6 +137,11 @@ class PrimaryImpl implements Primary {
         if (this.#stopped) break;
         try {
           this.#capture.captureRound();
+          // Published first, so the commit's path holds no more than capturing it; then the file header's
+          // look for commits made outside the WAL, before a checkpoint of ours could copy a page 1 with
+          // the captured change counter over one that tells of them.
+          this.#outbox.pump();
+          this.#verifier.checkHeader();
           if (
             !this.#verifier.verifyWanted &&
             this.#o.verifyIntervalMs > 0 &&
@@ -150,13 +155,6 @@ class PrimaryImpl implements Primary {
             await this.#checkpointer.checkpoint();
           }
           this.#outbox.pump();
-          // The file header's look comes after the publish, off the commit's path: when it finds a change
-          // that did not go through the WAL, the loop runs again and verifies before anything waiting on
-          // this tick (`sync()`) is answered.
-          if (!this.#verifier.verifyWanted) {
-            this.#verifier.checkHeader();
-            if (this.#verifier.verifyWanted) this.#tickAgain = true;
-          }
         } catch (err) {
           this.#o.logger.error('wal capture failed', { err: String(err) });
           this.#ctx.emit({ type: 'error', error: err as Error });

@@ -27,17 +27,17 @@ export class Follower {
   messages: ConsumerMessages | undefined;
   #batch: ReadyTx[] = [];
   #batchBytes = 0;
-  readonly #pullBytes: () => number;
+  readonly #pullMessages: () => number;
   /** Set after a rebase: messages at or below the position's txid are skipped until the first one after it. */
   #skipApplied = false;
 
-  constructor(parts: ReplicaParts, pullBytes: () => number) {
+  constructor(parts: ReplicaParts, pullMessages: () => number) {
     this.#ctx = parts.ctx;
     this.#o = parts.ctx.o;
     this.#applier = parts.applier;
     this.#stalls = parts.stalls;
     this.#parts = parts;
-    this.#pullBytes = pullBytes;
+    this.#pullMessages = pullMessages;
   }
 
   /**
@@ -173,10 +173,10 @@ export class Follower {
       opt_start_seq: startSeq,
     });
     const assembler = new TxAssembler();
-    // Bound a pull to a share of ~16 MiB per connection: the server's per-connection pending limit
-    // (64 MiB) must hold every replica's pull on it, or deliveries are dropped as a slow consumer and the
-    // ordered consumer stalls and resets.
-    const iter = await consumer.consume({ max_bytes: this.#pullBytes() });
+    // Bound a pull to a share of ~16 MiB of the largest possible messages per connection: the server's
+    // per-connection pending limit (64 MiB) must hold every replica's pull on it, or deliveries are
+    // dropped as a slow consumer and the ordered consumer stalls and resets.
+    const iter = await consumer.consume({ max_messages: this.#pullMessages() });
     this.messages = iter;
     if (this.#ctx.closed) iter.stop();
     let lastSeq = startSeq - 1;
