@@ -129,20 +129,22 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
   const rpc = createRpcClient(nc, {
     platform,
     caller: 'gc-admin',
-    retry: { retries: 0, initialDelayMs: 50, maxDelayMs: 50 },
-    circuit: { consecutiveFailures: Number.MAX_SAFE_INTEGER, halfOpenAfterMs: 1 },
+    retry: { retries: 0 },
+    circuit: { consecutiveFailures: Number.MAX_SAFE_INTEGER },
   });
-  const ask = async <T>(
-    app: string,
-    method: string,
-    payload: unknown,
-    to: CallTarget,
-    timeoutMs: number,
-    what: string,
-    nobody: string,
-  ): Promise<T> => {
+  /** Calls `method` of `app`; `what` names the operation in errors, `nobody` says what no answer means. */
+  const ask = async <T>(c: {
+    app: string;
+    method: string;
+    payload?: unknown;
+    to: CallTarget;
+    timeoutMs: number;
+    what: string;
+    nobody: string;
+  }): Promise<T> => {
+    const { app, what, nobody } = c;
     try {
-      return await rpc.api(app).call<T>(method, payload, { to, timeoutMs, retries: 0 });
+      return await rpc.api(app).call<T>(c.method, c.payload, { to: c.to, timeoutMs: c.timeoutMs });
     } catch (err) {
       if (err instanceof HandlerError)
         throw new GcError(AdminErrorCode.Failed, `${what} of ${app} failed: ${err.remoteMessage}`, {
@@ -180,7 +182,6 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
             .call<PlatformStatus>(ControlMethod.Status, undefined, {
               to: { node },
               timeoutMs: Math.max(50, waitMs - lookupMs),
-              retries: 0,
             })
             // A node that cannot build its status in time is left out, as one that does not answer.
             .catch(() => undefined),
@@ -192,52 +193,50 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
     },
     stepDown(app, timeoutMs = 5000) {
       validateAppName(app);
-      return ask<StepDownResult>(
+      return ask<StepDownResult>({
         app,
-        ControlMethod.StepDown,
-        undefined,
-        'leader',
+        method: ControlMethod.StepDown,
+        to: 'leader',
         timeoutMs,
-        'step-down',
-        `no node is the leader of app ${app}`,
-      );
+        what: 'step-down',
+        nobody: `no node is the leader of app ${app}`,
+      });
     },
     recover(app, node, reason, timeoutMs = 5000) {
       validateAppName(app);
       validateNodeId(node);
-      return ask<RecoverResult>(
+      return ask<RecoverResult>({
         app,
-        ControlMethod.Recover,
-        { reason },
-        { node },
+        method: ControlMethod.Recover,
+        payload: { reason },
+        to: { node },
         timeoutMs,
-        `recover on ${node}`,
-        `node ${node} did not answer for app ${app} within ${timeoutMs} ms (is it running the app with a sqlite database?)`,
-      );
+        what: `recover on ${node}`,
+        nobody: `node ${node} did not answer for app ${app} within ${timeoutMs} ms (is it running the app with a sqlite database?)`,
+      });
     },
     drill(app, kind, timeoutMs = 30_000) {
       validateAppName(app);
-      return ask<DrillAck>(
+      return ask<DrillAck>({
         app,
-        ControlMethod.Drill,
-        { kind },
-        'leader',
+        method: ControlMethod.Drill,
+        payload: { kind },
+        to: 'leader',
         timeoutMs,
-        'drill',
-        `no node is the leader of app ${app} (nobody answered the drill)`,
-      );
+        what: 'drill',
+        nobody: `no node is the leader of app ${app} (nobody answered the drill)`,
+      });
     },
     snapshot(app, timeoutMs = 120_000) {
       validateAppName(app);
-      return ask<SnapshotInfo & { node: string }>(
+      return ask<SnapshotInfo & { node: string }>({
         app,
-        ControlMethod.Snapshot,
-        undefined,
-        'leader',
+        method: ControlMethod.Snapshot,
+        to: 'leader',
         timeoutMs,
-        'snapshot',
-        `no node is the leader of app ${app}`,
-      );
+        what: 'snapshot',
+        nobody: `no node is the leader of app ${app}`,
+      });
     },
     close: () => rpc.close(),
   };
