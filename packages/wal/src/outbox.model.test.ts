@@ -246,7 +246,10 @@ async function run(seed: number): Promise<string[]> {
     }
     if (rnd() < 0.3) await sleep(Math.floor(rnd() * 3));
   }
-  const until = Date.now() + 8000;
+  // Time to drain once the faults end. Ack timeouts here are 15–35 ms, so a loaded machine turns event-loop
+  // delays into timeouts, and the reconcile backs off up to 2 s after each: 8 s was once too short for 3
+  // messages under a full CI run (Node 24). Stuck means not drained in 30 s.
+  const until = Date.now() + 30_000;
   while (Date.now() < until && outbox.queue.length && !outbox.deposed && !stopped) {
     outbox.pump();
     await sleep(20);
