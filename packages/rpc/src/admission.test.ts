@@ -1,27 +1,16 @@
-import { startServer, type NatsServer } from '@gc/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeKeyHeader, encodeKeyHeader, RpcHeader } from './codec.js';
 import { NotOwnerError, RpcErrorCode } from './errors.js';
-import { delay, rejection, Rig } from './test/helpers.js';
+import { rpcFixture } from './test/fixture.js';
+import { delay, rejection } from './test/helpers.js';
 import type { RouteRetry } from './types.js';
 
-let server: NatsServer;
-let rig: Rig;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await rig?.close();
-});
+const rig = rpcFixture();
 
 const platform = 'adm';
 
 describe('key admission and re-routing (real nats-server)', () => {
   it('sends the key in Gc-Rpc-Key (percent-encoded) and admits it before the handler', async () => {
-    rig = new Rig(server.url);
     const admitted: string[] = [];
     let done = 0;
     const s = await rig.server({
@@ -47,7 +36,6 @@ describe('key admission and re-routing (real nats-server)', () => {
   });
 
   it('a refusal is GC_RPC_NOT_OWNER, the handler does not run, and the retry tells the route hook', async () => {
-    rig = new Rig(server.url);
     let ran = 0;
     const mk = async (nodeId: string, owner: boolean) => {
       const s = await rig.server({
@@ -94,7 +82,6 @@ describe('key admission and re-routing (real nats-server)', () => {
   });
 
   it('a hook that throws something else still refuses as not-owner; a hook may hold (async)', async () => {
-    rig = new Rig(server.url);
     let open = false;
     const s = await rig.server({
       platform,
@@ -119,7 +106,6 @@ describe('key admission and re-routing (real nats-server)', () => {
   });
 
   it('tells the route hook when the chosen node is gone (no responders)', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'gone', nodeId: 'alive' });
     s.handle('who', () => 'alive');
     const seen: Array<RouteRetry | undefined> = [];

@@ -10,7 +10,7 @@ import {
   type NatsConnection,
 } from '@nats-io/nats-core';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { BrokenCircuitError, BulkheadRejectedError, bulkhead, type BulkheadPolicy } from 'cockatiel';
+import { BulkheadRejectedError, bulkhead, type BulkheadPolicy } from 'cockatiel';
 import { decodeError, decodeJson, encodeJson, encodeKeyHeader, RpcHeader } from './codec.js';
 import {
   BadPayloadError,
@@ -260,10 +260,11 @@ class Client implements RpcClient {
     const counted = ctx.to === 'any' && target.node !== undefined ? target.node : undefined;
     if (counted !== undefined) this.#targets.track(api.app, counted, 1);
     try {
-      return await breaker.execute(() => this.#request(api, ctx, data, target));
+      return await breaker.execute(
+        () => this.#request(api, ctx, data, target),
+        () => new CircuitOpenError(api.app, ctx.method, target.name),
+      );
     } catch (err) {
-      if (err instanceof BrokenCircuitError)
-        throw new CircuitOpenError(api.app, ctx.method, target.name, { cause: err });
       if (target.node && codeOf(err) === RpcErrorCode.NoInstance) this.#targets.forget(api.app);
       throw err;
     } finally {
@@ -387,6 +388,12 @@ export function createRpcClient(nc: NatsConnection, opts: RpcClientInit): RpcCli
   };
   if (!(o.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${o.timeoutMs}`);
   if (!(o.retry.retries >= 0)) throw new RangeError(`retry.retries must be >= 0, got ${o.retry.retries}`);
+  if (!(o.circuit.consecutiveFailures >= 1)) {
+    throw new RangeError(`circuit.consecutiveFailures must be >= 1, got ${o.circuit.consecutiveFailures}`);
+  }
+  if (!(o.circuit.halfOpenAfterMs >= 0)) {
+    throw new RangeError(`circuit.halfOpenAfterMs must be >= 0, got ${o.circuit.halfOpenAfterMs}`);
+  }
   if (!(o.bulkhead.maxInFlight >= 1)) throw new RangeError(`bulkhead.maxInFlight must be >= 1`);
   return new Client(nc, o);
 }

@@ -80,48 +80,14 @@ interface WireError {
 /** Encodes an error for the wire: the code goes into a header, the message and safe details into the body. */
 export function encodeError(err: unknown, app: string, method: string): { code: string; body: Uint8Array } {
   const data: Record<string, unknown> = {};
-  let code: string = RpcErrorCode.HandlerError;
   let message: string;
   // Typed errors about this very call keep their code; the same errors from a nested call the handler
   // made are that handler's failure (HandlerError with the nested code as remoteCode).
   const own =
     (err instanceof RpcError || err instanceof RpcTimeoutError) && err.app === app && err.method === method;
-  if (!own) {
-    const e = err as { code?: unknown; name?: unknown };
-    if (typeof e?.code === 'string') data.remoteCode = e.code;
-    data.remoteName = typeof e?.name === 'string' ? e.name : 'Error';
-  } else if (err instanceof UnknownMethodError) {
-    code = err.code;
-    data.known = err.known;
-  } else if (err instanceof BadPayloadError) {
-    code = err.code;
-    data.issues = err.issues;
-  } else if (err instanceof NotLeaderError) {
-    code = err.code;
-    data.epoch = err.epoch;
-  } else if (err instanceof NotOwnerError) {
-    code = err.code;
-    data.nodeId = err.nodeId;
-    data.reason = err.reason;
-    if (err.partition !== undefined) data.partition = err.partition;
-    if (err.revision !== undefined) data.revision = err.revision;
-    if (err.detail) data.detail = err.detail;
-  } else if (err instanceof RpcTimeoutError) {
-    code = err.code;
-    data.timeoutMs = err.timeoutMs;
-  } else if (err instanceof PayloadTooLargeError) {
-    code = err.code;
-    data.sizeBytes = err.sizeBytes;
-    data.maxBytes = err.maxBytes;
-  } else if (err instanceof RateLimitedError) {
-    code = err.code;
-    data.ratePerSecond = err.ratePerSecond;
-  } else if (err instanceof IdempotencyConflictError) {
-    code = err.code;
-    data.key = err.key;
-  } else if (err instanceof UnauthorizedError || err instanceof NoInstanceError) {
-    code = err.code;
-  } else {
+  let code = own ? typedCode(err, data) : undefined;
+  if (code === undefined) {
+    code = RpcErrorCode.HandlerError;
     const e = err as { code?: unknown; name?: unknown };
     if (typeof e?.code === 'string') data.remoteCode = e.code;
     data.remoteName = typeof e?.name === 'string' ? e.name : 'Error';
@@ -136,6 +102,38 @@ export function encodeError(err: unknown, app: string, method: string): { code: 
   else message = String(err);
   const body: WireError = { message, data };
   return { code, body: encoder.encode(JSON.stringify(body)) };
+}
+
+/**
+ * The wire code of a typed error that keeps its code across the wire, with its details put in `data`;
+ * undefined for any other error (it travels as a handler error).
+ */
+function typedCode(err: unknown, data: Record<string, unknown>): string | undefined {
+  if (err instanceof UnknownMethodError) {
+    data.known = err.known;
+  } else if (err instanceof BadPayloadError) {
+    data.issues = err.issues;
+  } else if (err instanceof NotLeaderError) {
+    data.epoch = err.epoch;
+  } else if (err instanceof NotOwnerError) {
+    data.nodeId = err.nodeId;
+    data.reason = err.reason;
+    if (err.partition !== undefined) data.partition = err.partition;
+    if (err.revision !== undefined) data.revision = err.revision;
+    if (err.detail) data.detail = err.detail;
+  } else if (err instanceof RpcTimeoutError) {
+    data.timeoutMs = err.timeoutMs;
+  } else if (err instanceof PayloadTooLargeError) {
+    data.sizeBytes = err.sizeBytes;
+    data.maxBytes = err.maxBytes;
+  } else if (err instanceof RateLimitedError) {
+    data.ratePerSecond = err.ratePerSecond;
+  } else if (err instanceof IdempotencyConflictError) {
+    data.key = err.key;
+  } else if (!(err instanceof UnauthorizedError || err instanceof NoInstanceError)) {
+    return undefined;
+  }
+  return err.code;
 }
 
 /** Rebuilds a typed error from an error reply. */

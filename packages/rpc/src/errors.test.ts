@@ -1,30 +1,21 @@
-import { ErrorCode } from '@gc/core';
-import { startServer, type NatsServer } from '@gc/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, FakeClock } from '@gc/core';
+import { waitFor } from '@gc/testkit';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RpcHeader } from './codec.js';
-import { HandlerError, RpcErrorCode, type BadPayloadError } from './errors.js';
+import { CircuitOpenError, HandlerError, RpcErrorCode, type BadPayloadError } from './errors.js';
 import { rpcSubjects } from './subjects.js';
-import { delay, rejection, Rig } from './test/helpers.js';
+import { rpcFixture } from './test/fixture.js';
+import { delay, rejection } from './test/helpers.js';
 
-let server: NatsServer;
-let rig: Rig;
 const MAX_PAYLOAD = 8192;
-beforeAll(async () => {
-  server = await startServer({ maxPayload: MAX_PAYLOAD });
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await rig?.close();
-});
+const rig = rpcFixture({ maxPayload: MAX_PAYLOAD });
 
 const platform = 'errs';
 
 describe('typed errors (real nats-server)', () => {
   it('unknown app / no instance: GC_RPC_NO_INSTANCE', async () => {
-    rig = new Rig(server.url);
     const client = await rig.client({ platform });
     for (const to of ['any', 'leader', { node: 'n9' }] as const) {
       const err = await rejection(client.api('nosuchapp').call('get', {}, { to, retries: 0 }));
@@ -37,7 +28,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('unknown method: GC_RPC_UNKNOWN_METHOD, listing the methods the app has', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'shop', nodeId: 'n1' });
     s.handle('buy', () => 'ok');
     s.handle('list', () => []);
@@ -47,7 +37,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('invalid app and method names are refused before anything is sent', async () => {
-    rig = new Rig(server.url);
     const client = await rig.client({ platform });
     expect(() => client.api('Bad_App')).toThrow(/invalid app name "Bad_App"/);
     const err = await rejection(client.api('shop').call('a.b', {}));
@@ -58,7 +47,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('timeouts: no reply within the call timeout, and a handler over its own limit', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'slow', nodeId: 'n1' });
     let aborted = false;
     s.handle('sleep', async (ms: number, ctx) => {
@@ -90,7 +78,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('handler error: message and code propagate, the stack stays on the server', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'stock', nodeId: 'n1' });
     s.handle('take', () => {
       throw Object.assign(new Error('only 2 left of sku-9'), { code: 'OUT_OF_STOCK', name: 'StockError' });
@@ -125,7 +112,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('bad payload: schema violations name the field path, and the handler never runs', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'orders', nodeId: 'n1' });
     let runs = 0;
     const Order = z.object({
@@ -162,7 +148,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('malformed payloads: not JSON on the wire, or not JSON-serializable at the caller', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'orders', nodeId: 'n1' });
     let runs = 0;
     s.handle('place', () => ++runs);
@@ -184,7 +169,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('payload too large: refused before sending (against the server max_payload), and oversized replies', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'blobs', nodeId: 'n1' });
     let runs = 0;
     let arrived = 0;
@@ -216,7 +200,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('open circuit after consecutive failures, half-open after the pause, closed again on success', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'flaky', nodeId: 'n1' });
     let failing = true;
     let runs = 0;
@@ -225,31 +208,89 @@ describe('typed errors (real nats-server)', () => {
       if (failing) throw new Error('database down');
       return 'ok';
     });
-    const client = await rig.client({ platform, circuit: { consecutiveFailures: 3, halfOpenAfterMs: 300 } });
+    // The breaker times its pause on the client's clock: a FakeClock, moved by hand (no sleeping).
+    const clock = new FakeClock();
+    const registry = new Registry();
+    const client = await rig.client({
+      platform,
+      clock,
+      registry,
+      circuit: { consecutiveFailures: 3, halfOpenAfterMs: 300 },
+    });
+    const gauge = async () =>
+      (await registry.getSingleMetric('gc_rpc_circuit_state')!.get()).values.find(
+        (v) => v.labels.app === 'flaky' && v.labels.target === 'any',
+      )?.value;
     const api = client.api('flaky');
     for (let i = 0; i < 3; i++)
       expect((await rejection(api.call('op'))).code).toBe(RpcErrorCode.HandlerError);
     expect(client.circuits()['flaky/any']).toBe('open');
+    expect(await gauge()).toBe(1);
     const open = await rejection(api.call('op'));
+    expect(open).toBeInstanceOf(CircuitOpenError);
     expect(open.code).toBe(RpcErrorCode.CircuitOpen);
     expect(open.message).toMatch(/circuit to app "flaky" \(target any\) is open/);
+    expect((open as CircuitOpenError).target).toBe('any');
     expect(runs).toBe(3); // failed fast: the handler was not called
-    await delay(350);
+    await clock.advance(299);
+    expect((await rejection(api.call('op'))).code).toBe(RpcErrorCode.CircuitOpen);
+    expect(client.circuits()['flaky/any']).toBe('open');
+    await clock.advance(1);
+    expect(client.circuits()['flaky/any']).toBe('half-open');
+    expect(await gauge()).toBe(2);
     // Half-open: one trial call goes through; it fails, so the circuit opens again.
     expect((await rejection(api.call('op'))).code).toBe(RpcErrorCode.HandlerError);
     expect(runs).toBe(4);
     expect(client.circuits()['flaky/any']).toBe('open');
-    await delay(350);
+    expect((await rejection(api.call('op'))).code).toBe(RpcErrorCode.CircuitOpen);
+    await clock.advance(300);
     failing = false;
     expect(await api.call('op')).toBe('ok');
     expect(client.circuits()['flaky/any']).toBe('closed');
+    expect(await gauge()).toBe(0);
     // Caller errors do not count against the target.
     for (let i = 0; i < 5; i++) await rejection(api.call('nope'));
     expect(client.circuits()['flaky/any']).toBe('closed');
   });
 
+  it('a half-open circuit lets one trial call through; calls that arrive while it runs fail fast', async () => {
+    const s = await rig.server({ platform, app: 'trial', nodeId: 'n1' });
+    let failing = true;
+    let runs = 0;
+    let release: (() => void) | undefined;
+    s.handle('op', async () => {
+      runs++;
+      if (failing) throw new Error('database down');
+      await new Promise<void>((r) => (release = r));
+      return 'ok';
+    });
+    const clock = new FakeClock();
+    const client = await rig.client({
+      platform,
+      clock,
+      circuit: { consecutiveFailures: 2, halfOpenAfterMs: 1000 },
+    });
+    const api = client.api('trial');
+    for (let i = 0; i < 2; i++)
+      expect((await rejection(api.call('op'))).code).toBe(RpcErrorCode.HandlerError);
+    expect(client.circuits()['trial/any']).toBe('open');
+    await clock.advance(1000);
+    failing = false;
+    const trial = api.call('op');
+    await waitFor(() => release !== undefined, { timeoutMs: 5000, message: 'the trial call runs' });
+    // (A time limit, so that a breaker letting them through fails here rather than hanging.)
+    const others = await Promise.all(
+      [1, 2, 3].map(() => rejection(api.call('op', null, { timeoutMs: 1000 }))),
+    );
+    expect(others.map((e) => e.code)).toEqual(Array(3).fill(RpcErrorCode.CircuitOpen));
+    expect(runs).toBe(3); // two failures and the one trial
+    expect(client.circuits()['trial/any']).toBe('half-open');
+    release!();
+    expect(await trial).toBe('ok');
+    expect(client.circuits()['trial/any']).toBe('closed');
+  });
+
   it('bulkhead: calls over max in flight + queue are refused at once', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'narrow', nodeId: 'n1' });
     s.handle('wait', async () => {
       await delay(200);
@@ -271,7 +312,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('unreadable replies (a foreign responder on the subject): GC_RPC_PROTOCOL', async () => {
-    rig = new Rig(server.url);
     const nc = await rig.conn();
     const subjects = rpcSubjects(platform, 'foreign');
     nc.subscribe(subjects.subscriptions.any, {
@@ -296,7 +336,6 @@ describe('typed errors (real nats-server)', () => {
   });
 
   it('close() waits for calls in flight, and a closed client refuses calls', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'closing', nodeId: 'n1' });
     s.handle('slow', async () => {
       await delay(150);

@@ -1,27 +1,17 @@
-import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { startServer, waitFor } from '@gc/testkit';
 import { Kvm } from '@nats-io/kv';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RpcErrorCode, type HandlerError } from './errors.js';
 import { idempotencyBucket } from './idempotency.js';
+import { rpcFixture } from './test/fixture.js';
 import { delay, rejection, Rig } from './test/helpers.js';
 
-let server: NatsServer;
-let rig: Rig;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await rig?.close();
-});
+const rig = rpcFixture();
 
 const platform = 'idem';
 
 describe('idempotency keys: exactly-once execution (real nats-server, JetStream KV)', () => {
   it('concurrent duplicates on several instances run the handler once and all get its result', async () => {
-    rig = new Rig(server.url);
     let runs = 0;
     for (const nodeId of ['n1', 'n2', 'n3']) {
       const s = await rig.server({ platform, app: 'pay', nodeId });
@@ -53,7 +43,6 @@ describe('idempotency keys: exactly-once execution (real nats-server, JetStream 
   });
 
   it('stores handler errors too: a repeat gets the same error without a second run', async () => {
-    rig = new Rig(server.url);
     let runs = 0;
     const s = await rig.server({ platform, app: 'pay2', nodeId: 'n1' });
     s.handle('charge', () => {
@@ -72,7 +61,6 @@ describe('idempotency keys: exactly-once execution (real nats-server, JetStream 
   });
 
   it('refuses a key reused with another payload, and methods marked idempotent require a key', async () => {
-    rig = new Rig(server.url);
     let runs = 0;
     const s = await rig.server({ platform, app: 'pay3', nodeId: 'n1' });
     s.handle('charge', (p: { amount: number }) => (runs++, p.amount), { idempotent: true });
@@ -91,11 +79,12 @@ describe('idempotency keys: exactly-once execution (real nats-server, JetStream 
 
   it('retries through a nats-server restart execute the handler exactly once', async () => {
     const own = await startServer();
-    rig = new Rig(own.url);
+    // Its own server (the test restarts it), so its own rig, closed in the finally.
+    const ownRig = new Rig(own.url);
     try {
       let runs = 0;
       let requests = 0;
-      const s = await rig.server({
+      const s = await ownRig.server({
         platform,
         app: 'ledger',
         nodeId: 'n1',
@@ -112,7 +101,7 @@ describe('idempotency keys: exactly-once execution (real nats-server, JetStream 
         return { ok: true, cents: p.cents, run: runs };
       });
       const api = (
-        await rig.client({ platform, retry: { retries: 10, initialDelayMs: 100, maxDelayMs: 500 } })
+        await ownRig.client({ platform, retry: { retries: 10, initialDelayMs: 100, maxDelayMs: 500 } })
       ).api('ledger');
       // Create the bucket first so the restart hits a running execution, not bucket creation.
       expect(await api.call('transfer', { cents: 1 }, { idempotencyKey: 'warm' })).toMatchObject({
@@ -130,13 +119,12 @@ describe('idempotency keys: exactly-once execution (real nats-server, JetStream 
       expect(await api.call('transfer', { cents: 500 }, { idempotencyKey: 'tx-77' })).toEqual(result);
       expect(runs).toBe(1);
     } finally {
-      await rig.close();
+      await ownRig.close();
       await own.close();
     }
   });
 
   it('an execution whose instance crashed is taken over after claimTtlMs (the handler runs again)', async () => {
-    rig = new Rig(server.url);
     let runs = 0;
     let release: () => void = () => undefined;
     const stuck = new Promise<void>((r) => (release = r));

@@ -1,5 +1,4 @@
 import { createLogger, FakeClock } from '@gc/core';
-import { startServer, type NatsServer } from '@gc/testkit';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -9,7 +8,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcErrorCode } from './errors.js';
 import {
   clientAuthMiddleware,
@@ -18,25 +17,15 @@ import {
   serverAuthMiddleware,
 } from './middleware.js';
 import type { ClientContext, Middleware, ServerContext } from './types.js';
-import { rejection, Rig } from './test/helpers.js';
+import { rpcFixture } from './test/fixture.js';
+import { rejection } from './test/helpers.js';
 
-let server: NatsServer;
-let rig: Rig;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await rig?.close();
-});
+const rig = rpcFixture();
 
 const platform = 'mw';
 
 describe('middleware (real nats-server)', () => {
   it('runs client and server middleware in list order, outermost first, around the handler', async () => {
-    rig = new Rig(server.url);
     const trail: string[] = [];
     const mark =
       <C extends ServerContext | ClientContext>(name: string): Middleware<C> =>
@@ -67,7 +56,6 @@ describe('middleware (real nats-server)', () => {
   });
 
   it('auth: the client sends a token, the server refuses a missing or wrong one before the handler', async () => {
-    rig = new Rig(server.url);
     let runs = 0;
     const s = await rig.server({
       platform,
@@ -94,7 +82,6 @@ describe('middleware (real nats-server)', () => {
   });
 
   it('rate limit: a token bucket refuses calls over the rate (server side and client side)', async () => {
-    rig = new Rig(server.url);
     const clock = new FakeClock();
     let runs = 0;
     const s = await rig.server({
@@ -126,7 +113,6 @@ describe('middleware (real nats-server)', () => {
   });
 
   it('logging: one line per call on each side with method, duration and result code', async () => {
-    rig = new Rig(server.url);
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger({
       format: 'json',
@@ -158,7 +144,6 @@ describe('middleware (real nats-server)', () => {
   });
 
   it('metrics: calls, errors by code, latency, in-flight and circuit state on the injected registry', async () => {
-    rig = new Rig(server.url);
     const registry = new Registry();
     const s = await rig.server({ platform, app: 'met', nodeId: 'n1', registry });
     s.handle('ok', () => 1);
@@ -199,7 +184,6 @@ describe('tracing (OpenTelemetry, W3C trace context in NATS headers)', () => {
   });
 
   it('a client span per call and a server span per handler, joined by the propagated trace context', async () => {
-    rig = new Rig(server.url);
     const s = await rig.server({ platform, app: 'traced', nodeId: 'n1' });
     let handlerTrace: string | undefined;
     s.handle('op', (_p, ctx) => {

@@ -1,16 +1,9 @@
 // The RPC client's policy: default options, which failures are retried or trip a circuit breaker, the
-// retry policies and circuit breakers themselves, and rendezvous hashing of keys to nodes.
-import type { Logger } from '@gc/core';
-import {
-  CircuitState,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  circuitBreaker,
-  handleWhen,
-  retry,
-  type CircuitBreakerPolicy,
-  type RetryPolicy,
-} from 'cockatiel';
+// retry policies (cockatiel) and circuit breakers (breaker.ts) themselves, and rendezvous hashing of keys
+// to nodes.
+import { realClock, type Clock, type Logger } from '@gc/core';
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { CircuitBreaker } from './breaker.js';
 import { RpcErrorCode } from './errors.js';
 import type { RpcMetrics } from './metrics.js';
 import type { CircuitStateName, RpcClientOptions } from './types.js';
@@ -60,12 +53,12 @@ export const codeOf = (err: unknown): string => {
   return typeof c === 'string' ? c : '';
 };
 
-/** cockatiel's circuit states by the names gc reports. */
-export const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
-  [CircuitState.Closed]: 'closed',
-  [CircuitState.Open]: 'open',
-  [CircuitState.HalfOpen]: 'half-open',
-  [CircuitState.Isolated]: 'isolated',
+/** The value of the `gc_rpc_circuit_state` gauge per circuit state. */
+export const STATE_VALUES: Record<CircuitStateName, number> = {
+  closed: 0,
+  open: 1,
+  'half-open': 2,
+  isolated: 3,
 };
 
 /** A client's retry policies (per retry count and idempotency) and circuit breakers (per app and target). */
@@ -73,19 +66,21 @@ export class CallPolicies {
   readonly #o: RpcClientOptions;
   readonly #metrics: RpcMetrics | undefined;
   readonly #log: Logger;
-  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  readonly #clock: Clock;
+  readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #retries = new Map<string, RetryPolicy>();
 
   constructor(o: RpcClientOptions, metrics: RpcMetrics | undefined, log: Logger) {
     this.#o = o;
     this.#metrics = metrics;
     this.#log = log;
+    this.#clock = o.clock ?? realClock;
   }
 
   /** Circuit state per `app/target`. */
   circuits(): Record<string, CircuitStateName> {
     const out: Record<string, CircuitStateName> = {};
-    for (const [k, b] of this.#breakers) out[k] = STATE_NAMES[b.state];
+    for (const [k, b] of this.#breakers) out[k] = b.state;
     return out;
   }
 
@@ -113,23 +108,22 @@ export class CallPolicies {
   }
 
   /** The circuit breaker of `app`'s `target` (made on first use, its state reported as a metric). */
-  breaker(app: string, target: string): CircuitBreakerPolicy {
+  breaker(app: string, target: string): CircuitBreaker {
     const k = `${app}/${target}`;
     let b = this.#breakers.get(k);
     if (!b) {
-      b = circuitBreaker(
-        handleWhen((err) => BREAKER_FAILURES.has(codeOf(err))),
-        {
-          halfOpenAfter: this.#o.circuit.halfOpenAfterMs,
-          breaker: new ConsecutiveBreaker(this.#o.circuit.consecutiveFailures),
-        },
-      );
       const gauge = this.#metrics?.circuitState.labels(app, target);
-      gauge?.set(0);
-      b.onStateChange((s) => {
-        gauge?.set(s);
-        this.#log.info('circuit state changed', { app, target, state: STATE_NAMES[s] });
+      b = new CircuitBreaker({
+        consecutiveFailures: this.#o.circuit.consecutiveFailures,
+        halfOpenAfterMs: this.#o.circuit.halfOpenAfterMs,
+        clock: this.#clock,
+        isFailure: (err) => BREAKER_FAILURES.has(codeOf(err)),
+        onStateChange: (state) => {
+          gauge?.set(STATE_VALUES[state]);
+          this.#log.info('circuit state changed', { app, target, state });
+        },
       });
+      gauge?.set(STATE_VALUES.closed);
       this.#breakers.set(k, b);
     }
     return b;

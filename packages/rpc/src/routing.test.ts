@@ -1,28 +1,17 @@
 import { ErrorCode } from '@gc/core';
-import { startServer, type NatsServer } from '@gc/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rendezvous } from './policy.js';
 import { PLATFORM_RPC_APP } from './subjects.js';
 import { RpcErrorCode } from './errors.js';
-import { delay, rejection, Rig } from './test/helpers.js';
+import { rpcFixture } from './test/fixture.js';
+import { delay, rejection } from './test/helpers.js';
 
-let server: NatsServer;
-let rig: Rig;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await rig?.close();
-});
+const rig = rpcFixture();
 
 const platform = 'rt';
 
 describe('routing (real nats-server)', () => {
   it("spreads to: 'any' calls over every healthy instance", async () => {
-    rig = new Rig(server.url);
     const counts = new Map<string, number>();
     for (const nodeId of ['n1', 'n2', 'n3']) {
       const s = await rig.server({ platform, app: 'pool', nodeId });
@@ -41,7 +30,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it("balances to: 'any' by least outstanding calls: a slow instance gets fewer calls", async () => {
-    rig = new Rig(server.url);
     const counts = new Map<string, number>();
     for (const [nodeId, ms] of [
       ['slow', 120],
@@ -72,7 +60,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it("a balanced 'any' call never runs on an instance that became unhealthy while the client's list was fresh", async () => {
-    rig = new Rig(server.url);
     let n2Healthy = true;
     const ran = new Map<string, number>();
     const s1 = await rig.server({ platform, app: 'lh', nodeId: 'n1' });
@@ -94,7 +81,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it('takes an unhealthy instance out of the queue group and brings it back', async () => {
-    rig = new Rig(server.url);
     let n2Healthy = true;
     const seen = new Set<string>();
     const s1 = await rig.server({ platform, app: 'health', nodeId: 'n1' });
@@ -119,7 +105,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it('addresses one node with to: { node }', async () => {
-    rig = new Rig(server.url);
     for (const nodeId of ['a', 'b', 'c']) {
       const s = await rig.server({ platform, app: 'direct', nodeId });
       s.handle('who', () => nodeId);
@@ -133,7 +118,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it('routes keys deterministically: the same key always reaches the same node, from every client', async () => {
-    rig = new Rig(server.url);
     for (const nodeId of ['k1', 'k2', 'k3']) {
       const s = await rig.server({ platform, app: 'keyed', nodeId });
       s.handle('who', () => nodeId);
@@ -156,7 +140,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it('uses the route hook for key routing when given', async () => {
-    rig = new Rig(server.url);
     for (const nodeId of ['r1', 'r2']) {
       const s = await rig.server({ platform, app: 'ring', nodeId });
       s.handle('who', () => nodeId);
@@ -177,7 +160,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it("follows the leader: to: 'leader' reaches the current leader and calls follow a switch", async () => {
-    rig = new Rig(server.url);
     let leader = 'l1';
     let epoch = 1;
     const servers = [];
@@ -221,7 +203,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it('fences leader calls by epoch: a deposed leader refuses callers who saw a newer epoch, and the client refuses stale replies', async () => {
-    rig = new Rig(server.url);
     // Two instances that both believe they lead (a partition): old at epoch 4, new at epoch 5.
     let oldLeads = true;
     let newLeads = false;
@@ -283,7 +264,6 @@ describe('routing (real nats-server)', () => {
   });
 
   it("instances() looks the healthy instances up now; the platform's own scope `gc` is served, other reserved names are refused", async () => {
-    rig = new Rig(server.url);
     let healthy = true;
     await rig.server({ platform, app: 'inst', nodeId: 'n2' });
     const n1 = await rig.server({ platform, app: 'inst', nodeId: 'n1', healthy: () => healthy });

@@ -204,7 +204,10 @@ export interface RetryOptions {
   maxDelayMs: number;
 }
 
-/** Circuit breaker settings (cockatiel ConsecutiveBreaker), one breaker per app and target. */
+/**
+ * Circuit breaker settings (consecutive failures, timed on the client's `clock`), one breaker per app and
+ * target.
+ */
 export interface CircuitOptions {
   /**
    * Consecutive failures (timeouts, handler errors, unreadable replies) that open the circuit. Default 5.
@@ -280,6 +283,11 @@ export interface RpcClientOptions {
   registry?: Registry;
   /** Logger. Default a logger named `gc-rpc`. */
   logger?: Logger;
+  /**
+   * Clock of the circuit breakers (when an open circuit half-opens). Default the real clock. Call time
+   * limits (NATS request timeouts) and retry backoff run on real time.
+   */
+  clock?: Clock;
 }
 
 /** Options of one call. */
@@ -318,7 +326,10 @@ export interface AppApi {
   instances(opts?: { waitMs?: number }): Promise<string[]>;
 }
 
-/** State of a circuit: `closed`, `open`, `half-open` or `isolated`. */
+/**
+ * State of a circuit: `closed`, `open` or `half-open`. (`isolated`, a circuit held open by hand, is kept
+ * in the type for compatibility; gc's breakers never report it.)
+ */
 export type CircuitStateName = 'closed' | 'open' | 'half-open' | 'isolated';
 
 /** An RPC client for one platform. */

@@ -4,14 +4,23 @@ import { createRpcClient } from '../client.js';
 import { createRpcServer } from '../server.js';
 import type { RpcClient, RpcClientInit, RpcServer, RpcServerInit } from '../types.js';
 
-/** Test-only helpers: connections and servers/clients that are closed after each test. */
+/**
+ * Test-only helpers: connections and servers/clients that are closed together by {@link Rig.close} (the
+ * rig can be used again after it). `url` is the NATS server's, or a function that returns it when the rig
+ * first connects (for a server started later, in a `beforeAll`).
+ */
 export class Rig {
-  readonly url: string;
+  readonly #url: string | (() => string);
   readonly #conns: NatsConnection[] = [];
   readonly #closers: Array<() => Promise<void>> = [];
 
-  constructor(url: string) {
-    this.url = url;
+  constructor(url: string | (() => string)) {
+    this.#url = url;
+  }
+
+  /** The NATS server's URL. */
+  get url(): string {
+    return typeof this.#url === 'string' ? this.#url : this.#url();
   }
 
   async conn(name = 'test'): Promise<NatsConnection> {
