@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { makeTempDir, spawnNode, startServer, waitFor, type ChildNode, type NatsServer } from '@gc/testkit';
 import { createPlatform } from '@gc/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forceReleaseMigrate, TAIL_LAST_FORCED } from '../../apps/cli/src/test/lock-scenario.js';
 
 // Runs the built `gc` binary (scripts/setup.sh builds it) against a real nats-server.
 const bin = fileURLToPath(new URL('../../apps/cli/bin/run.js', import.meta.url));
@@ -383,41 +384,16 @@ describe('lock and audit commands', () => {
     const refused = await gc(['lock', 'release', 'migrate', '--app', 'orders', ...p]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/needs --force and --reason/);
-    const forced = await gc([
-      'lock',
-      'release',
-      'migrate',
-      '--app',
-      'orders',
-      '--force',
-      '--reason',
-      'holder wedged',
-      '--json',
-      ...p,
-    ]);
+    const forced = await gc([...forceReleaseMigrate('holder wedged'), '--json', ...p]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(JSON.parse(forced.stdout).released).toMatchObject({ name: 'migrate', owner: 'holder' });
     await waitFor(() => !lease.held(), { timeoutMs: 35_000, message: 'the holder notices it lost the lock' });
-    expect(
-      (await gc(['lock', 'release', 'migrate', '--app', 'orders', '--force', '--reason', 'again', ...p]))
-        .code,
-    ).toBe(4);
+    expect((await gc([...forceReleaseMigrate('again'), ...p])).code).toBe(4);
     const q = JSON.parse(
       (await gc(['audit', 'query', '--type', 'lock.forced', '--json', ...p])).stdout,
     ) as Array<{ type: string; data: { reason: string; owner: string } }>;
     expect(q).toMatchObject([{ type: 'lock.forced', data: { reason: 'holder wedged', owner: 'holder' } }]);
-    const tail = await gc([
-      'audit',
-      'tail',
-      '--since',
-      '1h',
-      '--type',
-      'lock.forced',
-      '--count',
-      '1',
-      '--json',
-      ...p,
-    ]);
+    const tail = await gc([...TAIL_LAST_FORCED, ...p]);
     expect(JSON.parse(tail.stdout.trim())).toMatchObject({ type: 'lock.forced', app: 'orders' });
     expect((await gc(['audit', 'query', '--since', 'yesterday-ish', ...p])).stderr).toMatch(
       /--since "yesterday-ish": use a duration/,

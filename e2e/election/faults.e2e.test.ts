@@ -1,11 +1,12 @@
 import { connect } from '@gc/core';
-import { ChaosProxy, makeTempDir, sleep, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { ChaosProxy, makeTempDir, sleep, waitFor } from '@gc/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { headers, type NatsConnection } from '@nats-io/nats-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headers } from '@nats-io/nats-core';
+import { describe, expect, it } from 'vitest';
 import { now, Scenario, type ElectionNode } from './fixtures.js';
 import { checkHistory, serveFencedRegister, type HistoryEvent } from './history.js';
+import { useServer } from '../test/server.js';
 
 // Fault scenarios R2, R3, R9, R10 and R15 of the quality bars, with leaders in child processes, real
 // signals, a TCP proxy that cuts links, and a fenced register that every leader writes to.
@@ -13,19 +14,10 @@ import { checkHistory, serveFencedRegister, type HistoryEvent } from './history.
 const TTL = 1000; // renew every 333 ms, demote after 667 ms (defaults derived from the TTL)
 const DEADLINE = 667;
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, name: 'e2e-faults' });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = useServer({ connect: (url) => connect({ servers: url, name: 'e2e-faults' }) });
 
 const baseEnv = (bucket: string, register?: string): Record<string, string> => ({
-  NATS_URLS: server.url,
+  NATS_URLS: nats.server.url,
   BUCKET: bucket,
   TTL_MS: String(TTL),
   POLL_MS: '100',
@@ -39,7 +31,7 @@ function eventsOf(node: ElectionNode, type: string): HistoryEvent[] {
 
 describe('fault scenarios', () => {
   it('R2: SIGSTOP the leader for 1.5 x TTL: a new leader; after SIGCONT the old one demotes first and its writes are fenced', async () => {
-    const register = serveFencedRegister(nc, 'e2e.r2.register');
+    const register = serveFencedRegister(nats.nc, 'e2e.r2.register');
     const sc = new Scenario();
     const old = await sc.start('n1', baseEnv('r2', register.subject));
     await waitFor(() => sc.leader() === old, { timeoutMs: 10_000, message: 'n1 leads' });
@@ -71,8 +63,8 @@ describe('fault scenarios', () => {
   });
 
   it('R3: cut the leader <-> NATS link for 2 x TTL: it demotes by renewDeadline on its own clock; its late writes are fenced', async () => {
-    const register = serveFencedRegister(nc, 'e2e.r3.register');
-    const proxy = await ChaosProxy.start({ target: { port: server.port } });
+    const register = serveFencedRegister(nats.nc, 'e2e.r3.register');
+    const proxy = await ChaosProxy.start({ target: { port: nats.server.port } });
     const sc = new Scenario();
     const old = await sc.start('n1', { ...baseEnv('r3', register.subject), NATS_URLS: proxy.url() });
     await waitFor(() => sc.leader() === old, { timeoutMs: 10_000, message: 'n1 leads' });
@@ -138,7 +130,7 @@ describe('fault scenarios', () => {
   });
 
   it('R9: TTL-only failover (bucket without per-key TTL, no expiry event): takeover within TTL + poll + 50 ms', async () => {
-    await new Kvm(nc).create('r9', { history: 1 }); // no markerTTL: the server never expires the lease
+    await new Kvm(nats.nc).create('r9', { history: 1 }); // no markerTTL: the server never expires the lease
     const sc = new Scenario();
     const env = { ...baseEnv('r9'), POLL_MS: '100' };
     await Promise.all(['n1', 'n2'].map((id) => sc.start(id, env)));
@@ -166,13 +158,13 @@ describe('fault scenarios', () => {
   });
 
   it('R10: the bucket is deleted and recreated under nodes holding high epochs: the next epoch is higher than any used', async () => {
-    const register = serveFencedRegister(nc, 'e2e.r10.register');
+    const register = serveFencedRegister(nats.nc, 'e2e.r10.register');
     const dir = await makeTempDir('r10');
     const sc = new Scenario();
     const env = (id: string) => ({ ...baseEnv('r10', register.subject), EPOCH_FILE: `${dir}/${id}.epoch` });
     await Promise.all(['n1', 'n2', 'n3'].map((id) => sc.start(id, env(id))));
     await waitFor(() => sc.leader(), { timeoutMs: 10_000, message: 'a leader' });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const maxUsed = () => Math.max(...sc.acquisitions(0).map((e) => e.epoch!));
     const before = maxUsed();
     await jsm.streams.delete('KV_r10');
@@ -198,7 +190,7 @@ describe('fault scenarios', () => {
     // A write with a lower epoch is refused by the fenced register.
     const h = headers();
     h.set('Gc-Epoch', String(highest));
-    expect((await nc.request(register.subject, 'stale', { headers: h, timeout: 2000 })).string()).toBe(
+    expect((await nats.nc.request(register.subject, 'stale', { headers: h, timeout: 2000 })).string()).toBe(
       'fenced',
     );
     const accepted = register.writes.filter((w) => w.accepted).map((w) => w.epoch);
@@ -209,8 +201,8 @@ describe('fault scenarios', () => {
   });
 
   it('R15: a 1.5x slow leader and a 2x fast contender (rate ratio 3 < ttl/renewDeadline 3.75) never overlap', async () => {
-    const p1 = await ChaosProxy.start({ target: { port: server.port } });
-    const p2 = await ChaosProxy.start({ target: { port: server.port } });
+    const p1 = await ChaosProxy.start({ target: { port: nats.server.port } });
+    const p2 = await ChaosProxy.start({ target: { port: nats.server.port } });
     const timing = { TTL_MS: '3000', RENEW_MS: '250', DEADLINE_MS: '800', POLL_MS: '100' };
     const sc = new Scenario();
     const slow = await sc.start('slow', {

@@ -1,23 +1,14 @@
 import { connect, fencedKv } from '@gc/core';
-import { spawnNode, startServer, type ChildNode, type NatsServer } from '@gc/testkit';
+import { spawnNode, type ChildNode } from '@gc/testkit';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { useServer } from '../test/server.js';
 
 // fencedKv on a real NATS KV bucket: two writer processes with different epochs race on one key. Every write
 // of the lower epoch that lands after the higher epoch's first write is refused by the server's
 // compare-and-set; the epochs of the accepted writes never go down in revision order.
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, name: 'e2e-fenced-kv' });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = useServer({ connect: (url) => connect({ servers: url, name: 'e2e-fenced-kv' }) });
 
 interface Done {
   type: string;
@@ -28,12 +19,12 @@ const fixture = new URL('./fixtures/fenced-writer.ts', import.meta.url).pathname
 
 it('two writers with epochs 10 and 11 racing on one key: every write of 10 after the first of 11 is refused', async () => {
   const bucket = 'fenced_race';
-  await new Kvm(nc).create(bucket, { history: 1 });
+  await new Kvm(nats.nc).create(bucket, { history: 1 });
   const start = (id: string, epoch: number): ChildNode =>
     spawnNode(fixture, {
       label: id,
       env: {
-        NATS_URLS: server.url,
+        NATS_URLS: nats.server.url,
         BUCKET: bucket,
         KEY: 'register',
         EPOCH: String(epoch),
@@ -70,6 +61,6 @@ it('two writers with epochs 10 and 11 racing on one key: every write of 10 after
   expect(lowAfter.length).toBeGreaterThan(0);
   expect(lowAfter.every((r) => r.result === 'fenced')).toBe(true);
   // The key holds the higher epoch's last write.
-  const reader = fencedKv(await new Kvm(nc).open(bucket), { epoch: () => undefined });
+  const reader = fencedKv(await new Kvm(nats.nc).open(bucket), { epoch: () => undefined });
   expect((await reader.get('register'))?.epoch).toBe(11);
 }, 90_000);

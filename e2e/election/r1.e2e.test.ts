@@ -1,9 +1,9 @@
 import { connect } from '@gc/core';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { makeTempDir, waitFor } from '@gc/testkit';
+import { expect, it } from 'vitest';
 import { now, Scenario } from './fixtures.js';
 import { checkHistory, serveFencedRegister } from './history.js';
+import { useServer } from '../test/server.js';
 
 // R1: kill -9 the leader, again and again, with 3 nodes. The quality bar is 100 rounds; the default here is
 // 20 so that this file stays well under a minute on a 2-core machine. GC_R1_ROUNDS=100 runs the full bar
@@ -11,25 +11,16 @@ import { checkHistory, serveFencedRegister } from './history.js';
 const ROUNDS = Number(process.env.GC_R1_ROUNDS ?? 20);
 const TTL = 1000;
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, name: 'e2e-r1' });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = useServer({ connect: (url) => connect({ servers: url, name: 'e2e-r1' }) });
 
 it(
   `R1: kill -9 the leader ${ROUNDS}x: one new leader within 1.2 x TTL each time, epochs increase, no overlap`,
   async () => {
     const dir = await makeTempDir('r1');
-    const register = serveFencedRegister(nc, 'e2e.r1.register');
+    const register = serveFencedRegister(nats.nc, 'e2e.r1.register');
     const sc = new Scenario();
     const env = (id: string) => ({
-      NATS_URLS: server.url,
+      NATS_URLS: nats.server.url,
       BUCKET: 'r1',
       TTL_MS: String(TTL),
       POLL_MS: '100',

@@ -1,10 +1,10 @@
 import { connect, fencedKv } from '@gc/core';
-import { makeTempDir, sleep, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { makeTempDir, seededRandom, sleep, waitFor } from '@gc/testkit';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { now, Scenario, type ElectionNode } from './fixtures.js';
 import { checkHistory, grantIntervals, overlaps, type HistoryEvent } from './history.js';
+import { useServer } from '../test/server.js';
 
 // R19 (issue 18): 5 election node processes on a real nats-server; rounds of SIGKILL of the leader, SIGSTOP
 // of the leader for 0.4–2 × TTL (right after a renew, so that its TTL runs out while it is frozen), and
@@ -26,28 +26,7 @@ const CONFIGS = [
   { name: 'ttl2000fast', ttlMs: 2000, fast: true },
 ];
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, name: 'e2e-r19' });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
-
-/** A small seeded PRNG (mulberry32), so that a failing run can be repeated with GC_R19_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const nats = useServer({ connect: (url) => connect({ servers: url, name: 'e2e-r19' }) });
 
 interface Figures {
   config: string;
@@ -108,8 +87,9 @@ function check(events: HistoryEvent[], renewDeadlineMs: number, f: Figures): str
 it(
   `R19: 5 nodes, SIGKILL / SIGSTOP 0.4–2 x TTL / nats-server SIGKILL, TTL 2000 + 3000 + fast failover, ≥ ${TARGET} takeovers each: no overlap, stale actions refused`,
   async () => {
+    // Seeded, so that a failing run can be repeated with GC_R19_SEED.
     const seed = Number(process.env.GC_R19_SEED ?? Date.now() % 100_000);
-    const random = rng(seed); // pause lengths
+    const random = seededRandom(seed); // pause lengths
     const all: Figures[] = [];
     const problems: string[] = [];
     for (const cfg of CONFIGS) {
@@ -118,7 +98,7 @@ it(
       const register = `r19_${cfg.name}_register`;
       const deadline = Math.round((2 * cfg.ttlMs) / 3);
       const env = (id: string): Record<string, string> => ({
-        NATS_URLS: server.url,
+        NATS_URLS: nats.server.url,
         BUCKET: bucket,
         TTL_MS: String(cfg.ttlMs),
         ACT_MS: '20',
@@ -198,7 +178,7 @@ it(
             }
             await sleep(cfg.ttlMs / 2);
           } else {
-            await server.restart('SIGKILL');
+            await nats.server.restart('SIGKILL');
             sc.note({ type: 'server-restarted', node: '-', at: now() });
             // A leader again, renewing or newly granted, on the restarted server.
             await waitFor(
@@ -222,7 +202,7 @@ it(
       const events = sc.history();
       const p = check(events, deadline, f);
       // The register holds the last leader's epoch.
-      const reader = fencedKv(await new Kvm(nc).open(register), { epoch: () => undefined });
+      const reader = fencedKv(await new Kvm(nats.nc).open(register), { epoch: () => undefined });
       const last = await reader.get('register');
       const maxAccepted = Math.max(
         ...events.filter((e) => e.type === 'write' && e.result === 'ok').map((e) => e.epoch!),

@@ -1,33 +1,24 @@
 import { connect } from '@gc/core';
 import { createElection, type Election } from '@gc/election';
-import { findNatsServer, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { findNatsServer, startServer, waitFor } from '@gc/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { now, Scenario } from './fixtures.js';
 import { checkHistory, serveFencedRegister } from './history.js';
+import { useServer } from '../test/server.js';
 
 // Contenders in child processes racing for one lease on a real nats-server; server restarts under running
 // elections; the same election on the 2.10.x server (no per-key TTL).
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, name: 'e2e-race' });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = useServer({ connect: (url) => connect({ servers: url, name: 'e2e-race' }) });
 
 describe('election race', () => {
   it('5 contenders racing for a freed lease 200 times never produce two winners', async () => {
     const rounds = 200;
-    const register = serveFencedRegister(nc, 'e2e.race.register');
+    const register = serveFencedRegister(nats.nc, 'e2e.race.register');
     const sc = new Scenario();
     const env = {
-      NATS_URLS: server.url,
+      NATS_URLS: nats.server.url,
       BUCKET: 'race',
       TTL_MS: '3000',
       POLL_MS: '100',
@@ -69,7 +60,7 @@ describe('election race', () => {
 });
 
 async function electionConsumers(bucket: string): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nats.nc);
   const info = await jsm.streams.info(`KV_${bucket}`);
   return info.state.consumer_count;
 }
@@ -78,7 +69,9 @@ describe('election across server restarts', () => {
   it('keeps one leader, resumes watches and does not leak consumers over 3 restarts (SIGTERM and SIGKILL)', async () => {
     const timing = { ttlMs: 1500, pollIntervalMs: 100 };
     const conns = await Promise.all(
-      ['r1', 'r2', 'r3'].map((id) => connect({ servers: server.url, name: id, reconnectTimeWaitMs: 100 })),
+      ['r1', 'r2', 'r3'].map((id) =>
+        connect({ servers: nats.server.url, name: id, reconnectTimeWaitMs: 100 }),
+      ),
     );
     const elections: Election[] = await Promise.all(
       conns.map((c, i) =>
@@ -95,7 +88,7 @@ describe('election across server restarts', () => {
     await waitFor(() => leaders().length === 1, { timeoutMs: 5000, message: 'a leader' });
     const observer = elections[2]!;
     for (const signal of ['SIGTERM', 'SIGKILL', 'SIGTERM'] as const) {
-      await server.restart(signal);
+      await nats.server.restart(signal);
       const t0 = now();
       // A leader again, renewing on the restarted server, within TTL + 2 s.
       await waitFor(() => leaders().length === 1 && renewals.some((t) => t > t0), {
@@ -111,7 +104,7 @@ describe('election across server restarts', () => {
           (consumers = await electionConsumers('restarts')) === elections.length - 1,
         { timeoutMs: 10_000, message: `one watch consumer per non-leader (after ${signal})` },
       ).catch(async (err: unknown) => {
-        const jsm = await jetstreamManager(nc);
+        const jsm = await jetstreamManager(nats.nc);
         const list = await jsm.consumers.list('KV_restarts').next();
         const desc = list.map(
           (c) =>

@@ -1,21 +1,13 @@
 // @gc/locks across processes on real nats-server: a SIGKILLed holder loses the lock after its TTL and the
 // waiting contender gets it with a higher epoch; mutual exclusion and semaphore permits hold over many
 // rounds of several processes (the interval history is checked).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import {
-  findNatsServer,
-  spawnNode,
-  startServer,
-  type ChildNode,
-  type NatsServer,
-  type ServerFlavor,
-} from '@gc/testkit';
+import { serverFlavors, spawnNode, type ChildNode, type NatsServer } from '@gc/testkit';
+import { useServer } from '../test/server.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/locks-node.ts', import.meta.url));
-const compat = findNatsServer('2.10');
-if (!compat) console.warn('[platform-parts] skipping the 2.10.x lock crash run: no 2.10 binary');
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors('[platform-parts] skipping the 2.10.x lock crash run: no 2.10 binary');
 
 interface Round {
   owner: string;
@@ -28,6 +20,15 @@ interface Round {
 
 function spawn(server: NatsServer, env: Record<string, string>): ChildNode {
   return spawnNode(fixture, { env: { NATS_URL: server.url, ...env }, label: `locks-${env.OWNER}` });
+}
+
+/** Runs one fixture process per owner with `env` until each says done; every round they reported. */
+async function roundsOf(server: NatsServer, owners: string[], env: Record<string, string>): Promise<Round[]> {
+  const children = owners.map((o) => spawn(server, { ...env, OWNER: o }));
+  await Promise.all(
+    children.map((c) => c.waitForMessage<{ type: string }>((m) => m.type === 'done', 60_000)),
+  );
+  return children.flatMap((c) => c.messages<Round & { type: string }>().filter((m) => m.type === 'round'));
 }
 
 /** Largest number of intervals open at one instant. */
@@ -44,21 +45,20 @@ function maxConcurrent(rounds: Round[]): number {
 }
 
 describe.each(flavors)('locks across processes (nats-server %s)', (flavor) => {
-  let server: NatsServer;
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const nats = useServer({ connect: false, server: { flavor } });
 
   it('a SIGKILLed holder loses the lock after its TTL and the waiting contender gets a higher epoch', async () => {
     const ttlMs = 1500;
     const pollMs = 250; // the fixture's pollIntervalMs (safety net only)
     const common = { BUCKET: 'pp_kill_locks', LOCK: 'leader', TTL_MS: String(ttlMs) };
-    const holder = spawn(server, { ...common, OWNER: 'holder', MODE: 'hold' });
+    const holder = spawn(nats.server, { ...common, OWNER: 'holder', MODE: 'hold' });
     const first = await holder.waitForMessage<{ type: string; epoch: number }>((m) => m.type === 'acquired');
-    const contender = spawn(server, { ...common, OWNER: 'contender', MODE: 'contend', WAIT_MS: '20000' });
+    const contender = spawn(nats.server, {
+      ...common,
+      OWNER: 'contender',
+      MODE: 'contend',
+      WAIT_MS: '20000',
+    });
     await contender.waitForMessage<{ type: string }>((m) => m.type === 'waiting');
     // Let the contender watch the holder renew for a while: a live holder keeps the lock.
     await new Promise((r) => setTimeout(r, ttlMs * 1.5));
@@ -84,22 +84,13 @@ describe.each(flavors)('locks across processes (nats-server %s)', (flavor) => {
 
   it('two owners never hold the same lock at once over many rounds', async () => {
     const owners = ['m1', 'm2', 'm3'];
-    const children = owners.map((o) =>
-      spawn(server, {
-        BUCKET: 'pp_mutex_locks',
-        LOCK: 'mx',
-        OWNER: o,
-        MODE: 'mutex',
-        ROUNDS: '25',
-        HOLD_MS: '6',
-      }),
-    );
-    await Promise.all(
-      children.map((c) => c.waitForMessage<{ type: string }>((m) => m.type === 'done', 60_000)),
-    );
-    const rounds = children.flatMap((c) =>
-      c.messages<Round & { type: string }>().filter((m) => m.type === 'round'),
-    );
+    const rounds = await roundsOf(nats.server, owners, {
+      BUCKET: 'pp_mutex_locks',
+      LOCK: 'mx',
+      MODE: 'mutex',
+      ROUNDS: '25',
+      HOLD_MS: '6',
+    });
     expect(rounds).toHaveLength(75);
     expect(rounds.every((r) => r.stillHeld)).toBe(true);
     // Epochs are unique and their order is the order of the intervals, which never overlap.
@@ -117,23 +108,14 @@ describe.each(flavors)('locks across processes (nats-server %s)', (flavor) => {
 
   it('a semaphore never exceeds its permits over many rounds', async () => {
     const owners = ['s1', 's2', 's3', 's4', 's5'];
-    const children = owners.map((o) =>
-      spawn(server, {
-        BUCKET: 'pp_sem_locks',
-        LOCK: 'pool',
-        OWNER: o,
-        MODE: 'sem',
-        PERMITS: '2',
-        ROUNDS: '15',
-        HOLD_MS: '10',
-      }),
-    );
-    await Promise.all(
-      children.map((c) => c.waitForMessage<{ type: string }>((m) => m.type === 'done', 60_000)),
-    );
-    const rounds = children.flatMap((c) =>
-      c.messages<Round & { type: string }>().filter((m) => m.type === 'round'),
-    );
+    const rounds = await roundsOf(nats.server, owners, {
+      BUCKET: 'pp_sem_locks',
+      LOCK: 'pool',
+      MODE: 'sem',
+      PERMITS: '2',
+      ROUNDS: '15',
+      HOLD_MS: '10',
+    });
     expect(rounds).toHaveLength(75);
     expect(maxConcurrent(rounds)).toBeLessThanOrEqual(2);
     expect(maxConcurrent(rounds)).toBe(2); // the permits were really used in parallel

@@ -1,22 +1,14 @@
 // @gc/membership across processes: a SIGKILLed member is reported as left (expired) by the other members
 // and by an observer within failAfterMs (3 × heartbeat) plus delivery; a SIGTERMed member leaves at once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@gc/core';
 import { createMembership, type MembershipEvent } from '@gc/membership';
-import {
-  findNatsServer,
-  spawnNode,
-  startServer,
-  waitFor,
-  type NatsServer,
-  type ServerFlavor,
-} from '@gc/testkit';
+import { serverFlavors, spawnNode, waitFor } from '@gc/testkit';
+import { useServer } from '../test/server.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/member-node.ts', import.meta.url));
-const compat = findNatsServer('2.10');
-if (!compat) console.warn('[platform-parts] skipping the 2.10.x membership run: no 2.10 binary');
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors('[platform-parts] skipping the 2.10.x membership run: no 2.10 binary');
 
 interface Ev {
   type: string;
@@ -26,19 +18,13 @@ interface Ev {
 }
 
 describe.each(flavors)('membership across processes (nats-server %s)', (flavor) => {
-  let server: NatsServer;
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const nats = useServer({ connect: false, server: { flavor } });
 
   it('a SIGKILLed member is reported as left within failAfterMs; a SIGTERMed one at once', async () => {
     const heartbeatMs = 250;
     const failAfterMs = 3 * heartbeatMs; // the documented default
     const platform = 'pp-members';
-    const nc = await connect({ servers: server.url });
+    const nc = await connect({ servers: nats.server.url });
     const observer = await createMembership(nc, {
       platform,
       nodeId: 'observer',
@@ -52,7 +38,12 @@ describe.each(flavors)('membership across processes (nats-server %s)', (flavor) 
     })();
     const children = ['n1', 'n2', 'n3'].map((id) =>
       spawnNode(fixture, {
-        env: { NATS_URL: server.url, PLATFORM: platform, NODE_ID: id, HEARTBEAT_MS: String(heartbeatMs) },
+        env: {
+          NATS_URL: nats.server.url,
+          PLATFORM: platform,
+          NODE_ID: id,
+          HEARTBEAT_MS: String(heartbeatMs),
+        },
         label: `member-${id}`,
       }),
     );

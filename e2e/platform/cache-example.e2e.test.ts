@@ -3,34 +3,20 @@
 // takes partitions over with their entries, and a node that leaves politely (SIGTERM) hands its partitions
 // and their entries over: every key written is still there, served by its partition's new owner.
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  freePort,
-  makeTempDir,
-  spawnNode,
-  startServer,
-  waitFor,
-  type ChildNode,
-  type NatsServer,
-} from '@gc/testkit';
+import { expect, it } from 'vitest';
+import { freePort, makeTempDir, spawnNode, waitFor, type ChildNode } from '@gc/testkit';
+import { useServer } from '../test/server.js';
 
 const entry = fileURLToPath(new URL('../../examples/cache/index.ts', import.meta.url));
-let server: NatsServer;
 const children: ChildNode[] = [];
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await Promise.all(children.map((c) => c.kill()));
-  await server.close();
-});
+const nats = useServer({ connect: false, closeFirst: () => Promise.all(children.map((c) => c.kill())) });
 
 async function node(id: string): Promise<{ child: ChildNode; port: number }> {
   const port = await freePort();
   const child = spawnNode(entry, {
     label: `cache-${id}`,
     env: {
-      NATS_URL: server.url,
+      NATS_URL: nats.server.url,
       NODE_ID: id,
       PORT: String(port),
       DATA_DIR: await makeTempDir(`cache-${id}`),

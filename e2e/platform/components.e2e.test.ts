@@ -3,34 +3,22 @@
 // fails, hands leadership on when it fails itself, and shows in the app's status and the node's health.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { describe, expect, it } from 'vitest';
+import { fastElection, makeTempDir, waitFor } from '@gc/testkit';
 import { createPlatform, type App, type AppComponent, type Platform } from '@gc/platform';
 import { lockFile } from '@gc/example-components';
+import { useServer } from '../test/server.js';
 
-let server: NatsServer;
 const platforms: Platform[] = [];
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await Promise.all(platforms.map((p) => p.close()));
-  await server.close();
-});
+const nats = useServer({ connect: false, closeFirst: () => Promise.all(platforms.map((p) => p.close())) });
 
-const fast = {
-  ttlMs: 1500,
-  renewIntervalMs: 300,
-  renewDeadlineMs: 1000,
-  pollIntervalMs: 100,
-  cooldownMs: 200,
-};
+const fast = fastElection();
 
 async function node(id: string, lock: string, log: string[]): Promise<{ p: Platform; app: App }> {
   const p = await createPlatform({
     name: 'comp',
     nodeId: id,
-    nats: { servers: server.url },
+    nats: { servers: nats.server.url },
     dataDir: await makeTempDir(`comp-${id}`),
   });
   platforms.push(p);
@@ -135,7 +123,7 @@ describe('a component whose deactivation hangs', () => {
         const p = await createPlatform({
           name: 'hang',
           nodeId: id,
-          nats: { servers: server.url },
+          nats: { servers: nats.server.url },
           dataDir: await makeTempDir(`hang-${id}`),
           http: false,
         });

@@ -3,7 +3,7 @@
 // against the app's recovery budget, proves no acknowledged transaction was lost, and lands in the audit.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { fastElection, makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import { createPlatform, runDrill, type App, type Platform } from '@gc/platform';
 
 let server: NatsServer;
@@ -20,13 +20,7 @@ beforeAll(async () => {
       http: false,
     });
     const app = p.app('orders', {
-      election: {
-        ttlMs: 1500,
-        renewIntervalMs: 300,
-        renewDeadlineMs: 1000,
-        pollIntervalMs: 100,
-        cooldownMs: 200,
-      },
+      election: fastElection(),
       sqlite: { path: join(dataDir, 'orders.db'), snapshotIntervalMs: 0 },
       recoveryBudgetMs: 10_000,
     });

@@ -2,23 +2,17 @@
 // nats-server share an app's partitions, onOwn/onRelease run per partition with a fencing epoch, key-routed
 // calls from any platform (members or not) run only on the key's owner — also while a member leaves and
 // another joins — and the ring shows in status, health and the audit trail.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { describe, expect, it } from 'vitest';
+import { makeTempDir, waitFor } from '@gc/testkit';
 import type { ServerResponse } from 'node:http';
 import { createAdminClient, createPlatform, type App, type Platform } from '@gc/platform';
 import { openRingObserver } from '@gc/ring';
 import { createDashboard, type ClusterSnapshot } from '@gc/cli';
+import { useServer } from '../test/server.js';
 
 const PARTITIONS = 16;
-let server: NatsServer;
 const platforms: Platform[] = [];
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await Promise.all(platforms.map((p) => p.close()));
-  await server.close();
-});
+const nats = useServer({ connect: false, closeFirst: () => Promise.all(platforms.map((p) => p.close())) });
 
 /** Who acts as owner of each partition right now, per node (from the hooks): the invariant's ground truth. */
 const acting = new Map<number, Set<string>>();
@@ -28,7 +22,7 @@ async function member(id: string): Promise<{ p: Platform; app: App }> {
   const p = await createPlatform({
     name: 'ringp',
     nodeId: id,
-    nats: { servers: server.url },
+    nats: { servers: nats.server.url },
     dataDir: await makeTempDir(`ringp-${id}`),
     http: false,
   });
@@ -60,7 +54,7 @@ describe('ring mode in the platform', () => {
     const caller = await createPlatform({
       name: 'ringp',
       nodeId: 'caller',
-      nats: { servers: server.url },
+      nats: { servers: nats.server.url },
       http: false,
     });
     platforms.push(caller);

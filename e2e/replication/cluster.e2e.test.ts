@@ -5,19 +5,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, sleep, startCluster, waitFor, type Cluster, type NatsServer } from '@gc/testkit';
+import { makeTempDir, startCluster, waitFor, type Cluster, type NatsServer } from '@gc/testkit';
 import { createSnapshotStore, openDatabase } from '@gc/snapshot';
 import { createPrimary, createReplica, promote, walNames } from '@gc/wal';
 import { SqliteCli, WORKLOAD_SCHEMA, seededRandom, workloadSql } from '../../packages/wal/src/testing.js';
+import { reconnectingConnection } from '../test/server.js';
+import { expectAcked, startAckedWriter } from './harness.js';
 
 let cluster: Cluster;
 let n = 0;
 const nextApp = () => `cl${++n}`;
 const conns: NatsConnection[] = [];
 const open = async (servers: string[]) => {
-  const c = await connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const c = await reconnectingConnection(servers);
   conns.push(c);
   return c;
 };
@@ -38,15 +40,6 @@ async function streamLeader(nc: NatsConnection, app: string): Promise<NatsServer
     { timeoutMs: 20_000, message: 'WAL stream leader' },
   );
   return cluster.servers.find((s) => s.name === name)!;
-}
-
-function ids(path: string): Set<number> {
-  const db = openDatabase(path, { readonly: true });
-  try {
-    return new Set((db.prepare('SELECT id FROM t').all() as Array<{ id: number }>).map((r) => r.id));
-  } finally {
-    db.close();
-  }
 }
 
 describe('on a 3-node JetStream cluster (R3 stream and snapshots)', () => {
@@ -74,20 +67,8 @@ describe('on a 3-node JetStream cluster (R3 stream and snapshots)', () => {
       snapshots,
       streamReplicas: 3,
     });
-    const acked: number[] = [];
-    let stop = false;
-    const writer = (async () => {
-      for (let id = 1; !stop && id < 100_000; id++) {
-        primary.db.prepare('INSERT INTO t (id, v) VALUES (?, ?)').run(id, `v${id}`);
-        try {
-          await primary.sync(30_000);
-          acked.push(id);
-        } catch {
-          // not acknowledged: not promised
-        }
-        await sleep(5);
-      }
-    })();
+    const writer = startAckedWriter(primary, 30_000);
+    const { acked } = writer;
     await waitFor(() => acked.length >= 30, { timeoutMs: 30_000, message: 'first acks' });
     // A snapshot (R3 object store) taken before the fault, so the trim point moves too.
     const src = await primary.snapshotTo(await makeTempDir('cl-r4-snap'));
@@ -103,21 +84,18 @@ describe('on a 3-node JetStream cluster (R3 stream and snapshots)', () => {
     await cluster.waitReady();
     const after = acked.length;
     await waitFor(() => acked.length >= after + 30, { timeoutMs: 60_000, message: 'acks after the restart' });
-    stop = true;
-    await writer;
+    await writer.stop();
     const final = await primary.sync(30_000);
     await replica.waitForTxid(final.txid, 60_000);
     expect(replica.position().checksum).toBe(final.checksum);
-    const rows = ids(replica.replicaPath);
-    for (const id of acked) expect(rows.has(id), `acked row ${id}`).toBe(true);
+    expectAcked(replica.replicaPath, acked);
     // The old primary goes; the replica (on another server) is promoted with every acknowledged row.
     await primary.close();
     const { primary: next } = await promote(replica, { platform: 'e2e', app, path: rPath }, rnc, {
       epoch: 2,
       streamReplicas: 3,
     });
-    const promoted = ids(rPath);
-    for (const id of acked) expect(promoted.has(id), `acked row ${id} after promotion`).toBe(true);
+    expectAcked(rPath, acked, ' after promotion');
     console.log(
       `cluster R4: ${acked.length} acknowledged rows, stream leader ${victim.name} killed and restarted`,
     );

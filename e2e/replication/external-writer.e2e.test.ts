@@ -5,12 +5,13 @@
 // the stream's last acknowledged checksum and every replica are byte-identical.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, spawnNode, startServer, type ChildNode, type NatsServer } from '@gc/testkit';
+import { describe, expect, it } from 'vitest';
+import { makeTempDir, spawnNode, type ChildNode } from '@gc/testkit';
 import { PageHashes, formatChecksum, openDatabase, pageHash } from '@gc/snapshot';
 import { createPrimary, createReplica, type Primary, type PrimaryEvent, type Replica } from '@gc/wal';
 import { SqliteCli, WORKLOAD_SCHEMA, seededRandom, workloadSql } from '../../packages/wal/src/testing.js';
+import { useServer } from '../test/server.js';
+import { readerBytes } from './harness.js';
 
 const long = process.env.GC_LONG_TESTS === '1';
 const SEEDS = Number(process.env.GC_R18_SEEDS ?? (long ? 100 : 15));
@@ -18,37 +19,19 @@ const SESSIONS = long ? 8 : 3;
 const STATEMENTS = long ? 120 : 14;
 const fixture = (f: string) => new URL(`./fixtures/${f}`, import.meta.url).pathname;
 
-let server: NatsServer;
-let nc: NatsConnection;
+const nats = useServer();
 let n = 0;
 const nextApp = () => `x${++n}`;
 
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
-
 /** The database as a new reader sees it: its bytes and checksum. */
 function fileState(path: string): { bytes: Buffer; checksum: string } {
-  const db = openDatabase(path, { readonly: true });
-  try {
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
-    const bytes = db.serialize();
-    db.exec('COMMIT');
-    const size = bytes.readUInt16BE(16) === 1 ? 65536 : bytes.readUInt16BE(16);
-    const h = new PageHashes();
-    for (let p = 1; p * size <= bytes.length; p++)
-      h.set(p, pageHash(p, bytes.subarray((p - 1) * size, p * size), size));
-    h.resize(bytes.length / size);
-    return { bytes, checksum: formatChecksum(h.checksum) };
-  } finally {
-    db.close();
-  }
+  const bytes = readerBytes(path);
+  const size = bytes.readUInt16BE(16) === 1 ? 65536 : bytes.readUInt16BE(16);
+  const h = new PageHashes();
+  for (let p = 1; p * size <= bytes.length; p++)
+    h.set(p, pageHash(p, bytes.subarray((p - 1) * size, p * size), size));
+  h.resize(bytes.length / size);
+  return { bytes, checksum: formatChecksum(h.checksum) };
 }
 
 function newDatabase(path: string): void {
@@ -94,16 +77,16 @@ describe.each(['inline', 'worker'] as const)('R18: an external sqlite3 writer (e
       const path = join(dir, 'db.sqlite');
       newDatabase(path);
       const events: PrimaryEvent[] = [];
-      const primary: Primary = await createPrimary(nc, {
+      const primary: Primary = await createPrimary(nats.nc, {
         platform: 'e2e',
         app,
         path,
         epoch: 1,
         onEvent: (e) => events.push(e),
-        ...(engine === 'worker' ? { worker: { connect: { servers: server.url } } } : {}),
+        ...(engine === 'worker' ? { worker: { connect: { servers: nats.server.url } } } : {}),
       });
       const replicas = await Promise.all(
-        ['a', 'b'].map((r) => createReplica(nc, { platform: 'e2e', app, path: join(dir, `${r}.db`) })),
+        ['a', 'b'].map((r) => createReplica(nats.nc, { platform: 'e2e', app, path: join(dir, `${r}.db`) })),
       );
       const rnd = seededRandom(seed * 7919 + (engine === 'worker' ? 1 : 0));
       const log: string[] = [];
@@ -147,7 +130,7 @@ describe('R18: the replicator killed with SIGKILL while another process writes',
       const start = (epoch: number) =>
         spawnNode(fixture('capture.ts'), {
           env: {
-            NATS_URL: server.url,
+            NATS_URL: nats.server.url,
             DB_PATH: path,
             APP: app,
             EPOCH: String(epoch),
@@ -166,7 +149,7 @@ describe('R18: the replicator killed with SIGKILL while another process writes',
       };
       let child = start(1);
       await child.waitForMessage((m: { type: string }) => m.type === 'ready', 30_000, 'ready');
-      const replica = await createReplica(nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
       const rnd = seededRandom(seed);
       const cli = new SqliteCli(path);
       for (let i = 0; i < 20; i++) await cli.exec(workloadSql(rnd).sql);

@@ -1,45 +1,27 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, spawnNode, startServer, waitFor, type NatsServer } from '@gc/testkit';
-import { createSnapshotStore, formatChecksum, hashFile, openDatabase } from '@gc/snapshot';
+import { describe, expect, it } from 'vitest';
+import { makeTempDir, spawnNode, startServer, waitFor } from '@gc/testkit';
+import { createSnapshotStore, formatChecksum, hashFile } from '@gc/snapshot';
 import { createPrimary, createReplica, promote, type ReplicaEvent } from '@gc/wal';
+import { reconnectingConnection, useServer } from '../test/server.js';
+import { expectAcked, ids, startAckedWriter } from './harness.js';
 
 const fixture = (f: string) => new URL(`./fixtures/${f}`, import.meta.url).pathname;
-let server: NatsServer;
-let nc: NatsConnection;
+const nats = useServer();
 let n = 0;
 const nextApp = () => `f${++n}`;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
-
-function ids(path: string): Set<number> {
-  const db = openDatabase(path, { readonly: true });
-  try {
-    return new Set((db.prepare('SELECT id FROM t').all() as Array<{ id: number }>).map((r) => r.id));
-  } finally {
-    db.close();
-  }
-}
 
 describe('failover with data', () => {
   it('kill -9 of the primary during steady writes: the promoted replica passes integrity_check and has every sync()-acknowledged row', async () => {
     const dir = await makeTempDir('e2e-failover');
     const app = nextApp();
     const child = spawnNode(fixture('primary.ts'), {
-      env: { NATS_URL: server.url, DB_PATH: join(dir, 'primary.db'), APP: app, EPOCH: '1' },
+      env: { NATS_URL: nats.server.url, DB_PATH: join(dir, 'primary.db'), APP: app, EPOCH: '1' },
     });
     await child.waitForMessage((m: { type: string }) => m.type === 'ready', 30_000, 'primary ready');
     const replicaPath = join(dir, 'node2.db');
-    const replica = await createReplica(nc, { platform: 'e2e', app, path: replicaPath });
+    const replica = await createReplica(nats.nc, { platform: 'e2e', app, path: replicaPath });
     await child.waitForMessage(
       (m: { type: string; id?: number }) => m.type === 'acked' && m.id! >= 200,
       30_000,
@@ -48,9 +30,14 @@ describe('failover with data', () => {
     await child.kill('SIGKILL');
     const acked = child.messages<{ type: string; id: number }>().filter((m) => m.type === 'acked');
     const lastAcked = acked.at(-1)!.id;
-    const { primary, timings } = await promote(replica, { platform: 'e2e', app, path: replicaPath }, nc, {
-      epoch: 2,
-    });
+    const { primary, timings } = await promote(
+      replica,
+      { platform: 'e2e', app, path: replicaPath },
+      nats.nc,
+      {
+        epoch: 2,
+      },
+    );
     const rows = ids(replicaPath);
     for (let id = 1; id <= lastAcked; id++) expect(rows.has(id), `acknowledged row ${id}`).toBe(true);
     const check = primary.db.pragma('integrity_check', { simple: true });
@@ -70,7 +57,7 @@ describe('R4: nats-server restarts during writes', () => {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`${signal}: every transaction acknowledged by sync() is in the replica`, async () => {
       const local = await startServer();
-      const lnc = await connect({ servers: local.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      const lnc = await reconnectingConnection(local.url);
       const dir = await makeTempDir('e2e-r4');
       const app = nextApp();
       const primary = await createPrimary(lnc, {
@@ -81,20 +68,8 @@ describe('R4: nats-server restarts during writes', () => {
         publishTimeoutMs: 1000,
       });
       primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-      const acked: number[] = [];
-      let stop = false;
-      const writer = (async () => {
-        for (let id = 1; !stop && id < 100_000; id++) {
-          primary.db.prepare('INSERT INTO t (id, v) VALUES (?, ?)').run(id, `v${id}`);
-          try {
-            await primary.sync(20_000);
-            acked.push(id);
-          } catch {
-            // not acknowledged: not promised
-          }
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      })();
+      const writer = startAckedWriter(primary, 20_000);
+      const { acked } = writer;
       await waitFor(() => acked.length >= 20, { timeoutMs: 20_000 });
       await local.restart(signal);
       const afterRestart = acked.length;
@@ -102,14 +77,12 @@ describe('R4: nats-server restarts during writes', () => {
         timeoutMs: 30_000,
         message: 'acks after the restart',
       });
-      stop = true;
-      await writer;
+      await writer.stop();
       const final = await primary.sync();
       const replica = await createReplica(lnc, { platform: 'e2e', app, path: join(dir, 'r.db') });
       await replica.waitForTxid(final.txid, 30_000);
       expect(replica.position().checksum).toBe(final.checksum);
-      const rows = ids(replica.replicaPath);
-      for (const id of acked) expect(rows.has(id), `acked row ${id}`).toBe(true);
+      expectAcked(replica.replicaPath, acked);
       await replica.close();
       await primary.close();
       await lnc.close();
@@ -122,10 +95,10 @@ describe('R5: crashes', () => {
   it('kill -9 of a replica mid-apply: it resumes from its durable position with no gap', async () => {
     const dir = await makeTempDir('e2e-r5');
     const app = nextApp();
-    const primary = await createPrimary(nc, { platform: 'e2e', app, path: join(dir, 'p.db'), epoch: 1 });
+    const primary = await createPrimary(nats.nc, { platform: 'e2e', app, path: join(dir, 'p.db'), epoch: 1 });
     primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, b BLOB)');
     const replicaPath = join(dir, 'r.db');
-    const env = { NATS_URL: server.url, DB_PATH: replicaPath, APP: app };
+    const env = { NATS_URL: nats.server.url, DB_PATH: replicaPath, APP: app };
     let final = await primary.sync();
     for (let round = 0; round < 3; round++) {
       const child = spawnNode(fixture('replica.ts'), { env, label: `replica-${round}` });
@@ -168,7 +141,7 @@ describe('R5: crashes', () => {
     const app = nextApp();
     const child = spawnNode(fixture('primary.ts'), {
       env: {
-        NATS_URL: server.url,
+        NATS_URL: nats.server.url,
         DB_PATH: join(dir, 'p.db'),
         APP: app,
         SNAPSHOT: '1',
@@ -188,14 +161,21 @@ describe('R5: crashes', () => {
     );
     await child.kill('SIGKILL');
     expect(child.messages<{ type: string }>().filter((m) => m.type === 'snapshot-done')).toHaveLength(1);
-    const store = await createSnapshotStore(nc, { platform: 'e2e', app });
+    const store = await createSnapshotStore(nats.nc, { platform: 'e2e', app });
     expect((await store.list()).map((s) => s.txid)).toEqual([first.txid]);
     const events: ReplicaEvent[] = [];
     const replicaPath = join(dir, 'node2.db');
-    const replica = await createReplica(nc, { platform: 'e2e', app, path: replicaPath, snapshots: store });
+    const replica = await createReplica(nats.nc, {
+      platform: 'e2e',
+      app,
+      path: replicaPath,
+      snapshots: store,
+    });
     replica.onEvent((e) => events.push(e));
     expect(replica.position().txid).toBeGreaterThanOrEqual(first.txid);
-    const { primary } = await promote(replica, { platform: 'e2e', app, path: replicaPath }, nc, { epoch: 2 });
+    const { primary } = await promote(replica, { platform: 'e2e', app, path: replicaPath }, nats.nc, {
+      epoch: 2,
+    });
     expect(primary.db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(
       (

@@ -1,9 +1,8 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startServer, type NatsServer } from '@gc/testkit';
+import { describe, expect, it } from 'vitest';
+import { makeTempDir } from '@gc/testkit';
 import {
   PageHashes,
   createSnapshotStore,
@@ -24,34 +23,12 @@ import {
   type PrimaryEvent,
 } from '@gc/wal';
 import { SqliteCli, firstDifferentPage, seededRandom } from '../../packages/wal/src/testing.js';
+import { useServer } from '../test/server.js';
+import { readerBytes } from './harness.js';
 
-let server: NatsServer;
-let nc: NatsConnection;
+const nats = useServer();
 let n = 0;
 const nextApp = () => `r${++n}`;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
-
-/** The database as a reader sees it now (one read transaction). */
-function snapshotBytes(path: string): Buffer {
-  const db = openDatabase(path, { readonly: true });
-  try {
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
-    const b = db.serialize();
-    db.exec('COMMIT');
-    return b;
-  } finally {
-    db.close();
-  }
-}
 
 describe('R6: checkpoint races', () => {
   const iterations = Number(process.env.GC_R6_ITERATIONS ?? 50);
@@ -71,17 +48,17 @@ describe('R6: checkpoint races', () => {
       const rnd = seededRandom(seed);
       const events: PrimaryEvent[] = [];
       const start = () =>
-        createPrimary(nc, { platform: 'e2e', app, path, epoch: 1, checkpointFrames: 200 }).then((p) => {
+        createPrimary(nats.nc, { platform: 'e2e', app, path, epoch: 1, checkpointFrames: 200 }).then((p) => {
           p.onEvent((e) => events.push(e));
           return p;
         });
       let primary: Primary = await start();
-      const replica = await createReplica(nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
       const stats = { writes: 0, checkpoints: 0, autockpt: 0, restarts: 0, checks: 0 };
       const check = async (i: number) => {
         const pos = await primary.sync(15_000); // never stalls silently: a stall fails here
         await replica.waitForTxid(pos.txid, 15_000);
-        const a = snapshotBytes(path);
+        const a = readerBytes(path);
         const b = readFileSync(replica.replicaPath);
         const stateNow = formatChecksum(hashFile(replica.replicaPath).checksum);
         expect(stateNow, `iteration ${i}`).toBe(replica.position().checksum);
@@ -172,13 +149,13 @@ describe('R7: databases over 1 GiB (lock-byte page)', () => {
       after: hashes.checksum,
       commitTimeMs: Date.now(),
     };
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.streams.add({ name: names.stream, subjects: [names.subject] });
-    const js = jetstream(nc);
+    const js = jetstream(nats.nc);
     for (const c of encodeTx(meta, encodeBody(pages, 4096, pages.length), 512 * 1024)) {
       await js.publish(names.subject, c.data, { headers: c.headers });
     }
-    const replica = await createReplica(nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
+    const replica = await createReplica(nats.nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
     await replica.waitForTxid(1);
     expect(statSync(replica.replicaPath).size).toBe((lock + 1) * 4096);
     const fd = openSync(replica.replicaPath, 'r');
@@ -208,9 +185,9 @@ describe('R7: databases over 1 GiB (lock-byte page)', () => {
       const app = nextApp();
       const path = join(dir, 'big.db');
       const t0 = performance.now();
-      const primary = await createPrimary(nc, { platform: 'e2e', app, path, epoch: 1 });
+      const primary = await createPrimary(nats.nc, { platform: 'e2e', app, path, epoch: 1 });
       primary.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)');
-      const replica = await createReplica(nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform: 'e2e', app, path: join(dir, 'r.db') });
       while ((primary.db.pragma('page_count', { simple: true }) as number) * 4096 < 1.08 * 2 ** 30) {
         await primary.write((db) => db.prepare('INSERT INTO t (b) VALUES (randomblob(8000000))').run());
         if (primary.position().queuedMessages > 200) await primary.sync(120_000);
@@ -220,13 +197,13 @@ describe('R7: databases over 1 GiB (lock-byte page)', () => {
       expect(replica.position().checksum).toBe(pos.checksum);
       expect(pos.dbPages).toBeGreaterThan(lockPageNumber(4096));
       const tRep = performance.now();
-      const store = await createSnapshotStore(nc, { platform: 'e2e', app });
+      const store = await createSnapshotStore(nats.nc, { platform: 'e2e', app });
       const snap = await replica.snapshotTo(dir);
       await store.put(snap.path, snap.position);
       const restored = join(dir, 'restored.db');
       await store.restore(restored);
       expect(formatChecksum(hashFile(restored).checksum)).toBe(pos.checksum);
-      const a = snapshotBytes(path);
+      const a = readerBytes(path);
       const b = readFileSync(restored);
       expect(firstDifferentPage(a, b, 4096)).toBe(0);
       console.log(

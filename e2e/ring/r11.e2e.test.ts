@@ -1,4 +1,4 @@
-import { startServer, type NatsServer } from '@gc/testkit';
+import { seededRandom, startServer, type NatsServer } from '@gc/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkExecutions, checkOwnership, intervals, RingScenario, Traffic } from './harness.js';
 
@@ -18,23 +18,12 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A small seeded PRNG (mulberry32) so a failing run can be replayed with GC_R11_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 it(
   `R11: ${ROUNDS} rounds of add / remove / SIGKILL under key-routed calls: one owner per partition, no call lost or run by a non-owner, moves ≤ 1.1 × ideal`,
   async () => {
+    // Seeded, so that a failing run can be replayed with GC_R11_SEED.
     const seed = Number(process.env.GC_R11_SEED ?? Date.now() % 100_000);
-    const rnd = prng(seed);
+    const rnd = seededRandom(seed);
     const sc = new RingScenario(server.url, 'r11', 'cache', {
       PARTITIONS: String(PARTITIONS),
       TTL_MS: String(TTL),

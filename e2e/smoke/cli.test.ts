@@ -14,6 +14,24 @@ function gc(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout:
   });
 }
 
+/** `gc dev --check` with no nodes: a nats-server on `port` in a fresh folder, checked, then stopped. */
+async function devCheck(port: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = await makeTempDir('gc-dev');
+  const httpPort = String(await freePort());
+  return gc([
+    'dev',
+    '--check',
+    '--nodes',
+    '0',
+    '--port',
+    String(port),
+    '--http-port',
+    httpPort,
+    '--dir',
+    dir,
+  ]);
+}
+
 // Runs the built `gc` binary (scripts/setup.sh builds it), as a user would.
 describe('gc CLI (built binary)', () => {
   it('gc version --json names gc, node and the nats-server', async () => {
@@ -25,19 +43,7 @@ describe('gc CLI (built binary)', () => {
   });
 
   it('gc dev --check --nodes 0 starts a healthy nats-server >= 2.10 with JetStream and stops it', async () => {
-    const dir = await makeTempDir('gc-dev');
-    const r = await gc([
-      'dev',
-      '--check',
-      '--nodes',
-      '0',
-      '--port',
-      String(await freePort()),
-      '--http-port',
-      String(await freePort()),
-      '--dir',
-      dir,
-    ]);
+    const r = await devCheck(await freePort());
     expect(r.stderr + r.stdout).toMatch(
       /nats-server 2\.(1\d|[2-9]\d)\.\d+ is healthy at nats:\/\/127\.0\.0\.1:\d+ \(JetStream on/,
     );
@@ -50,19 +56,7 @@ describe('gc CLI (built binary)', () => {
     const port = await freePort();
     await new Promise<void>((res) => blocker.listen(port, '127.0.0.1', () => res()));
     try {
-      const dir = await makeTempDir('gc-dev');
-      const r = await gc([
-        'dev',
-        '--check',
-        '--nodes',
-        '0',
-        '--port',
-        String(port),
-        '--http-port',
-        String(await freePort()),
-        '--dir',
-        dir,
-      ]);
+      const r = await devCheck(port);
       expect(r.code).not.toBe(0);
       expect(r.stderr.replace(/\s*›\s*/g, ' ')).toMatch(
         new RegExp(`port ${port} .* already taken.*--port`, 's'),

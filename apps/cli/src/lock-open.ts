@@ -1,7 +1,7 @@
-import { resourceNames, isStreamNotFound } from '@gc/core';
+import { resourceNames } from '@gc/core';
 import { createLocks, type Locks } from '@gc/locks';
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { streamExists } from './stream-exists.js';
 
 /** Opens an app's lock bucket (or the platform's with no app); undefined when it does not exist yet. */
 export async function openLocks(
@@ -12,12 +12,6 @@ export async function openLocks(
 ): Promise<Locks | undefined> {
   const names = resourceNames(platform);
   const bucket = app ? names.app(app).locks : names.platformLocks;
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(`KV_${bucket}`);
-  } catch (err) {
-    if (isStreamNotFound(err)) return undefined;
-    throw err;
-  }
+  if (!(await streamExists(nc, `KV_${bucket}`))) return undefined;
   return createLocks(nc, { bucket, owner });
 }

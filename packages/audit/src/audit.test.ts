@@ -1,52 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { ConfigError, connect, InvalidNameError } from '@gc/core';
-import { findNatsServer, startServer, waitFor, type NatsServer, type ServerFlavor } from '@gc/testkit';
-import {
-  AuditErrorCode,
-  AuditRecordError,
-  createAudit,
-  type Audit,
-  type AuditInput,
-  type AuditRecord,
-} from './index.js';
+import { ServerFixture, serverFlavors, waitFor } from '@gc/testkit';
+import { AuditErrorCode, AuditRecordError, createAudit, type AuditInput, type AuditRecord } from './index.js';
 
-const compat = findNatsServer('2.10');
-if (!compat)
-  console.warn(
-    '[audit] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
-  );
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors(
+  '[audit] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
+);
 
 let seq = 0;
 
 describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  const open: Audit[] = [];
+  const nats = new ServerFixture({ server: { flavor }, connect: (url) => connect({ servers: url }) });
   const audit = async (platform: string, nodeId = 'node-a', extra: Record<string, unknown> = {}) => {
-    const a = await createAudit(nc, { platform, nodeId, maxBytes: 8 << 20, ...extra });
-    open.push(a);
+    const a = await createAudit(nats.nc, { platform, nodeId, maxBytes: 8 << 20, ...extra });
+    nats.track(a);
     return a;
   };
 
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    for (const a of open) await a.close();
-    await nc.close();
-    await server.close();
-  });
+  beforeAll(() => nats.start());
+  afterAll(() => nats.close());
 
   it('creates the stream with its subjects and limits, and records with the stable schema', async () => {
     const p = `a${++seq}`;
     const a = await audit(p, 'node-a', { maxAgeMs: 3_600_000, maxBytes: 10_000_000 });
     expect(a.stream).toBe(`${p}_audit`);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const info = await jsm.streams.info(`${p}_audit`);
     expect(info.config.subjects).toEqual([`${p}._.audit.>`]);
     expect(info.config.max_age).toBe(3_600_000 * 1e6);
@@ -77,8 +57,8 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     // Reopening with other limits updates them; a reader with defaults (the CLI) leaves them alone.
     await audit(p, 'node-b', { maxAgeMs: 7_200_000 });
     expect((await jsm.streams.info(`${p}_audit`)).config.max_age).toBe(7_200_000 * 1e6);
-    const cli = await createAudit(nc, { platform: p, nodeId: 'gc-cli' });
-    open.push(cli);
+    const cli = await createAudit(nats.nc, { platform: p, nodeId: 'gc-cli' });
+    nats.track(cli);
     const after = (await jsm.streams.info(`${p}_audit`)).config;
     expect([after.max_age, after.max_bytes]).toEqual([7_200_000 * 1e6, 8 << 20]); // as node-b set them
   });
@@ -171,7 +151,7 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     expect(a.stats()).toEqual({ recorded: 0, failed: bad.length, pending: 0 });
     expect(await registry.getSingleMetricAsString('gc_audit_records_total')).toMatch(/result="failed"\} 9/);
     // A dead connection: still no throw.
-    const nc2 = await connect({ servers: server.url });
+    const nc2 = await connect({ servers: nats.server.url });
     const b = await createAudit(nc2, {
       platform: p,
       nodeId: 'node-b',
@@ -188,7 +168,7 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
 
   it('close() flushes records in flight', async () => {
     const p = `a${++seq}`;
-    const a = await createAudit(nc, { platform: p, nodeId: 'node-a', maxBytes: 8 << 20 });
+    const a = await createAudit(nats.nc, { platform: p, nodeId: 'node-a', maxBytes: 8 << 20 });
     for (let i = 0; i < 20; i++) void a.record({ type: 'burst', data: { i } });
     expect(a.stats().pending).toBeGreaterThan(0);
     await a.close();
@@ -199,8 +179,10 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
   });
 
   it('refuses bad options with clear errors', async () => {
-    await expect(createAudit(nc, { platform: 'a_b', nodeId: 'n' })).rejects.toBeInstanceOf(InvalidNameError);
-    await expect(createAudit(nc, { platform: 'ok', nodeId: 'n', maxAgeMs: -1 })).rejects.toThrow(
+    await expect(createAudit(nats.nc, { platform: 'a_b', nodeId: 'n' })).rejects.toBeInstanceOf(
+      InvalidNameError,
+    );
+    await expect(createAudit(nats.nc, { platform: 'ok', nodeId: 'n', maxAgeMs: -1 })).rejects.toThrow(
       /audit.maxAgeMs/,
     );
   });

@@ -144,19 +144,21 @@ describe('docker command lines', () => {
     entrypoint: undefined,
     stopTimeoutS: 9.5,
   };
+  // What every `docker run` of `spec` starts with, up to the stop timeout's value.
+  const runPrefix = [
+    'run',
+    '--detach',
+    '--name',
+    'gc-convex',
+    '--pull',
+    'missing',
+    '--restart',
+    'on-failure:5',
+    '--stop-timeout',
+  ];
   it('builds docker run with every option as its own argument', () => {
     const a = dockerRunArgs(spec);
-    expect(a.slice(0, 9)).toEqual([
-      'run',
-      '--detach',
-      '--name',
-      'gc-convex',
-      '--pull',
-      'missing',
-      '--restart',
-      'on-failure:5',
-      '--stop-timeout',
-    ]);
+    expect(a.slice(0, 9)).toEqual(runPrefix);
     expect(a[9]).toBe('10');
     const pairs = (flag: string) => a.flatMap((v, i) => (v === flag ? [a[i + 1]] : []));
     expect(pairs('--publish')).toEqual(['3210:3210', '127.0.0.1:5353:53/udp', '[::1]:8080:80']);
@@ -190,21 +192,7 @@ describe('docker command lines', () => {
       args: [],
       entrypoint: '',
     });
-    expect(a).toEqual([
-      'run',
-      '--detach',
-      '--name',
-      'gc-convex',
-      '--pull',
-      'missing',
-      '--restart',
-      'on-failure:5',
-      '--stop-timeout',
-      '10',
-      '--entrypoint',
-      '',
-      spec.image,
-    ]);
+    expect(a).toEqual([...runPrefix, '10', '--entrypoint', '', spec.image]);
     expect(() => dockerRunArgs({ ...spec, restartPolicy: 'sometimes' })).toThrow(/not one of no, always/);
     expect(() => validateRestartPolicy('unless-stopped')).not.toThrow();
   });

@@ -2,7 +2,7 @@ import { createFence, FakeClock, FencedError } from '@gc/core';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createActiveCoordinator } from './coordinator.js';
-import type { ActiveStep, CoordinatorEvent } from './sequence.js';
+import type { ActiveCoordinatorOptions, ActiveStep, CoordinatorEvent } from './sequence.js';
 import { PhaseError } from './errors.js';
 import { BackendState, type Backend, type BackendStateValue } from './types.js';
 
@@ -72,6 +72,41 @@ class MemoryBackend implements Backend {
   async [Symbol.asyncDispose]() {
     await this.close();
   }
+}
+
+/**
+ * A coordinator over one MemoryBackend alone that checks its health every 100 ms on a fake clock and
+ * restarts it (mode `always`, within a 60 s window) when unhealthy, recording its events; `o` sets
+ * the limits (by default one restart after a fixed 10 ms) and anything else.
+ */
+function restartingCoordinator(
+  o: {
+    unhealthyThreshold: number;
+    backendMs: number;
+    maxRestarts?: number;
+    backoff?: { initialBackoffMs: number; maxBackoffMs: number; factor: number };
+  } & Partial<ActiveCoordinatorOptions>,
+) {
+  const clock = new FakeClock();
+  const { calls } = recorder();
+  const backend = new MemoryBackend(calls);
+  const events: CoordinatorEvent[] = [];
+  const {
+    backendMs,
+    maxRestarts = 1,
+    backoff = { initialBackoffMs: 10, maxBackoffMs: 10, factor: 1 },
+    ...rest
+  } = o;
+  const c = createActiveCoordinator({
+    steps: { backend },
+    clock,
+    healthIntervalMs: 100,
+    timeouts: { promoteMs: 1, vipMs: 1, backendMs, onActiveMs: 1 },
+    backendRestart: { mode: 'always', maxRestarts, windowMs: 60_000, ...backoff },
+    onEvent: (e) => events.push(e),
+    ...rest,
+  });
+  return { clock, calls, backend, events, c };
 }
 
 describe('active coordinator', () => {
@@ -254,25 +289,11 @@ describe('active coordinator', () => {
   });
 
   it('restarts an unhealthy backend within limits, then reports it failed (degraded) past them', async () => {
-    const clock = new FakeClock();
-    const { calls } = recorder();
-    const backend = new MemoryBackend(calls);
-    const events: CoordinatorEvent[] = [];
-    const c = createActiveCoordinator({
-      steps: { backend },
-      clock,
-      healthIntervalMs: 100,
+    const { clock, backend, events, c } = restartingCoordinator({
       unhealthyThreshold: 2,
-      timeouts: { promoteMs: 1, vipMs: 1, backendMs: 500, onActiveMs: 1 },
-      backendRestart: {
-        mode: 'always',
-        maxRestarts: 2,
-        windowMs: 60_000,
-        initialBackoffMs: 50,
-        maxBackoffMs: 1000,
-        factor: 2,
-      },
-      onEvent: (e) => events.push(e),
+      backendMs: 500,
+      maxRestarts: 2,
+      backoff: { initialBackoffMs: 50, maxBackoffMs: 1000, factor: 2 },
     });
     await c.activate(1);
     expect(backend.starts).toBe(1);
@@ -299,25 +320,12 @@ describe('active coordinator', () => {
   });
 
   it('records phases, state, restarts and failures on an injected prom-client registry', async () => {
-    const clock = new FakeClock();
     const registry = new Registry();
-    const backend = new MemoryBackend([]);
-    const c = createActiveCoordinator({
+    const { clock, backend, c } = restartingCoordinator({
       name: 'orders',
       registry,
-      steps: { backend },
-      clock,
-      healthIntervalMs: 100,
       unhealthyThreshold: 1,
-      timeouts: { promoteMs: 1, vipMs: 1, backendMs: 200, onActiveMs: 1 },
-      backendRestart: {
-        mode: 'always',
-        maxRestarts: 1,
-        windowMs: 60_000,
-        initialBackoffMs: 10,
-        maxBackoffMs: 10,
-        factor: 1,
-      },
+      backendMs: 200,
     });
     await c.activate(1);
     backend.healthy = false;
@@ -339,25 +347,9 @@ describe('active coordinator', () => {
   });
 
   it('a restart that brings the backend back resets the unhealthy count', async () => {
-    const clock = new FakeClock();
-    const { calls } = recorder();
-    const backend = new MemoryBackend(calls);
-    const events: CoordinatorEvent[] = [];
-    const c = createActiveCoordinator({
-      steps: { backend },
-      clock,
-      healthIntervalMs: 100,
+    const { clock, calls, backend, events, c } = restartingCoordinator({
       unhealthyThreshold: 1,
-      timeouts: { promoteMs: 1, vipMs: 1, backendMs: 5000, onActiveMs: 1 },
-      backendRestart: {
-        mode: 'always',
-        maxRestarts: 1,
-        windowMs: 60_000,
-        initialBackoffMs: 10,
-        maxBackoffMs: 10,
-        factor: 1,
-      },
-      onEvent: (e) => events.push(e),
+      backendMs: 5000,
     });
     await c.activate(4);
     backend.healthy = false;

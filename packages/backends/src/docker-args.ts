@@ -42,25 +42,44 @@ export interface ContainerHealthCheck {
   startPeriodMs?: number;
 }
 
-/** What {@link dockerRunArgs} needs. */
-export interface DockerRunSpec {
-  containerName: string;
+/**
+ * The container settings the docker backend's options pass unchanged to {@link dockerRunArgs}.
+ * The defaults named are those of the backend's options.
+ */
+export interface DockerContainerSettings {
+  /** Image, for example `ghcr.io/get-convex/convex-backend:latest`. Required. */
   image: string;
+  /** Arguments after the image. Default `[]`. */
   args: string[];
+  /** Published ports. Default `[]`. */
   ports: PortMapping[];
+  /** Environment of the container. Default `{}`. */
   env: Record<string, string>;
+  /** Volumes and bind mounts. Default `[]`. */
   volumes: VolumeMount[];
+  /** Network to attach to. Default the engine's default bridge. */
   network: string | undefined;
-  /** Engine restart policy: `no`, `on-failure[:N]`, `always`, `unless-stopped`. */
+  /** Engine restart policy (`no`, `on-failure[:N]`, `always`, `unless-stopped`). Default `on-failure:5`. */
   restartPolicy: string;
+  /** Resource limits. Default none. */
   resources: ResourceLimits;
+  /** Health check run by the engine inside the container. Default none. */
   containerHealth: ContainerHealthCheck | undefined;
-  labels: Record<string, string>;
-  /** `--pull` policy: `missing`, `always`, `never`. */
+  /** Image pull policy (`--pull`: `missing`, `always`, `never`). Default `missing`. */
   pull: 'missing' | 'always' | 'never';
+  /** `--user`. Default none. */
   user: string | undefined;
+  /** `--workdir`. Default none. */
   workdir: string | undefined;
+  /** `--entrypoint`. Default the image's. */
   entrypoint: string | undefined;
+}
+
+/** What {@link dockerRunArgs} needs. */
+export interface DockerRunSpec extends DockerContainerSettings {
+  containerName: string;
+  /** Every label of the container. */
+  labels: Record<string, string>;
   /** Seconds the engine waits after SIGTERM on stop (`--stop-timeout`). */
   stopTimeoutS: number;
 }

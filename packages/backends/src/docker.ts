@@ -1,4 +1,5 @@
-import { ClosedError, type Clock, type Logger } from '@gc/core';
+import { ClosedError } from '@gc/core';
+import { BuiltinBackend } from './base.js';
 import { defineBackend } from './define.js';
 import { BackendError, BackendErrorCode, CommandFailedError, PortInUseError } from './errors.js';
 import { runTool, type ExecResult } from './exec.js';
@@ -15,18 +16,13 @@ import {
   dockerStopArgs,
   parseInspect,
   validateRestartPolicy,
-  type ContainerHealthCheck,
   type ContainerInfo,
-  type PortMapping,
-  type ResourceLimits,
-  type VolumeMount,
+  type DockerContainerSettings,
 } from './docker-args.js';
 import {
   BackendState,
   type Backend,
   type BackendContext,
-  type BackendEvent,
-  type BackendStateValue,
   type BackendStatus,
   type HealthCheck,
   type HealthResult,
@@ -34,39 +30,13 @@ import {
 } from './types.js';
 
 /** Options of the `docker` backend. */
-export interface DockerBackendOptions {
-  /** Image, for example `ghcr.io/get-convex/convex-backend:latest`. Required. */
-  image: string;
+export interface DockerBackendOptions extends DockerContainerSettings {
   /** Container name. Default `gc-<instance name>`. */
   containerName: string | undefined;
-  /** Arguments after the image. Default `[]`. */
-  args: string[];
-  /** Published ports. Default `[]`. */
-  ports: PortMapping[];
-  /** Environment of the container. Default `{}`. */
-  env: Record<string, string>;
-  /** Volumes and bind mounts. Default `[]`. */
-  volumes: VolumeMount[];
-  /** Network to attach to. Default the engine's default bridge. */
-  network: string | undefined;
-  /** Engine restart policy (`no`, `on-failure[:N]`, `always`, `unless-stopped`). Default `on-failure:5`. */
-  restartPolicy: string;
-  /** Resource limits. Default none. */
-  resources: ResourceLimits;
-  /** Health check run by the engine inside the container. Default none. */
-  containerHealth: ContainerHealthCheck | undefined;
   /** Health check gc runs from the host on top of the container's state. Default `{ type: 'none' }`. */
   health: HealthCheck;
   /** Extra labels. `gc.backend=<name>` is always added. Default `{}`. */
   labels: Record<string, string>;
-  /** Image pull policy. Default `missing`. */
-  pull: 'missing' | 'always' | 'never';
-  /** `--user`. Default none. */
-  user: string | undefined;
-  /** `--workdir`. Default none. */
-  workdir: string | undefined;
-  /** `--entrypoint`. Default the image's. */
-  entrypoint: string | undefined;
   /** How long start waits for running and healthy, in ms (pulling counts). Default `120000`. */
   startTimeoutMs: number;
   /** Grace between SIGTERM and SIGKILL on stop, in ms (`docker stop --time`). Default `10000`. */
@@ -118,43 +88,20 @@ export function defaultDockerBackendOptions(): DockerBackendOptions {
 const DOCKER_HINT =
   'install the Docker CLI and engine (apt-get install -y docker.io), or use the process or systemd backend';
 
-class DockerBackend implements Backend {
+class DockerBackend extends BuiltinBackend implements Backend {
   readonly kind = 'docker';
-  readonly name: string;
   readonly containerName: string;
   readonly #o: DockerBackendOptions;
-  readonly #log: Logger;
-  readonly #clock: Clock;
-  readonly #emit: (e: BackendEvent) => void;
-  #state: BackendStateValue = BackendState.Stopped;
-  #since = Date.now();
-  #closed = false;
   #startRestartCount = 0;
   #last: ContainerInfo | undefined;
 
   constructor(o: DockerBackendOptions, ctx: BackendContext) {
     if (!o.image) throw new BackendError(BackendErrorCode.StartFailed, 'docker backend needs options.image');
     validateRestartPolicy(o.restartPolicy);
+    const containerName = o.containerName ?? `gc-${ctx.name}`;
+    super('docker', ctx, { container: containerName });
     this.#o = o;
-    this.name = ctx.name;
-    this.containerName = o.containerName ?? `gc-${ctx.name}`;
-    this.#clock = ctx.clock;
-    this.#log = ctx.logger.child({ backend: ctx.name, kind: 'docker', container: this.containerName });
-    this.#emit = (e) => {
-      try {
-        ctx.onEvent(e);
-      } catch (err) {
-        this.#log.error('backend event listener threw', { err });
-      }
-    };
-  }
-
-  #setState(to: BackendStateValue): void {
-    const from = this.#state;
-    if (from === to) return;
-    this.#state = to;
-    this.#since = this.#clock.wallNow();
-    this.#emit({ type: 'state', backend: this.name, from, to });
+    this.containerName = containerName;
   }
 
   #docker(args: string[], timeoutMs = this.#o.commandTimeoutMs): Promise<ExecResult> {
@@ -218,16 +165,16 @@ class DockerBackend implements Backend {
   }
 
   async start(): Promise<void> {
-    if (this.#closed) throw new ClosedError(`backend ${this.name}`);
+    if (this.closed) throw new ClosedError(`backend ${this.name}`);
     const existing = await this.inspect();
-    if (existing?.running && this.#state === BackendState.Running) return;
+    if (existing?.running && this.state === BackendState.Running) return;
     if (this.#o.checkPorts && !existing?.running) {
       for (const p of this.#o.ports) {
         if ((p.protocol ?? 'tcp') === 'tcp')
           await assertPortFree(p.hostIp ?? '0.0.0.0', p.hostPort, `container ${this.containerName}`);
       }
     }
-    this.#setState(BackendState.Starting);
+    this.setState(BackendState.Starting);
     if (!existing?.running) {
       // A stopped container of the same name is a leftover of an earlier run: replace it.
       if (existing) {
@@ -236,67 +183,48 @@ class DockerBackend implements Backend {
       }
       const r = await this.#docker(
         dockerRunArgs({
+          ...this.#o,
           containerName: this.containerName,
-          image: this.#o.image,
-          args: this.#o.args,
-          ports: this.#o.ports,
-          env: this.#o.env,
-          volumes: this.#o.volumes,
-          network: this.#o.network,
-          restartPolicy: this.#o.restartPolicy,
-          resources: this.#o.resources,
-          containerHealth: this.#o.containerHealth,
           labels: { ...this.#o.labels, 'gc.backend': this.name },
-          pull: this.#o.pull,
-          user: this.#o.user,
-          workdir: this.#o.workdir,
-          entrypoint: this.#o.entrypoint,
           stopTimeoutS: this.#o.graceMs / 1000,
         }),
         this.#o.startTimeoutMs,
       );
       if (r.exitCode !== 0) {
-        this.#setState(BackendState.Failed);
+        this.setState(BackendState.Failed);
         throw this.#failure(r, `starting container ${this.containerName}`);
       }
     }
-    const deadline = this.#clock.now() + this.#o.startTimeoutMs;
-    let last = 'not probed';
-    for (;;) {
-      const h = await this.health();
-      if (h.healthy) break;
-      last = h.detail;
-      const info = this.#last;
-      if (info && !info.running && info.status === 'exited' && this.#o.restartPolicy === 'no') {
-        this.#setState(BackendState.Failed);
-        const logs = await this.logs({ lines: 10 }).catch(() => []);
-        throw new BackendError(
-          BackendErrorCode.StartFailed,
-          `container ${this.containerName} exited with code ${info.exitCode}. Its logs:\n${logs.join('\n')}`,
-        );
-      }
-      if (this.#clock.now() >= deadline) {
-        this.#setState(BackendState.Failed);
-        throw new BackendError(
-          BackendErrorCode.Unhealthy,
-          `container ${this.containerName} was not running and healthy within ${this.#o.startTimeoutMs} ms (last: ${last})`,
-        );
-      }
-      await this.#clock.sleep(this.#o.pollIntervalMs);
-    }
+    await this.pollUntilReady(
+      this.#o.startTimeoutMs,
+      this.#o.pollIntervalMs,
+      async () => {
+        const h = await this.health();
+        if (h.healthy) return true;
+        const info = this.#last;
+        if (info && !info.running && info.status === 'exited' && this.#o.restartPolicy === 'no') {
+          throw await this.failStart(
+            `container ${this.containerName} exited with code ${info.exitCode}. Its logs:`,
+          );
+        }
+        return h.detail;
+      },
+      (last) =>
+        `container ${this.containerName} was not running and healthy within ${this.#o.startTimeoutMs} ms (last: ${last})`,
+    );
     this.#startRestartCount = this.#last?.restartCount ?? 0;
-    this.#emit({ type: 'started', backend: this.name, pid: this.#last?.pid });
-    this.#setState(BackendState.Running);
+    this.emit({ type: 'started', backend: this.name, pid: this.#last?.pid });
+    this.setState(BackendState.Running);
   }
 
   async stop(): Promise<void> {
-    const t0 = this.#clock.now();
+    const t0 = this.clock.now();
     const info = await this.inspect();
     if (!info) {
-      this.#setState(BackendState.Stopped);
+      this.setState(BackendState.Stopped);
       return;
     }
-    this.#setState(BackendState.Stopping);
+    this.setState(BackendState.Stopping);
     if (info.running) {
       const r = await this.#docker(
         dockerStopArgs(this.containerName, this.#o.graceMs / 1000),
@@ -311,8 +239,8 @@ class DockerBackend implements Backend {
       if (r.exitCode !== 0 && classifyDockerError(r.stderr) !== 'no-container')
         throw this.#failure(r, `removing container ${this.containerName}`);
     }
-    this.#emit({ type: 'stopped', backend: this.name, escalated, durationMs: this.#clock.now() - t0 });
-    this.#setState(BackendState.Stopped);
+    this.emit({ type: 'stopped', backend: this.name, escalated, durationMs: this.clock.now() - t0 });
+    this.setState(BackendState.Stopped);
   }
 
   /** `docker stop` (and remove) then a fresh `docker run`, waiting for health. */
@@ -342,12 +270,12 @@ class DockerBackend implements Backend {
     const info = await this.inspect();
     return {
       kind: this.kind,
-      state: this.#state,
+      state: this.state,
       pid: info?.pid,
       exitCode: info && !info.running ? info.exitCode : undefined,
       signal: undefined,
       restarts: Math.max(0, (info?.restartCount ?? 0) - this.#startRestartCount),
-      sinceWallMs: this.#since,
+      sinceWallMs: this.sinceWallMs,
       detail: {
         container: this.containerName,
         image: this.#o.image,
@@ -363,16 +291,6 @@ class DockerBackend implements Backend {
     if (r.exitCode !== 0) throw this.#failure(r, `reading logs of ${this.containerName}`);
     // docker logs replays the container's stdout and stderr on its own stdout and stderr.
     return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l !== '');
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#state !== BackendState.Stopped) await this.stop();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

@@ -59,6 +59,7 @@ export {
   validateRestartPolicy,
 } from './docker-args.js';
 export type {
+  DockerContainerSettings,
   DockerRunSpec,
   PortMapping,
   VolumeMount,
@@ -69,6 +70,7 @@ export type {
 } from './docker-args.js';
 export { loadBackend, createBackendFromConfig, validateBackendConfig, builtinBackends } from './load.js';
 export type { LoadBackendOptions, BackendConfig } from './load.js';
+export { backendConfigSchema } from './schema.js';
 export { createActiveCoordinator } from './coordinator.js';
 export { defaultActiveCoordinatorOptions, Phase, CoordinatorState } from './sequence.js';
 export type {

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { sharedCounter, sharedGauge, sharedHistogram } from '@gc/core';
+import type { Registry } from 'prom-client';
 
 /** What the active coordinator records (no-ops without a registry). */
 export interface CoordinatorPromMetrics {
@@ -15,10 +16,6 @@ const noop: CoordinatorPromMetrics = {
   backendFailed: () => undefined,
 };
 
-function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /**
  * Metrics on `registry` (shared by every coordinator in the process, told apart by `app`):
  * - `gc_active_phase_seconds{app,phase,direction,ok}`: duration of each phase of the active and
@@ -29,50 +26,30 @@ function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
  */
 export function coordinatorMetrics(registry: Registry | undefined, app: string): CoordinatorPromMetrics {
   if (!registry) return noop;
-  const phase = getOrCreate(
+  const phase = sharedHistogram(
     registry,
     'gc_active_phase_seconds',
-    () =>
-      new Histogram({
-        name: 'gc_active_phase_seconds',
-        help: 'Duration of the phases of the active and passive sequences',
-        labelNames: ['app', 'phase', 'direction', 'ok'],
-        buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
-        registers: [registry],
-      }),
+    'Duration of the phases of the active and passive sequences',
+    ['app', 'phase', 'direction', 'ok'],
+    [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
   );
-  const state = getOrCreate(
+  const state = sharedGauge(
     registry,
     'gc_active_state',
-    () =>
-      new Gauge({
-        name: 'gc_active_state',
-        help: 'State of the active coordinator (1 for the current state)',
-        labelNames: ['app', 'state'],
-        registers: [registry],
-      }),
+    'State of the active coordinator (1 for the current state)',
+    ['app', 'state'],
   );
-  const restarts = getOrCreate(
+  const restarts = sharedCounter(
     registry,
     'gc_backend_restarts_total',
-    () =>
-      new Counter({
-        name: 'gc_backend_restarts_total',
-        help: 'Restarts of an unhealthy backend while active',
-        labelNames: ['app', 'ok'],
-        registers: [registry],
-      }),
+    'Restarts of an unhealthy backend while active',
+    ['app', 'ok'],
   );
-  const failures = getOrCreate(
+  const failures = sharedCounter(
     registry,
     'gc_backend_failures_total',
-    () =>
-      new Counter({
-        name: 'gc_backend_failures_total',
-        help: 'Times the backend stayed unhealthy past its restart limit',
-        labelNames: ['app'],
-        registers: [registry],
-      }),
+    'Times the backend stayed unhealthy past its restart limit',
+    ['app'],
   );
   return {
     phase: (p, direction, ok, seconds) =>

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { ClosedError, type Clock, type Logger, type TimerHandle } from '@gc/core';
+import { ClosedError, type TimerHandle } from '@gc/core';
+import { BuiltinBackend } from './base.js';
 import { defineBackend } from './define.js';
 import { BackendError, BackendErrorCode, ToolMissingError } from './errors.js';
 import { healthEndpoint, probe } from './health.js';
@@ -11,8 +12,6 @@ import {
   BackendState,
   type Backend,
   type BackendContext,
-  type BackendEvent,
-  type BackendStateValue,
   type BackendStatus,
   type HealthCheck,
   type HealthResult,
@@ -102,15 +101,9 @@ interface Run {
   exited: Promise<{ exitCode: number | null; signal: string | null }>;
 }
 
-class ProcessBackend implements Backend {
+class ProcessBackend extends BuiltinBackend implements Backend {
   readonly kind = 'process';
-  readonly name: string;
   readonly #o: ProcessBackendOptions;
-  readonly #log: Logger;
-  readonly #clock: Clock;
-  readonly #emit: (e: BackendEvent) => void;
-  #state: BackendStateValue = BackendState.Stopped;
-  #since = Date.now();
   #run: Run | undefined;
   #lastExit: { exitCode: number | null; signal: string | null } | undefined;
   #lastError: string | undefined;
@@ -118,7 +111,6 @@ class ProcessBackend implements Backend {
   #restarts = 0;
   #restartTimer: TimerHandle | undefined;
   #want = false;
-  #closed = false;
   #lines: string[] = [];
   #file: WriteStream | undefined;
   #stopping: Promise<void> | undefined;
@@ -130,25 +122,8 @@ class ProcessBackend implements Backend {
         BackendErrorCode.StartFailed,
         'process backend needs options.command (the program to run)',
       );
+    super('process', ctx);
     this.#o = o;
-    this.name = ctx.name;
-    this.#clock = ctx.clock;
-    this.#log = ctx.logger.child({ backend: ctx.name, kind: 'process' });
-    this.#emit = (e) => {
-      try {
-        ctx.onEvent(e);
-      } catch (err) {
-        this.#log.error('backend event listener threw', { err });
-      }
-    };
-  }
-
-  #setState(to: BackendStateValue): void {
-    const from = this.#state;
-    if (from === to) return;
-    this.#state = to;
-    this.#since = this.#clock.wallNow();
-    this.#emit({ type: 'state', backend: this.name, from, to });
   }
 
   #line(stream: 'stdout' | 'stderr', line: string): void {
@@ -156,9 +131,9 @@ class ProcessBackend implements Backend {
     if (this.#lines.length > this.#o.logBufferLines)
       this.#lines.splice(0, this.#lines.length - this.#o.logBufferLines);
     this.#file?.write(`${line}\n`);
-    if (stream === 'stderr') this.#log.warn(line, { stream });
-    else this.#log.info(line, { stream });
-    this.#emit({ type: 'log', backend: this.name, stream, line });
+    if (stream === 'stderr') this.log.warn(line, { stream });
+    else this.log.info(line, { stream });
+    this.emit({ type: 'log', backend: this.name, stream, line });
   }
 
   #pipe(stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr'): void {
@@ -200,11 +175,11 @@ class ProcessBackend implements Backend {
       });
       child.once('error', (err: NodeJS.ErrnoException) => {
         if (child.pid !== undefined) {
-          this.#log.error('process error', { err });
+          this.log.error('process error', { err });
           return;
         }
         this.#lastError = err.message;
-        this.#setState(BackendState.Failed);
+        this.setState(BackendState.Failed);
         reject(
           err.code === 'ENOENT'
             ? new ToolMissingError(
@@ -232,8 +207,8 @@ class ProcessBackend implements Backend {
         );
         const run: Run = { child, pgid, exited };
         this.#run = run;
-        this.#log.info('started', { pid: pgid, command: this.#o.command });
-        this.#emit({ type: 'started', backend: this.name, pid: pgid });
+        this.log.info('started', { pid: pgid, command: this.#o.command });
+        this.emit({ type: 'started', backend: this.name, pid: pgid });
         void exited.then((exit) => this.#onExit(run, exit));
         resolve();
       });
@@ -242,15 +217,15 @@ class ProcessBackend implements Backend {
 
   #onExit(run: Run, exit: { exitCode: number | null; signal: string | null }): void {
     this.#lastExit = exit;
-    this.#emit({ type: 'exited', backend: this.name, pid: run.pgid, ...exit });
+    this.emit({ type: 'exited', backend: this.name, pid: run.pgid, ...exit });
     if (this.#run === run) this.#run = undefined;
     if (!this.#want) return; // stop() owns the rest
     // An unexpected exit: whatever the process forked is an orphan of a dead instance; kill it
     // so a restart finds its ports free.
     killGroup(run.pgid, 'SIGKILL');
     liveGroups.delete(run.pgid);
-    this.#log.warn('process exited', { ...exit, pid: run.pgid });
-    const now = this.#clock.now();
+    this.log.warn('process exited', { ...exit, pid: run.pgid });
+    const now = this.clock.now();
     const d = restartDecision(this.#o.restart, exit, this.#restartHistory, now);
     if (!d.restart) {
       const clean = exit.exitCode === 0 && exit.signal === null;
@@ -258,33 +233,33 @@ class ProcessBackend implements Backend {
         ? undefined
         : `exited (code ${exit.exitCode}, signal ${exit.signal}); ${d.reason}`;
       if (!clean)
-        this.#emit({ type: 'gave-up', backend: this.name, restarts: this.#restarts, reason: d.reason });
+        this.emit({ type: 'gave-up', backend: this.name, restarts: this.#restarts, reason: d.reason });
       this.#want = false;
-      this.#setState(clean ? BackendState.Stopped : BackendState.Failed);
+      this.setState(clean ? BackendState.Stopped : BackendState.Failed);
       return;
     }
     this.#restartHistory.push(now);
     this.#restarts++;
-    this.#setState(BackendState.Restarting);
-    this.#emit({ type: 'restarting', backend: this.name, attempt: d.attempt, delayMs: d.delayMs });
-    this.#restartTimer = this.#clock.setTimeout(() => {
+    this.setState(BackendState.Restarting);
+    this.emit({ type: 'restarting', backend: this.name, attempt: d.attempt, delayMs: d.delayMs });
+    this.#restartTimer = this.clock.setTimeout(() => {
       this.#restartTimer = undefined;
-      if (!this.#want || this.#closed) return;
+      if (!this.#want || this.closed) return;
       this.#spawn().then(
-        () => this.#setState(BackendState.Running),
+        () => this.setState(BackendState.Running),
         (err: Error) => {
           this.#lastError = err.message;
           this.#want = false;
-          this.#emit({ type: 'gave-up', backend: this.name, restarts: this.#restarts, reason: err.message });
+          this.emit({ type: 'gave-up', backend: this.name, restarts: this.#restarts, reason: err.message });
         },
       );
     }, d.delayMs);
   }
 
   start(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError(`backend ${this.name}`));
+    if (this.closed) return Promise.reject(new ClosedError(`backend ${this.name}`));
     if (this.#starting) return this.#starting;
-    if (this.#want && this.#state === BackendState.Running) return Promise.resolve();
+    if (this.#want && this.state === BackendState.Running) return Promise.resolve();
     this.#starting = this.#start().finally(() => (this.#starting = undefined));
     return this.#starting;
   }
@@ -299,15 +274,15 @@ class ProcessBackend implements Backend {
     this.#restartHistory = [];
     this.#restarts = 0;
     this.#lastError = undefined;
-    this.#setState(BackendState.Starting);
+    this.setState(BackendState.Starting);
     if (!this.#run) await this.#spawn();
-    const deadline = this.#clock.now() + this.#o.startTimeoutMs;
+    const deadline = this.clock.now() + this.#o.startTimeoutMs;
     let last: HealthResult | undefined;
     // A failover waits for this: the first probe 10 ms after the spawn, then backing off (×2) to the
     // steady-state interval.
     let pollMs = Math.min(10, this.#o.healthIntervalMs);
     for (;;) {
-      if (this.#state === BackendState.Failed || !this.#want) {
+      if (this.state === BackendState.Failed || !this.#want) {
         throw new BackendError(
           BackendErrorCode.StartFailed,
           `backend ${this.name} (${this.#o.command}) failed while starting: ${this.#lastError ?? 'stopped'}. Last output:\n${this.#lines.slice(-10).join('\n')}`,
@@ -317,17 +292,17 @@ class ProcessBackend implements Backend {
         last = await this.health();
         if (last.healthy) break;
       }
-      if (this.#clock.now() >= deadline) {
+      if (this.clock.now() >= deadline) {
         await this.stop();
         throw new BackendError(
           BackendErrorCode.Unhealthy,
           `backend ${this.name} did not become healthy within ${this.#o.startTimeoutMs} ms (last probe: ${last?.detail ?? 'none'}); it was stopped. Last output:\n${this.#lines.slice(-10).join('\n')}`,
         );
       }
-      await this.#clock.sleep(Math.min(pollMs, Math.max(1, deadline - this.#clock.now())));
+      await this.clock.sleep(Math.min(pollMs, Math.max(1, deadline - this.clock.now())));
       pollMs = Math.min(pollMs * 2, this.#o.healthIntervalMs);
     }
-    this.#setState(BackendState.Running);
+    this.setState(BackendState.Running);
   }
 
   stop(): Promise<void> {
@@ -337,18 +312,18 @@ class ProcessBackend implements Backend {
   }
 
   async #stop(): Promise<void> {
-    if (this.#restartTimer) this.#clock.clearTimeout(this.#restartTimer);
+    if (this.#restartTimer) this.clock.clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
     // A restart between spawn() and its process's `spawn` event: wait for it, or the process it starts
     // would outlive the stop. A failed spawn started nothing.
     await this.#spawning?.catch(() => undefined);
     const run = this.#run;
     if (!run) {
-      if (this.#state !== BackendState.Failed) this.#setState(BackendState.Stopped);
+      if (this.state !== BackendState.Failed) this.setState(BackendState.Stopped);
       return;
     }
-    const t0 = this.#clock.now();
-    this.#setState(BackendState.Stopping);
+    const t0 = this.clock.now();
+    this.setState(BackendState.Stopping);
     killGroup(run.pgid, 'SIGCONT');
     killGroup(run.pgid, 'SIGTERM');
     const deadline = t0 + this.#o.graceMs;
@@ -356,13 +331,13 @@ class ProcessBackend implements Backend {
     // Wait for the leader to exit and the whole group to be empty, up to the grace period.
     let leaderGone = false;
     void run.exited.then(() => (leaderGone = true));
-    while (this.#clock.now() < deadline) {
+    while (this.clock.now() < deadline) {
       if (leaderGone && processGroupMembers(run.pgid).length === 0) break;
-      await this.#clock.sleep(Math.min(50, Math.max(1, deadline - this.#clock.now())));
+      await this.clock.sleep(Math.min(50, Math.max(1, deadline - this.clock.now())));
     }
     if (!leaderGone || processGroupMembers(run.pgid).length > 0) {
       escalated = true;
-      this.#log.warn('grace period over: SIGKILL to the process group', {
+      this.log.warn('grace period over: SIGKILL to the process group', {
         pgid: run.pgid,
         graceMs: this.#o.graceMs,
       });
@@ -371,21 +346,21 @@ class ProcessBackend implements Backend {
     await run.exited;
     for (let i = 0; i < 100 && processGroupMembers(run.pgid).length > 0; i++) {
       killGroup(run.pgid, 'SIGKILL');
-      await this.#clock.sleep(20);
+      await this.clock.sleep(20);
     }
     const left = processGroupMembers(run.pgid);
     liveGroups.delete(run.pgid);
     if (left.length) {
-      this.#setState(BackendState.Failed);
+      this.setState(BackendState.Failed);
       throw new BackendError(
         BackendErrorCode.StopFailed,
         `backend ${this.name}: processes ${left.map((p) => `${p.pid} (${p.comm})`).join(', ')} survive SIGKILL (uninterruptible sleep?); check them with ps`,
       );
     }
-    const durationMs = this.#clock.now() - t0;
-    this.#log.info('stopped', { escalated, durationMs });
-    this.#emit({ type: 'stopped', backend: this.name, escalated, durationMs });
-    this.#setState(BackendState.Stopped);
+    const durationMs = this.clock.now() - t0;
+    this.log.info('stopped', { escalated, durationMs });
+    this.emit({ type: 'stopped', backend: this.name, escalated, durationMs });
+    this.setState(BackendState.Stopped);
   }
 
   /** Stop (SIGTERM, SIGKILL after the grace) then start and wait for health. */
@@ -396,7 +371,7 @@ class ProcessBackend implements Backend {
 
   health(): Promise<HealthResult> {
     if (!this.#run)
-      return Promise.resolve({ healthy: false, detail: `not running (${this.#state})`, latencyMs: 0 });
+      return Promise.resolve({ healthy: false, detail: `not running (${this.state})`, latencyMs: 0 });
     if (this.#o.health.type === 'none')
       return Promise.resolve({ healthy: true, detail: `running, pid ${this.#run.pgid}`, latencyMs: 0 });
     return probe(this.#o.health);
@@ -405,12 +380,12 @@ class ProcessBackend implements Backend {
   status(): Promise<BackendStatus> {
     return Promise.resolve({
       kind: this.kind,
-      state: this.#state,
+      state: this.state,
       pid: this.#run?.pgid,
       exitCode: this.#lastExit?.exitCode,
       signal: this.#lastExit?.signal,
       restarts: this.#restarts,
-      sinceWallMs: this.#since,
+      sinceWallMs: this.sinceWallMs,
       detail: { command: this.#o.command, args: this.#o.args, lastError: this.#lastError },
     });
   }
@@ -419,9 +394,9 @@ class ProcessBackend implements Backend {
     return Promise.resolve(this.#lines.slice(-(opts.lines ?? 100)));
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       await this.stop();
     } finally {
@@ -429,10 +404,6 @@ class ProcessBackend implements Backend {
       this.#file = undefined;
       if (file) await new Promise<void>((r) => file.end(r));
     }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ClosedError, type Clock, type Logger } from '@gc/core';
+import { ClosedError } from '@gc/core';
+import { BuiltinBackend } from './base.js';
 import { defineBackend } from './define.js';
 import { BackendError, BackendErrorCode, CommandFailedError } from './errors.js';
 import { runTool, type ExecResult } from './exec.js';
@@ -20,8 +21,6 @@ import {
   BackendState,
   type Backend,
   type BackendContext,
-  type BackendEvent,
-  type BackendStateValue,
   type BackendStatus,
   type HealthCheck,
   type HealthResult,
@@ -94,17 +93,10 @@ export function systemdUnavailableReason(marker = '/run/systemd/system'): string
   return `systemd is not the init system here (PID 1 is ${JSON.stringify(pid1Name())}, ${marker} does not exist)`;
 }
 
-class SystemdBackend implements Backend {
+class SystemdBackend extends BuiltinBackend implements Backend {
   readonly kind = 'systemd';
-  readonly name: string;
   readonly #o: SystemdBackendOptions;
   readonly #unit: string;
-  readonly #log: Logger;
-  readonly #clock: Clock;
-  readonly #emit: (e: BackendEvent) => void;
-  #state: BackendStateValue = BackendState.Stopped;
-  #since = Date.now();
-  #closed = false;
   #startRestarts = 0;
   #last: UnitInfo | undefined;
 
@@ -114,26 +106,10 @@ class SystemdBackend implements Backend {
         BackendErrorCode.StartFailed,
         'systemd backend needs options.unit (the unit to control)',
       );
+    const unit = normalizeUnit(o.unit);
+    super('systemd', ctx, { unit });
     this.#o = o;
-    this.#unit = normalizeUnit(o.unit);
-    this.name = ctx.name;
-    this.#clock = ctx.clock;
-    this.#log = ctx.logger.child({ backend: ctx.name, kind: 'systemd', unit: this.#unit });
-    this.#emit = (e) => {
-      try {
-        ctx.onEvent(e);
-      } catch (err) {
-        this.#log.error('backend event listener threw', { err });
-      }
-    };
-  }
-
-  #setState(to: BackendStateValue): void {
-    const from = this.#state;
-    if (from === to) return;
-    this.#state = to;
-    this.#since = this.#clock.wallNow();
-    this.#emit({ type: 'state', backend: this.name, from, to });
+    this.#unit = unit;
   }
 
   #scope() {
@@ -212,80 +188,72 @@ class SystemdBackend implements Backend {
   }
 
   async start(): Promise<void> {
-    if (this.#closed) throw new ClosedError(`backend ${this.name}`);
+    if (this.closed) throw new ClosedError(`backend ${this.name}`);
     const before = await this.show();
-    if (before.activeState === 'active' && this.#state === BackendState.Running) return;
+    if (before.activeState === 'active' && this.state === BackendState.Running) return;
     await this.#launch('start', before);
   }
 
   /** `systemctl restart` and wait for active and healthy again (the coordinator's restart path). */
   async restart(): Promise<void> {
-    if (this.#closed) throw new ClosedError(`backend ${this.name}`);
+    if (this.closed) throw new ClosedError(`backend ${this.name}`);
     await this.#launch('restart', await this.show());
   }
 
   async #launch(verb: 'start' | 'restart', before: UnitInfo): Promise<void> {
     if (this.#o.notify && before.type && before.type !== 'notify') {
-      this.#log.warn(
+      this.log.warn(
         `options.notify is set but ${this.#unit} has Type=${before.type}; start waits for active only`,
       );
     }
     this.#startRestarts = before.restarts;
-    this.#setState(BackendState.Starting);
+    this.setState(BackendState.Starting);
     // A unit left failed by an earlier run would read as "failed" before the new job runs.
     if (before.activeState === 'failed') {
       const r = await this.#tool('systemctl', systemctlResetFailedArgs(this.#scope(), this.#unit));
       if (r.exitCode !== 0) throw this.#failure(r, 'resetting');
     }
     if (verb === 'restart' || before.activeState !== 'active') await this.#verb(verb);
-    const deadline = this.#clock.now() + this.#o.startTimeoutMs;
-    let last = 'not probed';
-    for (;;) {
-      const info = await this.show();
-      if (info.activeState === 'active') {
-        const h = await this.health();
-        if (h.healthy) break;
-        last = h.detail;
-      } else if (info.activeState === 'failed') {
-        this.#setState(BackendState.Failed);
-        const logs = await this.logs({ lines: 10 }).catch(() => []);
-        throw new BackendError(
-          BackendErrorCode.StartFailed,
-          `unit ${this.#unit} failed to start (result ${info.result}, exit status ${info.execMainStatus}). journalctl says:\n${logs.join('\n')}`,
-        );
-      } else {
+    await this.pollUntilReady(
+      this.#o.startTimeoutMs,
+      this.#o.pollIntervalMs,
+      async () => {
+        const info = await this.show();
+        if (info.activeState === 'active') {
+          const h = await this.health();
+          return h.healthy || h.detail;
+        }
+        if (info.activeState === 'failed') {
+          throw await this.failStart(
+            `unit ${this.#unit} failed to start (result ${info.result}, exit status ${info.execMainStatus}). journalctl says:`,
+          );
+        }
         // A Type=notify unit stays activating until it sends READY=1.
-        last = `${info.activeState}/${info.subState}`;
-      }
-      if (this.#clock.now() >= deadline) {
-        this.#setState(BackendState.Failed);
-        throw new BackendError(
-          BackendErrorCode.Unhealthy,
-          `unit ${this.#unit} was not active and healthy within ${this.#o.startTimeoutMs} ms (last: ${last})${this.#o.notify ? '; a Type=notify unit must send READY=1' : ''}`,
-        );
-      }
-      await this.#clock.sleep(this.#o.pollIntervalMs);
-    }
-    this.#log.info('unit active', { pid: this.#last?.mainPid });
-    this.#emit({ type: 'started', backend: this.name, pid: this.#last?.mainPid });
-    this.#setState(BackendState.Running);
+        return `${info.activeState}/${info.subState}`;
+      },
+      (last) =>
+        `unit ${this.#unit} was not active and healthy within ${this.#o.startTimeoutMs} ms (last: ${last})${this.#o.notify ? '; a Type=notify unit must send READY=1' : ''}`,
+    );
+    this.log.info('unit active', { pid: this.#last?.mainPid });
+    this.emit({ type: 'started', backend: this.name, pid: this.#last?.mainPid });
+    this.setState(BackendState.Running);
   }
 
   async stop(): Promise<void> {
-    const t0 = this.#clock.now();
+    const t0 = this.clock.now();
     const info = await this.show();
     if (info.activeState === 'inactive' || info.activeState === 'failed') {
-      this.#setState(BackendState.Stopped);
+      this.setState(BackendState.Stopped);
       return;
     }
-    this.#setState(BackendState.Stopping);
+    this.setState(BackendState.Stopping);
     await this.#verb('stop');
     let escalated = false;
     const deadline = t0 + this.#o.stopTimeoutMs;
     for (;;) {
       const now = await this.show();
       if (now.activeState === 'inactive' || now.activeState === 'failed') break;
-      if (this.#clock.now() >= deadline) {
+      if (this.clock.now() >= deadline) {
         if (escalated) {
           throw new BackendError(
             BackendErrorCode.StopFailed,
@@ -293,14 +261,14 @@ class SystemdBackend implements Backend {
           );
         }
         escalated = true;
-        this.#log.warn('stop timeout: SIGKILL to the unit', { stopTimeoutMs: this.#o.stopTimeoutMs });
+        this.log.warn('stop timeout: SIGKILL to the unit', { stopTimeoutMs: this.#o.stopTimeoutMs });
         const r = await this.#tool('systemctl', systemctlKillArgs(this.#scope(), this.#unit, 'SIGKILL'));
         if (r.exitCode !== 0) throw this.#failure(r, 'killing');
       }
-      await this.#clock.sleep(this.#o.pollIntervalMs);
+      await this.clock.sleep(this.#o.pollIntervalMs);
     }
-    this.#emit({ type: 'stopped', backend: this.name, escalated, durationMs: this.#clock.now() - t0 });
-    this.#setState(BackendState.Stopped);
+    this.emit({ type: 'stopped', backend: this.name, escalated, durationMs: this.clock.now() - t0 });
+    this.setState(BackendState.Stopped);
   }
 
   async health(): Promise<HealthResult> {
@@ -318,12 +286,12 @@ class SystemdBackend implements Backend {
     const info = await this.show();
     return {
       kind: this.kind,
-      state: this.#state,
+      state: this.state,
       pid: info.mainPid,
       exitCode: info.execMainStatus,
       signal: undefined,
       restarts: Math.max(0, info.restarts - this.#startRestarts),
-      sinceWallMs: this.#since,
+      sinceWallMs: this.sinceWallMs,
       detail: {
         unit: this.#unit,
         activeState: info.activeState,
@@ -338,16 +306,6 @@ class SystemdBackend implements Backend {
     const r = await this.#tool('journalctl', journalctlArgs(this.#scope(), this.#unit, opts.lines ?? 100));
     if (r.exitCode !== 0) throw this.#failure(r, 'reading the journal of');
     return r.stdout.split('\n').filter((l) => l !== '');
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#state !== BackendState.Stopped) await this.stop();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

@@ -54,9 +54,12 @@ export {
   parseEpoch,
 } from './epoch.js';
 export type { Epoch, EpochStore, Fence } from './epoch.js';
-export { fencedKv } from './fenced-kv.js';
+export { decodeFenced, fencedKv } from './fenced-kv.js';
 export type { FencedKv, FencedKvBucket, FencedKvOptions, FencedEntry } from './fenced-kv.js';
 export { withTimeout } from './util.js';
+export { runCommand } from './exec.js';
+export type { CommandResult, RunCommandOptions } from './exec.js';
+export { getOrCreateMetric, sharedCounter, sharedGauge, sharedHistogram } from './metrics.js';
 export { PushQueue } from './queue.js';
 export type { AppComponent, AuditSeverity, ComponentContext, ComponentTransition } from './component.js';
 export {
@@ -70,3 +73,5 @@ export {
   isNatsTimeout,
   isAuthorizationError,
 } from './nats-errors.js';
+export { checkConfig, configFields } from './config-issues.js';
+export type { ConfigIssue } from './config-issues.js';

@@ -1,4 +1,5 @@
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { sharedGauge, sharedHistogram } from '@gc/core';
+import type { Registry } from 'prom-client';
 import { ElectionState, type ElectionStateValue } from './types.js';
 
 /** Transitions whose durations are recorded in `gc_election_transition_seconds`. */
@@ -13,10 +14,6 @@ export interface ElectionMetrics {
 
 const noop: ElectionMetrics = { epoch: () => undefined, state: () => undefined, transition: () => undefined };
 
-function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /**
  * Metrics on `registry` (shared by every election in the process, told apart by labels):
  * - `gc_election_epoch{bucket,key,node}`: epoch of the current grant (this node's while leader);
@@ -29,39 +26,23 @@ export function electionMetrics(
   labels: { bucket: string; key: string; node: string },
 ): ElectionMetrics {
   if (!registry) return noop;
-  const epoch = getOrCreate(
-    registry,
-    'gc_election_epoch',
-    () =>
-      new Gauge({
-        name: 'gc_election_epoch',
-        help: 'Fencing epoch of the current leadership grant',
-        labelNames: ['bucket', 'key', 'node'],
-        registers: [registry],
-      }),
-  );
-  const state = getOrCreate(
+  const epoch = sharedGauge(registry, 'gc_election_epoch', 'Fencing epoch of the current leadership grant', [
+    'bucket',
+    'key',
+    'node',
+  ]);
+  const state = sharedGauge(
     registry,
     'gc_election_state',
-    () =>
-      new Gauge({
-        name: 'gc_election_state',
-        help: 'Election state of this node (1 for the current state)',
-        labelNames: ['bucket', 'key', 'node', 'state'],
-        registers: [registry],
-      }),
+    'Election state of this node (1 for the current state)',
+    ['bucket', 'key', 'node', 'state'],
   );
-  const transition = getOrCreate(
+  const transition = sharedHistogram(
     registry,
     'gc_election_transition_seconds',
-    () =>
-      new Histogram({
-        name: 'gc_election_transition_seconds',
-        help: 'Duration of election transitions',
-        labelNames: ['bucket', 'key', 'node', 'transition'],
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10],
-        registers: [registry],
-      }),
+    'Duration of election transitions',
+    ['bucket', 'key', 'node', 'transition'],
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10],
   );
   return {
     epoch: (e) => epoch.set(labels, e),

@@ -1,3 +1,4 @@
+import { simulationSeeds, type PlantedBug } from '@gc/testkit';
 import { describe, expect, it } from 'vitest';
 import { loadMutant as loadMutantCode } from './mutants.js';
 import {
@@ -19,9 +20,7 @@ import {
 //                          GC_SIM_OPTIONS='{"faults":{"recreate":30}}': other simulation options, as JSON)
 //   GC_LONG_TESTS=1        5000 seeds instead of 500 (GC_SIM_SEEDS=<n> sets the count)
 
-const LONG = process.env.GC_LONG_TESTS === '1';
-const REPLAY = process.env.GC_SEED === undefined ? undefined : Number(process.env.GC_SEED);
-const SEEDS = Number(process.env.GC_SIM_SEEDS ?? (LONG ? 5000 : 500));
+const { long: LONG, replay: REPLAY, seeds: SEEDS } = simulationSeeds();
 /** Seeds per `it`, so that progress shows and each test has a timeout that fits it. */
 const CHUNK = 100;
 
@@ -39,20 +38,13 @@ const safety: InvariantName[] = [
 // the number of seeds the simulator may need to find a violation; the seed that finds it first is printed
 // (and replays with GC_SEED=<n> GC_SIM_MUTANT=<name>).
 
-interface Mutant {
-  name: string;
-  what: string;
-  line: string;
-  becomes: string;
-  within: number;
+interface Mutant extends PlantedBug<SimulationOptions> {
   /**
    * First seed tried (default 1). For the mutants only rare seeds catch, the search starts a little before the
    * seed that caught it when it was calibrated, so that the default run stays short; `GC_LONG_TESTS=1` starts
    * every search at seed 1.
    */
   from?: number;
-  /** Simulation options other than the defaults this mutant needs (the real code is checked with them too). */
-  options?: Partial<SimulationOptions>;
 }
 
 const mutants: Mutant[] = [

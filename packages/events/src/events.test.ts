@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { ConfigError, connect, InvalidNameError } from '@gc/core';
-import { findNatsServer, startServer, waitFor, type NatsServer, type ServerFlavor } from '@gc/testkit';
+import { ServerFixture, serverFlavors, waitFor } from '@gc/testkit';
 import {
   createEvents,
   DurableConflictError,
@@ -11,44 +10,31 @@ import {
   PayloadTooLargeError,
   type DeadLetter,
   type EventMessage,
-  type Events,
 } from './index.js';
 
-const compat = findNatsServer('2.10');
-if (!compat)
-  console.warn(
-    '[events] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
-  );
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors(
+  '[events] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
+);
 
 let seq = 0;
 const quiet = () => new Promise((r) => setTimeout(r, 150));
 
 describe.each(flavors)('events on nats-server (%s)', (flavor) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  const open: Events[] = [];
+  const nats = new ServerFixture({ server: { flavor }, connect: (url) => connect({ servers: url }) });
   const events = async (platform: string, app?: string, extra: Record<string, unknown> = {}) => {
-    const e = await createEvents(nc, {
+    const e = await createEvents(nats.nc, {
       platform,
       ...(app ? { app } : {}),
       nodeId: 'node-a',
       maxBytes: 8 << 20,
       ...extra,
     });
-    open.push(e);
+    nats.track(e);
     return e;
   };
 
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    for (const e of open) await e.close();
-    await nc.close();
-    await server.close();
-  });
+  beforeAll(() => nats.start());
+  afterAll(() => nats.close());
 
   it('publishes and receives app-internal and platform-wide JSON events with wildcard topics', async () => {
     const p = `e${++seq}`;
@@ -81,7 +67,7 @@ describe.each(flavors)('events on nats-server (%s)', (flavor) => {
       ['node.joined.eu', `${p}.events.node.joined.eu`],
     ]);
     expect(wide[1]!.source).toEqual({ node: 'node-a' });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const wideInfo = await jsm.streams.info(`${p}_events`);
     expect(wideInfo.config.subjects).toEqual([`${p}.events.>`]);
     expect(wideInfo.state.messages).toBe(2);
@@ -134,13 +120,15 @@ describe.each(flavors)('events on nats-server (%s)', (flavor) => {
     await expect(a.subscribe('x', () => undefined, { durable: 'bad.name' })).rejects.toBeInstanceOf(
       InvalidNameError,
     );
-    await expect(createEvents(nc, { platform: p, app: 'Bad_App' })).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(createEvents(nats.nc, { platform: p, app: 'Bad_App' })).rejects.toBeInstanceOf(
+      InvalidNameError,
+    );
     // A received payload that is not JSON: the handler is not called; onError gets an InvalidPayloadError.
     const errors: Error[] = [];
     const c = await events(p, 'orders', { onError: (err: Error) => errors.push(err) });
     const got: unknown[] = [];
     await c.subscribe('raw', (e) => void got.push(e.data));
-    nc.publish(`${p}.orders.events.raw`, 'not json {');
+    nats.nc.publish(`${p}.orders.events.raw`, 'not json {');
     await c.publish('raw', { ok: true });
     await waitFor(() => got.length === 1 && errors.length === 1);
     expect(got).toEqual([{ ok: true }]);
@@ -189,7 +177,7 @@ describe.each(flavors)('events on nats-server (%s)', (flavor) => {
     );
     await a.publish('flaky', { n: 1, failTimes: 2 }); // succeeds on the third delivery
     await a.publish('flaky', { n: 2, failTimes: 99 }); // never succeeds
-    nc.publish(`${p}.orders.events.flaky`, 'garbage');
+    nats.nc.publish(`${p}.orders.events.flaky`, 'garbage');
     await waitFor(() => dead.length === 2 && deadEvents.length === 2, { timeoutMs: 5000 });
     expect(attempts.get(1)).toEqual([1, 2, 3]);
     expect(attempts.get(2)).toEqual([1, 2, 3]);
@@ -235,7 +223,7 @@ describe.each(flavors)('events on nats-server (%s)', (flavor) => {
     await waitFor(() => q.length === 10);
     await quiet();
     expect(q).toHaveLength(10);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await expect(jsm.streams.info(`${p}_events`)).rejects.toThrow();
     await a.close();
     await expect(a.publish('q', 1)).rejects.toMatchObject({ code: 'GC_CLOSED' });

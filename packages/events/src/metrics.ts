@@ -1,5 +1,6 @@
 // Prometheus counters of @gc/events.
-import { Counter, type Registry } from 'prom-client';
+import { sharedCounter } from '@gc/core';
+import type { Counter, Registry } from 'prom-client';
 
 /** The events counters (absent without a registry). */
 export interface Metrics {
@@ -11,8 +12,7 @@ export interface Metrics {
 export function metrics(registry: Registry | undefined): Metrics {
   if (!registry) return { published: undefined, handled: undefined };
   const get = (name: string, help: string, labelNames: string[]) =>
-    (registry.getSingleMetric(name) as Counter | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] });
+    sharedCounter(registry, name, help, labelNames);
   return {
     published: get('gc_events_published_total', 'Events published', ['platform', 'app', 'scope']),
     handled: get(

@@ -3,12 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect, createFence, FakeClock, FencedError } from '@gc/core';
-import { findNatsServer, startServer, waitFor, type NatsServer, type ServerFlavor } from '@gc/testkit';
+import { serverFlavors, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import { createLocks, LockLostError, type Lease } from './index.js';
 
-const compat = findNatsServer('2.10');
-if (!compat) console.warn('[locks] skipping the nats-server 2.10.x fake-clock run: no 2.10 binary');
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors('[locks] skipping the nats-server 2.10.x fake-clock run: no 2.10 binary');
 
 describe.each(flavors)('lock expiry on the contender clock (nats-server %s)', (flavor) => {
   let server: NatsServer;

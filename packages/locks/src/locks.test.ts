@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import { ConfigError, connect, createFence, FencedError, InvalidNameError } from '@gc/core';
-import { findNatsServer, startServer, type NatsServer, type ServerFlavor } from '@gc/testkit';
+import { ServerFixture, serverFlavors } from '@gc/testkit';
 import {
   createLocks,
   LockErrorCode,
@@ -13,38 +12,25 @@ import {
   NotLockOwnerError,
   PermitsMismatchError,
   type LockEvent,
-  type Locks,
 } from './index.js';
 
-const compat = findNatsServer('2.10');
-if (!compat)
-  console.warn(
-    '[locks] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
-  );
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors(
+  '[locks] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
+);
 
 let bucketSeq = 0;
 
 describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  const open: Locks[] = [];
+  const nats = new ServerFixture({ server: { flavor }, connect: (url) => connect({ servers: url }) });
   const locks = async (owner: string, extra: Record<string, unknown> = {}, bucket?: string) => {
-    const l = await createLocks(nc, { bucket: bucket ?? `t${bucketSeq}_locks`, owner, ...extra });
-    open.push(l);
+    const l = await createLocks(nats.nc, { bucket: bucket ?? `t${bucketSeq}_locks`, owner, ...extra });
+    nats.track(l);
     return l;
   };
   const fresh = () => `t${++bucketSeq}_locks`;
 
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    for (const l of open) await l.close();
-    await nc.close();
-    await server.close();
-  });
+  beforeAll(() => nats.start());
+  afterAll(() => nats.close());
 
   it('grants with strictly increasing epochs, shows the holder and releases', async () => {
     const bucket = fresh();
@@ -103,8 +89,8 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
     expect(() => a.semaphore('s.1', { permits: 2 })).toThrow(/invalid semaphore name/);
     await expect(a.acquire('ok', { ttlMs: 5 })).rejects.toBeInstanceOf(ConfigError);
     expect(() => a.semaphore('s', { permits: 0 })).toThrow(ConfigError);
-    await expect(createLocks(nc, { bucket: 'bad.bucket', owner: 'x' })).rejects.toThrow(/locks.bucket/);
-    await expect(createLocks(nc, { bucket: 'ok', owner: 'a b' })).rejects.toThrow(/locks.owner/);
+    await expect(createLocks(nats.nc, { bucket: 'bad.bucket', owner: 'x' })).rejects.toThrow(/locks.bucket/);
+    await expect(createLocks(nats.nc, { bucket: 'ok', owner: 'a b' })).rejects.toThrow(/locks.owner/);
     await expect(a.forceRelease('ok', { reason: '  ' })).rejects.toThrow(/reason is required/);
   });
 
@@ -236,7 +222,7 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
     const a = await locks('node-a', {}, bucket);
     const l1 = await a.acquire('del');
     await l1.release();
-    const kv = await new Kvm(nc).open(bucket);
+    const kv = await new Kvm(nats.nc).open(bucket);
     await kv.purge('del'); // an operator's `nats kv purge`
     const l2 = await a.acquire('del');
     expect(l2.epoch).toBe(l1.epoch + 1);
@@ -245,7 +231,7 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
 
   it('close() releases held leases at once and is idempotent', async () => {
     const bucket = fresh();
-    const a = await createLocks(nc, { bucket, owner: 'node-a' });
+    const a = await createLocks(nats.nc, { bucket, owner: 'node-a' });
     const b = await locks('node-b', {}, bucket);
     await a.acquire('c1', { ttlMs: 60_000 });
     await a.semaphore('c2', { permits: 1 }).acquire({ ttlMs: 60_000 });

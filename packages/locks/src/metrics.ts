@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { sharedCounter, sharedGauge, sharedHistogram } from '@gc/core';
+import type { Registry } from 'prom-client';
 
 /** The metrics of one `Locks` instance (no-ops without a registry). */
 export interface LockMetrics {
@@ -15,10 +16,6 @@ const noop: LockMetrics = {
   forced: () => undefined,
 };
 
-function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /**
  * Metrics on `registry`, shared by every `Locks` instance of the process and told apart by labels:
  * - `gc_locks_held{bucket,owner}`: leases held now;
@@ -31,51 +28,25 @@ export function lockMetrics(
   labels: { bucket: string; owner: string },
 ): LockMetrics {
   if (!registry) return noop;
-  const held = getOrCreate(
-    registry,
-    'gc_locks_held',
-    () =>
-      new Gauge({
-        name: 'gc_locks_held',
-        help: 'Lock leases held by this process',
-        labelNames: ['bucket', 'owner'],
-        registers: [registry],
-      }),
-  );
-  const acquire = getOrCreate(
+  const held = sharedGauge(registry, 'gc_locks_held', 'Lock leases held by this process', [
+    'bucket',
+    'owner',
+  ]);
+  const acquire = sharedHistogram(
     registry,
     'gc_locks_acquire_seconds',
-    () =>
-      new Histogram({
-        name: 'gc_locks_acquire_seconds',
-        help: 'Time spent acquiring locks',
-        labelNames: ['bucket', 'owner', 'result'],
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
-        registers: [registry],
-      }),
+    'Time spent acquiring locks',
+    ['bucket', 'owner', 'result'],
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
   );
-  const lost = getOrCreate(
-    registry,
-    'gc_locks_lost_total',
-    () =>
-      new Counter({
-        name: 'gc_locks_lost_total',
-        help: 'Lock leases lost while held',
-        labelNames: ['bucket', 'owner'],
-        registers: [registry],
-      }),
-  );
-  const forced = getOrCreate(
-    registry,
-    'gc_locks_forced_total',
-    () =>
-      new Counter({
-        name: 'gc_locks_forced_total',
-        help: 'Force-releases made by this owner',
-        labelNames: ['bucket', 'owner'],
-        registers: [registry],
-      }),
-  );
+  const lost = sharedCounter(registry, 'gc_locks_lost_total', 'Lock leases lost while held', [
+    'bucket',
+    'owner',
+  ]);
+  const forced = sharedCounter(registry, 'gc_locks_forced_total', 'Force-releases made by this owner', [
+    'bucket',
+    'owner',
+  ]);
   return {
     held: (d) => held.inc(labels, d),
     acquired: (s, result) => acquire.observe({ ...labels, result }, s),

@@ -1,17 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { ConfigError, connect, InvalidNameError } from '@gc/core';
-import { findNatsServer, startServer, waitFor, type NatsServer, type ServerFlavor } from '@gc/testkit';
+import { ServerFixture, serverFlavors, waitFor } from '@gc/testkit';
 import { createMembership, type Membership, type MembershipEvent } from './index.js';
 
-const compat = findNatsServer('2.10');
-if (!compat)
-  console.warn(
-    '[membership] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
-  );
-const flavors: ServerFlavor[] = compat ? ['default', '2.10'] : ['default'];
+const flavors = serverFlavors(
+  '[membership] skipping the nats-server 2.10.x runs: no 2.10 binary (run scripts/provision-nats.sh)',
+);
 
 let platformSeq = 0;
 
@@ -26,24 +22,20 @@ function collect(m: Membership, initial = true): { events: MembershipEvent[]; st
 }
 
 describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  const open: Membership[] = [];
-  const join = async (platform: string, nodeId: string, extra: Record<string, unknown> = {}, conn = nc) => {
+  const nats = new ServerFixture({ server: { flavor }, connect: (url) => connect({ servers: url }) });
+  const join = async (
+    platform: string,
+    nodeId: string,
+    extra: Record<string, unknown> = {},
+    conn = nats.nc,
+  ) => {
     const m = await createMembership(conn, { platform, nodeId, heartbeatMs: 200, ...extra });
-    open.push(m);
+    nats.track(m);
     return m;
   };
 
-  beforeAll(async () => {
-    server = await startServer({ flavor });
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    for (const m of open) await m.close();
-    await nc.close();
-    await server.close();
-  });
+  beforeAll(() => nats.start());
+  afterAll(() => nats.close());
 
   it('nodes join with labels, apps and version, and see each other', async () => {
     const p = `p${++platformSeq}`;
@@ -81,7 +73,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
   it('a polite close deletes the record at once: others see leave (left)', async () => {
     const p = `p${++platformSeq}`;
     const a = await join(p, 'node-a');
-    const b = await createMembership(nc, { platform: p, nodeId: 'node-b', heartbeatMs: 200 });
+    const b = await createMembership(nats.nc, { platform: p, nodeId: 'node-b', heartbeatMs: 200 });
     await waitFor(async () => (await a.members()).length === 2);
     const seen = collect(a, false);
     const t0 = performance.now();
@@ -99,7 +91,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     const p = `p${++platformSeq}`;
     const registry = new Registry();
     const a = await join(p, 'node-a', { registry });
-    const nc2 = await connect({ servers: server.url });
+    const nc2 = await connect({ servers: nats.server.url });
     await createMembership(nc2, { platform: p, nodeId: 'node-b', heartbeatMs: 200 }); // never closed
     await waitFor(async () => (await a.members()).length === 2);
     const seen = collect(a, false);
@@ -112,7 +104,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     expect(tookMs).toBeLessThan(600 + 500);
     expect((await a.members()).map((m) => m.nodeId)).toEqual(['node-a']);
     // The observer removed the stale record, so a newcomer does not see the dead node.
-    const kv = await new Kvm(nc).open(`${p}_membership`);
+    const kv = await new Kvm(nats.nc).open(`${p}_membership`);
     await waitFor(async () => (await kv.get('node-b'))?.operation !== 'PUT');
     const c = await join(p, 'node-c', { observeOnly: true });
     expect((await c.members()).map((m) => m.nodeId)).toEqual(['node-a']);
@@ -122,7 +114,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
 
   it('a crashed record with no observer running: removed by the server TTL on 2.11+, kept on 2.10', async () => {
     const p = `p${++platformSeq}`;
-    const nc2 = await connect({ servers: server.url });
+    const nc2 = await connect({ servers: nats.server.url });
     const b = await createMembership(nc2, {
       platform: p,
       nodeId: 'node-b',
@@ -131,7 +123,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     });
     expect(b.perKeyTtl).toBe(flavor === 'default');
     await nc2.close(); // crash; nobody watches
-    const kv = await new Kvm(nc).open(`${p}_membership`);
+    const kv = await new Kvm(nats.nc).open(`${p}_membership`);
     expect((await kv.get('node-b'))?.operation).toBe('PUT');
     if (flavor === 'default') {
       // serverTtlMs 1000 → per-key TTL "1s".
@@ -171,7 +163,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
   it('observers do not appear; a restarted node replaces its old record', async () => {
     const p = `p${++platformSeq}`;
     const obs = await join(p, 'cli', { observeOnly: true });
-    const nc2 = await connect({ servers: server.url });
+    const nc2 = await connect({ servers: nats.server.url });
     await createMembership(nc2, { platform: p, nodeId: 'node-a', heartbeatMs: 200 });
     await nc2.close(); // crashed …
     const again = await join(p, 'node-a'); // … and restarted at once with the same id
@@ -184,26 +176,26 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
   });
 
   it('refuses bad node ids, labels, apps and unsafe timings with clear errors', async () => {
-    await expect(createMembership(nc, { platform: 'p', nodeId: 'a.b' })).rejects.toBeInstanceOf(
+    await expect(createMembership(nats.nc, { platform: 'p', nodeId: 'a.b' })).rejects.toBeInstanceOf(
       InvalidNameError,
     );
-    await expect(createMembership(nc, { platform: 'Bad_P', nodeId: 'a' })).rejects.toThrow(
+    await expect(createMembership(nats.nc, { platform: 'Bad_P', nodeId: 'a' })).rejects.toThrow(
       /invalid platform name/,
     );
     await expect(
-      createMembership(nc, { platform: 'p', nodeId: 'a', labels: { 'bad key': 'x' } }),
+      createMembership(nats.nc, { platform: 'p', nodeId: 'a', labels: { 'bad key': 'x' } }),
     ).rejects.toThrow(/invalid label name "bad key"/);
     await expect(
-      createMembership(nc, { platform: 'p', nodeId: 'a', labels: { zone: 5 as unknown as string } }),
+      createMembership(nats.nc, { platform: 'p', nodeId: 'a', labels: { zone: 5 as unknown as string } }),
     ).rejects.toThrow(/membership.labels.zone/);
-    await expect(createMembership(nc, { platform: 'p', nodeId: 'a', apps: ['Orders'] })).rejects.toThrow(
+    await expect(createMembership(nats.nc, { platform: 'p', nodeId: 'a', apps: ['Orders'] })).rejects.toThrow(
       /invalid app name/,
     );
     await expect(
-      createMembership(nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, failAfterMs: 600 }),
+      createMembership(nats.nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, failAfterMs: 600 }),
     ).rejects.toThrow(/failAfterMs ≥ 2 × heartbeatMs/);
     await expect(
-      createMembership(nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, serverTtlMs: 1000 }),
+      createMembership(nats.nc, { platform: 'p', nodeId: 'a', heartbeatMs: 500, serverTtlMs: 1000 }),
     ).rejects.toThrow(/serverTtlMs ≥ failAfterMs/);
     const a = await join(`p${++platformSeq}`, 'node-a');
     await expect(a.updateLabels({ 'x.y': 'z' })).rejects.toBeInstanceOf(InvalidNameError);

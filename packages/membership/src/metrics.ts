@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { sharedCounter, sharedGauge } from '@gc/core';
+import type { Registry } from 'prom-client';
 
 /** The metrics of one membership (no-ops without a registry). */
 export interface MembershipMetrics {
@@ -13,10 +14,6 @@ const noop: MembershipMetrics = {
   heartbeatFailed: () => undefined,
 };
 
-function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /**
  * Metrics on `registry`:
  * - `gc_membership_members{bucket,node}`: live members this node sees;
@@ -28,38 +25,21 @@ export function membershipMetrics(
   labels: { bucket: string; node: string },
 ): MembershipMetrics {
   if (!registry) return noop;
-  const members = getOrCreate(
-    registry,
-    'gc_membership_members',
-    () =>
-      new Gauge({
-        name: 'gc_membership_members',
-        help: 'Live members seen by this node',
-        labelNames: ['bucket', 'node'],
-        registers: [registry],
-      }),
-  );
-  const events = getOrCreate(
+  const members = sharedGauge(registry, 'gc_membership_members', 'Live members seen by this node', [
+    'bucket',
+    'node',
+  ]);
+  const events = sharedCounter(
     registry,
     'gc_membership_events_total',
-    () =>
-      new Counter({
-        name: 'gc_membership_events_total',
-        help: 'Membership events seen by this node',
-        labelNames: ['bucket', 'node', 'type'],
-        registers: [registry],
-      }),
+    'Membership events seen by this node',
+    ['bucket', 'node', 'type'],
   );
-  const failed = getOrCreate(
+  const failed = sharedCounter(
     registry,
     'gc_membership_heartbeat_failures_total',
-    () =>
-      new Counter({
-        name: 'gc_membership_heartbeat_failures_total',
-        help: 'Heartbeats of this node that failed to write',
-        labelNames: ['bucket', 'node'],
-        registers: [registry],
-      }),
+    'Heartbeats of this node that failed to write',
+    ['bucket', 'node'],
   );
   return {
     members: (n) => members.set(labels, n),

@@ -1,29 +1,10 @@
 // A node for the app-failover bench: an active-passive app whose process backend is an HTTP service.
-import { createPlatform } from '@gc/platform';
+import { electionFor, platformFromEnv, serviceBackend } from './_env-node.js';
 
 const port = Number(process.env.SERVICE_PORT);
-const platform = await createPlatform({
-  name: process.env.PLATFORM!,
-  nodeId: process.env.NODE_ID!,
-  nats: { servers: process.env.NATS_URL! },
-  dataDir: process.env.DATA_DIR!,
-  http: false,
-});
+const platform = await platformFromEnv();
 const ttlMs = Number(process.env.TTL_MS ?? 3000);
-const app = platform.app('web', {
-  election: { ttlMs, renewIntervalMs: ttlMs / 3, renewDeadlineMs: (ttlMs * 2) / 3, pollIntervalMs: 100 },
-  backend: {
-    type: 'process',
-    options: {
-      command: process.execPath,
-      args: [process.env.SERVICE!],
-      env: { PORT: String(port) },
-      health: { type: 'http', url: `http://127.0.0.1:${port}/` },
-      healthIntervalMs: 50,
-      graceMs: 1000,
-    },
-  },
-});
+const app = platform.app('web', { election: electionFor(ttlMs), backend: serviceBackend(port) });
 app.on(
   'onActive',
   ({ epoch }) =>

@@ -4,18 +4,12 @@
 // env: PLATFORM, NODE_ID (the host's name), NATS_URL, DATA_DIR, VIP, PORT, FAST ('1'), WARM ('1': backendRuns
 // 'always', the responder runs on the standby too, as keepalived's do).
 // IPC out: ready, active {epoch, backendPid, at}, phases {phases}.
-import { createPlatform } from '@gc/platform';
+import { platformFromEnv } from './_env-node.js';
 import { RESPONDER_SCRIPT } from './_vip-responder.js';
 
 const now = () => performance.timeOrigin + performance.now();
 const port = Number(process.env.PORT);
-const platform = await createPlatform({
-  name: process.env.PLATFORM!,
-  nodeId: process.env.NODE_ID!,
-  nats: { servers: process.env.NATS_URL! },
-  dataDir: process.env.DATA_DIR!,
-  http: false,
-});
+const platform = await platformFromEnv();
 const app = platform.app('web', {
   election: { fastFailover: process.env.FAST === '1' },
   vip: { address: process.env.VIP!, interface: 'eth0' },

@@ -18,39 +18,17 @@ if (ROLE === 'node') await runNode();
 else await runBench();
 
 async function runNode(): Promise<void> {
-  const { createPlatform } = await import('@gc/platform');
+  const { electionFor, platformFromEnv, serviceBackend } = await import('./_env-node.js');
   const send = (m: Record<string, unknown>) =>
     process.send?.({ ...m, t: performance.timeOrigin + performance.now() });
   const port = Number(process.env.SERVICE_PORT);
   const ttlMs = Number(process.env.TTL_MS ?? 3000);
   const dataDir = process.env.DATA_DIR!;
-  const platform = await createPlatform({
-    name: process.env.PLATFORM!,
-    nodeId: process.env.NODE_ID!,
-    nats: { servers: process.env.NATS_URL! },
-    dataDir,
-    http: false,
-  });
+  const platform = await platformFromEnv(dataDir);
   const app = platform.app('web', {
-    election: {
-      ttlMs,
-      renewIntervalMs: ttlMs / 3,
-      renewDeadlineMs: (ttlMs * 2) / 3,
-      pollIntervalMs: 100,
-      fastFailover: process.env.FAST === '1',
-    },
+    election: { ...electionFor(ttlMs), fastFailover: process.env.FAST === '1' },
     sqlite: { path: join(dataDir, 'web.db'), snapshotIntervalMs: 0 },
-    backend: {
-      type: 'process',
-      options: {
-        command: process.execPath,
-        args: [process.env.SERVICE!],
-        env: { PORT: String(port) },
-        health: { type: 'http', url: `http://127.0.0.1:${port}/` },
-        healthIntervalMs: 50,
-        graceMs: 1000,
-      },
-    },
+    backend: serviceBackend(port),
   });
   let writing = 0;
   app.on('onActive', ({ epoch }) => {

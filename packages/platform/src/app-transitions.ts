@@ -161,12 +161,7 @@ export class AppTransitions {
     this.setRole(AppRole.Activating);
     const started = this.#d.clock.now();
     const error = await tracer.startActiveSpan('gc.app.activate', async (span) => {
-      span.setAttributes({
-        'gc.app': this.#a.name,
-        'gc.node': this.#d.nodeId,
-        'gc.epoch': epoch,
-        'gc.reason': reason,
-      });
+      span.setAttributes(this.#spanAttributes(epoch, reason));
       let err: Error | undefined;
       try {
         const report = await this.#a.coordinator()!.activate(epoch);
@@ -222,12 +217,7 @@ export class AppTransitions {
     this.setRole(AppRole.Deactivating);
     const started = this.#d.clock.now();
     await tracer.startActiveSpan('gc.app.deactivate', async (span) => {
-      span.setAttributes({
-        'gc.app': this.#a.name,
-        'gc.node': this.#d.nodeId,
-        'gc.epoch': epoch,
-        'gc.reason': reason,
-      });
+      span.setAttributes(this.#spanAttributes(epoch, reason));
       let err: Error | undefined;
       this.#reason = reason;
       await this.#a
@@ -247,6 +237,11 @@ export class AppTransitions {
     this.#epoch = 0;
     this.setRole(this.#a.stopping() ? AppRole.Stopped : AppRole.Passive);
     this.#d.audit('app.deactivated', { epoch, reason, ms: Math.round(seconds * 1000) });
+  }
+
+  /** The attributes of this app's `gc.app.activate` and `gc.app.deactivate` spans. */
+  #spanAttributes(epoch: Epoch, reason: string): Record<string, string | number> {
+    return { 'gc.app': this.#a.name, 'gc.node': this.#d.nodeId, 'gc.epoch': epoch, 'gc.reason': reason };
   }
 
   /**

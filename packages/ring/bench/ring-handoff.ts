@@ -58,19 +58,11 @@ const rows: Record<string, unknown>[] = [];
 let pass = true;
 for (const P of SIZES) {
   const app = `h${P}`;
+  /** Member `id` of the ring of `P` partitions, on `nc`. */
+  const join = (nc: NatsConnection, id: string) =>
+    createRing(nc, { platform: 'bench', app, nodeId: id, partitions: P, settleMs: 0, logger: silentLogger });
   const base: Ring[] = [];
-  for (const id of ['a', 'b']) {
-    base.push(
-      await createRing(await conn(id), {
-        platform: 'bench',
-        app,
-        nodeId: id,
-        partitions: P,
-        settleMs: 0,
-        logger: silentLogger,
-      }),
-    );
-  }
+  for (const id of ['a', 'b']) base.push(await join(await conn(id), id));
   const obsNc = await conn('observer');
   const obs = await openRingObserver(obsNc, { platform: 'bench', app });
   const settled = async (members: string[], timeoutMs = 60_000) => {
@@ -101,14 +93,7 @@ for (const P of SIZES) {
     const id = `c${r + 1}`;
     const nc = await conn(id);
     const t0 = performance.now();
-    const joiner = await createRing(nc, {
-      platform: 'bench',
-      app,
-      nodeId: id,
-      partitions: P,
-      settleMs: 0,
-      logger: silentLogger,
-    });
+    const joiner = await join(nc, id);
     const tCreated = performance.now() - t0;
     const s = await settled(['a', 'b', id].sort());
     const ms = performance.now() - t0;

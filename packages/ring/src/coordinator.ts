@@ -2,30 +2,19 @@
 // changing, decides the partition map (fenced by its epoch) and tracks the moves it started.
 import { fencedKv, FencedError, WriteConflictError, type FencedKv, type TimerHandle } from '@gc/core';
 import type { Election } from '@gc/election';
-import type { KV } from '@nats-io/kv';
 import { planMoves } from './assign.js';
 import { isConflict } from './bucket.js';
-import type { RingMetrics } from './metrics.js';
-import { encodeJson, type MapRecord, type RingNames } from './records.js';
+import type { MemberContext } from './context.js';
+import { encodeJson, type MapRecord } from './records.js';
 import { S_OWNED, S_OWNING } from './tables.js';
-import type { RebalanceReasonValue, RingEvent, RingOptions } from './types.js';
-import type { RingView } from './view.js';
+import type { RebalanceReasonValue } from './types.js';
 
 /** Delay of a coordinator decision triggered by partition record changes (ms). */
 export const RECORD_DECISION_DELAY_MS = 20;
 
 /** What the coordinator uses of its ring member. */
-export interface CoordinatorContext {
-  readonly nodeId: string;
+export interface CoordinatorContext extends MemberContext {
   readonly bucket: string;
-  readonly partitionCount: number;
-  readonly kv: KV;
-  readonly names: RingNames;
-  readonly view: RingView;
-  readonly o: RingOptions;
-  readonly metrics: RingMetrics;
-  emit(event: RingEvent): void;
-  closed(): boolean;
   election(): Election | undefined;
 }
 

@@ -2,29 +2,19 @@
 // members), claiming a partition assigned to it (onOwn, then `owned`) and releasing one assigned elsewhere
 // (drain, onRelease, then `released`), with a bound on parallel record writes.
 import type { TimerHandle } from '@gc/core';
-import type { KV } from '@nats-io/kv';
 import { isConflict } from './bucket.js';
+import type { MemberContext } from './context.js';
 import type { MemberLease } from './lease.js';
 import { L_CLAIMING, L_IDLE, L_OWNING, L_RELEASING, L_SERVING, type LocalPartitions } from './local.js';
-import type { RingMetrics } from './metrics.js';
-import { encodeJson, type RingNames } from './records.js';
+import { encodeJson } from './records.js';
 import { S_NONE, S_OWNED, S_OWNING, S_RELEASED } from './tables.js';
-import type { PartitionRecord, RingEvent, RingOptions } from './types.js';
+import type { PartitionRecord, RingOptions } from './types.js';
 import type { RingView } from './view.js';
 
 /** What the hand-off uses of its ring member. */
-export interface HandoffContext {
-  readonly nodeId: string;
-  readonly partitionCount: number;
-  readonly kv: KV;
-  readonly names: RingNames;
-  readonly view: RingView;
-  readonly o: RingOptions;
-  readonly metrics: RingMetrics;
+export interface HandoffContext extends MemberContext {
   readonly local: LocalPartitions;
   readonly lease: MemberLease;
-  emit(event: RingEvent): void;
-  closed(): boolean;
   leaving(): boolean;
   /** True once createRing has returned. */
   started(): boolean;

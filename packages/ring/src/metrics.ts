@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { sharedCounter, sharedGauge, sharedHistogram } from '@gc/core';
+import type { Registry } from 'prom-client';
 
 /** The metrics of one ring member or router (no-ops without a registry). */
 export interface RingMetrics {
@@ -32,10 +33,6 @@ const noop: RingMetrics = {
   leaseLost: () => undefined,
 };
 
-function get<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 /**
  * Metrics on `registry`, shared by every ring of the process and told apart by labels (`platform`, `app`,
  * and `node` = this member):
@@ -56,11 +53,10 @@ export function ringMetrics(
 ): RingMetrics {
   if (!registry) return noop;
   const app = { platform: labels.platform, app: labels.app };
-  const reg = [registry];
   const g = (name: string, help: string, labelNames: string[]) =>
-    get(registry, name, () => new Gauge({ name, help, labelNames, registers: reg }));
+    sharedGauge(registry, name, help, labelNames);
   const c = (name: string, help: string, labelNames: string[]) =>
-    get(registry, name, () => new Counter({ name, help, labelNames, registers: reg }));
+    sharedCounter(registry, name, help, labelNames);
   const partitions = g('gc_ring_partitions', 'Partitions of the app', ['platform', 'app']);
   const owned = g('gc_ring_owned_partitions', 'Partitions this node serves', ['platform', 'app', 'node']);
   const nodes = g('gc_ring_node_partitions', 'Partitions each member serves (coordinator view)', [
@@ -68,17 +64,12 @@ export function ringMetrics(
     'app',
     'member',
   ]);
-  const handoff = get(
+  const handoff = sharedHistogram(
     registry,
     'gc_ring_handoff_seconds',
-    () =>
-      new Histogram({
-        name: 'gc_ring_handoff_seconds',
-        help: 'Partition hand-off durations by phase',
-        labelNames: ['platform', 'app', 'phase'],
-        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-        registers: reg,
-      }),
+    'Partition hand-off durations by phase',
+    ['platform', 'app', 'phase'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   );
   const moves = g('gc_ring_moves_in_progress', 'Partition moves in progress', ['platform', 'app']);
   const stuck = g('gc_ring_stuck_moves', 'Partition moves older than stuckMoveMs', ['platform', 'app']);

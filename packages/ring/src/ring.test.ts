@@ -1,22 +1,13 @@
-import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { waitFor } from '@gc/testkit';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RingErrorCode } from './errors.js';
-import { Members, rejection } from './test/helpers.js';
+import { rejection, useRingServer, type Members } from './test/helpers.js';
 
-let server: NatsServer;
+const rs = useRingServer('rt');
 let m: Members;
 let seq = 0;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await m?.close();
-});
-const fresh = () => (m = new Members(server.url, 'rt', `app${++seq}`));
+const fresh = () => (m = rs.members(`app${++seq}`));
 
 describe('ring membership and ownership (real nats-server)', () => {
   it('spreads partitions over members, one owner each, balanced; a join moves only the new quota', async () => {

@@ -1,26 +1,20 @@
 import { createRpcClient, createRpcServer, type RpcClient, type RpcServer } from '@gc/rpc';
-import { startServer, waitFor, type NatsServer } from '@gc/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@gc/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RingErrorCode } from './errors.js';
 import { createRingRouter } from './router.js';
-import { Members, rejection } from './test/helpers.js';
+import { rejection, useRingServer, type Members } from './test/helpers.js';
 import type { Ring } from './types.js';
 
-let server: NatsServer;
+const platform = 'rr';
+const rs = useRingServer(platform);
 let m: Members;
 const closers: Array<() => Promise<unknown>> = [];
 let seq = 0;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+// Runs before useRingServer's afterEach (the last registered first): the RPC ends, then the members.
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-  await m?.close();
 });
-const platform = 'rr';
 
 /** A member plus its RPC server: `who` answers with the node, its partition and epoch, checking ownership. */
 async function member(
@@ -64,7 +58,7 @@ async function client(opts: { holdTimeoutMs?: number; maxHeldCalls?: number } = 
 
 describe('key routing to ring owners (real nats-server)', () => {
   it('routes every key to the owner of its partition, from a process that is not a member', async () => {
-    m = new Members(server.url, platform, `route${++seq}`);
+    m = rs.members(`route${++seq}`);
     const a = await member('a', { partitions: 32 });
     await member('b', { partitions: 32 });
     await member('c', { partitions: 32 });
@@ -88,7 +82,7 @@ describe('key routing to ring owners (real nats-server)', () => {
   });
 
   it('drains a hand-off: the call in flight completes on the old owner, calls during the move on the new one', async () => {
-    m = new Members(server.url, platform, `drain${++seq}`);
+    m = rs.members(`drain${++seq}`);
     let release!: () => void;
     const latch = new Promise<void>((r) => (release = r));
     const log: string[] = [];
@@ -157,7 +151,7 @@ describe('key routing to ring owners (real nats-server)', () => {
   });
 
   it('a call held past holdTimeoutMs fails with GC_RING_UNAVAILABLE; a full hold buffer fails at once', async () => {
-    m = new Members(server.url, platform, `hold${++seq}`);
+    m = rs.members(`hold${++seq}`);
     let stuck = true;
     const r: { ring?: Ring } = {};
     r.ring = (

@@ -1,28 +1,20 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '@gc/core';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { makeTempDir, ServerFixture, waitFor } from '@gc/testkit';
 import { formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createSnapshotStore } from './store.js';
 import { createSnapshotter } from './snapshotter.js';
 import { SnapshotCorruptError, SnapshotErrorCode } from './errors.js';
 import type { SnapshotPosition, SnapshotProgress } from './types.js';
 
-let server: NatsServer;
-let nc: NatsConnection;
 let n = 0;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = new ServerFixture();
+beforeAll(() => nats.start());
+afterAll(() => nats.close());
 
 /** A WAL-mode database file, checkpointed and closed, with its position. */
 async function makeDb(rows: number): Promise<{ path: string; position: SnapshotPosition }> {
@@ -52,7 +44,7 @@ async function makeDb(rows: number): Promise<{ path: string; position: SnapshotP
 
 describe('snapshot store', () => {
   it('uploads and restores byte-identically with progress, verified by checksum and integrity_check', async () => {
-    const store = await createSnapshotStore(nc, { platform: 'st', app: `a${++n}` });
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app: `a${++n}` });
     const { path, position } = await makeDb(2000);
     const progress: SnapshotProgress[] = [];
     const info = await store.put(path, position, { onProgress: (p) => progress.push(p) });
@@ -67,7 +59,7 @@ describe('snapshot store', () => {
   });
 
   it('refuses to store a file whose checksum is not the claimed one', async () => {
-    const store = await createSnapshotStore(nc, { platform: 'st', app: `a${++n}` });
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app: `a${++n}` });
     const { path, position } = await makeDb(100);
     const err = await store.put(path, { ...position, checksum: '0000000000000001' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SnapshotCorruptError);
@@ -76,14 +68,14 @@ describe('snapshot store', () => {
 
   it('R8: a snapshot chunk with a flipped bit or cut short is refused; restore falls back to an older one; nothing half-written is left', async () => {
     const app = `a${++n}`;
-    const store = await createSnapshotStore(nc, { platform: 'st', app, chunkSizeBytes: 64 * 1024 });
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app, chunkSizeBytes: 64 * 1024 });
     const old = await makeDb(300);
     await store.put(old.path, { ...old.position, txid: 1, seq: 1 });
     const cur = await makeDb(3000);
     const info = await store.put(cur.path, { ...cur.position, txid: 2, seq: 2 });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const stream = `OBJ_st_${app}_snapshots`;
-    const js = jetstream(nc);
+    const js = jetstream(nats.nc);
     for (const damage of ['flip', 'truncate'] as const) {
       // Rewrite the newest snapshot's chunks with one damaged.
       const objInfo = (await jsm.streams.getMessage(stream, {
@@ -122,12 +114,12 @@ describe('snapshot store', () => {
   it('skips a scheduled snapshot while nothing was committed since the last one (currentTxid)', async () => {
     const app = `a${++n}`;
     const clock = new FakeClock(0, Date.UTC(2026, 0, 1));
-    const store = await createSnapshotStore(nc, { platform: 'st', app }, clock);
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app }, clock);
     const { path, position } = await makeDb(5);
     let now = 7;
     let taken = 0;
     const s = createSnapshotter(
-      nc,
+      nats.nc,
       store,
       async (dir) => {
         taken++;
@@ -157,16 +149,16 @@ describe('snapshot store', () => {
   it('keeps snapshots by count and age (the newest always) and trims the WAL stream below the oldest kept', async () => {
     const app = `a${++n}`;
     const clock = new FakeClock(0, Date.UTC(2026, 0, 1));
-    const store = await createSnapshotStore(nc, { platform: 'st', app }, clock);
-    const jsm = await jetstreamManager(nc);
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app }, clock);
+    const jsm = await jetstreamManager(nats.nc);
     const stream = `st_${app}_wal`;
     await jsm.streams.add({ name: stream, subjects: [`${stream}.tx`] });
-    const js = jetstream(nc);
+    const js = jetstream(nats.nc);
     for (let i = 0; i < 20; i++) await js.publish(`${stream}.tx`, new Uint8Array(1));
     const { path, position } = await makeDb(50);
     let txid = 0;
     const s = createSnapshotter(
-      nc,
+      nats.nc,
       store,
       async (dir) => {
         txid += 4;

@@ -1,12 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { TimeoutError } from '@gc/core';
+import { spawnSync } from 'node:child_process';
+import { runCommand, type CommandResult } from '@gc/core';
 
-/** What a finished command returned. */
-export interface ExecResult {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** What a finished command returned (`run` also fills `command`, the command line). */
+export type ExecResult = Pick<CommandResult, 'exitCode' | 'stdout' | 'stderr'>;
 
 /** Thrown (as the cause of a typed error) when the program could not be started at all. */
 export class SpawnFailure extends Error {
@@ -18,31 +14,16 @@ export class SpawnFailure extends Error {
   }
 }
 
-/** Runs `file args`, collects its output, kills it after `timeoutMs`. Never uses a shell. */
+/**
+ * Runs `file args`, collects its output, kills it after `timeoutMs`. Never uses a shell. A program
+ * that cannot be started rejects with {@link SpawnFailure}.
+ */
 export function run(
   file: string,
   args: string[],
   opts: { timeoutMs: number; env?: NodeJS.ProcessEnv },
 ): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new TimeoutError(`${file} ${args.join(' ')}`, opts.timeoutMs));
-    }, opts.timeoutMs);
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new SpawnFailure(file, err));
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ exitCode: code, stdout, stderr });
-    });
-  });
+  return runCommand(file, args, { ...opts, spawnError: (err) => new SpawnFailure(file, err) });
 }
 
 /** Synchronous variant for the process exit hook, where nothing asynchronous runs any more. */

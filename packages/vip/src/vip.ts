@@ -13,6 +13,7 @@ import {
   type Argv,
   type ArpingFlavor,
   type InterfaceInfo,
+  type IpFailure,
 } from './commands.js';
 import { NotLeaderError, VipCommandError, VipError, VipErrorCode, VipToolMissingError } from './errors.js';
 import { run, runSync, SpawnFailure, type ExecResult } from './exec.js';
@@ -182,13 +183,7 @@ class VipImpl implements Vip {
           this.#o.interface,
           this.#o.label,
         );
-        const r = await this.#exec(argv, 'ip');
-        let alreadyPresent = false;
-        if (r.exitCode !== 0) {
-          if (classifyIpError(r.stderr) !== 'exists')
-            throw ipError(argv, r, `adding ${this.address}`, this.#o.netns);
-          alreadyPresent = true;
-        }
+        const alreadyPresent = !(await this.#ipChange(argv, 'exists', `adding ${this.address}`));
         this.#armExitHook();
         // The first announcement before the acquire returns (peers learn the new MAC now); the others, that
         // only make up for a lost packet, follow in the background instead of delaying the failover.
@@ -220,13 +215,7 @@ class VipImpl implements Vip {
   #armExitHook(): void {
     if (!this.#o.releaseOnExit) return;
     installExitHook();
-    const argv = ipAddrDelArgs(
-      this.#o.commands.ip,
-      this.#o,
-      this.address,
-      this.#o.prefixLength,
-      this.#o.interface,
-    );
+    const argv = this.#delArgv();
     heldAtExit.set(this.#exitKey, () => {
       runSync(argv.file, argv.args, { timeoutMs: this.#o.commandTimeoutMs, env: this.#o.env });
     });
@@ -318,22 +307,26 @@ class VipImpl implements Vip {
     this.#verifyTimer = undefined;
   }
 
+  /** `ip addr del` of the address. */
+  #delArgv(): Argv {
+    return ipAddrDelArgs(this.#o.commands.ip, this.#o, this.address, this.#o.prefixLength, this.#o.interface);
+  }
+
+  /**
+   * Runs `argv`, an `ip addr add` or `del` of the address: true when it changed the interface, false
+   * when it failed only because the interface already was that way (`unchanged`: `exists` for an add,
+   * `absent` for a del). Any other failure throws the typed error of `what` it was doing.
+   */
+  async #ipChange(argv: Argv, unchanged: IpFailure, what: string): Promise<boolean> {
+    const r = await this.#exec(argv, 'ip');
+    if (r.exitCode === 0) return true;
+    if (classifyIpError(r.stderr) !== unchanged) throw ipError(argv, r, what, this.#o.netns);
+    return false;
+  }
+
   async #delete(reason: string): Promise<boolean> {
     const t0 = this.#clock.now();
-    const argv = ipAddrDelArgs(
-      this.#o.commands.ip,
-      this.#o,
-      this.address,
-      this.#o.prefixLength,
-      this.#o.interface,
-    );
-    const r = await this.#exec(argv, 'ip');
-    let wasPresent = true;
-    if (r.exitCode !== 0) {
-      if (classifyIpError(r.stderr) !== 'absent')
-        throw ipError(argv, r, `removing ${this.address}`, this.#o.netns);
-      wasPresent = false;
-    }
+    const wasPresent = await this.#ipChange(this.#delArgv(), 'absent', `removing ${this.address}`);
     heldAtExit.delete(this.#exitKey);
     this.#emit({
       type: 'released',

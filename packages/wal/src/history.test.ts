@@ -11,11 +11,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { makeTempDir, ServerFixture, waitFor } from '@gc/testkit';
 import { createSnapshotStore } from '@gc/snapshot';
 import { formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createPrimary } from './primary.js';
@@ -26,29 +26,46 @@ import { NotAtTipError, PromotionError, ReplicaStalledError } from './errors.js'
 import { streamTip, trimWalStream, walNames } from './stream.js';
 import { SqliteCli, WORKLOAD_SCHEMA } from './testing.js';
 
-let server: NatsServer;
-let nc: NatsConnection;
 let appSeq = 0;
 const platform = 'wh';
 const nextApp = () => `hist${++appSeq}`;
 
-beforeAll(async () => {
-  server = await startServer();
-  nc = await connect({ servers: server.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = new ServerFixture();
+beforeAll(() => nats.start());
+afterAll(() => nats.close());
 
 async function freshPrimary(tag: string, extra: Partial<Parameters<typeof createPrimary>[1]> = {}) {
   const dir = await makeTempDir(tag);
   const app = nextApp();
   const path = join(dir, 'p.db');
-  const primary = await createPrimary(nc, { platform, app, path, epoch: 1, ...extra });
+  const primary = await createPrimary(nats.nc, { platform, app, path, epoch: 1, ...extra });
   primary.db.exec(WORKLOAD_SCHEMA);
   await primary.sync();
   return { dir, app, path, primary };
+}
+
+/** A primary of `app` on `path` (`extra` over the defaults), with the events it reported. */
+async function primaryOf(
+  app: string,
+  path: string,
+  extra: Partial<Parameters<typeof createPrimary>[1]> & { epoch: number },
+) {
+  const events: PrimaryEvent[] = [];
+  const primary = await createPrimary(nats.nc, {
+    platform,
+    app,
+    path,
+    ...extra,
+    onEvent: (e) => events.push(e),
+  });
+  return { primary, events };
+}
+
+/** The primary of epoch 2 on `path`, which must continue the history without a resync. */
+async function nextPrimaryWithoutResync(app: string, path: string): Promise<Primary> {
+  const { primary, events } = await primaryOf(app, path, { epoch: 2 });
+  expect(events.filter((e) => e.type === 'resync')).toEqual([]);
+  return primary;
 }
 
 async function insert(p: Primary, n: number, tag = 'row'): Promise<number> {
@@ -66,11 +83,26 @@ function rows(path: string): number {
   }
 }
 
+/**
+ * A fresh primary with `n` rows, its snapshot store, and a replica at `rPath` that caught up with it and
+ * closed again: it comes back later, behind.
+ */
+async function withReplicaAway(tag: string, n: number) {
+  const { dir, app, primary } = await freshPrimary(tag);
+  const store = await createSnapshotStore(nats.nc, { platform, app });
+  await insert(primary, n);
+  const rPath = join(dir, 'r.db');
+  const replica = await createReplica(nats.nc, { platform, app, path: rPath, snapshots: store });
+  await replica.waitForTxid((await primary.sync()).txid);
+  await replica.close();
+  return { app, primary, store, rPath };
+}
+
 async function snapshotAndTrim(app: string, p: Primary): Promise<{ txid: number; seq: number }> {
-  const store = await createSnapshotStore(nc, { platform, app });
+  const store = await createSnapshotStore(nats.nc, { platform, app });
   const src = await p.snapshotTo(await makeTempDir('hist-snap'));
   const info = await store.put(src.path, src.position);
-  await trimWalStream(await jetstreamManager(nc), walNames(platform, app), info.seq + 1);
+  await trimWalStream(await jetstreamManager(nats.nc), walNames(platform, app), info.seq + 1);
   return info;
 }
 
@@ -80,13 +112,11 @@ describe("the history's tip survives trimming", () => {
     const last = await insert(primary, 5);
     const snap = await snapshotAndTrim(app, primary);
     expect(snap.txid).toBe(last);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const tip = await streamTip(jsm, walNames(platform, app));
     expect(tip.txid).toBe(last); // not an empty stream
     await primary.stop();
-    const events: PrimaryEvent[] = [];
-    const next = await createPrimary(nc, { platform, app, path, epoch: 2, onEvent: (e) => events.push(e) });
-    expect(events.filter((e) => e.type === 'resync')).toEqual([]);
+    const next = await nextPrimaryWithoutResync(app, path);
     expect((await next.sync()).txid).toBe(last + 1); // the new epoch's marker, after the old history
     expect(await insert(next, 2)).toBe(last + 3);
     await next.stop();
@@ -97,11 +127,9 @@ describe("the history's tip survives trimming", () => {
     const last = await insert(primary, 4);
     await snapshotAndTrim(app, primary);
     await primary.stop();
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.streams.purge(walNames(platform, app).stream);
-    const events: PrimaryEvent[] = [];
-    const next = await createPrimary(nc, { platform, app, path, epoch: 2, onEvent: (e) => events.push(e) });
-    expect(events.filter((e) => e.type === 'resync')).toEqual([]);
+    const next = await nextPrimaryWithoutResync(app, path);
     expect((await next.sync()).txid).toBeGreaterThan(last);
     expect((await streamTip(jsm, walNames(platform, app))).txid).toBeGreaterThan(last);
     await next.stop();
@@ -112,7 +140,7 @@ describe('only a database proven to be the tip is published', () => {
   it('a stale copy is refused with NotAtTipError and publishes nothing; unprovenState "publish" continues the txids', async () => {
     const { dir, app, primary } = await freshPrimary('hist-stale');
     await insert(primary, 3);
-    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+    const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
     const stale = (await primary.sync()).txid;
     await replica.waitForTxid(stale);
     await replica.close();
@@ -120,9 +148,9 @@ describe('only a database proven to be the tip is published', () => {
     await primary.stop();
     const stalePath = join(dir, 'stale.db');
     writeFileSync(stalePath, readFileSync(replica.replicaPath));
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const before = await streamTip(jsm, walNames(platform, app));
-    const err = await createPrimary(nc, { platform, app, path: stalePath, epoch: 2 }).catch(
+    const err = await createPrimary(nats.nc, { platform, app, path: stalePath, epoch: 2 }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(NotAtTipError);
@@ -131,14 +159,9 @@ describe('only a database proven to be the tip is published', () => {
     const after = await streamTip(jsm, walNames(platform, app));
     expect(after.seq).toBe(before.seq); // nothing was published
     // The operator's explicit decision: published in full, after the history, never restarting at 1.
-    const events: PrimaryEvent[] = [];
-    const forced = await createPrimary(nc, {
-      platform,
-      app,
-      path: stalePath,
+    const { primary: forced, events } = await primaryOf(app, stalePath, {
       epoch: 3,
       unprovenState: 'publish',
-      onEvent: (e) => events.push(e),
     });
     const resync = events.find((e) => e.type === 'resync');
     expect(resync).toMatchObject({ txid: last + 1 });
@@ -147,27 +170,23 @@ describe('only a database proven to be the tip is published', () => {
   });
 
   it('a replica behind the trim point is promoted only after it bootstrapped from the snapshot and caught up', async () => {
-    const { dir, app, primary } = await freshPrimary('hist-behind');
-    const store = await createSnapshotStore(nc, { platform, app });
-    await insert(primary, 3);
-    const rPath = join(dir, 'r.db');
-    let replica = await createReplica(nc, { platform, app, path: rPath, snapshots: store });
-    await replica.waitForTxid((await primary.sync()).txid);
-    await replica.close();
+    const { app, primary, store, rPath } = await withReplicaAway('hist-behind', 3);
     await insert(primary, 10, 'while away');
     await snapshotAndTrim(app, primary);
     const last = await insert(primary, 2, 'after snapshot');
     const expected = rows(primary.db.name);
     await primary.stop();
     const events: ReplicaEvent[] = [];
-    replica = await createReplica(nc, {
+    const replica = await createReplica(nats.nc, {
       platform,
       app,
       path: rPath,
       snapshots: store,
       onEvent: (e) => events.push(e),
     });
-    const { primary: promoted } = await promote(replica, { platform, app, path: rPath }, nc, { epoch: 2 });
+    const { primary: promoted } = await promote(replica, { platform, app, path: rPath }, nats.nc, {
+      epoch: 2,
+    });
     expect(promoted.position().txid).toBe(last + 1);
     expect(rows(rPath)).toBe(expected);
     const bootstraps = events.filter((e) => e.type === 'bootstrap').map((e) => (e as { from: string }).from);
@@ -179,26 +198,28 @@ describe('only a database proven to be the tip is published', () => {
     const { dir, app, primary } = await freshPrimary('hist-lost');
     await insert(primary, 4);
     const rPath = join(dir, 'r.db');
-    const r1 = await createReplica(nc, { platform, app, path: rPath });
+    const r1 = await createReplica(nats.nc, { platform, app, path: rPath });
     const txid = (await primary.sync()).txid;
     await r1.waitForTxid(txid);
     await primary.stop();
     await r1.close();
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.streams.delete(walNames(platform, app).stream);
-    const r2 = await createReplica(nc, { platform, app, path: rPath });
-    const err = await promote(r2, { platform, app, path: rPath }, nc, { epoch: 2 }).catch((e: unknown) => e);
+    const r2 = await createReplica(nats.nc, { platform, app, path: rPath });
+    const err = await promote(r2, { platform, app, path: rPath }, nats.nc, { epoch: 2 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PromotionError);
     expect(((err as PromotionError).cause as NotAtTipError).kind).toBe('history-lost');
-    const r3 = await createReplica(nc, { platform, app, path: rPath });
-    const { primary: recovered } = await promote(r3, { platform, app, path: rPath }, nc, {
+    const r3 = await createReplica(nats.nc, { platform, app, path: rPath });
+    const { primary: recovered } = await promote(r3, { platform, app, path: rPath }, nats.nc, {
       epoch: 3,
       unprovenState: 'publish',
     });
     expect(recovered.position().txid).toBeGreaterThan(txid); // the recovered history counts on
     expect(rows(rPath)).toBe(4);
     // Another node's replica, recorded against the deleted stream, follows the new one.
-    const other = await createReplica(nc, { platform, app, path: join(dir, 'other.db') });
+    const other = await createReplica(nats.nc, { platform, app, path: join(dir, 'other.db') });
     await other.waitForTxid(recovered.position().txid, 10_000);
     expect(other.position().checksum).toBe(recovered.position().checksum);
     await other.close();
@@ -208,18 +229,12 @@ describe('only a database proven to be the tip is published', () => {
 
 describe('replicas never wait silently and never loop', () => {
   it('a replica behind a stream trimmed to nothing bootstraps at once, with no new write needed', async () => {
-    const { dir, app, primary } = await freshPrimary('hist-empty');
-    const store = await createSnapshotStore(nc, { platform, app });
-    await insert(primary, 2);
-    const rPath = join(dir, 'r.db');
-    let replica = await createReplica(nc, { platform, app, path: rPath, snapshots: store });
-    await replica.waitForTxid((await primary.sync()).txid);
-    await replica.close();
+    const { app, primary, store, rPath } = await withReplicaAway('hist-empty', 2);
     const last = await insert(primary, 1, 'one more');
     await snapshotAndTrim(app, primary);
     await primary.stop();
-    await (await jetstreamManager(nc)).streams.purge(walNames(platform, app).stream); // by hand: nothing left
-    replica = await createReplica(nc, { platform, app, path: rPath, snapshots: store });
+    await (await jetstreamManager(nats.nc)).streams.purge(walNames(platform, app).stream); // by hand: nothing left
+    const replica = await createReplica(nats.nc, { platform, app, path: rPath, snapshots: store });
     await replica.waitForTxid(last, 5000);
     expect((await replica.lag()).transactions).toBe(0);
     await replica.close();
@@ -228,11 +243,11 @@ describe('replicas never wait silently and never loop', () => {
   it('lag is measured against the tip, not against the last message the replica saw', async () => {
     const { dir, app, primary } = await freshPrimary('hist-lag');
     const rPath = join(dir, 'r.db');
-    const replica = await createReplica(nc, { platform, app, path: rPath });
+    const replica = await createReplica(nats.nc, { platform, app, path: rPath });
     await replica.waitForTxid((await primary.sync()).txid);
     await replica.close();
     await insert(primary, 7);
-    const r2 = await createReplica(nc, { platform, app, path: join(dir, 'r2.db') });
+    const r2 = await createReplica(nats.nc, { platform, app, path: join(dir, 'r2.db') });
     await r2.waitForTxid(primary.position().txid);
     expect((await r2.lag()).transactions).toBe(0);
     await r2.close();
@@ -242,13 +257,13 @@ describe('replicas never wait silently and never loop', () => {
   it('a refusal leads to one bootstrap, then the replica is stalled with the reason (no loop) until a newer snapshot helps', async () => {
     const { dir, app, primary } = await freshPrimary('hist-loop');
     await insert(primary, 6);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const names = walNames(platform, app);
     // History cut by hand below the tip, with no snapshot: a new replica cannot get from empty to the tip.
     await jsm.streams.purge(names.stream, { seq: (await streamTip(jsm, names)).seq - 1 });
-    const store = await createSnapshotStore(nc, { platform, app });
+    const store = await createSnapshotStore(nats.nc, { platform, app });
     const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nc, {
+    const replica = await createReplica(nats.nc, {
       platform,
       app,
       path: join(dir, 'r.db'),
@@ -278,18 +293,18 @@ describe('replicas never wait silently and never loop', () => {
   it('when the only snapshot is corrupt, a replica replays the stream (which holds the whole history) instead of failing', async () => {
     const { dir, app, primary } = await freshPrimary('hist-corrupt');
     const last = await insert(primary, 5);
-    const store = await createSnapshotStore(nc, { platform, app });
+    const store = await createSnapshotStore(nats.nc, { platform, app });
     const src = await primary.snapshotTo(await makeTempDir('hist-corrupt-snap'));
     const info = await store.put(src.path, src.position);
     // Damage the stored object: same name and metadata, one byte flipped.
-    const os = await new Objm(nc).open(store.bucket);
+    const os = await new Objm(nats.nc).open(store.bucket);
     const meta = (await os.info(info.name))!;
     const bytes = readFileSync(src.path);
     const at = bytes.length - 100;
     bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     await os.putBlob({ name: info.name, metadata: meta.metadata, description: meta.description }, bytes);
     const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nc, {
+    const replica = await createReplica(nats.nc, {
       platform,
       app,
       path: join(dir, 'r.db'),
@@ -315,7 +330,7 @@ describe('writes that never reached the stream', () => {
     const cli = new SqliteCli(path); // keeps the database open: its WAL is not checkpointed by our close
     await cli.exec("PRAGMA wal_autocheckpoint=0; INSERT INTO t (v) VALUES ('offline 1'), ('offline 2');");
     const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nc, { platform, app, path, onEvent: (e) => events.push(e) });
+    const replica = await createReplica(nats.nc, { platform, app, path, onEvent: (e) => events.push(e) });
     const unrep = events.find((e) => e.type === 'unreplicated-writes') as
       { error: { savedPath: string; lastReplicatedTxid: number } } | undefined;
     expect(unrep?.error.lastReplicatedTxid).toBeGreaterThan(0);
@@ -351,7 +366,7 @@ describe('the file is compared with what was captured', () => {
     await waitFor(() => events.some((e) => e.type === 'resync'), { timeoutMs: 5000, message: 'resync' });
     const pos = await primary.sync();
     expect(pos.checksum).toBe(formatChecksum(hashFile(path, { pageSizeBytes: pageSize }).checksum));
-    const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+    const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
     await replica.waitForTxid(pos.txid);
     expect(replica.position().checksum).toBe(pos.checksum);
     await replica.close();
@@ -362,7 +377,7 @@ describe('the file is compared with what was captured', () => {
 describe('replicas sharing one connection', () => {
   it('two replicas on one connection follow 1 MiB messages without becoming a slow consumer', async () => {
     const { dir, app, primary } = await freshPrimary('hist-shared');
-    const other = await connect({ servers: server.url }); // the replicas' shared connection
+    const other = await connect({ servers: nats.server.url }); // the replicas' shared connection
     const slow: unknown[] = [];
     void (async () => {
       for await (const s of other.status()) if (s.type === 'slowConsumer') slow.push(s);
@@ -390,10 +405,10 @@ describe('consumers', () => {
   it('are deleted when a replica stops consuming, so restarts and refusals never pile them up', async () => {
     const { dir, app, primary } = await freshPrimary('hist-consumers');
     await insert(primary, 3);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const stream = walNames(platform, app).stream;
     for (let i = 0; i < 12; i++) {
-      const r = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      const r = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
       await r.waitForTxid(primary.position().txid);
       await r.close();
     }

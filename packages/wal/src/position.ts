@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
+import { formatChecksum } from '@gc/sqlite';
 import { WrongOwnerError } from './errors.js';
 
 /** A replica's (or primary's) durable position in the replicated history. */
@@ -16,6 +17,11 @@ export interface WalPosition {
   pageSizeBytes: number;
   /** Database size in pages after `txid`. */
   dbPages: number;
+}
+
+/** The position before the first transaction (nothing applied or acknowledged yet); a fresh object. */
+export function emptyPosition(): WalPosition {
+  return { txid: 0, seq: 0, epoch: 0, checksum: formatChecksum(0n), pageSizeBytes: 0, dbPages: 0 };
 }
 
 /** The sidecar file: position plus owner. */
@@ -84,7 +90,16 @@ export async function writePositionAsync(path: string, p: PositionFile): Promise
 
 /** fsync of a directory (after renames). */
 export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+  fsyncPath(dir, 'r');
+}
+
+/** fsync of a file just written or copied (before it is handed on as durable). */
+export function fsyncFile(path: string): void {
+  fsyncPath(path, 'r+');
+}
+
+function fsyncPath(path: string, flags: 'r' | 'r+'): void {
+  const fd = openSync(path, flags);
   try {
     fsyncSync(fd);
   } finally {

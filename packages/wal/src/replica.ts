@@ -1,11 +1,11 @@
-import { closeSync, copyFileSync, fsyncSync, openSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { ClosedError, TimeoutError, realClock, silentLogger } from '@gc/core';
 import type { SnapshotSource } from '@gc/snapshot';
 import { ReplicaStalledError } from './errors.js';
-import { primarySidecarPath, readPosition, type WalPosition } from './position.js';
+import { fsyncFile, primarySidecarPath, readPosition, type WalPosition } from './position.js';
 import { Applier } from './replica/apply.js';
 import type { ReplicaParts } from './replica/bootstrap.js';
 import { Follower } from './replica/consume.js';
@@ -174,9 +174,7 @@ class ReplicaImpl implements Replica {
     return this.#ctx.locked(() => {
       const path = join(dir, 'snapshot.db');
       copyFileSync(this.replicaPath, path);
-      const fd = openSync(path, 'r+');
-      fsyncSync(fd);
-      closeSync(fd);
+      fsyncFile(path);
       return {
         path,
         position: {

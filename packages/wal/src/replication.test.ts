@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GcError } from '@gc/core';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { makeTempDir, ServerFixture, waitFor } from '@gc/testkit';
 import { createSnapshotStore } from '@gc/snapshot';
 import { NotWalModeError, formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createPrimary } from './primary.js';
@@ -16,25 +15,19 @@ import { walNames } from './stream.js';
 import { WalHeader } from './wire.js';
 import { firstDifferentPage, seededRandom, SqliteCli, workloadSql, WORKLOAD_SCHEMA } from './testing.js';
 
-let server: NatsServer;
-let nc: NatsConnection;
 let appSeq = 0;
 const platform = 'wt';
 const nextApp = () => `app${++appSeq}`;
 
-beforeAll(async () => {
-  server = await startServer({ maxPayload: 64 * 1024 });
-  nc = await connect({ servers: server.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.close();
-});
+const nats = new ServerFixture({ server: { maxPayload: 64 * 1024 } });
+beforeAll(() => nats.start());
+afterAll(() => nats.close());
 
 type Mode = 'inline' | 'worker';
 const MODES: Mode[] = ['inline', 'worker'];
 /** The capture engine in this thread or in a worker thread with its own connection. */
-const engine = (mode: Mode) => (mode === 'worker' ? { worker: { connect: { servers: server.url } } } : {});
+const engine = (mode: Mode) =>
+  mode === 'worker' ? { worker: { connect: { servers: nats.server.url } } } : {};
 
 function newDb(path: string) {
   const db = openDatabase(path);
@@ -53,7 +46,7 @@ async function startPrimaryOn(
   const app = nextApp();
   const path = join(dir, 'p.db');
   newDb(path).close();
-  const primary = await createPrimary(nc, { platform, app, path, epoch: 1, ...extra, ...engine(mode) });
+  const primary = await createPrimary(nats.nc, { platform, app, path, epoch: 1, ...extra, ...engine(mode) });
   return { dir, app, path, primary };
 }
 
@@ -64,7 +57,7 @@ async function expectReplicaMatches(
   primary: Awaited<ReturnType<typeof createPrimary>>,
 ): Promise<void> {
   const pos = await primary.sync();
-  const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+  const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
   await replica.waitForTxid(pos.txid);
   expectSamePages(primary.db, replica.replicaPath);
   await replica.close();
@@ -92,9 +85,9 @@ describe('primary → replica', () => {
       const cli = new SqliteCli(path);
       const appDb = openDatabase(path, { readonly: true });
       const events: PrimaryEvent[] = [];
-      const primary = await createPrimary(nc, { platform, app, path, epoch: 1, ...engine(mode) });
+      const primary = await createPrimary(nats.nc, { platform, app, path, epoch: 1, ...engine(mode) });
       primary.onEvent((e) => events.push(e));
-      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
       const seed = Number(process.env.GC_SEED ?? 4242);
       const rnd = seededRandom(seed);
       let checks = 0;
@@ -139,12 +132,12 @@ describe('primary → replica', () => {
       for (let i = 0; i < 300; i++) ins.run(`row ${i}`);
       const pos = await primary.sync();
       expect(pos.txid).toBe(base + 300);
-      const jsm = await jetstreamManager(nc);
+      const jsm = await jetstreamManager(nats.nc);
       const info = await jsm.streams.info(walNames(platform, app).stream);
       expect(info.state.messages).toBeLessThan(100);
       const last = await jsm.streams.getMessage(walNames(platform, app).stream, { seq: info.state.last_seq });
       expect(Number(last?.header.get(WalHeader.Txs) || '1')).toBeGreaterThan(1);
-      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
       await replica.waitForTxid(pos.txid);
       expectSamePages(other, replica.replicaPath);
       // A snapshot lands exactly on a group end, also while commits keep coming.
@@ -279,10 +272,10 @@ describe('primary → replica', () => {
     const db = openDatabase(path);
     db.exec('CREATE TABLE t (x)');
     db.close();
-    const err = await createPrimary(nc, { platform, app, path, epoch: 1 }).catch((e: unknown) => e);
+    const err = await createPrimary(nats.nc, { platform, app, path, epoch: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotWalModeError);
     expect((err as NotWalModeError).code).toBe('GC_SQLITE_NOT_WAL');
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const info = await jsm.streams.info(walNames(platform, app).stream).catch(() => undefined);
     expect(info?.state.messages ?? 0).toBe(0);
   });
@@ -290,16 +283,16 @@ describe('primary → replica', () => {
   it('worker engine: refuses connection options that are not plain data, and reports a failed connection', async () => {
     const dir = await makeTempDir('wal-worker-bad');
     const path = join(dir, 'p.db');
-    const bad = await createPrimary(nc, {
+    const bad = await createPrimary(nats.nc, {
       platform,
       app: nextApp(),
       path,
       epoch: 1,
-      worker: { connect: { servers: server.url, nats: { reconnectDelayHandler: () => 1 } } },
+      worker: { connect: { servers: nats.server.url, nats: { reconnectDelayHandler: () => 1 } } },
     }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(TypeError);
     expect((bad as Error).message).toMatch(/plain data/);
-    const unreachable = await createPrimary(nc, {
+    const unreachable = await createPrimary(nats.nc, {
       platform,
       app: nextApp(),
       path,
@@ -311,7 +304,7 @@ describe('primary → replica', () => {
     const db = openDatabase(join(dir, 'rollback.db'));
     db.exec('CREATE TABLE t (x)');
     db.close();
-    const notWal = await createPrimary(nc, {
+    const notWal = await createPrimary(nats.nc, {
       platform,
       app: nextApp(),
       path: join(dir, 'rollback.db'),
@@ -325,10 +318,10 @@ describe('primary → replica', () => {
     const dir = await makeTempDir('wal-owner');
     const path = join(dir, 'r.db');
     const a = nextApp();
-    const r = await createReplica(nc, { platform, app: a, path });
+    const r = await createReplica(nats.nc, { platform, app: a, path });
     await r.close();
     const before = readFileSync(`${path}.replica.gc-position.json`, 'utf8');
-    const err = await createReplica(nc, { platform, app: nextApp(), path }).catch((e: unknown) => e);
+    const err = await createReplica(nats.nc, { platform, app: nextApp(), path }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WrongOwnerError);
     expect((err as WrongOwnerError).code).toBe(WalErrorCode.WrongOwner);
     expect(readFileSync(`${path}.replica.gc-position.json`, 'utf8')).toBe(before);
@@ -340,13 +333,13 @@ describe('primary → replica', () => {
       const dir = await makeTempDir('wal-fence');
       const app = nextApp();
       const path = join(dir, 'p.db');
-      const p1 = await createPrimary(nc, { platform, app, path, epoch: 1, ...engine(mode) });
+      const p1 = await createPrimary(nats.nc, { platform, app, path, epoch: 1, ...engine(mode) });
       p1.db.exec(WORKLOAD_SCHEMA);
       await p1.write((db) => db.prepare('INSERT INTO t (b) VALUES (?)').run(Buffer.alloc(300_000, 7)));
       const acked = await p1.sync();
-      const replica = await createReplica(nc, { platform, app, path: join(dir, 'r.db') });
+      const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
       await replica.waitForTxid(acked.txid);
-      const jsm = await jetstreamManager(nc);
+      const jsm = await jetstreamManager(nats.nc);
       const info = await jsm.streams.info(walNames(platform, app).stream);
       expect(info.state.messages).toBeGreaterThan(acked.txid); // some transaction needed several chunks
       // Another node takes over with epoch 2 from the replica; p1 is refused on its next publish.
@@ -355,7 +348,7 @@ describe('primary → replica', () => {
       const { primary: p2, timings } = await promote(
         replica,
         { platform, app, path: join(dir, 'r.db') },
-        nc,
+        nats.nc,
         {
           epoch: 2,
         },
@@ -377,7 +370,7 @@ describe('primary → replica', () => {
       const stopped = await p1.stop();
       expect(stopped.deposed).toBe(true);
       expect(stopped.unreplicatedTransactions).toBe(1);
-      const demoted = await demote(p1, nc, { platform, app, path });
+      const demoted = await demote(p1, nats.nc, { platform, app, path });
       expect(demoted.unreplicated?.code).toBe(WalErrorCode.UnreplicatedWrites);
       expect(existsSync(demoted.unreplicated!.savedPath)).toBe(true);
       demoted.replica.onEvent((e) => replicaEvents.push(e));
@@ -399,7 +392,7 @@ describe('unreplicated writes after a crash', () => {
     const dir = await makeTempDir('wal-unrep');
     const app = nextApp();
     const path = join(dir, 'p.db');
-    const p = await createPrimary(nc, { platform, app, path, epoch: 1 });
+    const p = await createPrimary(nats.nc, { platform, app, path, epoch: 1 });
     p.db.exec(WORKLOAD_SCHEMA);
     await p.sync();
     await p.stop();
@@ -408,7 +401,7 @@ describe('unreplicated writes after a crash', () => {
     db.prepare('INSERT INTO t (v) VALUES (?)').run('offline write');
     db.close();
     const events: ReplicaEvent[] = [];
-    const r = await createReplica(nc, { platform, app, path });
+    const r = await createReplica(nats.nc, { platform, app, path });
     r.onEvent((e) => events.push(e));
     await waitFor(() => r.position().txid >= 1);
     const saved = readdirUnreplicated(dir);
@@ -427,7 +420,7 @@ describe('R8: corrupted WAL messages', () => {
     const dir = await makeTempDir('wal-r8');
     const src = nextApp();
     const path = join(dir, 'p.db');
-    const p = await createPrimary(nc, { platform, app: src, path, epoch: 1 });
+    const p = await createPrimary(nats.nc, { platform, app: src, path, epoch: 1 });
     p.db.exec(WORKLOAD_SCHEMA);
     for (let i = 0; i < 30; i++)
       await p.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run(`row ${i}`));
@@ -437,8 +430,8 @@ describe('R8: corrupted WAL messages', () => {
       await p.write((db) => db.prepare('INSERT INTO t (v) VALUES (?)').run(`late ${i}`));
     const final = await p.sync();
     await p.close();
-    const jsm = await jetstreamManager(nc);
-    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    const jsm = await jetstreamManager(nats.nc);
+    const js = (await import('@nats-io/jetstream')).jetstream(nats.nc);
     const from = walNames(platform, src);
     for (const damage of ['flip', 'truncate'] as const) {
       // A copy of the history with one message damaged, as another app's stream.
@@ -453,9 +446,9 @@ describe('R8: corrupted WAL messages', () => {
           data = damage === 'flip' ? ((data[10]! ^= 0x04), data) : data.subarray(0, data.length - 7);
         await js.publish(to.subject, data, { headers: m.header });
       }
-      const store = await createSnapshotStore(nc, { platform, app });
+      const store = await createSnapshotStore(nats.nc, { platform, app });
       const events: ReplicaEvent[] = [];
-      const r = await createReplica(nc, {
+      const r = await createReplica(nats.nc, {
         platform,
         app,
         path: join(dir, `${app}.db`),

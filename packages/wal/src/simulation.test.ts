@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { simulationSeeds, type PlantedBug } from '@gc/testkit';
 import { describe, expect, it } from 'vitest';
 import * as real from './decisions.js';
 import {
@@ -19,9 +20,7 @@ import {
 //   GC_SEED=<n>            replay seed n alone and print its whole trace (GC_SIM_MUTANT=<name>: with a mutant)
 //   GC_LONG_TESTS=1        5000 seeds instead of 500 (GC_SIM_SEEDS=<n> sets the count)
 
-const LONG = process.env.GC_LONG_TESTS === '1';
-const REPLAY = process.env.GC_SEED === undefined ? undefined : Number(process.env.GC_SEED);
-const SEEDS = Number(process.env.GC_SIM_SEEDS ?? (LONG ? 5000 : 500));
+const { replay: REPLAY, seeds: SEEDS } = simulationSeeds();
 const CHUNK = 250;
 
 // ----- planted bugs ----------------------------------------------------------------------------------------
@@ -33,15 +32,7 @@ const CHUNK = 250;
 // txid gap check and the stream's expected-last-sequence fence stop those messages first), and the trim
 // keeping the tip's message (`startTxid` also reads the tip from the newest snapshot).
 
-interface Mutant {
-  name: string;
-  what: string;
-  line: string;
-  becomes: string;
-  within: number;
-  /** Simulation options this mutant needs (the real code is checked with them too). */
-  options?: Partial<SimulationOptions>;
-}
+type Mutant = PlantedBug<SimulationOptions>;
 
 const PURGES: Partial<SimulationOptions> = { ops: { purge: 6 } };
 

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { isStreamNotFound, jsApiCode, JsApiCode, resourceNames } from '@gc/core';
+import type { SnapshotPosition } from '@gc/snapshot';
 import { parseChecksum } from '@gc/sqlite';
 import { tipFrom, trimPoint } from './decisions.js';
 import { WalHeader, type TxKindValue } from './wire.js';
@@ -172,15 +173,8 @@ export async function historyTip(
   return tipFrom(stream, await snapshots?.latest());
 }
 
-/** The fields of a stored snapshot that {@link historyTip} reads (structurally `SnapshotInfo`). */
-export interface SnapshotLike {
-  txid: number;
-  seq: number;
-  epoch: number;
-  checksum: string;
-  pageSizeBytes: number;
-  pageCount: number;
-}
+/** The fields of a stored snapshot that {@link historyTip} reads: its position (`SnapshotInfo` has them). */
+export type SnapshotLike = SnapshotPosition;
 
 /**
  * Purges the WAL stream below `belowSeq`, but never the last complete transaction: an empty stream would

@@ -3,16 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { SqliteDatabase } from '@gc/sqlite';
 
 /** Seeded PRNG (mulberry32): same seed, same sequence. For tests and benches. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '@gc/testkit';
 
 /** The logical bytes of a database as its connection sees them now (pages 1..n). */
 export function logicalBytes(db: SqliteDatabase): Buffer {

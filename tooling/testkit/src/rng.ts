@@ -1,4 +1,23 @@
 /**
+ * A seeded PRNG (mulberry32): a function returning floats in [0, 1), the same sequence for the same
+ * seed on every machine. {@link Rng} builds on it.
+ *
+ * @example
+ * const rnd = seededRandom(Number(process.env.GC_SEED ?? 1));
+ * const delayMs = Math.floor(rnd() * 100);
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
  * Seeded randomness for simulations and seeded workloads (mulberry32): small, fast, good enough to explore
  * schedules; the same seed gives the same sequence on every machine.
  *
@@ -7,16 +26,13 @@
  * const op = rng.weighted({ commit: 3, crash: 1 });
  */
 export class Rng {
-  #s: number;
+  readonly #next: () => number;
   constructor(seed: number) {
-    this.#s = (seed ^ 0x9e3779b9) >>> 0;
+    this.#next = seededRandom(seed ^ 0x9e3779b9);
   }
   /** A float in [0, 1). */
   next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.#next();
   }
   /** A float in [a, b). */
   float(a: number, b: number): number {

@@ -1,6 +1,7 @@
 import { connect } from '@gc/core';
-import { waitFor } from '@gc/testkit';
+import { startServer, waitFor, type NatsServer } from '@gc/testkit';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { quotas } from '../assign.js';
 import { createRing } from '../ring.js';
 import type { Ring, RingEvent, RingInit } from '../types.js';
@@ -112,6 +113,46 @@ export class Members {
     for (const id of [...this.rings.keys()]) await this.stop(id).catch(() => undefined);
     for (const nc of this.#extra.splice(0)) await nc.close().catch(() => undefined);
   }
+}
+
+/** What {@link useRingServer} gives; readable inside tests. */
+export interface RingServer {
+  /** The file's nats-server. */
+  readonly server: NatsServer;
+  /** A new group of ring members of `app` on the server, closed after the test. */
+  members(app: string): Members;
+}
+
+/**
+ * One nats-server for the calling test file (started in `beforeAll`, closed in `afterAll`), and
+ * {@link Members} groups of `platform` on it, each closed after the test that made it.
+ */
+export function useRingServer(platform: string): RingServer {
+  let server: NatsServer | undefined;
+  const groups: Members[] = [];
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  afterEach(async () => {
+    for (const m of groups.splice(0)) await m.close();
+  });
+  const started = (): NatsServer => {
+    if (!server) throw new Error('useRingServer: the server is not started yet (use it inside a test)');
+    return server;
+  };
+  return {
+    get server() {
+      return started();
+    },
+    members(app) {
+      const m = new Members(started().url, platform, app);
+      groups.push(m);
+      return m;
+    },
+  };
 }
 
 export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

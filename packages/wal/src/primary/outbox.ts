@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { formatChecksum } from '@gc/sqlite';
 import { NotLeaderError } from '../errors.js';
-import { primarySidecarPath, writePosition, type WalPosition } from '../position.js';
+import { emptyPosition, primarySidecarPath, writePosition, type WalPosition } from '../position.js';
 import type { StreamAck, StreamPublisher } from '../publisher.js';
 import type { WalNames } from '../stream.js';
 import type { PrimaryOptions } from '../types.js';
@@ -41,14 +41,7 @@ export class Outbox {
   /** Captured transactions in txid order (the tip it started from first), for `snapshotTo`. */
   history: HistoryEntry[] = [];
   /** Last position the stream acknowledged. */
-  acked: WalPosition = {
-    txid: 0,
-    seq: 0,
-    epoch: 0,
-    checksum: formatChecksum(0n),
-    pageSizeBytes: 0,
-    dbPages: 0,
-  };
+  acked: WalPosition = emptyPosition();
   /** The stream's last sequence as this primary knows it. */
   lastSeq = 0;
   ackWaiters: Array<{ txid: number; resolve: () => void; reject: (e: Error) => void }> = [];

@@ -1,8 +1,8 @@
-import { closeSync, fsyncSync, openSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotSource } from '@gc/snapshot';
 import { PageHashes, formatChecksum, headerPageSize, openDatabase, pageHash } from '@gc/sqlite';
-import type { WalPosition } from '../position.js';
+import { fsyncFile, type WalPosition } from '../position.js';
 import type { Capture } from './capture.js';
 import type { PrimaryContext } from './context.js';
 import type { HistoryEntry, Outbox } from './outbox.js';
@@ -88,9 +88,7 @@ async function finish(
   const seq = entry.seq; // set by the ack (sync above waited for it)
   const path = join(dir, 'snapshot.db');
   writeFileSync(path, bytes);
-  const fd = openSync(path, 'r+');
-  fsyncSync(fd);
-  closeSync(fd);
+  fsyncFile(path);
   return {
     path,
     position: {

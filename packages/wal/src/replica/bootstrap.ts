@@ -2,9 +2,9 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createFence } from '@gc/core';
 import { SnapshotCorruptError } from '@gc/snapshot';
-import { PageHashes, formatChecksum, hashFile } from '@gc/sqlite';
+import { PageHashes, hashFile } from '@gc/sqlite';
 import { UnreplicatedWritesError } from '../errors.js';
-import { fsyncDir, writePosition } from '../position.js';
+import { emptyPosition, fsyncDir, writePosition } from '../position.js';
 import { ReplicaStateName } from '../types.js';
 import type { Applier } from './apply.js';
 import type { ReplicaContext } from './context.js';
@@ -83,7 +83,7 @@ export async function bootstrap(parts: ReplicaParts, reason: string, keepAside =
     }
   }
   writeFileSync(ctx.replicaPath, Buffer.alloc(0));
-  ctx.pos = { txid: 0, seq: 0, epoch: 0, checksum: formatChecksum(0n), pageSizeBytes: 0, dbPages: 0 };
+  ctx.pos = emptyPosition();
   ctx.hashes = new PageHashes();
   ctx.emit({
     type: 'bootstrap',

@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { createFence, withTimeout, type Fence } from '@gc/core';
-import { PageHashes, formatChecksum } from '@gc/sqlite';
+import { PageHashes } from '@gc/sqlite';
 import { emitAll } from '../listeners.js';
-import type { WalPosition } from '../position.js';
+import { emptyPosition, type WalPosition } from '../position.js';
 import type { WalNames } from '../stream.js';
 import {
   ReplicaStateName,
@@ -42,14 +42,7 @@ export class ReplicaContext {
   /** Page hashes of the replica file as applied. */
   hashes = new PageHashes();
   /** Position applied (the replica file holds this state). */
-  pos: WalPosition = {
-    txid: 0,
-    seq: 0,
-    epoch: 0,
-    checksum: formatChecksum(0n),
-    pageSizeBytes: 0,
-    dbPages: 0,
-  };
+  pos: WalPosition = emptyPosition();
   /** Epochs seen: a transaction never goes below the highest. */
   fence: Fence = createFence();
   closed = false;
