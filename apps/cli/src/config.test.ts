@@ -16,6 +16,50 @@ describe('gc.yaml validation', () => {
     expect(parseConfig({ ...base, http: false }, {}).http.enabled).toBe(false);
   });
 
+  it('takes placement and a disruption budget per app, with the path of a bad selector', () => {
+    const c = parseConfig(
+      parse(`
+platform: prod
+node: { id: node-a, labels: { disk: ssd } }
+apps:
+  orders:
+    placement:
+      onLabel: disk=ssd
+      preferLabel: [{ selector: "zone in (a,b)", weight: 30 }]
+      maxNodes: 2
+    budget: { maxUnavailable: 1 }
+  web:
+    mode: pool
+    placement: { spread: { label: zone } }
+    budget: { minAvailable: "50%" }
+`),
+      {},
+    );
+    expect(c.apps.orders).toMatchObject({
+      placement: { onLabel: 'disk=ssd', maxNodes: 2 },
+      budget: { maxUnavailable: 1 },
+    });
+    expect(c.apps.web!.budget).toEqual({ minAvailable: '50%' });
+    expect(() =>
+      parseConfig({ ...base, apps: { orders: { placement: { onLabel: 'zone in (a' } } } }, {}),
+    ).toThrow(/apps\.orders\.placement\.onLabel/);
+    expect(() => parseConfig({ ...base, apps: { orders: { placement: { onLable: 'x' } } } }, {})).toThrow(
+      /apps\.orders\.placement: Unrecognized key: "onLable"/,
+    );
+    expect(() => parseConfig({ ...base, apps: { orders: { budget: { minAvailable: 1 } } } }, {})).toThrow(
+      /apps\.orders\.budget: a disruption budget needs placement/,
+    );
+    expect(() => parseConfig({ ...base, apps: { c: { mode: 'ring', placement: {} } } }, {})).toThrow(
+      /apps\.c\.placement: placement is not available for ring apps/,
+    );
+    expect(() =>
+      parseConfig(
+        { ...base, apps: { orders: { placement: {}, budget: { minAvailable: 1, maxUnavailable: 1 } } } },
+        {},
+      ),
+    ).toThrow(/set minAvailable or maxUnavailable, not both/);
+  });
+
   it('refuses unknown keys and wrong types with the path of each bad field', () => {
     expect(() => parseConfig({ ...base, node: { id: 'a', colour: 'red' } }, {})).toThrow(
       /node: Unrecognized key: "colour"/,

@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, validateAppName, validateNodeId, validatePlatformName, type LogLevel } from '@gc/core';
-import { resolveElectionOptions } from '@gc/election';
+import { backendConfigSchema } from '@gc/backends';
+import { electionConfigSchema, resolveElectionOptions } from '@gc/election';
 import { worstCaseDetectionMs } from '@gc/platform';
+import { placementSpecSchema } from '@gc/placement';
+import { ringConfigSchema } from '@gc/ring';
+import { vipConfigSchema } from '@gc/vip';
+import { replicatedDatabaseConfigSchema } from '@gc/wal';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -17,88 +22,32 @@ const name = (validate: (v: string) => string) =>
 
 const positiveMs = z.number().int().positive();
 
-const electionSchema = z
-  .object({
-    ttlMs: positiveMs.optional(),
-    renewIntervalMs: positiveMs.optional(),
-    renewDeadlineMs: positiveMs.optional(),
-    pollIntervalMs: positiveMs.optional(),
-    cooldownMs: z.number().int().nonnegative().optional(),
-    priority: z.number().int().nonnegative().optional(),
-    observeOnly: z.boolean().optional(),
-    fastFailover: z.boolean().optional(),
-    fastFailoverIntervalMs: positiveMs.optional(),
-    fastFailoverProbes: z.number().int().min(1).max(10).optional(),
-    replicas: z.number().int().min(1).max(5).optional(),
-  })
-  .strict();
-
-const backendSchema = z
-  .object({
-    type: z.string().min(1),
-    name: z.string().optional(),
-    // Each backend kind validates its own options when it is created (see @gc/backends).
-    options: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-
-const vipSchema = z
-  .object({
-    address: z.string().min(1),
-    interface: z.string().min(1),
-    prefixLength: z.number().int().min(1).max(128).optional(),
-    netns: z.string().optional(),
-    label: z.string().optional(),
-    arp: z
-      .object({
-        enabled: z.boolean().optional(),
-        mode: z.enum(['request', 'reply']).optional(),
-        count: z.number().int().min(0).max(100).optional(),
-        intervalMs: positiveMs.optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+const budgetValue = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?%$/)]);
+/** A disruption budget (`@gc/placement`'s `DisruptionBudget`): a count or a percentage, one of the two. */
+const budgetSchema = z
+  .object({ minAvailable: budgetValue.optional(), maxUnavailable: budgetValue.optional() })
+  .strict()
+  .refine((b) => b.minAvailable === undefined || b.maxUnavailable === undefined, {
+    message: 'set minAvailable or maxUnavailable, not both',
+  });
 
 const appSchema = z
   .object({
     mode: z.enum(['active-passive', 'pool', 'ring']).default('active-passive'),
-    ring: z
-      .object({
-        partitions: z.number().int().min(1).max(16384).optional(),
-        weight: z.number().positive().max(1000).optional(),
-        ttlMs: z.number().int().min(300).optional(),
-        maxConcurrentMoves: z.number().int().min(1).optional(),
-        settleMs: z.number().int().nonnegative().optional(),
-        stuckMoveMs: positiveMs.optional(),
-        holdTimeoutMs: positiveMs.optional(),
-        maxHeldCalls: z.number().int().min(1).optional(),
-        ownTimeoutMs: positiveMs.optional(),
-        releaseTimeoutMs: positiveMs.optional(),
-        leaveTimeoutMs: positiveMs.optional(),
-        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).optional(),
-      })
-      .strict()
-      .optional(),
-    election: electionSchema.default({}),
+    ring: ringConfigSchema.optional(),
+    election: electionConfigSchema.default({}),
     kvReplicas: z.number().int().min(1).max(5).default(1),
     hookTimeoutMs: positiveMs.optional(),
     recoveryBudgetMs: positiveMs.optional(),
-    backend: backendSchema.optional(),
+    backend: backendConfigSchema.optional(),
     /** `always`: the backend runs on standbys too and a failover only moves the VIP (see AppOptions.backendRuns). */
     backendRuns: z.enum(['when-active', 'always']).optional(),
-    vip: vipSchema.optional(),
-    sqlite: z
-      .object({
-        path: z.string().min(1),
-        synchronous: z.boolean().optional(),
-        snapshotIntervalMs: z.number().int().nonnegative().optional(),
-        worker: z.boolean().optional(),
-        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).optional(),
-      })
-      .strict()
-      .optional(),
+    vip: vipConfigSchema.optional(),
+    sqlite: replicatedDatabaseConfigSchema.optional(),
+    /** Where the app may run (`@gc/placement`); absent: on every node that declares it. */
+    placement: placementSpecSchema.optional(),
+    /** Disruption budget for drains (with placement only). */
+    budget: budgetSchema.optional(),
     phaseTimeouts: z
       .object({
         promoteMs: positiveMs.optional(),
@@ -112,6 +61,14 @@ const appSchema = z
   .superRefine((app, ctx) => {
     if (app.backendRuns === 'always' && !app.backend)
       ctx.addIssue({ code: 'custom', path: ['backendRuns'], message: 'always needs a backend to run' });
+    if (app.budget && !app.placement)
+      ctx.addIssue({ code: 'custom', path: ['budget'], message: 'a disruption budget needs placement' });
+    if (app.placement && app.mode === 'ring')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['placement'],
+        message: 'placement is not available for ring apps (declare them on the nodes that should run them)',
+      });
     if (app.ring && app.mode !== 'ring')
       ctx.addIssue({
         code: 'custom',

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '@gc/core';
-import { createAdminClient, createPlatform, type Platform } from '@gc/platform';
+import { createAdminClient, createPlatform, type DisruptionBudget, type Platform } from '@gc/platform';
 import type { RouteHandler } from '@gc/health';
 import { createDashboard, type Dashboard } from './dashboard/server.js';
 import { openAppRing } from './ring-open.js';
@@ -29,6 +29,9 @@ function appOptions(spec: AppConfig) {
     ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),
     ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),
     ...(spec.ring ? { ring: spec.ring } : {}),
+    ...(spec.placement ? { placement: spec.placement } : {}),
+    // The schema checked the percentage form (`50%`), which the type cannot say.
+    ...(spec.budget ? { budget: spec.budget as DisruptionBudget } : {}),
   };
 }
 

@@ -27,6 +27,7 @@ import {
   type PlatformResourceNames,
 } from '@gc/core';
 import { AuditRecordError, AuditStoreError } from './errors.js';
+import { auditRecordSchema } from './record.js';
 import { PushQueue } from '@gc/core';
 import {
   AuditSeverity,
@@ -36,7 +37,6 @@ import {
   type AuditOptions,
   type AuditQuery,
   type AuditRecord,
-  type AuditSeverityValue,
   type AuditStats,
   type AuditTail,
   type AuditTailOptions,
@@ -108,26 +108,26 @@ function toMs(v: Date | number | string, what: string): number {
   return ms;
 }
 
-/** Parses a stored audit message; null when it is not a gc audit record. */
+/**
+ * Parses a stored audit message (see {@link auditRecordSchema}), with `seq` as its stream sequence when
+ * given; null when it is not a gc audit record. Never throws.
+ */
 export function parseAuditRecord(data: Uint8Array, seq?: number): AuditRecord | null {
+  let json: unknown;
   try {
-    const r = JSON.parse(dec.decode(data)) as Partial<AuditRecord>;
-    if (typeof r.id !== 'string' || typeof r.type !== 'string' || typeof r.time !== 'string') return null;
-    return {
-      v: 1,
-      id: r.id,
-      time: r.time,
-      node: typeof r.node === 'string' ? r.node : '',
-      type: r.type,
-      ...(typeof r.app === 'string' ? { app: r.app } : {}),
-      ...(typeof r.epoch === 'number' ? { epoch: r.epoch } : {}),
-      severity: SEVERITIES.has(r.severity as string) ? (r.severity as AuditSeverityValue) : 'info',
-      data: r.data ?? {},
-      ...(seq !== undefined ? { seq } : {}),
-    };
+    json = JSON.parse(dec.decode(data));
   } catch {
     return null;
   }
+  const r = auditRecordSchema.safeParse(json);
+  if (!r.success) return null;
+  // The parsed record is a fresh object: changed in place (cheaper than spreading it into another one).
+  const record: AuditRecord = r.data;
+  // A mistyped `app` or `epoch` parses to undefined: leave the key out, as a record without one has none.
+  if (record.app === undefined && 'app' in record) delete record.app;
+  if (record.epoch === undefined && 'epoch' in record) delete record.epoch;
+  if (seq !== undefined) record.seq = seq;
+  return record;
 }
 
 function matches(r: AuditRecord, f: AuditFilter): boolean {

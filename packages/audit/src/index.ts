@@ -5,6 +5,8 @@ export {
   validateAuditType,
   parseAuditRecord,
 } from './audit.js';
+/** Zod schema of a stored audit record ({@link AuditRecord} without `seq`). */
+export { auditRecordSchema } from './record.js';
 export { AuditErrorCode, AuditRecordError, AuditStoreError } from './errors.js';
 export type { AuditErrorCodeValue } from './errors.js';
 export { AuditSeverity } from './types.js';

@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from '@gc/core';
+import { checkConfig } from '@gc/core';
 import { isBackendPlugin, type BackendPlugin } from './define.js';
 import { dockerBackend } from './docker.js';
 import { BackendLoadError } from './errors.js';
 import { processBackend } from './process.js';
+import { backendConfigSchema } from './schema.js';
 import { systemdBackend } from './systemd.js';
 import type { Backend, BackendContext } from './types.js';
 
@@ -88,27 +89,12 @@ export interface BackendConfig {
   options?: Record<string, unknown>;
 }
 
-/** Checks a parsed `backend:` config section; throws ConfigError naming the field. */
+/**
+ * Checks a parsed `backend:` config section with {@link backendConfigSchema}; throws ConfigError naming the
+ * field, its value and what is allowed.
+ */
 export function validateBackendConfig(value: unknown, path = 'backend'): BackendConfig {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(path, 'must be an object like { type: "process", options: { command: "..." } }');
-  }
-  const v = value as Record<string, unknown>;
-  if (typeof v.type !== 'string' || v.type === '') {
-    throw new ConfigError(
-      `${path}.type`,
-      'must be process, systemd, docker or the name of a backend package',
-    );
-  }
-  if (v.name !== undefined && typeof v.name !== 'string')
-    throw new ConfigError(`${path}.name`, 'must be a string');
-  if (
-    v.options !== undefined &&
-    (typeof v.options !== 'object' || v.options === null || Array.isArray(v.options))
-  ) {
-    throw new ConfigError(`${path}.options`, 'must be an object');
-  }
-  return v as unknown as BackendConfig;
+  return checkConfig(backendConfigSchema, value, path);
 }
 
 /**

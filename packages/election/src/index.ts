@@ -7,6 +7,8 @@ export {
   MIN_TTL_MS,
   MIN_SAFETY_RATIO,
 } from './options.js';
+export { electionConfigSchema } from './schema.js';
+export type { ElectionConfig } from './schema.js';
 export { ElectionState, LostReason } from './types.js';
 export type {
   AcquireVia,
@@ -24,6 +26,8 @@ export type {
 export { ElectionErrorCode, LeaseConflictError, StoreUnavailableError } from './errors.js';
 export type { ElectionErrorCodeValue } from './errors.js';
 export { livenessSubject } from './kv-store.js';
+/** Zod schema of the lease record stored under the election key ({@link LeaseRecord}, a public format). */
+export { leaseRecordSchema } from './record.js';
 // Fencing lives in @gc/core; re-exported so that users of elections need one import.
 export {
   createFence,

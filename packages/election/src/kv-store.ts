@@ -20,32 +20,15 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { LeaseConflictError, StoreUnavailableError } from './errors.js';
+import { parseRecord } from './record.js';
 import type { LeaseEntry, LeaseStore, ProbeResult } from './store.js';
 import type { LeaseRecord } from './types.js';
 
+/** The lease record's parser (in record.ts, next to its schema), re-exported for `internal.ts`. */
+export { parseRecord };
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** Parses a lease record; null when the bytes are not one (treated as a foreign holder by callers). */
-export function parseRecord(bytes: Uint8Array): LeaseRecord | null {
-  if (bytes.length === 0) return null;
-  try {
-    const r = JSON.parse(dec.decode(bytes)) as Partial<LeaseRecord>;
-    if (typeof r.holder !== 'string' || typeof r.epoch !== 'number' || typeof r.ttlMs !== 'number')
-      return null;
-    return {
-      holder: r.holder,
-      instance: typeof r.instance === 'string' ? r.instance : '',
-      epoch: r.epoch,
-      ttlMs: r.ttlMs,
-      live: r.live === true,
-      priority: typeof r.priority === 'number' ? r.priority : 0,
-      grantedAt: typeof r.grantedAt === 'number' ? r.grantedAt : 0,
-    };
-  } catch {
-    return null;
-  }
-}
 
 const UNKNOWN_HOLDER = '?';
 

@@ -1,4 +1,13 @@
-import { ConfigError, realClock, silentLogger, validateNodeId, validateToken } from '@gc/core';
+import {
+  checkConfig,
+  ConfigError,
+  configFields,
+  realClock,
+  silentLogger,
+  validateNodeId,
+  validateToken,
+} from '@gc/core';
+import { electionConfigSchema } from './schema.js';
 import type { ElectionOptions } from './types.js';
 
 /** Highest priority (the default): contends for a free lease without delay. */
@@ -56,8 +65,10 @@ function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGE
  * Merges `opts` over {@link defaultElectionOptions} (derived timings follow a given `ttlMs`) and validates
  * the result. Throws `ConfigError` whose `path` is `election.<option>` and whose message names the rule.
  *
- * Rules: `renewIntervalMs < renewDeadlineMs < ttlMs`; `ttlMs / renewDeadlineMs ≥ 1.1` (clock-rate
- * tolerance); `ttlMs ≥ 100`; `pollIntervalMs ≤ ttlMs`; `opTimeoutMs ≤ renewDeadlineMs`; names are tokens.
+ * The configurable fields are checked with {@link electionConfigSchema} (types and ranges; the message names
+ * the field, its value and what is allowed). Rules: `renewIntervalMs < renewDeadlineMs < ttlMs`;
+ * `ttlMs / renewDeadlineMs ≥ 1.1` (clock-rate tolerance); `ttlMs ≥ 100`; `priority ≤ 10`; `replicas` 1, 3
+ * or 5; `pollIntervalMs ≤ ttlMs`; `opTimeoutMs ≤ renewDeadlineMs`; names are tokens.
  */
 export function resolveElectionOptions(
   opts: Partial<ElectionOptions> & Pick<ElectionOptions, 'bucket' | 'nodeId'>,
@@ -77,15 +88,11 @@ export function resolveElectionOptions(
   } catch (err) {
     throw new ConfigError(p('bucket/key/nodeId'), (err as Error).message, { cause: err });
   }
+  // Types and per-field ranges of the configurable fields, then the rules the schema does not carry.
+  checkConfig(electionConfigSchema, configFields(electionConfigSchema, o), 'election');
   int(p('ttlMs'), o.ttlMs, MIN_TTL_MS);
-  int(p('renewIntervalMs'), o.renewIntervalMs, 1);
-  int(p('renewDeadlineMs'), o.renewDeadlineMs, 1);
-  int(p('pollIntervalMs'), o.pollIntervalMs, 1);
-  int(p('cooldownMs'), o.cooldownMs, 0);
   int(p('priority'), o.priority, 0, MAX_PRIORITY);
   int(p('priorityStepMs'), o.priorityStepMs, 0);
-  int(p('fastFailoverIntervalMs'), o.fastFailoverIntervalMs, 1);
-  int(p('fastFailoverProbes'), o.fastFailoverProbes, 1);
   int(p('opTimeoutMs'), o.opTimeoutMs, 1);
   if (![1, 3, 5].includes(o.replicas)) {
     throw new ConfigError(p('replicas'), `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);

@@ -1,31 +1,65 @@
 // The lock records in the bucket and how writes to them conflict.
 import { isCasConflict } from '@gc/core';
-import type { LockRecord } from './types.js';
+import { z } from 'zod';
+import type { LockRecord, LockRelease } from './types.js';
 
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
 
-/** Parses a lock record; null when the bytes are not one. */
+/**
+ * Schema of {@link LockRelease}, the `released` field of a lock record: every field required (every version
+ * of gc writes all four).
+ */
+export const lockReleaseSchema = z.object({
+  by: z.string(),
+  reason: z.string(),
+  at: z.number(),
+  forced: z.boolean(),
+});
+
+/**
+ * Schema of a lock record as read from the bucket: parses the decoded JSON into a {@link LockRecord}.
+ *
+ * Required: `state` (`held` or `free`) and a numeric `epoch`; anything else makes the record invalid. Every
+ * other field is read leniently, as records of older (or newer) versions may lack or change it: a missing or
+ * mistyped `owner` becomes `'?'`, `instance` and `token` `''`, `acquiredAt` and `refreshedAt` 0, a `ttlMs`
+ * that is not a positive number 0, and a `released` that is not a valid {@link LockRelease} undefined
+ * ({@link parseLockRecord} leaves the key out). `v` is always 1. Unknown fields are accepted and dropped (newer nodes may add some). Numbers are finite
+ * JSON numbers.
+ */
+export const lockRecordSchema = z.object({
+  v: z.literal(1).catch(1),
+  state: z.enum(['held', 'free']),
+  epoch: z.number(),
+  owner: z.string().catch('?'),
+  instance: z.string().catch(''),
+  token: z.string().catch(''),
+  ttlMs: z.number().positive().catch(0),
+  acquiredAt: z.number().catch(0),
+  refreshedAt: z.number().catch(0),
+  released: lockReleaseSchema.optional().catch(undefined),
+});
+
+// Compile-time proof that the schemas and the types cannot drift apart.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Expect<T extends true> = T;
+type _LockRecordMatches = Expect<Same<z.output<typeof lockRecordSchema>, LockRecord>>;
+type _LockReleaseMatches = Expect<Same<z.output<typeof lockReleaseSchema>, LockRelease>>;
+
+/** Parses a lock record (see {@link lockRecordSchema}); null when the bytes are not one. Never throws. */
 export function parseLockRecord(bytes: Uint8Array): LockRecord | null {
   if (bytes.length === 0) return null;
+  let json: unknown;
   try {
-    const r = JSON.parse(dec.decode(bytes)) as Partial<LockRecord>;
-    if ((r.state !== 'held' && r.state !== 'free') || typeof r.epoch !== 'number') return null;
-    return {
-      v: 1,
-      state: r.state,
-      epoch: r.epoch,
-      owner: typeof r.owner === 'string' ? r.owner : '?',
-      instance: typeof r.instance === 'string' ? r.instance : '',
-      token: typeof r.token === 'string' ? r.token : '',
-      ttlMs: typeof r.ttlMs === 'number' && r.ttlMs > 0 ? r.ttlMs : 0,
-      acquiredAt: typeof r.acquiredAt === 'number' ? r.acquiredAt : 0,
-      refreshedAt: typeof r.refreshedAt === 'number' ? r.refreshedAt : 0,
-      ...(r.released ? { released: r.released } : {}),
-    };
+    json = JSON.parse(dec.decode(bytes));
   } catch {
     return null;
   }
+  const r = lockRecordSchema.safeParse(json);
+  if (!r.success) return null;
+  // An invalid `released` parses to undefined: leave the key out, as a record without one has none.
+  if (r.data.released === undefined && 'released' in r.data) delete r.data.released;
+  return r.data;
 }
 
 /** A compare-and-set that lost (the key moved on). */

@@ -7,6 +7,8 @@ export {
   MAX_LABEL_VALUE,
 } from './options.js';
 export { parseMemberRecord } from './records.js';
+/** Zod schema of the member record read from the membership bucket ({@link MemberRecord}). */
+export { memberRecordSchema } from './records.js';
 export { MembershipErrorCode, MembershipStoreError } from './errors.js';
 export type { MembershipErrorCodeValue } from './errors.js';
 export { membershipMetrics } from './metrics.js';

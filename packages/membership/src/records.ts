@@ -1,32 +1,71 @@
 // Member records in the membership bucket: parsing, leave reasons, conflicts and TTL headers.
 import { isCasConflict, type TimerHandle } from '@gc/core';
 import type { KvEntry } from '@nats-io/kv';
+import { z } from 'zod';
 import type { LeaveReason, MemberRecord } from './types.js';
 
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
 
-/** Parses a member record; null when the bytes are not one. */
+const isString = (x: unknown): x is string => typeof x === 'string';
+
+/** The string values of `v` when it is an object (not an array), else none. */
+function stringValues(v: unknown): Record<string, string> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => isString(e[1])));
+}
+
+/**
+ * Schema of a member record as stored in the membership bucket: parses the decoded JSON into a
+ * {@link MemberRecord} whose `failAfterMs` is left undefined when the record has no valid one
+ * ({@link parseMemberRecord} then applies the default, `3 * heartbeatMs`, as observers do).
+ *
+ * Required: a string `nodeId` and a numeric `heartbeatMs`; anything else makes the record invalid. Every
+ * other field is read leniently, as records of older (or newer) versions may lack or change it: a missing or
+ * mistyped `instance` or `version` becomes `''`, `startedAt` and `heartbeatAt` 0, `labels` keeps only its
+ * string values (`{}` when it is not an object), `apps` only its strings (`[]` when it is not an array), and
+ * a `failAfterMs` that is not a positive number is undefined. `v` is always 1. Unknown fields are accepted and
+ * dropped (newer nodes may add some). Numbers are finite JSON numbers.
+ */
+export const memberRecordSchema = z.object({
+  v: z.literal(1).catch(1),
+  nodeId: z.string(),
+  instance: z.string().catch(''),
+  labels: z.record(z.string(), z.string()).catch((ctx) => stringValues(ctx.value)),
+  apps: z.array(z.string()).catch((ctx) => (Array.isArray(ctx.value) ? ctx.value.filter(isString) : [])),
+  version: z.string().catch(''),
+  startedAt: z.number().catch(0),
+  heartbeatAt: z.number().catch(0),
+  heartbeatMs: z.number(),
+  failAfterMs: z.number().positive().optional().catch(undefined),
+});
+
+// Compile-time proof that the schema and the type cannot drift apart (the schema leaves `failAfterMs` to the
+// parser: it defaults from another field, which a field schema cannot see without a slower whole-record pipe).
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Expect<T extends true> = T;
+type Flat<T> = { [K in keyof T]: T[K] };
+type _MemberRecordMatches = Expect<
+  Same<
+    z.output<typeof memberRecordSchema>,
+    Flat<Omit<MemberRecord, 'failAfterMs'> & { failAfterMs?: number }>
+  >
+>;
+
+/** Parses a member record (see {@link memberRecordSchema}); null when the bytes are not one. Never throws. */
 export function parseMemberRecord(bytes: Uint8Array): MemberRecord | null {
   if (bytes.length === 0) return null;
+  let json: unknown;
   try {
-    const r = JSON.parse(dec.decode(bytes)) as Partial<MemberRecord>;
-    if (typeof r.nodeId !== 'string' || typeof r.heartbeatMs !== 'number') return null;
-    return {
-      v: 1,
-      nodeId: r.nodeId,
-      instance: typeof r.instance === 'string' ? r.instance : '',
-      labels: r.labels && typeof r.labels === 'object' ? r.labels : {},
-      apps: Array.isArray(r.apps) ? r.apps.filter((a): a is string => typeof a === 'string') : [],
-      version: typeof r.version === 'string' ? r.version : '',
-      startedAt: typeof r.startedAt === 'number' ? r.startedAt : 0,
-      heartbeatAt: typeof r.heartbeatAt === 'number' ? r.heartbeatAt : 0,
-      heartbeatMs: r.heartbeatMs,
-      failAfterMs: typeof r.failAfterMs === 'number' && r.failAfterMs > 0 ? r.failAfterMs : 3 * r.heartbeatMs,
-    };
+    json = JSON.parse(dec.decode(bytes));
   } catch {
     return null;
   }
+  const r = memberRecordSchema.safeParse(json);
+  if (!r.success) return null;
+  // The parsed record is a fresh object: completed in place (`failAfterMs` is its last field, as it was).
+  r.data.failAfterMs ??= 3 * r.data.heartbeatMs;
+  return r.data as MemberRecord;
 }
 
 /** Why a member left, from the delete or purge of its record. */

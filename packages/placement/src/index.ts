@@ -3,6 +3,7 @@ export type { LabelRequirement, LabelSelector } from './selector.js';
 export { schedule } from './schedule.js';
 export { plan, planDrain, budgetCount } from './plan.js';
 export { defaultScheduleOptions, resolveScheduleOptions, MAX_WEIGHT, MAX_PREFERENCE } from './options.js';
+export { placementSpecSchema } from './schema.js';
 export { PlacementErrorCode, SelectorSyntaxError, UnknownNodeError } from './errors.js';
 export type { PlacementErrorCodeValue } from './errors.js';
 export { AppMode, Constraint } from './types.js';

@@ -1,17 +1,19 @@
-import { ConfigError, validateAppName, validateNodeId } from '@gc/core';
+import { checkConfig, ConfigError, validateAppName, validateNodeId } from '@gc/core';
+import { isDeferredIssue, placementSpecSchema } from './schema.js';
 import { parseSelector, type LabelSelector } from './selector.js';
 import {
   AppMode,
   type DisruptionBudget,
   type PlacementApp,
   type PlacementNode,
+  type PlacementSpec,
   type ScheduleOptions,
 } from './types.js';
 
 /** Largest node weight. */
 export const MAX_WEIGHT = 1000;
-/** Largest absolute `preferLabel` weight. */
-export const MAX_PREFERENCE = 100;
+// The bound lives with the schema; re-exported here, where it has always been.
+export { MAX_PREFERENCE } from './schema.js';
 
 /** Defaults of {@link ScheduleOptions}. */
 export function defaultScheduleOptions(): ScheduleOptions {
@@ -149,8 +151,9 @@ function budgetOf(path: string, b: DisruptionBudget | undefined): DisruptionBudg
 }
 
 /**
- * Validates apps (names, modes, selectors, counts) and returns them keyed by name, sorted. Selectors are
- * parsed once per distinct text. Throws `ConfigError`, `InvalidNameError` or `SelectorSyntaxError`.
+ * Validates apps (names, modes, each placement with {@link placementSpecSchema}, budgets) and returns them
+ * keyed by name, sorted. Selectors are parsed once per distinct text. Throws `ConfigError` (naming the
+ * field, its value and what is allowed), `InvalidNameError` or `SelectorSyntaxError`.
  */
 export function compileApps(apps: readonly PlacementApp[]): Map<string, CompiledApp> {
   if (!Array.isArray(apps)) throw new ConfigError('apps', 'must be an array');
@@ -172,35 +175,25 @@ export function compileApps(apps: readonly PlacementApp[]): Map<string, Compiled
         `${path}.mode`,
         `must be one of ${modes.join(', ')}, got ${JSON.stringify(a.mode)}`,
       );
-    const p = a.placement ?? {};
     const pp = `${path}.placement`;
+    // Types, ranges and counts; selector syntax and names are left to the steps below, which throw
+    // SelectorSyntaxError and InvalidNameError with the full path.
+    const p: PlacementSpec = checkConfig(placementSpecSchema, a.placement ?? {}, pp, isDeferredIssue);
     const on = list(p.onLabel).map((s, i) => sel(s, `${pp}.onLabel[${i}]`));
     const avoid = list(p.avoidLabel).map((s, i) => sel(s, `${pp}.avoidLabel[${i}]`));
-    const prefer = (p.preferLabel ?? []).map((x, i) => {
-      const w = x?.weight;
-      if (typeof w !== 'number' || !Number.isFinite(w) || Math.abs(w) > MAX_PREFERENCE)
-        throw new ConfigError(
-          `${pp}.preferLabel[${i}].weight`,
-          `must be a number in [-${MAX_PREFERENCE}, ${MAX_PREFERENCE}], got ${JSON.stringify(w)}`,
-        );
-      return { selector: sel(x.selector, `${pp}.preferLabel[${i}].selector`), weight: w };
-    });
+    const prefer = (p.preferLabel ?? []).map((x, i) => ({
+      selector: sel(x.selector, `${pp}.preferLabel[${i}].selector`),
+      weight: x.weight,
+    }));
     const onNodes = p.onNodes === undefined ? undefined : new Set(p.onNodes.map((n) => validateNodeId(n)));
     const withApp = [...new Set((p.withApp ?? []).map((x) => validateAppName(x)))].sort();
     if (withApp.includes(app))
       throw new ConfigError(`${pp}.withApp`, 'an app cannot be co-located with itself');
     const away = new Set((p.awayFromApp ?? []).map((x) => validateAppName(x)));
     if (away.has(app)) throw new ConfigError(`${pp}.awayFromApp`, 'an app cannot avoid itself');
-    let spread: CompiledApp['spread'];
-    if (p.spread !== undefined) {
-      if (typeof p.spread.label !== 'string' || p.spread.label === '')
-        throw new ConfigError(`${pp}.spread.label`, 'must name a label');
-      spread = { label: p.spread.label, maxSkew: int(`${pp}.spread.maxSkew`, p.spread.maxSkew ?? 1, 1) };
-    }
-    const minNodes = int(`${pp}.minNodes`, p.minNodes ?? 1, 1);
-    const maxNodes = p.maxNodes === undefined ? Infinity : int(`${pp}.maxNodes`, p.maxNodes, 1);
-    if (maxNodes < minNodes)
-      throw new ConfigError(`${pp}.maxNodes`, `must be ≥ minNodes (${minNodes}), got ${maxNodes}`);
+    const spread = p.spread && { label: p.spread.label, maxSkew: p.spread.maxSkew ?? 1 };
+    const minNodes = p.minNodes ?? 1;
+    const maxNodes = p.maxNodes ?? Infinity;
     out.set(app, {
       app,
       mode: a.mode,

@@ -8,6 +8,8 @@ export {
   MIN_TTL_MS,
   MAX_WEIGHT,
 } from './options.js';
+export { ringConfigSchema } from './schema.js';
+export type { RingConfig } from './schema.js';
 export {
   loadHasher,
   loadPartitioner,
@@ -29,6 +31,14 @@ export {
   parsePinsRecord,
 } from './records.js';
 export type { RingNames, ConfigRecord, MapRecord, PinsRecord } from './records.js';
+/** Zod schemas of the records read from the ring bucket (partition, member, config, map and pins records). */
+export {
+  ringPartitionRecordSchema,
+  ringMemberRecordSchema,
+  ringConfigRecordSchema,
+  ringMapRecordSchema,
+  ringPinsRecordSchema,
+} from './records.js';
 export {
   RingErrorCode,
   InvalidKeyError,

@@ -1,12 +1,10 @@
-import { ConfigError, realClock, silentLogger, validateNodeId } from '@gc/core';
-import { MAX_PARTITIONS, MIN_PARTITIONS } from './hash.js';
+import { checkConfig, ConfigError, configFields, realClock, silentLogger, validateNodeId } from '@gc/core';
 import { ringNames } from './records.js';
+import { ringConfigSchema } from './schema.js';
 import type { RingInit, RingOptions, RingRouterOptions } from './types.js';
 
-/** Smallest member lease TTL accepted, in ms. */
-export const MIN_TTL_MS = 300;
-/** Largest member weight. */
-export const MAX_WEIGHT = 1000;
+// The bounds live with the schema; re-exported here, where they have always been.
+export { MIN_TTL_MS, MAX_WEIGHT } from './schema.js';
 
 /** Defaults of {@link RingOptions} (the required names are empty; `partitions` undefined = stored or 256). */
 export function defaultRingOptions(): RingOptions {
@@ -47,9 +45,10 @@ function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGE
 }
 
 /**
- * Merges `init` over {@link defaultRingOptions} and validates; throws `ConfigError` (path `ring.<option>`)
- * or `InvalidNameError` for bad names. `renewIntervalMs` and `renewDeadlineMs` default to a third and two
- * thirds of the given `ttlMs`.
+ * Merges `init` over {@link defaultRingOptions} and validates (the configurable fields with
+ * {@link ringConfigSchema}); throws `ConfigError` (path `ring.<option>`, the message naming the value and
+ * what is allowed) or `InvalidNameError` for bad names. `renewIntervalMs` and `renewDeadlineMs` default to
+ * a third and two thirds of the given `ttlMs`.
  */
 export function resolveRingOptions(init: RingInit): RingOptions {
   const given = Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)) as RingInit;
@@ -63,14 +62,8 @@ export function resolveRingOptions(init: RingInit): RingOptions {
   };
   ringNames(o.platform, o.app); // validates platform and app names
   validateNodeId(o.nodeId);
-  if (o.partitions !== undefined) int('ring.partitions', o.partitions, MIN_PARTITIONS, MAX_PARTITIONS);
-  if (typeof o.weight !== 'number' || !(o.weight > 0) || o.weight > MAX_WEIGHT) {
-    throw new ConfigError(
-      'ring.weight',
-      `must be a number in (0, ${MAX_WEIGHT}], got ${JSON.stringify(o.weight)}`,
-    );
-  }
-  int('ring.ttlMs', o.ttlMs, MIN_TTL_MS);
+  // Types and per-field ranges of the configurable fields, then the rules the schema does not carry.
+  checkConfig(ringConfigSchema, configFields(ringConfigSchema, o), 'ring');
   int('ring.renewIntervalMs', o.renewIntervalMs, 1);
   int('ring.renewDeadlineMs', o.renewDeadlineMs, 1);
   if (o.renewDeadlineMs >= o.ttlMs) {
@@ -85,22 +78,8 @@ export function resolveRingOptions(init: RingInit): RingOptions {
       `must be below renewDeadlineMs (${o.renewDeadlineMs}), got ${o.renewIntervalMs}: at least one renewal must fit before the deadline`,
     );
   }
-  for (const k of [
-    'ownTimeoutMs',
-    'releaseTimeoutMs',
-    'leaveTimeoutMs',
-    'stuckMoveMs',
-    'holdTimeoutMs',
-  ] as const)
-    int(`ring.${k}`, o[k], 1);
-  int('ring.settleMs', o.settleMs, 0);
-  int('ring.maxConcurrentMoves', o.maxConcurrentMoves, 1);
-  int('ring.maxHeldCalls', o.maxHeldCalls, 0);
   int('ring.maxParallelWrites', o.maxParallelWrites, 1, 1024);
   int('ring.opTimeoutMs', o.opTimeoutMs, 1);
-  if (![1, 3, 5].includes(o.replicas)) {
-    throw new ConfigError('ring.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
-  }
   if (typeof o.clock?.now !== 'function') throw new ConfigError('ring.clock', 'must be a Clock');
   for (const k of ['onOwn', 'onRelease', 'onEvent'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function')

@@ -1,5 +1,7 @@
 export { createVip } from './vip.js';
 export { defaultVipOptions, defaultArpOptions } from './options.js';
+export { vipConfigSchema } from './schema.js';
+export type { VipConfig } from './schema.js';
 export { VipState } from './types.js';
 export type { Vip, VipOptions, ArpOptions, VipEvent, VipStateValue, AcquireResult } from './types.js';
 export { VipErrorCode, VipError, VipToolMissingError, NotLeaderError, VipCommandError } from './errors.js';

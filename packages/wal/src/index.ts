@@ -45,4 +45,6 @@ export {
 export type { WalCursor, WalTransaction, WalReadResult } from './walfile.js';
 export { replicatedDatabase, ReplicatedDatabase } from './component.js';
 export type { ReplicatedDatabaseOptions } from './component.js';
+export { replicatedDatabaseConfigSchema } from './schema.js';
+export type { ReplicatedDatabaseConfig } from './schema.js';
 export type { ReplicationStatus } from './component-status.js';
