@@ -14,6 +14,7 @@ import { createPlatform, type App, type Platform } from '@gc/platform';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from './config.js';
+import { forceReleaseMigrate, TAIL_LAST_FORCED } from './test/lock-scenario.js';
 
 const cliRoot = fileURLToPath(new URL('..', import.meta.url));
 const commandsDir = join(cliRoot, 'src', 'commands');
@@ -334,6 +335,109 @@ describe('gc node', () => {
   });
 });
 
+describe('gc node cordon|uncordon|drain, gc app move, gc explain (placement)', () => {
+  const PLC = 'clitest-plc';
+  let plc: Array<{ p: Platform; routed: App; web: App }> = [];
+  const at = () => ['--server', url, '--platform', PLC, '--timeout', '300'];
+  beforeAll(async () => {
+    plc = await Promise.all(
+      ['a', 'b'].map(async (id) => {
+        const p = await createPlatform({
+          name: PLC,
+          nodeId: id,
+          labels: { zone: `z-${id}` },
+          nats: { servers: url },
+          http: false,
+          heartbeatMs: 300,
+          dataDir: join(dir, `plc-${id}`),
+          logger: silentLogger,
+        });
+        const routed = p.app('routed', { election: fast, placement: {} });
+        const web = p.app('web', { mode: 'pool', placement: { onLabel: 'zone=z-a' } });
+        await p.start();
+        return { p, routed, web };
+      }),
+    );
+    await vi.waitFor(
+      () => {
+        if (plc.filter((n) => n.routed.isActive()).length !== 1) throw new Error('routed has no leader yet');
+        if (!plc[0]!.web.isActive()) throw new Error('web not active on a yet');
+      },
+      { timeout: 20_000, interval: 50 },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(plc.map((n) => n.p.close()));
+  });
+
+  it('explain: where an app runs and why each node does or does not', async () => {
+    // The node declares what is active a moment after it is (its declaration is written within 250 ms).
+    let r = await gc('explain', 'web', '--json', ...at());
+    await vi.waitFor(
+      async () => {
+        r = await gc('explain', 'web', '--json', ...at());
+        expect(r.code, r.stderr).toBe(0);
+        expect(json(r)).toMatchObject({ app: 'web', placed: ['a'], active: ['a'] });
+      },
+      { timeout: 5000, interval: 100 },
+    );
+    expect(json<{ reasons: Record<string, unknown> }>(r).reasons.b).toMatchObject({
+      status: 'excluded',
+      constraint: 'onLabel',
+    });
+    const text = await gc('explain', 'web', ...at());
+    expect(text.stdout).toMatch(/web: placed on a; active on a/);
+    expect(text.stdout).toMatch(/b +excluded +onLabel: labels do not match "zone=z-a"/);
+    expect((await gc('explain', 'nosuch', ...at())).error?.oclif?.exit).toBe(4);
+  });
+
+  it('cordon and uncordon a node; an unknown node is exit 4', async () => {
+    expect((await gc('node', 'cordon', 'b', '--reason', 'disk swap', ...at())).code).toBe(0);
+    expect((await plc[0]!.p.placement().holds()).get('b')).toMatchObject({
+      cordoned: true,
+      reason: 'disk swap',
+    });
+    const unknown = await gc('node', 'cordon', 'zz', ...at());
+    expect(unknown.error?.oclif?.exit).toBe(4);
+    expect(unknown.error?.message).toMatch(/zz/);
+    expect((await gc('node', 'uncordon', 'b', ...at())).code).toBe(0);
+    expect((await plc[0]!.p.placement().holds()).has('b')).toBe(false);
+  });
+
+  it('app move: refused for a pool app and a node that may not run it, done to a ready standby', async () => {
+    const pool = await gc('app', 'move', 'web', '--to', 'b', ...at());
+    expect(pool.error?.oclif?.exit).toBe(1);
+    expect(pool.error?.message).toMatch(/pool app/);
+    const leader = plc.find((n) => n.routed.isActive())!.p.nodeId;
+    const other = leader === 'a' ? 'b' : 'a';
+    await vi.waitFor(
+      async () => {
+        const r = await gc('app', 'move', 'routed', '--to', other, '--json', ...at());
+        if (r.code !== 0) throw new Error(r.error?.message ?? r.stderr);
+        expect(json(r)).toMatchObject({ app: 'routed', to: other, active: [other], done: true });
+      },
+      { timeout: 20_000, interval: 500 },
+    );
+    expect(plc.find((n) => n.p.nodeId === other)!.routed.isActive()).toBe(true);
+    expect((await gc('app', 'move', 'routed', '--to', 'zz', ...at())).error?.oclif?.exit).toBe(4);
+  });
+
+  it('node drain: a pool app that no other node may run holds the drain until the deadline forces it', async () => {
+    const bad = await gc('node', 'drain', 'a', '--deadline', 'soon', ...at());
+    expect(bad.error?.oclif?.exit).toBe(1);
+    expect(bad.error?.message).toMatch(/--deadline "soon": use a duration/);
+    // Progress goes to stderr (not with --json, where only the result is printed).
+    const r = await gc('node', 'drain', 'a', '--deadline', '2s', '--grace', '20s', ...at());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/blocked: app "web" cannot leave a/);
+    expect(r.stdout).toMatch(/a is drained \(forced after the deadline\); it stays cordoned/);
+    expect((await plc[0]!.p.placement().state())!.draining.a).toMatchObject({ remaining: [], forced: true });
+    expect(plc[0]!.web.isActive()).toBe(false);
+    expect((await gc('node', 'uncordon', 'a', ...at())).code).toBe(0);
+    await vi.waitFor(() => expect(plc[0]!.web.isActive()).toBe(true), { timeout: 10_000, interval: 100 });
+  }, 40_000);
+});
+
 describe('gc kv', () => {
   it('put, get and ls on an app bucket', async () => {
     await nodes[0]!.orders.kv(); // the bucket exists once the app used kv()
@@ -379,32 +483,11 @@ describe('gc lock and gc audit', () => {
         'no held locks for app workers\n',
       );
 
-      const released = await gc(
-        'lock',
-        'release',
-        'migrate',
-        '--app',
-        'orders',
-        '--force',
-        '--reason',
-        'holder wedged',
-        '--json',
-        ...on,
-      );
+      const released = await gc(...forceReleaseMigrate('holder wedged'), '--json', ...on);
       expect(released.code, released.stdout).toBe(0);
       expect(json(released)).toMatchObject({ released: { name: 'migrate', owner: 'a' } });
       expect(json(await gc('lock', 'list', '--app', 'orders', '--json', ...on))).toEqual([]);
-      const again = await gc(
-        'lock',
-        'release',
-        'migrate',
-        '--app',
-        'orders',
-        '--force',
-        '--reason',
-        'x',
-        ...on,
-      );
+      const again = await gc(...forceReleaseMigrate('x'), ...on);
       expect(again.error?.oclif?.exit).toBe(4);
       expect(again.error?.message).toBe('lock migrate is not held');
     } finally {
@@ -416,18 +499,7 @@ describe('gc lock and gc audit', () => {
     expect(json(q)).toMatchObject([
       { type: 'lock.forced', app: 'orders', data: { lock: 'migrate', owner: 'a', reason: 'holder wedged' } },
     ]);
-    const tail = await gc(
-      'audit',
-      'tail',
-      '--since',
-      '1h',
-      '--type',
-      'lock.forced',
-      '--count',
-      '1',
-      '--json',
-      ...on,
-    );
+    const tail = await gc(...TAIL_LAST_FORCED, ...on);
     expect(tail.code, tail.stderr).toBe(0);
     expect(JSON.parse(tail.stdout.trim())).toMatchObject({ type: 'lock.forced', app: 'orders' });
     // The nodes' own records are there too: both activations of the apps they lead.

@@ -14,6 +14,8 @@ export interface StatusJson {
     backend?: Record<string, string>;
     /** SQLite replication per node, when the app has a database. */
     replication?: Record<string, ReplicationStatus>;
+    /** Apps with placement: per node, whether it is placed there and why. */
+    placement?: Record<string, { placed: boolean; reason: string }>;
   }>;
 }
 
@@ -26,6 +28,11 @@ export function summarize(platform: string, nodes: PlatformStatus[]): StatusJson
       entry.roles[n.nodeId] = a.role;
       if (a.backend) entry.backend = { ...entry.backend, [n.nodeId]: a.backend.state };
       if (a.replication) entry.replication = { ...entry.replication, [n.nodeId]: a.replication };
+      if (a.placement)
+        entry.placement = {
+          ...entry.placement,
+          [n.nodeId]: { placed: a.placement.placed, reason: a.placement.reason },
+        };
       if (a.epoch >= entry.epoch && a.leader) {
         entry.leader = a.leader;
         entry.epoch = a.epoch;

@@ -89,7 +89,14 @@ interface Decoded {
   value: Uint8Array;
 }
 
-/** Decodes a stored fenced record; a value without the prefix counts as written with epoch 0. */
+/**
+ * Decodes a value a {@link FencedKv} stored, as a bucket watch or a plain `kv.get` returns it: its writer's
+ * epoch, whether it is a deletion, and the value. A value without the prefix counts as written with epoch 0.
+ */
+export function decodeFenced(bytes: Uint8Array): { epoch: Epoch; deleted: boolean; value: Uint8Array } {
+  return decode(bytes);
+}
+
 function decode(bytes: Uint8Array): Decoded {
   const m = /^gcf1 (\d{1,16}) ([pd])\n/.exec(dec.decode(bytes.subarray(0, Math.min(bytes.length, 24))));
   const n = m ? Number(m[1]) : NaN;

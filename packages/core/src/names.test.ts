@@ -15,6 +15,8 @@ describe('resource names', () => {
     expect(n.services).toBe('prod_services');
     expect(n.platformLocks).toBe('prod_platform_locks');
     expect(n.auditStream).toBe('prod_audit');
+    expect(n.placement).toBe('prod_placement');
+    expect(n.placementElection).toBe('prod_placement_election');
     expect(n.audit('leader.acquired')).toBe('prod._.audit.leader.acquired');
     expect(n.events('deploy.done')).toBe('prod.events.deploy.done');
     const a = n.app('orders');

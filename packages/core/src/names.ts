@@ -124,6 +124,10 @@ export interface PlatformResourceNames {
   readonly platformLocks: string;
   /** Audit stream: `{platform}_audit`. */
   readonly auditStream: string;
+  /** Placement bucket (node declarations, cordons and drains, the scheduler's decision): `{platform}_placement`. */
+  readonly placement: string;
+  /** The scheduler's election bucket: `{platform}_placement_election`. */
+  readonly placementElection: string;
   /** Audit subject for an event type: `{platform}._.audit.{type}`. */
   audit(type: string): string;
   /** Platform-wide event subject: `{platform}.events.{topic}`. */
@@ -148,6 +152,8 @@ export function resourceNames(platform: string): PlatformResourceNames {
     services: `${p}_services`,
     platformLocks: `${p}_platform_locks`,
     auditStream: `${p}_audit`,
+    placement: `${p}_placement`,
+    placementElection: `${p}_placement_election`,
     audit: (type) => `${p}._.audit.${subjectTail('audit type', type)}`,
     events: (topic) => `${p}.events.${subjectTail('event topic', topic)}`,
     app(app: string): AppResourceNames {

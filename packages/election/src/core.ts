@@ -76,6 +76,8 @@ export abstract class ElectionCore {
   protected leaderInfo: LeaderInfo = { holder: null, epoch: 0, revision: 0 };
   protected lease: Lease | undefined;
   protected started = false;
+  /** False for an observer (`observeOnly`, or `setCandidate(false)`): never contends. */
+  protected candidate: boolean;
   protected contendingSince: number;
   protected noResponders = 0;
   #stopWatch: (() => void) | undefined;
@@ -93,6 +95,7 @@ export abstract class ElectionCore {
     this.metrics = electionMetrics(o.registry, { bucket: o.bucket, key: o.key, node: o.nodeId });
     this.contendingSince = this.clock.now();
     this.connectedAt = this.clock.now();
+    this.candidate = !o.observeOnly;
   }
 
   state(): ElectionStateValue {

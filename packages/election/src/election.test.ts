@@ -446,6 +446,75 @@ describe('observers, priority, waiting', () => {
     expect(o.of('acquired')).toHaveLength(0);
   });
 
+  it('setCandidate(false) keeps a node out (also after its step-down); true brings it back', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(10);
+    expect(a.e.isLeader()).toBe(true);
+    const b = await h.node('b');
+    b.e.setCandidate(false);
+    expect(b.e.state()).toBe('observer');
+    expect(b.e.isCandidate()).toBe(false);
+    // The leader leaves: nobody else may take it, and the leader itself does not come back while out.
+    a.e.setCandidate(false);
+    expect(a.e.isLeader()).toBe(true); // a leader keeps leading until it steps down
+    await a.e.stepDown();
+    await h.run(20_000);
+    expect(a.e.state()).toBe('observer');
+    expect(b.e.state()).toBe('observer');
+    expect(a.of('acquired')).toHaveLength(1);
+    expect(b.of('acquired')).toHaveLength(0);
+    expect(b.e.leader().holder).toBeNull();
+    // b comes back and takes the free lease.
+    b.e.setCandidate(true);
+    await h.run(100);
+    expect(b.e.isLeader()).toBe(true);
+    expect(a.e.isLeader()).toBe(false);
+    expect(() => b.e.setCandidate(true, { priority: 11 })).toThrow(/priority must be an integer 0 … 10/);
+  });
+
+  it('an observer made a candidate (placement) takes a lease released by a leader cooling down', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(10);
+    const b = await h.node('b', { observeOnly: true });
+    b.e.setCandidate(true, { priority: 0 });
+    expect(b.e.state()).toBe('follower');
+    await a.e.stepDown({ cooldownMs: 2000 });
+    await h.run(1500);
+    expect(b.e.isLeader()).toBe(true);
+  });
+
+  it('setCandidate repeated with the same values does not restart the wait for a free lease', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(10);
+    const b = await h.node('b', { observeOnly: true });
+    b.e.setCandidate(true, { priority: 0 }); // waits 10 priority steps (500 ms) for a free lease
+    await a.e.stepDown({ cooldownMs: 5000 });
+    // Placement applies its view on every event, far more often than every 500 ms.
+    for (let i = 0; i < 20; i++) {
+      await h.run(100);
+      b.e.setCandidate(true, { priority: 0 });
+    }
+    expect(b.e.isLeader()).toBe(true);
+  });
+
+  it('setCandidate with a lower priority lets the preferred node win a hand-over', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(10);
+    const b = await h.node('b');
+    const c = await h.node('c');
+    // c is preferred: b waits 10 priority steps for a free lease.
+    b.e.setCandidate(true, { priority: 0 });
+    c.e.setCandidate(true, { priority: 10 });
+    await a.e.stepDown();
+    await h.run(5000);
+    expect(c.e.isLeader()).toBe(true);
+    expect(b.of('acquired')).toHaveLength(0);
+  });
+
   it('watch() yields the current leader first and then each change, until stop()', async () => {
     h = new Harness();
     const a = await h.node('a');

@@ -6,7 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { ClosedError, TimeoutError, withTimeout, type Epoch } from '@gc/core';
 import { openKvLeaseStore } from './kv-store.js';
 import { LeaderElection } from './leader.js';
-import { resolveElectionOptions } from './options.js';
+import { MAX_PRIORITY, resolveElectionOptions } from './options.js';
 import type { LeaseStore } from './store.js';
 import {
   ElectionState,
@@ -180,6 +180,41 @@ class ElectionImpl extends LeaderElection implements Election {
       this.contendingSince = this.clock.now();
       this.contend();
     });
+  }
+
+  setCandidate(candidate: boolean, opts: { priority?: number } = {}): void {
+    let priorityChanged = false;
+    if (opts.priority !== undefined) {
+      if (!Number.isInteger(opts.priority) || opts.priority < 0 || opts.priority > MAX_PRIORITY)
+        throw new RangeError(
+          `setCandidate: priority must be an integer 0 … ${MAX_PRIORITY}, got ${String(opts.priority)}`,
+        );
+      priorityChanged = this.o.priority !== opts.priority;
+      this.o.priority = opts.priority;
+    }
+    const state = this.state();
+    if (state === ElectionState.Closed || this.closing) return;
+    const changed = this.candidate !== candidate;
+    // Called again with what holds already (placement applies its view on every event): nothing to redo, and
+    // above all no wait restarted, or frequent calls would keep a free lease from being taken.
+    if (!changed && !priorityChanged) return;
+    this.candidate = candidate;
+    if (changed) this.log.info(candidate ? 'contending again' : 'not a candidate: observing only');
+    if (!candidate) {
+      // A follower stops at once; a leader (or one cooling down) turns observer when it is back to follower.
+      if (state === ElectionState.Follower) this.contend();
+      return;
+    }
+    if (state === ElectionState.Observer) {
+      this.setState(ElectionState.Follower);
+      this.contendingSince = this.clock.now();
+    }
+    // A new priority applies to a wait already scheduled too.
+    if (this.state() === ElectionState.Follower) this.contend();
+  }
+
+  isCandidate(): boolean {
+    return this.candidate;
   }
 
   close(): Promise<void> {

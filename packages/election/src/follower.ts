@@ -134,6 +134,13 @@ export abstract class FollowerElection extends ElectionCore {
 
   /** Follower logic for the current observation: schedule an acquire, a takeover, or probes. */
   protected contend(): void {
+    if (this.state() === ElectionState.Follower && !this.candidate) {
+      // Not a candidate any more (placement): observe only, from wherever it was a follower again.
+      this.clearTimer('action');
+      this.clearTimer('probe');
+      this.setState(ElectionState.Observer);
+      return;
+    }
     if (this.state() !== ElectionState.Follower || this.#acquiring || !this.started) return;
     this.clearTimer('action');
     this.clearTimer('probe');

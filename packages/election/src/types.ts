@@ -231,6 +231,17 @@ export interface Election {
    * take over after the TTL, as after a crash (failover drills).
    */
   stepDown(opts?: StepDownOptions): Promise<void>;
+  /**
+   * Turns contending on or off at run time (placement: a node the app is not placed on stays out).
+   * `false`: a follower becomes an observer at once; a leader keeps leading until it steps down or loses the
+   * lease (the caller stops acting first, then calls {@link Election.stepDown}), and observes afterwards.
+   * `true`: an observer becomes a follower and contends again. `priority` (0 … 10, default unchanged)
+   * replaces the election's priority from now on: a lower one waits longer for a free lease, so a preferred
+   * node wins a hand-over. No-op once closed.
+   */
+  setCandidate(candidate: boolean, opts?: { priority?: number }): void;
+  /** True while this node contends (or leads); false for an observer. */
+  isCandidate(): boolean;
   /** Steps down when leader, stops every timer, watch and subscription. Idempotent. Does not close the connection. */
   close(): Promise<void>;
   /** Resolves when closed. */

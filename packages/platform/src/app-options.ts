@@ -5,6 +5,7 @@ import type { ElectionOptions } from '@gc/election';
 import type { Backend, BackendConfig } from '@gc/backends';
 import type { ArpOptions, VipOptions } from '@gc/vip';
 import type { RingOptions } from '@gc/ring';
+import type { DisruptionBudget, PlacementSpec } from '@gc/placement';
 import type { AppHooks } from './hook-types.js';
 
 /** How an app runs across the nodes. */
@@ -142,4 +143,18 @@ export interface AppOptions {
    * `components` in the app's status and its `health()` in the node's health. Default none.
    */
   components?: AppComponent[];
+  /**
+   * Where the app may run (`@gc/placement`: `onLabel`, `avoidLabel`, `preferLabel`, `onNodes`, `withApp`,
+   * `awayFromApp`, `spread`, `minNodes`, `maxNodes`). Given (even as `{}`), the app is placed by the
+   * platform's scheduler among the live, uncordoned nodes that declare it: active-passive, only the placed
+   * nodes contend for the leadership and the preferred leader is handed the lead; pool, only the placed
+   * nodes are active. Absent, the app runs on every node that declares it (as before placement existed).
+   * Not for ring mode (its members are the nodes that declare it). Default none.
+   */
+  placement?: PlacementSpec;
+  /**
+   * Disruption budget of the app for voluntary moves (drains): `minAvailable` or `maxUnavailable`, a
+   * number or a percentage. Only with `placement`. Default none.
+   */
+  budget?: DisruptionBudget;
 }

@@ -19,6 +19,8 @@ export interface AppStatusSource {
   started: AppComponent[];
   db: ReplicatedDatabase | undefined;
   lastActivation: Record<string, number> | undefined;
+  /** Where placement puts the app here (apps with `placement` only). */
+  placement?: AppStatus['placement'];
 }
 
 /** The status of one app on this node. */
@@ -44,5 +46,6 @@ export function appStatus(s: AppStatusSource): AppStatus {
     ...(vip ? { vip } : {}),
     ...(Object.keys(others).length ? { components: others } : {}),
     ...(s.lastActivation ? { lastActivation: s.lastActivation } : {}),
+    ...(s.placement ? { placement: s.placement } : {}),
   };
 }

@@ -21,6 +21,8 @@ import {
 } from './app-wiring.js';
 import { composeComponents, hooksComponent } from './components.js';
 import { HookRunner } from './hooks.js';
+import type { PlacedApp } from './placement/agent.js';
+import { PLACEMENT_STEPDOWN_COOLDOWN_MS, PlacementGate } from './app-placement.js';
 import { ringComponent, type RingComponent } from './ring.js';
 import {
   AppMode,
@@ -62,6 +64,8 @@ export class AppImpl implements App {
   #ring: RingComponent | undefined;
   #pendingHandlers: Array<(server: RpcServer) => void> = [];
   #stopping: Promise<void> | undefined;
+  /** Placement's say on where the app runs (apps with `placement` only). */
+  readonly #gate: PlacementGate | undefined;
 
   constructor(name: string, o: AppOptions, d: AppDeps, hookTimeoutMs: number) {
     this.name = name;
@@ -91,6 +95,19 @@ export class AppImpl implements App {
       rpc: () => this.#rpc,
       stopping: () => this.#stopping !== undefined,
     });
+    this.#gate = o.placement
+      ? new PlacementGate({
+          name,
+          o,
+          d,
+          t: this.#t,
+          election: () => this.#election,
+          db: () => this.#db,
+          // Once its components run (the coordinator exists), until it stops.
+          running: () => this.#coordinator !== undefined && this.#stopping === undefined,
+          stepDown: () => this.stepDown(),
+        })
+      : undefined;
   }
 
   /** Runs a hook for events that come from the platform (membership, health). */
@@ -213,6 +230,7 @@ export class AppImpl implements App {
       started: this.#started,
       db: this.#db,
       lastActivation: this.#t.lastActivation,
+      placement: this.#gate?.status(),
     });
   }
 
@@ -248,13 +266,20 @@ export class AppImpl implements App {
     this.#d.audit('app.started', { mode: this.mode });
     await this.#startComponents();
     if (this.mode !== AppMode.ActivePassive) {
-      // Pool and ring: every node that runs the app is active (a ring member joined the ring in its start).
+      // Pool and ring: every node that runs the app is active (a ring member joined the ring in its start);
+      // with placement, only once the scheduler places it here.
+      if (this.#gate) return this.#gate.apply();
       await this.#t.enqueue(() => this.#t.activate(0, 'started'));
       return;
     }
     // A node that cannot become active is broken even while another node leads: it is no standby.
     this.#d.registerHealth(`activation-${this.name}`, () => Promise.resolve(this.#t.activationHealth()));
-    const election = await appElection(this.name, this.#o, this.#d);
+    // With placement, the node contends only once the scheduler places the app here.
+    const election = await appElection(
+      this.name,
+      this.#o.placement ? { ...this.#o, election: { ...this.#o.election, observeOnly: true } } : this.#o,
+      this.#d,
+    );
     this.#election = election;
     this.#unsubscribe.push(
       election.on(
@@ -272,6 +297,12 @@ export class AppImpl implements App {
       election.on('leader', (info) => this.#leaderChanged(info)),
     );
     this.#leaderChanged(election.leader());
+    this.#gate?.apply();
+  }
+
+  /** The app as the placement agent sees it; undefined without `placement`. */
+  placed(): PlacedApp | undefined {
+    return this.#gate?.placed();
   }
 
   /**
@@ -369,7 +400,9 @@ export class AppImpl implements App {
       new Promise<false>((resolve) => (timer = this.#d.clock.setTimeout(() => resolve(false), boundMs))),
     ]);
     if (timer !== undefined) this.#d.clock.clearTimeout(timer);
-    if (inTime) return election.stepDown();
+    // With placement this node may be the preferred leader, which contends without delay: its cooldown must
+    // outlast the others' priority wait, or a step-down would hand the lead back to itself.
+    if (inTime) return election.stepDown(this.#gate ? { cooldownMs: PLACEMENT_STEPDOWN_COOLDOWN_MS } : {});
     this.#d.audit(
       'app.stepdown_slow',
       { epoch: this.#t.epoch, boundMs, detail: 'deactivation still running: the lease is left to run out' },
@@ -387,6 +420,7 @@ export class AppImpl implements App {
   }
 
   async #stop(): Promise<void> {
+    this.#gate?.close();
     // A failed start was reported by start() itself; stopping goes on regardless.
     await this.#starting?.catch(() => undefined);
     this.#t.abort();

@@ -1,5 +1,6 @@
 // Option defaults and validation: the platform's (`createPlatform`) and each app's (`platform.app`), checked
 // when they are given, so a bad config fails at declaration, naming the field by its path in the config.
+import { schedule } from '@gc/placement';
 import { resolve } from 'node:path';
 import { ConfigError, realClock } from '@gc/core';
 import { resolveElectionOptions } from '@gc/election';
@@ -79,6 +80,7 @@ export function appOptions(
   if (opts.ring !== undefined && opts.mode !== AppMode.Ring)
     throw new ConfigError(`apps.${name}.ring`, `ring options need mode ring; got mode ${opts.mode}`);
   if (opts.mode === AppMode.Ring) checkRingOptions(name, opts, platform.name, platform.nodeId);
+  if (opts.placement !== undefined || opts.budget !== undefined) checkPlacement(name, opts);
   if (!Object.values(AppMode).includes(opts.mode)) {
     throw new ConfigError(
       `apps.${name}.mode`,
@@ -86,6 +88,32 @@ export function appOptions(
     );
   }
   return opts;
+}
+
+/** Placement's spec and budget, checked by `@gc/placement` itself (selectors, counts, names). */
+function checkPlacement(name: string, opts: AppOptions): void {
+  if (opts.placement === undefined)
+    throw new ConfigError(
+      `apps.${name}.budget`,
+      'a disruption budget needs placement (apps.<name>.placement)',
+    );
+  if (opts.mode === AppMode.Ring)
+    throw new ConfigError(
+      `apps.${name}.placement`,
+      'placement is not available for ring apps: a ring spreads its partitions over every node that declares the app (declare it only on the nodes that should run it)',
+    );
+  // Throws ConfigError / SelectorSyntaxError / InvalidNameError with the path apps.<name>.placement.….
+  schedule({
+    nodes: [],
+    apps: [
+      {
+        app: name,
+        mode: opts.mode,
+        placement: opts.placement,
+        ...(opts.budget ? { budget: opts.budget } : {}),
+      },
+    ],
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { connect, isGcError } from '@gc/core';
 import { fileURLToPath } from 'node:url';
-import { freePort, makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { fastElection, freePort, makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminClient } from './admin.js';
 import { createPlatform } from './platform.js';
@@ -15,13 +15,7 @@ afterAll(async () => {
   await server.close();
 });
 
-const fast = {
-  ttlMs: 1500,
-  renewIntervalMs: 300,
-  renewDeadlineMs: 1000,
-  pollIntervalMs: 100,
-  cooldownMs: 200,
-};
+const fast = fastElection();
 
 async function node(name: string, nodeId: string, extra: Partial<PlatformOptions> = {}): Promise<Platform> {
   return createPlatform({
@@ -183,8 +177,13 @@ describe('status, health and metrics over HTTP', () => {
     expect(value(metrics, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(value(metrics, 'process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     const cpu1 = value(metrics, 'process_cpu_user_seconds_total');
-    const spin = performance.now() + 50;
-    while (performance.now() < spin);
+    // Burn 60 ms of CPU (not of wall time: on a loaded machine 50 ms of wall time may be far less CPU).
+    const c0 = process.cpuUsage();
+    const burnt = () => {
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1e6;
+    };
+    while (burnt() < 0.06);
     const again = await (await fetch(`${p.httpUrl()}/metrics`)).text();
     expect(
       value(again, 'process_cpu_user_seconds_total') + value(again, 'process_cpu_system_seconds_total'),
@@ -409,8 +408,20 @@ describe('locks, events, membership and audit through the platform', () => {
 });
 
 describe('backend on the active node', () => {
+  const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+  /** The process backend running the backends' HTTP test service on `port`, healthy once it answers. */
+  const serviceBackend = (port: number) => ({
+    type: 'process',
+    options: {
+      command: process.execPath,
+      args: [service],
+      env: { PORT: String(port) },
+      health: { type: 'http', url: `http://127.0.0.1:${port}/` },
+      graceMs: 2000,
+    },
+  });
+
   it('starts the process backend before onActive on the leader only, and moves it with the leadership', async () => {
-    const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
     const ports = { a: await freePort(), b: await freePort() };
     const order: string[] = [];
     const nodes = await Promise.all(
@@ -418,16 +429,7 @@ describe('backend on the active node', () => {
         const p = await node('be', id);
         const app = p.app('web', {
           election: fast,
-          backend: {
-            type: 'process',
-            options: {
-              command: process.execPath,
-              args: [service],
-              env: { PORT: String(ports[id]) },
-              health: { type: 'http', url: `http://127.0.0.1:${ports[id]}/` },
-              graceMs: 2000,
-            },
-          },
+          backend: serviceBackend(ports[id]),
         });
         app.on('onActive', async () => {
           // the backend is healthy before onActive runs
@@ -456,7 +458,6 @@ describe('backend on the active node', () => {
   });
 
   it("backendRuns 'always': the backend runs on the standby too, a hand-over keeps it running and only waits for it", async () => {
-    const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
     const ports = { a: await freePort(), b: await freePort() };
     const nodes = await Promise.all(
       (['a', 'b'] as const).map(async (id) => {
@@ -464,16 +465,7 @@ describe('backend on the active node', () => {
         p.app('web', {
           election: fast,
           backendRuns: 'always',
-          backend: {
-            type: 'process',
-            options: {
-              command: process.execPath,
-              args: [service],
-              env: { PORT: String(ports[id]) },
-              health: { type: 'http', url: `http://127.0.0.1:${ports[id]}/` },
-              graceMs: 2000,
-            },
-          },
+          backend: serviceBackend(ports[id]),
         });
         return p;
       }),

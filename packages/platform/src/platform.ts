@@ -25,6 +25,8 @@ import { appControlHandlers, serveControl } from './admin.js';
 import { appControl } from './app-control.js';
 import { AppImpl } from './app.js';
 import { forwardMemberEvents } from './member-events.js';
+import { NodePlacement } from './placement/node.js';
+import type { PlacementControl } from './placement/runtime.js';
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
 import { appOptions, checkLabels, isConnection, platformOptions } from './options.js';
 import type { App, AppOptions, HookFailure, Platform, PlatformOptions, PlatformStatus } from './types.js';
@@ -57,6 +59,7 @@ class PlatformImpl implements Platform {
   #started = false;
   #idleGc: IdleGc | undefined;
   #closing: Promise<void> | undefined;
+  readonly #placement: NodePlacement;
 
   constructor(
     o: PlatformOptions,
@@ -79,6 +82,20 @@ class PlatformImpl implements Platform {
     if (o.processMetrics ?? !o.registry) registerProcessMetrics(this.registry);
     this.#metrics = createPlatformMetrics(this.registry);
     this.health = createHealth({ clock: o.clock, logger: this.logger });
+    this.#placement = new NodePlacement({
+      nc,
+      platform: o.name,
+      nodeId: o.nodeId,
+      dataDir: o.dataDir,
+      membership: () => this.#membership,
+      clock: o.clock,
+      logger: this.logger,
+      registry: this.registry,
+      health: this.health,
+      audit: (type, data, severity) => this.#audit(undefined, type, data, severity),
+      apps: () => [...this.#apps.values()],
+      members: async () => (await this.members()).map((m) => m.nodeId),
+    });
     this.#rpc = createRpcClient(nc, {
       platform: o.name,
       caller: `${o.name}/${o.nodeId}`,
@@ -185,8 +202,11 @@ class PlatformImpl implements Platform {
     const control = appControl(app, this.nodeId, (type, data) => this.#audit(name, type, data));
     for (const c of appControlHandlers(control)) app.handleControl(c.method, c.fn, c.opts);
     this.#apps.set(name, app);
-    if (this.#started)
+    if (this.#started) {
       void app.start().catch((err: unknown) => this.logger.error('app start failed', { app: name, err }));
+      // A failed start is logged and shown by the `placement` health check.
+      if (opts.placement) this.#placement.start().catch(() => undefined);
+    }
     return app;
   }
 
@@ -250,6 +270,11 @@ class PlatformImpl implements Platform {
     if (!app) return;
     await app.stop();
     this.#apps.delete(name);
+    this.#placement.refresh();
+  }
+
+  placement(): PlacementControl {
+    return this.#placement.control();
   }
 
   onHookFailure(fn: (f: HookFailure) => void): () => void {
@@ -320,7 +345,10 @@ class PlatformImpl implements Platform {
       { nodeId: this.nodeId, status: () => this.refreshedStatus() },
       { logger: this.logger, clock: this.#o.clock, registry: this.registry },
     );
+    const placed = [...this.#apps.values()].some((a) => a.placed());
+    if (placed) await this.#placement.clearOwnDeclaration();
     await Promise.all([...this.#apps.values()].map((a) => a.start()));
+    if (placed && !this.#closing) await this.#placement.start();
   }
 
   close(): Promise<void> {
@@ -331,6 +359,8 @@ class PlatformImpl implements Platform {
   async #close(): Promise<void> {
     this.#idleGc?.stop();
     await this.#control?.close();
+    // Placement first: the scheduler stops deciding, and this node's declaration goes.
+    await this.#placement.close();
     for (const app of [...this.#apps.values()].reverse()) {
       await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }

@@ -17,6 +17,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
 import type { AppMode, AppOptions } from './app-options.js';
+import type { PlacementControl } from './placement/runtime.js';
 import type { AppHooks, HookFailure, HookName } from './hook-types.js';
 
 export { AppMode } from './app-options.js';
@@ -124,6 +125,19 @@ export interface AppStatus {
   components?: Record<string, unknown>;
   /** Durations of the last activation's phases on this node, in ms. */
   lastActivation?: Record<string, number>;
+  /**
+   * Apps with `placement`: whether the scheduler placed the app on this node, the preferred leader, and why
+   * (`waiting for the scheduler`, `not placed here: labels do not match "disk=ssd"`, `unsatisfiable: …`).
+   */
+  placement?: {
+    placed: boolean;
+    leader?: string;
+    handoverReady: boolean;
+    reason: string;
+    generation: number;
+    /** Active-passive: whether this node contends for the lead now (a candidate, not cooling down). */
+    contending?: boolean;
+  };
 }
 
 /** This node's view of the platform. */
@@ -235,9 +249,16 @@ export interface Platform {
   labels(): Record<string, string>;
   /**
    * Replaces this node's labels (published to membership, where other nodes, `gc status` and the dashboard
-   * see them). Nothing moves apps by labels yet: `@gc/placement` computes placements but is not wired in.
+   * see them). Apps with `placement` follow: the scheduler decides again, and an app whose constraints this
+   * node no longer meets moves away (an active-passive leader hands over to a ready standby first).
    */
   setLabels(labels: Record<string, string>): Promise<void>;
+  /**
+   * Placement across the platform: the scheduler's decision (`state()`: where each app with `placement`
+   * runs, the reasons per node, what cannot be placed, drains in progress), and the operations on nodes:
+   * `cordon`, `uncordon`, `drain` (with a deadline). Usable on any node, started or not.
+   */
+  placement(): PlacementControl;
   /** Stops an app on this node (stepping down if it leads) and forgets it, so it can be declared again. */
   removeApp(name: string): Promise<void>;
   /** Platform-wide locks in `{platform}_platform_locks` (owner = this node). */

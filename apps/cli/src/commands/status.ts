@@ -35,6 +35,20 @@ export default class Status extends BaseCommand<typeof Status> {
       this.log(
         `  ${a.name.padEnd(16)} ${a.mode.padEnd(15)} leader=${a.leader ?? '-'} epoch=${a.epoch}  ${roles}`,
       );
+      if (a.placement) {
+        const entries = Object.entries(a.placement);
+        const on = entries.filter(([, p]) => p.placed).map(([n]) => n);
+        const off = entries.filter(([, p]) => !p.placed);
+        const unsat = off.find(([, p]) => p.reason.startsWith('unsatisfiable'));
+        if (unsat) {
+          // Declared, but no node may run it: it runs nowhere.
+          this.log(`    ! ${unsat[1].reason}`);
+          broken = true;
+        } else
+          this.log(
+            `    placed on ${on.join(',') || 'no node yet'}${off.length ? `; not on ${off.map(([n, p]) => `${n} (${p.reason})`).join(', ')}` : ''}`,
+          );
+      }
       for (const [node, r] of Object.entries(a.replication ?? {})) {
         if (!isBroken(r)) continue;
         this.log(`    ! ${node}: replication ${r.state} at txid ${r.txid}: ${r.reason ?? 'unknown'}`);

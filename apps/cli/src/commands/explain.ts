@@ -1,0 +1,61 @@
+import { Args } from '@oclif/core';
+import { isGcError } from '@gc/core';
+import { PlacementOpErrorCode } from '@gc/platform';
+import { BaseCommand, ExitCode } from '../base.js';
+import { cliPlacement } from '../placement-control.js';
+import { table } from '../table.js';
+
+export default class Explain extends BaseCommand<typeof Explain> {
+  static override summary = "Show where an app with placement runs and why: each node's verdict and score.";
+  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override examples = ['<%= config.bin %> explain orders', '<%= config.bin %> explain orders --json'];
+
+  async run(): Promise<Awaited<ReturnType<ReturnType<typeof cliPlacement>['where']>>> {
+    let w;
+    try {
+      w = await cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout).where(this.args.app);
+    } catch (err) {
+      this.error((err as Error).message, {
+        exit: isGcError(err, PlacementOpErrorCode.NotFound) ? ExitCode.NotFound : ExitCode.Failed,
+      });
+    }
+    if (!w.generation) {
+      this.logToStderr(
+        `no placement decision yet on platform ${this.flags.platform} (no app with placement runs?)`,
+      );
+      if (!this.jsonEnabled()) this.exit(ExitCode.NotFound);
+      return w;
+    }
+    if (!w.placed.length && !w.unsatisfiable && !Object.keys(w.reasons).length) {
+      this.logToStderr(`app ${w.app} has no placement (not declared with placement on any live node)`);
+      if (!this.jsonEnabled()) this.exit(ExitCode.NotFound);
+      return w;
+    }
+    this.log(
+      `${w.app}: placed on ${w.placed.join(', ') || 'no node'}${w.leader ? `, preferred leader ${w.leader}` : ''}; active on ${w.active.join(', ') || 'no node'} (decision ${w.generation})`,
+    );
+    if (w.unsatisfiable) this.log(`cannot be placed: ${w.unsatisfiable}`);
+    this.log(
+      table(
+        ['NODE', 'VERDICT', 'WHY'],
+        Object.entries(w.reasons)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([node, r]) => [node, String(r.status), why(r)]),
+      ),
+    );
+    return w;
+  }
+}
+
+function why(r: Record<string, unknown>): string {
+  const score = r.score as { total?: number; affinity?: number; load?: number; sticky?: number } | undefined;
+  const parts: string[] = [];
+  if (typeof r.role === 'string') parts.push(r.role);
+  if (typeof r.constraint === 'string') parts.push(`${r.constraint}:`);
+  if (typeof r.detail === 'string') parts.push(r.detail);
+  if (score?.total !== undefined)
+    parts.push(
+      `score ${score.total} (affinity ${score.affinity ?? 0}, load ${score.load ?? 0}, sticky ${score.sticky ?? 0})`,
+    );
+  return parts.join(' ');
+}

@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import { decide, sameDecision, type DecideInput } from './decide.js';
+import type { DeclaredApp, NodeAdmin, NodeDeclaration, PlacementState } from './records.js';
+
+const ap = (placement: DeclaredApp['placement'] = {}, budget?: DeclaredApp['budget']): DeclaredApp => ({
+  mode: 'active-passive',
+  placement,
+  ...(budget ? { budget } : {}),
+});
+const pool = (placement: DeclaredApp['placement'] = {}, budget?: DeclaredApp['budget']): DeclaredApp => ({
+  mode: 'pool',
+  placement,
+  ...(budget ? { budget } : {}),
+});
+
+function input(
+  nodes: Record<
+    string,
+    { labels?: Record<string, string>; apps: Record<string, DeclaredApp>; active?: string[] }
+  >,
+  o: { admins?: Record<string, NodeAdmin>; previous?: PlacementState; now?: number } = {},
+): DecideInput {
+  const declarations = new Map<string, NodeDeclaration>(
+    Object.entries(nodes).map(([id, n]) => [
+      id,
+      { nodeId: id, apps: n.apps, ...(n.active ? { active: n.active } : {}), at: 0 },
+    ]),
+  );
+  return {
+    members: Object.entries(nodes).map(([id, n]) => ({ nodeId: id, labels: n.labels ?? {} })),
+    declarations,
+    admins: new Map(Object.entries(o.admins ?? {})),
+    previous: o.previous,
+    now: o.now ?? 1000,
+  };
+}
+const asState = (d: ReturnType<typeof decide>, generation = 1): PlacementState => ({
+  scheduler: 'x',
+  epoch: 1,
+  at: 0,
+  generation,
+  placements: d.placements,
+  reasons: d.reasons,
+  unsatisfiable: d.unsatisfiable,
+  nodes: d.nodes,
+  draining: d.draining,
+  leaders: d.leaders,
+});
+
+describe('decide', () => {
+  it('places an app only on the nodes that declare it, and says so for the others', () => {
+    const d = decide(
+      input({ a: { apps: { orders: ap() } }, b: { apps: {} }, c: { apps: { orders: ap() } } }),
+    );
+    expect(d.placements.orders!.nodes).toEqual(['a', 'c']);
+    expect(d.reasons.orders!.b).toMatchObject({
+      status: 'excluded',
+      detail: 'the app is not declared on this node',
+    });
+  });
+
+  it("keeps an active-passive app's leader where it really leads (after a failover), not where it was placed", () => {
+    const nodes = { a: { apps: { orders: ap() } }, b: { apps: { orders: ap() } } };
+    const first = decide(input(nodes));
+    const preferred = first.placements.orders!.leader!;
+    const other = preferred === 'a' ? 'b' : 'a';
+    // A failover moved the lead to the other node: the next decision follows it instead of switching back.
+    const next = decide(
+      input(
+        { ...nodes, [other]: { apps: { orders: ap() }, active: ['orders'] } },
+        { previous: asState(first) },
+      ),
+    );
+    expect(next.placements.orders!.leader).toBe(other);
+  });
+
+  it('reports an unsatisfiable constraint with the nodes that fail it', () => {
+    const d = decide(
+      input({ a: { labels: { disk: 'hdd' }, apps: { orders: ap({ onLabel: 'disk=ssd' }) } } }),
+    );
+    expect(d.placements.orders).toBeUndefined();
+    expect(d.unsatisfiable.orders!.message).toMatch(/no node set satisfies app "orders".*onLabel "disk=ssd"/);
+  });
+
+  it('flags apps declared with different specs on different nodes (the first node by id wins)', () => {
+    const d = decide(
+      input({ a: { apps: { web: pool({ maxNodes: 1 }) } }, b: { apps: { web: pool({ maxNodes: 2 }) } } }),
+    );
+    expect(d.conflicts).toEqual(['web']);
+    expect(d.placements.web!.nodes).toHaveLength(1);
+  });
+
+  it("one app's unreadable spec (a newer gc's, say) is reported and does not stop the others", () => {
+    const d = decide(
+      input({
+        a: {
+          apps: {
+            odd: pool({ onLabel: 'zone in (a' }),
+            future: pool({ nearApp: ['x'] } as DeclaredApp['placement']),
+            web: pool(),
+          },
+        },
+      }),
+    );
+    expect(d.placements.web!.nodes).toEqual(['a']);
+    expect(d.unsatisfiable.odd).toMatchObject({ constraint: 'spec' });
+    expect(d.unsatisfiable.odd!.message).toMatch(/declared by a\) cannot be used: .*onLabel/);
+    expect(d.unsatisfiable.future!.message).toMatch(/nearApp/);
+  });
+
+  it('cordoned nodes take no new apps but keep theirs', () => {
+    const nodes = { a: { apps: { web: pool() } }, b: { apps: { web: pool() } } };
+    const first = decide(input(nodes));
+    const cordon: NodeAdmin = { cordoned: true, reason: 'r', by: 'op', at: 0 };
+    const kept = decide(input(nodes, { previous: asState(first), admins: { b: cordon } }));
+    expect(kept.placements.web!.nodes).toEqual(['a', 'b']);
+    const fresh = decide(input({ ...nodes, c: { apps: { api: pool() } } }, { admins: { c: cordon } }));
+    expect(fresh.unsatisfiable.api!.message).toMatch(/cordon/);
+  });
+
+  it('drains a node as far as budgets allow, and forces the rest after the deadline', () => {
+    const nodes = {
+      a: {
+        apps: { web: pool(), pinned: pool({ onNodes: ['a', 'b'] }, { minAvailable: 2 }) },
+        active: ['web', 'pinned'],
+      },
+      b: {
+        apps: { web: pool(), pinned: pool({ onNodes: ['a', 'b'] }, { minAvailable: 2 }) },
+        active: ['web', 'pinned'],
+      },
+      c: { apps: { web: pool() }, active: ['web'] },
+    };
+    const first = decide(input(nodes));
+    expect(first.placements.pinned!.nodes).toEqual(['a', 'b']);
+    const drain: NodeAdmin = {
+      cordoned: true,
+      drain: { since: 1000, deadlineMs: 5000, reason: 'upgrade' },
+      reason: 'upgrade',
+      by: 'op',
+      at: 1000,
+    };
+    const during = decide(input(nodes, { previous: asState(first), admins: { a: drain }, now: 2000 }));
+    expect(during.placements.web!.nodes).not.toContain('a');
+    expect(during.placements.pinned!.nodes).toEqual(['a', 'b']);
+    expect(during.draining.a).toMatchObject({ remaining: ['pinned'], forced: false });
+    expect(during.draining.a!.blocked.join()).toMatch(/pinned.*minAvailable 2/);
+    const after = decide(input(nodes, { previous: asState(during, 2), admins: { a: drain }, now: 6000 }));
+    expect(after.placements.pinned?.nodes ?? []).not.toContain('a');
+    expect(after.draining.a).toEqual({ remaining: [], blocked: [], forced: true });
+  });
+
+  it('a drained pool instance stays until its replacement is active', () => {
+    const nodes = {
+      a: { apps: { web: pool({ maxNodes: 2 }, { minAvailable: 2 }) }, active: ['web'] },
+      b: { apps: { web: pool({ maxNodes: 2 }, { minAvailable: 2 }) }, active: ['web'] },
+      c: { apps: { web: pool({ maxNodes: 2 }, { minAvailable: 2 }) } },
+    };
+    const first = decide(input(nodes));
+    expect(first.placements.web!.nodes).toEqual(['a', 'b']);
+    const drain: NodeAdmin = {
+      cordoned: true,
+      drain: { since: 0, deadlineMs: 60_000, reason: 'r' },
+      reason: 'r',
+      by: 'op',
+      at: 0,
+    };
+    const starting = decide(input(nodes, { previous: asState(first), admins: { a: drain } }));
+    expect(starting.placements.web!.nodes).toEqual(['a', 'b', 'c']);
+    expect(starting.draining.a!.remaining).toEqual(['web']);
+    const replaced = decide(
+      input(
+        { ...nodes, c: { ...nodes.c, active: ['web'] } },
+        { previous: asState(starting, 2), admins: { a: drain } },
+      ),
+    );
+    expect(replaced.placements.web!.nodes).toEqual(['b', 'c']);
+    expect(replaced.draining.a!.remaining).toEqual([]);
+  });
+
+  it('records which node leads each active-passive app when it decides', () => {
+    const d = decide(input({ a: { apps: { db: ap() }, active: ['db'] }, b: { apps: { db: ap() } } }));
+    expect(d.leaders).toEqual({ db: 'a' });
+    expect(d.placements.db!.leader).toBe('a');
+  });
+
+  it('sameDecision ignores reasons and times, not placements or drains', () => {
+    const nodes = { a: { apps: { web: pool() } }, b: { apps: { web: pool() } } };
+    const d = decide(input(nodes));
+    expect(sameDecision(asState(d), decide(input(nodes)))).toBe(true);
+    expect(sameDecision(undefined, d)).toBe(false);
+    expect(sameDecision(asState(d), decide(input({ a: nodes.a })))).toBe(false);
+  });
+
+  it('is deterministic: the same inputs in another order give the same decision', () => {
+    const nodes: Parameters<typeof input>[0] = {};
+    for (const id of ['n3', 'n1', 'n4', 'n2'])
+      nodes[id] = {
+        labels: { zone: id < 'n3' ? 'a' : 'b' },
+        apps: { web: pool({ spread: { label: 'zone' } }), db: ap() },
+      };
+    const x = decide(input(nodes));
+    const reversed = Object.fromEntries(Object.entries(nodes).reverse());
+    expect(decide(input(reversed))).toEqual(x);
+  });
+});

@@ -1,0 +1,194 @@
+// One scheduling decision, from what the bucket and the membership say: pure, so that it is tested without
+// NATS. The scheduler (scheduler.ts) gathers the inputs, calls decide() and writes the result.
+import {
+  planDrain,
+  schedule,
+  type AppPlacement,
+  type PlacementApp,
+  type NodeReason,
+  type PlacementNode,
+  type ScheduleResult,
+} from '@gc/placement';
+import type { AppMove, DeclaredApp, NodeAdmin, NodeDeclaration, PlacementState } from './records.js';
+
+/** What {@link decide} works from. */
+export interface DecideInput {
+  /** Live members: node id and labels. */
+  members: ReadonlyArray<{ nodeId: string; labels: Readonly<Record<string, string>> }>;
+  declarations: ReadonlyMap<string, NodeDeclaration>;
+  admins: ReadonlyMap<string, NodeAdmin>;
+  /** Operators' moves of active-passive apps (default none). */
+  moves?: ReadonlyMap<string, AppMove>;
+  previous: PlacementState | undefined;
+  /** Wall-clock ms now (drain deadlines). */
+  now: number;
+}
+
+/** A decision, without the scheduler's identity (epoch, generation) that writing it adds. */
+export type Decision = Pick<
+  PlacementState,
+  'placements' | 'reasons' | 'unsatisfiable' | 'nodes' | 'draining' | 'leaders'
+> & {
+  /** Apps declared with different specs on different nodes: the first node's (by id) is used. */
+  conflicts: string[];
+  /** The schedule the decision ends with (for `plan()` against the last one). */
+  schedule: ScheduleResult;
+};
+
+const sameSpec = (a: DeclaredApp, b: DeclaredApp) =>
+  JSON.stringify([a.mode, a.placement, a.budget ?? null]) ===
+  JSON.stringify([b.mode, b.placement, b.budget ?? null]);
+
+/**
+ * Where every declared app runs: on the live nodes that declare it, by its constraints, keeping apps (and
+ * active-passive leaders where they actually lead) in place unless a constraint or a clearly better score
+ * says otherwise; cordoned nodes take no new apps; drained nodes lose their apps as far as the apps'
+ * disruption budgets allow, and all of them once the drain's deadline has passed.
+ */
+export function decide(input: DecideInput): Decision {
+  const live = new Set(input.members.map((m) => m.nodeId));
+  const declared = new Map<string, { spec: DeclaredApp; on: string[] }>();
+  const conflicts = new Set<string>();
+  for (const node of [...input.declarations.keys()].sort()) {
+    if (!live.has(node)) continue;
+    for (const [app, spec] of Object.entries(input.declarations.get(node)!.apps)) {
+      const d = declared.get(app);
+      if (!d) declared.set(app, { spec, on: [node] });
+      else {
+        d.on.push(node);
+        if (!sameSpec(d.spec, spec)) conflicts.add(app);
+      }
+    }
+  }
+  const nodes: PlacementNode[] = input.members.map((m) => {
+    const inv = input.declarations.get(m.nodeId)?.inventory;
+    return {
+      nodeId: m.nodeId,
+      labels: m.labels,
+      cordoned: input.admins.get(m.nodeId)?.cordoned === true,
+      ...(inv ? { inventory: inv } : {}),
+    };
+  });
+  const unreadable: Record<string, { constraint: string; message: string }> = {};
+  const apps: PlacementApp[] = [];
+  for (const [app, { spec, on }] of declared) {
+    // Only nodes that declare the app can run it: that is an implicit onNodes.
+    const onNodes = spec.placement.onNodes ? on.filter((n) => spec.placement.onNodes!.includes(n)) : on;
+    const a: PlacementApp = {
+      app,
+      mode: spec.mode,
+      placement: { ...spec.placement, onNodes },
+      ...(spec.budget ? { budget: spec.budget } : {}),
+    };
+    // One app's spec this scheduler cannot read (written by a newer gc, or by hand) must not stop the others.
+    try {
+      schedule({ nodes: [], apps: [a] });
+      apps.push(a);
+    } catch (err) {
+      unreadable[app] = {
+        constraint: 'spec',
+        message: `app "${app}": its placement spec (declared by ${on.join(', ')}) cannot be used: ${(err as Error).message}`,
+      };
+    }
+  }
+  // What runs where now: the last decision, with each active-passive app's leader where it really leads.
+  const current: Record<string, AppPlacement> = {};
+  const leaders: Record<string, string> = {};
+  for (const [app, { spec }] of declared) {
+    if (spec.mode !== 'active-passive') continue;
+    const at = [...live].sort().find((n) => input.declarations.get(n)?.active?.includes(app));
+    if (at !== undefined) leaders[app] = at;
+  }
+  for (const [app, p] of Object.entries(input.previous?.placements ?? {})) {
+    if (!declared.has(app)) continue;
+    const actual = p.nodes.find((n) => live.has(n) && input.declarations.get(n)?.active?.includes(app));
+    const leader = declared.get(app)!.spec.mode === 'active-passive' ? (actual ?? p.leader) : undefined;
+    current[app] = { nodes: p.nodes, ...(leader !== undefined ? { leader } : {}) };
+  }
+  // A move makes its target the preferred leader (the schedule keeps a current leader that is still placed).
+  for (const [app, mv] of input.moves ?? []) {
+    const c = current[app];
+    if (c && declared.get(app)?.spec.mode === 'active-passive' && c.nodes.includes(mv.to))
+      current[app] = { ...c, leader: mv.to };
+  }
+  let result: ScheduleResult = schedule({ nodes, apps, current });
+  const draining: Decision['draining'] = {};
+  for (const [node, admin] of [...input.admins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!admin.drain || !live.has(node)) continue;
+    const forced = input.now >= admin.drain.since + admin.drain.deadlineMs;
+    if (forced) {
+      result = schedule({ nodes: nodes.filter((n) => n.nodeId !== node), apps, current: result.placements });
+      draining[node] = { remaining: [], blocked: [], forced: true };
+      continue;
+    }
+    const unavailable: Record<string, string[]> = {};
+    for (const a of apps) {
+      const on = result.placements[a.app]?.nodes ?? [];
+      unavailable[a.app] = on.filter((n) => !input.declarations.get(n)?.active?.includes(a.app));
+    }
+    const plan = planDrain(node, { nodes, apps, current: result.placements, unavailable });
+    result = plan.next;
+    // A replacement starts before the instance here stops: the node keeps the app until the new node
+    // declares it active (the next decision after that lets it go).
+    for (const step of plan.steps) {
+      if (step.action !== 'replace' || step.to === undefined) continue;
+      if (input.declarations.get(step.to)?.active?.includes(step.app)) continue;
+      const p = result.placements[step.app];
+      if (p && !p.nodes.includes(node))
+        result = {
+          ...result,
+          placements: { ...result.placements, [step.app]: { ...p, nodes: [...p.nodes, node].sort() } },
+        };
+    }
+    draining[node] = {
+      remaining: Object.keys(result.placements)
+        .filter((a) => result.placements[a]!.nodes.includes(node))
+        .sort(),
+      blocked: plan.blocked.map((b) => b.message),
+      forced: false,
+    };
+  }
+  const reasons: Record<string, Record<string, NodeReason>> = {};
+  for (const [app, byNode] of Object.entries(result.reasons)) {
+    const on = declared.get(app)?.on ?? [];
+    reasons[app] = {};
+    for (const [node, r] of Object.entries(byNode)) {
+      // The implicit onNodes reads better as what it is.
+      reasons[app][node] =
+        r.status === 'excluded' && r.constraint === 'onNodes' && !on.includes(node)
+          ? { ...r, detail: 'the app is not declared on this node' }
+          : { ...r };
+    }
+  }
+  const unsatisfiable: Decision['unsatisfiable'] = { ...unreadable };
+  for (const [app, u] of Object.entries(result.unsatisfiable))
+    unsatisfiable[app] = { constraint: u.constraint, message: u.message };
+  return {
+    placements: result.placements,
+    reasons,
+    unsatisfiable,
+    nodes: [...live].sort(),
+    leaders,
+    draining,
+    conflicts: [...conflicts].sort(),
+    schedule: { ...result, reasons: reasons },
+  };
+}
+
+/** True when two decisions place every app the same way (leaders included) and report the same drains. */
+export function sameDecision(a: Decision | PlacementState | undefined, b: Decision): boolean {
+  if (!a) return false;
+  const key = (d: Decision | PlacementState) =>
+    JSON.stringify([
+      sorted(d.placements),
+      sorted(d.unsatisfiable),
+      sorted(d.draining),
+      d.nodes,
+      sorted(d.leaders ?? {}),
+    ]);
+  return key(a) === key(b);
+}
+
+function sorted<T>(o: Record<string, T>): Array<[string, T]> {
+  return Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1));
+}

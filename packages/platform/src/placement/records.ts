@@ -1,0 +1,157 @@
+// The records of the placement bucket `{platform}_placement` (a public contract, see the README):
+// - `decl.<node>`: what a node declares (its apps with placement, their specs, its machine), written by it;
+// - `admin.<node>`: an operator's cordon or drain of a node, written by whoever runs the command;
+// - `state`: the scheduler's decision (where each app runs, why, what cannot be placed), written fenced by
+//   the scheduler's election epoch, so a deposed scheduler's late write is refused.
+import { z } from 'zod';
+import type { AppPlacement, DisruptionBudget, PlacementSpec } from '@gc/placement';
+
+/** Keys of the placement bucket. */
+export const PlacementKey = {
+  decl: (nodeId: string) => `decl.${nodeId}`,
+  admin: (nodeId: string) => `admin.${nodeId}`,
+  move: (app: string) => `move.${app}`,
+  state: 'state',
+} as const;
+
+const count = z.number().int().nonnegative();
+const budgetValue = z.union([count, z.string().regex(/^\d+(\.\d+)?%$/)]);
+
+/** An app as a node declares it to the scheduler. The spec itself is validated by `@gc/placement`. */
+export const declaredAppSchema = z.looseObject({
+  mode: z.enum(['active-passive', 'pool', 'ring']),
+  placement: z.looseObject({}),
+  budget: z
+    .looseObject({ minAvailable: budgetValue.optional(), maxUnavailable: budgetValue.optional() })
+    .optional(),
+});
+/** One app of a {@link NodeDeclaration}. */
+export interface DeclaredApp {
+  mode: 'active-passive' | 'pool' | 'ring';
+  placement: PlacementSpec;
+  budget?: DisruptionBudget;
+}
+
+/** `decl.<node>`: the apps with placement a node runs, and its machine. */
+export const nodeDeclarationSchema = z.looseObject({
+  nodeId: z.string().min(1),
+  apps: z.record(z.string(), declaredAppSchema),
+  inventory: z
+    .looseObject({ cpus: count, memoryBytes: count, diskFreeBytes: count, load1: z.number().nonnegative() })
+    .optional(),
+  active: z.array(z.string()).optional(),
+  ready: z.array(z.string()).optional(),
+  at: z.number(),
+});
+/** A node's declaration. */
+export interface NodeDeclaration {
+  nodeId: string;
+  apps: Record<string, DeclaredApp>;
+  inventory?: { cpus: number; memoryBytes: number; diskFreeBytes: number; load1: number };
+  /** Apps active on the node now (the leader of an active-passive app, an active pool instance). */
+  active?: string[];
+  /** Active-passive apps whose standby here could take over now (a candidate, its replica caught up). */
+  ready?: string[];
+  /** Wall-clock ms of the write. */
+  at: number;
+}
+
+/** `admin.<node>`: an operator's hold on a node. */
+export const nodeAdminSchema = z.looseObject({
+  cordoned: z.boolean(),
+  drain: z
+    .looseObject({ since: z.number(), deadlineMs: z.number().int().positive(), reason: z.string() })
+    .optional(),
+  reason: z.string(),
+  by: z.string(),
+  at: z.number(),
+});
+/** A cordon (the node takes no new apps) or a drain (every app leaves it, within a deadline). */
+export interface NodeAdmin {
+  cordoned: boolean;
+  /** Present while the node is drained: since when (wall-clock ms) and how long it may take. */
+  drain?: { since: number; deadlineMs: number; reason: string };
+  /** Why, as the operator said it. */
+  reason: string;
+  /** Who wrote it (the node or CLI that ran the command). */
+  by: string;
+  at: number;
+}
+
+/** `move.<app>`: an operator's move of an active-passive app's lead to a node. */
+export const appMoveSchema = z.looseObject({
+  to: z.string().min(1),
+  reason: z.string(),
+  by: z.string(),
+  at: z.number(),
+});
+/** A move in progress: the scheduler makes `to` the app's preferred leader while `to` may run it. */
+export interface AppMove {
+  to: string;
+  reason: string;
+  by: string;
+  at: number;
+}
+
+const reasonSchema = z.looseObject({ status: z.enum(['excluded', 'selected', 'not-selected']) });
+
+/** `state`: the scheduler's decision. */
+export const placementStateSchema = z.looseObject({
+  scheduler: z.string(),
+  epoch: count,
+  at: z.number(),
+  generation: count,
+  placements: z.record(
+    z.string(),
+    z.looseObject({ nodes: z.array(z.string()), leader: z.string().optional() }),
+  ),
+  reasons: z.record(z.string(), z.record(z.string(), reasonSchema)),
+  unsatisfiable: z.record(z.string(), z.looseObject({ constraint: z.string(), message: z.string() })),
+  nodes: z.array(z.string()),
+  leaders: z.record(z.string(), z.string()).optional(),
+  draining: z.record(
+    z.string(),
+    z.looseObject({ remaining: z.array(z.string()), blocked: z.array(z.string()), forced: z.boolean() }),
+  ),
+});
+/** Where every app with placement runs, as the scheduler decided it. */
+export interface PlacementState {
+  /** Node that decided. */
+  scheduler: string;
+  /** Its election epoch (the write is fenced by it). */
+  epoch: number;
+  /** Wall-clock ms of the decision. */
+  at: number;
+  /** Increases with every decision written. */
+  generation: number;
+  placements: Record<string, AppPlacement>;
+  /** App → node → why (see `@gc/placement`'s `NodeReason`). */
+  reasons: Record<string, Record<string, Record<string, unknown> & { status: string }>>;
+  /** Apps that no node set satisfies, with why. */
+  unsatisfiable: Record<string, { constraint: string; message: string }>;
+  /** The live nodes the decision saw. */
+  nodes: string[];
+  /**
+   * Active-passive apps: the node that led each when the decision was made. A leader hands over to another
+   * preferred leader only when the decision knew it led (else the decision is older than its leadership).
+   */
+  leaders?: Record<string, string>;
+  /**
+   * Nodes being drained: the apps still placed on them, why some cannot leave yet (a budget, no other node),
+   * and whether the deadline passed and the moves are forced.
+   */
+  draining: Record<string, { remaining: string[]; blocked: string[]; forced: boolean }>;
+}
+
+/** Parses a JSON record with `schema`; undefined when it is not one (the caller says what it skipped). */
+export function parseRecord<T>(schema: z.ZodType, bytes: Uint8Array): T | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    // Not JSON: a corrupt or foreign value; the caller logs and skips it.
+    return undefined;
+  }
+  const r = schema.safeParse(json);
+  return r.success ? (r.data as T) : undefined;
+}

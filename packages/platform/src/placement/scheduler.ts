@@ -1,0 +1,266 @@
+// The platform's scheduler: one node at a time (elected in `{platform}_placement_election`) decides where
+// every app with placement runs and writes it, fenced by its epoch, to the `state` key of the placement
+// bucket. It decides again whenever a node joins, leaves or changes labels, a node's declaration or a
+// cordon/drain changes, and every few seconds while a drain runs (deadlines, budgets that free up).
+import type { NatsConnection } from '@nats-io/nats-core';
+import { createElection, type Election } from '@gc/election';
+import { plan } from '@gc/placement';
+import { fencedKv, keepWatching, resourceNames, type Clock, type FencedKv, type Logger } from '@gc/core';
+import type { Membership } from '@gc/membership';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PlacementBucket } from './bucket.js';
+import { decide, sameDecision } from './decide.js';
+import { PlacementKey, type PlacementState } from './records.js';
+
+/** What the scheduler needs from the platform. */
+export interface SchedulerDeps {
+  nc: NatsConnection;
+  platform: string;
+  nodeId: string;
+  bucket: PlacementBucket;
+  membership: Membership;
+  clock: Clock;
+  logger: Logger;
+  registry: Registry;
+  audit: (type: string, data: Record<string, unknown>, severity?: 'info' | 'warn' | 'error') => void;
+  /** Pause after a change before deciding, so that a burst of changes makes one decision. Default 100 ms. */
+  debounceMs?: number;
+  /** How often a leading scheduler decides again without a change (drain deadlines). Default 2000 ms. */
+  tickMs?: number;
+}
+
+/** The scheduler on this node: a candidate for the scheduler's election, and the decider while elected. */
+export interface Scheduler {
+  /** True while this node is the elected scheduler. */
+  leading(): boolean;
+  /** Decide now (after the debounce) if this node leads. */
+  kick(): void;
+  close(): Promise<void>;
+}
+
+/** A move whose target has not taken the lead within this long is given up (and audited). */
+export const MOVE_TIMEOUT_MS = 120_000;
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/** Starts this node's scheduler candidate. */
+export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
+  const registers = [d.registry];
+  const m = {
+    seconds: metric(
+      d.registry,
+      'gc_placement_decision_seconds',
+      () =>
+        new Histogram({
+          name: 'gc_placement_decision_seconds',
+          help: 'Time to gather the inputs, decide and write one placement decision',
+          buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+          registers,
+        }),
+    ),
+    decisions: metric(
+      d.registry,
+      'gc_placement_decisions_total',
+      () =>
+        new Counter({
+          name: 'gc_placement_decisions_total',
+          help: 'Placement decisions by result: changed (written), unchanged, fenced, failed',
+          labelNames: ['result'],
+          registers,
+        }),
+    ),
+    unsatisfiable: metric(
+      d.registry,
+      'gc_placement_unsatisfiable_apps',
+      () =>
+        new Gauge({
+          name: 'gc_placement_unsatisfiable_apps',
+          help: 'Apps that no node set satisfies, in the last decision of this node as scheduler',
+          registers,
+        }),
+    ),
+    blocked: metric(
+      d.registry,
+      'gc_placement_blocked_drains',
+      () =>
+        new Gauge({
+          name: 'gc_placement_blocked_drains',
+          help: 'Apps that hold a drain back (a disruption budget, no other node), in the last decision',
+          registers,
+        }),
+    ),
+  };
+  const election: Election = await createElection(d.nc, {
+    bucket: resourceNames(d.platform).placementElection,
+    nodeId: d.nodeId,
+    clock: d.clock,
+    logger: d.logger,
+    registry: d.registry,
+  });
+  const fenced: FencedKv = fencedKv(d.bucket.kv, {
+    epoch: () => (election.isLeader() ? election.epoch() : undefined),
+    onFenced: (err) => election.observeEpoch(err.highest),
+    name: d.bucket.bucket,
+  });
+  let closed = false;
+  let timer: ReturnType<Clock['setTimeout']> | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let mustWrite = false;
+  let retry: ReturnType<Clock['setTimeout']> | undefined;
+  let lastBlocked = '';
+
+  const run = async (): Promise<void> => {
+    if (!election.isLeader() || closed) return;
+    const t0 = d.clock.now();
+    try {
+      const [members, declarations, admins, moves, previous] = await Promise.all([
+        d.membership.members(),
+        d.bucket.declarations(),
+        d.bucket.admins(),
+        d.bucket.moves(),
+        d.bucket.state(),
+      ]);
+      const decision = decide({ members, declarations, admins, moves, previous, now: d.clock.wallNow() });
+      // A move is done once its target leads: the record goes, so a later failover is not undone by it. One
+      // that has not happened within MOVE_TIMEOUT_MS goes too (its target cannot take the lead), and says so.
+      const wallNow = d.clock.wallNow();
+      for (const [app, mv] of moves) {
+        const done = declarations.get(mv.to)?.active?.includes(app) === true;
+        if (!done && wallNow - mv.at < MOVE_TIMEOUT_MS) continue;
+        await d.bucket.kv.delete(PlacementKey.move(app));
+        if (done) d.audit('app.moved', { app, to: mv.to, tookMs: Math.max(0, wallNow - mv.at) });
+        else d.audit('app.move_abandoned', { app, to: mv.to, afterMs: MOVE_TIMEOUT_MS }, 'warn');
+      }
+      // A node that left the membership (crashed, cut off) keeps no declaration: what it said it ran is stale.
+      const live = new Set(members.map((x) => x.nodeId));
+      for (const node of declarations.keys()) {
+        if (live.has(node)) continue;
+        await d.bucket.kv.delete(PlacementKey.decl(node));
+        d.logger.info('placement: declaration of a node that left removed', { node });
+      }
+      m.unsatisfiable.set(Object.keys(decision.unsatisfiable).length);
+      const blocked = Object.entries(decision.draining).flatMap(([node, x]) =>
+        x.blocked.map((b) => `${node}: ${b}`),
+      );
+      m.blocked.set(blocked.length);
+      // A drain held back says so every tick (as a warning in the log and the audit), not once.
+      if (blocked.length && (blocked.join('\n') !== lastBlocked || !sameDecision(previous, decision)))
+        d.audit('placement.drain_blocked', { blocked }, 'warn');
+      else if (blocked.length) d.logger.warn('placement: drain still blocked', { blocked });
+      lastBlocked = blocked.join('\n');
+      // A new scheduler writes once even when nothing changed: the key then carries its epoch, which fences
+      // any write of its predecessor still in flight.
+      if (sameDecision(previous, decision) && !mustWrite) {
+        m.decisions.inc({ result: 'unchanged' });
+        return;
+      }
+      const epoch = election.epoch();
+      const state: PlacementState = {
+        scheduler: d.nodeId,
+        epoch,
+        at: d.clock.wallNow(),
+        generation: (previous?.generation ?? 0) + 1,
+        placements: decision.placements,
+        reasons: decision.reasons,
+        unsatisfiable: decision.unsatisfiable,
+        nodes: decision.nodes,
+        leaders: decision.leaders,
+        draining: decision.draining,
+      };
+      await fenced.put(PlacementKey.state, JSON.stringify(state));
+      mustWrite = false;
+      m.decisions.inc({ result: 'changed' });
+      const changes = plan(previous?.placements ?? {}, decision.schedule).changes;
+      d.audit('placement.decided', {
+        epoch,
+        generation: state.generation,
+        changes: changes.map((c) => ({ app: c.app, kind: c.kind, from: c.from, to: c.to, leader: c.leader })),
+        unsatisfiable: Object.keys(decision.unsatisfiable),
+        ...(decision.conflicts.length ? { conflicts: decision.conflicts } : {}),
+      });
+      if (decision.conflicts.length)
+        d.audit(
+          'placement.spec_conflict',
+          {
+            apps: decision.conflicts,
+            detail: 'nodes declare these apps with different placement specs; the first node by id wins',
+          },
+          'warn',
+        );
+    } catch (err) {
+      const fencedOut = (err as { code?: string }).code === 'GC_FENCED';
+      m.decisions.inc({ result: fencedOut ? 'fenced' : 'failed' });
+      d.logger[fencedOut ? 'info' : 'warn']('placement decision not written', { err });
+      // Try again in a second (not at once: a lasting failure must not hammer the server).
+      if (!fencedOut) retry = d.clock.setTimeout(() => kick(), 1000);
+    } finally {
+      m.seconds.observe((d.clock.now() - t0) / 1000);
+    }
+  };
+
+  const kick = (): void => {
+    if (closed || !election.isLeader()) return;
+    if (timer !== undefined) return;
+    timer = d.clock.setTimeout(() => {
+      timer = undefined;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = run().finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          kick();
+        }
+      });
+    }, d.debounceMs ?? 100);
+  };
+
+  const tickMs = d.tickMs ?? 2000;
+  let tick: ReturnType<Clock['setTimeout']> | undefined;
+  const ticking = (): void => {
+    tick = d.clock.setTimeout(() => {
+      kick();
+      if (!closed) ticking();
+    }, tickMs);
+  };
+  ticking();
+  const offs = [
+    election.on('acquired', () => {
+      mustWrite = true;
+      kick();
+    }),
+    // Only the scheduler's gauges mean anything: a node that stopped deciding shows none.
+    election.on('lost', () => (m.unsatisfiable.set(0), m.blocked.set(0))),
+    election.on('stepped-down', () => (m.unsatisfiable.set(0), m.blocked.set(0))),
+  ];
+  const watch = d.membership.watch({ initial: false });
+  void (async () => {
+    for await (const _ of watch) kick();
+  })().catch((err: unknown) => d.logger.warn('placement: membership watch ended', { err }));
+  const stopBucket = keepWatching(
+    await d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>'] }),
+    () => d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>'] }),
+    () => kick(),
+    { clock: d.clock, logger: d.logger, what: 'placement bucket watch', fields: { bucket: d.bucket.bucket } },
+  );
+  return {
+    leading: () => election.isLeader(),
+    kick,
+    async close() {
+      closed = true;
+      if (timer !== undefined) d.clock.clearTimeout(timer);
+      if (tick !== undefined) d.clock.clearTimeout(tick);
+      if (retry !== undefined) d.clock.clearTimeout(retry);
+      for (const off of offs) off();
+      watch.stop();
+      stopBucket();
+      await running;
+      await election.close();
+    },
+  };
+}
