@@ -1,6 +1,8 @@
 // The CLI's handle on placement: the platform's placement bucket, the live nodes as the control API answers,
 // and audit records written as `gc-cli` with the operator's user name.
 import { userInfo } from 'node:os';
+import { isGcError } from '@gc/core';
+import { ExitCode } from './base.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createAudit } from '@gc/audit';
 import {
@@ -51,4 +53,11 @@ export function parseDurationMs(flag: string, v: string): number {
       `--${flag} ${JSON.stringify(v)}: use a duration like 90s, 15m, 2h, 1d (or ms), greater than 0`,
     );
   return n;
+}
+
+/** The exit code for a refused placement operation: 4 for an unknown node or platform, 1 otherwise. */
+export function placementExit(err: unknown): number {
+  return isGcError(err, 'GC_PLACEMENT_UNKNOWN_NODE') || isGcError(err, 'GC_PLACEMENT_NOT_FOUND')
+    ? ExitCode.NotFound
+    : ExitCode.Failed;
 }

@@ -75,3 +75,4 @@ export {
 } from './nats-errors.js';
 export { checkConfig, configFields } from './config-issues.js';
 export type { ConfigIssue } from './config-issues.js';
+export { parseJsonRecord } from './json-record.js';

@@ -1,8 +1,7 @@
 // The lease record stored under the election key: its schema and its parser.
+import { parseJsonRecord } from '@gc/core';
 import { z } from 'zod';
 import type { LeaseRecord } from './types.js';
-
-const dec = new TextDecoder();
 
 /**
  * Schema of the lease record stored under the election key (a public format): parses the decoded JSON into a
@@ -33,13 +32,5 @@ type _LeaseRecordMatches = Expect<Same<z.output<typeof leaseRecordSchema>, Lease
  * foreign holder by callers). Never throws.
  */
 export function parseRecord(bytes: Uint8Array): LeaseRecord | null {
-  if (bytes.length === 0) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(dec.decode(bytes));
-  } catch {
-    return null;
-  }
-  const r = leaseRecordSchema.safeParse(json);
-  return r.success ? r.data : null;
+  return parseJsonRecord(leaseRecordSchema, bytes);
 }

@@ -1,5 +1,5 @@
 // The lock records in the bucket and how writes to them conflict.
-import { isCasConflict } from '@gc/core';
+import { isCasConflict, parseJsonRecord } from '@gc/core';
 import { z } from 'zod';
 import type { LockRecord, LockRelease } from './types.js';
 
@@ -48,18 +48,11 @@ type _LockReleaseMatches = Expect<Same<z.output<typeof lockReleaseSchema>, LockR
 
 /** Parses a lock record (see {@link lockRecordSchema}); null when the bytes are not one. Never throws. */
 export function parseLockRecord(bytes: Uint8Array): LockRecord | null {
-  if (bytes.length === 0) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(dec.decode(bytes));
-  } catch {
-    return null;
-  }
-  const r = lockRecordSchema.safeParse(json);
-  if (!r.success) return null;
+  const r = parseJsonRecord(lockRecordSchema, bytes);
+  if (r === null) return null;
   // An invalid `released` parses to undefined: leave the key out, as a record without one has none.
-  if (r.data.released === undefined && 'released' in r.data) delete r.data.released;
-  return r.data;
+  if (r.released === undefined && 'released' in r) delete r.released;
+  return r;
 }
 
 /** A compare-and-set that lost (the key moved on). */

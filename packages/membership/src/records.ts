@@ -1,5 +1,5 @@
 // Member records in the membership bucket: parsing, leave reasons, conflicts and TTL headers.
-import { isCasConflict, type TimerHandle } from '@gc/core';
+import { isCasConflict, parseJsonRecord, type TimerHandle } from '@gc/core';
 import type { KvEntry } from '@nats-io/kv';
 import { z } from 'zod';
 import type { LeaveReason, MemberRecord } from './types.js';
@@ -54,18 +54,11 @@ type _MemberRecordMatches = Expect<
 
 /** Parses a member record (see {@link memberRecordSchema}); null when the bytes are not one. Never throws. */
 export function parseMemberRecord(bytes: Uint8Array): MemberRecord | null {
-  if (bytes.length === 0) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(dec.decode(bytes));
-  } catch {
-    return null;
-  }
-  const r = memberRecordSchema.safeParse(json);
-  if (!r.success) return null;
+  const r = parseJsonRecord(memberRecordSchema, bytes);
+  if (r === null) return null;
   // The parsed record is a fresh object: completed in place (`failAfterMs` is its last field, as it was).
-  r.data.failAfterMs ??= 3 * r.data.heartbeatMs;
-  return r.data as MemberRecord;
+  r.failAfterMs ??= 3 * r.heartbeatMs;
+  return r as MemberRecord;
 }
 
 /** Why a member left, from the delete or purge of its record. */

@@ -38,3 +38,5 @@ export type {
   FencedInput,
   FencedOutput,
 } from './lincheck.js';
+export { checkNonRecords, is, RecordFuzz, recordViolations } from './record-fuzz.js';
+export type { FieldCheck, RecordFuzzOptions, ParserFuzz, SchemaFuzz, SafeParser } from './record-fuzz.js';

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { isGcError } from '@gc/core';
 import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement } from '../../placement-control.js';
+import { cliPlacement, placementExit } from '../../placement-control.js';
 
 export default class AppMove extends BaseCommand<typeof AppMove> {
   static override summary = "Move an active-passive app's lead to another node, with its data.";
@@ -42,12 +41,7 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
     try {
       await control.move(app, to, { force: this.flags.force, reason: this.flags.reason });
     } catch (err) {
-      this.error((err as Error).message, {
-        exit:
-          isGcError(err, 'GC_PLACEMENT_UNKNOWN_NODE') || isGcError(err, 'GC_PLACEMENT_NOT_FOUND')
-            ? ExitCode.NotFound
-            : ExitCode.Failed,
-      });
+      this.error((err as Error).message, { exit: placementExit(err) });
     }
     if (!this.flags.wait) {
       this.log(`moving ${app} to ${to}`);

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { isGcError } from '@gc/core';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement } from '../../placement-control.js';
+import { BaseCommand } from '../../base.js';
+import { cliPlacement, placementExit } from '../../placement-control.js';
 
 export default class NodeCordon extends BaseCommand<typeof NodeCordon> {
   static override summary = 'Cordon a node: it takes no new apps; the apps it runs stay.';
@@ -23,12 +22,7 @@ export default class NodeCordon extends BaseCommand<typeof NodeCordon> {
         this.flags.reason,
       );
     } catch (err) {
-      this.error((err as Error).message, {
-        exit:
-          isGcError(err, 'GC_PLACEMENT_UNKNOWN_NODE') || isGcError(err, 'GC_PLACEMENT_NOT_FOUND')
-            ? ExitCode.NotFound
-            : ExitCode.Failed,
-      });
+      this.error((err as Error).message, { exit: placementExit(err) });
     }
     this.log(`${this.args.node} is cordoned: it takes no new apps`);
     return { node: this.args.node, cordoned: true };

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { isGcError } from '@gc/core';
 import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, parseDurationMs } from '../../placement-control.js';
+import { cliPlacement, parseDurationMs, placementExit } from '../../placement-control.js';
 
 export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
   static override summary = 'Drain a node: move every app with placement off it, within a deadline.';
@@ -58,12 +57,7 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
     try {
       await control.drain(node, { deadlineMs, reason: this.flags.reason });
     } catch (err) {
-      this.error((err as Error).message, {
-        exit:
-          isGcError(err, 'GC_PLACEMENT_UNKNOWN_NODE') || isGcError(err, 'GC_PLACEMENT_NOT_FOUND')
-            ? ExitCode.NotFound
-            : ExitCode.Failed,
-      });
+      this.error((err as Error).message, { exit: placementExit(err) });
     }
     this.log(`draining ${node} (deadline ${this.flags.deadline})`);
     const start = Date.now();
