@@ -200,16 +200,21 @@ describe('placement', () => {
       message: 'pinned on n1, n2',
     });
 
-    // Drain n1 with a short deadline: web/batch leave at once, pinned is held by its budget.
-    await nodes[1]!.p.placement().drain('n1', { deadlineMs: 6000, reason: 'kernel upgrade' });
+    // Drain n1 with a 15 s deadline: web/batch leave (replacements first), pinned is held by its budget.
+    await nodes[1]!.p.placement().drain('n1', { deadlineMs: 15_000, reason: 'kernel upgrade' });
+    let seen = '';
     const blocked = await waitFor(
       async () => {
         const s = await state();
         const d = s.draining.n1;
+        seen = JSON.stringify(s.draining);
         // Replacements start first (an instance leaves once its replacement runs): then only pinned is left.
         return d && d.blocked.length && d.remaining.join() === 'pinned' ? d : undefined;
       },
-      { timeoutMs: 10_000, message: 'the drain reported as blocked' },
+      {
+        timeoutMs: 14_000,
+        message: () => `the drain reported as blocked, with only pinned left (last seen: ${seen})`,
+      },
     );
     expect(blocked.blocked.join()).toMatch(/pinned.*minAvailable 2/);
     expect(blocked.remaining).toEqual(['pinned']);
@@ -221,7 +226,7 @@ describe('placement', () => {
     expect(active('pinned')).toContain('n1');
     // The deadline passes: the drain forces it, and n1 ends empty.
     await waitFor(() => ['web', 'batch', 'pinned'].every((a) => !active(a).includes('n1')), {
-      timeoutMs: 15_000,
+      timeoutMs: 25_000,
       message: 'n1 empty after the deadline',
     });
     expect((await state()).draining.n1).toMatchObject({ forced: true, remaining: [] });
