@@ -5,7 +5,7 @@
 // replaced and its successor's decisions carry a higher epoch.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { fastElection, makeTempDir, type NatsServer, startServer, waitFor } from '@gc/testkit';
 import { fencedKv } from '@gc/core';
 import {
   createPlatform,
@@ -24,13 +24,7 @@ afterAll(async () => {
   await server.close();
 });
 
-const election = {
-  ttlMs: 1500,
-  renewIntervalMs: 300,
-  renewDeadlineMs: 1000,
-  pollIntervalMs: 100,
-  cooldownMs: 200,
-};
+const election = fastElection();
 
 interface Node {
   id: string;

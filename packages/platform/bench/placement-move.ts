@@ -8,17 +8,11 @@
 // re-decides, the leader hands over to the ready standby) and relabels it back; B steps `plain`'s leader
 // down. Every round checks that the new leader holds every acknowledged row. Prints one JSON line last.
 import { join } from 'node:path';
-import { makeTempDir, startServer, waitFor } from '@gc/testkit';
+import { fastElection, makeTempDir, startServer, waitFor } from '@gc/testkit';
 import { createPlatform, type App, type Platform } from '../src/index.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const election = {
-  ttlMs: 1500,
-  renewIntervalMs: 300,
-  renewDeadlineMs: 1000,
-  pollIntervalMs: 100,
-  cooldownMs: 200,
-};
+const election = fastElection();
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

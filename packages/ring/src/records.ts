@@ -1,4 +1,4 @@
-import { resourceNames } from '@gc/core';
+import { parseJsonRecord, resourceNames } from '@gc/core';
 import { z } from 'zod';
 import { PartitionState, type MemberRecord, type PartitionRecord } from './types.js';
 
@@ -172,17 +172,7 @@ const dec = new TextDecoder();
 export const encodeJson = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
 
 /** Reads `bytes` with `schema`; null when they are empty, not JSON or not valid. Never throws. */
-function read<T>(schema: z.ZodType<T>, bytes: Uint8Array): T | null {
-  if (!bytes || bytes.length === 0) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(dec.decode(bytes));
-  } catch {
-    return null;
-  }
-  const r = schema.safeParse(json);
-  return r.success ? r.data : null;
-}
+const read = parseJsonRecord;
 
 /** Parses a partition record (see {@link ringPartitionRecordSchema}); null when the bytes are not one. */
 export function parsePartitionRecord(bytes: Uint8Array): PartitionRecord | null {

@@ -4,6 +4,7 @@
 // - `state`: the scheduler's decision (where each app runs, why, what cannot be placed), written fenced by
 //   the scheduler's election epoch, so a deposed scheduler's late write is refused.
 import { z } from 'zod';
+import { parseJsonRecord } from '@gc/core';
 import type { AppPlacement, DisruptionBudget, PlacementSpec } from '@gc/placement';
 
 /** Keys of the placement bucket. */
@@ -143,15 +144,11 @@ export interface PlacementState {
   draining: Record<string, { remaining: string[]; blocked: string[]; forced: boolean }>;
 }
 
-/** Parses a JSON record with `schema`; undefined when it is not one (the caller says what it skipped). */
+/**
+ * Parses a JSON record with `schema` (`@gc/core`'s `parseJsonRecord`), typed as the record's interface (the
+ * loose schemas keep unknown fields, so their output type is wider); undefined when it is not one (the
+ * caller says what it skipped).
+ */
 export function parseRecord<T>(schema: z.ZodType, bytes: Uint8Array): T | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    // Not JSON: a corrupt or foreign value; the caller logs and skips it.
-    return undefined;
-  }
-  const r = schema.safeParse(json);
-  return r.success ? (r.data as T) : undefined;
+  return (parseJsonRecord(schema, bytes) as T | null) ?? undefined;
 }
