@@ -193,6 +193,16 @@ describe('placement', () => {
       timeoutMs: 10_000,
       message: 'pinned on n1, n2',
     });
+    // The scheduler sees what runs through the nodes' declarations (published within 250 ms of a change):
+    // a drain decided before n1 declares pinned active would count that instance as already unavailable.
+    const bucket = await openPlacementBucket(nodes[0]!.p.nc, 'plc-drain');
+    await waitFor(
+      async () => {
+        const d = await bucket.declarations();
+        return ['n1', 'n2'].every((n) => d.get(n)?.active?.includes('pinned')) || undefined;
+      },
+      { timeoutMs: 10_000, message: 'n1 and n2 declare pinned active' },
+    );
 
     // Drain n1 with a 15 s deadline: web/batch leave (replacements first), pinned is held by its budget.
     await nodes[1]!.p.placement().drain('n1', { deadlineMs: 15_000, reason: 'kernel upgrade' });
