@@ -7,6 +7,8 @@ export const ExitCode = {
   Ok: 0,
   /** The command failed (bad input, refused operation). */
   Failed: 1,
+  /** The command line does not parse (oclif's own flag errors, `gc node label` changes). */
+  Usage: 2,
   /** NATS could not be reached or refused us. */
   Unreachable: 3,
   /** The thing asked for does not exist (unknown app, node, key). */

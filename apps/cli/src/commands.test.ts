@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from './config.js';
 import { forceReleaseMigrate, TAIL_LAST_FORCED } from './test/lock-scenario.js';
+import { formatPlan } from './placement-plan.js';
 
 const cliRoot = fileURLToPath(new URL('..', import.meta.url));
 const commandsDir = join(cliRoot, 'src', 'commands');
@@ -335,7 +336,7 @@ describe('gc node', () => {
   });
 });
 
-describe('gc node cordon|uncordon|drain, gc app move, gc explain (placement)', () => {
+describe('gc node cordon|uncordon|drain|label, gc app move|rebalance|placement, gc explain (placement)', () => {
   const PLC = 'clitest-plc';
   let plc: Array<{ p: Platform; routed: App; web: App }> = [];
   const at = () => ['--server', url, '--platform', PLC, '--timeout', '300'];
@@ -354,6 +355,19 @@ describe('gc node cordon|uncordon|drain, gc app move, gc explain (placement)', (
         });
         const routed = p.app('routed', { election: fast, placement: {} });
         const web = p.app('web', { mode: 'pool', placement: { onLabel: 'zone=z-a' } });
+        // For gc app placement and gc explain: a migration held back by a maintenance window that opens once a
+        // year, and one refused by b's onMigrationStart hook (both leave a node labelled maint=yes).
+        p.app('batch', {
+          mode: 'pool',
+          placement: { onLabel: 'maint!=yes' },
+          migrate: { cooldownMs: 0, windows: [{ cron: '0 0 1 1 *', durationMs: 1000, timezone: 'UTC' }] },
+        });
+        const sticky = p.app('sticky', {
+          mode: 'pool',
+          placement: { onLabel: 'maint!=yes' },
+          migrate: { cooldownMs: 0 },
+        });
+        if (id === 'b') sticky.on('onMigrationStart', () => ({ refuse: 'busy with a job' }));
         await p.start();
         return { p, routed, web };
       }),
@@ -435,6 +449,267 @@ describe('gc node cordon|uncordon|drain, gc app move, gc explain (placement)', (
     expect(plc[0]!.web.isActive()).toBe(false);
     expect((await gc('node', 'uncordon', 'a', ...at())).code).toBe(0);
     await vi.waitFor(() => expect(plc[0]!.web.isActive()).toBe(true), { timeout: 10_000, interval: 100 });
+  }, 40_000);
+
+  const labelsOf = async (node: string) =>
+    json<Array<{ id: string; labels: Record<string, string> }>>(
+      await gc('node', 'list', '--json', ...at()),
+    ).find((n) => n.id === node)?.labels;
+
+  it('node label: key=value sets, key- removes, waits for membership; --reset; bad changes exit 2, unknown node 4', async () => {
+    const set = await gc('node', 'label', 'b', 'tier=gold', 'note=a=b', 'empty=', '--json', ...at());
+    expect(set.code, set.stderr).toBe(0);
+    expect(json(set)).toMatchObject({
+      node: 'b',
+      changes: { tier: 'gold', note: 'a=b', empty: '' },
+      reset: false,
+      recorded: { set: { tier: 'gold', note: 'a=b', empty: '' }, remove: [] },
+      labels: { zone: 'z-b', tier: 'gold', note: 'a=b', empty: '' },
+      seen: true,
+    });
+    const removed = await gc('node', 'label', 'b', 'tier-', 'note-', 'empty-', ...at());
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toBe('b: tier- note- empty- (labels now zone=z-b)\n');
+    const noWait = await gc('node', 'label', 'b', 'tier=silver', '--no-wait', ...at());
+    expect(noWait.code, noWait.stderr).toBe(0);
+    expect(noWait.stdout).toBe('b: tier=silver recorded\n');
+    await vi.waitFor(async () => expect((await labelsOf('b'))?.tier).toBe('silver'), { timeout: 5000 });
+    // --reset alone: back to the configured labels, which the CLI cannot know (it does not wait).
+    const reset = await gc('node', 'label', 'b', '--reset', '--json', ...at());
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(json(reset)).toEqual({ node: 'b', changes: {}, reset: true, seen: false });
+    expect((await gc('node', 'label', 'b', '--reset', ...at())).stdout).toMatch(
+      /earlier label changes dropped; the node goes back to its configured labels \(unknown to the CLI: see gc node list\)/,
+    );
+    await vi.waitFor(async () => expect(await labelsOf('b')).toEqual({ zone: 'z-b' }), { timeout: 5000 });
+    // Command lines that do not parse: exit 2, before anything is written.
+    for (const [argv, message] of [
+      [['=x'], /label change "=x" has no key: use key=value to set a label, key- to remove it/],
+      [['zone'], /label change "zone": use key=value/],
+      [['bad!key=1'], /label change "bad!key=1": invalid label name "bad!key"/],
+      [['a=1', 'a-'], /label a is changed twice/],
+      [[], /no label to change: give key=value to set or key- to remove \(or --reset\)/],
+      [['a=1', '--reset', '--dry-run'], /--dry-run does not plan a --reset/],
+    ] as const) {
+      const r = await gc('node', 'label', 'b', ...argv, ...at());
+      expect(r.error?.oclif?.exit, `${argv.join(' ')}: ${r.error?.message}`).toBe(2);
+      expect(r.error?.message).toMatch(message);
+    }
+    expect(await labelsOf('b')).toEqual({ zone: 'z-b' });
+    const unknown = await gc('node', 'label', 'zz', 'a=1', ...at());
+    expect(unknown.error?.oclif?.exit).toBe(4);
+    expect(unknown.error?.message).toMatch(/zz/);
+  }, 30_000);
+
+  it('--dry-run prints the plan and changes nothing: node label|cordon|uncordon|drain, app move|rebalance', async () => {
+    const holds = async () => [...(await plc[0]!.p.placement().holds()).keys()];
+    // b labelled zone=z-a may run web (onLabel zone=z-a): web would start there.
+    const label = await gc('node', 'label', 'b', 'zone=z-a', '--dry-run', '--json', ...at());
+    expect(label.code, label.stderr).toBe(0);
+    const plan = json<{ operation: unknown; changes: Array<{ app: string; kind: string; to: string[] }> }>(
+      label,
+    );
+    expect(plan.operation).toEqual({ op: 'label', node: 'b', changes: { zone: 'z-a' } });
+    expect(plan.changes).toContainEqual(expect.objectContaining({ app: 'web', kind: 'grow', to: ['b'] }));
+    const labelText = await gc('node', 'label', 'b', 'zone=z-a', '--dry-run', ...at());
+    expect(labelText.stdout).toMatch(
+      /^plan: label b zone=z-a \(against decision \d+; nothing was changed\)\nchanges:\n/,
+    );
+    expect(labelText.stdout).toMatch(/\n {2}web: - → b\n/);
+    expect(await labelsOf('b')).toEqual({ zone: 'z-b' });
+    // A drain of a: web may run nowhere else, so it would block the drain (a plan: exit 0).
+    const drain = await gc('node', 'drain', 'a', '--deadline', '10m', '--dry-run', '--json', ...at());
+    expect(drain.code, drain.stderr).toBe(0);
+    expect(json(drain)).toMatchObject({
+      operation: { op: 'drain', node: 'a', deadlineMs: 600_000 },
+      blocked: [expect.stringMatching(/^a: app "web" cannot leave a/)],
+    });
+    const drainText = await gc('node', 'drain', 'a', '--dry-run', ...at());
+    expect(drainText.code).toBe(0);
+    expect(drainText.stdout).toMatch(/^plan: drain a /);
+    expect(drainText.stdout).toMatch(/\nblocked:\n {2}a: app "web" cannot leave a/);
+    expect(drainText.stdout).toMatch(/\ndisruption:\n(.*\n)* {2}batch: stops on a\n/);
+    // A cordon moves nothing; nor does lifting a cordon that is not there.
+    const cordon = await gc('node', 'cordon', 'b', '--dry-run', ...at());
+    expect(cordon.code, cordon.stderr).toBe(0);
+    expect(cordon.stdout).toMatch(
+      /^plan: cordon b \(against decision \d+; nothing was changed\)\nno change\n$/,
+    );
+    const uncordon = await gc('node', 'uncordon', 'a', '--dry-run', '--json', ...at());
+    expect(uncordon.code, uncordon.stderr).toBe(0);
+    expect(json(uncordon)).toMatchObject({ operation: { op: 'uncordon', node: 'a' }, changes: [] });
+    expect(await holds()).toEqual([]);
+    for (const cmd of [
+      ['node', 'cordon'],
+      ['node', 'uncordon'],
+      ['node', 'drain'],
+      ['node', 'label'],
+    ]) {
+      const r = await gc(...cmd, 'zz', ...(cmd[1] === 'label' ? ['a=1'] : []), '--dry-run', ...at());
+      expect(r.error?.oclif?.exit, cmd.join(' ')).toBe(4);
+    }
+    // A move of routed's lead: the switchover, to a standby that is caught up.
+    const leader = plc.find((n) => n.routed.isActive())!.p.nodeId;
+    const other = leader === 'a' ? 'b' : 'a';
+    await vi.waitFor(
+      async () => {
+        const r = await gc('app', 'move', 'routed', '--to', other, '--dry-run', '--json', ...at());
+        expect(r.code, r.stderr).toBe(0);
+        expect(json(r)).toMatchObject({
+          operation: { op: 'move', app: 'routed', to: other },
+          changes: [{ app: 'routed', kind: 'leader', leader: { from: leader, to: other } }],
+          disruption: [
+            { app: 'routed', stops: [], switchover: { from: leader, to: other, standbyReady: true } },
+          ],
+        });
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    const moveText = await gc('app', 'move', 'routed', '--to', other, '--dry-run', ...at());
+    expect(moveText.stdout).toMatch(`  routed: leader ${leader} → ${other}\n`);
+    expect(moveText.stdout).toMatch(
+      `  routed: switchover ${leader} → ${other}: standby on ${other} caught up\n`,
+    );
+    expect(plc.find((n) => n.routed.isActive())!.p.nodeId).toBe(leader);
+    expect((await gc('app', 'move', 'web', '--to', 'b', '--dry-run', ...at())).error?.oclif?.exit).toBe(1);
+    expect((await gc('app', 'move', 'routed', '--to', 'zz', '--dry-run', ...at())).error?.oclif?.exit).toBe(
+      4,
+    );
+    const rebalance = await gc('app', 'rebalance', 'web', '--dry-run', '--json', ...at());
+    expect(rebalance.code, rebalance.stderr).toBe(0);
+    expect(json(rebalance)).toMatchObject({ operation: { op: 'rebalance', app: 'web' }, changes: [] });
+    expect((await gc('app', 'rebalance', 'nosuch', '--dry-run', ...at())).error?.oclif?.exit).toBe(4);
+    expect(await holds()).toEqual([]);
+    expect(plc.find((n) => n.routed.isActive())!.p.nodeId).toBe(leader);
+  }, 30_000);
+
+  it('the plan printer: a switchover to a standby that is not caught up, its replica lag, deferred and unsatisfiable', () => {
+    const text = formatPlan({
+      operation: { op: 'move', app: 'ledger', to: 'b' },
+      generation: 7,
+      changes: [
+        {
+          app: 'ledger',
+          kind: 'leader',
+          from: [],
+          to: [],
+          leader: { from: 'a', to: 'b' },
+          reasons: ['b: moved by an operator'],
+        },
+      ],
+      disruption: [{ app: 'ledger', stops: [], switchover: { from: 'a', to: 'b', standbyReady: false } }],
+      deferred: { batch: 'outside its maintenance windows' },
+      blocked: [],
+      unsatisfiable: { gpu: 'no node has gpu=yes' },
+      replicaLag: [{ app: 'ledger', node: 'b', lagTx: 12, lagMs: 3400, state: 'following' }],
+    });
+    expect(text).toBe(
+      [
+        'plan: move ledger to b (against decision 7; nothing was changed)',
+        'changes:',
+        '  ledger: leader a → b',
+        '      b: moved by an operator',
+        'disruption:',
+        '  ledger: switchover a → b: standby on b NOT caught up (replica following, 12 tx / 3400 ms behind): the switchover waits for it (data at risk if a fails meanwhile)',
+        'deferred:',
+        '  batch: outside its maintenance windows',
+        'unsatisfiable:',
+        '  gpu: no node has gpu=yes',
+      ].join('\n'),
+    );
+  });
+
+  it('app rebalance: applied by the scheduler and active where placed; --no-wait; unknown app exit 4', async () => {
+    const r = await gc('app', 'rebalance', 'routed', '--reason', 'test', '--json', ...at());
+    expect(r.code, r.stderr).toBe(0);
+    const out = json<{ after: { leader: string; active: string[] }; applied: boolean; converged: boolean }>(
+      r,
+    );
+    expect(out).toMatchObject({ app: 'routed', applied: true, converged: true });
+    expect(out.after.active).toEqual([out.after.leader]);
+    expect((await plc[0]!.p.placement().state())?.placements.routed?.leader).toBe(out.after.leader);
+    const web = await gc('app', 'rebalance', 'web', ...at());
+    expect(web.code, web.stderr).toBe(0);
+    expect(web.stdout).toMatch(/^web rebalanced: placed on a \(decision \d+; unchanged\)\n$/);
+    const noWait = await gc('app', 'rebalance', 'web', '--no-wait', '--json', ...at());
+    expect(noWait.code, noWait.stderr).toBe(0);
+    expect(json(noWait)).toMatchObject({ app: 'web', applied: false, before: { placed: ['a'] } });
+    const unknown = await gc('app', 'rebalance', 'nosuch', ...at());
+    expect(unknown.error?.oclif?.exit).toBe(4);
+    expect(unknown.error?.message).toBe(`no live node of platform ${PLC} declares app nosuch with placement`);
+  }, 40_000);
+
+  it('app placement and explain: the declared spec, its maintenance window, deferred and refused migrations', async () => {
+    let r = await gc('app', 'placement', 'batch', '--json', ...at());
+    await vi.waitFor(
+      async () => {
+        r = await gc('app', 'placement', 'batch', '--json', ...at());
+        expect(r.code, r.stderr).toBe(0);
+        expect(json(r)).toMatchObject({ placed: ['a', 'b'], active: ['a', 'b'] });
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    expect(json(r)).toMatchObject({
+      app: 'batch',
+      declared: {
+        mode: 'pool',
+        placement: { onLabel: 'maint!=yes' },
+        migrate: { cooldownMs: 0, windows: [{ cron: '0 0 1 1 *', durationMs: 1000, timezone: 'UTC' }] },
+        declaredBy: ['a', 'b'],
+      },
+      window: { open: false, opensAt: expect.stringMatching(/^\d{4}-01-01T00:00:00\.000Z$/) },
+    });
+    const text = await gc('app', 'placement', 'batch', ...at());
+    expect(text.stdout).toMatch(
+      /^batch \(pool\), declared by a, b\n {2}constraints: \{"onLabel":"maint!=yes"\}\n {2}budget: +none\n/,
+    );
+    expect(text.stdout).toMatch(/ {2}migrate: +cooldown 0 ms; windows "0 0 1 1 \*" for 1000 ms \(UTC\)\n/);
+    expect(text.stdout).toMatch(/ {2}window: +closed, the next opens at \d{4}-01-01T00:00:00\.000Z\n/);
+    expect(text.stdout).toMatch(/\nplaced on a, b; active on a, b \(decision \d+\)\n/);
+    const routed = await gc('app', 'placement', 'routed', '--json', ...at());
+    expect(json(routed)).toMatchObject({ declared: { mode: 'active-passive', placement: {} } });
+    expect(json<object>(routed)).not.toHaveProperty('window');
+    const unknown = await gc('app', 'placement', 'nosuch', ...at());
+    expect(unknown.error?.oclif?.exit).toBe(4);
+    expect(unknown.error?.message).toBe(`no live node of platform ${PLC} declares app nosuch with placement`);
+    // b labelled maint=yes: batch may not leave it before its window opens, sticky's hook on b refuses.
+    expect((await gc('node', 'label', 'b', 'maint=yes', ...at())).code).toBe(0);
+    await vi.waitFor(
+      async () => {
+        const batch = await gc('explain', 'batch', '--json', ...at());
+        expect(json(batch)).toMatchObject({
+          deferred: expect.stringMatching(
+            /^outside its maintenance windows; the next opens at \d{4}-01-01T00:00:00\.000Z$/,
+          ),
+        });
+        expect(json(await gc('explain', 'sticky', '--json', ...at()))).toMatchObject({
+          refused: 'b: busy with a job',
+        });
+      },
+      { timeout: 15_000, interval: 200 },
+    );
+    expect((await gc('explain', 'batch', ...at())).stdout).toMatch(
+      /\nmigration deferred: outside its maintenance windows; the next opens at /,
+    );
+    expect((await gc('explain', 'sticky', ...at())).stdout).toMatch(
+      /\nmigration refused: b: busy with a job\n/,
+    );
+    const deferred = await gc('app', 'placement', 'batch', ...at());
+    expect(deferred.stdout).toMatch(/\n {2}deferred: outside its maintenance windows/);
+    expect(json(await gc('app', 'placement', 'sticky', '--json', ...at()))).toMatchObject({
+      refused: 'b: busy with a job',
+    });
+    expect((await gc('node', 'label', 'b', '--reset', ...at())).code).toBe(0);
+    await vi.waitFor(
+      async () => {
+        const sticky = json<{ refused?: string; placed: string[] }>(
+          await gc('explain', 'sticky', '--json', ...at()),
+        );
+        expect(sticky.refused).toBeUndefined();
+        expect(sticky.placed).toEqual(['a', 'b']);
+      },
+      { timeout: 15_000, interval: 200 },
+    );
   }, 40_000);
 });
 

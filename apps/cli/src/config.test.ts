@@ -60,6 +60,43 @@ apps:
     ).toThrow(/set minAvailable or maxUnavailable, not both/);
   });
 
+  it('takes a migration policy per app and the migration limits of the node, with the path of a bad cron', () => {
+    const c = parseConfig(
+      parse(`
+platform: prod
+node: { id: node-a }
+migrations: { cooldownMs: 60000, maxConcurrentMigrations: 2 }
+apps:
+  orders:
+    placement: { onLabel: disk=ssd }
+    migrate:
+      cooldownMs: 300000
+      windows: [{ cron: "0 2 * * 6", durationMs: 14400000, timezone: Europe/Berlin }]
+`),
+      {},
+    );
+    expect(c.migrations).toEqual({ cooldownMs: 60000, maxConcurrentMigrations: 2 });
+    expect(c.apps.orders!.migrate).toEqual({
+      cooldownMs: 300000,
+      windows: [{ cron: '0 2 * * 6', durationMs: 14400000, timezone: 'Europe/Berlin' }],
+    });
+    const bad = (migrate: unknown) =>
+      parseConfig({ ...base, apps: { orders: { placement: {}, migrate } } }, {});
+    expect(() => bad({ windows: [{ cron: 'at night', durationMs: 1000 }] })).toThrow(
+      /apps\.orders\.migrate\.windows\.0\.cron: "at night" is not a usable cron expression/,
+    );
+    expect(() => bad({ windows: [{ cron: '0 2 * * *', durationMs: 1000, timezone: 'Mars/Base' }] })).toThrow(
+      /Mars\/Base/,
+    );
+    expect(() => bad({ cooldown: 5 })).toThrow(/apps\.orders\.migrate: Unrecognized key: "cooldown"/);
+    expect(() => parseConfig({ ...base, apps: { orders: { migrate: { cooldownMs: 1 } } } }, {})).toThrow(
+      /apps\.orders\.migrate: a migration policy needs placement/,
+    );
+    expect(() => parseConfig({ ...base, migrations: { maxConcurrentMigrations: 0 } }, {})).toThrow(
+      /migrations\.maxConcurrentMigrations/,
+    );
+  });
+
   it('refuses unknown keys and wrong types with the path of each bad field', () => {
     expect(() => parseConfig({ ...base, node: { id: 'a', colour: 'red' } }, {})).toThrow(
       /node: Unrecognized key: "colour"/,

@@ -4,7 +4,7 @@ import { ConfigError, validateAppName, validateNodeId, validatePlatformName, typ
 import { backendConfigSchema } from '@gc/backends';
 import { electionConfigSchema, resolveElectionOptions } from '@gc/election';
 import { worstCaseDetectionMs } from '@gc/platform';
-import { placementSpecSchema } from '@gc/placement';
+import { migrationPolicySchema, placementSpecSchema } from '@gc/placement';
 import { ringConfigSchema } from '@gc/ring';
 import { vipConfigSchema } from '@gc/vip';
 import { replicatedDatabaseConfigSchema } from '@gc/wal';
@@ -48,6 +48,8 @@ const appSchema = z
     placement: placementSpecSchema.optional(),
     /** Disruption budget for drains (with placement only). */
     budget: budgetSchema.optional(),
+    /** When automatic migrations may happen: cooldownMs, maintenance windows (with placement only). */
+    migrate: migrationPolicySchema.optional(),
     phaseTimeouts: z
       .object({
         promoteMs: positiveMs.optional(),
@@ -63,6 +65,8 @@ const appSchema = z
       ctx.addIssue({ code: 'custom', path: ['backendRuns'], message: 'always needs a backend to run' });
     if (app.budget && !app.placement)
       ctx.addIssue({ code: 'custom', path: ['budget'], message: 'a disruption budget needs placement' });
+    if (app.migrate && !app.placement)
+      ctx.addIssue({ code: 'custom', path: ['migrate'], message: 'a migration policy needs placement' });
     if (app.placement && app.mode === 'ring')
       ctx.addIssue({
         code: 'custom',
@@ -97,6 +101,14 @@ export const configSchema = z
         labels: z.record(z.string(), z.string()).default({}),
       })
       .strict(),
+    /** Limits of automatic migrations while this node is the placement scheduler. */
+    migrations: z
+      .object({
+        cooldownMs: z.number().int().nonnegative().optional(),
+        maxConcurrentMigrations: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     nats: z
       .object({
         servers: z.union([z.string(), z.array(z.string()).min(1)]).default('nats://127.0.0.1:4222'),
@@ -298,6 +310,11 @@ apps:
       ttlMs: 3000          # a crashed leader is replaced within about ttlMs + pollIntervalMs
       renewIntervalMs: 1000
       renewDeadlineMs: 2000 # the leader stops acting if it cannot renew for this long (< ttlMs)
+    # Where it may run (absent: on every node that declares it), and when it may be moved automatically:
+    # placement: { onLabel: zone=local }
+    # migrate:
+    #   cooldownMs: 300000
+    #   windows: [{ cron: "0 2 * * 6", durationMs: 14400000, timezone: Europe/Berlin }]
   # An app active on every node.
   workers:
     mode: pool

@@ -1,5 +1,11 @@
 import { createLogger, type Logger } from '@gc/core';
-import { createAdminClient, createPlatform, type DisruptionBudget, type Platform } from '@gc/platform';
+import {
+  createAdminClient,
+  createPlatform,
+  openPlacementBucket,
+  type DisruptionBudget,
+  type Platform,
+} from '@gc/platform';
 import type { RouteHandler } from '@gc/health';
 import { createDashboard, type Dashboard } from './dashboard/server.js';
 import { openAppRing } from './ring-open.js';
@@ -32,6 +38,7 @@ function appOptions(spec: AppConfig) {
     ...(spec.placement ? { placement: spec.placement } : {}),
     // The schema checked the percentage form (`50%`), which the type cannot say.
     ...(spec.budget ? { budget: spec.budget as DisruptionBudget } : {}),
+    ...(spec.migrate ? { migrate: spec.migrate } : {}),
   };
 }
 
@@ -51,6 +58,7 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
     name: config.platform,
     nodeId: config.node.id,
     labels: config.node.labels,
+    ...(config.migrations ? { migrations: config.migrations } : {}),
     nats: {
       servers: config.nats.servers,
       ...(config.nats.credentials ? { credentials: config.nats.credentials } : {}),
@@ -78,6 +86,7 @@ export async function startNode(config: GcConfig, logger?: Logger): Promise<Runn
     admin: createAdminClient(platform.nc, config.platform),
     audit: platform.audit,
     ring: (app) => openAppRing(platform.nc, config.platform, app),
+    placement: () => openPlacementBucket(platform.nc, config.platform, { create: false }),
   }));
   let current = config;
   for (const [name, spec] of Object.entries(config.apps)) platform.app(name, appOptions(spec));

@@ -18,7 +18,11 @@ export function cliPlacement(nc: NatsConnection, platform: string, timeoutMs: nu
   let bucket: ReturnType<typeof openPlacementBucket> | undefined;
   return placementControl(() => (bucket ??= openPlacementBucket(nc, platform, { create: false })), {
     by,
-    members: async () => (await createAdminClient(nc, platform).nodes(timeoutMs)).map((n) => n.nodeId),
+    members: async () =>
+      (await createAdminClient(nc, platform).nodes(timeoutMs)).map((n) => ({
+        nodeId: n.nodeId,
+        labels: n.labels,
+      })),
     // Awaited (the command exits right after), at most 2 s.
     audit: (type, data) =>
       Promise.race([

@@ -3,7 +3,9 @@ export type { LabelRequirement, LabelSelector } from './selector.js';
 export { schedule } from './schedule.js';
 export { plan, planDrain, budgetCount } from './plan.js';
 export { defaultScheduleOptions, resolveScheduleOptions, MAX_WEIGHT, MAX_PREFERENCE } from './options.js';
-export { placementSpecSchema } from './schema.js';
+export { placementSpecSchema, migrationPolicySchema } from './schema.js';
+export { windowStatus, validateWindow } from './windows.js';
+export type { WindowStatus } from './windows.js';
 export { PlacementErrorCode, SelectorSyntaxError, UnknownNodeError } from './errors.js';
 export type { PlacementErrorCodeValue } from './errors.js';
 export { AppMode, Constraint } from './types.js';
@@ -15,6 +17,8 @@ export type {
   DrainPlan,
   DrainStep,
   LabelPreference,
+  MaintenanceWindow,
+  MigrationPolicy,
   Labels,
   NodeInventory,
   NodeReason,

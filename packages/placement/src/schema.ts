@@ -1,6 +1,7 @@
 import { validateAppName, validateNodeId, type ConfigIssue } from '@gc/core';
 import { z } from 'zod';
 import { parseSelector } from './selector.js';
+import { checkWindow } from './windows.js';
 
 /** Largest absolute `preferLabel` weight. */
 export const MAX_PREFERENCE = 100;
@@ -93,3 +94,31 @@ export const placementSpecSchema = z
         message: `must be ≥ minNodes (${min}), got ${spec.maxNodes}`,
       });
   });
+
+/**
+ * An app's migration policy (`migrate:` in `gc.yaml`; see {@link MigrationPolicy}): a cooldown in ms and
+ * maintenance windows whose cron expression and time zone are checked. Unknown keys are refused.
+ *
+ * @example
+ * migrationPolicySchema.parse({ cooldownMs: 300_000, windows: [{ cron: '0 2 * * 6', durationMs: 14_400_000 }] });
+ */
+export const migrationPolicySchema = z
+  .object({
+    cooldownMs: z.number().int().nonnegative().optional(),
+    windows: z
+      .array(
+        z
+          .object({
+            cron: z.string().min(1),
+            durationMs: z.number().int().positive(),
+            timezone: z.string().min(1).optional(),
+          })
+          .strict()
+          .superRefine((w, ctx) => {
+            const problem = checkWindow(w);
+            if (problem) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
+          }),
+      )
+      .optional(),
+  })
+  .strict();

@@ -113,6 +113,30 @@ export interface DisruptionBudget {
   maxUnavailable?: number | `${number}%`;
 }
 
+/**
+ * A maintenance window: opens each time `cron` matches (five fields `min hour day month weekday`, or six
+ * with seconds first; croner syntax) and stays open `durationMs`.
+ */
+export interface MaintenanceWindow {
+  cron: string;
+  durationMs: number;
+  /** IANA time zone of the cron expression. Default the local time zone of the scheduler's node. */
+  timezone?: string;
+}
+
+/**
+ * When the scheduler may migrate an app on its own (a label change, a rebalance, a better node): not within
+ * `cooldownMs` of its last migration, and only inside one of its maintenance windows when it has any.
+ * Operators' explicit moves and drains are not held back by it (a drain has its own deadline); an app
+ * whose node died is placed again at once.
+ */
+export interface MigrationPolicy {
+  /** Least time between two automatic migrations of the app. Default the scheduler's (30 s). */
+  cooldownMs?: number;
+  /** Automatic migrations wait for one of these windows. Default none (any time). */
+  windows?: readonly MaintenanceWindow[];
+}
+
 /** One app as the scheduler sees it. */
 export interface PlacementApp {
   /** App name (as `@gc/core`'s `validateAppName`). */

@@ -31,6 +31,9 @@ for (const id of ['n1', 'n2']) {
     http: false,
     labels: { disk: 'ssd' },
     heartbeatMs: 300,
+    // What is measured is the mechanism, not the policy: rounds follow each other faster than the default
+    // 30 s cooldown between two automatic migrations of one app would allow.
+    migrations: { cooldownMs: 0 },
   });
   const app = p.app('orders', {
     election,

@@ -5,7 +5,7 @@ import type { ElectionOptions } from '@gc/election';
 import type { Backend, BackendConfig } from '@gc/backends';
 import type { ArpOptions, VipOptions } from '@gc/vip';
 import type { RingOptions } from '@gc/ring';
-import type { DisruptionBudget, PlacementSpec } from '@gc/placement';
+import type { DisruptionBudget, MigrationPolicy, PlacementSpec } from '@gc/placement';
 import type { AppHooks } from './hook-types.js';
 
 /** How an app runs across the nodes. */
@@ -157,4 +157,11 @@ export interface AppOptions {
    * number or a percentage. Only with `placement`. Default none.
    */
   budget?: DisruptionBudget;
+  /**
+   * When the scheduler may migrate the app on its own (a label or spec change, a better node, a rebalance):
+   * `cooldownMs` after its last migration (default the platform's `migrations.cooldownMs`) and only inside
+   * its maintenance `windows` (cron expressions) when it has any. Moves and drains are not held back. Only
+   * with `placement`. Default none.
+   */
+  migrate?: MigrationPolicy;
 }

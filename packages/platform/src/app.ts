@@ -103,6 +103,7 @@ export class AppImpl implements App {
           t: this.#t,
           election: () => this.#election,
           db: () => this.#db,
+          hooks: this.#hooks,
           // Once its components run (the coordinator exists), until it stops.
           running: () => this.#coordinator !== undefined && this.#stopping === undefined,
           stepDown: () => this.stepDown(),

@@ -59,6 +59,87 @@ export interface AppHooks {
    * and new ones are held for the next owner; finish before `deadline`.
    */
   onRelease: (ctx: PartitionReleaseContext) => void | Promise<void>;
+  /**
+   * Placement (active-passive or pool with `placement`): the app is about to leave this node of its own
+   * accord — its leader hands the lead to the preferred leader or steps down because the app is no longer
+   * placed here, or a pool instance stops because it is no longer placed here. Called before it leaves, once
+   * per migration (asked again only while it refuses, see {@link MigrationContext}). Return
+   * `{ refuse: reason }` (or throw: the reason is the error's message) to keep the app here for now: the
+   * node declares the refusal (`refused` of its `decl.<node>`), and the hook is asked again every 5 s and
+   * whenever a newer decision changes the migration (its target, a forced drain). Once this node's drain is
+   * forced (its deadline passed) a refusal is ignored (audited `placement.migration_overridden`). Never
+   * called when the app leaves involuntarily (lost lease, shutdown, crash). Every function registered is
+   * asked; one refusal is enough.
+   */
+  onMigrationStart: (ctx: MigrationContext) => MigrationAnswer | Promise<MigrationAnswer>;
+  /**
+   * Placement: a migration that {@link AppHooks.onMigrationStart} was asked about has ended, on the node it
+   * was asked on: `completed` once the app left here (pool) or another node leads it (active-passive);
+   * `abandoned` when it did not happen (a newer decision keeps the app here, this node lost the lead or
+   * stops, the lead came back, or it was not done within 60 s of leaving; `detail` says which).
+   */
+  onMigrationComplete: (ctx: MigrationCompleteContext) => void | Promise<void>;
+  /**
+   * Placement, on every node that declares the app: the scheduler reports that no node may run it (a
+   * constraint no live node meets, `minNodes` not met, …). Called once per change of the reason, not per
+   * decision; nothing is called when the app becomes placeable again (`app.status().placement` says so).
+   */
+  onPlacementInvalid: (ctx: PlacementInvalidContext) => void | Promise<void>;
+}
+
+/** What {@link AppHooks.onMigrationStart} returns: nothing to let the app go, `{ refuse }` to keep it here. */
+export type MigrationAnswer = void | undefined | { refuse: string };
+
+/** Argument of the `onMigrationStart` hook. */
+export interface MigrationContext {
+  app: string;
+  /** This node, which the app is about to leave. */
+  nodeId: string;
+  /** Active-passive: the node the lead goes to; absent when the app just leaves (pool, no successor). */
+  to?: string;
+  /**
+   * Why: `drain` (this node is drained), `moved` (the lead goes to the preferred leader: an operator's
+   * move, a better node), `placement changed` (the app is no longer placed here: labels, constraints).
+   */
+  reason: string;
+  /** The placement's own words for it (`not placed here: labels do not match "disk=ssd" (generation 7)`). */
+  detail: string;
+  /** This node's drain passed its deadline: a refusal is ignored, the app leaves anyway. */
+  forced: boolean;
+  /** Generation of the placement decision the migration follows. */
+  generation: number;
+  /** Aborted when the migration is given up while the hook runs (see `onMigrationComplete`'s `abandoned`). */
+  signal: AbortSignal;
+}
+
+/** Argument of the `onMigrationComplete` hook. */
+export interface MigrationCompleteContext {
+  app: string;
+  nodeId: string;
+  /** The node the app left (this node). */
+  from: string;
+  /** Active-passive, completed: the node that leads now. */
+  to?: string;
+  /**
+   * Completed: ms from the `onMigrationStart` call that let the app go to the end (refusals before it not
+   * counted); abandoned: ms since the migration's first `onMigrationStart` call.
+   */
+  tookMs: number;
+  /** The migration's reason, as `onMigrationStart` got it. */
+  reason: string;
+  result: 'completed' | 'abandoned';
+  /** Abandoned: why. */
+  detail?: string;
+}
+
+/** Argument of the `onPlacementInvalid` hook. */
+export interface PlacementInvalidContext {
+  app: string;
+  nodeId: string;
+  /** The scheduler's words (`no node set satisfies app "orders": onLabel: no node has "disk=nvme"`). */
+  reason: string;
+  /** The constraint that cannot be met (`onLabel`, `minNodes`, `withApp`, `spec`, …). */
+  constraint: string;
 }
 
 /** Argument of the `onOwn` hook (ring mode). */

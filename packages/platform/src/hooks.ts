@@ -1,7 +1,7 @@
 import { TimeoutError, withTimeout, type Clock, type Logger } from '@gc/core';
 import type { AppHooks, HookFailure, HookName } from './types.js';
 
-type AnyHook = (arg: never) => void | Promise<void>;
+type AnyHook = (arg: never) => unknown;
 
 /**
  * Holds an app's hook functions and runs them one after another, each with a timeout. A failure or
@@ -56,15 +56,29 @@ export class HookRunner {
 
   /** Runs every function of `hook` in order; returns the failures (empty when all succeeded). */
   async run<H extends HookName>(hook: H, arg: Parameters<AppHooks[H]>[0]): Promise<HookFailure[]> {
+    return (await this.ask(hook, arg)).failures;
+  }
+
+  /**
+   * Runs every function of `hook` in order, as {@link HookRunner.run} does, and also returns what the
+   * functions that succeeded returned (in order): for hooks that answer (`onMigrationStart`).
+   */
+  async ask<H extends HookName>(
+    hook: H,
+    arg: Parameters<AppHooks[H]>[0],
+  ): Promise<{ results: Array<Awaited<ReturnType<AppHooks[H]>>>; failures: HookFailure[] }> {
     const failures: HookFailure[] = [];
+    const results: Array<Awaited<ReturnType<AppHooks[H]>>> = [];
     for (const fn of [...(this.#hooks.get(hook) ?? [])]) {
       const started = this.#clock.now();
       try {
-        await withTimeout(
-          Promise.resolve().then(() => fn(arg as never)),
-          this.timeoutMs,
-          `${this.#app}.${hook}`,
-          this.#clock,
+        results.push(
+          (await withTimeout(
+            Promise.resolve().then(() => fn(arg as never)),
+            this.timeoutMs,
+            `${this.#app}.${hook}`,
+            this.#clock,
+          )) as Awaited<ReturnType<AppHooks[H]>>,
         );
         this.#logger.debug('hook done', {
           app: this.#app,
@@ -79,6 +93,6 @@ export class HookRunner {
         this.#onFailure(failure);
       }
     }
-    return failures;
+    return { results, failures };
   }
 }

@@ -15,6 +15,10 @@ export type {
   PlatformOptions,
   PlatformStatus,
   TransitionContext,
+  MigrationAnswer,
+  MigrationCompleteContext,
+  MigrationContext,
+  PlacementInvalidContext,
 } from './types.js';
 export { createAdminClient, AdminErrorCode, ControlMethod, CONTROL_METHOD_PREFIX } from './admin.js';
 export type { ReplicationStatus } from '@gc/wal';
@@ -32,7 +36,18 @@ export type { Member } from '@gc/membership';
 export { openPlacementBucket, DEFAULT_DRAIN_DEADLINE_MS } from './placement/bucket.js';
 export type { PlacementBucket } from './placement/bucket.js';
 export { placementControl } from './placement/runtime.js';
-export type { AppWhere, PlacementControl } from './placement/runtime.js';
+export type { AppWhere, NodeLabelsResult, PlacementControl } from './placement/runtime.js';
+export type { OperationPlan, PlacementOperation, PlannedDisruption } from './placement/plan-op.js';
+export { effectiveLabels } from './placement/labels.js';
+export type { LabelChanges } from './placement/labels.js';
+export { DEFAULT_MIGRATION_LIMITS } from './placement/gate.js';
+export type { MigrationLimits } from './placement/gate.js';
 export { MoveRefusedError, PlacementNotFoundError, PlacementOpErrorCode } from './placement/errors.js';
-export type { NodeAdmin, NodeDeclaration, PlacementState } from './placement/records.js';
-export type { PlacementSpec, DisruptionBudget } from '@gc/placement';
+export type {
+  NodeAdmin,
+  NodeDeclaration,
+  NodeLabels,
+  AppRebalance,
+  PlacementState,
+} from './placement/records.js';
+export type { PlacementSpec, DisruptionBudget, MigrationPolicy, MaintenanceWindow } from '@gc/placement';

@@ -1,8 +1,8 @@
 // Option defaults and validation: the platform's (`createPlatform`) and each app's (`platform.app`), checked
 // when they are given, so a bad config fails at declaration, naming the field by its path in the config.
-import { schedule } from '@gc/placement';
+import { migrationPolicySchema, schedule } from '@gc/placement';
 import { resolve } from 'node:path';
-import { ConfigError, realClock } from '@gc/core';
+import { checkConfig, ConfigError, realClock } from '@gc/core';
 import { resolveElectionOptions } from '@gc/election';
 import { resolveRingOptions } from '@gc/ring';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -38,6 +38,20 @@ export function platformOptions(
     ...opts,
   };
   checkLabels(o.labels);
+  const m = o.migrations ?? {};
+  if (m.cooldownMs !== undefined && !(Number.isInteger(m.cooldownMs) && m.cooldownMs >= 0))
+    throw new ConfigError(
+      'migrations.cooldownMs',
+      `must be a whole number of ms ≥ 0, got ${String(m.cooldownMs)}`,
+    );
+  if (
+    m.maxConcurrentMigrations !== undefined &&
+    !(Number.isInteger(m.maxConcurrentMigrations) && m.maxConcurrentMigrations >= 1)
+  )
+    throw new ConfigError(
+      'migrations.maxConcurrentMigrations',
+      `must be a whole number ≥ 1, got ${String(m.maxConcurrentMigrations)}`,
+    );
   if (!(o.hookTimeoutMs > 0)) throw new ConfigError('hookTimeoutMs', `must be > 0, got ${o.hookTimeoutMs}`);
   return o;
 }
@@ -80,7 +94,8 @@ export function appOptions(
   if (opts.ring !== undefined && opts.mode !== AppMode.Ring)
     throw new ConfigError(`apps.${name}.ring`, `ring options need mode ring; got mode ${opts.mode}`);
   if (opts.mode === AppMode.Ring) checkRingOptions(name, opts, platform.name, platform.nodeId);
-  if (opts.placement !== undefined || opts.budget !== undefined) checkPlacement(name, opts);
+  if (opts.placement !== undefined || opts.budget !== undefined || opts.migrate !== undefined)
+    checkPlacement(name, opts);
   if (!Object.values(AppMode).includes(opts.mode)) {
     throw new ConfigError(
       `apps.${name}.mode`,
@@ -94,9 +109,10 @@ export function appOptions(
 function checkPlacement(name: string, opts: AppOptions): void {
   if (opts.placement === undefined)
     throw new ConfigError(
-      `apps.${name}.budget`,
-      'a disruption budget needs placement (apps.<name>.placement)',
+      `apps.${name}.${opts.budget !== undefined ? 'budget' : 'migrate'}`,
+      `${opts.budget !== undefined ? 'a disruption budget' : 'a migration policy'} needs placement (apps.<name>.placement)`,
     );
+  if (opts.migrate !== undefined) checkConfig(migrationPolicySchema, opts.migrate, `apps.${name}.migrate`);
   if (opts.mode === AppMode.Ring)
     throw new ConfigError(
       `apps.${name}.placement`,

@@ -38,6 +38,29 @@ describe('recovery budget', () => {
   });
 });
 
+describe('placement options', () => {
+  it('refuses a migration policy without placement, a bad cron, and bad migration limits, naming the field', async () => {
+    const p = await node('migr', 'a');
+    expect(() => p.app('orders', { migrate: { cooldownMs: 1000 } })).toThrow(
+      /apps\.orders\.migrate: a migration policy needs placement/,
+    );
+    expect(() =>
+      p.app('orders', { placement: {}, migrate: { windows: [{ cron: 'nightly', durationMs: 1000 }] } }),
+    ).toThrow(/apps\.orders\.migrate\.windows\[0\]\.cron: "nightly" is not a usable cron expression/);
+    expect(
+      p.app('orders', { placement: {}, migrate: { windows: [{ cron: '0 2 * * *', durationMs: 1000 }] } })
+        .name,
+    ).toBe('orders');
+    await p.close();
+    await expect(node('migr', 'b', { migrations: { maxConcurrentMigrations: 0 } })).rejects.toThrow(
+      /migrations\.maxConcurrentMigrations: must be a whole number ≥ 1, got 0/,
+    );
+    await expect(node('migr', 'b', { migrations: { cooldownMs: -5 } })).rejects.toThrow(
+      /migrations\.cooldownMs/,
+    );
+  });
+});
+
 describe('active-passive app', () => {
   it('runs hooks in order on the leader, hands over on close, and every node sees the leader change', async () => {
     const log: string[] = [];

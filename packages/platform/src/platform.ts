@@ -26,7 +26,10 @@ import { appControl } from './app-control.js';
 import { AppImpl } from './app.js';
 import { forwardMemberEvents } from './member-events.js';
 import { NodePlacement } from './placement/node.js';
-import type { PlacementControl } from './placement/runtime.js';
+import { effectiveLabels, type LabelChanges } from './placement/labels.js';
+import { DEFAULT_MIGRATION_LIMITS } from './placement/gate.js';
+import type { NodeLabels } from './placement/records.js';
+import type { NodeLabelsResult, PlacementControl } from './placement/runtime.js';
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js';
 import { appOptions, checkLabels, isConnection, platformOptions } from './options.js';
 import type { App, AppOptions, HookFailure, Platform, PlatformOptions, PlatformStatus } from './types.js';
@@ -60,6 +63,8 @@ class PlatformImpl implements Platform {
   #idleGc: IdleGc | undefined;
   #closing: Promise<void> | undefined;
   readonly #placement: NodePlacement;
+  /** An operator's label changes for this node (`labels.<node>` of the placement bucket). */
+  #labelOverride: NodeLabels | undefined;
 
   constructor(
     o: PlatformOptions,
@@ -94,7 +99,16 @@ class PlatformImpl implements Platform {
       health: this.health,
       audit: (type, data, severity) => this.#audit(undefined, type, data, severity),
       apps: () => [...this.#apps.values()],
-      members: async () => (await this.members()).map((m) => m.nodeId),
+      members: async () => (await this.members()).map((m) => ({ nodeId: m.nodeId, labels: m.labels })),
+      limits: { ...DEFAULT_MIGRATION_LIMITS, ...o.migrations },
+      applyLabelOverride: (override) => {
+        if (JSON.stringify(override ?? null) === JSON.stringify(this.#labelOverride ?? null)) return;
+        this.#labelOverride = override;
+        this.#audit(undefined, 'node.labels', { labels: this.labels(), by: override?.by ?? 'configuration' });
+        this.#publishLabels().catch((err: unknown) =>
+          this.logger.warn('labels set by an operator not published to membership', { err }),
+        );
+      },
     });
     this.#rpc = createRpcClient(nc, {
       platform: o.name,
@@ -255,14 +269,27 @@ class PlatformImpl implements Platform {
   }
 
   labels(): Record<string, string> {
-    return { ...this.#o.labels };
+    return effectiveLabels(this.#o.labels, this.#labelOverride);
   }
 
   setLabels(labels: Record<string, string>): Promise<void> {
     checkLabels(labels);
     this.#o.labels = { ...labels };
     this.#audit(undefined, 'node.labels', { labels });
-    return this.#membership ? this.#membership.updateLabels(labels) : Promise.resolve();
+    return this.#publishLabels();
+  }
+
+  updateNodeLabels(
+    nodeId: string,
+    changes: LabelChanges,
+    o?: { reset?: boolean },
+  ): Promise<NodeLabelsResult> {
+    return this.#placement.control().label(nodeId, changes, o);
+  }
+
+  /** Publishes the labels in force (configuration + an operator's changes) to membership. */
+  #publishLabels(): Promise<void> {
+    return this.#membership ? this.#membership.updateLabels(this.labels()) : Promise.resolve();
   }
 
   async removeApp(name: string): Promise<void> {
@@ -286,7 +313,7 @@ class PlatformImpl implements Platform {
     return {
       platform: this.name,
       nodeId: this.nodeId,
-      labels: { ...this.#o.labels },
+      labels: this.labels(),
       server: {
         version: this.nc.info?.version,
         connected: !this.nc.isClosed() && this.#link.connected,
@@ -325,7 +352,7 @@ class PlatformImpl implements Platform {
     this.#membership = await createMembership(this.nc, {
       platform: this.name,
       nodeId: this.nodeId,
-      labels: this.#o.labels,
+      labels: this.labels(),
       apps: [...this.#apps.keys()].sort(),
       heartbeatMs: this.#o.heartbeatMs,
       clock: this.#o.clock,

@@ -17,7 +17,9 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
 import type { AppMode, AppOptions } from './app-options.js';
-import type { PlacementControl } from './placement/runtime.js';
+import type { NodeLabelsResult, PlacementControl } from './placement/runtime.js';
+import type { LabelChanges } from './placement/labels.js';
+import type { MigrationLimits } from './placement/gate.js';
 import type { AppHooks, HookFailure, HookName } from './hook-types.js';
 
 export { AppMode } from './app-options.js';
@@ -28,7 +30,11 @@ export type {
   HookName,
   LeaderChange,
   MemberChange,
+  MigrationAnswer,
+  MigrationCompleteContext,
+  MigrationContext,
   PartitionOwnContext,
+  PlacementInvalidContext,
   PartitionReleaseContext,
   TransitionContext,
 } from './hook-types.js';
@@ -57,8 +63,17 @@ export interface PlatformOptions {
   nodeId: string;
   /** A NATS connection the caller owns, or connect options (the platform then owns and closes it). */
   nats: NatsConnection | Partial<ConnectOptions>;
-  /** Node labels, published with membership (for discovery and, once wired, placement). Default none. */
+  /**
+   * Node labels, published with membership (for placement and discovery). An operator's changes
+   * (`updateNodeLabels`, `gc node label`) apply over them. Default none.
+   */
   labels: Record<string, string>;
+  /**
+   * Limits of automatic migrations, used while this node is the placement scheduler: least time between
+   * two of one app (`cooldownMs`, default 30 s; an app's `migrate.cooldownMs` wins) and how many apps may
+   * migrate at once (`maxConcurrentMigrations`, default 4). Moves and drains are not limited by them.
+   */
+  migrations?: Partial<MigrationLimits>;
   /**
    * HTTP endpoints (`/health`, `/ready`, `/status`, `/metrics`, plus extra `routes` such as the
    * dashboard); `false` for none. Default `{ host: '127.0.0.1', port: 0 }`.
@@ -253,6 +268,13 @@ export interface Platform {
    * node no longer meets moves away (an active-passive leader hands over to a ready standby first).
    */
   setLabels(labels: Record<string, string>): Promise<void>;
+  /**
+   * Changes any live node's labels, as an operator does (`gc node label`): `key → value` sets, `key → null`
+   * removes, `reset` drops every earlier change of the node first. The change is kept in the placement
+   * bucket and applied by that node over its configured labels (also after a restart). Throws
+   * `UnknownNodeError` for a node that is not live.
+   */
+  updateNodeLabels(nodeId: string, changes: LabelChanges, o?: { reset?: boolean }): Promise<NodeLabelsResult>;
   /**
    * Placement across the platform: the scheduler's decision (`state()`: where each app with `placement`
    * runs, the reasons per node, what cannot be placed, drains in progress), and the operations on nodes:

@@ -41,6 +41,12 @@ export const dashboardHtml = /* html */ `<!doctype html>
   .ring i { width:12px; height:12px; border-radius:2px; display:block; }
   .ring i.moving { outline:1px solid var(--warn); opacity:.55; }
   .ring i.none { background:#2a3540; }
+  .badge.cordoned, .badge.draining, .badge.warn { border-color:var(--warn); color:var(--warn); }
+  .badge.placed { border-color:var(--accent); }
+  .badge.unplaced { color:var(--dim); border-style:dashed; }
+  .badge[title] { cursor:help; }
+  .warn, .kv b.warn { color:var(--warn); }
+  .drain { color:var(--warn); font-size:12px; margin-top:2px; }
 </style>
 </head>
 <body>
@@ -51,7 +57,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 </header>
 <main>
   <div style="display:grid; gap:16px; align-content:start">
-    <section><h2>Apps</h2><div id="apps" class="apps"><p class="empty">waiting for the first snapshot…</p></div></section>
+    <section><h2>Apps</h2><p id="placement-error" class="unhealthy" hidden></p><div id="apps" class="apps"><p class="empty">waiting for the first snapshot…</p></div></section>
     <section><h2>Nodes</h2><table><thead><tr><th>node</th><th>health</th><th>labels</th><th>apps</th></tr></thead><tbody id="nodes"></tbody></table></section>
   </div>
   <section><h2>Events</h2><ul id="events"><li class="empty">no events yet</li></ul></section>
@@ -103,10 +109,53 @@ function ringMap(r) {
     '<div style="margin-top:4px">' + counts + '</div><div class="ring" data-ring="1">' + cells + '</div>';
 }
 
+// Placement: how long from now to ms (a drain's deadline), for people.
+function duration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+  return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
+}
+// A node's cordon or drain (h: the snapshot's placement.nodes[id]), as badges and a line; now: the snapshot's time.
+function nodeHoldHtml(h, now) {
+  if (!h) return '';
+  if (h.drain) {
+    const d = h.drain;
+    const left = d.forced ? 'forced' : d.since + d.deadlineMs > now ? duration(d.since + d.deadlineMs - now) + ' left' : 'deadline passed';
+    return ' <span class="badge draining" data-hold="draining" title="' + esc('drained' + (h.by ? ' by ' + h.by : '') + ': ' + d.reason) + '">draining</span>' +
+      '<div class="drain" data-drain="1">' + (d.seen ? d.remaining.length + ' app(s) left' + (d.remaining.length ? ': ' + esc(d.remaining.join(', ')) : '') : 'waiting for the scheduler') +
+      (d.blocked.length ? ' · blocked: ' + esc(d.blocked.join('; ')) : '') + ' · <b class="drain-left">' + esc(left) + '</b></div>';
+  }
+  return h.cordoned ? ' <span class="badge cordoned" data-hold="cordoned" title="' + esc('cordoned' + (h.by ? ' by ' + h.by : '') + (h.cordonReason ? ': ' + h.cordonReason : '')) + '">cordoned</span>' : '';
+}
+// An app's placement (p: the snapshot's placement.apps[name]): its nodes, the preferred leader marked (★), why on hover.
+function appPlacementHtml(p) {
+  if (!p) return '';
+  const nodes = [...new Set([...p.placed, ...Object.keys(p.reasons)])];
+  const chips = nodes.map((n) => {
+    const placed = p.placed.includes(n);
+    const lead = placed && p.leader === n;
+    return '<span class="badge ' + (placed ? 'placed' : 'unplaced') + (lead ? ' pref-leader' : '') + '" data-placed-node="' + esc(n) + '"' +
+      (p.reasons[n] ? ' title="' + esc(p.reasons[n]) + '"' : '') + '>' + esc(n) + (lead ? ' ★' : '') + '</span>';
+  }).join('');
+  const warn = (kind, text) => '<div class="kv warn" data-placement-warn="' + kind + '">' + esc(text) + '</div>';
+  return '<div class="kv placement" style="margin-top:6px">placement' + (p.leader ? ' · preferred leader <b>' + esc(p.leader) + '</b>' : '') +
+    (p.placed.length ? '' : ' · <b class="warn">not placed</b>') + '</div><div>' + chips + '</div>' +
+    (p.unsatisfiable ? warn('unsatisfiable', 'cannot be placed (' + p.unsatisfiable.constraint + '): ' + p.unsatisfiable.message) : '') +
+    (p.deferred ? warn('deferred', 'migration deferred: ' + p.deferred) : '') +
+    (p.refused ? warn('refused', 'migration refused: ' + p.refused) : '');
+}
+
 function render(s) {
   $('platform').textContent = s.platform;
-  $('summary').textContent = s.nodes.length + ' node(s) · ' + s.apps.length + ' app(s) · nats-server ' + (s.nodes[0]?.server ?? '?') + ' · ' + new Date(s.generatedAt).toLocaleTimeString();
-  $('apps').innerHTML = s.apps.length ? s.apps.map((a) => {
+  $('summary').textContent = s.nodes.length + ' node(s) · ' + s.apps.length + ' app(s) · nats-server ' + (s.nodes[0]?.server ?? '?') +
+    (s.placement?.scheduler ? ' · placement decision ' + s.placement.generation + ' by ' + s.placement.scheduler : '') + ' · ' + new Date(s.generatedAt).toLocaleTimeString();
+  const placement = s.placement ?? { apps: {}, nodes: {} };
+  $('placement-error').hidden = !s.placementError;
+  $('placement-error').textContent = s.placementError ? 'placement: ' + s.placementError : '';
+  // Apps the scheduler decided on that no live node reports (unsatisfiable everywhere, say) still get a card.
+  const apps = [...s.apps, ...Object.keys(placement.apps).filter((n) => !s.apps.some((a) => a.name === n)).map((name) => ({ name, mode: '—', leader: null, epoch: 0, roles: {} }))];
+  $('apps').innerHTML = apps.length ? apps.map((a) => {
     const roles = Object.entries(a.roles).map(([n, r]) => '<span class="badge ' + esc(r) + '" data-node="' + esc(n) + '">' + esc(n) + ': ' + esc(r) + '</span>').join('');
     const broken = (r) => r.state === 'stalled' || r.state === 'refused' || r.state === 'publish-failing' || (r.role === 'replica' && r.reason);
     const repl = a.replication ? Object.entries(a.replication).map(([n, r]) => '<span class="' + (broken(r) ? 'unhealthy' : 'healthy') + '" data-repl-node="' + esc(n) + '">' + esc(n) + ' ' + esc(r.role) + ' txid ' + esc(r.txid) + (r.role === 'replica' ? ' lag ' + esc(r.lagTx) + ' tx / ' + esc(Math.round(r.lagMs)) + ' ms' : '') + ' · ' + esc(r.state) + (r.reason ? ' — ' + esc(r.reason) : '') + '</span>').join('<br>') : '';
@@ -116,10 +165,13 @@ function render(s) {
       '<div style="margin-top:6px">' + roles + '</div>' +
       (repl ? '<div class="kv" style="margin-top:6px">' + repl + '</div>' : '') +
       (backend ? '<div class="kv">backend ' + backend + '</div>' : '') +
+      appPlacementHtml(placement.apps[a.name]) +
       (a.replication ? lagChart(a.name) : '') + (a.mode === 'ring' ? ringMap((s.rings ?? {})[a.name]) : '') + '</div>';
   }).join('') : '<p class="empty">no apps</p>';
-  $('nodes').innerHTML = s.nodes.map((n) => '<tr><td>' + esc(n.id) + '</td><td class="' + esc(n.health) + '">' + esc(n.health) + '</td><td>' +
-    Object.entries(n.labels).map(([k, v]) => '<span class="badge">' + esc(k) + '=' + esc(v) + '</span>').join('') + '</td><td>' +
+  // Held nodes that stopped answering (a drained node shut down) stay listed: their cordon is still in force.
+  const nodes = [...s.nodes, ...Object.keys(placement.nodes).filter((id) => !s.nodes.some((n) => n.id === id)).map((id) => ({ id, health: 'unknown', labels: {}, apps: [] }))];
+  $('nodes').innerHTML = nodes.map((n) => '<tr data-node-row="' + esc(n.id) + '"><td>' + esc(n.id) + nodeHoldHtml(placement.nodes[n.id], s.generatedAt) + '</td><td class="' + esc(n.health) + '">' + esc(n.health) + '</td><td>' +
+    Object.entries(n.labels).map(([k, v]) => '<span class="badge" data-label="' + esc(k) + '">' + esc(k) + '=' + esc(v) + '</span>').join('') + '</td><td>' +
     n.apps.map((a) => '<span class="badge ' + esc(a.role) + '">' + esc(a.name) + '</span>').join('') + '</td></tr>').join('');
   const events = deriveLocal(s);
   $('events').innerHTML = events.length ? events.slice().reverse().map((e) =>

@@ -1,7 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '@gc/core';
-import { realClock } from '@gc/core';
-import type { AdminClient, Audit, AuditRecord, PlatformStatus } from '@gc/platform';
+import { isGcError, isStreamNotFound, realClock } from '@gc/core';
+import {
+  PlacementOpErrorCode,
+  type AdminClient,
+  type Audit,
+  type AuditRecord,
+  type NodeAdmin,
+  type PlacementBucket,
+  type PlacementState,
+  type PlatformStatus,
+} from '@gc/platform';
 import { summarize, type StatusJson } from '../status-summary.js';
 import { dashboardHtml } from './page.js';
 
@@ -32,6 +41,61 @@ export interface RingView {
   mapVersion: number;
 }
 
+/** One app of the placement section: where the scheduler placed it, and why (or why not). */
+export interface PlacementAppView {
+  /** Nodes the last decision placed it on (empty when it cannot be placed). */
+  placed: string[];
+  /** Active-passive: the preferred leader. */
+  leader?: string;
+  /** No node set satisfies the app: the deciding constraint and the scheduler's message. */
+  unsatisfiable?: { constraint: string; message: string };
+  /** Its automatic migration waits (cooldown, maintenance window, too many in flight): why. */
+  deferred?: string;
+  /** `onMigrationStart` refused to leave a node: "node: reason". */
+  refused?: string;
+  /** Node → why it was selected, passed over or excluded, one line each (see {@link describeReason}). */
+  reasons: Record<string, string>;
+}
+
+/** A node an operator holds: cordoned (takes no new apps) or drained (every app leaves it). */
+export interface PlacementNodeView {
+  cordoned: boolean;
+  /** The operator's reason. */
+  cordonReason?: string;
+  /** Who cordoned or drained it. */
+  by?: string;
+  /** Present while the node is drained. */
+  drain?: {
+    /** Wall-clock ms the drain started. */
+    since: number;
+    /** How long it may take before the moves a budget holds back are forced. */
+    deadlineMs: number;
+    reason: string;
+    /** Apps still placed on the node. */
+    remaining: string[];
+    /** Why some of them cannot leave yet (a budget, no other node). */
+    blocked: string[];
+    /** The deadline passed: the moves are forced. */
+    forced: boolean;
+    /** Whether the scheduler's last decision saw the drain yet (remaining/blocked/forced are its view). */
+    seen: boolean;
+  };
+}
+
+/** The placement section of a snapshot: the scheduler's last decision and the operators' holds. */
+export interface PlacementView {
+  /** Node that made the decision (null before the first decision). */
+  scheduler: string | null;
+  epoch: number;
+  /** Increases with every decision (0: none yet). */
+  generation: number;
+  /** Wall-clock ms of the decision (null before the first one). */
+  at: number | null;
+  apps: Record<string, PlacementAppView>;
+  /** Cordoned and drained nodes, by node id (nodes nobody holds are left out). */
+  nodes: Record<string, PlacementNodeView>;
+}
+
 /** What `/api/cluster` returns and `/api/stream` pushes. */
 export interface ClusterSnapshot extends StatusJson {
   generatedAt: number;
@@ -39,7 +103,17 @@ export interface ClusterSnapshot extends StatusJson {
   events: DashboardEvent[];
   /** Ring-mode apps' partition maps, by app (when the dashboard was given `ring`). */
   rings: Record<string, RingView>;
+  /**
+   * Placement: the scheduler's decision, cordons and drains (when the dashboard was given `placement` and
+   * the platform has a placement bucket; absent when no app uses placement).
+   */
+  placement?: PlacementView;
+  /** Why the placement bucket could not be read for this snapshot (the section is then absent). */
+  placementError?: string;
 }
+
+/** What the dashboard reads of the placement bucket (a {@link PlacementBucket} is one). */
+export type PlacementSource = Pick<PlacementBucket, 'state' | 'admins'>;
 
 /** Options of {@link createDashboard}. */
 export interface DashboardOptions {
@@ -62,6 +136,13 @@ export interface DashboardOptions {
    * when the app has no ring yet. Without it the dashboard shows no partition maps.
    */
   ring?: (app: string) => Promise<RingSource | undefined>;
+  /**
+   * Opens the platform's placement bucket (`openPlacementBucket(nc, platform, { create: false })` of
+   * `@gc/platform`); undefined, a `PlacementNotFoundError` or a "stream not found" read means the platform
+   * has none (no app uses placement): the snapshot then has no placement section. Read once per snapshot.
+   * Without it the dashboard shows no placement.
+   */
+  placement?: () => Promise<PlacementSource | undefined>;
   clock?: Clock;
 }
 
@@ -125,6 +206,38 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     return out;
   };
 
+  /** The placement bucket opened so far: kept across snapshots, dropped when it is missing or did not open. */
+  let placementSource: Promise<PlacementSource | undefined> | undefined;
+  const placementView = async (): Promise<Pick<ClusterSnapshot, 'placement' | 'placementError'>> => {
+    if (!o.placement) return {};
+    const absent = (err: unknown) => isGcError(err, PlacementOpErrorCode.NotFound) || isStreamNotFound(err);
+    const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+    let source: PlacementSource | undefined;
+    try {
+      placementSource ??= o.placement();
+      source = await placementSource;
+    } catch (err) {
+      placementSource = undefined; // open it again next time
+      // No placement bucket: no app uses placement, so no section (and no error).
+      if (absent(err)) return {};
+      return { placementError: `cannot open the placement bucket: ${message(err)}` };
+    }
+    if (!source) {
+      placementSource = undefined; // no bucket yet: look again next time
+      return {};
+    }
+    try {
+      const [state, admins] = await Promise.all([source.state(), source.admins()]);
+      return state || admins.size ? { placement: toPlacementView(state, admins) } : {};
+    } catch (err) {
+      if (absent(err)) {
+        placementSource = undefined; // the bucket does not exist (yet): look again next time
+        return {};
+      }
+      return { placementError: `cannot read the placement bucket: ${message(err)}` };
+    }
+  };
+
   const push = (e: DashboardEvent) => {
     events.push(e);
     if (events.length > (o.maxEvents ?? 100)) events.splice(0, events.length - (o.maxEvents ?? 100));
@@ -183,30 +296,37 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   };
 
   const snapshot = (): Promise<ClusterSnapshot> => {
-    inflight ??= Promise.all([o.admin.nodes(o.collectMs ?? 300), auditEvents()])
-      .then(([nodes, audited]: [PlatformStatus[], DashboardEvent[]]) => {
-        const s = summarize(o.platform, nodes);
-        const snap: ClusterSnapshot = {
-          ...s,
-          generatedAt: clock.wallNow(),
-          nodes: s.nodes.map((n) => ({
-            ...n,
-            apps: (nodes.find((x) => x.nodeId === n.id)?.apps ?? []).map((a) => ({
-              name: a.name,
-              role: a.role,
+    inflight ??= Promise.all([o.admin.nodes(o.collectMs ?? 300), auditEvents(), placementView()])
+      .then(
+        ([nodes, audited, placed]: [
+          PlatformStatus[],
+          DashboardEvent[],
+          Awaited<ReturnType<typeof placementView>>,
+        ]) => {
+          const s = summarize(o.platform, nodes);
+          const snap: ClusterSnapshot = {
+            ...s,
+            generatedAt: clock.wallNow(),
+            nodes: s.nodes.map((n) => ({
+              ...n,
+              apps: (nodes.find((x) => x.nodeId === n.id)?.apps ?? []).map((a) => ({
+                name: a.name,
+                role: a.role,
+              })),
             })),
-          })),
-          events: [],
-          rings: {},
-        };
-        derive(previous, snap);
-        previous = snap;
-        const seen = new Set(events.map((e) => e.key));
-        snap.events = [...events, ...audited.filter((e) => !seen.has(e.key))]
-          .sort((a, b) => a.time - b.time)
-          .slice(-(o.maxEvents ?? 100));
-        return ringViews(snap.apps).then((r) => ({ ...snap, rings: r }));
-      })
+            events: [],
+            rings: {},
+            ...placed,
+          };
+          derive(previous, snap);
+          previous = snap;
+          const seen = new Set(events.map((e) => e.key));
+          snap.events = [...events, ...audited.filter((e) => !seen.has(e.key))]
+            .sort((a, b) => a.time - b.time)
+            .slice(-(o.maxEvents ?? 100));
+          return ringViews(snap.apps).then((r) => ({ ...snap, rings: r }));
+        },
+      )
       .finally(() => {
         inflight = undefined;
       });
@@ -262,6 +382,95 @@ export function createDashboard(o: DashboardOptions): Dashboard {
       rings.clear();
     },
   };
+}
+
+/** The placement section of a snapshot, from the scheduler's last decision and the operators' holds. */
+export function toPlacementView(
+  state: PlacementState | undefined,
+  admins: ReadonlyMap<string, NodeAdmin>,
+): PlacementView {
+  const apps: Record<string, PlacementAppView> = {};
+  if (state) {
+    const names = new Set([
+      ...Object.keys(state.placements),
+      ...Object.keys(state.unsatisfiable),
+      ...Object.keys(state.reasons),
+      ...Object.keys(state.deferred ?? {}),
+      ...Object.keys(state.refused ?? {}),
+    ]);
+    for (const app of [...names].sort()) {
+      const p = state.placements[app];
+      const u = state.unsatisfiable[app];
+      const deferred = state.deferred?.[app];
+      const refused = state.refused?.[app];
+      const reasons: Record<string, string> = {};
+      for (const [node, r] of Object.entries(state.reasons[app] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))
+        reasons[node] = describeReason(r);
+      apps[app] = {
+        placed: [...(p?.nodes ?? [])],
+        ...(p?.leader ? { leader: p.leader } : {}),
+        ...(u ? { unsatisfiable: { constraint: u.constraint, message: u.message } } : {}),
+        ...(deferred ? { deferred } : {}),
+        ...(refused ? { refused } : {}),
+        reasons,
+      };
+    }
+  }
+  const nodes: Record<string, PlacementNodeView> = {};
+  for (const [node, a] of [...admins].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    const d = state?.draining[node];
+    nodes[node] = {
+      cordoned: a.cordoned,
+      ...(a.reason ? { cordonReason: a.reason } : {}),
+      ...(a.by ? { by: a.by } : {}),
+      ...(a.drain
+        ? {
+            drain: {
+              since: a.drain.since,
+              deadlineMs: a.drain.deadlineMs,
+              reason: a.drain.reason,
+              remaining: [...(d?.remaining ?? [])],
+              blocked: [...(d?.blocked ?? [])],
+              forced: d?.forced ?? false,
+              seen: d !== undefined,
+            },
+          }
+        : {}),
+    };
+  }
+  return {
+    scheduler: state?.scheduler ?? null,
+    epoch: state?.epoch ?? 0,
+    generation: state?.generation ?? 0,
+    at: state?.at ?? null,
+    apps,
+    nodes,
+  };
+}
+
+/**
+ * One line for why the scheduler selected, passed over or excluded a node for an app (a `NodeReason` of
+ * `@gc/placement`): `selected as leader — score 12 (affinity 10, load -1, inventory 0, sticky 3)`,
+ * `excluded — onLabel: labels do not match "disk=ssd"`, `not selected — maxNodes 2 reached…; score 4 (…)`.
+ */
+export function describeReason(r: Record<string, unknown> & { status: string }): string {
+  const n = (v: unknown) => (typeof v === 'number' ? String(Math.round(v * 100) / 100) : '0');
+  const s = r.score as Record<string, unknown> | undefined;
+  const score =
+    s && typeof s === 'object'
+      ? `score ${n(s.total)} (affinity ${n(s.affinity)}, load ${n(s.load)}, inventory ${n(s.inventory)}, sticky ${n(s.sticky)})`
+      : '';
+  const text = (v: unknown) => (typeof v === 'string' && v ? v : '');
+  switch (r.status) {
+    case 'selected':
+      return `selected${text(r.role) ? ` as ${text(r.role)}` : ''}${score ? ` — ${score}` : ''}`;
+    case 'excluded':
+      return `excluded — ${[text(r.constraint), text(r.detail)].filter(Boolean).join(': ') || 'no reason given'}`;
+    case 'not-selected':
+      return `not selected — ${[text(r.detail), score].filter(Boolean).join('; ') || 'no reason given'}`;
+    default:
+      return [r.status, text(r.detail), score].filter(Boolean).join(' — ');
+  }
 }
 
 /** One line of text for an audit record on the timeline. */

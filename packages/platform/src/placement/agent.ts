@@ -32,6 +32,10 @@ export interface PlacementView {
   unsatisfiable?: boolean;
   /** This node is being drained. */
   drainingHere?: boolean;
+  /** This node's drain passed its deadline: its apps leave whatever their `onMigrationStart` hooks say. */
+  forced?: boolean;
+  /** Why no node may run the app (the scheduler's `unsatisfiable` entry for it), while it says so. */
+  invalid?: { constraint: string; message: string };
 }
 
 /** An app with placement, as the agent sees it. */
@@ -43,6 +47,8 @@ export interface PlacedApp {
   activeHere(): boolean;
   /** Active-passive: a standby here could take over now. */
   readyHere(): boolean;
+  /** Why its `onMigrationStart` hook keeps it here, while it refuses to leave (published as `refused`). */
+  refusedHere(): string | undefined;
   /** Called with each new view. */
   applyPlacement(view: PlacementView): void;
 }
@@ -102,6 +108,10 @@ export async function startPlacementAgent(o: {
       machine = inventory(o.dataDir);
       machineAt = o.clock.now();
     }
+    const refused = apps.flatMap((a) => {
+      const why = a.refusedHere();
+      return why === undefined ? [] : [[a.name, why] as const];
+    });
     return {
       nodeId,
       apps: Object.fromEntries(apps.map((a) => [a.name, a.spec()])),
@@ -114,11 +124,13 @@ export async function startPlacementAgent(o: {
         .filter((a) => a.readyHere())
         .map((a) => a.name)
         .sort(),
+      ...(refused.length ? { refused: Object.fromEntries(refused) } : {}),
       at: Date.now(),
     };
   };
   // What decides whether it is worth writing: everything but the time and the load, which move all the time.
-  const essence = (d: NodeDeclaration) => JSON.stringify([d.apps, d.active, d.ready, d.inventory?.cpus]);
+  const essence = (d: NodeDeclaration) =>
+    JSON.stringify([d.apps, d.active, d.ready, d.refused ?? {}, d.inventory?.cpus]);
 
   const write = async (force: boolean): Promise<void> => {
     const d = declaration();
@@ -151,6 +163,12 @@ export async function startPlacementAgent(o: {
     const p = state.placements[app];
     const unsat = state.unsatisfiable[app];
     const drainingHere = state.draining[nodeId] !== undefined;
+    const forced = state.draining[nodeId]?.forced === true;
+    const also = {
+      ...(drainingHere ? { drainingHere } : {}),
+      ...(forced ? { forced } : {}),
+      ...(unsat ? { invalid: { constraint: unsat.constraint, message: unsat.message } } : {}),
+    };
     if (!p) {
       return {
         placed: false,
@@ -158,7 +176,7 @@ export async function startPlacementAgent(o: {
         reason: unsat ? `unsatisfiable: ${unsat.message}` : 'not placed yet (the scheduler has not seen it)',
         generation,
         ...(unsat ? { unsatisfiable: true } : {}),
-        ...(drainingHere ? { drainingHere } : {}),
+        ...also,
       };
     }
     const placed = p.nodes.includes(nodeId);
@@ -178,7 +196,7 @@ export async function startPlacementAgent(o: {
       handoverReady,
       reason: `${placed ? 'placed here' : `not placed here${detail}`} (generation ${generation})`,
       generation,
-      ...(drainingHere ? { drainingHere } : {}),
+      ...also,
     };
   };
   const apply = () => {
@@ -198,6 +216,12 @@ export async function startPlacementAgent(o: {
         e.operation === 'PUT' ? parseRecord<NodeDeclaration>(nodeDeclarationSchema, e.value) : undefined;
       if (d) decls.set(node, d);
       else decls.delete(node);
+      // Our own declaration removed (the scheduler took this node for gone while it was paused or cut off):
+      // declare again at once rather than at the next change or the 30 s refresh.
+      if (!d && node === nodeId && !closed) {
+        lastWritten = '';
+        refresh(true);
+      }
     }
     apply();
   };

@@ -12,7 +12,11 @@ import {
   parseRecord,
   placementStateSchema,
   appMoveSchema,
+  appRebalanceSchema,
+  nodeLabelsSchema,
   type AppMove,
+  type AppRebalance,
+  type NodeLabels,
   type NodeAdmin,
   type NodeDeclaration,
   type PlacementState,
@@ -35,6 +39,10 @@ export interface PlacementBucket {
   admins(): Promise<Map<string, NodeAdmin>>;
   /** Moves in progress, by app. */
   moves(): Promise<Map<string, AppMove>>;
+  /** Rebalances not applied yet, by app. */
+  rebalances(): Promise<Map<string, AppRebalance>>;
+  /** Operators' label changes, by node. */
+  labels(): Promise<Map<string, NodeLabels>>;
   /**
    * Cordons `nodeId`: it takes no new apps; those it runs stay. Throws `UnknownNodeError` when no live node
    * has that id (`known` lists the live ones).
@@ -72,7 +80,12 @@ export async function openPlacementBucket(
         );
   const readAll = async <T>(
     prefix: string,
-    schema: typeof nodeAdminSchema | typeof nodeDeclarationSchema | typeof appMoveSchema,
+    schema:
+      | typeof nodeAdminSchema
+      | typeof nodeDeclarationSchema
+      | typeof appMoveSchema
+      | typeof appRebalanceSchema
+      | typeof nodeLabelsSchema,
   ) => {
     const out = new Map<string, T>();
     const keys = await kv.keys(`${prefix}.*`);
@@ -100,6 +113,8 @@ export async function openPlacementBucket(
     declarations: () => readAll<NodeDeclaration>('decl', nodeDeclarationSchema),
     admins: () => readAll<NodeAdmin>('admin', nodeAdminSchema),
     moves: () => readAll<AppMove>('move', appMoveSchema),
+    rebalances: () => readAll<AppRebalance>('rebalance', appRebalanceSchema),
+    labels: () => readAll<NodeLabels>('labels', nodeLabelsSchema),
     async cordon(nodeId, c) {
       check(nodeId, c.known);
       const held = await kv.get(PlacementKey.admin(nodeId));

@@ -183,12 +183,28 @@ describe('decide', () => {
     expect(d.placements.db!.leader).toBe('a');
   });
 
-  it('sameDecision ignores reasons and times, not placements or drains', () => {
+  it("sameDecision ignores scores and times, not placements, drains or a node's verdict", () => {
     const nodes = { a: { apps: { web: pool() } }, b: { apps: { web: pool() } } };
     const d = decide(input(nodes));
     expect(sameDecision(asState(d), decide(input(nodes)))).toBe(true);
     expect(sameDecision(undefined, d)).toBe(false);
     expect(sameDecision(asState(d), decide(input({ a: nodes.a })))).toBe(false);
+    // b declares the app after the decision: same placement, but b's verdict is now the label, not
+    // "not declared" (gc explain must not keep the stale one).
+    const ssd = pool({ onLabel: 'disk=ssd' });
+    const before = decide(
+      input({ a: { labels: { disk: 'ssd' }, apps: { web: ssd } }, b: { labels: { disk: 'hdd' }, apps: {} } }),
+    );
+    const after = decide(
+      input({
+        a: { labels: { disk: 'ssd' }, apps: { web: ssd } },
+        b: { labels: { disk: 'hdd' }, apps: { web: ssd } },
+      }),
+    );
+    expect(after.placements).toEqual(before.placements);
+    expect(before.reasons.web!.b).toMatchObject({ constraint: 'onNodes' });
+    expect(after.reasons.web!.b).toMatchObject({ constraint: 'onLabel' });
+    expect(sameDecision(asState(before), after)).toBe(false);
   });
 
   it('is deterministic: the same inputs in another order give the same decision', () => {

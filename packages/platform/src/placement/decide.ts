@@ -9,7 +9,15 @@ import {
   type PlacementNode,
   type ScheduleResult,
 } from '@gc/placement';
-import type { AppMove, DeclaredApp, NodeAdmin, NodeDeclaration, PlacementState } from './records.js';
+import { DEFAULT_MIGRATION_LIMITS, gateMigrations, type MigrationLimits } from './gate.js';
+import type {
+  AppMove,
+  AppRebalance,
+  DeclaredApp,
+  NodeAdmin,
+  NodeDeclaration,
+  PlacementState,
+} from './records.js';
 
 /** What {@link decide} works from. */
 export interface DecideInput {
@@ -19,6 +27,10 @@ export interface DecideInput {
   admins: ReadonlyMap<string, NodeAdmin>;
   /** Operators' moves of active-passive apps (default none). */
   moves?: ReadonlyMap<string, AppMove>;
+  /** Operators' rebalances: these apps are placed afresh, ignoring where they run (default none). */
+  rebalances?: ReadonlyMap<string, AppRebalance>;
+  /** Cooldown and concurrency of automatic migrations (default {@link DEFAULT_MIGRATION_LIMITS}). */
+  limits?: MigrationLimits;
   previous: PlacementState | undefined;
   /** Wall-clock ms now (drain deadlines). */
   now: number;
@@ -28,16 +40,21 @@ export interface DecideInput {
 export type Decision = Pick<
   PlacementState,
   'placements' | 'reasons' | 'unsatisfiable' | 'nodes' | 'draining' | 'leaders'
-> & {
-  /** Apps declared with different specs on different nodes: the first node's (by id) is used. */
-  conflicts: string[];
-  /** The schedule the decision ends with (for `plan()` against the last one). */
-  schedule: ScheduleResult;
-};
+> &
+  Required<Pick<PlacementState, 'deferred' | 'migrated' | 'refused'>> & {
+    /** Rebalances this decision applied (the scheduler deletes their records once it is written). */
+    rebalanced: string[];
+    /** Migrations the decision starts (see `gateMigrations`). */
+    started: Array<{ app: string; cause: 'operator' | 'automatic' }>;
+    /** Apps declared with different specs on different nodes: the first node's (by id) is used. */
+    conflicts: string[];
+    /** The schedule the decision ends with (for `plan()` against the last one). */
+    schedule: ScheduleResult;
+  };
 
 const sameSpec = (a: DeclaredApp, b: DeclaredApp) =>
-  JSON.stringify([a.mode, a.placement, a.budget ?? null]) ===
-  JSON.stringify([b.mode, b.placement, b.budget ?? null]);
+  JSON.stringify([a.mode, a.placement, a.budget ?? null, a.migrate ?? null]) ===
+  JSON.stringify([b.mode, b.placement, b.budget ?? null, b.migrate ?? null]);
 
 /**
  * Where every declared app runs: on the live nodes that declare it, by its constraints, keeping apps (and
@@ -111,7 +128,9 @@ export function decide(input: DecideInput): Decision {
     if (c && declared.get(app)?.spec.mode === 'active-passive' && c.nodes.includes(mv.to))
       current[app] = { ...c, leader: mv.to };
   }
-  let result: ScheduleResult = schedule({ nodes, apps, current });
+  // A rebalance places the app afresh: the schedule does not see where it runs (the gate below does).
+  const sticky = Object.fromEntries(Object.entries(current).filter(([app]) => !input.rebalances?.has(app)));
+  let result: ScheduleResult = schedule({ nodes, apps, current: sticky });
   const draining: Decision['draining'] = {};
   for (const [node, admin] of [...input.admins].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!admin.drain || !live.has(node)) continue;
@@ -148,6 +167,26 @@ export function decide(input: DecideInput): Decision {
       forced: false,
     };
   }
+  const gate = gateMigrations({
+    current,
+    next: result.placements,
+    apps: new Map([...declared].map(([app, d]) => [app, { mode: d.spec.mode, migrate: d.spec.migrate }])),
+    live,
+    declarations: input.declarations,
+    admins: input.admins,
+    moved: new Set(input.moves?.keys() ?? []),
+    rebalanced: new Set(input.rebalances?.keys() ?? []),
+    migrated: input.previous?.migrated ?? {},
+    leaders,
+    limits: input.limits ?? DEFAULT_MIGRATION_LIMITS,
+    now: input.now,
+  });
+  result = { ...result, placements: gate.placements };
+  // Where an onMigrationStart hook keeps an app, by app: "node: reason".
+  const refused: Record<string, string> = {};
+  for (const node of [...live].sort())
+    for (const [app, why] of Object.entries(input.declarations.get(node)?.refused ?? {}))
+      refused[app] = refused[app] ? `${refused[app]}; ${node}: ${why}` : `${node}: ${why}`;
   const reasons: Record<string, Record<string, NodeReason>> = {};
   for (const [app, byNode] of Object.entries(result.reasons)) {
     const on = declared.get(app)?.on ?? [];
@@ -170,6 +209,11 @@ export function decide(input: DecideInput): Decision {
     nodes: [...live].sort(),
     leaders,
     draining,
+    deferred: gate.deferred,
+    migrated: gate.migrated,
+    refused,
+    rebalanced: gate.rebalancedNow,
+    started: gate.started,
     conflicts: [...conflicts].sort(),
     schedule: { ...result, reasons: reasons },
   };
@@ -185,6 +229,14 @@ export function sameDecision(a: Decision | PlacementState | undefined, b: Decisi
       sorted(d.draining),
       d.nodes,
       sorted(d.leaders ?? {}),
+      sorted(d.deferred ?? {}),
+      sorted(d.refused ?? {}),
+      // Each node's verdict (not its score, which moves with the load): `gc explain` must not keep one that
+      // changed (a node that declared the app after the decision was made).
+      sorted(d.reasons).map(([app, byNode]) => [
+        app,
+        sorted(byNode).map(([node, r]) => [node, r.status, (r as { constraint?: string }).constraint ?? '']),
+      ]),
     ]);
   return key(a) === key(b);
 }

@@ -2,7 +2,9 @@
 // bucket, the agent, the scheduler candidate), its health check, and the operators' handle.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ClosedError, type Clock, type Logger } from '@gc/core';
-import { PlacementKey } from './records.js';
+import { PlacementKey, type NodeLabels } from './records.js';
+import { watchLabelOverride } from './labels.js';
+import type { MigrationLimits } from './gate.js';
 import type { Health } from '@gc/health';
 import type { Membership } from '@gc/membership';
 import type { Registry } from 'prom-client';
@@ -25,8 +27,12 @@ export interface NodePlacementDeps {
   audit: (type: string, data: Record<string, unknown>, severity?: 'info' | 'warn' | 'error') => void;
   /** The node's apps (read at each use). */
   apps: () => Array<{ name: string; placed(): PlacedApp | undefined; status(): AppStatus }>;
-  /** The live node ids. */
-  members: () => Promise<string[]>;
+  /** The live nodes and their labels. */
+  members: () => Promise<Array<{ nodeId: string; labels: Record<string, string> }>>;
+  /** Applies an operator's label changes for this node (undefined: none; the configuration's labels). */
+  applyLabelOverride: (override: NodeLabels | undefined) => void;
+  /** Limits of automatic migrations while this node schedules. */
+  limits?: MigrationLimits;
 }
 
 /** This node's placement (see the module comment). */
@@ -37,6 +43,7 @@ export class NodePlacement {
   /** Set once started: why the start failed, if it did (the `placement` health check reads it). */
   #error: { message: string | undefined } | undefined;
   #closed = false;
+  #stopLabels: Promise<(() => void) | undefined> | undefined;
 
   constructor(d: NodePlacementDeps) {
     this.#d = d;
@@ -83,9 +90,18 @@ export class NodePlacement {
       registry: d.registry,
       audit: d.audit,
       apps: () => d.apps().flatMap((a) => a.placed() ?? []),
+      ...(d.limits ? { limits: d.limits } : {}),
     }).then(
       (runtime) => {
         this.#error = { message: undefined };
+        this.#stopLabels ??= watchLabelOverride(runtime.bucket, d.nodeId, d.applyLabelOverride, {
+          clock: d.clock,
+          logger: d.logger,
+        }).catch((err: unknown) => {
+          this.#stopLabels = undefined;
+          d.logger.warn("placement: operators' label changes for this node are not watched", { err });
+          return undefined;
+        });
         return runtime;
       },
       (err: unknown) => {
@@ -116,6 +132,7 @@ export class NodePlacement {
   /** Stops deciding and withdraws this node's declaration. */
   async close(): Promise<void> {
     this.#closed = true;
+    (await this.#stopLabels)?.();
     await this.#runtime
       ?.then((r) => r.close())
       .catch((err: unknown) => this.#d.logger.warn('placement close failed', { err }));

@@ -5,13 +5,15 @@
 //   the scheduler's election epoch, so a deposed scheduler's late write is refused.
 import { z } from 'zod';
 import { parseJsonRecord } from '@gc/core';
-import type { AppPlacement, DisruptionBudget, PlacementSpec } from '@gc/placement';
+import type { AppPlacement, DisruptionBudget, MigrationPolicy, PlacementSpec } from '@gc/placement';
 
 /** Keys of the placement bucket. */
 export const PlacementKey = {
   decl: (nodeId: string) => `decl.${nodeId}`,
   admin: (nodeId: string) => `admin.${nodeId}`,
   move: (app: string) => `move.${app}`,
+  labels: (nodeId: string) => `labels.${nodeId}`,
+  rebalance: (app: string) => `rebalance.${app}`,
   state: 'state',
 } as const;
 
@@ -25,12 +27,15 @@ export const declaredAppSchema = z.looseObject({
   budget: z
     .looseObject({ minAvailable: budgetValue.optional(), maxUnavailable: budgetValue.optional() })
     .optional(),
+  migrate: z.looseObject({}).optional(),
 });
 /** One app of a {@link NodeDeclaration}. */
 export interface DeclaredApp {
   mode: 'active-passive' | 'pool' | 'ring';
   placement: PlacementSpec;
   budget?: DisruptionBudget;
+  /** When automatic migrations may happen (cooldown, maintenance windows); validated by `@gc/placement`. */
+  migrate?: MigrationPolicy;
 }
 
 /** `decl.<node>`: the apps with placement a node runs, and its machine. */
@@ -42,6 +47,7 @@ export const nodeDeclarationSchema = z.looseObject({
     .optional(),
   active: z.array(z.string()).optional(),
   ready: z.array(z.string()).optional(),
+  refused: z.record(z.string(), z.string()).optional(),
   at: z.number(),
 });
 /** A node's declaration. */
@@ -53,6 +59,11 @@ export interface NodeDeclaration {
   active?: string[];
   /** Active-passive apps whose standby here could take over now (a candidate, its replica caught up). */
   ready?: string[];
+  /**
+   * Apps whose `onMigrationStart` hook refused to leave this node (or hand its lead over), with the hook's
+   * reason. The scheduler reports them; a drain's deadline overrides them.
+   */
+  refused?: Record<string, string>;
   /** Wall-clock ms of the write. */
   at: number;
 }
@@ -94,6 +105,34 @@ export interface AppMove {
   at: number;
 }
 
+/**
+ * `labels.<node>`: an operator's change to a node's labels (`updateNodeLabels`, `gc node label`). The node
+ * applies it over the labels of its own configuration (and again after a restart), so membership shows
+ * the labels in force.
+ */
+export const nodeLabelsSchema = z.looseObject({
+  set: z.record(z.string(), z.string()),
+  remove: z.array(z.string()),
+  by: z.string(),
+  at: z.number(),
+});
+/** Labels an operator set on (or removed from) a node. */
+export interface NodeLabels {
+  set: Record<string, string>;
+  remove: string[];
+  by: string;
+  at: number;
+}
+
+/** `rebalance.<app>`: an operator asked to place an app afresh, ignoring where it runs now. */
+export const appRebalanceSchema = z.looseObject({ reason: z.string(), by: z.string(), at: z.number() });
+/** A rebalance the scheduler has not applied yet (it deletes the key once its decision applied it). */
+export interface AppRebalance {
+  reason: string;
+  by: string;
+  at: number;
+}
+
 const reasonSchema = z.looseObject({ status: z.enum(['excluded', 'selected', 'not-selected']) });
 
 /** `state`: the scheduler's decision. */
@@ -114,6 +153,9 @@ export const placementStateSchema = z.looseObject({
     z.string(),
     z.looseObject({ remaining: z.array(z.string()), blocked: z.array(z.string()), forced: z.boolean() }),
   ),
+  deferred: z.record(z.string(), z.string()).optional(),
+  migrated: z.record(z.string(), z.number()).optional(),
+  refused: z.record(z.string(), z.string()).optional(),
 });
 /** Where every app with placement runs, as the scheduler decided it. */
 export interface PlacementState {
@@ -142,6 +184,15 @@ export interface PlacementState {
    * and whether the deadline passed and the moves are forced.
    */
   draining: Record<string, { remaining: string[]; blocked: string[]; forced: boolean }>;
+  /**
+   * Apps whose automatic migration waits, with why (cooldown, outside a maintenance window, too many
+   * migrations in flight): they keep their previous placement meanwhile.
+   */
+  deferred?: Record<string, string>;
+  /** App → wall-clock ms of its last migration (a node left its placement, or its leader changed). */
+  migrated?: Record<string, number>;
+  /** App → why it has not left a node (`onMigrationStart` refused there: "node: reason"). */
+  refused?: Record<string, string>;
 }
 
 /**

@@ -7,10 +7,22 @@ import type { Registry } from 'prom-client';
 import { startPlacementAgent, type PlacedApp, type PlacementAgent } from './agent.js';
 import { openPlacementBucket, type PlacementBucket } from './bucket.js';
 import { MoveRefusedError } from './errors.js';
-import { PlacementKey, type AppMove, type NodeAdmin, type PlacementState } from './records.js';
-import { validateAppName, validateNodeId } from '@gc/core';
+import {
+  PlacementKey,
+  nodeLabelsSchema,
+  parseRecord,
+  type AppMove,
+  type AppRebalance,
+  type NodeAdmin,
+  type NodeLabels,
+  type PlacementState,
+} from './records.js';
+import { ConfigError, validateAppName, validateNodeId } from '@gc/core';
+import { mergeLabelChanges, type LabelChanges } from './labels.js';
+import { planOperation, type OperationPlan, type PlacementOperation } from './plan-op.js';
 import { UnknownNodeError } from '@gc/placement';
 import { startScheduler, type Scheduler } from './scheduler.js';
+import type { MigrationLimits } from './gate.js';
 
 /** What operators do with placement (`platform.placement()`, `gc node …`, `gc explain`). */
 export interface PlacementControl {
@@ -40,6 +52,28 @@ export interface PlacementControl {
    * the move is recorded; watch {@link PlacementControl.where} for the app to be active on `to`.
    */
   move(app: string, to: string, o?: { force?: boolean; reason?: string }): Promise<void>;
+  /**
+   * Changes a live node's labels (`key → value` sets, `key → null` removes; `reset` drops every earlier
+   * change first). Kept in the placement bucket and applied by the node over its configured labels (again
+   * after a restart); apps with placement follow (their maintenance windows and cooldown permitting).
+   * Returns the node's recorded changes (undefined after a reset with no changes).
+   */
+  label(nodeId: string, changes: LabelChanges, o?: { reset?: boolean }): Promise<NodeLabelsResult>;
+  /**
+   * Places `app` afresh at the next decision, ignoring where it runs (apps otherwise stay where they run
+   * unless a clearly better node appears: hysteresis). Its maintenance windows and the migration slots
+   * still apply; its cooldown does not.
+   */
+  rebalance(app: string, o?: { reason?: string }): Promise<void>;
+  /** What `operation` would do now (moves, disruption, switchovers waiting for a standby), writing nothing. */
+  plan(operation: PlacementOperation): Promise<OperationPlan>;
+}
+
+/** What {@link PlacementControl.label} recorded. */
+export interface NodeLabelsResult {
+  node: string;
+  /** The operator's changes in force for the node (undefined: none, the configured labels apply). */
+  changes: NodeLabels | undefined;
 }
 
 /** Where an app runs, as {@link PlacementControl.where} tells it. */
@@ -79,6 +113,7 @@ export async function startPlacement(d: {
   registry: Registry;
   audit: (type: string, data: Record<string, unknown>, severity?: 'info' | 'warn' | 'error') => void;
   apps: () => PlacedApp[];
+  limits?: MigrationLimits;
 }): Promise<PlacementRuntime> {
   const bucket = await openPlacementBucket(d.nc, d.platform);
   const logger = d.logger.child({ component: 'placement' });
@@ -116,16 +151,64 @@ export function placementControl(
   bucket: () => Promise<PlacementBucket>,
   o: {
     by: string;
-    members: () => Promise<string[]>;
+    members: () => Promise<Array<{ nodeId: string; labels: Record<string, string> }>>;
     /** Records an operation (awaited: a CLI exits right after). */
     audit: (type: string, data: Record<string, unknown>) => void | Promise<void>;
   },
 ): PlacementControl {
+  const ids = async () => (await o.members()).map((m) => m.nodeId);
+  const known = async (nodeId: string) => {
+    validateNodeId(nodeId);
+    const live = await ids();
+    if (!live.includes(nodeId)) throw new UnknownNodeError(nodeId, [...live].sort());
+  };
+  /** Throws `MoveRefusedError` / `UnknownNodeError` unless `app`'s lead may move to `to` now. */
+  const checkMove = async (app: string, to: string, force: boolean) => {
+    validateAppName(app);
+    validateNodeId(to);
+    const b = await bucket();
+    const [state, decls, admins, live] = await Promise.all([
+      b.state(),
+      b.declarations(),
+      b.admins(),
+      o.members(),
+    ]);
+    if (!live.some((m) => m.nodeId === to)) throw new UnknownNodeError(to, live.map((m) => m.nodeId).sort());
+    const p = state?.placements[app];
+    const spec = [...decls.values()].find((d) => d.apps[app])?.apps[app];
+    if (!spec) throw new MoveRefusedError(app, to, 'no live node declares the app with placement');
+    if (spec.mode !== 'active-passive')
+      throw new MoveRefusedError(
+        app,
+        to,
+        `it is a ${spec.mode} app: every placed node runs it; change its constraints or drain a node instead`,
+      );
+    if (admins.get(to)?.cordoned)
+      throw new MoveRefusedError(app, to, `${to} is cordoned (${admins.get(to)!.reason}); uncordon it first`);
+    if (!p)
+      throw new MoveRefusedError(app, to, state?.unsatisfiable[app]?.message ?? 'the app is not placed yet');
+    if (!p.nodes.includes(to)) {
+      const why = state.reasons[app]?.[to] as { constraint?: string; detail?: string } | undefined;
+      throw new MoveRefusedError(
+        app,
+        to,
+        why?.detail
+          ? `${to} may not run it: ${why.constraint ? `${why.constraint}: ` : ''}${why.detail}`
+          : `${to} is not one of the nodes the app is placed on (${p.nodes.join(', ')})`,
+      );
+    }
+    if (!force && !decls.get(to)?.active?.includes(app) && !decls.get(to)?.ready?.includes(app))
+      throw new MoveRefusedError(
+        app,
+        to,
+        `the standby on ${to} is not ready to take over (not contending yet, or its replica is not caught up); wait, or force the move (the new leader then catches up before it serves)`,
+      );
+  };
   return {
     state: async () => (await bucket()).state(),
     holds: async () => (await bucket()).admins(),
     async cordon(nodeId, reason = 'cordoned by an operator') {
-      await (await bucket()).cordon(nodeId, { reason, by: o.by, known: await o.members() });
+      await (await bucket()).cordon(nodeId, { reason, by: o.by, known: await ids() });
       await o.audit('node.cordoned', { node: nodeId, reason });
     },
     async uncordon(nodeId) {
@@ -139,7 +222,7 @@ export function placementControl(
       ).drain(nodeId, {
         reason,
         by: o.by,
-        known: await o.members(),
+        known: await ids(),
         ...(d.deadlineMs !== undefined ? { deadlineMs: d.deadlineMs } : {}),
       });
       await o.audit('node.drain', {
@@ -167,56 +250,60 @@ export function placementControl(
       };
     },
     async move(app, to, m = {}) {
-      validateAppName(app);
-      validateNodeId(to);
+      await checkMove(app, to, m.force === true);
+      const rec: AppMove = { to, reason: m.reason ?? 'moved by an operator', by: o.by, at: Date.now() };
+      await (await bucket()).kv.put(PlacementKey.move(app), JSON.stringify(rec));
+      await o.audit('app.move', { app, to, reason: rec.reason, force: m.force === true });
+    },
+
+    async label(nodeId, changes, l = {}) {
+      await known(nodeId);
       const b = await bucket();
-      const [state, decls, admins, live] = await Promise.all([
-        b.state(),
+      const key = PlacementKey.labels(nodeId);
+      const held = l.reset ? undefined : await b.kv.get(key);
+      const existing =
+        held?.operation === 'PUT' ? parseRecord<NodeLabels>(nodeLabelsSchema, held.value) : undefined;
+      if (l.reset && Object.keys(changes).length === 0) {
+        await b.kv.delete(key);
+        await o.audit('node.labelled', { node: nodeId, reset: true });
+        return { node: nodeId, changes: undefined };
+      }
+      if (Object.keys(changes).length === 0)
+        throw new ConfigError('labels', 'no label to change: give key=value to set or key- to remove');
+      const rec = mergeLabelChanges(existing, changes, o.by, Date.now());
+      await b.kv.put(key, JSON.stringify(rec));
+      await o.audit('node.labelled', { node: nodeId, changes, ...(l.reset ? { reset: true } : {}) });
+      return { node: nodeId, changes: rec };
+    },
+    async rebalance(app, r = {}) {
+      validateAppName(app);
+      const b = await bucket();
+      const decls = await b.declarations();
+      if (![...decls.values()].some((d) => d.apps[app]))
+        throw new ConfigError('app', `no live node declares app "${app}" with placement`);
+      const rec: AppRebalance = { reason: r.reason ?? 'rebalanced by an operator', by: o.by, at: Date.now() };
+      await b.kv.put(PlacementKey.rebalance(app), JSON.stringify(rec));
+      await o.audit('app.rebalance', { app, reason: rec.reason });
+    },
+    async plan(operation) {
+      if ('node' in operation) await known(operation.node);
+      if (operation.op === 'move') await checkMove(operation.app, operation.to, true);
+      if ('app' in operation) validateAppName(operation.app);
+      if (operation.op === 'label') mergeLabelChanges(undefined, operation.changes, o.by, 0); // validates
+      const b = await bucket();
+      const [members, declarations, admins, moves, rebalances, previous] = await Promise.all([
+        o.members(),
         b.declarations(),
         b.admins(),
-        o.members(),
+        b.moves(),
+        b.rebalances(),
+        b.state(),
       ]);
-      if (!live.includes(to)) throw new UnknownNodeError(to, [...live].sort());
-      const p = state?.placements[app];
-      const spec = [...decls.values()].find((d) => d.apps[app])?.apps[app];
-      if (!spec) throw new MoveRefusedError(app, to, 'no live node declares the app with placement');
-      if (spec.mode !== 'active-passive')
-        throw new MoveRefusedError(
-          app,
-          to,
-          `it is a ${spec.mode} app: every placed node runs it; change its constraints or drain a node instead`,
-        );
-      if (admins.get(to)?.cordoned)
-        throw new MoveRefusedError(
-          app,
-          to,
-          `${to} is cordoned (${admins.get(to)!.reason}); uncordon it first`,
-        );
-      if (!p)
-        throw new MoveRefusedError(
-          app,
-          to,
-          state?.unsatisfiable[app]?.message ?? 'the app is not placed yet',
-        );
-      if (!p.nodes.includes(to)) {
-        const why = state.reasons[app]?.[to] as { constraint?: string; detail?: string } | undefined;
-        throw new MoveRefusedError(
-          app,
-          to,
-          why?.detail
-            ? `${to} may not run it: ${why.constraint ? `${why.constraint}: ` : ''}${why.detail}`
-            : `${to} is not one of the nodes the app is placed on (${p.nodes.join(', ')})`,
-        );
-      }
-      if (!m.force && !decls.get(to)?.active?.includes(app) && !decls.get(to)?.ready?.includes(app))
-        throw new MoveRefusedError(
-          app,
-          to,
-          `the standby on ${to} is not ready to take over (not contending yet, or its replica is not caught up); wait, or force the move (the new leader then catches up before it serves)`,
-        );
-      const rec: AppMove = { to, reason: m.reason ?? 'moved by an operator', by: o.by, at: Date.now() };
-      await b.kv.put(PlacementKey.move(app), JSON.stringify(rec));
-      await o.audit('app.move', { app, to, reason: rec.reason, force: m.force === true });
+      return planOperation(
+        { members, declarations, admins, moves, rebalances, previous, now: Date.now() },
+        operation,
+        o.by,
+      );
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Membership } from '@gc/membership';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PlacementBucket } from './bucket.js';
 import { decide, sameDecision } from './decide.js';
+import type { MigrationLimits } from './gate.js';
 import { PlacementKey, type PlacementState } from './records.js';
 
 /** What the scheduler needs from the platform. */
@@ -23,10 +24,15 @@ export interface SchedulerDeps {
   logger: Logger;
   registry: Registry;
   audit: (type: string, data: Record<string, unknown>, severity?: 'info' | 'warn' | 'error') => void;
-  /** Pause after a change before deciding, so that a burst of changes makes one decision. Default 100 ms. */
+  /**
+   * Changes that follow a decision within this long are gathered into one decision after it (the first
+   * change after a quiet spell is decided at once). Default 100 ms.
+   */
   debounceMs?: number;
   /** How often a leading scheduler decides again without a change (drain deadlines). Default 2000 ms. */
   tickMs?: number;
+  /** Cooldown and concurrency of automatic migrations (default `DEFAULT_MIGRATION_LIMITS`). */
+  limits?: MigrationLimits;
 }
 
 /** The scheduler on this node: a candidate for the scheduler's election, and the decider while elected. */
@@ -37,6 +43,9 @@ export interface Scheduler {
   kick(): void;
   close(): Promise<void>;
 }
+
+/** A declaration of a node that is not a member is removed once it is this old (wall-clock ms). */
+export const DECL_GRACE_MS = 10_000;
 
 /** A move whose target has not taken the lead within this long is given up (and audited). */
 export const MOVE_TIMEOUT_MS = 120_000;
@@ -91,6 +100,27 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
           registers,
         }),
     ),
+    migrations: metric(
+      d.registry,
+      'gc_migration_started_total',
+      () =>
+        new Counter({
+          name: 'gc_migration_started_total',
+          help: 'Migrations (an app leaving a live node, or its lead moving) the scheduler started, by cause: operator (move, drain) or automatic (labels, spec, score, rebalance)',
+          labelNames: ['cause'],
+          registers,
+        }),
+    ),
+    deferred: metric(
+      d.registry,
+      'gc_migration_deferred_apps',
+      () =>
+        new Gauge({
+          name: 'gc_migration_deferred_apps',
+          help: 'Apps whose automatic migration waits (cooldown, maintenance window, concurrency), in the last decision of this node as scheduler',
+          registers,
+        }),
+    ),
   };
   const election: Election = await createElection(d.nc, {
     bucket: resourceNames(d.platform).placementElection,
@@ -116,14 +146,24 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
     if (!election.isLeader() || closed) return;
     const t0 = d.clock.now();
     try {
-      const [members, declarations, admins, moves, previous] = await Promise.all([
+      const [members, declarations, admins, moves, rebalances, previous] = await Promise.all([
         d.membership.members(),
         d.bucket.declarations(),
         d.bucket.admins(),
         d.bucket.moves(),
+        d.bucket.rebalances(),
         d.bucket.state(),
       ]);
-      const decision = decide({ members, declarations, admins, moves, previous, now: d.clock.wallNow() });
+      const decision = decide({
+        members,
+        declarations,
+        admins,
+        moves,
+        rebalances,
+        previous,
+        now: d.clock.wallNow(),
+        ...(d.limits ? { limits: d.limits } : {}),
+      });
       // A move is done once its target leads: the record goes, so a later failover is not undone by it. One
       // that has not happened within MOVE_TIMEOUT_MS goes too (its target cannot take the lead), and says so.
       const wallNow = d.clock.wallNow();
@@ -135,13 +175,15 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         else d.audit('app.move_abandoned', { app, to: mv.to, afterMs: MOVE_TIMEOUT_MS }, 'warn');
       }
       // A node that left the membership (crashed, cut off) keeps no declaration: what it said it ran is stale.
+      // Only once it is DECL_GRACE_MS old: a node back from a pause declares before membership sees it again.
       const live = new Set(members.map((x) => x.nodeId));
-      for (const node of declarations.keys()) {
-        if (live.has(node)) continue;
+      for (const [node, decl] of declarations) {
+        if (live.has(node) || wallNow - decl.at < DECL_GRACE_MS) continue;
         await d.bucket.kv.delete(PlacementKey.decl(node));
         d.logger.info('placement: declaration of a node that left removed', { node });
       }
       m.unsatisfiable.set(Object.keys(decision.unsatisfiable).length);
+      m.deferred.set(Object.keys(decision.deferred).length);
       const blocked = Object.entries(decision.draining).flatMap(([node, x]) =>
         x.blocked.map((b) => `${node}: ${b}`),
       );
@@ -153,8 +195,16 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
       lastBlocked = blocked.join('\n');
       // A new scheduler writes once even when nothing changed: the key then carries its epoch, which fences
       // any write of its predecessor still in flight.
+      // A rebalance that changed nothing is done as well.
+      const applied = async () => {
+        for (const app of decision.rebalanced) {
+          await d.bucket.kv.delete(PlacementKey.rebalance(app));
+          d.audit('app.rebalanced', { app, by: rebalances.get(app)?.by });
+        }
+      };
       if (sameDecision(previous, decision) && !mustWrite) {
         m.decisions.inc({ result: 'unchanged' });
+        await applied();
         return;
       }
       const epoch = election.epoch();
@@ -169,16 +219,23 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         nodes: decision.nodes,
         leaders: decision.leaders,
         draining: decision.draining,
+        deferred: decision.deferred,
+        migrated: decision.migrated,
+        refused: decision.refused,
       };
       await fenced.put(PlacementKey.state, JSON.stringify(state));
+      await applied();
       mustWrite = false;
       m.decisions.inc({ result: 'changed' });
+      for (const s of decision.started) m.migrations.inc({ cause: s.cause });
       const changes = plan(previous?.placements ?? {}, decision.schedule).changes;
       d.audit('placement.decided', {
         epoch,
         generation: state.generation,
         changes: changes.map((c) => ({ app: c.app, kind: c.kind, from: c.from, to: c.to, leader: c.leader })),
         unsatisfiable: Object.keys(decision.unsatisfiable),
+        ...(decision.started.length ? { migrations: decision.started } : {}),
+        ...(Object.keys(decision.deferred).length ? { deferred: decision.deferred } : {}),
         ...(decision.conflicts.length ? { conflicts: decision.conflicts } : {}),
       });
       if (decision.conflicts.length)
@@ -201,23 +258,32 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
     }
   };
 
+  // The first change after a quiet spell is decided at once; changes that follow within the debounce are
+  // gathered into one decision after it (a burst makes two decisions, not one per change).
+  let lastStart = Number.NEGATIVE_INFINITY;
+  const debounceMs = d.debounceMs ?? 100;
   const kick = (): void => {
     if (closed || !election.isLeader()) return;
     if (timer !== undefined) return;
-    timer = d.clock.setTimeout(() => {
-      timer = undefined;
-      if (running) {
-        again = true;
-        return;
-      }
-      running = run().finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          kick();
+    const quiet = d.clock.now() - lastStart >= debounceMs && !running;
+    timer = d.clock.setTimeout(
+      () => {
+        lastStart = d.clock.now();
+        timer = undefined;
+        if (running) {
+          again = true;
+          return;
         }
-      });
-    }, d.debounceMs ?? 100);
+        running = run().finally(() => {
+          running = undefined;
+          if (again) {
+            again = false;
+            kick();
+          }
+        });
+      },
+      quiet ? 0 : debounceMs,
+    );
   };
 
   const tickMs = d.tickMs ?? 2000;
@@ -235,16 +301,16 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
       kick();
     }),
     // Only the scheduler's gauges mean anything: a node that stopped deciding shows none.
-    election.on('lost', () => (m.unsatisfiable.set(0), m.blocked.set(0))),
-    election.on('stepped-down', () => (m.unsatisfiable.set(0), m.blocked.set(0))),
+    election.on('lost', () => (m.unsatisfiable.set(0), m.blocked.set(0), m.deferred.set(0))),
+    election.on('stepped-down', () => (m.unsatisfiable.set(0), m.blocked.set(0), m.deferred.set(0))),
   ];
   const watch = d.membership.watch({ initial: false });
   void (async () => {
     for await (const _ of watch) kick();
   })().catch((err: unknown) => d.logger.warn('placement: membership watch ended', { err }));
   const stopBucket = keepWatching(
-    await d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>'] }),
-    () => d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>'] }),
+    await d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>', 'rebalance.>'] }),
+    () => d.bucket.kv.watch({ key: ['decl.>', 'admin.>', 'move.>', 'rebalance.>'] }),
     () => kick(),
     { clock: d.clock, logger: d.logger, what: 'placement bucket watch', fields: { bucket: d.bucket.bucket } },
   );

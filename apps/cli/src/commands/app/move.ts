@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
 import { cliPlacement, placementExit } from '../../placement-control.js';
+import { dryRun, dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
 
 export default class AppMove extends BaseCommand<typeof AppMove> {
   static override summary = "Move an active-passive app's lead to another node, with its data.";
@@ -10,6 +11,8 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
     '(the constraint is named), is cordoned, or its standby is not ready (unless --force: the move is then',
     'recorded and the hand-over happens once the standby is ready, or is given up after 2 minutes). Unknown',
     'node: exit 4. Waits for the app to be active on the target unless --no-wait (exit 1 if it is not).',
+    '--dry-run prints the plan instead (the switchover, whether the standby on the target is caught up and its',
+    'replica lag), changing nothing: exit 0, or the refusals above except a standby that is not ready.',
   ].join(' ');
   static override args = { app: Args.string({ description: 'app name', required: true }) };
   static override flags = {
@@ -27,16 +30,21 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
       default: true,
       allowNo: true,
     }),
+    'dry-run': dryRunFlag,
   };
   static override examples = [
     '<%= config.bin %> app move orders --to node-c',
     '<%= config.bin %> app move orders --to node-c --force',
+    '<%= config.bin %> app move orders --to node-c --dry-run',
   ];
 
-  async run(): Promise<{ app: string; to: string; active: string[]; tookMs: number; done: boolean }> {
-    const control = cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
+  async run(): Promise<
+    { app: string; to: string; active: string[]; tookMs: number; done: boolean } | PrintedPlan
+  > {
     const { app } = this.args;
     const to = this.flags.to;
+    if (this.flags['dry-run']) return dryRun(this, await this.nats(), this.flags, { op: 'move', app, to });
+    const control = cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
     const t0 = Date.now();
     try {
       await control.move(app, to, { force: this.flags.force, reason: this.flags.reason });

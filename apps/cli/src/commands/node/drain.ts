@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
 import { cliPlacement, parseDurationMs, placementExit } from '../../placement-control.js';
+import { dryRun, dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
 
 export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
   static override summary = 'Drain a node: move every app with placement off it, within a deadline.';
@@ -9,8 +10,10 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
     'before they stop here, an active-passive leader hands over to a ready standby. Disruption budgets are',
     'kept until the deadline (default 1h, as Nomad); what a budget or a constraint holds back is printed every',
     'few seconds; after the deadline the moves are forced. The node stays cordoned (`gc node uncordon`).',
-    'Exit codes: 0 drained, 1 refused or not drained within the deadline plus --grace, 3 NATS unreachable,',
-    '4 unknown node.',
+    '--dry-run prints what the drain would move where, the instances that stop, the switchovers and whether',
+    "their target's standby is caught up (its replica lag), and what a budget would hold back; it changes",
+    'nothing. Exit codes: 0 drained (or planned, also a plan with blocked apps), 1 refused or not drained',
+    'within the deadline plus --grace, 3 NATS unreachable, 4 unknown node.',
   ].join(' ');
   static override args = { node: Args.string({ description: 'node id', required: true }) };
   static override flags = {
@@ -31,19 +34,24 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
       description: 'how long to wait past the deadline for the forced moves',
       default: '2m',
     }),
+    'dry-run': dryRunFlag,
   };
   static override examples = [
     '<%= config.bin %> node drain node-b --deadline 30m --reason "kernel upgrade"',
     '<%= config.bin %> node drain node-b --no-wait --json',
+    '<%= config.bin %> node drain node-b --dry-run',
   ];
 
-  async run(): Promise<{
-    node: string;
-    drained: boolean;
-    remaining: string[];
-    blocked: string[];
-    forced: boolean;
-  }> {
+  async run(): Promise<
+    | {
+        node: string;
+        drained: boolean;
+        remaining: string[];
+        blocked: string[];
+        forced: boolean;
+      }
+    | PrintedPlan
+  > {
     let deadlineMs: number;
     let graceMs: number;
     try {
@@ -52,6 +60,8 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
     } catch (err) {
       this.error((err as Error).message, { exit: ExitCode.Failed });
     }
+    if (this.flags['dry-run'])
+      return dryRun(this, await this.nats(), this.flags, { op: 'drain', node: this.args.node, deadlineMs });
     const control = cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
     const node = this.args.node;
     try {
