@@ -5,71 +5,28 @@
 // replaced and its successor's decisions carry a higher epoch.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { fastElection, makeTempDir, type NatsServer, startServer, waitFor } from '@gc/testkit';
+import { fastElection, type NatsServer, startServer, waitFor } from '@gc/testkit';
 import { fencedKv } from '@gc/core';
-import {
-  createPlatform,
-  openPlacementBucket,
-  type App,
-  type AppOptions,
-  type Platform,
-  type PlacementState,
-} from '@gc/platform';
+import { openPlacementBucket } from '@gc/platform';
+import { PlacementCluster } from './fixtures/placement-cluster.js';
 
 let server: NatsServer;
+let c: PlacementCluster;
 beforeAll(async () => {
   server = await startServer();
+  c = new PlacementCluster(server);
 });
 afterAll(async () => {
   await server.close();
 });
-
-const election = fastElection();
-
-interface Node {
-  id: string;
-  p: Platform;
-  apps: Map<string, App>;
-  /** Every app that was ever active here (from onActive). */
-  wasActive: Set<string>;
-}
-let nodes: Node[] = [];
 afterEach(async () => {
-  await Promise.all(nodes.map((n) => n.p.close()));
-  nodes = [];
+  await c.close();
 });
 
-async function cluster(
-  platform: string,
-  labels: Record<string, Record<string, string>>,
-  apps: (id: string, dataDir: string) => Record<string, Partial<AppOptions>>,
-): Promise<Node[]> {
-  for (const [id, l] of Object.entries(labels)) {
-    const dataDir = await makeTempDir(`placement-${id}`);
-    const p = await createPlatform({
-      name: platform,
-      nodeId: id,
-      nats: { servers: server.url },
-      dataDir,
-      http: false,
-      labels: l,
-      heartbeatMs: 300,
-    });
-    const n: Node = { id, p, apps: new Map(), wasActive: new Set() };
-    for (const [name, o] of Object.entries(apps(id, dataDir))) {
-      const app = p.app(name, o);
-      app.on('onActive', () => void n.wasActive.add(name));
-      n.apps.set(name, app);
-    }
-    nodes.push(n);
-  }
-  await Promise.all(nodes.map((n) => n.p.start()));
-  return nodes;
-}
-
-const active = (app: string) => nodes.filter((n) => n.apps.get(app)?.isActive()).map((n) => n.id);
-const state = async (): Promise<PlacementState> =>
-  waitFor(() => nodes[0]!.p.placement().state(), { timeoutMs: 10_000, message: 'a placement decision' });
+const election = fastElection();
+const cluster = (...a: Parameters<PlacementCluster['start']>) => c.start(...a);
+const active = (app: string) => c.active(app);
+const state = () => c.state();
 
 describe('placement', () => {
   it('runs an app only on disk=ssd nodes, and moves it with its data when its node is relabelled', async () => {
@@ -93,7 +50,7 @@ describe('placement', () => {
     expect(s.placements.orders!.nodes).toEqual(['n1', 'n3']);
     expect(s.reasons.orders!.n2).toMatchObject({ status: 'excluded', constraint: 'onLabel' });
     // The hdd nodes say why they do not run it.
-    const n2 = nodes.find((n) => n.id === 'n2')!;
+    const n2 = c.nodes.find((n) => n.id === 'n2')!;
     expect(n2.apps.get('orders')!.status().placement).toMatchObject({ placed: false });
     expect(n2.apps.get('orders')!.status().placement!.reason).toMatch(/disk=ssd/);
 
@@ -106,7 +63,7 @@ describe('placement', () => {
     onTestFinished(() => clearInterval(sampler));
 
     // Acknowledged writes on the leader.
-    const leader = nodes.find((n) => n.id === first)!;
+    const leader = c.nodes.find((n) => n.id === first)!;
     const primary = await waitFor(() => leader.apps.get('orders')!.sqlite()?.primary, {
       timeoutMs: 10_000,
       message: 'primary',
@@ -130,14 +87,14 @@ describe('placement', () => {
       message: `orders on ${other}`,
     });
     const movedMs = performance.now() - t0;
-    const target = nodes.find((n) => n.id === other)!;
+    const target = c.nodes.find((n) => n.id === other)!;
     const db = target.apps.get('orders')!.sqlite()!.primary!.db;
     const rows = db.prepare('SELECT id FROM t ORDER BY id').all() as Array<{ id: number }>;
     const have = new Set(rows.map((r) => r.id));
     expect(acked.filter((id) => !have.has(id))).toEqual([]);
     expect(movedMs).toBeLessThan(15_000);
     // The hdd nodes never ran it.
-    for (const n of nodes.filter((x) => x.id === 'n2' || x.id === 'n4'))
+    for (const n of c.nodes.filter((x) => x.id === 'n2' || x.id === 'n4'))
       expect(n.wasActive.has('orders')).toBe(false);
     const after = await waitFor(
       async () => {
@@ -149,12 +106,12 @@ describe('placement', () => {
     expect(after.reasons.orders![first]).toMatchObject({ status: 'excluded', constraint: 'onLabel' });
 
     // An operator moves the lead: refused where the app may not run, done with the data where it may.
-    const control = nodes[0]!.p.placement();
+    const control = c.nodes[0]!.p.placement();
     await expect(control.move('orders', 'n2')).rejects.toThrow(
       /n2 may not run it: onLabel: labels do not match "disk=ssd"/,
     );
     await expect(control.move('orders', 'n9')).rejects.toThrow(/n9/);
-    await nodes.find((n) => n.id === 'n4')!.p.setLabels({ disk: 'ssd' });
+    await c.nodes.find((n) => n.id === 'n4')!.p.setLabels({ disk: 'ssd' });
     await waitFor(async () => (await control.where('orders')).placed.includes('n4'), {
       timeoutMs: 10_000,
       message: 'n4 placed',
@@ -168,10 +125,7 @@ describe('placement', () => {
       { timeoutMs: 10_000, message: 'the move to n4 accepted (its standby ready)' },
     );
     await waitFor(() => active('orders').join() === 'n4', { timeoutMs: 15_000, message: 'orders on n4' });
-    const moved = nodes
-      .find((n) => n.id === 'n4')!
-      .apps.get('orders')!
-      .sqlite()!.primary!.db;
+    const moved = c.node('n4').apps.get('orders')!.sqlite()!.primary!.db;
     const ids = new Set((moved.prepare('SELECT id FROM t').all() as Array<{ id: number }>).map((r) => r.id));
     expect(acked.filter((id) => !ids.has(id))).toEqual([]);
     expect(overlap, 'two nodes active at once').toBe('');
@@ -195,7 +149,7 @@ describe('placement', () => {
     });
     // The scheduler sees what runs through the nodes' declarations (published within 250 ms of a change):
     // a drain decided before n1 declares pinned active would count that instance as already unavailable.
-    const bucket = await openPlacementBucket(nodes[0]!.p.nc, 'plc-drain');
+    const bucket = await openPlacementBucket(c.nodes[0]!.p.nc, 'plc-drain');
     await waitFor(
       async () => {
         const d = await bucket.declarations();
@@ -205,7 +159,7 @@ describe('placement', () => {
     );
 
     // Drain n1 with a 15 s deadline: web/batch leave (replacements first), pinned is held by its budget.
-    await nodes[1]!.p.placement().drain('n1', { deadlineMs: 15_000, reason: 'kernel upgrade' });
+    await c.nodes[1]!.p.placement().drain('n1', { deadlineMs: 15_000, reason: 'kernel upgrade' });
     let seen = '';
     const blocked = await waitFor(
       async () => {
@@ -235,7 +189,7 @@ describe('placement', () => {
     });
     expect((await state()).draining.n1).toMatchObject({ forced: true, remaining: [] });
     // Unknown nodes are refused with the live ones named.
-    await expect(nodes[0]!.p.placement().cordon('n9')).rejects.toThrow(/n9/);
+    await expect(c.nodes[0]!.p.placement().cordon('n9')).rejects.toThrow(/n9/);
   }, 90_000);
 
   it('a scheduler that goes away is replaced; the next decisions carry a higher epoch', async () => {
@@ -248,15 +202,15 @@ describe('placement', () => {
     );
     await waitFor(() => active('api').join() === 'n1,n3', { timeoutMs: 20_000, message: 'api on n1, n3' });
     const before = await state();
-    const gone = nodes.find((n) => n.id === before.scheduler)!;
+    const gone = c.nodes.find((n) => n.id === before.scheduler)!;
     await gone.p.close();
-    nodes = nodes.filter((n) => n !== gone);
+    c.nodes = c.nodes.filter((n) => n !== gone);
     // A change only a new scheduler can act on: a zone-b node that is still there moves to zone a.
-    const moved = nodes.find((n) => n.id === 'n2' || n.id === 'n4')!;
+    const moved = c.nodes.find((n) => n.id === 'n2' || n.id === 'n4')!;
     await moved.p.setLabels({ zone: 'a' });
     const after = await waitFor(
       async () => {
-        const s = await nodes[0]!.p.placement().state();
+        const s = await c.nodes[0]!.p.placement().state();
         return s && s.placements.api?.nodes.includes(moved.id) ? s : undefined;
       },
       { timeoutMs: 20_000, message: `${moved.id} placed by the next scheduler` },
@@ -265,7 +219,7 @@ describe('placement', () => {
     expect(after.epoch).toBeGreaterThan(before.epoch);
     expect(after.generation).toBeGreaterThan(before.generation);
     // The old scheduler's epoch is fenced: a late write of it is refused and the decision stays.
-    const bucket = await openPlacementBucket(nodes[0]!.p.nc, 'plc-sched');
+    const bucket = await openPlacementBucket(c.nodes[0]!.p.nc, 'plc-sched');
     const stale = fencedKv(bucket.kv, { epoch: () => before.epoch });
     await expect(stale.put('state', JSON.stringify(before))).rejects.toMatchObject({ code: 'GC_FENCED' });
     expect((await bucket.state())!.generation).toBeGreaterThanOrEqual(after.generation);

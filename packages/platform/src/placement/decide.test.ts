@@ -177,6 +177,25 @@ describe('decide', () => {
     expect(replaced.draining.a!.remaining).toEqual([]);
   });
 
+  it('a first decision keeps an active-passive leader and pool instances where they already run', () => {
+    // Whichever node the schedule would prefer, the one that leads stays the preferred leader: no switchover.
+    for (const leader of ['a', 'b', 'c']) {
+      const nodes: Parameters<typeof input>[0] = {};
+      for (const id of ['a', 'b', 'c'])
+        nodes[id] = { apps: { db: ap() }, ...(id === leader ? { active: ['db'] } : {}) };
+      expect(decide(input(nodes)).placements.db!.leader).toBe(leader);
+    }
+    const d = decide(
+      input({
+        a: { apps: { web: pool({ maxNodes: 1 }) } },
+        b: { apps: { web: pool({ maxNodes: 1 }) } },
+        c: { apps: { web: pool({ maxNodes: 1 }) }, active: ['web'] },
+      }),
+    );
+    expect(d.placements.web!.nodes).toEqual(['c']);
+    expect(d.started).toEqual([]);
+  });
+
   it('records which node leads each active-passive app when it decides', () => {
     const d = decide(input({ a: { apps: { db: ap() }, active: ['db'] }, b: { apps: { db: ap() } } }));
     expect(d.leaders).toEqual({ db: 'a' });

@@ -128,8 +128,20 @@ export function decide(input: DecideInput): Decision {
     if (c && declared.get(app)?.spec.mode === 'active-passive' && c.nodes.includes(mv.to))
       current[app] = { ...c, leader: mv.to };
   }
-  // A rebalance places the app afresh: the schedule does not see where it runs (the gate below does).
-  const sticky = Object.fromEntries(Object.entries(current).filter(([app]) => !input.rebalances?.has(app)));
+  // A rebalance places the app afresh: the schedule does not see where it runs (the gate below does). An
+  // app the last decision did not place (a scheduler's first decision, an app placement just reached) is
+  // kept where it runs now: placing it must not cost a switchover or a restart for nothing.
+  const sticky: Record<string, AppPlacement> = { ...current };
+  for (const [app, { spec }] of declared) {
+    if (sticky[app]) continue;
+    const running = [...live].sort().filter((n) => input.declarations.get(n)?.active?.includes(app));
+    if (!running.length) continue;
+    sticky[app] =
+      spec.mode === 'active-passive'
+        ? { nodes: running, leader: leaders[app] ?? running[0]! }
+        : { nodes: running };
+  }
+  for (const app of input.rebalances?.keys() ?? []) delete sticky[app];
   let result: ScheduleResult = schedule({ nodes, apps, current: sticky });
   const draining: Decision['draining'] = {};
   for (const [node, admin] of [...input.admins].sort(([a], [b]) => (a < b ? -1 : 1))) {
