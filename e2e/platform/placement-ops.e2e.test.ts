@@ -123,6 +123,30 @@ describe('placement operations', () => {
     await expect(control.label('n9', { disk: 'ssd' })).rejects.toThrow(/n9/);
     await expect(control.label('n1', { 'bad key!': 'x' })).rejects.toThrow(/label/);
     await expect(control.label('n1', {})).rejects.toThrow(/no label to change/);
+
+    // Concurrent label changes of one node both hold (compare-and-set, read again on a conflict).
+    await Promise.all([
+      c.node('n1').p.updateNodeLabels('n3', { a: '1' }),
+      c.node('n2').p.updateNodeLabels('n3', { b: '2' }),
+      c.node('n3').p.updateNodeLabels('n3', { maintenance: 'true' }),
+    ]);
+    await waitFor(() => c.node('n3').p.labels().maintenance === 'true' && c.node('n3').p.labels().a === '1', {
+      timeoutMs: 10_000,
+      message: 'n3 relabelled',
+    });
+    expect(c.node('n3').p.labels()).toEqual({ disk: 'hdd', a: '1', b: '2', maintenance: 'true' });
+    // A node that restarts joins with the operator's labels, not only with its configured ones.
+    const n3 = c.node('n3');
+    await n3.p.close();
+    c.nodes = c.nodes.filter((n) => n !== n3);
+    const [again] = await c.start('plc-label', { n3: { disk: 'hdd' } }, () => ({}));
+    expect(again!.p.labels()).toEqual({ disk: 'hdd', a: '1', b: '2', maintenance: 'true' });
+    // (Its membership record, written as it joined, already carries them.)
+    const seen = await waitFor(async () => (await c.node('n1').p.members()).find((m) => m.nodeId === 'n3'), {
+      timeoutMs: 10_000,
+      message: 'n1 sees n3 back',
+    });
+    expect(seen.labels).toMatchObject({ maintenance: 'true' });
   }, 90_000);
 
   it("holds an automatic migration back until the app's maintenance window opens, then moves it with its data", async () => {

@@ -120,7 +120,7 @@ export interface DisruptionBudget {
 export interface MaintenanceWindow {
   cron: string;
   durationMs: number;
-  /** IANA time zone of the cron expression. Default the local time zone of the scheduler's node. */
+  /** IANA time zone of the cron expression. Default UTC (the same on whichever node schedules). */
   timezone?: string;
 }
 

@@ -87,3 +87,26 @@ describe('migrationPolicySchema', () => {
     expect(r.error?.issues[0]?.message).toMatch(/"nope" is not a usable cron expression/);
   });
 });
+
+describe('windows, edge cases', () => {
+  it('reads a window without a time zone as UTC, on any machine', () => {
+    expect(
+      windowStatus([{ cron: '0 2 * * *', durationMs: 60_000 }], Date.parse('2026-12-03T02:00:30Z')).open,
+    ).toBe(true);
+  });
+
+  it('refuses an expression that never matches', () => {
+    expect(() => validateWindow({ cron: '0 0 30 2 *', durationMs: 60_000 })).toThrow(/never matches/);
+  });
+
+  it("handles a daylight-saving change in the window's time zone", () => {
+    // Europe/Berlin leaves summer time on 2026-10-25 (03:00 CEST → 02:00 CET): 01:30 local is 23:30 UTC before.
+    const ws = [{ cron: '30 1 * * *', durationMs: 30 * 60_000, timezone: 'Europe/Berlin' }];
+    expect(windowStatus(ws, Date.parse('2026-10-24T23:40:00Z')).open).toBe(true); // 01:40 CEST
+    expect(windowStatus(ws, Date.parse('2026-10-26T00:40:00Z')).open).toBe(true); // 01:40 CET
+    expect(windowStatus(ws, Date.parse('2026-10-26T00:10:00Z'))).toEqual({
+      open: false,
+      opensAt: Date.parse('2026-10-26T00:30:00Z'),
+    });
+  });
+});

@@ -17,12 +17,15 @@ const crons = new Map<string, Cron>();
 
 /** The compiled cron of a window; throws `ConfigError` naming the field for bad syntax or time zone. */
 function compile(w: MaintenanceWindow): Cron {
-  const key = `${w.timezone ?? ''}\u0000${w.cron}`;
+  const key = `${w.timezone ?? 'UTC'}\u0000${w.cron}`;
   let c = crons.get(key);
   if (c) return c;
   try {
-    c = new Cron(w.cron, { paused: true, ...(w.timezone ? { timezone: w.timezone } : {}) });
-    c.nextRun(); // a bad time zone is found only when a date is computed
+    // UTC unless said otherwise: every scheduler (they fail over between machines) reads it the same way.
+    c = new Cron(w.cron, { paused: true, timezone: w.timezone ?? 'UTC' });
+    // A bad time zone is found only when a date is computed; an expression that never matches (30 February)
+    // would hold an app's migrations back for ever.
+    if (c.nextRun() === null) throw new Error('it never matches a date from now on');
   } catch (err) {
     throw new ConfigError('migrate.windows', windowProblem(w, err), { cause: err });
   }

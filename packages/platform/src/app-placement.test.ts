@@ -140,11 +140,22 @@ describe('PlacementGate hooks', () => {
     expect(g.completes).toEqual([
       expect.objectContaining({ from: 'n1', reason: 'drain', result: 'completed' }),
     ]);
+    // The forced drain did not wait for the hook's answer: the override is recorded when it comes.
     expect(g.audits.map((a) => a.type)).toEqual([
       'placement.migration_refused',
-      'placement.migration_overridden',
       'placement.migration_complete',
+      'placement.migration_overridden',
     ]);
+  });
+
+  it('a forced drain leaves at once, without waiting for a hook that never answers', async () => {
+    const g = poolGate();
+    g.hooks.add('onMigrationStart', () => new Promise<undefined>(() => undefined)); // hangs
+    g.show({ generation: 2, drainingHere: true });
+    await g.clock.advance(10);
+    expect(g.deactivations).toEqual([]); // not forced yet: waits for the hook
+    g.show({ generation: 3, drainingHere: true, forced: true });
+    expect(g.deactivations).toHaveLength(1);
   });
 
   it('a migration the hook lets go ends completed once the instance stopped', async () => {

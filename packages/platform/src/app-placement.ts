@@ -305,6 +305,9 @@ export class PlacementGate {
       abort: new AbortController(),
       off: undefined,
     });
+    // Consent is for one migration: another target or reason (a move, then a drain) asks again.
+    if (m.allowedAt !== undefined && m.leftAt === undefined && (m.to !== to || m.reason !== reason))
+      m.allowedAt = undefined;
     m.to = to;
     m.reason = reason;
     if (m.allowedAt !== undefined) return true;
@@ -314,6 +317,13 @@ export class PlacementGate {
     }
     const forced = v.forced === true;
     const key = JSON.stringify([to ?? null, reason, forced]);
+    // A forced drain does not wait for the hook: it is told (in the background; a refusal is overridden).
+    if (forced) {
+      if (key !== m.askedKey) this.#ask(m, v, forced, key);
+      m.refused = undefined;
+      m.allowedAt = now;
+      return true;
+    }
     // Asked once per migration; again while it refuses, now and then or when what it was asked changed. (Not
     // on every decision: a decision that only reports this node's refusal must not ask again at once.)
     if (m.asking || (key === m.askedKey && now - m.askedAt < MIGRATION_RETRY_MS)) return false;
@@ -339,7 +349,6 @@ export class PlacementGate {
     };
     void hooks.ask('onMigrationStart', ctx).then(({ results, failures }) => {
       m.asking = false;
-      if (this.#migration !== m || this.#closed) return; // given up meanwhile
       const refusals = [
         ...results.flatMap((r) => refusalOf(r) ?? []),
         ...failures.map((f) => `onMigrationStart failed: ${f.error.message}`),
@@ -352,15 +361,22 @@ export class PlacementGate {
         detail: v.reason,
         generation: v.generation,
       };
-      if (refusals.length && !forced) {
+      // A forced drain went on without waiting for this answer: only what it said is recorded.
+      if (forced) {
+        if (refusals.length) d.audit('placement.migration_overridden', { ...data, refused, forced }, 'warn');
+        else d.audit('placement.migration_start', { ...data, forced });
+        return;
+      }
+      // Given up meanwhile, or the app went on without this answer.
+      if (this.#migration !== m || this.#closed || m.allowedAt !== undefined) return;
+      if (refusals.length) {
         // Audited when the refusal starts or its reason changes; logged each time it is asked again.
         if (refused !== m.refused) d.audit('placement.migration_refused', { ...data, refused }, 'warn');
         else d.logger.info('placement: onMigrationStart still refuses', { ...data, refused });
         m.refused = refused;
         return;
       }
-      if (refusals.length) d.audit('placement.migration_overridden', { ...data, refused, forced }, 'warn');
-      else d.audit('placement.migration_start', { ...data, forced });
+      d.audit('placement.migration_start', { ...data, forced });
       m.refused = undefined;
       m.allowedAt = d.clock.now();
       this.apply();
@@ -380,8 +396,19 @@ export class PlacementGate {
   /** Ends the migration that left here once it is done (or clearly will not be). */
   #followMigration(): void {
     const m = this.#migration;
-    if (!m || m.leftAt === undefined) return;
+    if (!m) return;
     const { t, d, o } = this.a;
+    if (m.leftAt === undefined) {
+      // Let go but never left (the hand-over target stopped being ready, the decision changed): give it up.
+      if (m.allowedAt !== undefined && d.clock.now() - m.allowedAt >= MIGRATION_TIMEOUT_MS)
+        this.#endMigration(
+          m,
+          'abandoned',
+          undefined,
+          `allowed but not started within ${MIGRATION_TIMEOUT_MS} ms`,
+        );
+      return;
+    }
     const passive = t.role === AppRole.Passive || t.role === AppRole.Stopped;
     if (o.mode === AppMode.Pool) {
       if (passive) return this.#endMigration(m, 'completed', undefined);

@@ -349,6 +349,8 @@ class PlatformImpl implements Platform {
         ...(this.#o.http.routes ? { routes: this.#o.http.routes } : {}),
       });
     }
+    // Join with the labels in force: an operator's changes (`gc node label`) apply over the configured ones.
+    await this.#placement.watchLabels();
     this.#membership = await createMembership(this.nc, {
       platform: this.name,
       nodeId: this.nodeId,

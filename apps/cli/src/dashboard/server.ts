@@ -426,7 +426,8 @@ export function toPlacementView(
       ...(a.drain
         ? {
             drain: {
-              since: a.drain.since,
+              // The deadline runs from when the scheduler first saw this drain (its clock), once it has.
+              since: d?.requested === a.drain.since && d.since !== undefined ? d.since : a.drain.since,
               deadlineMs: a.drain.deadlineMs,
               reason: a.drain.reason,
               remaining: [...(d?.remaining ?? [])],

@@ -95,6 +95,7 @@ export async function startPlacementAgent(o: {
   let state: PlacementState | undefined;
   const decls = new Map<string, NodeDeclaration>();
   let lastWritten = '';
+  let redeclaredAt = Number.NEGATIVE_INFINITY;
   let closed = false;
   let writing: Promise<void> | undefined;
   let pending = false;
@@ -218,9 +219,13 @@ export async function startPlacementAgent(o: {
       else decls.delete(node);
       // Our own declaration removed (the scheduler took this node for gone while it was paused or cut off):
       // declare again at once rather than at the next change or the 30 s refresh.
+      // (At most once a second: no write storm should a scheduler keep deleting it.)
       if (!d && node === nodeId && !closed) {
         lastWritten = '';
-        refresh(true);
+        if (o.clock.now() - redeclaredAt >= 1000) {
+          redeclaredAt = o.clock.now();
+          refresh(true);
+        }
       }
     }
     apply();

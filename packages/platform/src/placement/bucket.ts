@@ -35,6 +35,11 @@ export interface PlacementBucket {
   state(): Promise<PlacementState | undefined>;
   /** Every node's declaration, by node id (records that do not parse are left out). */
   declarations(): Promise<Map<string, NodeDeclaration>>;
+  /**
+   * The revision and server time (ms) of each record under `prefix` (`decl`, `rebalance`, …), by the rest of
+   * its key: for deletes that must not remove a record written after it was read.
+   */
+  revisions(prefix: string): Promise<Map<string, { revision: number; created: number }>>;
   /** Every cordon and drain, by node id. */
   admins(): Promise<Map<string, NodeAdmin>>;
   /** Moves in progress, by app. */
@@ -111,6 +116,15 @@ export async function openPlacementBucket(
       return parseRecord<PlacementState>(placementStateSchema, decodeFenced(e.value).value);
     },
     declarations: () => readAll<NodeDeclaration>('decl', nodeDeclarationSchema),
+    async revisions(prefix) {
+      const out = new Map<string, { revision: number; created: number }>();
+      for await (const key of await kv.keys(`${prefix}.*`)) {
+        const e = await kv.get(key);
+        if (e?.operation === 'PUT')
+          out.set(key.slice(prefix.length + 1), { revision: e.revision, created: e.created.getTime() });
+      }
+      return out;
+    },
     admins: () => readAll<NodeAdmin>('admin', nodeAdminSchema),
     moves: () => readAll<AppMove>('move', appMoveSchema),
     rebalances: () => readAll<AppRebalance>('rebalance', appRebalanceSchema),

@@ -144,9 +144,24 @@ describe('decide', () => {
     expect(during.placements.pinned!.nodes).toEqual(['a', 'b']);
     expect(during.draining.a).toMatchObject({ remaining: ['pinned'], forced: false });
     expect(during.draining.a!.blocked.join()).toMatch(/pinned.*minAvailable 2/);
-    const after = decide(input(nodes, { previous: asState(during, 2), admins: { a: drain }, now: 6000 }));
+    // The deadline runs from when the scheduler first saw the drain (2000, its clock), not from the
+    // record's own time (1000, the clock of the machine the command ran on).
+    expect(during.draining.a).toMatchObject({ since: 2000, requested: 1000 });
+    const early = decide(input(nodes, { previous: asState(during, 2), admins: { a: drain }, now: 6500 }));
+    expect(early.draining.a).toMatchObject({ forced: false, since: 2000 });
+    const after = decide(input(nodes, { previous: asState(early, 3), admins: { a: drain }, now: 7000 }));
     expect(after.placements.pinned?.nodes ?? []).not.toContain('a');
-    expect(after.draining.a).toEqual({ remaining: [], blocked: [], forced: true });
+    expect(after.draining.a).toEqual({
+      remaining: [],
+      blocked: [],
+      forced: true,
+      since: 2000,
+      requested: 1000,
+    });
+    // A new drain of the node (another record) starts its own deadline.
+    const again = { ...drain, drain: { ...drain.drain!, since: 9000 } };
+    const renewed = decide(input(nodes, { previous: asState(after, 4), admins: { a: again }, now: 9500 }));
+    expect(renewed.draining.a).toMatchObject({ forced: false, since: 9500, requested: 9000 });
   });
 
   it('a drained pool instance stays until its replacement is active', () => {

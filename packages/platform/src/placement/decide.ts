@@ -44,6 +44,8 @@ export type Decision = Pick<
   Required<Pick<PlacementState, 'deferred' | 'migrated' | 'refused'>> & {
     /** Rebalances this decision applied (the scheduler deletes their records once it is written). */
     rebalanced: string[];
+    /** Wall-clock ms at which a deferred migration may go: the scheduler decides again then. */
+    wakeAt?: number;
     /** Migrations the decision starts (see `gateMigrations`). */
     started: Array<{ app: string; cause: 'operator' | 'automatic' }>;
     /** Apps declared with different specs on different nodes: the first node's (by id) is used. */
@@ -146,10 +148,16 @@ export function decide(input: DecideInput): Decision {
   const draining: Decision['draining'] = {};
   for (const [node, admin] of [...input.admins].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!admin.drain || !live.has(node)) continue;
-    const forced = input.now >= admin.drain.since + admin.drain.deadlineMs;
+    // The deadline runs from when a scheduler first saw the drain, on the schedulers' clock (not the clock of
+    // the machine the command ran on): `requested` tells a new drain of the node from the same one.
+    const before = input.previous?.draining[node];
+    const since =
+      before?.requested === admin.drain.since && before.since !== undefined ? before.since : input.now;
+    const stamp = { since, requested: admin.drain.since };
+    const forced = input.now >= since + admin.drain.deadlineMs;
     if (forced) {
       result = schedule({ nodes: nodes.filter((n) => n.nodeId !== node), apps, current: result.placements });
-      draining[node] = { remaining: [], blocked: [], forced: true };
+      draining[node] = { remaining: [], blocked: [], forced: true, ...stamp };
       continue;
     }
     const unavailable: Record<string, string[]> = {};
@@ -177,12 +185,20 @@ export function decide(input: DecideInput): Decision {
         .sort(),
       blocked: plan.blocked.map((b) => b.message),
       forced: false,
+      ...stamp,
     };
   }
   const gate = gateMigrations({
-    current,
+    previous: Object.fromEntries(
+      Object.entries(input.previous?.placements ?? {}).filter(([app]) => declared.has(app)),
+    ),
     next: result.placements,
-    apps: new Map([...declared].map(([app, d]) => [app, { mode: d.spec.mode, migrate: d.spec.migrate }])),
+    apps: new Map(
+      [...declared].map(([app, d]) => [
+        app,
+        { mode: d.spec.mode, ...(d.spec.migrate ? { migrate: d.spec.migrate } : {}) },
+      ]),
+    ),
     live,
     declarations: input.declarations,
     admins: input.admins,
@@ -226,6 +242,7 @@ export function decide(input: DecideInput): Decision {
     refused,
     rebalanced: gate.rebalancedNow,
     started: gate.started,
+    ...(gate.wakeAt !== undefined ? { wakeAt: gate.wakeAt } : {}),
     conflicts: [...conflicts].sort(),
     schedule: { ...result, reasons: reasons },
   };

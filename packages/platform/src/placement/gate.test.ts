@@ -156,7 +156,7 @@ describe('the migration gate', () => {
     expect(d.placements.w1!.nodes).toEqual(['b']);
     // The waiting ones keep a (and may add b): nothing is taken away from them.
     expect(d.placements.w2!.nodes).toContain('a');
-    expect(d.deferred.w2).toMatch(/1 migrations in flight \(maxConcurrentMigrations 1\)/);
+    expect(d.deferred.w2).toBe('waits for a migration slot (maxConcurrentMigrations 1)');
     expect(Object.keys(d.deferred).sort()).toEqual(['w2', 'w3']);
     // Once w1 runs on b (and only there), the next one goes.
     const settled = {
@@ -223,5 +223,144 @@ describe('the migration gate', () => {
       }),
     );
     expect(d.refused).toEqual({ orders: 'a: a batch job is running' });
+  });
+});
+
+describe('the migration gate, against what adversaries found', () => {
+  const prefer = (migrate?: DeclaredApp['migrate']): DeclaredApp => ({
+    mode: 'active-passive',
+    placement: { preferLabel: [{ selector: 'fast=yes', weight: 100 }] },
+    ...(migrate ? { migrate } : {}),
+  });
+
+  it('does not undo an automatic lead move on the next tick while the old leader still leads', () => {
+    const before = { n1: { apps: { db: prefer() }, active: ['db'] }, n2: { apps: { db: prefer() } } };
+    const first = decide(input(before));
+    expect(first.placements.db!.leader).toBe('n1');
+    const labelled = { ...before, n2: { ...before.n2, labels: { fast: 'yes' } } };
+    const d1 = decide(input(labelled, { previous: state(first), now: T0 + 1000 }));
+    expect(d1.placements.db!.leader).toBe('n2');
+    expect(d1.started).toEqual([{ app: 'db', cause: 'automatic' }]);
+    // n1 still leads (the hand-over takes a while): the move is in progress, not a new one to defer.
+    for (const t of [3000, 5000, 31_000]) {
+      const d = decide(input(labelled, { previous: state(d1), now: T0 + t }));
+      expect(d.placements.db!.leader, `at +${t} ms`).toBe('n2');
+      expect(d.deferred).toEqual({});
+      expect(d.started).toEqual([]);
+    }
+  });
+
+  it('keeps a deferred app exactly where the last decision put it (maxNodes holds)', () => {
+    const windows = [{ cron: '0 2 * * 6', durationMs: 3_600_000, timezone: 'UTC' }];
+    const app: DeclaredApp = {
+      mode: 'pool',
+      placement: { onLabel: 'disk=ssd', maxNodes: 1 },
+      migrate: { windows },
+    };
+    const nodes = {
+      n1: { labels: { disk: 'ssd' }, apps: { web: app }, active: ['web'] },
+      n2: { labels: { disk: 'ssd' }, apps: { web: app } },
+    };
+    const first = decide(input(nodes));
+    expect(first.placements.web!.nodes).toEqual(['n1']);
+    const d = decide(
+      input({ ...nodes, n1: { ...nodes.n1, labels: { disk: 'hdd' } } }, { previous: state(first) }),
+    );
+    expect(d.deferred.web).toMatch(/outside its maintenance windows/);
+    expect(d.placements.web!.nodes).toEqual(['n1']);
+  });
+
+  it("lets a drained node go even when the rest of the app's change waits for a window", () => {
+    const windows = [{ cron: '0 2 * * 6', durationMs: 3_600_000, timezone: 'UTC' }];
+    const app: DeclaredApp = { mode: 'pool', placement: { onLabel: 'disk=ssd' }, migrate: { windows } };
+    const nodes = {
+      n1: { labels: { disk: 'ssd' }, apps: { web: app }, active: ['web'] },
+      n2: { labels: { disk: 'ssd' }, apps: { web: app }, active: ['web'] },
+      n3: { labels: { disk: 'ssd' }, apps: { web: app }, active: ['web'] },
+    };
+    const first = decide(input(nodes));
+    expect(first.placements.web!.nodes).toEqual(['n1', 'n2', 'n3']);
+    const drain: NodeAdmin = {
+      cordoned: true,
+      drain: { since: T0, deadlineMs: 60_000, reason: 'kernel' },
+      reason: 'kernel',
+      by: 'op',
+      at: T0,
+    };
+    const mixed = { ...nodes, n2: { ...nodes.n2, labels: { disk: 'hdd' } } };
+    const admins = new Map([['n1', drain]]);
+    let prev = state(first);
+    let d = decide(input(mixed, { previous: prev, admins, now: T0 }));
+    prev = state(d);
+    d = decide(input(mixed, { previous: prev, admins, now: T0 + 120_000 }));
+    expect(d.draining.n1).toMatchObject({ forced: true, remaining: [] });
+    expect(d.placements.web!.nodes).not.toContain('n1');
+    // The relabelled n2 waits for the window; n1 is gone all the same.
+    expect(d.placements.web!.nodes).toContain('n2');
+    expect(d.deferred.web).toMatch(/outside its maintenance windows/);
+  });
+
+  it('a migration policy this scheduler cannot use holds only that app back, with why', () => {
+    const bad = { windows: [{ cron: '0 2 * * *', durationMs: 1000, timezone: 'Mars/Olympus' }] };
+    const other: DeclaredApp = { mode: 'pool', placement: { onLabel: 'disk=ssd' } };
+    const odd: DeclaredApp = {
+      mode: 'pool',
+      placement: { onLabel: 'disk=ssd' },
+      migrate: bad,
+    };
+    const nodes = {
+      n1: { labels: { disk: 'ssd' }, apps: { odd, other }, active: ['odd', 'other'] },
+      n2: { labels: { disk: 'ssd' }, apps: { odd, other } },
+    };
+    const first = decide(input(nodes));
+    const relabelled = { ...nodes, n1: { ...nodes.n1, labels: { disk: 'hdd' } } };
+    const d = decide(input(relabelled, { previous: state(first) }));
+    expect(d.placements.other!.nodes).toEqual(['n2']);
+    expect(d.placements.odd!.nodes).toContain('n1');
+    expect(d.deferred.odd).toMatch(/its migration policy cannot be used here .*Mars\/Olympus/);
+    // Garbage of another shape does not throw either.
+    const garbage = { ...odd, migrate: { windows: 'sometimes' } as unknown as DeclaredApp['migrate'] };
+    expect(() =>
+      decide(
+        input(
+          { ...relabelled, n2: { ...relabelled.n2, apps: { odd: garbage, other } } },
+          { previous: state(first) },
+        ),
+      ),
+    ).not.toThrow();
+  });
+
+  it("keeps an app's own cooldown longer than a slot across unrelated decisions", () => {
+    const app = ssd({ cooldownMs: 3_600_000 });
+    const { first, after } = relabelled(app);
+    const moved = decide(input(after, { previous: state(first) }));
+    expect(moved.migrated.orders).toBe(T0);
+    const later = decide(input(after, { previous: state(moved), now: T0 + 130_000 }));
+    expect(later.migrated.orders).toBe(T0);
+    const back = {
+      a: { labels: { disk: 'ssd' }, apps: { orders: app } },
+      b: { labels: { disk: 'hdd' }, apps: { orders: app } },
+      c: { labels: { disk: 'hdd' }, apps: { orders: app }, active: ['orders'] },
+    };
+    const held = decide(input(back, { previous: state(later), now: T0 + 200_000 }));
+    expect(held.deferred.orders).toMatch(/^cooldown/);
+    expect(held.wakeAt).toBe(T0 + 3_600_000);
+  });
+
+  it('counts active-passive moves that have not converged against the slots', () => {
+    const apps = { a1: prefer(), a2: prefer(), a3: prefer() };
+    const before = { n1: { apps, active: ['a1', 'a2', 'a3'] }, n2: { apps } };
+    const first = decide(input(before));
+    const labelled = { ...before, n2: { ...before.n2, labels: { fast: 'yes' } } };
+    const limits = { cooldownMs: 0, maxConcurrentMigrations: 1 };
+    let prev = state(first);
+    const startedAll: string[] = [];
+    for (let t = 1; t <= 5; t++) {
+      const d = decide(input(labelled, { previous: prev, limits, now: T0 + t * 2000 }));
+      startedAll.push(...d.started.map((s) => s.app));
+      prev = state(d);
+    }
+    // Nothing converged (n1 still leads all three): one migration at a time.
+    expect(startedAll).toEqual(['a1']);
   });
 });

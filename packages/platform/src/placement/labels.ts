@@ -51,8 +51,9 @@ export function mergeLabelChanges(
 }
 
 /**
- * Watches `labels.<nodeId>` and calls `apply` with the record (undefined once it is deleted) at start and on
- * every change. Returns a stop function.
+ * Watches `labels.<nodeId>` and calls `apply` with the record (undefined once it is deleted): before it
+ * resolves with the record as it is, then on every change. Records whose label names or values membership
+ * would refuse are skipped (and logged). Returns a stop function.
  */
 export async function watchLabelOverride(
   bucket: PlacementBucket,
@@ -65,9 +66,19 @@ export async function watchLabelOverride(
   const seen = (e: KvEntry) => {
     if (e.operation !== 'PUT') return apply(undefined);
     const rec = parseRecord<NodeLabels>(nodeLabelsSchema, e.value);
-    if (rec) apply(rec);
-    else o.logger.warn('placement: a label record that does not parse was ignored', { key });
+    try {
+      if (!rec) throw new Error('it does not parse');
+      validateLabels(rec.set, 'labels');
+      for (const k of rec.remove) validateLabels({ [k]: '' }, 'labels');
+    } catch (err) {
+      return o.logger.warn('placement: a label record membership would refuse was ignored', { key, err });
+    }
+    apply(rec);
   };
+  // The record as it is now, applied before this returns (the node joins membership with it); the watch
+  // then delivers it again (the node ignores a record it already applied) and every change after.
+  const now = await bucket.kv.get(key);
+  if (now) seen(now);
   return keepWatching(await open(), open, seen, {
     clock: o.clock,
     logger: o.logger,

@@ -94,14 +94,6 @@ export class NodePlacement {
     }).then(
       (runtime) => {
         this.#error = { message: undefined };
-        this.#stopLabels ??= watchLabelOverride(runtime.bucket, d.nodeId, d.applyLabelOverride, {
-          clock: d.clock,
-          logger: d.logger,
-        }).catch((err: unknown) => {
-          this.#stopLabels = undefined;
-          d.logger.warn("placement: operators' label changes for this node are not watched", { err });
-          return undefined;
-        });
         return runtime;
       },
       (err: unknown) => {
@@ -112,6 +104,27 @@ export class NodePlacement {
       },
     );
     return this.#runtime;
+  }
+
+  /**
+   * Applies the operators' label changes for this node (`labels.<node>`) and follows them: called by the
+   * platform's start before it joins membership, with or without apps with placement, so that the node joins
+   * with the labels in force. A failure is logged; the node then runs with its configured labels.
+   */
+  async watchLabels(): Promise<void> {
+    const d = this.#d;
+    if (this.#stopLabels) return;
+    this.#stopLabels = (this.#bucket ??= openPlacementBucket(d.nc, d.platform))
+      .then((b) =>
+        watchLabelOverride(b, d.nodeId, d.applyLabelOverride, { clock: d.clock, logger: d.logger }),
+      )
+      .catch((err: unknown) => {
+        this.#stopLabels = undefined;
+        this.#bucket = undefined;
+        d.logger.warn("placement: operators' label changes for this node are not applied", { err });
+        return undefined;
+      });
+    await this.#stopLabels;
   }
 
   /** Publishes this node's declaration again (an app was added or removed). */

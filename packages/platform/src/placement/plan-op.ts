@@ -59,6 +59,7 @@ export function planOperation(input: PlanInput, operation: PlacementOperation, b
   const at = input.now;
   switch (operation.op) {
     case 'drain': {
+      if (admins.get(operation.node)?.drain) break; // drained already: its deadline runs as it is
       const deadlineMs = operation.deadlineMs ?? 3_600_000;
       const reason = 'planned drain';
       admins.set(operation.node, {
@@ -95,7 +96,9 @@ export function planOperation(input: PlanInput, operation: PlacementOperation, b
     case 'none':
       break;
   }
-  const decision = decide({ ...input, members, admins, moves, rebalances });
+  // With the limits the scheduler decided with (its node's `migrations`), not this process's defaults.
+  const limits = input.limits ?? input.previous?.limits;
+  const decision = decide({ ...input, members, admins, moves, rebalances, ...(limits ? { limits } : {}) });
   const changes = diff(input.previous?.placements ?? {}, decision.schedule).changes;
   return {
     operation,

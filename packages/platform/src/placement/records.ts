@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseJsonRecord } from '@gc/core';
 import type { AppPlacement, DisruptionBudget, MigrationPolicy, PlacementSpec } from '@gc/placement';
+import type { MigrationLimits } from './gate.js';
 
 /** Keys of the placement bucket. */
 export const PlacementKey = {
@@ -151,11 +152,18 @@ export const placementStateSchema = z.looseObject({
   leaders: z.record(z.string(), z.string()).optional(),
   draining: z.record(
     z.string(),
-    z.looseObject({ remaining: z.array(z.string()), blocked: z.array(z.string()), forced: z.boolean() }),
+    z.looseObject({
+      remaining: z.array(z.string()),
+      blocked: z.array(z.string()),
+      forced: z.boolean(),
+      since: z.number().optional(),
+      requested: z.number().optional(),
+    }),
   ),
   deferred: z.record(z.string(), z.string()).optional(),
   migrated: z.record(z.string(), z.number()).optional(),
   refused: z.record(z.string(), z.string()).optional(),
+  limits: z.looseObject({ cooldownMs: count, maxConcurrentMigrations: count }).optional(),
 });
 /** Where every app with placement runs, as the scheduler decided it. */
 export interface PlacementState {
@@ -181,9 +189,13 @@ export interface PlacementState {
   leaders?: Record<string, string>;
   /**
    * Nodes being drained: the apps still placed on them, why some cannot leave yet (a budget, no other node),
-   * and whether the deadline passed and the moves are forced.
+   * and whether the deadline passed and the moves are forced. `since`: when a scheduler first saw the drain
+   * (wall-clock ms of the schedulers; the deadline runs from it); `requested`: the drain record's own time.
    */
-  draining: Record<string, { remaining: string[]; blocked: string[]; forced: boolean }>;
+  draining: Record<
+    string,
+    { remaining: string[]; blocked: string[]; forced: boolean; since?: number; requested?: number }
+  >;
   /**
    * Apps whose automatic migration waits, with why (cooldown, outside a maintenance window, too many
    * migrations in flight): they keep their previous placement meanwhile.
@@ -193,6 +205,8 @@ export interface PlacementState {
   migrated?: Record<string, number>;
   /** App → why it has not left a node (`onMigrationStart` refused there: "node: reason"). */
   refused?: Record<string, string>;
+  /** The limits of automatic migrations the scheduler decided with (plans use the same). */
+  limits?: MigrationLimits;
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type NodeLabels,
   type PlacementState,
 } from './records.js';
-import { ConfigError, validateAppName, validateNodeId } from '@gc/core';
+import { ConfigError, isCasConflict, validateAppName, validateNodeId } from '@gc/core';
 import { mergeLabelChanges, type LabelChanges } from './labels.js';
 import { planOperation, type OperationPlan, type PlacementOperation } from './plan-op.js';
 import { UnknownNodeError } from '@gc/placement';
@@ -260,9 +260,6 @@ export function placementControl(
       await known(nodeId);
       const b = await bucket();
       const key = PlacementKey.labels(nodeId);
-      const held = l.reset ? undefined : await b.kv.get(key);
-      const existing =
-        held?.operation === 'PUT' ? parseRecord<NodeLabels>(nodeLabelsSchema, held.value) : undefined;
       if (l.reset && Object.keys(changes).length === 0) {
         await b.kv.delete(key);
         await o.audit('node.labelled', { node: nodeId, reset: true });
@@ -270,10 +267,26 @@ export function placementControl(
       }
       if (Object.keys(changes).length === 0)
         throw new ConfigError('labels', 'no label to change: give key=value to set or key- to remove');
-      const rec = mergeLabelChanges(existing, changes, o.by, Date.now());
-      await b.kv.put(key, JSON.stringify(rec));
-      await o.audit('node.labelled', { node: nodeId, changes, ...(l.reset ? { reset: true } : {}) });
-      return { node: nodeId, changes: rec };
+      mergeLabelChanges(undefined, changes, o.by, 0); // refuses bad names before anything is read
+      // Read, merge, write only if nobody wrote in between (two operators labelling one node at once both
+      // keep their change): a lost compare-and-set reads again.
+      for (let attempt = 1; ; attempt++) {
+        const held = await b.kv.get(key);
+        const existing =
+          !l.reset && held?.operation === 'PUT'
+            ? parseRecord<NodeLabels>(nodeLabelsSchema, held.value)
+            : undefined;
+        const rec = mergeLabelChanges(existing, changes, o.by, Date.now());
+        try {
+          if (held?.operation === 'PUT') await b.kv.update(key, JSON.stringify(rec), held.revision);
+          else await b.kv.create(key, JSON.stringify(rec));
+        } catch (err) {
+          if (isCasConflict(err) && attempt < 10) continue;
+          throw err;
+        }
+        await o.audit('node.labelled', { node: nodeId, changes, ...(l.reset ? { reset: true } : {}) });
+        return { node: nodeId, changes: rec };
+      }
     },
     async rebalance(app, r = {}) {
       validateAppName(app);

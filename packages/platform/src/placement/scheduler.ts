@@ -5,12 +5,20 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createElection, type Election } from '@gc/election';
 import { plan } from '@gc/placement';
-import { fencedKv, keepWatching, resourceNames, type Clock, type FencedKv, type Logger } from '@gc/core';
+import {
+  fencedKv,
+  isCasConflict,
+  keepWatching,
+  resourceNames,
+  type Clock,
+  type FencedKv,
+  type Logger,
+} from '@gc/core';
 import type { Membership } from '@gc/membership';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PlacementBucket } from './bucket.js';
 import { decide, sameDecision } from './decide.js';
-import type { MigrationLimits } from './gate.js';
+import { DEFAULT_MIGRATION_LIMITS, type MigrationLimits } from './gate.js';
 import { PlacementKey, type PlacementState } from './records.js';
 
 /** What the scheduler needs from the platform. */
@@ -141,11 +149,40 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
   let mustWrite = false;
   let retry: ReturnType<Clock['setTimeout']> | undefined;
   let lastBlocked = '';
+  const limits = d.limits ?? DEFAULT_MIGRATION_LIMITS;
+  /** Deletes `key` unless it was written after `revision` (then it stays: it is news for the next run). */
+  const deleteIfUnchanged = async (key: string, revision: number): Promise<void> => {
+    try {
+      await d.bucket.kv.delete(key, { previousSeq: revision });
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+    }
+  };
+  // A deferred migration may go at `at` (a window opens, a cooldown ends): decide again then.
+  let wake: ReturnType<Clock['setTimeout']> | undefined;
+  const wakeAt = (at: number | undefined): void => {
+    if (wake !== undefined) d.clock.clearTimeout(wake);
+    wake = undefined;
+    if (at === undefined || closed) return;
+    wake = d.clock.setTimeout(
+      () => {
+        wake = undefined;
+        kick();
+      },
+      Math.max(0, at - d.clock.wallNow()) + 50,
+    );
+  };
 
   const run = async (): Promise<void> => {
     if (!election.isLeader() || closed) return;
     const t0 = d.clock.now();
     try {
+      // Revisions first: a record written after they were read is never deleted below (the delete is
+      // conditional on the revision read).
+      const [declRevs, rebalanceRevs] = await Promise.all([
+        d.bucket.revisions('decl'),
+        d.bucket.revisions('rebalance'),
+      ]);
       const [members, declarations, admins, moves, rebalances, previous] = await Promise.all([
         d.membership.members(),
         d.bucket.declarations(),
@@ -162,7 +199,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         rebalances,
         previous,
         now: d.clock.wallNow(),
-        ...(d.limits ? { limits: d.limits } : {}),
+        limits,
       });
       // A move is done once its target leads: the record goes, so a later failover is not undone by it. One
       // that has not happened within MOVE_TIMEOUT_MS goes too (its target cannot take the lead), and says so.
@@ -175,11 +212,13 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         else d.audit('app.move_abandoned', { app, to: mv.to, afterMs: MOVE_TIMEOUT_MS }, 'warn');
       }
       // A node that left the membership (crashed, cut off) keeps no declaration: what it said it ran is stale.
-      // Only once it is DECL_GRACE_MS old: a node back from a pause declares before membership sees it again.
+      // Only once it is DECL_GRACE_MS older than the newest one (the server's clock, not ours): a node back
+      // from a pause declares before membership sees it again.
       const live = new Set(members.map((x) => x.nodeId));
-      for (const [node, decl] of declarations) {
-        if (live.has(node) || wallNow - decl.at < DECL_GRACE_MS) continue;
-        await d.bucket.kv.delete(PlacementKey.decl(node));
+      const serverNow = Math.max(0, ...[...declRevs.values()].map((r) => r.created));
+      for (const [node, r] of declRevs) {
+        if (live.has(node) || serverNow - r.created < DECL_GRACE_MS) continue;
+        await deleteIfUnchanged(PlacementKey.decl(node), r.revision);
         d.logger.info('placement: declaration of a node that left removed', { node });
       }
       m.unsatisfiable.set(Object.keys(decision.unsatisfiable).length);
@@ -196,12 +235,21 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
       // A new scheduler writes once even when nothing changed: the key then carries its epoch, which fences
       // any write of its predecessor still in flight.
       // A rebalance that changed nothing is done as well.
+      // (A rebalance asked for after the read stays, for the next decision.)
       const applied = async () => {
         for (const app of decision.rebalanced) {
-          await d.bucket.kv.delete(PlacementKey.rebalance(app));
-          d.audit('app.rebalanced', { app, by: rebalances.get(app)?.by });
+          const r = rebalanceRevs.get(app);
+          if (!r) continue;
+          try {
+            await deleteIfUnchanged(PlacementKey.rebalance(app), r.revision);
+            d.audit('app.rebalanced', { app, by: rebalances.get(app)?.by });
+          } catch (err) {
+            // Applied all the same; the record goes with the next decision.
+            d.logger.warn('placement: applied rebalance record not removed', { app, err });
+          }
         }
       };
+      wakeAt(decision.wakeAt);
       if (sameDecision(previous, decision) && !mustWrite) {
         m.decisions.inc({ result: 'unchanged' });
         await applied();
@@ -222,6 +270,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         deferred: decision.deferred,
         migrated: decision.migrated,
         refused: decision.refused,
+        limits,
       };
       await fenced.put(PlacementKey.state, JSON.stringify(state));
       await applied();
@@ -322,6 +371,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
       if (timer !== undefined) d.clock.clearTimeout(timer);
       if (tick !== undefined) d.clock.clearTimeout(tick);
       if (retry !== undefined) d.clock.clearTimeout(retry);
+      if (wake !== undefined) d.clock.clearTimeout(wake);
       for (const off of offs) off();
       watch.stop();
       stopBucket();
