@@ -33,6 +33,8 @@ export interface PlacementBucket {
   readonly kv: KV;
   /** The scheduler's last decision, or undefined before the first one. */
   state(): Promise<PlacementState | undefined>;
+  /** The last decision with the revision of its record (0 when there is none): for a read-modify-write. */
+  stateEntry(): Promise<{ state: PlacementState | undefined; revision: number }>;
   /** Every node's declaration, by node id (records that do not parse are left out). */
   declarations(): Promise<Map<string, NodeDeclaration>>;
   /**
@@ -102,6 +104,14 @@ export async function openPlacementBucket(
     }
     return out;
   };
+  const stateEntry = async () => {
+    const e = await kv.get(PlacementKey.state);
+    if (!e || e.operation !== 'PUT') return { state: undefined, revision: e?.revision ?? 0 };
+    return {
+      state: parseRecord<PlacementState>(placementStateSchema, decodeFenced(e.value).value),
+      revision: e.revision,
+    };
+  };
   const put = (key: string, value: unknown) => kv.put(key, JSON.stringify(value)).then(() => undefined);
   const check = (nodeId: string, known: readonly string[]) => {
     validateNodeId(nodeId);
@@ -111,10 +121,9 @@ export async function openPlacementBucket(
     bucket,
     kv,
     async state() {
-      const e = await kv.get(PlacementKey.state);
-      if (!e || e.operation !== 'PUT') return undefined;
-      return parseRecord<PlacementState>(placementStateSchema, decodeFenced(e.value).value);
+      return (await stateEntry()).state;
     },
+    stateEntry,
     declarations: () => readAll<NodeDeclaration>('decl', nodeDeclarationSchema),
     async revisions(prefix) {
       const out = new Map<string, { revision: number; created: number }>();

@@ -8,6 +8,8 @@ import { plan } from '@gc/placement';
 import {
   fencedKv,
   isCasConflict,
+  isGcError,
+  ErrorCode,
   keepWatching,
   resourceNames,
   type Clock,
@@ -83,7 +85,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
       () =>
         new Counter({
           name: 'gc_placement_decisions_total',
-          help: 'Placement decisions by result: changed (written), unchanged, fenced, failed',
+          help: 'Placement decisions by result: changed (written), unchanged, conflict (the state changed meanwhile: decided again), fenced, failed',
           labelNames: ['result'],
           registers,
         }),
@@ -183,14 +185,15 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         d.bucket.revisions('decl'),
         d.bucket.revisions('rebalance'),
       ]);
-      const [members, declarations, admins, moves, rebalances, previous] = await Promise.all([
+      const [members, declarations, admins, moves, rebalances, previousEntry] = await Promise.all([
         d.membership.members(),
         d.bucket.declarations(),
         d.bucket.admins(),
         d.bucket.moves(),
         d.bucket.rebalances(),
-        d.bucket.state(),
+        d.bucket.stateEntry(),
       ]);
+      const { state: previous, revision: stateRevision } = previousEntry;
       const decision = decide({
         members,
         declarations,
@@ -272,7 +275,9 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         refused: decision.refused,
         limits,
       };
-      await fenced.put(PlacementKey.state, JSON.stringify(state));
+      // Only over the decision it was made from: a write in between (a deposed scheduler's late one, say)
+      // makes it decide again from that, so generations never repeat or go back.
+      await fenced.update(PlacementKey.state, JSON.stringify(state), stateRevision);
       await applied();
       mustWrite = false;
       m.decisions.inc({ result: 'changed' });
@@ -297,6 +302,12 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
           'warn',
         );
     } catch (err) {
+      if (isGcError(err, ErrorCode.WriteConflict)) {
+        m.decisions.inc({ result: 'conflict' });
+        d.logger.info('placement decision not written: the state changed meanwhile; deciding again', { err });
+        again = true;
+        return;
+      }
       const fencedOut = (err as { code?: string }).code === 'GC_FENCED';
       m.decisions.inc({ result: fencedOut ? 'fenced' : 'failed' });
       d.logger[fencedOut ? 'info' : 'warn']('placement decision not written', { err });
