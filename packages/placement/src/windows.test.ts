@@ -110,3 +110,19 @@ describe('windows, edge cases', () => {
     });
   });
 });
+
+describe('the README example of windows', () => {
+  it('gives what the README says', () => {
+    const policy = migrationPolicySchema.parse({
+      windows: [{ cron: '0 2 * * 6', durationMs: 4 * 3600_000, timezone: 'Europe/Berlin' }],
+    });
+    expect(windowStatus(policy.windows, Date.parse('2026-12-05T01:30:00Z'))).toEqual({
+      open: true,
+      closesAt: Date.parse('2026-12-05T05:00:00Z'), // 06:00 Berlin (CET, UTC+1)
+    });
+    expect(windowStatus(policy.windows, Date.parse('2026-12-03T12:00:00Z'))).toEqual({
+      open: false,
+      opensAt: Date.parse('2026-12-05T01:00:00Z'), // Saturday 02:00 Berlin
+    });
+  });
+});
