@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide, sameDecision, type DecideInput } from './decide.js';
-import type { DeclaredApp, NodeAdmin, NodeDeclaration, PlacementState } from './records.js';
+import { decide, sameDecision } from './decide.js';
+import type { DeclaredApp, NodeAdmin } from './records.js';
+import { asState, decideInput as input } from './test/decide-input.js';
 
 const ap = (placement: DeclaredApp['placement'] = {}, budget?: DeclaredApp['budget']): DeclaredApp => ({
   mode: 'active-passive',
@@ -11,40 +12,6 @@ const pool = (placement: DeclaredApp['placement'] = {}, budget?: DeclaredApp['bu
   mode: 'pool',
   placement,
   ...(budget ? { budget } : {}),
-});
-
-function input(
-  nodes: Record<
-    string,
-    { labels?: Record<string, string>; apps: Record<string, DeclaredApp>; active?: string[] }
-  >,
-  o: { admins?: Record<string, NodeAdmin>; previous?: PlacementState; now?: number } = {},
-): DecideInput {
-  const declarations = new Map<string, NodeDeclaration>(
-    Object.entries(nodes).map(([id, n]) => [
-      id,
-      { nodeId: id, apps: n.apps, ...(n.active ? { active: n.active } : {}), at: 0 },
-    ]),
-  );
-  return {
-    members: Object.entries(nodes).map(([id, n]) => ({ nodeId: id, labels: n.labels ?? {} })),
-    declarations,
-    admins: new Map(Object.entries(o.admins ?? {})),
-    previous: o.previous,
-    now: o.now ?? 1000,
-  };
-}
-const asState = (d: ReturnType<typeof decide>, generation = 1): PlacementState => ({
-  scheduler: 'x',
-  epoch: 1,
-  at: 0,
-  generation,
-  placements: d.placements,
-  reasons: d.reasons,
-  unsatisfiable: d.unsatisfiable,
-  nodes: d.nodes,
-  draining: d.draining,
-  leaders: d.leaders,
 });
 
 describe('decide', () => {

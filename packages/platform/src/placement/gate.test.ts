@@ -1,52 +1,14 @@
 // The migration gate through decide(): cooldowns, maintenance windows, concurrency, rebalances, refusals.
 import { describe, expect, it } from 'vitest';
 import { decide, type DecideInput } from './decide.js';
-import type { DeclaredApp, NodeAdmin, NodeDeclaration, PlacementState } from './records.js';
+import type { DeclaredApp, NodeAdmin } from './records.js';
+import { asState, decideInput, type TestNode } from './test/decide-input.js';
 
 const T0 = Date.parse('2026-12-03T10:00:00Z');
-type Node = {
-  labels?: Record<string, string>;
-  apps: Record<string, DeclaredApp>;
-  active?: string[];
-  refused?: Record<string, string>;
-};
 
-function input(nodes: Record<string, Node>, o: Partial<DecideInput> = {}): DecideInput {
-  return {
-    members: Object.entries(nodes).map(([id, n]) => ({ nodeId: id, labels: n.labels ?? {} })),
-    declarations: new Map<string, NodeDeclaration>(
-      Object.entries(nodes).map(([id, n]) => [
-        id,
-        {
-          nodeId: id,
-          apps: n.apps,
-          ...(n.active ? { active: n.active } : {}),
-          ...(n.refused ? { refused: n.refused } : {}),
-          at: 0,
-        },
-      ]),
-    ),
-    admins: new Map(),
-    previous: undefined,
-    now: T0,
-    ...o,
-  };
-}
-const state = (d: ReturnType<typeof decide>): PlacementState => ({
-  scheduler: 'x',
-  epoch: 1,
-  at: 0,
-  generation: 1,
-  placements: d.placements,
-  reasons: d.reasons,
-  unsatisfiable: d.unsatisfiable,
-  nodes: d.nodes,
-  draining: d.draining,
-  leaders: d.leaders,
-  deferred: d.deferred,
-  migrated: d.migrated,
-  refused: d.refused,
-});
+const input = (nodes: Record<string, TestNode>, o: Partial<DecideInput> = {}) =>
+  decideInput(nodes, { now: T0, ...o });
+const state = (d: ReturnType<typeof decide>) => asState(d);
 
 const ssd = (migrate?: DeclaredApp['migrate']): DeclaredApp => ({
   mode: 'active-passive',
