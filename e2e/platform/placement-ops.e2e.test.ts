@@ -198,6 +198,11 @@ describe('placement operations', () => {
       `outside its maintenance windows; the next opens at ${new Date(opensAt).toISOString()}`,
     );
     expect(c.active('orders')).toEqual([leader]);
+    // The scheduler's metrics say so too.
+    const scheduler = c.node((await c.state()).scheduler);
+    expect(await scheduler.p.registry.getSingleMetricAsString('gc_migration_deferred_apps')).toMatch(
+      /^gc_migration_deferred_apps 1$/m,
+    );
     expect((await c.node(other).p.placement().where('orders')).placed).toContain(leader);
     await waitFor(() => c.active('orders').join() === other, {
       timeoutMs: 25_000,
@@ -206,6 +211,10 @@ describe('placement operations', () => {
     // The scheduler's clock and this one are the same machine's: the move did not start before the window.
     expect(Date.now()).toBeGreaterThanOrEqual(opensAt);
     expect((await c.state()).deferred?.orders).toBeUndefined();
+    const sched = c.node((await c.state()).scheduler);
+    expect(await sched.p.registry.getSingleMetricAsString('gc_migration_started_total')).toMatch(
+      /gc_migration_started_total\{cause="automatic"\} [1-9]/,
+    );
     const n = c
       .node(other)
       .apps.get('orders')!

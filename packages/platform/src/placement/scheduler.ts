@@ -121,6 +121,17 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
           registers,
         }),
     ),
+    moves: metric(
+      d.registry,
+      'gc_migration_moves_total',
+      () =>
+        new Counter({
+          name: 'gc_migration_moves_total',
+          help: "Operators' moves of an active-passive app by result: done (the target leads) or abandoned (it did not within 2 minutes)",
+          labelNames: ['result'],
+          registers,
+        }),
+    ),
     deferred: metric(
       d.registry,
       'gc_migration_deferred_apps',
@@ -211,6 +222,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
         const done = declarations.get(mv.to)?.active?.includes(app) === true;
         if (!done && wallNow - mv.at < MOVE_TIMEOUT_MS) continue;
         await d.bucket.kv.delete(PlacementKey.move(app));
+        m.moves.inc({ result: done ? 'done' : 'abandoned' });
         if (done) d.audit('app.moved', { app, to: mv.to, tookMs: Math.max(0, wallNow - mv.at) });
         else d.audit('app.move_abandoned', { app, to: mv.to, afterMs: MOVE_TIMEOUT_MS }, 'warn');
       }
