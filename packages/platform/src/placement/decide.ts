@@ -9,7 +9,7 @@ import {
   type PlacementNode,
   type ScheduleResult,
 } from '@gc/placement';
-import { DEFAULT_MIGRATION_LIMITS, gateMigrations, type MigrationLimits } from './gate.js';
+import { DEFAULT_MIGRATION_LIMITS, gateMigrations, migrating, type MigrationLimits } from './gate.js';
 import type {
   AppMove,
   AppRebalance,
@@ -121,7 +121,19 @@ export function decide(input: DecideInput): Decision {
   for (const [app, p] of Object.entries(input.previous?.placements ?? {})) {
     if (!declared.has(app)) continue;
     const actual = p.nodes.find((n) => live.has(n) && input.declarations.get(n)?.active?.includes(app));
-    const leader = declared.get(app)!.spec.mode === 'active-passive' ? (actual ?? p.leader) : undefined;
+    // Where the lead is going while a migration of it is under way (the old leader has not handed over yet:
+    // keeping it would undo the move); otherwise where it really is (after a failover, the lead stays).
+    const moving =
+      p.leader !== undefined &&
+      live.has(p.leader) &&
+      input.declarations.get(p.leader)?.apps[app] !== undefined &&
+      migrating(input.previous, app, input.now);
+    const leader =
+      declared.get(app)!.spec.mode === 'active-passive'
+        ? moving
+          ? p.leader
+          : (actual ?? p.leader)
+        : undefined;
     current[app] = { nodes: p.nodes, ...(leader !== undefined ? { leader } : {}) };
   }
   // A move makes its target the preferred leader (the schedule keeps a current leader that is still placed).
@@ -196,7 +208,11 @@ export function decide(input: DecideInput): Decision {
     apps: new Map(
       [...declared].map(([app, d]) => [
         app,
-        { mode: d.spec.mode, ...(d.spec.migrate ? { migrate: d.spec.migrate } : {}) },
+        {
+          mode: d.spec.mode,
+          ...(d.spec.migrate ? { migrate: d.spec.migrate } : {}),
+          ...(typeof d.spec.placement.maxNodes === 'number' ? { maxNodes: d.spec.placement.maxNodes } : {}),
+        },
       ]),
     ),
     live,

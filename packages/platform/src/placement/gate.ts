@@ -27,7 +27,7 @@ export interface GateInput {
   /** The new schedule. */
   next: Readonly<Record<string, AppPlacement>>;
   /** App → mode and its migration policy as declared (validated here: a bad one holds the app back). */
-  apps: ReadonlyMap<string, { mode: string; migrate?: unknown }>;
+  apps: ReadonlyMap<string, { mode: string; migrate?: unknown; maxNodes?: number }>;
   live: ReadonlySet<string>;
   declarations: ReadonlyMap<string, NodeDeclaration>;
   admins: ReadonlyMap<string, NodeAdmin>;
@@ -57,6 +57,16 @@ export interface GateResult {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** True while `app` migrated (by the last decision `previous`) less than {@link MIGRATION_SLOT_MS} ago. */
+export function migrating(
+  previous: { migrated?: Record<string, number> } | undefined,
+  app: string,
+  now: number,
+): boolean {
+  const at = previous?.migrated?.[app];
+  return at !== undefined && now - at < MIGRATION_SLOT_MS;
+}
 
 /** Cooldown and windows of an app, or why its declared policy cannot be used here. */
 function policyOf(migrate: unknown): { cooldownMs?: number; windows?: readonly unknown[] } | string {
@@ -111,10 +121,14 @@ export function gateMigrations(g: GateInput): GateResult {
     );
     const removed = before.nodes.filter((n) => !after.nodes.includes(n) && !gone.includes(n));
     const actual = g.leaders[app];
+    // Sending the lead to the node that holds it is no migration (a failover the decision follows), unless
+    // a migration of the app is under way: then it is going back on it.
+    const backToActual =
+      after.leader === actual && !(g.now - (g.migrated[app] ?? -Infinity) < MIGRATION_SLOT_MS);
     const leaderMoves =
       after.leader !== undefined &&
       after.leader !== before.leader &&
-      after.leader !== actual &&
+      !backToActual &&
       !(before.leader !== undefined && gone.includes(before.leader)) &&
       !(actual !== undefined && gone.includes(actual));
     if (removed.length === 0 && !leaderMoves) {
@@ -166,7 +180,17 @@ export function gateMigrations(g: GateInput): GateResult {
     // the nodes the new schedule adds (so counts and constraints stay as the schedule made them).
     const kept = before.nodes.filter((n) => !gone.includes(n));
     const adds = after.nodes.filter((n) => !before.nodes.includes(n)).slice(0, gone.length);
-    const nodes = [...kept, ...adds].sort();
+    let nodes = [...kept, ...adds].sort();
+    // A pool over its maxNodes (a drain's replacement started before the drained instance stopped, and
+    // the drain was called off) shrinks to it all the same, keeping the nodes the new schedule keeps.
+    const max = g.apps.get(app)?.maxNodes;
+    if (g.apps.get(app)?.mode === 'pool' && max !== undefined && nodes.length > max)
+      nodes = [
+        ...nodes.filter((n) => after.nodes.includes(n)),
+        ...nodes.filter((n) => !after.nodes.includes(n)),
+      ]
+        .slice(0, max)
+        .sort();
     const leader = [before.leader, actual, after.leader].find((n) => n !== undefined && nodes.includes(n));
     placements[app] = { nodes, ...(leader !== undefined ? { leader } : {}) };
   }
