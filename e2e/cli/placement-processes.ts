@@ -81,6 +81,15 @@ export function fenceViolations(writes: readonly StateWrite[]): string[] {
   return out;
 }
 
+/** One declaration of a node, as the watch saw it. */
+export interface DeclSeen {
+  node: string;
+  /** Apps the node declared active. */
+  active: string[];
+  /** Wall-clock ms (`Date.now()`) when the watch delivered it: the nodes' and the schedulers' clock. */
+  at: number;
+}
+
 /** A `gc run` node process. */
 export interface GcNode {
   id: string;
@@ -101,6 +110,8 @@ export interface ProcessPlatformOptions {
   nodes: Record<string, Record<string, string>>;
   /** The `apps:` block of every node's gc.yaml (indented by two spaces). */
   apps: string;
+  /** More top-level keys of every node's gc.yaml (e.g. `migrations: { cooldownMs: 0 }`). */
+  config?: string;
 }
 
 /** Real node processes of one platform, the CLI against them, and the recorded history of `state`. */
@@ -113,7 +124,11 @@ export class ProcessPlatform {
   readonly everActive: Map<string, Set<string>>;
   /** What the watch saw, in order (`+1234ms decl.n2 PUT active=web`), for the messages of failed waits. */
   readonly timeline: string[];
+  /** Every declaration the watch saw, in order, with when (wall clock). */
+  readonly declLog: DeclSeen[];
   readonly #o: ProcessPlatformOptions;
+  /** Node id → its configured labels (the ones given at start and to {@link ProcessPlatform.addNode}). */
+  readonly #labels: Map<string, Record<string, string>>;
   readonly #nc: NatsConnection;
   readonly #bucket: PlacementBucket;
   readonly #stopWatch: () => void;
@@ -126,13 +141,16 @@ export class ProcessPlatform {
     writes: StateWrite[],
     everActive: Map<string, Set<string>>,
     timeline: string[],
+    declLog: DeclSeen[],
     stopWatch: () => void,
     watching: Promise<void>,
   ) {
     this.writes = writes;
     this.everActive = everActive;
     this.timeline = timeline;
+    this.declLog = declLog;
     this.#o = o;
+    this.#labels = new Map(Object.entries(o.nodes));
     this.platform = o.platform;
     this.#nc = nc;
     this.#bucket = bucket;
@@ -149,6 +167,7 @@ export class ProcessPlatform {
     const writes: StateWrite[] = [];
     const everActive = new Map<string, Set<string>>();
     const timeline: string[] = [];
+    const declLog: DeclSeen[] = [];
     const t0 = performance.now();
     const at = () => `+${Math.round(performance.now() - t0)}ms`;
     const watching = (async () => {
@@ -160,7 +179,9 @@ export class ProcessPlatform {
           }
           const d = parseJson(e.value) as Partial<NodeDeclaration> | undefined;
           timeline.push(`${at()} ${e.key} active=${(d?.active ?? []).join(',')}`);
-          for (const app of Array.isArray(d?.active) ? d.active : []) {
+          const active = Array.isArray(d?.active) ? d.active : [];
+          declLog.push({ node: e.key.slice('decl.'.length), active, at: Date.now() });
+          for (const app of active) {
             const on = everActive.get(app) ?? new Set<string>();
             everActive.set(app, on.add(e.key.slice('decl.'.length)));
           }
@@ -174,7 +195,17 @@ export class ProcessPlatform {
         );
       }
     })();
-    const p = new ProcessPlatform(o, nc, bucket, writes, everActive, timeline, () => watch.stop(), watching);
+    const p = new ProcessPlatform(
+      o,
+      nc,
+      bucket,
+      writes,
+      everActive,
+      timeline,
+      declLog,
+      () => watch.stop(),
+      watching,
+    );
     try {
       await Promise.all(Object.keys(o.nodes).map((id) => p.#spawn(id)));
     } catch (err) {
@@ -184,9 +215,21 @@ export class ProcessPlatform {
     return p;
   }
 
+  /**
+   * Starts one more node process (same apps and settings, these labels) and waits until it runs; it joins
+   * the platform like a machine added later.
+   */
+  async addNode(id: string, labels: Record<string, string>): Promise<GcNode> {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists already`);
+    this.#labels.set(id, labels);
+    this.timeline.push(`start ${id}`);
+    await this.#spawn(id);
+    return this.node(id);
+  }
+
   async #spawn(id: string): Promise<void> {
     const file = join(this.#o.dir, `${this.platform}-${id}.yaml`);
-    const labels = Object.entries(this.#o.nodes[id]!)
+    const labels = Object.entries(this.#labels.get(id)!)
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ');
     writeFileSync(
@@ -197,6 +240,7 @@ nats: { servers: [${this.#o.url}] }
 http: { port: 0 }
 dataDir: ${join(this.#o.dir, `${this.platform}-${id}-data`)}
 log: { level: warn }
+${this.#o.config ?? ''}
 apps:
 ${this.#o.apps}`,
     );
