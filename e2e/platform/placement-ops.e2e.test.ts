@@ -130,7 +130,7 @@ describe('placement operations', () => {
       c.node('n2').p.updateNodeLabels('n3', { b: '2' }),
       c.node('n3').p.updateNodeLabels('n3', { maintenance: 'true' }),
     ]);
-    await waitFor(() => c.node('n3').p.labels().maintenance === 'true' && c.node('n3').p.labels().a === '1', {
+    await waitFor(() => ['a', 'b', 'maintenance'].every((k) => c.node('n3').p.labels()[k] !== undefined), {
       timeoutMs: 10_000,
       message: 'n3 relabelled',
     });
