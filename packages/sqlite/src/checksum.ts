@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { NotDatabaseError } from './errors.js';
@@ -20,11 +21,21 @@ const MASK64 = (1n << 64n) - 1n;
  */
 export function pageHash(pgno: number, page: Uint8Array, pageSizeBytes = page.length): bigint {
   if (pgno === lockPageNumber(pageSizeBytes) || isZero(page)) return 0n;
-  const no = Buffer.allocUnsafe(4);
-  no.writeUInt32BE(pgno >>> 0, 0);
-  const d = createHash('sha1').update(no).update(page).digest();
-  return d.readBigUInt64BE(0);
+  if (!oneShot) {
+    const no = Buffer.allocUnsafe(4);
+    no.writeUInt32BE(pgno >>> 0, 0);
+    return createHash('sha1').update(no).update(page).digest().readBigUInt64BE(0);
+  }
+  // One-shot hashing over a reused buffer: no Hash object per page (about a third less per page).
+  if (scratch.length !== 4 + page.length) scratch = Buffer.allocUnsafe(4 + page.length);
+  scratch.writeUInt32BE(pgno >>> 0, 0);
+  scratch.set(page, 4);
+  return oneShot('sha1', scratch, 'buffer').readBigUInt64BE(0);
 }
+
+/** `crypto.hash` (Node >= 20.12); the streaming API where it is missing. */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+let scratch = Buffer.alloc(0);
 
 let zeroPage = Buffer.alloc(0);
 function isZero(page: Uint8Array): boolean {

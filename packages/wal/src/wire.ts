@@ -1,8 +1,9 @@
 import { crc32 } from 'node:zlib';
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import { EPOCH_HEADER, parseEpoch } from '@gc/core';
 import { formatChecksum, parseChecksum } from '@gc/sqlite';
 import { CorruptMessageError } from './errors.js';
+import { WireHeaders, headerMapOf, type HeaderMap } from './headers.js';
 
 /** Header names of WAL stream messages (see the README's wire format). */
 export const WalHeader = {
@@ -96,7 +97,7 @@ export function encodeTx(meta: TxMeta, body: Uint8Array, maxChunkBytes: number):
   const out: WireChunk[] = [];
   for (let i = 0; i < count; i++) {
     const data = body.subarray(i * maxChunkBytes, Math.min(body.length, (i + 1) * maxChunkBytes));
-    const h = natsHeaders(); // fresh: append, not set (set also searches for the key to replace)
+    const h = new WireHeaders();
     h.append(WalHeader.Epoch, String(meta.epoch));
     h.append(WalHeader.Txid, String(meta.txid));
     h.append(WalHeader.Kind, meta.kind);
@@ -128,17 +129,13 @@ const int = (h: HeaderMap, k: string): number => {
   return Number.isSafeInteger(v) && v >= 0 ? v : NaN;
 };
 
-/** A message's headers, first value of each, read in one pass (`MsgHdrs.get` scans every key per call). */
-type HeaderMap = Map<string, string>;
-function headerMap(h: MsgHdrs | undefined): HeaderMap {
-  const m: HeaderMap = new Map();
-  if (h) for (const [k, v] of h) if (v.length) m.set(k, v[0]!);
-  return m;
-}
-
 /** Parses and checks one message (headers well-formed, CRC of its body). Throws {@link CorruptMessageError}. */
 export function parseChunk(headers: MsgHdrs | undefined, data: Uint8Array, seq: number): ParsedChunk {
-  const h = headerMap(headers);
+  return parseChunkHeaders(headerMapOf(headers), data, seq);
+}
+
+/** {@link parseChunk} on headers already read into a map (see `messageHeaders`). */
+export function parseChunkHeaders(h: HeaderMap, data: Uint8Array, seq: number): ParsedChunk {
   const epoch = parseEpoch(h.get(WalHeader.Epoch) ?? '');
   const kind = (h.get(WalHeader.Kind) ?? '') as TxKindValue;
   const before = parseChecksum(h.get(WalHeader.Before));

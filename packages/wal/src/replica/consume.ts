@@ -3,7 +3,8 @@ import type { TimerHandle } from '@gc/core';
 import { CorruptMessageError, DivergedError, GapError } from '../errors.js';
 import type { ReplicaOptions } from '../types.js';
 import { ReplicaStateName } from '../types.js';
-import { TxAssembler, TxKind, WalHeader, parseChunk } from '../wire.js';
+import { messageHeaders } from '../headers.js';
+import { TxAssembler, TxKind, WalHeader, parseChunkHeaders } from '../wire.js';
 import type { Applier, ReadyTx } from './apply.js';
 import { bootstrap, type ReplicaParts } from './bootstrap.js';
 import { dropConsumer, type ReplicaContext } from './context.js';
@@ -176,7 +177,10 @@ export class Follower {
     // Bound a pull to a share of ~16 MiB of the largest possible messages per connection: the server's
     // per-connection pending limit (64 MiB) must hold every replica's pull on it, or deliveries are
     // dropped as a slow consumer and the ordered consumer stalls and resets.
-    const iter = await consumer.consume({ max_messages: this.#pullMessages() });
+    // The pull is refilled once three quarters of it were delivered (nats.js's default is a quarter: with
+    // 16 messages that is a pull request, and its handling on the server, every 4 messages).
+    const pull = this.#pullMessages();
+    const iter = await consumer.consume({ max_messages: pull, threshold_messages: Math.max(1, pull >> 2) });
     this.messages = iter;
     if (this.#ctx.closed) iter.stop();
     let lastSeq = startSeq - 1;
@@ -194,7 +198,7 @@ export class Follower {
         if (this.#ctx.closed) break;
         lastSeq = m.seq;
         lastDeliveryAt = this.#o.clock.now();
-        const chunk = parseChunk(m.headers, m.data, m.seq);
+        const chunk = parseChunkHeaders(messageHeaders(m), m.data, m.seq);
         if (m.info.pending > 0) this.#ctx.behindSince ??= this.#o.clock.now();
         const tx = assembler.add(chunk, m.data, m.seq);
         if (tx && this.#skipApplied) {
