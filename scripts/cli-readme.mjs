@@ -188,6 +188,16 @@ function table(header, rows) {
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+/** A table of flags or arguments, one row of `cells(item)` each, with an Options column when one has options. */
+function optionsTable(header, items, cells) {
+  const withOptions = items.some((i) => i.options?.length);
+  const options = (i) => (i.options ?? []).map((o) => code(o)).join(', ');
+  return table(
+    withOptions ? [...header, 'Options'] : header,
+    items.map((i) => (withOptions ? [...cells(i), options(i)] : cells(i))),
+  );
+}
+
 const argName = (a, strict) => `${a.name.toUpperCase()}${a.multiple || strict === false ? '...' : ''}`;
 
 /** `gc node drain NODE`, `gc dev [ACTION]`: the command and its arguments, as headings and the TOC show it. */
@@ -236,23 +246,21 @@ function wrapUsage(line) {
 }
 
 function flagType(flag, loaded) {
-  if (flag.type === 'boolean') return 'boolean';
-  let type = flagParsers.get(loaded?.parse) ?? 'string';
-  const range = [];
-  if (typeof loaded?.min === 'number') range.push(`min ${loaded.min}`);
-  if (typeof loaded?.max === 'number') range.push(`max ${loaded.max}`);
-  if (range.length) type += ` (${range.join(', ')})`;
-  if (flag.multiple) type += ', multiple';
-  return type;
+  return flag.type === 'boolean' ? 'boolean' : valueType(flag, loaded, flagParsers);
 }
 
 function argType(arg, loaded) {
-  let type = argParsers.get(loaded?.parse) ?? 'string';
+  return valueType(arg, loaded, argParsers);
+}
+
+/** The Type of a flag or argument: what its parser (one of `parsers`) makes, its range, whether it repeats. */
+function valueType(cached, loaded, parsers) {
+  let type = parsers.get(loaded?.parse) ?? 'string';
   const range = [];
   if (typeof loaded?.min === 'number') range.push(`min ${loaded.min}`);
   if (typeof loaded?.max === 'number') range.push(`max ${loaded.max}`);
   if (range.length) type += ` (${range.join(', ')})`;
-  if (arg.multiple) type += ', multiple';
+  if (cached.multiple) type += ', multiple';
   return type;
 }
 
@@ -318,26 +326,15 @@ function flagTables(cmd, cls) {
   const out = [];
   for (const [group, list] of groups) {
     if (list.length === 0) continue;
-    const withOptions = list.some((f) => f.options?.length);
-    const header = [
-      'Flag',
-      'Char',
-      'Type',
-      'Default',
-      'Required',
-      'Description',
-      ...(withOptions ? ['Options'] : []),
-    ];
-    const rows = list.map((f) => [
+    const text = optionsTable(['Flag', 'Char', 'Type', 'Default', 'Required', 'Description'], list, (f) => [
       code(f.type === 'boolean' && f.allowNo ? `--[no-]${f.name}` : `--${f.name}`),
       f.char ? code(`-${f.char}`) : '',
       flagType(f, loadedFlags[f.name]),
       defaultText(defaultOf(f, loadedFlags[f.name])),
       f.required ? 'yes' : '',
       flagDescription(f, cmd),
-      ...(withOptions ? [(f.options ?? []).map((o) => code(o)).join(', ')] : []),
     ]);
-    out.push(`**${group ? `${group.toUpperCase()} FLAGS` : 'FLAGS'}**`, table(header, rows));
+    out.push(`**${group ? `${group.toUpperCase()} FLAGS` : 'FLAGS'}**`, text);
   }
   return out;
 }
@@ -348,24 +345,14 @@ function argTable(cmd, cls) {
     .filter(([, a]) => !a.hidden)
     .map(([name, a]) => ({ ...a, name: a.name ?? name }));
   if (args.length === 0) return [];
-  const withOptions = args.some((a) => a.options?.length);
-  const header = [
-    'Argument',
-    'Type',
-    'Default',
-    'Required',
-    'Description',
-    ...(withOptions ? ['Options'] : []),
-  ];
-  const rows = args.map((a) => [
+  const text = optionsTable(['Argument', 'Type', 'Default', 'Required', 'Description'], args, (a) => [
     code(argName(a, cmd.strict)),
     argType(a, loadedArgs[a.name]),
     defaultText(defaultOf(a, loadedArgs[a.name])),
     a.required ? 'yes' : '',
     a.description ? cell(render(a.description, cmd).trim()) : '',
-    ...(withOptions ? [(a.options ?? []).map((o) => code(o)).join(', ')] : []),
   ]);
-  return ['**ARGUMENTS**', table(header, rows)];
+  return ['**ARGUMENTS**', text];
 }
 
 /** oclif's example forms: a command line, `description\ncommand…`, or `{ description, command }`. */

@@ -20,6 +20,20 @@ async function make(o: Partial<ProcessBackendOptions>, events: BackendEvent[]): 
   return b;
 }
 
+/** Restarts on a failure, counted over a minute (each test sets the limit and the backoff). */
+const ON_FAILURE = { mode: 'on-failure', windowMs: 60_000 } as const;
+
+/** The pid of the service's grandchild (GRANDCHILD=1), once it says it ignores SIGTERM. */
+async function readyGrandchild(b: Backend): Promise<number> {
+  const line = await waitFor(async () => (await b.logs()).find((l) => l.startsWith('grandchild ')), {
+    message: 'grandchild pid',
+  });
+  await waitFor(async () => (await b.logs()).includes('grandchild ready'), {
+    message: 'grandchild ignores SIGTERM now',
+  });
+  return Number(line.split(' ')[1]);
+}
+
 async function get(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/`);
   return res.text();
@@ -33,14 +47,7 @@ describe('process backend with real processes', () => {
       {
         env: { PORT: String(port), CRASH_AFTER_MS: '600' },
         health: { type: 'http', url: `http://127.0.0.1:${port}/` },
-        restart: {
-          mode: 'on-failure',
-          maxRestarts: 2,
-          windowMs: 60_000,
-          initialBackoffMs: 100,
-          maxBackoffMs: 400,
-          factor: 2,
-        },
+        restart: { ...ON_FAILURE, maxRestarts: 2, initialBackoffMs: 100, maxBackoffMs: 400, factor: 2 },
       },
       events,
     );
@@ -89,13 +96,7 @@ describe('process backend with real processes', () => {
     );
     await b.start();
     const pgid = (await b.status()).pid!;
-    const lines = await waitFor(async () => (await b.logs()).find((l) => l.startsWith('grandchild ')), {
-      message: 'grandchild pid',
-    });
-    const grandchild = Number(lines.split(' ')[1]);
-    await waitFor(async () => (await b.logs()).includes('grandchild ready'), {
-      message: 'grandchild ignores SIGTERM now',
-    });
+    const grandchild = await readyGrandchild(b);
     expect(livePidsInGroup(pgid).sort()).toEqual([pgid, grandchild].sort());
 
     const t0 = performance.now();
@@ -116,13 +117,7 @@ describe('process backend with real processes', () => {
     const b = await make({ env: { GRANDCHILD: '1' }, graceMs: 500 }, events);
     await b.start();
     const pgid = (await b.status()).pid!;
-    const line = await waitFor(async () => (await b.logs()).find((l) => l.startsWith('grandchild ')), {
-      message: 'grandchild pid',
-    });
-    const grandchild = Number(line.split(' ')[1]);
-    await waitFor(async () => (await b.logs()).includes('grandchild ready'), {
-      message: 'grandchild ignores SIGTERM now',
-    });
+    const grandchild = await readyGrandchild(b);
     await b.stop();
     expect((events.find((e) => e.type === 'stopped') as { escalated: boolean }).escalated).toBe(true);
     expect(await b.status()).toMatchObject({ exitCode: 0 });
@@ -137,14 +132,7 @@ describe('process backend with real processes', () => {
       {
         env: { PORT: String(port), CRASH_AFTER_MS: '500', GRANDCHILD: '1' },
         health: { type: 'http', url: `http://127.0.0.1:${port}/` },
-        restart: {
-          mode: 'on-failure',
-          maxRestarts: 5,
-          windowMs: 60_000,
-          initialBackoffMs: 50,
-          maxBackoffMs: 50,
-          factor: 1,
-        },
+        restart: { ...ON_FAILURE, maxRestarts: 5, initialBackoffMs: 50, maxBackoffMs: 50, factor: 1 },
       },
       events,
     );

@@ -54,6 +54,12 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** One pool app of the nodes' gc.yaml `apps:` block: `placement` (and each of `more`) a YAML flow value. */
+function poolApp(name: string, placement: string, more: Record<string, string> = {}): string {
+  const lines = Object.entries(more).map(([k, v]) => `    ${k}: ${v}\n`);
+  return `  ${name}:\n    mode: pool\n    placement: ${placement}\n${lines.join('')}`;
+}
+
 async function platform(name: string, apps: string): Promise<ProcessPlatform> {
   current = await startProcessPlatform({ platform: name, url: server.url, dir, nodes: LABELS, apps });
   return current;
@@ -81,6 +87,19 @@ async function activeMap(p: ProcessPlatform, apps: string[]): Promise<Record<str
   return Object.fromEntries(await Promise.all(apps.map(async (a) => [a, await p.activeOn(a)] as const)));
 }
 
+/** Waits (20 s at most) until `apps` are active where `ok` says, and returns where each one is. */
+function activeWhen(
+  p: ProcessPlatform,
+  apps: string[],
+  what: string,
+  ok: (m: Record<string, string[]>) => boolean,
+): Promise<Record<string, string[]>> {
+  return until(what, 20_000, async () => {
+    const m = await activeMap(p, apps);
+    return { ok: ok(m) ? m : undefined, seen: m };
+  });
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
 const summary = (w: StateWrite) =>
@@ -90,25 +109,16 @@ describe('placement with gc run node processes under process faults', () => {
   it('places a disk=ssd app on n1 and n3 only, and keeps awayFromApp apps apart', async () => {
     const p = await platform(
       'plcproc-labels',
-      `  ssd:
-    mode: pool
-    placement: { onLabel: disk=ssd }
-  web:
-    mode: pool
-    placement: { maxNodes: 2 }
-  batch:
-    mode: pool
-    placement: { awayFromApp: [web], maxNodes: 1 }
-`,
+      poolApp('ssd', '{ onLabel: disk=ssd }') +
+        poolApp('web', '{ maxNodes: 2 }') +
+        poolApp('batch', '{ awayFromApp: [web], maxNodes: 1 }'),
     );
-    const apps = ['ssd', 'web', 'batch'];
-    const on = await until('ssd active on n1,n3, web on two nodes, batch on one', 20_000, async () => {
-      const m = await activeMap(p, apps);
-      return {
-        ok: m.ssd!.join() === 'n1,n3' && m.web!.length === 2 && m.batch!.length === 1 ? m : undefined,
-        seen: m,
-      };
-    });
+    const on = await activeWhen(
+      p,
+      ['ssd', 'web', 'batch'],
+      'ssd active on n1,n3, web on two nodes, batch on one',
+      (m) => m.ssd!.join() === 'n1,n3' && m.web!.length === 2 && m.batch!.length === 1,
+    );
     expect(
       on.web!.filter((n) => on.batch!.includes(n)),
       'web and batch on one node',
@@ -158,25 +168,16 @@ describe('placement with gc run node processes under process faults', () => {
   it('the scheduler SIGSTOPped across its election TTL: another node takes over with a higher epoch, a drain goes on, no write goes back', async () => {
     const p = await platform(
       'plcproc-stop',
-      `  ssd:
-    mode: pool
-    placement: { onLabel: disk=ssd }
-  web:
-    mode: pool
-    placement: { maxNodes: 2 }
-  everywhere:
-    mode: pool
-    placement: {}
-`,
+      poolApp('ssd', '{ onLabel: disk=ssd }') +
+        poolApp('web', '{ maxNodes: 2 }') +
+        poolApp('everywhere', '{}'),
     );
-    const apps = ['ssd', 'web', 'everywhere'];
-    await until('ssd on n1,n3, web on two nodes, everywhere on four', 20_000, async () => {
-      const m = await activeMap(p, apps);
-      return {
-        ok: m.ssd!.join() === 'n1,n3' && m.web!.length === 2 && m.everywhere!.length === 4 ? m : undefined,
-        seen: m,
-      };
-    });
+    await activeWhen(
+      p,
+      ['ssd', 'web', 'everywhere'],
+      'ssd on n1,n3, web on two nodes, everywhere on four',
+      (m) => m.ssd!.join() === 'n1,n3' && m.web!.length === 2 && m.everywhere!.length === 4,
+    );
     const before = p.last()!;
     const old = before.scheduler;
     // A node other than the scheduler, whose apps can all leave while the scheduler is frozen (ssd keeps a
@@ -274,22 +275,16 @@ describe('placement with gc run node processes under process faults', () => {
   it('the scheduler SIGKILLed while a budget holds a drain back: the next scheduler forces it after the deadline and the node ends empty', async () => {
     const p = await platform(
       'plcproc-kill',
-      `  held:
-    mode: pool
-    placement: {}
-    budget: { minAvailable: 4 }
-  web:
-    mode: pool
-    placement: { maxNodes: 2 }
-`,
+      poolApp('held', '{}', { budget: '{ minAvailable: 4 }' }) + poolApp('web', '{ maxNodes: 2 }'),
     );
-    const apps = ['held', 'web'];
     // The drain must start once every held instance is declared active: a drain decided earlier counts an
     // undeclared one as unavailable already, and may let another go without a block.
-    await until('held on four nodes, web on two', 20_000, async () => {
-      const m = await activeMap(p, apps);
-      return { ok: m.held!.length === 4 && m.web!.length === 2 ? m : undefined, seen: m };
-    });
+    await activeWhen(
+      p,
+      ['held', 'web'],
+      'held on four nodes, web on two',
+      (m) => m.held!.length === 4 && m.web!.length === 2,
+    );
     const victim = p.last()!.scheduler;
     // Another node, one that runs web if there is one (its instance is replaced before it stops).
     const web = await p.activeOn('web');
@@ -394,26 +389,15 @@ describe('placement with gc run node processes under process faults', () => {
       // Back-to-back automatic migrations (a worker app leaving the node another one was just rebalanced
       // onto, ssd and win moving within seconds of each other): no cooldown (its default is 30 s).
       config: 'migrations: { cooldownMs: 0 }',
-      apps: `  p1:
-    mode: pool
-    placement: { onLabel: role=worker, maxNodes: 1, awayFromApp: [p2] }
-  p2:
-    mode: pool
-    placement: { onLabel: role=worker, maxNodes: 1 }
-  p3:
-    mode: pool
-    placement: { onLabel: role=worker, maxNodes: 1, awayFromApp: [p4] }
-  p4:
-    mode: pool
-    placement: { onLabel: role=worker, maxNodes: 1 }
-  ssd:
-    mode: pool
-    placement: { onLabel: disk=ssd, maxNodes: 1 }
-  win:
-    mode: pool
-    placement: { onLabel: tier=gold, maxNodes: 1 }
-    migrate: { windows: [{ cron: '${WINDOWS[0]!.cron}', durationMs: ${WINDOWS[0]!.durationMs} }] }
-`,
+      apps:
+        poolApp('p1', '{ onLabel: role=worker, maxNodes: 1, awayFromApp: [p2] }') +
+        poolApp('p2', '{ onLabel: role=worker, maxNodes: 1 }') +
+        poolApp('p3', '{ onLabel: role=worker, maxNodes: 1, awayFromApp: [p4] }') +
+        poolApp('p4', '{ onLabel: role=worker, maxNodes: 1 }') +
+        poolApp('ssd', '{ onLabel: disk=ssd, maxNodes: 1 }') +
+        poolApp('win', '{ onLabel: tier=gold, maxNodes: 1 }', {
+          migrate: `{ windows: [{ cron: '${WINDOWS[0]!.cron}', durationMs: ${WINDOWS[0]!.durationMs} }] }`,
+        }),
     }));
     const other = (n: string) => ({ n1: 'n3', n3: 'n1' })[n]!;
     // Settled: every app active on one node, where the last decision places it; that decision was made with

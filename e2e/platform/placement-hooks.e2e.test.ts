@@ -1,8 +1,8 @@
 // The placement hooks on platforms sharing one real nats-server: `onMigrationStart` refuses a move and the
 // app stays (the node declares the refusal), lets it go later and `onMigrationComplete` names the new
 // leader; a forced drain overrides a refusal; `onPlacementInvalid` is called once per unsatisfiable reason.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fastElection, makeTempDir, type NatsServer, sleep, startServer, waitFor } from '@gc/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fastElection, makeTempDir, sleep, waitFor } from '@gc/testkit';
 import {
   createPlatform,
   openPlacementBucket,
@@ -12,18 +12,13 @@ import {
   type NodeDeclaration,
   type Platform,
 } from '@gc/platform';
+import { useServer } from '../test/server.js';
 
 type Started = Parameters<AppHooks['onMigrationStart']>[0];
 type Completed = Parameters<AppHooks['onMigrationComplete']>[0];
 type Invalid = Parameters<AppHooks['onPlacementInvalid']>[0];
 
-let server: NatsServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const nats = useServer({ connect: false });
 
 const election = fastElection();
 
@@ -57,7 +52,7 @@ async function cluster(
     const p = await createPlatform({
       name: platform,
       nodeId: id,
-      nats: { servers: server.url },
+      nats: { servers: nats.server.url },
       dataDir: await makeTempDir(`placement-hooks-${id}`),
       http: false,
       heartbeatMs: 300,

@@ -2,28 +2,29 @@
 // node (kept by the scheduler's bucket, applied by the node itself), plans that write nothing, rebalances
 // that give a joining node its share, and maintenance windows that hold an automatic migration back.
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fastElection, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fastElection, waitFor } from '@gc/testkit';
 import { windowStatus } from '@gc/placement';
 import { openPlacementBucket } from '@gc/platform';
+import { useServer } from '../test/server.js';
 import { PlacementCluster } from './fixtures/placement-cluster.js';
 
-let server: NatsServer;
+const nats = useServer({ connect: false });
 let c: PlacementCluster;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
 afterEach(async () => {
   await c.close();
 });
 const election = fastElection();
 
+/** Rows of table `t` in the orders database of node `id`, where orders is the primary. */
+function ordersRows(id: string): number {
+  const db = c.node(id).apps.get('orders')!.sqlite()!.primary!.db;
+  return (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
+}
+
 describe('placement operations', () => {
   it('labels a node from another, plans without writing, moves the app with its data, and resets', async () => {
-    c = new PlacementCluster(server);
+    c = new PlacementCluster(nats.server);
     await c.start(
       'plc-label',
       { n1: { disk: 'ssd' }, n2: { disk: 'hdd' }, n3: { disk: 'hdd' } },
@@ -96,15 +97,7 @@ describe('placement operations', () => {
     // Done for real: orders moves to n2 with every acknowledged row.
     await control.label('n1', { disk: 'hdd' });
     await waitFor(() => c.active('orders').join() === 'n2', { timeoutMs: 20_000, message: 'orders on n2' });
-    const rows = c
-      .node('n2')
-      .apps.get('orders')!
-      .sqlite()!
-      .primary!.db.prepare('SELECT count(*) AS n FROM t')
-      .get() as {
-      n: number;
-    };
-    expect(rows.n).toBe(50);
+    expect(ordersRows('n2')).toBe(50);
     // Removing a label (key → null) and resetting: n1 is back to its configured labels.
     await control.label('n1', { disk: null });
     await waitFor(() => c.node('n1').p.labels().disk === undefined, {
@@ -152,7 +145,7 @@ describe('placement operations', () => {
   it("holds an automatic migration back until the app's maintenance window opens, then moves it with its data", async () => {
     // A window of 3 s every 15 s (cron with seconds).
     const windows = [{ cron: '*/15 * * * * *', durationMs: 3000, timezone: 'UTC' }];
-    c = new PlacementCluster(server);
+    c = new PlacementCluster(nats.server);
     await c.start('plc-window', { n1: { disk: 'ssd' }, n2: { disk: 'ssd' } }, (_id, dir) => ({
       orders: {
         election,
@@ -215,19 +208,11 @@ describe('placement operations', () => {
     expect(await sched.p.registry.getSingleMetricAsString('gc_migration_started_total')).toMatch(
       /gc_migration_started_total\{cause="automatic"\} [1-9]/,
     );
-    const n = c
-      .node(other)
-      .apps.get('orders')!
-      .sqlite()!
-      .primary!.db.prepare('SELECT count(*) AS n FROM t')
-      .get() as {
-      n: number;
-    };
-    expect(n.n).toBe(20);
+    expect(ordersRows(other)).toBe(20);
   }, 90_000);
 
   it('gives a node that joins its share after a rebalance', async () => {
-    c = new PlacementCluster(server);
+    c = new PlacementCluster(nats.server);
     const apps = () =>
       Object.fromEntries(
         ['w1', 'w2', 'w3', 'w4'].map((a) => [a, { mode: 'pool' as const, placement: { maxNodes: 1 } }]),

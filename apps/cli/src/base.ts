@@ -85,6 +85,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.#nc;
   }
 
+  /** How long a command waits for its change to show: 30 times --timeout, at least 30 s. */
+  protected waitLimitMs(): number {
+    return Math.max(this.flags.timeout * 30, 30_000);
+  }
+
+  /**
+   * Ends a command whose change did not show in time: says `why` on stderr and exits 1, also with `--json`
+   * (scripts trust the exit code: `gc node drain n --json && reboot`), which still prints `result`.
+   */
+  protected failed<R>(why: string, result: R): R {
+    this.logToStderr(why);
+    if (!this.jsonEnabled()) this.exit(ExitCode.Failed);
+    process.exitCode = ExitCode.Failed;
+    return result;
+  }
+
   /** Keeps the exit code of `this.error(..., { exit })` also in `--json` mode. */
   protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<unknown> {
     if (typeof err.oclif?.exit === 'number') process.exitCode = err.oclif.exit;

@@ -105,6 +105,35 @@ let nodes: Array<{ p: Platform; orders: App; ledger: App; cache: App }>;
 /** Connection and platform flags of a command against the test platform. */
 let on: string[];
 
+/**
+ * Nodes a and b of `platform` on the test server, labelled zone=z-a and zone=z-b, with their data under
+ * `<folder>-<id>` and the apps `declare` adds to each; started.
+ */
+async function startNodes<T extends object>(
+  platform: string,
+  folder: string,
+  declare: (p: Platform, id: string) => T,
+  options: { heartbeatMs?: number } = {},
+): Promise<Array<T & { p: Platform }>> {
+  return Promise.all(
+    ['a', 'b'].map(async (id) => {
+      const p = await createPlatform({
+        name: platform,
+        nodeId: id,
+        labels: { zone: `z-${id}` },
+        nats: { servers: url },
+        http: false,
+        ...options,
+        dataDir: join(dir, `${folder}-${id}`),
+        logger: silentLogger,
+      });
+      const apps = declare(p, id);
+      await p.start();
+      return { ...apps, p };
+    }),
+  );
+}
+
 beforeAll(async () => {
   // Named like the testkit's resources (@gc/testkit is no dependency of @gc/cli), so that the global
   // teardown reaps the nats-server and the folder should this worker crash.
@@ -122,28 +151,16 @@ beforeAll(async () => {
   opts = loaded;
   url = server.url;
   on = ['--server', url, '--platform', PLATFORM, '--timeout', '300'];
-  nodes = await Promise.all(
-    ['a', 'b'].map(async (id) => {
-      const p = await createPlatform({
-        name: PLATFORM,
-        nodeId: id,
-        labels: { zone: `z-${id}` },
-        nats: { servers: url },
-        http: false,
-        dataDir: join(dir, `node-${id}`),
-        logger: silentLogger,
-      });
-      const orders = p.app('orders', { election: fast, recoveryBudgetMs: 10_000 });
-      p.app('workers', { mode: 'pool' });
-      const ledger = p.app('ledger', {
-        election: fast,
-        sqlite: { path: join(dir, `ledger-${id}.db`), snapshotIntervalMs: 0 },
-      });
-      const cache = p.app('cache', { mode: 'ring', ring: { partitions: 8, ttlMs: 1500, settleMs: 0 } });
-      await p.start();
-      return { p, orders, ledger, cache };
-    }),
-  );
+  nodes = await startNodes(PLATFORM, 'node', (p, id) => {
+    const orders = p.app('orders', { election: fast, recoveryBudgetMs: 10_000 });
+    p.app('workers', { mode: 'pool' });
+    const ledger = p.app('ledger', {
+      election: fast,
+      sqlite: { path: join(dir, `ledger-${id}.db`), snapshotIntervalMs: 0 },
+    });
+    const cache = p.app('cache', { mode: 'ring', ring: { partitions: 8, ttlMs: 1500, settleMs: 0 } });
+    return { orders, ledger, cache };
+  });
   await vi.waitFor(
     () => {
       const leaders = (app: 'orders' | 'ledger') => nodes.filter((n) => n[app].isActive()).length;
@@ -273,6 +290,19 @@ describe('gc status', () => {
     expect(plain.error?.oclif?.exit).toBe(3);
   });
 
+  it.each([
+    ['node', 'cordon', 'node-b'],
+    ['node', 'uncordon', 'node-b'],
+    ['node', 'drain', 'node-b'],
+    ['node', 'label', 'node-b', 'disk=ssd'],
+    ['app', 'move', 'orders', '--to', 'node-b'],
+    ['app', 'rebalance', 'orders'],
+  ])('no NATS: gc %s %s exits 3, not as a refused operation', async (...argv) => {
+    const closed = `nats://127.0.0.1:${await freePort()}`;
+    const r = await gc(...argv, '--server', closed);
+    expect(r.error?.oclif?.exit).toBe(3);
+  });
+
   it('refuses a --timeout below 50 ms', async () => {
     const r = await gc('status', '--timeout', '10', '--server', url);
     expect(r.error?.oclif?.exit).toBe(2);
@@ -341,18 +371,10 @@ describe('gc node cordon|uncordon|drain|label, gc app move|rebalance|placement, 
   let plc: Array<{ p: Platform; routed: App; web: App }> = [];
   const at = () => ['--server', url, '--platform', PLC, '--timeout', '300'];
   beforeAll(async () => {
-    plc = await Promise.all(
-      ['a', 'b'].map(async (id) => {
-        const p = await createPlatform({
-          name: PLC,
-          nodeId: id,
-          labels: { zone: `z-${id}` },
-          nats: { servers: url },
-          http: false,
-          heartbeatMs: 300,
-          dataDir: join(dir, `plc-${id}`),
-          logger: silentLogger,
-        });
+    plc = await startNodes(
+      PLC,
+      'plc',
+      (p, id) => {
         const routed = p.app('routed', { election: fast, placement: {} });
         const web = p.app('web', { mode: 'pool', placement: { onLabel: 'zone=z-a' } });
         // For gc app placement and gc explain: a migration held back by a maintenance window that opens once a
@@ -368,9 +390,9 @@ describe('gc node cordon|uncordon|drain|label, gc app move|rebalance|placement, 
           migrate: { cooldownMs: 0 },
         });
         if (id === 'b') sticky.on('onMigrationStart', () => ({ refuse: 'busy with a job' }));
-        await p.start();
-        return { p, routed, web };
-      }),
+        return { routed, web };
+      },
+      { heartbeatMs: 300 },
     );
     await vi.waitFor(
       () => {

@@ -22,6 +22,9 @@ const name = (validate: (v: string) => string) =>
 
 const positiveMs = z.number().int().positive();
 
+/** An optional block of settings that are each optional; unknown keys are refused (as everywhere). */
+const optionalSection = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape).partial().optional();
+
 const budgetValue = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?%$/)]);
 /** A disruption budget (`@gc/placement`'s `DisruptionBudget`): a count or a percentage, one of the two. */
 const budgetSchema = z
@@ -50,14 +53,7 @@ const appSchema = z
     budget: budgetSchema.optional(),
     /** When automatic migrations may happen: cooldownMs, maintenance windows (with placement only). */
     migrate: migrationPolicySchema.optional(),
-    phaseTimeouts: z
-      .object({
-        promoteMs: positiveMs.optional(),
-        vipMs: positiveMs.optional(),
-        backendMs: positiveMs.optional(),
-      })
-      .strict()
-      .optional(),
+    phaseTimeouts: optionalSection({ promoteMs: positiveMs, vipMs: positiveMs, backendMs: positiveMs }),
   })
   .strict()
   .superRefine((app, ctx) => {
@@ -102,35 +98,26 @@ export const configSchema = z
       })
       .strict(),
     /** Limits of automatic migrations while this node is the placement scheduler. */
-    migrations: z
-      .object({
-        cooldownMs: z.number().int().nonnegative().optional(),
-        maxConcurrentMigrations: z.number().int().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    migrations: optionalSection({
+      cooldownMs: z.number().int().nonnegative(),
+      maxConcurrentMigrations: z.number().int().min(1),
+    }),
     nats: z
       .object({
         servers: z.union([z.string(), z.array(z.string()).min(1)]).default('nats://127.0.0.1:4222'),
-        credentials: z
-          .object({
-            credsFile: z.string().optional(),
-            token: z.string().optional(),
-            user: z.string().optional(),
-            pass: z.string().optional(),
-            nkeySeed: z.string().optional(),
-          })
-          .strict()
-          .optional(),
-        tls: z
-          .object({
-            caFile: z.string().optional(),
-            certFile: z.string().optional(),
-            keyFile: z.string().optional(),
-            handshakeFirst: z.boolean().optional(),
-          })
-          .strict()
-          .optional(),
+        credentials: optionalSection({
+          credsFile: z.string(),
+          token: z.string(),
+          user: z.string(),
+          pass: z.string(),
+          nkeySeed: z.string(),
+        }),
+        tls: optionalSection({
+          caFile: z.string(),
+          certFile: z.string(),
+          keyFile: z.string(),
+          handshakeFirst: z.boolean(),
+        }),
       })
       .strict()
       .default({ servers: 'nats://127.0.0.1:4222' }),

@@ -27,19 +27,28 @@ function appOptions(spec: AppConfig) {
     mode: spec.mode,
     election: spec.election,
     kvReplicas: spec.kvReplicas,
-    ...(spec.hookTimeoutMs ? { hookTimeoutMs: spec.hookTimeoutMs } : {}),
-    ...(spec.recoveryBudgetMs ? { recoveryBudgetMs: spec.recoveryBudgetMs } : {}),
-    ...(spec.backend ? { backend: spec.backend } : {}),
-    ...(spec.backendRuns ? { backendRuns: spec.backendRuns } : {}),
-    ...(spec.vip ? { vip: spec.vip } : {}),
-    ...(spec.sqlite ? { sqlite: spec.sqlite } : {}),
-    ...(spec.phaseTimeouts ? { phaseTimeouts: spec.phaseTimeouts } : {}),
-    ...(spec.ring ? { ring: spec.ring } : {}),
-    ...(spec.placement ? { placement: spec.placement } : {}),
+    ...given(spec, [
+      'hookTimeoutMs',
+      'recoveryBudgetMs',
+      'backend',
+      'backendRuns',
+      'vip',
+      'sqlite',
+      'phaseTimeouts',
+      'ring',
+      'placement',
+      'migrate',
+    ]),
     // The schema checked the percentage form (`50%`), which the type cannot say.
     ...(spec.budget ? { budget: spec.budget as DisruptionBudget } : {}),
-    ...(spec.migrate ? { migrate: spec.migrate } : {}),
   };
+}
+
+/** The settings `keys` of `spec` that the config gives (leaving out absent ones, and 0 or ''). */
+function given<T extends object, K extends keyof T>(spec: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (spec[k]) out[k] = spec[k];
+  return out;
 }
 
 /** Starts a node from a validated config. */

@@ -1,11 +1,8 @@
-import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import {
   DeliverPolicy,
-  DiscardPolicy,
   jetstream,
   jetstreamManager,
-  RetentionPolicy,
-  StorageType,
   type Consumer,
   type ConsumerMessages,
   type JetStreamClient,
@@ -16,8 +13,9 @@ import { Counter, type Registry } from 'prom-client';
 import {
   ClosedError,
   ConfigError,
-  isStreamNotFound,
+  ensureLimitsStream,
   InvalidNameError,
+  parseJsonRecord,
   realClock,
   resourceNames,
   silentLogger,
@@ -87,7 +85,6 @@ export function resolveAuditOptions(
 
 const SEVERITIES = new Set<string>(Object.values(AuditSeverity));
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Validates an audit type for publishing: dotted tokens, no wildcards. Throws `InvalidNameError`. */
 export function validateAuditType(type: unknown): string {
@@ -113,16 +110,9 @@ function toMs(v: Date | number | string, what: string): number {
  * given; null when it is not a gc audit record. Never throws.
  */
 export function parseAuditRecord(data: Uint8Array, seq?: number): AuditRecord | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(dec.decode(data));
-  } catch {
-    return null;
-  }
-  const r = auditRecordSchema.safeParse(json);
-  if (!r.success) return null;
   // The parsed record is a fresh object: changed in place (cheaper than spreading it into another one).
-  const record: AuditRecord = r.data;
+  const record: AuditRecord | null = parseJsonRecord(auditRecordSchema, data);
+  if (!record) return null;
   // A mistyped `app` or `epoch` parses to undefined: leave the key out, as a record without one has none.
   if (record.app === undefined && 'app' in record) delete record.app;
   if (record.epoch === undefined && 'epoch' in record) delete record.epoch;
@@ -158,33 +148,12 @@ export async function createAudit(
   const subject = `${names.platform}._.audit.>`;
   try {
     const jsm = await jetstreamManager(nc, { timeout: o.publishTimeoutMs });
-    const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
-    const info = await jsm.streams.info(stream).catch((err: unknown) => {
-      if (isStreamNotFound(err)) return null; // created below
-      throw err;
+    // Only limits the caller set explicitly are applied to an existing stream: a reader (the CLI) that
+    // opens the audit with defaults must not reset the retention the platform configured.
+    await ensureLimitsStream(jsm, stream, subject, o, {
+      maxAgeMs: opts.maxAgeMs !== undefined,
+      maxBytes: opts.maxBytes !== undefined,
     });
-    if (!info) {
-      await jsm.streams.add({
-        name: stream,
-        subjects: [subject],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-        num_replicas: o.replicas,
-        duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
-        ...limits,
-      });
-    } else {
-      // Only limits the caller set explicitly are applied to an existing stream: a reader (the CLI) that
-      // opens the audit with defaults must not reset the retention the platform configured.
-      const wanted = {
-        ...(opts.maxAgeMs !== undefined ? { max_age: limits.max_age } : {}),
-        ...(opts.maxBytes !== undefined ? { max_bytes: limits.max_bytes } : {}),
-      };
-      if (Object.entries(wanted).some(([k, v]) => info.config[k as keyof typeof wanted] !== v)) {
-        await jsm.streams.update(stream, { ...info.config, ...wanted });
-      }
-    }
   } catch (err) {
     throw new AuditStoreError('ensure stream', stream, { cause: err });
   }

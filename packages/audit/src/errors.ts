@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { GcError, storeFailedMessage } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/audit`, on top of the `@gc/core` codes it also uses (`GC_INVALID_CONFIG`,
@@ -37,10 +37,9 @@ export class AuditStoreError extends GcError {
   readonly op: string;
 
   constructor(op: string, stream: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
     super(
       AuditErrorCode.StoreUnavailable,
-      `audit stream ${stream}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
+      storeFailedMessage(`audit stream ${stream}`, op, options),
       options,
     );
     this.name = 'AuditStoreError';

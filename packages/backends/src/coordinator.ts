@@ -232,6 +232,17 @@ class Coordinator implements ActiveCoordinator {
     return { phase, direction, ok, durationMs, error };
   }
 
+  /** The report of a sequence that started at `t0` (clock ms) and ran `phases`. */
+  #report(
+    direction: Direction,
+    epoch: Epoch,
+    ok: boolean,
+    t0: number,
+    phases: PhaseTiming[],
+  ): SequenceReport {
+    return { direction, epoch, ok, totalMs: this.#clock.now() - t0, phases };
+  }
+
   activate(epoch: Epoch): Promise<SequenceReport> {
     return this.#serial(async () => {
       if (this.#state === CoordinatorState.Closed) throw new ClosedError('active coordinator');
@@ -260,13 +271,7 @@ class Coordinator implements ActiveCoordinator {
           for (const p of [...this.#done].reverse())
             phases.push(await this.#phase(p, 'deactivate', epoch, `activation failed in ${phase}`));
           this.#done = [];
-          const report: SequenceReport = {
-            direction: 'activate',
-            epoch,
-            ok: false,
-            totalMs: this.#clock.now() - t0,
-            phases,
-          };
+          const report = this.#report('activate', epoch, false, t0, phases);
           this.#m.lastActivation = report;
           this.#audit('activate.failed', { phase, error: timing.error?.message, totalMs: report.totalMs });
           this.#epoch = undefined;
@@ -275,13 +280,7 @@ class Coordinator implements ActiveCoordinator {
         }
         this.#done.push(phase);
       }
-      const report: SequenceReport = {
-        direction: 'activate',
-        epoch,
-        ok: true,
-        totalMs: this.#clock.now() - t0,
-        phases,
-      };
+      const report = this.#report('activate', epoch, true, t0, phases);
       this.#m.activations++;
       this.#m.lastActivation = report;
       this.#emit({ type: 'metric', name: 'gc_activation_duration_ms', value: report.totalMs, labels: {} });
@@ -313,13 +312,7 @@ class Coordinator implements ActiveCoordinator {
     for (const p of [...this.#done].reverse()) phases.push(await this.#phase(p, 'deactivate', epoch, reason));
     this.#done = [];
     const failed = phases.find((p) => !p.ok);
-    const report: SequenceReport = {
-      direction: 'deactivate',
-      epoch,
-      ok: !failed,
-      totalMs: this.#clock.now() - t0,
-      phases,
-    };
+    const report = this.#report('deactivate', epoch, !failed, t0, phases);
     this.#m.lastDeactivation = report;
     if (failed) this.#m.deactivationFailures++;
     else this.#m.deactivations++;

@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { causeSuffix, GcError } from '@gc/core';
 
 /** Stable error codes of `@gc/backends`. A code never changes meaning once released. */
 export const BackendErrorCode = {
@@ -105,10 +105,9 @@ export class PhaseError extends BackendError {
   readonly phase: string;
 
   constructor(phase: string, direction: 'activate' | 'deactivate', options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
     super(
       BackendErrorCode.PhaseFailed,
-      `${direction} phase ${JSON.stringify(phase)} failed${cause}`,
+      `${direction} phase ${JSON.stringify(phase)} failed${causeSuffix(options)}`,
       options,
     );
     this.name = 'PhaseError';

@@ -1,9 +1,5 @@
 /** When a backend's own restart policy restarts it after it exits. */
-export const RestartMode = {
-  Never: 'never',
-  OnFailure: 'on-failure',
-  Always: 'always',
-} as const;
+export const RestartMode = { Never: 'never', OnFailure: 'on-failure', Always: 'always' } as const;
 /** One of {@link RestartMode}. */
 export type RestartModeValue = (typeof RestartMode)[keyof typeof RestartMode];
 

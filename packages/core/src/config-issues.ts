@@ -153,3 +153,17 @@ export function configFields(schema: z.ZodObject, value: object): Record<string,
   const v = value as Record<string, unknown>;
   return Object.fromEntries(Object.keys(schema.shape).map((k) => [k, v[k]]));
 }
+
+/**
+ * `v` when it is an integer in [`min`, `max`]; otherwise throws a `ConfigError` at `path` that names the range
+ * and the value (`must be an integer in [1, ∞], got 0`). For the rules an options schema does not carry.
+ */
+export function checkInteger(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(
+      path,
+      `must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}

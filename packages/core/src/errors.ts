@@ -33,6 +33,22 @@ export class GcError extends Error {
   }
 }
 
+/**
+ * `: <message of options.cause>` when the cause is an `Error`, else `''`: appended to a message so that it
+ * says why without the reader unwrapping `cause`.
+ */
+export function causeSuffix(options?: ErrorOptions): string {
+  return options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+}
+
+/**
+ * The message of an error for an operation a NATS-backed store (KV bucket or stream) failed:
+ * `<store>: <op> failed: <cause> (check the NATS connection and that JetStream is up)`.
+ */
+export function storeFailedMessage(store: string, op: string, options?: ErrorOptions): string {
+  return `${store}: ${op} failed${causeSuffix(options)} (check the NATS connection and that JetStream is up)`;
+}
+
 /** A platform, app, node or lock name that NATS or gc cannot use. */
 export class InvalidNameError extends GcError {
   /** What kind of name it is (`platform`, `app`, `node id`, ...). */

@@ -41,29 +41,27 @@ function check(kind: string, value: unknown, re: RegExp, max: number, rule: stri
   return value;
 }
 
-/** Validates a platform name and returns it; throws {@link InvalidNameError} with the rule it breaks. */
-export function validatePlatformName(name: unknown): string {
+/** Checks a platform or app name (`kind`) against {@link RESOURCE_NAME}; a final "-" is refused too. */
+function checkResourceName(kind: 'platform' | 'app', name: unknown): string {
   const v = check(
-    'platform',
+    kind,
     name,
     RESOURCE_NAME,
     MAX_RESOURCE_NAME,
     'use lowercase letters, digits and "-", starting with a letter (no "_" or ".": they separate names in NATS resources)',
   );
-  if (v.endsWith('-')) throw new InvalidNameError('platform', v, 'must not end with "-"');
+  if (v.endsWith('-')) throw new InvalidNameError(kind, v, 'must not end with "-"');
   return v;
+}
+
+/** Validates a platform name and returns it; throws {@link InvalidNameError} with the rule it breaks. */
+export function validatePlatformName(name: unknown): string {
+  return checkResourceName('platform', name);
 }
 
 /** Validates an app name and returns it; throws {@link InvalidNameError} with the rule it breaks. */
 export function validateAppName(name: unknown): string {
-  const v = check(
-    'app',
-    name,
-    RESOURCE_NAME,
-    MAX_RESOURCE_NAME,
-    'use lowercase letters, digits and "-", starting with a letter (no "_" or ".": they separate names in NATS resources)',
-  );
-  if (v.endsWith('-')) throw new InvalidNameError('app', v, 'must not end with "-"');
+  const v = checkResourceName('app', name);
   if (RESERVED_APP_NAMES.has(v)) {
     throw new InvalidNameError(
       'app',

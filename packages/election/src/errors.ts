@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { GcError, storeFailedMessage } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/election` (on top of `ErrorCode` from `@gc/core`, which it also uses:
@@ -35,10 +35,9 @@ export class StoreUnavailableError extends GcError {
   readonly op: string;
 
   constructor(op: string, bucket: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
     super(
       ElectionErrorCode.StoreUnavailable,
-      `election bucket ${bucket}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
+      storeFailedMessage(`election bucket ${bucket}`, op, options),
       options,
     );
     this.name = 'StoreUnavailableError';

@@ -1,5 +1,6 @@
 import {
   checkConfig,
+  checkInteger,
   ConfigError,
   configFields,
   realClock,
@@ -51,16 +52,6 @@ export function defaultElectionOptions(ttlMs = 3000): ElectionOptions {
   };
 }
 
-function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(
-      path,
-      `must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
 /**
  * Merges `opts` over {@link defaultElectionOptions} (derived timings follow a given `ttlMs`) and validates
  * the result. Throws `ConfigError` whose `path` is `election.<option>` and whose message names the rule.
@@ -90,10 +81,10 @@ export function resolveElectionOptions(
   }
   // Types and per-field ranges of the configurable fields, then the rules the schema does not carry.
   checkConfig(electionConfigSchema, configFields(electionConfigSchema, o), 'election');
-  int(p('ttlMs'), o.ttlMs, MIN_TTL_MS);
-  int(p('priority'), o.priority, 0, MAX_PRIORITY);
-  int(p('priorityStepMs'), o.priorityStepMs, 0);
-  int(p('opTimeoutMs'), o.opTimeoutMs, 1);
+  checkInteger(p('ttlMs'), o.ttlMs, MIN_TTL_MS);
+  checkInteger(p('priority'), o.priority, 0, MAX_PRIORITY);
+  checkInteger(p('priorityStepMs'), o.priorityStepMs, 0);
+  checkInteger(p('opTimeoutMs'), o.opTimeoutMs, 1);
   if (![1, 3, 5].includes(o.replicas)) {
     throw new ConfigError(p('replicas'), `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
   }

@@ -34,18 +34,13 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** A NATS KV lease store on bucket `bucket` of this file's server (key `leader`, one replica). */
+const kvStore = (bucket: string) =>
+  openKvLeaseStore(nc, { bucket, key: 'leader', replicas: 1, timeoutMs: 2000 });
+
 const impls: Array<[string, () => Promise<LeaseStore>]> = [
   ['memory', async () => new MemoryLeaseBackend(realClock).connect('m')],
-  [
-    'nats kv',
-    () =>
-      openKvLeaseStore(nc, {
-        bucket: `contract_${++n}`,
-        key: 'leader',
-        replicas: 1,
-        timeoutMs: 2000,
-      }),
-  ],
+  ['nats kv', () => kvStore(`contract_${++n}`)],
 ];
 
 for (const [name, open] of impls) {
@@ -109,12 +104,7 @@ for (const [name, open] of impls) {
 
 describe('NATS KV store on this server', () => {
   it('gives lease writes no per-key TTL and the bucket no delete markers: a lease never expires on the server', async () => {
-    const s = await openKvLeaseStore(nc, {
-      bucket: 'ttl_probe',
-      key: 'leader',
-      replicas: 1,
-      timeoutMs: 2000,
-    });
+    const s = await kvStore('ttl_probe');
     const jsm = await jetstreamManager(nc);
     const cfg = (await jsm.streams.info('KV_ttl_probe')).config;
     expect(cfg.subject_delete_marker_ttl ?? 0).toBe(0);
@@ -127,12 +117,7 @@ describe('NATS KV store on this server', () => {
   });
 
   it('onReconnect fires when the connection comes back after a server restart', async () => {
-    const s = await openKvLeaseStore(nc, {
-      bucket: 'reconnect_probe',
-      key: 'leader',
-      replicas: 1,
-      timeoutMs: 2000,
-    });
+    const s = await kvStore('reconnect_probe');
     let n = 0;
     const stop = s.onReconnect(() => n++);
     await server.restart('SIGKILL');

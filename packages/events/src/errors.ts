@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { GcError, storeFailedMessage } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/events`, on top of the `@gc/core` codes it also uses: `GC_INVALID_NAME`
@@ -53,12 +53,7 @@ export class EventsStoreError extends GcError {
   readonly op: string;
 
   constructor(code: string, op: string, what: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
-    super(
-      code,
-      `${what}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
-      options,
-    );
+    super(code, storeFailedMessage(what, op, options), options);
     this.name = 'EventsStoreError';
     this.op = op;
   }

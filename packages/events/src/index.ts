@@ -1,4 +1,4 @@
-export { createEvents } from './events.js';
+export * from './events.js';
 export {
   defaultEventsOptions,
   resolveEventsOptions,
@@ -7,24 +7,6 @@ export {
   encodePayload,
   DEAD_LETTER_TOPIC,
 } from './options.js';
-export {
-  EventsErrorCode,
-  InvalidPayloadError,
-  PayloadTooLargeError,
-  EventsStoreError,
-  DurableConflictError,
-} from './errors.js';
-export type { EventsErrorCodeValue } from './errors.js';
+export * from './errors.js';
 export type { EventStreams } from './streams.js';
-export { EventScope, EventHeaders } from './types.js';
-export type {
-  DeadLetter,
-  EventHandler,
-  EventMessage,
-  Events,
-  EventScopeValue,
-  EventsOptions,
-  EventSubscription,
-  PublishOptions,
-  SubscribeOptions,
-} from './types.js';
+export * from './types.js';

@@ -1,7 +1,6 @@
 // The JetStream streams that keep events: created when missing, limits brought to the configured ones.
-import { isStreamNotFound } from '@gc/core';
-import { nanos } from '@nats-io/nats-core';
-import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { ensureLimitsStream } from '@gc/core';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { EventsErrorCode, EventsStoreError } from './errors.js';
 import type { EventsOptions } from './types.js';
 
@@ -22,33 +21,9 @@ export async function ensureStream(
   explicit: { maxAgeMs: boolean; maxBytes: boolean },
 ): Promise<void> {
   try {
-    const limits = { max_age: nanos(o.maxAgeMs), max_bytes: o.maxBytes };
-    const info = await jsm.streams.info(name).catch((err: unknown) => {
-      if (isStreamNotFound(err)) return null; // created below
-      throw err;
-    });
-    if (!info) {
-      await jsm.streams.add({
-        name,
-        subjects: [subject],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-        num_replicas: o.replicas,
-        duplicate_window: nanos(Math.min(2 * 60_000, o.maxAgeMs)),
-        ...limits,
-      });
-    } else {
-      // Only limits set explicitly are applied to an existing stream (an instance with defaults must not
-      // reset the retention another one configured).
-      const wanted = {
-        ...(explicit.maxAgeMs ? { max_age: limits.max_age } : {}),
-        ...(explicit.maxBytes ? { max_bytes: limits.max_bytes } : {}),
-      };
-      if (Object.entries(wanted).some(([k, v]) => info.config[k as keyof typeof wanted] !== v)) {
-        await jsm.streams.update(name, { ...info.config, ...wanted });
-      }
-    }
+    // Only limits set explicitly are applied to an existing stream (an instance with defaults must not
+    // reset the retention another one configured).
+    await ensureLimitsStream(jsm, name, subject, o, explicit);
   } catch (err) {
     throw new EventsStoreError(EventsErrorCode.StoreUnavailable, 'ensure stream', `events stream ${name}`, {
       cause: err,

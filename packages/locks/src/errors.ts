@@ -1,4 +1,4 @@
-import { GcError, TimeoutError } from '@gc/core';
+import { GcError, storeFailedMessage, TimeoutError } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/locks`, on top of the `@gc/core` codes it also uses: `GC_INVALID_NAME`
@@ -80,12 +80,7 @@ export class LockStoreError extends GcError {
   readonly op: string;
 
   constructor(op: string, bucket: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
-    super(
-      LockErrorCode.StoreUnavailable,
-      `lock bucket ${bucket}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
-      options,
-    );
+    super(LockErrorCode.StoreUnavailable, storeFailedMessage(`lock bucket ${bucket}`, op, options), options);
     this.name = 'LockStoreError';
     this.op = op;
   }

@@ -4,7 +4,7 @@
 import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { ClosedError, ConfigError, ErrorCode, GcError, validateToken } from '@gc/core';
+import { checkInteger, ClosedError, ConfigError, ErrorCode, GcError, validateToken } from '@gc/core';
 import {
   LockNotHeldError,
   LockStoreError,
@@ -13,7 +13,7 @@ import {
   PermitsMismatchError,
 } from './errors.js';
 import { LeaseImpl, SemaphoreImpl } from './lease.js';
-import { int, MAX_PERMITS, MIN_TTL_MS, resolveLocksOptions } from './options.js';
+import { MAX_PERMITS, MIN_TTL_MS, resolveLocksOptions } from './options.js';
 import { Conflict, enc, isConflict, parseLockRecord, splitKey } from './records.js';
 import { lockMetrics, type LockMetrics } from './metrics.js';
 import { LockWatch } from './watch.js';
@@ -134,8 +134,8 @@ export class LocksImpl implements Locks {
   }
 
   resolveAcquire(opts: Partial<AcquireOptions> = {}): AcquireOptions {
-    const ttlMs = int('acquire.ttlMs', opts.ttlMs ?? this.o.ttlMs, MIN_TTL_MS);
-    const waitMs = int('acquire.waitMs', opts.waitMs ?? this.o.waitMs, 0);
+    const ttlMs = checkInteger('acquire.ttlMs', opts.ttlMs ?? this.o.ttlMs, MIN_TTL_MS);
+    const waitMs = checkInteger('acquire.waitMs', opts.waitMs ?? this.o.waitMs, 0);
     return {
       ttlMs,
       waitMs,
@@ -298,7 +298,7 @@ export class LocksImpl implements Locks {
 
   semaphore(name: string, opts: SemaphoreOptions): Semaphore {
     validateToken('semaphore', name);
-    const permits = int('semaphore.permits', opts?.permits, 1, MAX_PERMITS);
+    const permits = checkInteger('semaphore.permits', opts?.permits, 1, MAX_PERMITS);
     const existing = this.#semaphores.get(name);
     if (existing) {
       if (existing.permits !== permits) throw new PermitsMismatchError(name, permits, existing.permits);
@@ -373,7 +373,9 @@ export class LocksImpl implements Locks {
       );
     }
     const key =
-      opts.slot === undefined ? name : `${name}.${int('forceRelease.slot', opts.slot, 0, MAX_PERMITS - 1)}`;
+      opts.slot === undefined
+        ? name
+        : `${name}.${checkInteger('forceRelease.slot', opts.slot, 0, MAX_PERMITS - 1)}`;
     for (;;) {
       const e = await this.get(key);
       const rec = e && e.operation === 'PUT' ? parseLockRecord(e.value) : null;

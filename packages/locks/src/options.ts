@@ -1,5 +1,5 @@
 // Options of @gc/locks: defaults, limits and validation.
-import { ConfigError, realClock, silentLogger, validateToken } from '@gc/core';
+import { checkInteger, ConfigError, realClock, silentLogger, validateToken } from '@gc/core';
 import type { LocksOptions } from './types.js';
 
 /** Smallest lease TTL accepted, in ms. */
@@ -23,16 +23,6 @@ export function defaultLocksOptions(): LocksOptions {
   };
 }
 
-export function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(
-      path,
-      `must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
 /** Merges `opts` over {@link defaultLocksOptions} and validates; throws `ConfigError` (path `locks.<option>`). */
 export function resolveLocksOptions(
   opts: Partial<LocksOptions> & Pick<LocksOptions, 'bucket' | 'owner'>,
@@ -49,10 +39,10 @@ export function resolveLocksOptions(
   } catch (err) {
     throw new ConfigError('locks.owner', (err as Error).message, { cause: err });
   }
-  int('locks.ttlMs', o.ttlMs, MIN_TTL_MS);
-  int('locks.waitMs', o.waitMs, 0);
-  int('locks.pollIntervalMs', o.pollIntervalMs, 1);
-  int('locks.opTimeoutMs', o.opTimeoutMs, 1);
+  checkInteger('locks.ttlMs', o.ttlMs, MIN_TTL_MS);
+  checkInteger('locks.waitMs', o.waitMs, 0);
+  checkInteger('locks.pollIntervalMs', o.pollIntervalMs, 1);
+  checkInteger('locks.opTimeoutMs', o.opTimeoutMs, 1);
   if (![1, 3, 5].includes(o.replicas)) {
     throw new ConfigError('locks.replicas', `must be 1, 3 or 5, got ${JSON.stringify(o.replicas)}`);
   }

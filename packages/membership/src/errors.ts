@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { GcError, storeFailedMessage } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/membership`, on top of the `@gc/core` codes it also uses:
@@ -16,10 +16,9 @@ export class MembershipStoreError extends GcError {
   readonly op: string;
 
   constructor(op: string, bucket: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
     super(
       MembershipErrorCode.StoreUnavailable,
-      `membership bucket ${bucket}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
+      storeFailedMessage(`membership bucket ${bucket}`, op, options),
       options,
     );
     this.name = 'MembershipStoreError';

@@ -1,4 +1,4 @@
-export { createMembership } from './membership.js';
+export * from './membership.js';
 export {
   defaultMembershipOptions,
   resolveMembershipOptions,
@@ -9,17 +9,6 @@ export {
 export { parseMemberRecord } from './records.js';
 /** Zod schema of the member record read from the membership bucket ({@link MemberRecord}). */
 export { memberRecordSchema } from './records.js';
-export { MembershipErrorCode, MembershipStoreError } from './errors.js';
-export type { MembershipErrorCodeValue } from './errors.js';
-export { membershipMetrics } from './metrics.js';
-export type { MembershipMetrics } from './metrics.js';
-export type {
-  Labels,
-  LeaveReason,
-  Member,
-  MemberRecord,
-  Membership,
-  MembershipEvent,
-  MembershipOptions,
-  MembershipWatcher,
-} from './types.js';
+export * from './errors.js';
+export * from './metrics.js';
+export type * from './types.js';

@@ -4,11 +4,7 @@
  * - `pool`: every placed node runs the app.
  * - `ring`: the placed nodes are the ring's members (partitions spread over them by `@gc/ring`).
  */
-export const AppMode = {
-  ActivePassive: 'active-passive',
-  Pool: 'pool',
-  Ring: 'ring',
-} as const;
+export const AppMode = { ActivePassive: 'active-passive', Pool: 'pool', Ring: 'ring' } as const;
 /** One of {@link AppMode}. */
 export type AppMode = (typeof AppMode)[keyof typeof AppMode];
 

@@ -1,4 +1,4 @@
-export { createPlatform, defaultAppOptions, worstCaseDetectionMs } from './platform.js';
+export * from './platform.js';
 export { auditSeverity } from './audit.js';
 export { AppMode, AppRole } from './types.js';
 export type {
@@ -25,16 +25,14 @@ export type { ReplicationStatus } from '@gc/wal';
 export type { AppComponent, ComponentContext, ComponentTransition } from '@gc/core';
 export { ComponentOrder } from './components.js';
 export type { AdminClient, DrillAck, RecoverResult, StepDownResult } from './admin.js';
-export { runDrill, DrillKind, devRestartServerSubject, devServerRestarter } from './drill.js';
-export type { DrillKindValue, DrillOptions, DrillReport } from './drill.js';
+export * from './drill.js';
 export type { AppApi, CallOptions, CallTarget, HandleOptions, Handler, ServerContext } from '@gc/rpc';
 export { RpcErrorCode, RpcError } from '@gc/rpc';
 export type { Audit, AuditRecord, AuditQuery } from '@gc/audit';
 export type { Events } from '@gc/events';
 export type { Lease, Locks, LockInfo, Semaphore } from '@gc/locks';
 export type { Member } from '@gc/membership';
-export { openPlacementBucket, DEFAULT_DRAIN_DEADLINE_MS } from './placement/bucket.js';
-export type { PlacementBucket } from './placement/bucket.js';
+export * from './placement/bucket.js';
 export { placementControl } from './placement/runtime.js';
 export type { AppWhere, NodeLabelsResult, PlacementControl } from './placement/runtime.js';
 export type { OperationPlan, PlacementOperation, PlannedDisruption } from './placement/plan-op.js';
@@ -42,7 +40,7 @@ export { effectiveLabels } from './placement/labels.js';
 export type { LabelChanges } from './placement/labels.js';
 export { DEFAULT_MIGRATION_LIMITS } from './placement/gate.js';
 export type { MigrationLimits } from './placement/gate.js';
-export { MoveRefusedError, PlacementNotFoundError, PlacementOpErrorCode } from './placement/errors.js';
+export * from './placement/errors.js';
 export type {
   NodeAdmin,
   NodeDeclaration,

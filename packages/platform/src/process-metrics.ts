@@ -1,6 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  type CounterConfiguration,
+  type GaugeConfiguration,
+  type Registry,
+} from 'prom-client';
 
 /**
  * Registers this process's resource metrics on `registry`, under the names Prometheus users know from
@@ -14,19 +20,22 @@ import { Counter, Gauge, type Registry } from 'prom-client';
  * timer or an observer alive, so a platform that closes leaves nothing running.
  */
 export function registerProcessMetrics(registry: Registry): void {
-  const rss = new Gauge({
+  // Every metric here is registered on `registry` only.
+  const gauge = (o: Omit<GaugeConfiguration<string>, 'registers'>) =>
+    new Gauge({ ...o, registers: [registry] });
+  const counter = (o: Omit<CounterConfiguration<string>, 'registers'>) =>
+    new Counter({ ...o, registers: [registry] });
+  const rss = gauge({
     name: 'process_resident_memory_bytes',
     help: 'Resident memory size in bytes.',
-    registers: [registry],
     collect() {
       rss.set(process.memoryUsage.rss());
     },
   });
   let cpuSeen = { user: 0, system: 0 };
-  const cpuUser = new Counter({
+  const cpuUser = counter({
     name: 'process_cpu_user_seconds_total',
     help: 'User CPU time spent, in seconds.',
-    registers: [registry],
     collect() {
       const now = process.cpuUsage();
       cpuUser.inc((now.user - cpuSeen.user) / 1e6);
@@ -34,20 +43,17 @@ export function registerProcessMetrics(registry: Registry): void {
       cpuSeen = now;
     },
   });
-  const cpuSystem = new Counter({
+  const cpuSystem = counter({
     name: 'process_cpu_system_seconds_total',
     help: 'System CPU time spent, in seconds.',
-    registers: [registry],
   });
-  new Gauge({
+  gauge({
     name: 'process_start_time_seconds',
     help: 'Start time of the process since the Unix epoch, in seconds.',
-    registers: [registry],
   }).set(Math.round(performance.timeOrigin / 1000));
-  const heapUsed = new Gauge({
+  const heapUsed = gauge({
     name: 'nodejs_heap_size_used_bytes',
     help: 'V8 heap in use, in bytes.',
-    registers: [registry],
     collect() {
       const m = process.memoryUsage();
       heapUsed.set(m.heapUsed);
@@ -56,36 +62,28 @@ export function registerProcessMetrics(registry: Registry): void {
       arrayBuffers.set(m.arrayBuffers);
     },
   });
-  const heapTotal = new Gauge({
-    name: 'nodejs_heap_size_total_bytes',
-    help: 'V8 heap size, in bytes.',
-    registers: [registry],
-  });
-  const external = new Gauge({
+  const heapTotal = gauge({ name: 'nodejs_heap_size_total_bytes', help: 'V8 heap size, in bytes.' });
+  const external = gauge({
     name: 'nodejs_external_memory_bytes',
     help: 'Memory of C++ objects bound to JavaScript objects, in bytes.',
-    registers: [registry],
   });
-  const arrayBuffers = new Gauge({
+  const arrayBuffers = gauge({
     name: 'nodejs_array_buffers_bytes',
     help: 'Memory of ArrayBuffers and Buffers (included in external), in bytes.',
-    registers: [registry],
   });
-  const spaceTotal = new Gauge({
+  const spaceTotal = gauge({
     name: 'nodejs_heap_space_size_total_bytes',
     help: 'Size of each V8 heap space (new, old, code, large objects, …), in bytes.',
     labelNames: ['space'],
-    registers: [registry],
     collect() {
       for (const sp of getHeapSpaceStatistics())
         spaceTotal.set({ space: sp.space_name.replace(/_space$/, '') }, sp.space_size);
     },
   });
   let eluSeen = performance.eventLoopUtilization();
-  const elu = new Gauge({
+  const elu = gauge({
     name: 'nodejs_eventloop_utilization',
     help: 'Share of time the event loop was busy since the previous scrape (0 to 1).',
-    registers: [registry],
     collect() {
       const now = performance.eventLoopUtilization();
       elu.set(performance.eventLoopUtilization(now, eluSeen).utilization);

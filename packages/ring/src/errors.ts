@@ -1,4 +1,4 @@
-import { GcError } from '@gc/core';
+import { GcError, storeFailedMessage } from '@gc/core';
 
 /**
  * Stable error codes of `@gc/ring`, on top of the `@gc/core` codes it also uses (`GC_INVALID_NAME`,
@@ -146,12 +146,7 @@ export class RingStoreError extends GcError {
   readonly op: string;
 
   constructor(op: string, bucket: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
-    super(
-      RingErrorCode.StoreUnavailable,
-      `ring bucket ${bucket}: ${op} failed${cause} (check the NATS connection and that JetStream is up)`,
-      options,
-    );
+    super(RingErrorCode.StoreUnavailable, storeFailedMessage(`ring bucket ${bucket}`, op, options), options);
     this.name = 'RingStoreError';
     this.op = op;
   }

@@ -1,27 +1,11 @@
-export { createRing } from './ring.js';
-export { createRingRouter } from './router.js';
-export { openRingObserver } from './observer.js';
-export {
-  defaultRingOptions,
-  resolveRingOptions,
-  defaultRingRouterOptions,
-  MIN_TTL_MS,
-  MAX_WEIGHT,
-} from './options.js';
+export * from './ring.js';
+export * from './router.js';
+export * from './observer.js';
+export * from './options.js';
 export { ringConfigSchema } from './schema.js';
 export type { RingConfig } from './schema.js';
-export {
-  loadHasher,
-  loadPartitioner,
-  partitionOfKey,
-  xxh32,
-  DEFAULT_PARTITIONS,
-  MIN_PARTITIONS,
-  MAX_PARTITIONS,
-} from './hash.js';
-export type { Partitioner } from './hash.js';
-export { planAssignment, planMoves, quotas } from './assign.js';
-export type { AssignInput, AssignMember, AssignResult, MovesInput, MovesPlan } from './assign.js';
+export * from './hash.js';
+export * from './assign.js';
 export {
   ringNames,
   parsePartitionRecord,
@@ -39,42 +23,8 @@ export {
   ringMapRecordSchema,
   ringPinsRecordSchema,
 } from './records.js';
-export {
-  RingErrorCode,
-  InvalidKeyError,
-  UnknownPartitionError,
-  UnknownNodeError,
-  PartitionCountMismatchError,
-  PartitionUnavailableError,
-  HoldBufferFullError,
-  NodeIdInUseError,
-  RingStoreError,
-} from './errors.js';
-export type { RingErrorCodeValue } from './errors.js';
-export { ringMetrics } from './metrics.js';
-export type { RingMetrics } from './metrics.js';
-export { PartitionState, RebalanceReason } from './types.js';
-export type {
-  Admission,
-  AdmitHook,
-  MemberRecord,
-  OwnContext,
-  PartitionRecord,
-  PartitionStateValue,
-  RebalanceReasonValue,
-  ReleaseContext,
-  Ring,
-  RingEvent,
-  RingInit,
-  RingMember,
-  RingObserver,
-  RingObserverOptions,
-  RingOptions,
-  RingRouter,
-  RingRouterOptions,
-  RingSnapshot,
-  RingStatus,
-  RingWatcher,
-} from './types.js';
+export * from './errors.js';
+export * from './metrics.js';
+export * from './types.js';
 // The refusal a non-owner answers with lives in @gc/rpc (it travels on the wire); re-exported for matching.
 export { NotOwnerError } from '@gc/rpc';

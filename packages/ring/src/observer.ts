@@ -1,12 +1,13 @@
 import { realClock, silentLogger } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { UnknownNodeError, UnknownPartitionError } from './errors.js';
+import { UnknownNodeError } from './errors.js';
 import { loadHasher, partitionOfKey } from './hash.js';
 import { ringMetrics } from './metrics.js';
 import { parseConfigRecord, ringNames } from './records.js';
 import { openRingBucket, updatePins } from './bucket.js';
 import { RingStoreError } from './errors.js';
 import type { RingObserver, RingObserverOptions, RingSnapshot, RingWatcher } from './types.js';
+import { checkPartition } from './tables.js';
 import { RingView } from './view.js';
 
 /**
@@ -44,16 +45,7 @@ export async function openRingObserver(
     metrics: ringMetrics(undefined, { platform: names.platform, app: names.app, node: 'observer' }),
   });
   await view.start(kv);
-  const check = (partition: unknown): number => {
-    if (
-      typeof partition !== 'number' ||
-      !Number.isInteger(partition) ||
-      partition < 0 ||
-      partition >= config.partitions
-    )
-      throw new UnknownPartitionError(partition, config.partitions);
-    return partition;
-  };
+  const check = (partition: unknown): number => checkPartition(partition, config.partitions);
   const observer: RingObserver = {
     platform: names.platform,
     app: names.app,

@@ -1,4 +1,12 @@
-import { checkConfig, ConfigError, configFields, realClock, silentLogger, validateNodeId } from '@gc/core';
+import {
+  checkConfig,
+  checkInteger,
+  ConfigError,
+  configFields,
+  realClock,
+  silentLogger,
+  validateNodeId,
+} from '@gc/core';
 import { ringNames } from './records.js';
 import { ringConfigSchema } from './schema.js';
 import type { RingInit, RingOptions, RingRouterOptions } from './types.js';
@@ -34,16 +42,6 @@ export function defaultRingOptions(): RingOptions {
   };
 }
 
-function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(
-      path,
-      `must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
 /**
  * Merges `init` over {@link defaultRingOptions} and validates (the configurable fields with
  * {@link ringConfigSchema}); throws `ConfigError` (path `ring.<option>`, the message naming the value and
@@ -64,8 +62,8 @@ export function resolveRingOptions(init: RingInit): RingOptions {
   validateNodeId(o.nodeId);
   // Types and per-field ranges of the configurable fields, then the rules the schema does not carry.
   checkConfig(ringConfigSchema, configFields(ringConfigSchema, o), 'ring');
-  int('ring.renewIntervalMs', o.renewIntervalMs, 1);
-  int('ring.renewDeadlineMs', o.renewDeadlineMs, 1);
+  checkInteger('ring.renewIntervalMs', o.renewIntervalMs, 1);
+  checkInteger('ring.renewDeadlineMs', o.renewDeadlineMs, 1);
   if (o.renewDeadlineMs >= o.ttlMs) {
     throw new ConfigError(
       'ring.renewDeadlineMs',
@@ -78,8 +76,8 @@ export function resolveRingOptions(init: RingInit): RingOptions {
       `must be below renewDeadlineMs (${o.renewDeadlineMs}), got ${o.renewIntervalMs}: at least one renewal must fit before the deadline`,
     );
   }
-  int('ring.maxParallelWrites', o.maxParallelWrites, 1, 1024);
-  int('ring.opTimeoutMs', o.opTimeoutMs, 1);
+  checkInteger('ring.maxParallelWrites', o.maxParallelWrites, 1, 1024);
+  checkInteger('ring.opTimeoutMs', o.opTimeoutMs, 1);
   if (typeof o.clock?.now !== 'function') throw new ConfigError('ring.clock', 'must be a Clock');
   for (const k of ['onOwn', 'onRelease', 'onEvent'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function')

@@ -7,7 +7,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ensureConfig, openRingBucket, updatePins } from './bucket.js';
 import { Coordinator, RECORD_DECISION_DELAY_MS } from './coordinator.js';
-import { UnknownNodeError, UnknownPartitionError } from './errors.js';
+import { UnknownNodeError } from './errors.js';
 import { Handoff } from './handoff.js';
 import { loadHasher, partitionOfKey } from './hash.js';
 import { MemberLease } from './lease.js';
@@ -15,7 +15,7 @@ import { LocalPartitions } from './local.js';
 import { ringMetrics, type RingMetrics } from './metrics.js';
 import { resolveRingOptions } from './options.js';
 import { ringNames, type RingNames } from './records.js';
-import type { ViewMember } from './tables.js';
+import { checkPartition, type ViewMember } from './tables.js';
 import type {
   AdmitHook,
   Ring,
@@ -230,23 +230,12 @@ class RingImpl implements Ring {
     return this.#local.serves(partitionOfKey(key, this.partitionCount));
   }
 
-  #checkPartition(partition: unknown): number {
-    if (
-      typeof partition !== 'number' ||
-      !Number.isInteger(partition) ||
-      partition < 0 ||
-      partition >= this.partitionCount
-    )
-      throw new UnknownPartitionError(partition, this.partitionCount);
-    return partition;
-  }
-
   ownsPartition(partition: number): boolean {
-    return this.#local.serves(this.#checkPartition(partition));
+    return this.#local.serves(checkPartition(partition, this.partitionCount));
   }
 
   epochOf(partition: number): number | undefined {
-    return this.#local.epochOf(this.#checkPartition(partition));
+    return this.#local.epochOf(checkPartition(partition, this.partitionCount));
   }
 
   partitions(): number[] {
@@ -299,7 +288,7 @@ class RingImpl implements Ring {
   }
 
   async pin(partition: number, node: string): Promise<void> {
-    const p = this.#checkPartition(partition);
+    const p = checkPartition(partition, this.partitionCount);
     if (typeof node !== 'string' || !this.#view.members.has(node))
       throw new UnknownNodeError(node, [...this.#view.members.keys()].sort());
     await this.#updatePins((pins) => {
@@ -309,7 +298,7 @@ class RingImpl implements Ring {
   }
 
   async unpin(partition: number): Promise<void> {
-    const p = this.#checkPartition(partition);
+    const p = checkPartition(partition, this.partitionCount);
     if (!this.#view.pins.has(p)) return;
     await this.#updatePins((pins) => {
       delete pins[String(p)];

@@ -1,8 +1,24 @@
 // The routing tables of a ring view: partition record states as small integers, one typed array per
 // record field, the interned node names, and the reads over them (owners, targets, records, snapshots).
+import { UnknownPartitionError } from './errors.js';
 import { partitionOfKey } from './hash.js';
 import type { MapRecord, RingNames } from './records.js';
 import type { MemberRecord, PartitionRecord, PartitionStateValue, RingSnapshot } from './types.js';
+
+/**
+ * `partition` when it is one of a ring's `partitions` (an integer in 0 … partitions - 1); otherwise throws
+ * {@link UnknownPartitionError}.
+ */
+export function checkPartition(partition: unknown, partitions: number): number {
+  if (
+    typeof partition !== 'number' ||
+    !Number.isInteger(partition) ||
+    partition < 0 ||
+    partition >= partitions
+  )
+    throw new UnknownPartitionError(partition, partitions);
+  return partition;
+}
 
 /** Partition record states as small integers in the view's tables. */
 export const S_NONE = 0;

@@ -9,11 +9,7 @@ import type { Registry } from 'prom-client';
  * - `released`: the last owner finished its hand-off (drained, ran `onRelease`) and stopped acting; the
  *   next owner claims it with `epoch + 1`.
  */
-export const PartitionState = {
-  Owning: 'owning',
-  Owned: 'owned',
-  Released: 'released',
-} as const;
+export const PartitionState = { Owning: 'owning', Owned: 'owned', Released: 'released' } as const;
 /** One of {@link PartitionState}. */
 export type PartitionStateValue = (typeof PartitionState)[keyof typeof PartitionState];
 

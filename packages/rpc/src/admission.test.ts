@@ -9,6 +9,20 @@ const rig = rpcFixture();
 
 const platform = 'adm';
 
+/** A client whose route hook picks `first`, then `retry` once told why a call failed; `seen` is what it was told. */
+async function reroutingClient(first: string, retry: string) {
+  const seen: Array<RouteRetry | undefined> = [];
+  const client = await rig.client({
+    platform,
+    retry: { initialDelayMs: 1, maxDelayMs: 5 },
+    route: (_app, _key, previous) => {
+      seen.push(previous);
+      return previous ? retry : first;
+    },
+  });
+  return { client, seen };
+}
+
 describe('key admission and re-routing (real nats-server)', () => {
   it('sends the key in Gc-Rpc-Key (percent-encoded) and admits it before the handler', async () => {
     const admitted: string[] = [];
@@ -55,15 +69,7 @@ describe('key admission and re-routing (real nats-server)', () => {
     };
     await mk('old', false);
     await mk('new', true);
-    const seen: Array<RouteRetry | undefined> = [];
-    const client = await rig.client({
-      platform,
-      retry: { initialDelayMs: 1, maxDelayMs: 5 },
-      route: (_app, _key, previous) => {
-        seen.push(previous);
-        return previous ? 'new' : 'old';
-      },
-    });
+    const { client, seen } = await reroutingClient('old', 'new');
     expect(await client.api('moving').call('who', null, { to: { key: 'k' } })).toBe('new');
     expect(ran).toBe(1);
     expect(seen[0]).toBeUndefined();
@@ -108,15 +114,7 @@ describe('key admission and re-routing (real nats-server)', () => {
   it('tells the route hook when the chosen node is gone (no responders)', async () => {
     const s = await rig.server({ platform, app: 'gone', nodeId: 'alive' });
     s.handle('who', () => 'alive');
-    const seen: Array<RouteRetry | undefined> = [];
-    const client = await rig.client({
-      platform,
-      retry: { initialDelayMs: 1, maxDelayMs: 5 },
-      route: (_a, _k, previous) => {
-        seen.push(previous);
-        return previous ? 'alive' : 'dead';
-      },
-    });
+    const { client, seen } = await reroutingClient('dead', 'alive');
     expect(await client.api('gone').call('who', null, { to: { key: 'k' } })).toBe('alive');
     expect(seen[1]?.node).toBe('dead');
     expect((seen[1]?.error as { code?: string }).code).toBe(RpcErrorCode.NoInstance);

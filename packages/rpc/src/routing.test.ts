@@ -208,27 +208,16 @@ describe('routing (real nats-server)', () => {
     let newLeads = false;
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
-    const old = await rig.server({
-      platform,
-      app: 'fenced',
-      nodeId: 'old',
-      isLeader: () => oldLeads,
-      epoch: () => 4,
-      pollIntervalMs: 10_000,
-    });
+    // Each re-reads its leader status only on refresh() (the 10 s poll never comes within the test).
+    const leader = (nodeId: string, isLeader: () => boolean, epoch: number) =>
+      rig.server({ platform, app: 'fenced', nodeId, isLeader, epoch: () => epoch, pollIntervalMs: 10_000 });
+    const old = await leader('old', () => oldLeads, 4);
     old.handle('slow', async () => {
       await gate;
       return 'old';
     });
     old.handle('who', () => 'old');
-    const neu = await rig.server({
-      platform,
-      app: 'fenced',
-      nodeId: 'new',
-      isLeader: () => newLeads,
-      epoch: () => 5,
-      pollIntervalMs: 10_000,
-    });
+    const neu = await leader('new', () => newLeads, 5);
     neu.handle('who', () => 'new');
     const client = await rig.client({ platform });
     const api = client.api('fenced');

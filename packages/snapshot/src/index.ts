@@ -1,5 +1,4 @@
-export { SnapshotErrorCode, SnapshotCorruptError, SnapshotNotFoundError } from './errors.js';
-export type { SnapshotErrorCodeValue } from './errors.js';
+export * from './errors.js';
 // The SQLite primitives moved to `@gc/sqlite`; re-exported here so that existing imports keep working.
 export { IntegrityCheckError, NotWalModeError, NotDatabaseError } from '@gc/sqlite';
 export { openDatabase, assertIntegrity, checkIntegrity } from '@gc/sqlite';
@@ -16,21 +15,6 @@ export {
   hashFile,
 } from '@gc/sqlite';
 export type { DatabaseFileInfo } from '@gc/sqlite';
-export {
-  createSnapshotStore,
-  openSnapshotStore,
-  defaultSnapshotStoreOptions,
-  defaultSnapshotRetention,
-  snapshotName,
-} from './store.js';
-export { createSnapshotter, defaultSnapshotterOptions } from './snapshotter.js';
-export type { Snapshotter, SnapshotterOptions, SnapshotterEvent, SnapshotSource } from './snapshotter.js';
-export type {
-  SnapshotPosition,
-  SnapshotInfo,
-  SnapshotProgress,
-  SnapshotRetention,
-  SnapshotStore,
-  SnapshotStoreOptions,
-  RestoreOptions,
-} from './types.js';
+export * from './store.js';
+export * from './snapshotter.js';
+export type * from './types.js';

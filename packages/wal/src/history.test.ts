@@ -61,6 +61,23 @@ async function primaryOf(
   return { primary, events };
 }
 
+/** A replica of `app` on `path` (`extra` over the defaults), with the events it reported. */
+async function replicaOf(
+  app: string,
+  path: string,
+  extra: Partial<Parameters<typeof createReplica>[1]> = {},
+) {
+  const events: ReplicaEvent[] = [];
+  const replica = await createReplica(nats.nc, {
+    platform,
+    app,
+    path,
+    ...extra,
+    onEvent: (e) => events.push(e),
+  });
+  return { replica, events };
+}
+
 /** The primary of epoch 2 on `path`, which must continue the history without a resync. */
 async function nextPrimaryWithoutResync(app: string, path: string): Promise<Primary> {
   const { primary, events } = await primaryOf(app, path, { epoch: 2 });
@@ -176,14 +193,7 @@ describe('only a database proven to be the tip is published', () => {
     const last = await insert(primary, 2, 'after snapshot');
     const expected = rows(primary.db.name);
     await primary.stop();
-    const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nats.nc, {
-      platform,
-      app,
-      path: rPath,
-      snapshots: store,
-      onEvent: (e) => events.push(e),
-    });
+    const { replica, events } = await replicaOf(app, rPath, { snapshots: store });
     const { primary: promoted } = await promote(replica, { platform, app, path: rPath }, nats.nc, {
       epoch: 2,
     });
@@ -262,15 +272,10 @@ describe('replicas never wait silently and never loop', () => {
     // History cut by hand below the tip, with no snapshot: a new replica cannot get from empty to the tip.
     await jsm.streams.purge(names.stream, { seq: (await streamTip(jsm, names)).seq - 1 });
     const store = await createSnapshotStore(nats.nc, { platform, app });
-    const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nats.nc, {
-      platform,
-      app,
-      path: join(dir, 'r.db'),
+    const { replica, events } = await replicaOf(app, join(dir, 'r.db'), {
       snapshots: store,
       retryDelayMs: 50,
       maxRetryDelayMs: 200,
-      onEvent: (e) => events.push(e),
     });
     await waitFor(() => replica.state().state === 'stalled', { timeoutMs: 10_000, message: 'stalled' });
     await new Promise((r) => setTimeout(r, 1500)); // many retry periods
@@ -303,14 +308,7 @@ describe('replicas never wait silently and never loop', () => {
     const at = bytes.length - 100;
     bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     await os.putBlob({ name: info.name, metadata: meta.metadata, description: meta.description }, bytes);
-    const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nats.nc, {
-      platform,
-      app,
-      path: join(dir, 'r.db'),
-      snapshots: store,
-      onEvent: (e) => events.push(e),
-    });
+    const { replica, events } = await replicaOf(app, join(dir, 'r.db'), { snapshots: store });
     await replica.waitForTxid(last, 10_000);
     expect(replica.position().checksum).toBe((await primary.sync()).checksum);
     const boot = events.find((e) => e.type === 'bootstrap') as { from: string; reason?: string };
@@ -329,8 +327,7 @@ describe('writes that never reached the stream', () => {
     await primary.stop();
     const cli = new SqliteCli(path); // keeps the database open: its WAL is not checkpointed by our close
     await cli.exec("PRAGMA wal_autocheckpoint=0; INSERT INTO t (v) VALUES ('offline 1'), ('offline 2');");
-    const events: ReplicaEvent[] = [];
-    const replica = await createReplica(nats.nc, { platform, app, path, onEvent: (e) => events.push(e) });
+    const { replica, events } = await replicaOf(app, path);
     const unrep = events.find((e) => e.type === 'unreplicated-writes') as
       { error: { savedPath: string; lastReplicatedTxid: number } } | undefined;
     expect(unrep?.error.lastReplicatedTxid).toBeGreaterThan(0);

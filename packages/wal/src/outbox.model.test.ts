@@ -92,38 +92,37 @@ async function run(seed: number): Promise<string[]> {
     store(id, h, Number(h.get(WalHeader.Epoch)));
     return { seq: lastSeq };
   };
-  let serverBusy = false;
-  const kick = () => {
-    if (serverBusy) return;
-    serverBusy = true;
-    setTimeout(
-      () => {
-        serverBusy = false;
-        if (paused) return;
-        for (let n = 1 + Math.floor(rnd() * 4); n > 0 && inbound.length; n--) {
-          const m = inbound.shift()!;
-          m.reply(ingest(m.h));
-        }
-        if (inbound.length) kick();
-      },
-      Math.floor(rnd() * 3),
-    );
+  // A worker woken by its returned function: runs `step` once after a random 0–2 ms, and again while `step`
+  // says work is left; waking it while a run is scheduled does nothing.
+  const worker = (step: () => boolean) => {
+    let busy = false;
+    const wake = () => {
+      if (busy) return;
+      busy = true;
+      setTimeout(
+        () => {
+          busy = false;
+          if (step()) wake();
+        },
+        Math.floor(rnd() * 3),
+      );
+    };
+    return wake;
   };
+  const kick = worker(() => {
+    if (paused) return false;
+    for (let n = 1 + Math.floor(rnd() * 4); n > 0 && inbound.length; n--) {
+      const m = inbound.shift()!;
+      m.reply(ingest(m.h));
+    }
+    return inbound.length > 0;
+  });
   const replies: Array<() => void> = [];
-  let repliesBusy = false;
-  const deliverReplies = () => {
-    if (repliesBusy) return;
-    repliesBusy = true;
-    setTimeout(
-      () => {
-        repliesBusy = false;
-        const batch = replies.splice(0, 1 + Math.floor(rnd() * 5));
-        setImmediate(() => batch.forEach((f) => f()));
-        if (replies.length) deliverReplies();
-      },
-      Math.floor(rnd() * 3),
-    );
-  };
+  const deliverReplies = worker(() => {
+    const batch = replies.splice(0, 1 + Math.floor(rnd() * 5));
+    setImmediate(() => batch.forEach((f) => f()));
+    return replies.length > 0;
+  });
 
   // ---- the publisher (StreamPublisher's contract: an ack, a refusal, or a timeout) ----
   const pending = new Map<

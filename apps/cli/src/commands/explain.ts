@@ -1,7 +1,7 @@
-import { Args } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { PlacementOpErrorCode } from '@gc/platform';
 import { BaseCommand, ExitCode } from '../base.js';
+import { appArg } from '../flags.js';
 import { cliPlacement } from '../placement-control.js';
 import { table } from '../table.js';
 
@@ -16,7 +16,7 @@ export default class Explain extends BaseCommand<typeof Explain> {
   static override summary = "Show where an app with placement runs and why: each node's verdict and score.";
   static override description =
     'Also why a migration of the app is deferred (a cooldown, a maintenance window, migrations in flight) or refused (its onMigrationStart hook on a node), while it is (`deferred`, `refused` with --json). Exit codes: 0 shown, 1 failed, 3 NATS unreachable, 4 no decision yet or an app without placement.';
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> explain orders', '<%= config.bin %> explain orders --json'];
 
   async run(): Promise<Where> {

@@ -10,7 +10,13 @@ import {
   type PlatformStatus,
 } from '@gc/platform';
 import { dashboardHtml } from './page.js';
-import { createDashboard, describeReason, type ClusterSnapshot, type PlacementSource } from './server.js';
+import {
+  createDashboard,
+  describeReason,
+  type ClusterSnapshot,
+  type Dashboard,
+  type PlacementSource,
+} from './server.js';
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 const MIN = 60_000;
@@ -93,7 +99,11 @@ const fakeBucket = (over: Partial<PlacementSource> = {}): PlacementSource => ({
   ...over,
 });
 
-async function cluster(placement?: () => Promise<PlacementSource | undefined>): Promise<ClusterSnapshot> {
+/** Runs `use` with node a's dashboard over the fake admin and clock, reading placement through `placement`. */
+async function withDashboard<T>(
+  placement: (() => Promise<PlacementSource | undefined>) | undefined,
+  use: (dashboard: Dashboard) => Promise<T>,
+): Promise<T> {
   const dashboard = createDashboard({
     platform: 'p',
     nodeId: 'a',
@@ -102,13 +112,17 @@ async function cluster(placement?: () => Promise<PlacementSource | undefined>): 
     ...(placement ? { placement } : {}),
   });
   try {
-    return await get(dashboard);
+    return await use(dashboard);
   } finally {
     dashboard.close();
   }
 }
 
-async function get(dashboard: ReturnType<typeof createDashboard>): Promise<ClusterSnapshot> {
+/** One snapshot of the dashboard. */
+const cluster = (placement?: () => Promise<PlacementSource | undefined>): Promise<ClusterSnapshot> =>
+  withDashboard(placement, get);
+
+async function get(dashboard: Dashboard): Promise<ClusterSnapshot> {
   let body = '';
   const res = { writeHead: () => res, end: (b: string) => void (body = b) } as unknown as ServerResponse;
   await dashboard.routes['/api/cluster']!({} as never, res);
@@ -194,21 +208,15 @@ describe('the dashboard snapshot: placement', () => {
   it('reports a failed read in the snapshot instead of failing it, and recovers on the next one', async () => {
     let fail = true;
     let opened = 0;
-    const dashboard = createDashboard({
-      platform: 'p',
-      nodeId: 'a',
-      admin,
-      clock,
-      placement: () => {
-        opened++;
-        return Promise.resolve(
-          fakeBucket({
-            admins: () => (fail ? Promise.reject(new Error('timed out')) : Promise.resolve(admins)),
-          }),
-        );
-      },
-    });
-    try {
+    const placement = () => {
+      opened++;
+      return Promise.resolve(
+        fakeBucket({
+          admins: () => (fail ? Promise.reject(new Error('timed out')) : Promise.resolve(admins)),
+        }),
+      );
+    };
+    await withDashboard(placement, async (dashboard) => {
       const bad = await get(dashboard);
       expect(bad.placementError).toBe('cannot read the placement bucket: timed out');
       expect(bad).not.toHaveProperty('placement');
@@ -218,27 +226,17 @@ describe('the dashboard snapshot: placement', () => {
       expect(good).not.toHaveProperty('placementError');
       expect(good.placement?.nodes.d?.cordoned).toBe(true);
       expect(opened).toBe(1); // the opened bucket is kept across snapshots
-    } finally {
-      dashboard.close();
-    }
+    });
   });
 
   it('reports a bucket that cannot be opened, and opens it again next time', async () => {
     let opened = 0;
-    const dashboard = createDashboard({
-      platform: 'p',
-      nodeId: 'a',
-      admin,
-      clock,
-      placement: () =>
-        ++opened === 1 ? Promise.reject(new Error('no responders')) : Promise.resolve(fakeBucket()),
-    });
-    try {
+    const placement = () =>
+      ++opened === 1 ? Promise.reject(new Error('no responders')) : Promise.resolve(fakeBucket());
+    await withDashboard(placement, async (dashboard) => {
       expect((await get(dashboard)).placementError).toBe('cannot open the placement bucket: no responders');
       expect((await get(dashboard)).placement?.generation).toBe(7);
-    } finally {
-      dashboard.close();
-    }
+    });
   });
 
   it('describes a reason in one line', () => {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom, simulationSeeds } from '@gc/testkit';
 import { decide, type Decision } from './decide.js';
 import type { DeclaredApp, NodeAdmin, PlacementState } from './records.js';
-import { asState, decideInput, type TestNode } from './test/decide-input.js';
+import { asState, decideInput, drainAdmin, type TestNode } from './test/decide-input.js';
 
 const STEP_MS = 2000;
 const STEPS = 120;
@@ -82,14 +82,7 @@ function run(seed: number): void {
       w.alive.add(node);
       trace.push(`${step}: ${node} back`);
     } else if (r < 0.4 && !w.admins.has(node)) {
-      const reason = 'sim';
-      w.admins.set(node, {
-        cordoned: true,
-        drain: { since: now, deadlineMs: 6000 + Math.floor(rnd() * 4) * STEP_MS, reason },
-        reason,
-        by: 'sim',
-        at: now,
-      });
+      w.admins.set(node, drainAdmin(now, 6000 + Math.floor(rnd() * 4) * STEP_MS, 'sim', 'sim'));
       trace.push(`${step}: drain ${node}`);
     } else if (r < 0.45 && w.admins.has(node)) {
       w.admins.delete(node);

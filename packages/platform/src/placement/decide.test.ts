@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, sameDecision } from './decide.js';
 import type { DeclaredApp, NodeAdmin } from './records.js';
-import { asState, decideInput as input } from './test/decide-input.js';
+import { asState, decideInput as input, drainAdmin } from './test/decide-input.js';
 
 const ap = (placement: DeclaredApp['placement'] = {}, budget?: DeclaredApp['budget']): DeclaredApp => ({
   mode: 'active-passive',
@@ -99,13 +99,7 @@ describe('decide', () => {
     };
     const first = decide(input(nodes));
     expect(first.placements.pinned!.nodes).toEqual(['a', 'b']);
-    const drain: NodeAdmin = {
-      cordoned: true,
-      drain: { since: 1000, deadlineMs: 5000, reason: 'upgrade' },
-      reason: 'upgrade',
-      by: 'op',
-      at: 1000,
-    };
+    const drain = drainAdmin(1000, 5000, 'upgrade');
     const during = decide(input(nodes, { previous: asState(first), admins: { a: drain }, now: 2000 }));
     expect(during.placements.web!.nodes).not.toContain('a');
     expect(during.placements.pinned!.nodes).toEqual(['a', 'b']);
@@ -139,13 +133,7 @@ describe('decide', () => {
     };
     const first = decide(input(nodes));
     expect(first.placements.web!.nodes).toEqual(['a', 'b']);
-    const drain: NodeAdmin = {
-      cordoned: true,
-      drain: { since: 0, deadlineMs: 60_000, reason: 'r' },
-      reason: 'r',
-      by: 'op',
-      at: 0,
-    };
+    const drain = drainAdmin(0, 60_000, 'r');
     const starting = decide(input(nodes, { previous: asState(first), admins: { a: drain } }));
     expect(starting.placements.web!.nodes).toEqual(['a', 'b', 'c']);
     expect(starting.draining.a!.remaining).toEqual(['web']);

@@ -1,8 +1,8 @@
 // The migration gate through decide(): cooldowns, maintenance windows, concurrency, rebalances, refusals.
 import { describe, expect, it } from 'vitest';
 import { decide, type DecideInput } from './decide.js';
-import type { DeclaredApp, NodeAdmin } from './records.js';
-import { asState, decideInput, type TestNode } from './test/decide-input.js';
+import type { DeclaredApp } from './records.js';
+import { asState, decideInput, drainAdmin, type TestNode } from './test/decide-input.js';
 
 const T0 = Date.parse('2026-12-03T10:00:00Z');
 
@@ -81,13 +81,7 @@ describe('the migration gate', () => {
       c: { labels: { disk: 'ssd' }, apps: { orders: app } },
     };
     const first = decide(input(nodes));
-    const drain: NodeAdmin = {
-      cordoned: true,
-      drain: { since: T0, deadlineMs: 600_000, reason: 'kernel' },
-      reason: 'kernel',
-      by: 'op',
-      at: T0,
-    };
+    const drain = drainAdmin(T0, 600_000, 'kernel');
     const drained = decide(
       input(nodes, { previous: state(first), admins: new Map([['a', drain]]), now: T0 + 1000 }),
     );
@@ -242,13 +236,7 @@ describe('the migration gate, against what adversaries found', () => {
     };
     const first = decide(input(nodes));
     expect(first.placements.web!.nodes).toEqual(['n1', 'n2', 'n3']);
-    const drain: NodeAdmin = {
-      cordoned: true,
-      drain: { since: T0, deadlineMs: 60_000, reason: 'kernel' },
-      reason: 'kernel',
-      by: 'op',
-      at: T0,
-    };
+    const drain = drainAdmin(T0, 60_000, 'kernel');
     const mixed = { ...nodes, n2: { ...nodes.n2, labels: { disk: 'hdd' } } };
     const admins = new Map([['n1', drain]]);
     let prev = state(first);

@@ -1,9 +1,10 @@
-import { Args, Flags } from '@oclif/core';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, placementExit } from '../../placement-control.js';
-import { dryRun, dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
+import { Flags } from '@oclif/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { appArg, reasonFlag, waitFlag } from '../../flags.js';
+import { PlacementCommand } from '../../placement-command.js';
+import { dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
 
-export default class AppMove extends BaseCommand<typeof AppMove> {
+export default class AppMove extends PlacementCommand<typeof AppMove> {
   static override summary = "Move an active-passive app's lead to another node, with its data.";
   static override description = [
     'A switchover to --to: the leader runs onPassive and hands over; the target promotes its replica at the',
@@ -14,22 +15,15 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
     '--dry-run prints the plan instead (the switchover, whether the standby on the target is caught up and its',
     'replica lag), changing nothing: exit 0, or the refusals above except a standby that is not ready.',
   ].join(' ');
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override flags = {
     to: Flags.string({ description: 'target node id', required: true }),
     force: Flags.boolean({
       description: 'record the move even if the standby is not ready yet (it hands over once it is)',
       default: false,
     }),
-    reason: Flags.string({
-      description: 'why (recorded in the audit trail)',
-      default: 'moved by an operator',
-    }),
-    wait: Flags.boolean({
-      description: 'wait until the app is active on the target',
-      default: true,
-      allowNo: true,
-    }),
+    reason: reasonFlag('moved by an operator'),
+    wait: waitFlag('wait until the app is active on the target'),
     'dry-run': dryRunFlag,
   };
   static override examples = [
@@ -43,19 +37,15 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
   > {
     const { app } = this.args;
     const to = this.flags.to;
-    if (this.flags['dry-run']) return dryRun(this, await this.nats(), this.flags, { op: 'move', app, to });
-    const control = cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
+    if (this.flags['dry-run']) return this.plan({ op: 'move', app, to });
+    const control = await this.placement();
     const t0 = Date.now();
-    try {
-      await control.move(app, to, { force: this.flags.force, reason: this.flags.reason });
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
+    await this.orExit(() => control.move(app, to, { force: this.flags.force, reason: this.flags.reason }));
     if (!this.flags.wait) {
       this.log(`moving ${app} to ${to}`);
       return { app, to, active: [], tookMs: 0, done: false };
     }
-    const limit = Math.max(this.flags.timeout * 30, 30_000);
+    const limit = this.waitLimitMs();
     let active: string[] = [];
     while (Date.now() - t0 < limit) {
       active = (await control.where(app)).active;
@@ -64,14 +54,11 @@ export default class AppMove extends BaseCommand<typeof AppMove> {
         this.log(`${app} is active on ${to} (${tookMs} ms)`);
         return { app, to, active, tookMs, done: true };
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
-    this.logToStderr(
+    return this.failed(
       `${app} is not active on ${to} after ${limit} ms (active on: ${active.join(', ') || 'none'})`,
+      { app, to, active, tookMs: Date.now() - t0, done: false },
     );
-    // Scripts trust the exit code, --json or not.
-    if (!this.jsonEnabled()) this.exit(ExitCode.Failed);
-    process.exitCode = ExitCode.Failed;
-    return { app, to, active, tookMs: Date.now() - t0, done: false };
   }
 }

@@ -1,8 +1,6 @@
-import { Args } from '@oclif/core';
-import { validateAppName } from '@gc/core';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, placementExit } from '../../placement-control.js';
-import { declaredApp, windowNow, type DeclaredPlacement, type WindowNow } from '../../placement-plan.js';
+import { appArg } from '../../flags.js';
+import { PlacementCommand } from '../../placement-command.js';
+import { windowNow, type DeclaredPlacement, type WindowNow } from '../../placement-plan.js';
 
 /** `gc app placement --json`. */
 interface AppPlacementView {
@@ -27,7 +25,7 @@ interface AppPlacementView {
   generation: number;
 }
 
-export default class AppPlacement extends BaseCommand<typeof AppPlacement> {
+export default class AppPlacement extends PlacementCommand<typeof AppPlacement> {
   static override summary =
     "Show an app's placement: as declared (constraints, budget, migration policy), where it is placed and active.";
   static override description = [
@@ -38,7 +36,7 @@ export default class AppPlacement extends BaseCommand<typeof AppPlacement> {
     '`gc explain` tells why each node was picked or not. Exit codes: 0 shown, 1 failed, 3 NATS unreachable,',
     '4 no live node declares the app with placement (or no placement on the platform).',
   ].join(' ');
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override examples = [
     '<%= config.bin %> app placement orders',
     '<%= config.bin %> app placement orders --json',
@@ -46,23 +44,14 @@ export default class AppPlacement extends BaseCommand<typeof AppPlacement> {
 
   async run(): Promise<AppPlacementView> {
     const { app } = this.args;
-    const { platform, timeout } = this.flags;
-    const nc = await this.nats();
-    let declared;
-    let w;
-    let state;
-    try {
-      validateAppName(app);
-      declared = await declaredApp(nc, platform, app);
-      const control = cliPlacement(nc, platform, timeout);
-      [w, state] = await Promise.all([control.where(app), control.state()]);
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
-    if (!declared)
-      this.error(`no live node of platform ${platform} declares app ${app} with placement`, {
-        exit: ExitCode.NotFound,
-      });
+    await this.nats(); // first: unreachable NATS is exit 3, not a failed read
+    const { declared, w, state } = await this.orExit(async () => {
+      const declared = await this.declaredPlacement(app);
+      const control = await this.placement();
+      const [w, state] = await Promise.all([control.where(app), control.state()]);
+      return { declared, w, state };
+    });
+    if (!declared) this.undeclared(app);
     const window = windowNow(declared.migrate, Date.now());
     const migrated = state?.migrated?.[app];
     const out: AppPlacementView = {

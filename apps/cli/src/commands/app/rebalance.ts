@@ -1,9 +1,8 @@
-import { Args, Flags } from '@oclif/core';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openPlacementBucket } from '@gc/platform';
-import { validateAppName } from '@gc/core';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, placementExit } from '../../placement-control.js';
-import { declaredApp, dryRun, dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
+import { appArg, reasonFlag, waitFlag } from '../../flags.js';
+import { PlacementCommand } from '../../placement-command.js';
+import { dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
 
 /** Where the app was and is placed (`--json`). */
 interface Rebalanced {
@@ -21,7 +20,7 @@ interface Rebalanced {
   tookMs: number;
 }
 
-export default class AppRebalance extends BaseCommand<typeof AppRebalance> {
+export default class AppRebalance extends PlacementCommand<typeof AppRebalance> {
   static override summary =
     'Place an app afresh: the scheduler picks its nodes as if it ran nowhere (apps otherwise stay put).';
   static override description = [
@@ -35,17 +34,10 @@ export default class AppRebalance extends BaseCommand<typeof AppRebalance> {
     'nothing. Exit codes: 0 rebalanced (or planned), 1 refused or not applied and active in time, 3 NATS',
     'unreachable, 4 no live node declares the app with placement (or no placement on the platform).',
   ].join(' ');
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override flags = {
-    reason: Flags.string({
-      description: 'why (recorded in the audit trail)',
-      default: 'rebalanced by an operator',
-    }),
-    wait: Flags.boolean({
-      description: 'wait until the scheduler applied it and the app is active where it is placed',
-      default: true,
-      allowNo: true,
-    }),
+    reason: reasonFlag('rebalanced by an operator'),
+    wait: waitFlag('wait until the scheduler applied it and the app is active where it is placed'),
     'dry-run': dryRunFlag,
   };
   static override examples = [
@@ -56,29 +48,17 @@ export default class AppRebalance extends BaseCommand<typeof AppRebalance> {
 
   async run(): Promise<Rebalanced | PrintedPlan> {
     const { app } = this.args;
-    const { platform, timeout } = this.flags;
-    const nc = await this.nats();
-    let spec;
-    try {
-      validateAppName(app);
-      spec = await declaredApp(nc, platform, app);
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
-    if (!spec)
-      this.error(`no live node of platform ${platform} declares app ${app} with placement`, {
-        exit: ExitCode.NotFound,
-      });
-    if (this.flags['dry-run']) return dryRun(this, nc, this.flags, { op: 'rebalance', app });
-    const control = cliPlacement(nc, platform, timeout);
+    const nc = await this.nats(); // first: unreachable NATS is exit 3, not a failed read
+    const spec = await this.orExit(() => this.declaredPlacement(app));
+    if (!spec) this.undeclared(app);
+    if (this.flags['dry-run']) return this.plan({ op: 'rebalance', app });
+    const control = await this.placement();
     const t0 = Date.now();
-    let before;
-    try {
-      before = await control.where(app);
+    const before = await this.orExit(async () => {
+      const where = await control.where(app);
       await control.rebalance(app, { reason: this.flags.reason });
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
+      return where;
+    });
     const was = { placed: before.placed, ...(before.leader !== undefined ? { leader: before.leader } : {}) };
     const result = (
       w: Awaited<ReturnType<typeof control.where>>,
@@ -103,8 +83,8 @@ export default class AppRebalance extends BaseCommand<typeof AppRebalance> {
       this.log(`rebalance of ${app} recorded: the scheduler places it afresh at its next decision`);
       return result(before, false, false, undefined);
     }
-    const bucket = await openPlacementBucket(nc, platform, { create: false });
-    const limit = Math.max(timeout * 30, 30_000);
+    const bucket = await openPlacementBucket(nc, this.flags.platform, { create: false });
+    const limit = this.waitLimitMs();
     let applied = false;
     let deferred: string | undefined;
     let w = before;
@@ -126,17 +106,14 @@ export default class AppRebalance extends BaseCommand<typeof AppRebalance> {
         );
         return result(w, true, true, deferred);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
-    this.logToStderr(
+    return this.failed(
       applied
         ? `${app}: the rebalance was applied, but the app is not active where it is placed after ${limit} ms (placed on ${w.placed.join(', ') || 'no node'}; active on ${w.active.join(', ') || 'no node'})`
         : `${app}: the scheduler has not applied the rebalance after ${limit} ms${deferred !== undefined ? ` (deferred: ${deferred})` : ''}; it stays recorded and is applied once it may`,
+      result(w, applied, false, deferred),
     );
-    // Scripts trust the exit code, --json or not.
-    if (!this.jsonEnabled()) this.exit(ExitCode.Failed);
-    process.exitCode = ExitCode.Failed;
-    return result(w, applied, false, deferred);
   }
 }
 

@@ -1,7 +1,8 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { AdminErrorCode, createAdminClient, type RecoverResult } from '@gc/platform';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 
 export default class AppRecover extends BaseCommand<typeof AppRecover> {
   static override summary =
@@ -15,7 +16,7 @@ export default class AppRecover extends BaseCommand<typeof AppRecover> {
     'Check `gc app status <app>` first (each node shows the txid of its copy) and pick the most recent one.',
     'The decision and --reason go to the audit trail.',
   ].join(' ');
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override flags = {
     from: Flags.string({ description: 'node whose copy becomes the truth', required: true }),
     reason: Flags.string({ description: 'why (recorded in the audit trail)', required: true }),

@@ -1,13 +1,13 @@
-import { Args } from '@oclif/core';
 import { createAdminClient } from '@gc/platform';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { isBroken, summarize, type StatusJson } from '../../status-summary.js';
 import { table } from '../../table.js';
 
 export default class AppStatus extends BaseCommand<typeof AppStatus> {
   static override summary =
     'Show one app: mode, leader, epoch, its role on every node and, with a database, replication per node (txid, lag, state and why it is broken); exits 1 when replication is broken on a node.';
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> app status orders'];
 
   async run(): Promise<StatusJson['apps'][number]> {

@@ -1,14 +1,14 @@
-import { Args } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { AdminErrorCode, createAdminClient } from '@gc/platform';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { summarize } from '../../status-summary.js';
 
 export default class AppStepdown extends BaseCommand<typeof AppStepdown> {
   static override summary = "Make an app's leader step down so a standby takes over now.";
   static override description =
     'The leader runs onPassive, releases its lease and cools down; a standby is elected at once. Waits (up to --timeout × 5) for the new leader and prints it.';
-  static override args = { app: Args.string({ description: 'app name', required: true }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> app stepdown orders'];
 
   async run(): Promise<{

@@ -1,13 +1,10 @@
-import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg, keyArg } from '../../flags.js';
 import { openAppKv } from '../../kv-open.js';
 
 export default class KvGet extends BaseCommand<typeof KvGet> {
   static override summary = "Read a key from an app's KV bucket ({platform}_{app}).";
-  static override args = {
-    app: Args.string({ required: true, description: 'app name' }),
-    key: Args.string({ required: true, description: 'key' }),
-  };
+  static override args = { app: appArg, key: keyArg };
   static override examples = ['<%= config.bin %> kv get orders last-order'];
 
   async run(): Promise<{ app: string; key: string; value: string; revision: number; created: string }> {

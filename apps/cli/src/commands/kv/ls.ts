@@ -1,10 +1,10 @@
-import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { openAppKv } from '../../kv-open.js';
 
 export default class KvLs extends BaseCommand<typeof KvLs> {
   static override summary = "List the keys of an app's KV bucket ({platform}_{app}).";
-  static override args = { app: Args.string({ required: true, description: 'app name' }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> kv ls orders --json'];
 
   async run(): Promise<{ app: string; keys: string[] }> {

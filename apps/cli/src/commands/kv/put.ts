@@ -1,12 +1,13 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg, keyArg } from '../../flags.js';
 import { openAppKv } from '../../kv-open.js';
 
 export default class KvPut extends BaseCommand<typeof KvPut> {
   static override summary = "Write a key in an app's KV bucket ({platform}_{app}).";
   static override args = {
-    app: Args.string({ required: true, description: 'app name' }),
-    key: Args.string({ required: true, description: 'key' }),
+    app: appArg,
+    key: keyArg,
     value: Args.string({ required: true, description: 'value (a string)' }),
   };
   static override examples = ['<%= config.bin %> kv put orders feature-x on'];

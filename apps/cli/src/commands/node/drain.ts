@@ -1,9 +1,12 @@
-import { Args, Flags } from '@oclif/core';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, parseDurationMs, placementExit } from '../../placement-control.js';
-import { dryRun, dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
+import { Flags } from '@oclif/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExitCode } from '../../base.js';
+import { nodeArg, reasonFlag, waitFlag } from '../../flags.js';
+import { PlacementCommand } from '../../placement-command.js';
+import { parseDurationMs } from '../../placement-control.js';
+import { dryRunFlag, type PrintedPlan } from '../../placement-plan.js';
 
-export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
+export default class NodeDrain extends PlacementCommand<typeof NodeDrain> {
   static override summary = 'Drain a node: move every app with placement off it, within a deadline.';
   static override description = [
     'The node is cordoned and its apps move to other nodes that may run them: pool instances start elsewhere',
@@ -15,21 +18,14 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
     'nothing. Exit codes: 0 drained (or planned, also a plan with blocked apps), 1 refused or not drained',
     'within the deadline plus --grace, 3 NATS unreachable, 4 unknown node.',
   ].join(' ');
-  static override args = { node: Args.string({ description: 'node id', required: true }) };
+  static override args = { node: nodeArg };
   static override flags = {
     deadline: Flags.string({
       description: 'how long budgets may hold the drain back (90s, 15m, 1h)',
       default: '1h',
     }),
-    reason: Flags.string({
-      description: 'why (recorded in the audit trail)',
-      default: 'drained by an operator',
-    }),
-    wait: Flags.boolean({
-      description: 'wait until the node is empty, printing progress',
-      default: true,
-      allowNo: true,
-    }),
+    reason: reasonFlag('drained by an operator'),
+    wait: waitFlag('wait until the node is empty, printing progress'),
     grace: Flags.string({
       description: 'how long to wait past the deadline for the forced moves',
       default: '2m',
@@ -60,15 +56,10 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
     } catch (err) {
       this.error((err as Error).message, { exit: ExitCode.Failed });
     }
-    if (this.flags['dry-run'])
-      return dryRun(this, await this.nats(), this.flags, { op: 'drain', node: this.args.node, deadlineMs });
-    const control = cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
     const node = this.args.node;
-    try {
-      await control.drain(node, { deadlineMs, reason: this.flags.reason });
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
+    if (this.flags['dry-run']) return this.plan({ op: 'drain', node, deadlineMs });
+    const control = await this.placement();
+    await this.orExit(() => control.drain(node, { deadlineMs, reason: this.flags.reason }));
     this.log(`draining ${node} (deadline ${this.flags.deadline})`);
     const start = Date.now();
     let last = { remaining: [] as string[], blocked: [] as string[], forced: false };
@@ -106,12 +97,12 @@ export default class NodeDrain extends BaseCommand<typeof NodeDrain> {
         said = line;
         saidAt = Date.now();
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
-    this.logToStderr(`${node} was not drained within the deadline plus --grace ${this.flags.grace}`);
-    // Scripts trust the exit code, --json or not (`gc node drain n --json && reboot`).
-    if (!this.jsonEnabled()) this.exit(ExitCode.Failed);
-    process.exitCode = ExitCode.Failed;
-    return { node, drained: false, ...last };
+    return this.failed(`${node} was not drained within the deadline plus --grace ${this.flags.grace}`, {
+      node,
+      drained: false,
+      ...last,
+    });
   }
 }

@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdminClient, type NodeLabels } from '@gc/platform';
-import { BaseCommand, ExitCode } from '../../base.js';
-import { cliPlacement, placementExit } from '../../placement-control.js';
+import { nodeArg, waitFlag } from '../../flags.js';
+import { PlacementCommand } from '../../placement-command.js';
 import {
   LabelSyntaxError,
   USAGE_EXIT,
-  dryRun,
   dryRunFlag,
   formatLabelChanges,
   parseLabelChanges,
@@ -26,7 +26,7 @@ interface Labelled {
   seen: boolean;
 }
 
-export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
+export default class NodeLabel extends PlacementCommand<typeof NodeLabel> {
   static override summary =
     "Change a node's labels: key=value sets one, key- removes one (as kubectl label).";
   static override description = [
@@ -41,7 +41,7 @@ export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
     '4 unknown node.',
   ].join(' ');
   static override args = {
-    node: Args.string({ description: 'node id', required: true }),
+    node: nodeArg,
     changes: Args.string({ description: 'key=value to set a label, key- to remove it', multiple: true }),
   };
   static override flags = {
@@ -50,11 +50,7 @@ export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
       default: false,
     }),
     'dry-run': dryRunFlag,
-    wait: Flags.boolean({
-      description: 'wait until membership shows the changed labels',
-      default: true,
-      allowNo: true,
-    }),
+    wait: waitFlag('wait until membership shows the changed labels'),
   };
   static override examples = [
     '<%= config.bin %> node label node-b disk=ssd rack-',
@@ -81,15 +77,11 @@ export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
       this.error('--dry-run does not plan a --reset (the configured labels are unknown to the CLI)', {
         exit: USAGE_EXIT,
       });
-    const nc = await this.nats();
-    if (this.flags['dry-run']) return dryRun(this, nc, this.flags, { op: 'label', node, changes });
-    const control = cliPlacement(nc, this.flags.platform, this.flags.timeout);
-    let recorded: NodeLabels | undefined;
-    try {
-      recorded = (await control.label(node, changes, { reset })).changes;
-    } catch (err) {
-      this.error((err as Error).message, { exit: placementExit(err) });
-    }
+    if (this.flags['dry-run']) return this.plan({ op: 'label', node, changes });
+    const control = await this.placement();
+    const recorded: NodeLabels | undefined = (
+      await this.orExit(() => control.label(node, changes, { reset }))
+    ).changes;
     const out: Labelled = { node, changes, reset, ...(recorded ? { recorded } : {}), seen: false };
     const asked = formatLabelChanges(changes);
     if (reset) {
@@ -102,10 +94,10 @@ export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
       this.log(`${node}: ${asked} recorded`);
       return out;
     }
-    const admin = createAdminClient(nc, this.flags.platform);
+    const admin = createAdminClient(await this.nats(), this.flags.platform);
     const shows = (labels: Record<string, string>) =>
       Object.entries(changes).every(([k, v]) => (v === null ? !(k in labels) : labels[k] === v));
-    const limit = Math.max(this.flags.timeout * 30, 30_000);
+    const limit = this.waitLimitMs();
     const t0 = Date.now();
     let last: Record<string, string> | undefined;
     while (Date.now() - t0 < limit) {
@@ -114,15 +106,12 @@ export default class NodeLabel extends BaseCommand<typeof NodeLabel> {
         this.log(`${node}: ${asked} (labels now ${formatLabels(last)})`);
         return { ...out, labels: last, seen: true };
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
-    this.logToStderr(
+    return this.failed(
       `${node}: ${asked} is recorded, but membership did not show it within ${limit} ms (labels: ${last ? formatLabels(last) : 'the node did not answer'})`,
+      { ...out, ...(last ? { labels: last } : {}) },
     );
-    // Scripts trust the exit code, --json or not.
-    if (!this.jsonEnabled()) this.exit(ExitCode.Failed);
-    process.exitCode = ExitCode.Failed;
-    return { ...out, ...(last ? { labels: last } : {}) };
   }
 }
 

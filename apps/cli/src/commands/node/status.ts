@@ -1,11 +1,11 @@
-import { Args } from '@oclif/core';
 import { createAdminClient, type PlatformStatus } from '@gc/platform';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { nodeArg } from '../../flags.js';
 import { table } from '../../table.js';
 
 export default class NodeStatus extends BaseCommand<typeof NodeStatus> {
   static override summary = "Show one node's full status: apps and roles, health checks, server.";
-  static override args = { node: Args.string({ description: 'node id', required: true }) };
+  static override args = { node: nodeArg };
   static override examples = ['<%= config.bin %> node status node-a --json'];
 
   async run(): Promise<PlatformStatus> {

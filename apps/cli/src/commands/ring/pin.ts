@@ -2,6 +2,7 @@ import { Args } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { RingErrorCode } from '@gc/ring';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { partitionArg, ringAppArg } from '../../flags.js';
 import { withAppRing } from '../../ring-open.js';
 
 export default class RingPin extends BaseCommand<typeof RingPin> {
@@ -10,8 +11,8 @@ export default class RingPin extends BaseCommand<typeof RingPin> {
   static override description =
     'The pin holds while the node is a member (a pin to a node that left is ignored until it returns). The move is a normal hand-off: onRelease on the old owner, onOwn on the new one, calls held meanwhile. Audited as ring.pin.';
   static override args = {
-    app: Args.string({ required: true, description: 'app name (mode ring)' }),
-    partition: Args.integer({ required: true, description: 'partition number', min: 0 }),
+    app: ringAppArg,
+    partition: partitionArg,
     node: Args.string({ required: true, description: 'node id of a live member' }),
   };
   static override examples = ['<%= config.bin %> ring pin cache 12 node-b'];

@@ -1,6 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import type { RingSnapshot } from '@gc/ring';
 import { BaseCommand } from '../../base.js';
+import { ringAppArg } from '../../flags.js';
 import { withAppRing } from '../../ring-open.js';
 import { table } from '../../table.js';
 
@@ -9,7 +10,7 @@ export default class RingShow extends BaseCommand<typeof RingShow> {
     "Show a ring-mode app's partitions: members, partitions per member, moves, pins, the coordinator.";
   static override description =
     'Reads the ring bucket ({platform}_{app}_ring). --partitions lists every partition with its owner, state, epoch and target; --key shows which partition and owner a key has.';
-  static override args = { app: Args.string({ required: true, description: 'app name (mode ring)' }) };
+  static override args = { app: ringAppArg };
   static override flags = {
     partitions: Flags.boolean({ description: 'list every partition' }),
     key: Flags.string({ description: "show this key's partition and owner" }),

@@ -1,13 +1,13 @@
-import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { partitionArg, ringAppArg } from '../../flags.js';
 import { withAppRing } from '../../ring-open.js';
 
 export default class RingUnpin extends BaseCommand<typeof RingUnpin> {
   static override summary =
     'Remove the pin of a partition of a ring-mode app (the coordinator may then move it back).';
   static override args = {
-    app: Args.string({ required: true, description: 'app name (mode ring)' }),
-    partition: Args.integer({ required: true, description: 'partition number', min: 0 }),
+    app: ringAppArg,
+    partition: partitionArg,
   };
   static override examples = ['<%= config.bin %> ring unpin cache 12'];
 

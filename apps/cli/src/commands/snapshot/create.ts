@@ -1,13 +1,13 @@
-import { Args } from '@oclif/core';
 import { isGcError } from '@gc/core';
 import { AdminErrorCode, createAdminClient } from '@gc/platform';
 import type { SnapshotInfo } from '@gc/snapshot';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { summarize } from '../../status-summary.js';
 
 export default class SnapshotCreate extends BaseCommand<typeof SnapshotCreate> {
   static override summary = "Ask an app's leader to snapshot its SQLite database now (consistent at a txid).";
-  static override args = { app: Args.string({ required: true, description: 'app name' }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> snapshot create orders'];
 
   async run(): Promise<SnapshotInfo & { node: string }> {

@@ -1,11 +1,12 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { openSnapshots } from '../../snapshot-open.js';
 
 export default class SnapshotDelete extends BaseCommand<typeof SnapshotDelete> {
   static override summary = 'Delete one snapshot of an app.';
   static override args = {
-    app: Args.string({ required: true, description: 'app name' }),
+    app: appArg,
     name: Args.string({ required: true, description: 'snapshot name' }),
   };
   static override examples = ['<%= config.bin %> snapshot delete orders snap-0000000000000042'];

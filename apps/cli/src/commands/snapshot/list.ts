@@ -1,12 +1,12 @@
-import { Args } from '@oclif/core';
 import type { SnapshotInfo } from '@gc/snapshot';
 import { BaseCommand } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { openSnapshots } from '../../snapshot-open.js';
 import { table } from '../../table.js';
 
 export default class SnapshotList extends BaseCommand<typeof SnapshotList> {
   static override summary = "List an app's snapshots (oldest first) with txid, epoch, size and time.";
-  static override args = { app: Args.string({ required: true, description: 'app name' }) };
+  static override args = { app: appArg };
   static override examples = ['<%= config.bin %> snapshot list orders --json'];
 
   async run(): Promise<SnapshotInfo[]> {

@@ -1,14 +1,15 @@
 import { SnapshotNotFoundError } from '@gc/snapshot';
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import type { SnapshotInfo } from '@gc/snapshot';
 import { BaseCommand, ExitCode } from '../../base.js';
+import { appArg } from '../../flags.js';
 import { openSnapshots } from '../../snapshot-open.js';
 
 export default class SnapshotRestore extends BaseCommand<typeof SnapshotRestore> {
   static override summary =
     'Restore a snapshot to a file: downloaded, verified (digest, page checksum, integrity_check), then moved into place.';
-  static override args = { app: Args.string({ required: true, description: 'app name' }) };
+  static override args = { app: appArg };
   static override flags = {
     to: Flags.string({ description: 'target database path', required: true }),
     name: Flags.string({ description: 'snapshot name (default: the newest)' }),

@@ -58,3 +58,8 @@ export function asState(d: Decision, generation = 1): PlacementState {
     refused: d.refused,
   };
 }
+
+/** An operator's drain of a node requested at `at` (its own clock), with `deadlineMs` to empty it. */
+export function drainAdmin(at: number, deadlineMs: number, reason: string, by = 'op'): NodeAdmin {
+  return { cordoned: true, drain: { since: at, deadlineMs, reason }, reason, by, at };
+}
