@@ -1,7 +1,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeTempDir } from '@gc/testkit';
+import { makeTempDir, seededRandom } from '@gc/testkit';
 import { openDatabase } from '@gc/sqlite';
 import {
   parseWalHeader,
@@ -38,6 +38,36 @@ function toBigEndian(wal: Buffer, pageSize: number): Buffer {
   }
   return out;
 }
+
+/** SQLite's WAL checksum as its documentation states it, on unsigned words (the reference for walChecksum). */
+function referenceChecksum(data: Buffer, bigEndian: boolean, seed: [number, number]): [number, number] {
+  let [s1, s2] = seed;
+  for (let i = 0; i < data.length; i += 8) {
+    const x0 = bigEndian ? data.readUInt32BE(i) : data.readUInt32LE(i);
+    const x1 = bigEndian ? data.readUInt32BE(i + 4) : data.readUInt32LE(i + 4);
+    s1 = (s1 + x0 + s2) % 2 ** 32;
+    s2 = (s2 + x1 + s1) % 2 ** 32;
+  }
+  return [s1, s2];
+}
+
+describe('walChecksum', () => {
+  it('equals the reference on random data and seeds (high bits set), both byte orders, aligned or not', () => {
+    const rnd = seededRandom(7);
+    for (let round = 0; round < 200; round++) {
+      const bytes = 8 * (1 + Math.floor(rnd() * 600));
+      const shift = Math.floor(rnd() * 4); // an unaligned view takes the DataView path
+      const buf = Buffer.alloc(bytes + shift);
+      for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(rnd() * 256);
+      const data = buf.subarray(shift);
+      const seed: [number, number] = [Math.floor(rnd() * 2 ** 32), Math.floor(rnd() * 2 ** 32)];
+      for (const bigEndian of [false, true])
+        expect(walChecksum(data, bigEndian, seed), `round ${round}`).toEqual(
+          referenceChecksum(data, bigEndian, seed),
+        );
+    }
+  });
+});
 
 describe('WAL file format', () => {
   it('parses the header and groups frames into committed transactions, last copy of a page wins', async () => {

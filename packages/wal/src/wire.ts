@@ -124,6 +124,9 @@ export interface ParsedChunk {
   bodyBytes: number;
 }
 
+const TX_KINDS: ReadonlySet<string> = new Set(Object.values(TxKind));
+const NUMERIC_META = ['epoch', 'txid', 'txs', 'pageSizeBytes', 'dbPages', 'pages', 'commitTimeMs'] as const;
+
 const int = (h: HeaderMap, k: string): number => {
   const v = Number(h.get(k) ?? '');
   return Number.isSafeInteger(v) && v >= 0 ? v : NaN;
@@ -153,9 +156,9 @@ export function parseChunkHeaders(h: HeaderMap, data: Uint8Array, seq: number): 
     after: after ?? 0n,
     commitTimeMs: int(h, WalHeader.CommitTime),
   };
-  const bad = Object.entries(meta).find(([, v]) => typeof v === 'number' && Number.isNaN(v));
-  if (bad || before === undefined || after === undefined || !chunk || !Object.values(TxKind).includes(kind)) {
-    throw new CorruptMessageError(seq, `malformed headers${bad ? ` (${bad[0]})` : ''}`);
+  const bad = NUMERIC_META.find((k) => Number.isNaN(meta[k]));
+  if (bad || before === undefined || after === undefined || !chunk || !TX_KINDS.has(kind)) {
+    throw new CorruptMessageError(seq, `malformed headers${bad ? ` (${bad})` : ''}`);
   }
   if (!(meta.txs >= 1 && meta.txs <= meta.txid) || (meta.kind !== TxKind.Tx && meta.txs !== 1)) {
     throw new CorruptMessageError(seq, `bad commit count ${meta.txs} for txid ${meta.txid}`);
@@ -209,7 +212,12 @@ export class TxAssembler {
     this.#parts.push(data);
     if (this.#parts.length < this.#count) return undefined;
     const meta = this.#meta;
-    const body = Buffer.concat(this.#parts);
+    // One chunk (the usual case): a view of the received bytes, not a copy (nats.js hands each message a
+    // buffer of its own read, which nothing writes to again).
+    const only = this.#parts.length === 1 ? this.#parts[0]! : undefined;
+    const body = only
+      ? Buffer.from(only.buffer, only.byteOffset, only.byteLength)
+      : Buffer.concat(this.#parts);
     const firstSeq = this.#firstSeq;
     this.reset();
     if (body.length !== c.bodyBytes)

@@ -139,8 +139,10 @@ class PrimaryImpl implements Primary {
           this.#capture.captureRound();
           // Published first, so the commit's path holds no more than capturing it; then the file header's
           // look for commits made outside the WAL, before a checkpoint of ours could copy a page 1 with
-          // the captured change counter over one that tells of them.
+          // the captured change counter over one that tells of them. The await lets nats.js write what was
+          // published (it flushes in a microtask queued by the publish) before those checks run.
           this.#outbox.pump();
+          await Promise.resolve();
           this.#verifier.checkHeader();
           if (
             !this.#verifier.verifyWanted &&
