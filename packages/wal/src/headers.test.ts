@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, startServer, type NatsServer } from '@gc/testkit';
 import { WireHeaders, headerMapOf, messageHeaders, parseHeaderBlock, rawHeaderBlock } from './headers.js';
+import { CorruptMessageError } from './errors.js';
 import { TxKind, encodeBody, encodeTx, parseChunk, parseChunkHeaders } from './wire.js';
 
 let server: NatsServer;
@@ -112,6 +113,31 @@ describe('messageHeaders', () => {
     expect(map.get('Gc-Wal-Txid')).toBe('42');
     expect(map.get('Gc-Wal-Kind')).toBe('tx');
     expect(Buffer.from(m.data).equals(Buffer.from([1, 2, 3]))).toBe(true);
+  });
+
+  it('a header block nats.js would refuse (a key with a space) makes the message corrupt, not unreadable', () => {
+    const [chunk] = encodeTx(
+      {
+        epoch: 1,
+        txid: 1,
+        txs: 1,
+        kind: TxKind.Tx,
+        pageSizeBytes: 4096,
+        dbPages: 1,
+        pages: 0,
+        before: 0n,
+        after: 0n,
+        commitTimeMs: 1,
+      },
+      Buffer.alloc(0),
+      1 << 20,
+    );
+    const block = Buffer.from((chunk!.headers as WireHeaders).encode())
+      .toString()
+      .replace('Gc-Wal-Txid:', 'Gc-Wal Txid:');
+    expect(() => parseChunkHeaders(parseHeaderBlock(Buffer.from(block)), chunk!.data, 3)).toThrow(
+      CorruptMessageError,
+    );
   });
 
   it('falls back to the decoded headers when the raw block is not where it expects', () => {

@@ -101,8 +101,10 @@ export type HeaderMap = Map<string, string>;
  * Reads a received message's headers in one pass, first value of each key. It reads the raw header block
  * that nats.js keeps on the message (nats.js 3.x: `JsMsg.msg._rdata` up to `_msg.hdr`) rather than having
  * nats.js decode it into a `MsgHdrs` (see {@link WireHeaders} for why); when that shape is not there (another
- * nats.js version), it falls back to `m.headers`. `wire.test.ts` checks that the installed nats.js takes the
- * fast path and that both give the same map.
+ * nats.js version), it falls back to `m.headers`. `headers.test.ts` checks that the installed nats.js takes
+ * the fast path and that both give the same map. Keys are taken as sent, not canonicalised: a header block
+ * that nats.js would refuse (a key with a space, say) gives keys the WAL does not know, and the message is
+ * then refused as corrupt (`GC_WAL_CORRUPT_MESSAGE`, one bootstrap per cause) rather than failing to parse.
  */
 export function messageHeaders(m: Pick<JsMsg, 'headers'>): HeaderMap {
   const raw = rawHeaderBlock(m);

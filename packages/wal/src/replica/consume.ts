@@ -177,10 +177,15 @@ export class Follower {
     // Bound a pull to a share of ~16 MiB of the largest possible messages per connection: the server's
     // per-connection pending limit (64 MiB) must hold every replica's pull on it, or deliveries are
     // dropped as a slow consumer and the ordered consumer stalls and resets.
-    // The pull is refilled once three quarters of it were delivered (nats.js's default is a quarter: with
-    // 16 messages that is a pull request, and its handling on the server, every 4 messages).
+    // A pull of 8 or more is refilled once three quarters of it were delivered (nats.js's default is a
+    // quarter: with 16 messages that is a pull request, and its handling on the server, every 4 messages).
+    // A smaller pull (replicas sharing a connection) keeps the default, so that a refill's round trip
+    // never leaves the server with just one message of credit.
     const pull = this.#pullMessages();
-    const iter = await consumer.consume({ max_messages: pull, threshold_messages: Math.max(1, pull >> 2) });
+    const iter = await consumer.consume({
+      max_messages: pull,
+      ...(pull >= 8 ? { threshold_messages: pull >> 2 } : {}),
+    });
     this.messages = iter;
     if (this.#ctx.closed) iter.stop();
     let lastSeq = startSeq - 1;
