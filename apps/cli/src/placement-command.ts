@@ -8,6 +8,9 @@ import { cliPlacement, placementExit } from './placement-control.js';
 import { declaredApp, dryRun, type DeclaredPlacement, type PrintedPlan } from './placement-plan.js';
 
 export abstract class PlacementCommand<T extends typeof Command> extends BaseCommand<T> {
+  // Repeated from BaseCommand: oclif's manifest records a class's own statics and its parent's only.
+  static override enableJsonFlag = true;
+
   /** Placement operations on --platform (connecting first). */
   protected async placement(): Promise<PlacementControl> {
     return cliPlacement(await this.nats(), this.flags.platform, this.flags.timeout);
