@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { NotDatabaseError } from './errors.js';
 import type { DatabaseFileInfo } from './types.js';
@@ -24,7 +23,7 @@ export function pageHash(pgno: number, page: Uint8Array, pageSizeBytes = page.le
   if (!oneShot) {
     const no = Buffer.allocUnsafe(4);
     no.writeUInt32BE(pgno >>> 0, 0);
-    return createHash('sha1').update(no).update(page).digest().readBigUInt64BE(0);
+    return crypto.createHash('sha1').update(no).update(page).digest().readBigUInt64BE(0);
   }
   // One-shot hashing over a reused buffer: no Hash object per page (about a third less per page).
   if (scratch.length !== 4 + page.length) scratch = Buffer.allocUnsafe(4 + page.length);

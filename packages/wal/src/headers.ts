@@ -80,13 +80,14 @@ export class WireHeaders implements MsgHdrs {
 
   /** The header block as nats.js would encode it (called by `publish`). */
   encode(): Uint8Array {
-    let s = 'NATS/1.0';
-    for (const [k, v] of this.#entries) s += `\r\n${k}: ${v}`;
-    return Buffer.from(`${s}\r\n\r\n`, 'utf8');
+    return Buffer.from(this.toString(), 'utf8');
   }
 
+  /** The header block as text. */
   toString(): string {
-    return Buffer.from(this.encode()).toString('utf8');
+    let s = 'NATS/1.0';
+    for (const [k, v] of this.#entries) s += `\r\n${k}: ${v}`;
+    return `${s}\r\n\r\n`;
   }
 }
 
