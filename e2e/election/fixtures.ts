@@ -77,4 +77,4 @@ export class Scenario {
 }
 
 /** Cross-process timestamp, the same base the fixture uses. */
-export const now = (): number => performance.timeOrigin + performance.now();
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6;

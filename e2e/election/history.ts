@@ -86,7 +86,7 @@ export function serveFencedRegister(nc: NatsConnection, subject: string): Fenced
     callback: (_err, msg) => {
       const epoch = parseEpoch(msg.headers?.get(EPOCH_HEADER));
       const node = msg.string();
-      const at = performance.timeOrigin + performance.now();
+      const at = Number(process.hrtime.bigint()) / 1e6;
       if (!epoch) {
         msg.respond('bad epoch');
         return;

@@ -24,7 +24,7 @@ let server: NatsServer;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 const enc = new TextEncoder();
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { spawnNode, waitFor, type ChildNode } from '@gc/testkit';
 import type { NatsConnection } from '@nats-io/nats-core';
 
 const fixture = new URL('./fixtures/node.ts', import.meta.url).pathname;
-export const now = () => performance.timeOrigin + performance.now();
+export const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** A message a member process sent. */
 export interface NodeMsg {

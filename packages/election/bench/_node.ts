@@ -11,7 +11,7 @@ const election = await createElection(nc, {
 });
 election.on('error', ({ op, error }) => process.stderr.write(`${op}: ${error.message}\n`));
 election.on('acquired', ({ epoch }) =>
-  process.send?.({ type: 'active', epoch, at: performance.timeOrigin + performance.now() }),
+  process.send?.({ type: 'active', epoch, at: Number(process.hrtime.bigint()) / 1e6 }),
 );
 process.send?.({ type: 'ready', leader: election.isLeader() });
 process.on('SIGTERM', () => {

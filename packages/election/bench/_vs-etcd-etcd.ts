@@ -5,7 +5,7 @@
 // every key with a lower create revision is gone), reached through etcd's gRPC gateway as JSON over HTTP,
 // so no client library is needed. Reports `elected` with the wall-clock time over IPC.
 // env: ETCD_URL (this candidate's own member), ELECTION, NODE_ID, TTL_S.
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const base = process.env.ETCD_URL!;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

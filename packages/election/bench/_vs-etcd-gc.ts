@@ -5,7 +5,7 @@
 import { connect } from '@gc/core';
 import { createElection } from '@gc/election';
 
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const nodeId = process.env.NODE_ID!;
 const nc = await connect({
   servers: process.env.NATS_URLS!.split(','),

@@ -8,7 +8,7 @@ const TTL = 3000;
 const ROUNDS = Number(process.env.GC_BENCH_ROUNDS ?? 20);
 const server = await startServer();
 const fixture = new URL('./_node.ts', import.meta.url).pathname;
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 let seq = 0;
 
 interface Msg {

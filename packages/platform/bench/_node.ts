@@ -7,8 +7,7 @@ const ttlMs = Number(process.env.TTL_MS ?? 3000);
 const app = platform.app('web', { election: electionFor(ttlMs), backend: serviceBackend(port) });
 app.on(
   'onActive',
-  ({ epoch }) =>
-    void process.send?.({ type: 'active', epoch, t: performance.timeOrigin + performance.now() }),
+  ({ epoch }) => void process.send?.({ type: 'active', epoch, t: Number(process.hrtime.bigint()) / 1e6 }),
 );
 await platform.start();
 process.send?.({ type: 'ready' });

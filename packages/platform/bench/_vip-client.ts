@@ -8,7 +8,7 @@
 // (or {type:'current', id, body: null} after 30 s).
 import { get } from 'node:http';
 
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const POLL_MS = 20;
 
 function fetchBody(url: string): Promise<string> {

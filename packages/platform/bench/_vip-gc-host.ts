@@ -7,7 +7,7 @@
 import { platformFromEnv } from './_env-node.js';
 import { RESPONDER_SCRIPT } from './_vip-responder.js';
 
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const port = Number(process.env.PORT);
 const platform = await platformFromEnv();
 const app = platform.app('web', {

@@ -20,7 +20,7 @@ else await runBench();
 async function runNode(): Promise<void> {
   const { electionFor, platformFromEnv, serviceBackend } = await import('./_env-node.js');
   const send = (m: Record<string, unknown>) =>
-    process.send?.({ ...m, t: performance.timeOrigin + performance.now() });
+    process.send?.({ ...m, t: Number(process.hrtime.bigint()) / 1e6 });
   const port = Number(process.env.SERVICE_PORT);
   const ttlMs = Number(process.env.TTL_MS ?? 3000);
   const dataDir = process.env.DATA_DIR!;
@@ -150,7 +150,7 @@ async function runBench(): Promise<void> {
         .filter((m) => m.type === 'synced')
         .at(-1)?.rows;
       const t0 = performance.now();
-      const wall0 = performance.timeOrigin + t0;
+      const wall0 = Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC: the children stamp with it too
       await oldNode.kill('SIGKILL');
       // The backend runs in its own process group and outlives a SIGKILLed node; a crashed machine takes
       // both down, so the bench kills the orphaned service as well.

@@ -53,7 +53,7 @@ const SUBNET_INDEX = 7;
  * timeouts, not "no responders", and falls back to the TTL. */
 const FAULT: NodeJS.Signals = process.env.GC_BENCH_FAULT === 'SIGSTOP' ? 'SIGSTOP' : 'SIGKILL';
 const BAR = { gcFastWarmP50VsKeepalived100msP50: 1.0 };
-const now = () => performance.timeOrigin + performance.now();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
