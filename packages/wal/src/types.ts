@@ -252,7 +252,7 @@ export interface Replica {
   /** Path of the replica copy. */
   readonly replicaPath: string;
   /**
-   * Position applied: the replica file holds this state (a process crash redoes it from the journal).
+   * Position applied: the replica file holds this state (a crash before it is durable redoes it from the stream).
    * It is fsynced and recorded shortly after (the `durable` event); {@link Replica.close} waits for that.
    */
   position(): WalPosition;

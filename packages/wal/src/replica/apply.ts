@@ -1,22 +1,9 @@
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  fsync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-  writevSync,
-} from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { closeSync, fstatSync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { PageHashes, formatChecksum, lockPageNumber, pageHash } from '@gc/sqlite';
 import type { TimerHandle } from '@gc/core';
 import { checkNext } from '../decisions.js';
 import { CorruptMessageError } from '../errors.js';
-import { writePosition, writePositionAsync, type WalPosition } from '../position.js';
+import { writePositionAsync, type WalPosition } from '../position.js';
 import type { ReplicaOptions } from '../types.js';
 import { TxKind, bodyPages, type TxMeta } from '../wire.js';
 import type { ReplicaContext } from './context.js';
@@ -28,43 +15,39 @@ export interface ReadyTx {
   lastSeq: number;
 }
 
-/** The journal record of one applied batch: the position after it and its transactions' bodies' sizes. */
-interface JournalHeader {
-  position: WalPosition;
-  txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; bodyBytes: number }>;
-  crc: number;
-}
-
-/** The replica's open files (see Applier.openFiles). */
+/** The replica file, open for writing (see Applier.openFiles). */
 interface ReplicaFiles {
   db: number;
-  journal: number;
-  /** The Applier.fileEpoch they belong to. */
+  /** The Applier.fileEpoch it belongs to. */
   epoch: number;
   /** The replica file's length in bytes. */
   size: { bytes: number };
-  /** The journal's length in bytes. */
-  journalBytes: number;
+}
+
+/** One transaction's pages as written to the replica file. */
+export interface TxPages {
+  kind: string;
+  dbPages: number;
+  pageSizeBytes: number;
+  body: Buffer;
 }
 
 /**
  * An applied batch is made durable (see Applier.flush) this long after it, together with every batch applied
- * meanwhile: one round of fsyncs and one position write for many batches. Nothing waits for it (the pages
- * are applied and visible at once, and a process crash redoes them from the journal); it bounds how much an
- * OS crash can take back, which the replica then re-fetches from the stream.
+ * meanwhile: one fsync and one position write for many batches. Nothing waits for it (the pages are applied
+ * and visible at once, and a crash before it is redone from the stream: see redo.ts); it bounds how much a
+ * crash leaves to redo.
  */
 const FLUSH_DELAY_MS = 20;
-
-/** The journal is emptied after a flush once it holds this much (see Applier.flush). */
-const JOURNAL_KEEP_BYTES = 1 << 20;
 
 const fsyncAsync = (fd: number) =>
   new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 
 /**
  * Applying checked transactions durably: each batch is checked against the state it must start from,
- * journalled, written, and made durable in the background (fsync, then the position file); a journal left
- * by a crash is redone at start.
+ * written, and made durable in the background (fsync, then the position file). A crash in between leaves
+ * the file ahead of its position, possibly with a batch half written: the next start redoes it from the
+ * stream (redo.ts), whose messages carry whole pages.
  */
 export class Applier {
   readonly #ctx: ReplicaContext;
@@ -77,7 +60,7 @@ export class Applier {
 
   /**
    * Checks every transaction against the state it must start from, then makes the valid prefix durable
-   * (journal, pages, fsync, position). Throws for the first invalid one after applying those before it.
+   * (pages, then in the background fsync and position). Throws for the first invalid one after applying those before it.
    */
   async applyBatch(batch: ReadyTx[]): Promise<void> {
     const overlay = new Map<number, bigint>();
@@ -139,7 +122,7 @@ export class Applier {
     if (failure) throw failure;
   }
 
-  /** Writes a checked batch: journal record, then pages; `hashes` and `dbPages` are the state after it. */
+  /** Writes a checked batch's pages; `hashes` and `dbPages` are the state after it. */
   #commit(txs: ReadyTx[], hashes: Map<number, bigint>, dbPages: number): void {
     const last = txs.at(-1)!;
     const next: WalPosition = {
@@ -150,45 +133,21 @@ export class Applier {
       pageSizeBytes: txs.reduce((s, t) => t.meta.pageSizeBytes || s, this.#ctx.pos.pageSizeBytes),
       dbPages: last.meta.dbPages,
     };
-    const header: JournalHeader = {
-      position: next,
-      txs: txs.map((t) => ({
-        kind: t.meta.kind,
-        dbPages: t.meta.dbPages,
-        pageSizeBytes: t.meta.pageSizeBytes,
-        bodyBytes: t.body.length,
-      })),
-      crc: 0,
-    };
-    let crc = 0;
-    for (const t of txs) crc = crc32(t.body, crc);
-    header.crc = crc;
-    const hb = Buffer.from(JSON.stringify(header));
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(hb.length);
-    // The journal record is appended before the pages are written, so a process crash in the middle is
-    // redone from it (the page cache keeps both). Once the pages are written the state is applied: visible
-    // to readers of the file, reported (`applied`) and what position() says. Durability follows in the
-    // background (flush): one fsync of database and journal for everything applied meanwhile, then the
-    // position file; the journal keeps every batch since it was last emptied (past 1 MiB), so a crash
-    // before any of that still redoes them all. An OS crash that loses unsynced pages leaves an older
-    // position whose checksum no longer matches the file: the replica re-bootstraps — never wrong, and the
-    // apply path never waits for the disk. Files stay open while the replica runs: no open/close per
-    // batch, and no close() that would drop the POSIX locks of a SQLite connection this process may hold
-    // on the same file.
+    // Once the pages are written the state is applied: visible to readers of the file, reported
+    // (`applied`) and what position() says. Durability follows in the background (flush): one fsync for
+    // everything applied meanwhile, then the position file. A crash before that leaves the file ahead of
+    // the recorded position, and the next start redoes the transactions after it from the stream (an OS
+    // crash that loses unsynced pages is the same case). The file stays open while the replica runs: no
+    // open/close per batch, and no close() that would drop the POSIX locks of a SQLite connection this
+    // process may hold on the same file.
     const files = this.#openFiles();
-    files.journalBytes += writevSync(files.journal, [len, hb, ...txs.map((t) => t.body)]);
-    this.#journalGen++;
-    this.#writePages(
-      files.db,
-      txs.map((t) => ({
-        kind: t.meta.kind,
-        dbPages: t.meta.dbPages,
-        pageSizeBytes: t.meta.pageSizeBytes,
-        body: t.body,
-      })),
-      files.size,
-    );
+    for (const t of txs) {
+      writeTxPages(
+        files.db,
+        { kind: t.meta.kind, dbPages: t.meta.dbPages, pageSizeBytes: t.meta.pageSizeBytes, body: t.body },
+        files.size,
+      );
+    }
     // The hashes were computed while checking the batch.
     if (txs[0]!.meta.kind === TxKind.Full) this.#ctx.hashes = new PageHashes();
     for (const [p, h] of hashes) this.#ctx.hashes.set(p, h);
@@ -203,10 +162,10 @@ export class Applier {
   #flushTimer: TimerHandle | undefined;
 
   /**
-   * Makes the applied position durable: fsync of database and journal, then the position file (not
-   * fsynced: a lost one is older, does not match the file's checksum and only costs a re-bootstrap),
-   * then removal of the journal unless a later batch wrote a new one. At most one runs; requests made
-   * meanwhile are covered by the next round. Resolves when everything applied so far is durable.
+   * Makes the applied position durable: fsync of the database, then the position file (not fsynced: a lost
+   * one is older, and the start after it redoes the transactions after it from the stream). At most one
+   * runs; requests made meanwhile are covered by the next round. Resolves when everything applied so far
+   * is durable.
    */
   flush(): Promise<void> {
     if (this.#flushTimer !== undefined) {
@@ -214,153 +173,77 @@ export class Applier {
       this.#flushTimer = undefined;
     }
     this.#flushAgain = true;
-    this.flushing ??= (async () => {
-      try {
-        while (this.#flushAgain) {
-          this.#flushAgain = false;
-          const files = this.#files;
-          if (!files) continue;
-          const target = { ...this.#ctx.pos };
-          const gen = this.#journalGen;
-          await fsyncAsync(files.db);
-          await fsyncAsync(files.journal);
-          // Re-bootstrapped meanwhile: the new file has its own position (bootstrap() waits for this loop).
-          if (files.epoch !== this.fileEpoch) continue;
-          await writePositionAsync(this.#ctx.posPath, { ...this.#ctx.sidecar(), ...target });
-          // Nothing applied since `target`: every record in the journal is covered by the position now. The
-          // journal is emptied only once it is large (a truncation is a metadata write on this thread);
-          // until then a crash redoes records the position already covers, in order — the same pages
-          // again, ending at the last record's state.
-          if (gen === this.#journalGen && files === this.#files && files.journalBytes >= JOURNAL_KEEP_BYTES) {
-            ftruncateSync(files.journal, 0);
-            files.journalBytes = 0;
-          }
-          this.#ctx.emit({ type: 'durable', txid: target.txid, seq: target.seq });
-        }
-      } catch (err) {
-        this.#ctx.emit({ type: 'error', error: err as Error });
-      } finally {
-        this.flushing = undefined;
-      }
-    })();
+    if (!this.flushing) {
+      // Cleared once this round has ended — asynchronously, after the assignment: a round with nothing to
+      // do ends without awaiting anything, and clearing from inside it would run before `flushing` is set,
+      // leaving a settled promise there that every later flush() returned without flushing.
+      const round = this.#flushRounds().finally(() => {
+        if (this.flushing === round) this.flushing = undefined;
+      });
+      this.flushing = round;
+    }
     return this.flushing;
   }
 
-  /** The replica file and the journal, open for appending; reopened after a bootstrap replaced them. */
+  async #flushRounds(): Promise<void> {
+    try {
+      while (this.#flushAgain) {
+        this.#flushAgain = false;
+        const files = this.#files;
+        if (!files) continue;
+        const target = { ...this.#ctx.pos };
+        await fsyncAsync(files.db);
+        // Re-bootstrapped meanwhile: the new file has its own position (bootstrap() waits for this loop).
+        if (files.epoch !== this.fileEpoch) continue;
+        await writePositionAsync(this.#ctx.posPath, { ...this.#ctx.sidecar(), ...target });
+        this.#ctx.emit({ type: 'durable', txid: target.txid, seq: target.seq });
+      }
+    } catch (err) {
+      this.#ctx.emit({ type: 'error', error: err as Error });
+    }
+  }
+
+  /** The replica file, open for writing; reopened after a bootstrap replaced it. */
   #openFiles(): ReplicaFiles {
     if (this.#files && this.#files.epoch === this.fileEpoch) return this.#files;
     this.closeFiles();
     const db = openSync(this.#ctx.replicaPath, 'r+');
-    let journal: number;
-    try {
-      journal = openSync(this.#ctx.journalPath, 'a');
-    } catch (err) {
-      closeSync(db);
-      throw err;
-    }
-    this.#files = {
-      db,
-      journal,
-      epoch: this.fileEpoch,
-      size: { bytes: fstatSync(db).size },
-      journalBytes: fstatSync(journal).size,
-    };
+    this.#files = { db, epoch: this.fileEpoch, size: { bytes: fstatSync(db).size } };
     return this.#files;
   }
   #files: ReplicaFiles | undefined;
   flushing: Promise<void> | undefined;
   #flushAgain = false;
 
-  /** Closes the open files (callers first make sure no flush uses them). */
+  /** Closes the open file (callers first make sure no flush uses it). */
   closeFiles(): void {
     const f = this.#files;
     this.#files = undefined;
-    if (!f) return;
-    closeSync(f.db);
-    closeSync(f.journal);
+    if (f) closeSync(f.db);
   }
 
-  #journalGen = 0;
   /** Bumped whenever the replica file is replaced (bootstrap), so a flush in flight does not record it. */
   fileEpoch = 0;
+}
 
-  /**
-   * Writes the batch's pages and sets the file's size. `size` tracks the file's length in bytes so that
-   * an unchanged size costs no `ftruncate` (undefined: always set it).
-   */
-  #writePages(
-    fd: number,
-    txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>,
-    size?: { bytes: number },
-  ): void {
-    for (const t of txs) {
-      if (t.kind === TxKind.Full) {
-        ftruncateSync(fd, 0);
-        if (size) size.bytes = 0;
-      }
-      for (const [p, page] of bodyPages(t.body, t.pageSizeBytes)) {
-        const at = (p - 1) * t.pageSizeBytes;
-        writeSync(fd, page, 0, page.length, at);
-        if (size) size.bytes = Math.max(size.bytes, at + page.length);
-      }
-      const want = t.dbPages * t.pageSizeBytes;
-      if (t.pageSizeBytes && (!size || size.bytes !== want)) {
-        ftruncateSync(fd, want);
-        if (size) size.bytes = want;
-      }
-    }
+/**
+ * Writes one transaction's pages to the replica file `fd` and sets the file's size (a `full` transaction
+ * first empties it). `size` tracks the file's length in bytes so that an unchanged size costs no
+ * `ftruncate` (undefined: always set it).
+ */
+export function writeTxPages(fd: number, t: TxPages, size?: { bytes: number }): void {
+  if (t.kind === TxKind.Full) {
+    ftruncateSync(fd, 0);
+    if (size) size.bytes = 0;
   }
-
-  /** Redoes a journal left by a crash between journal and position (idempotent); drops a torn one. */
-  recoverJournal(): void {
-    if (!existsSync(this.#ctx.journalPath)) return;
-    const raw = readFileSync(this.#ctx.journalPath);
-    // Records in order, one per batch applied since the journal was last emptied (so some may be older than
-    // the recorded position: redoing them in order ends at the last one's state); the first torn one ends
-    // it (its pages were never written: a batch's record is complete before its pages are touched).
-    let off = 0;
-    let redone = 0;
-    const fd = openSync(this.#ctx.replicaPath, 'r+');
-    try {
-      while (off < raw.length) {
-        let next: number;
-        let header: JournalHeader;
-        let txs: Array<{ kind: string; dbPages: number; pageSizeBytes: number; body: Buffer }>;
-        try {
-          const hl = raw.readUInt32BE(off);
-          header = JSON.parse(raw.subarray(off + 4, off + 4 + hl).toString()) as JournalHeader;
-          let at = off + 4 + hl;
-          txs = header.txs.map((t) => {
-            const body = raw.subarray(at, at + t.bodyBytes);
-            at += t.bodyBytes;
-            return { ...t, body };
-          });
-          let crc = 0;
-          for (const t of txs) crc = crc32(t.body, crc);
-          if (
-            at > raw.length ||
-            txs.some((t, i) => t.body.length !== header.txs[i]!.bodyBytes) ||
-            crc !== header.crc
-          )
-            throw new Error('torn journal record');
-          next = at;
-        } catch (err) {
-          this.#o.logger.info('replica dropped a torn journal record', { err: String(err), offset: off });
-          break;
-        }
-        this.#writePages(fd, txs);
-        this.#ctx.pos = header.position;
-        redone++;
-        off = next;
-      }
-      if (redone > 0) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    if (redone > 0) {
-      writePosition(this.#ctx.posPath, this.#ctx.sidecar());
-      this.#o.logger.info('replica journal redone', { txid: this.#ctx.pos.txid, batches: redone });
-    }
-    rmSync(this.#ctx.journalPath, { force: true });
+  for (const [p, page] of bodyPages(t.body, t.pageSizeBytes)) {
+    const at = (p - 1) * t.pageSizeBytes;
+    writeSync(fd, page, 0, page.length, at);
+    if (size) size.bytes = Math.max(size.bytes, at + page.length);
+  }
+  const want = t.dbPages * t.pageSizeBytes;
+  if (t.pageSizeBytes && (!size || size.bytes !== want)) {
+    ftruncateSync(fd, want);
+    if (size) size.bytes = want;
   }
 }

@@ -37,7 +37,7 @@ export class ReplicaContext {
   readonly replicaPath: string;
   /** The replica's position file (its sidecar). */
   readonly posPath: string;
-  /** The apply journal (see Applier). */
+  /** The apply journal of earlier versions (removed at start: the stream redoes a crash, see redo.ts). */
   readonly journalPath: string;
   /** Page hashes of the replica file as applied. */
   hashes = new PageHashes();

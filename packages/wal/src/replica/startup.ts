@@ -18,6 +18,7 @@ import { historyTip } from '../stream.js';
 import { readWal, type WalReadResult } from '../walfile.js';
 import { WalHeader } from '../wire.js';
 import { bootstrap, type ReplicaParts } from './bootstrap.js';
+import { redoFromStream, type RedoResult } from './redo.js';
 import { dropConsumer, type ReplicaContext } from './context.js';
 
 // Start-up of a replica after the ownership checks: adopt a former primary's database at the data path if
@@ -180,34 +181,65 @@ export async function findSnapshotState(
     : undefined;
 }
 
-/** Loads the replica's own copy when it matches its recorded position (after redoing its journal), else bootstraps. */
+/**
+ * Loads the replica's own copy when it holds its recorded position's state, or the state of a transaction
+ * after it once the transactions a crash interrupted are redone from the stream (redo.ts); else bootstraps.
+ */
 export async function loadOrBootstrap(parts: ReplicaParts): Promise<void> {
-  const { ctx, applier } = parts;
+  const { ctx } = parts;
   const pos = readPosition(ctx.posPath, ctx.names.platform, ctx.names.app);
-  if (pos && existsSync(ctx.replicaPath)) {
-    ctx.pos = pos;
-    ctx.streamCreated = pos.streamCreated;
-    applier.recoverJournal();
-    const hashes = hashFile(ctx.replicaPath, {
-      pageSizeBytes: ctx.pos.pageSizeBytes || undefined,
-      pageCount: ctx.pos.dbPages,
-    });
-    if (formatChecksum(hashes.checksum) === ctx.pos.checksum) {
-      ctx.hashes = hashes;
-      ctx.fence = createFence();
-      ctx.fence.check(Math.max(1, ctx.pos.epoch), 'replica start');
-      ctx.bootstraps++;
-      ctx.emit({ type: 'bootstrap', from: 'local', txid: ctx.pos.txid });
-      return;
-    }
-    const err = new DivergedError(
-      `replica ${ctx.replicaPath} at txid ${pos.txid}`,
-      formatChecksum(hashes.checksum),
-      pos.checksum,
-    );
-    ctx.emit({ type: 'refused', error: err });
-    await bootstrap(parts, err.message);
+  // Earlier versions kept an apply journal beside the copy; the stream now redoes what it held.
+  rmSync(ctx.journalPath, { force: true });
+  if (!pos || !existsSync(ctx.replicaPath)) {
+    await bootstrap(parts, pos ? 'replica file missing' : 'no replica yet');
     return;
   }
-  await bootstrap(parts, pos ? 'replica file missing' : 'no replica yet');
+  ctx.pos = pos;
+  ctx.streamCreated = pos.streamCreated;
+  let file: PageHashes;
+  try {
+    // The whole file: a crash may have left it longer than the position's state.
+    file = hashFile(ctx.replicaPath, { pageSizeBytes: ctx.pos.pageSizeBytes || undefined });
+  } catch (err) {
+    await bootstrap(parts, `the replica file cannot be read as a database: ${(err as Error).message}`);
+    return;
+  }
+  const atPosition = file.clone();
+  atPosition.resize(ctx.pos.dbPages);
+  if (formatChecksum(atPosition.checksum) === ctx.pos.checksum) return loaded(ctx, atPosition);
+  const recorded = ctx.pos.txid;
+  const redo = await redoFromStream(ctx, file).catch((err: unknown): RedoResult => ({
+    done: false,
+    reason: (err as Error).message,
+  }));
+  if (redo.done) {
+    ctx.pos = redo.position;
+    writePosition(ctx.posPath, ctx.sidecar());
+    ctx.o.logger.info('replica redid transactions after its recorded position from the stream', {
+      from: recorded,
+      txid: ctx.pos.txid,
+      transactions: redo.transactions,
+    });
+    return loaded(
+      ctx,
+      redo.hashes,
+      `redid ${redo.transactions} transactions after txid ${recorded} from the stream (a crash interrupted them)`,
+    );
+  }
+  const err = new DivergedError(
+    `replica ${ctx.replicaPath} at txid ${pos.txid} (${redo.reason})`,
+    formatChecksum(atPosition.checksum),
+    pos.checksum,
+  );
+  ctx.emit({ type: 'refused', error: err });
+  await bootstrap(parts, err.message);
+}
+
+/** The replica's own copy holds `ctx.pos`'s state, whose page hashes are `hashes`. */
+function loaded(ctx: ReplicaContext, hashes: PageHashes, reason?: string): void {
+  ctx.hashes = hashes;
+  ctx.fence = createFence();
+  ctx.fence.check(Math.max(1, ctx.pos.epoch), 'replica start');
+  ctx.bootstraps++;
+  ctx.emit({ type: 'bootstrap', from: 'local', txid: ctx.pos.txid, ...(reason ? { reason } : {}) });
 }
