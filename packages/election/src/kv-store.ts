@@ -219,9 +219,17 @@ class KvLeaseStore implements LeaseStore {
   watch(onEntry: (e: LeaseEntry) => void, onError: (err: Error) => void): () => void {
     let stopped = false;
     let endCurrent: ((err?: Error) => void) | undefined;
+    // A restarted watch starts with the key's current entry, which the previous one may have delivered
+    // already: that one is not delivered twice. (A lower revision is delivered: the stream was recreated.)
+    let lastRevision = 0;
+    const deliver = (e: LeaseEntry) => {
+      if (e.revision === lastRevision) return;
+      lastRevision = e.revision;
+      onEntry(e);
+    };
     const run = async () => {
       while (!stopped) {
-        const err = await this.#watchOnce(onEntry, (end) => {
+        const err = await this.#watchOnce(deliver, (end) => {
           endCurrent = end;
           if (stopped) end();
         });
@@ -287,9 +295,14 @@ class KvLeaseStore implements LeaseStore {
         onEntry(entryFromParts(seqs.stream, operationOf(msg.headers), msg.data));
       },
     });
+    const silent = () => performance.now() - lastActivity > WATCH_HEARTBEAT_MS * 2.5;
     const monitor = setInterval(() => {
-      if (performance.now() - lastActivity > WATCH_HEARTBEAT_MS * 2.5) {
-        end(new Error(`watch consumer ${name}: heartbeats missed`));
+      // Timers run before pending socket reads: after the event loop was blocked, heartbeats may be
+      // waiting unread. Look again once I/O has been polled (setImmediate runs after the poll phase).
+      if (silent()) {
+        setImmediate(() => {
+          if (silent()) end(new Error(`watch consumer ${name}: heartbeats missed`));
+        });
       }
     }, WATCH_HEARTBEAT_MS);
     monitor.unref();
