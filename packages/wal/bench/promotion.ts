@@ -28,10 +28,13 @@ async function once(
   await replica.waitForTxid(base.txid);
   await replica.close(); // stands still while the backlog builds
   for (let i = 0; i < backlog; i++) {
-    await old.write(() => ins.run(`backlog ${i}`)); // captured and published on its own
+    // Captured on its own: the next write waits until this one is captured (else the primary would
+    // capture commits that arrive while a round runs together, in fewer, larger messages).
+    const captured = old.position().capturedTxid;
+    await old.write(() => ins.run(`backlog ${i}`));
+    while (old.position().capturedTxid === captured) await new Promise((r) => setImmediate(r));
   }
   const backlogMessages = (await old.sync(120_000)).seq - base.seq;
-  // A write that finds a capture round running is captured with the next one: nearly one message each.
   if (backlogMessages < 0.95 * backlog) throw new Error(`backlog of only ${backlogMessages} messages`);
   await old.stop();
   const resumed = await createReplica(nc, { platform: 'bench', app, path });
