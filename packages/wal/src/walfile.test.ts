@@ -180,4 +180,29 @@ describe('WAL file format', () => {
       db.close();
     }
   });
+  it('pages handed out by one read keep their bytes through later reads (small reads share a buffer)', async () => {
+    const dir = await makeTempDir('walfile-keep');
+    const { db, path } = walDb(dir);
+    const reader = new WalReader(`${path}-wal`);
+    try {
+      const insert = db.prepare('INSERT INTO t VALUES (?)');
+      const kept: Array<[Buffer, Buffer]> = [];
+      let cursor = reader.read(undefined).cursor;
+      for (let i = 0; i < 50; i++) {
+        insert.run(Buffer.alloc(300 + i * 37, i + 1));
+        const r = reader.read(cursor);
+        expect(r.transactions.length).toBe(1);
+        for (const [, page] of r.transactions[0]!.pages) kept.push([page, Buffer.from(page)]);
+        cursor = r.cursor;
+      }
+      // Every page still equals the copy taken when it was read.
+      for (const [page, copy] of kept) expect(page.equals(copy)).toBe(true);
+      // And what a fresh reader reads from the start is the same history.
+      const all = readWal(`${path}-wal`, undefined).transactions;
+      expect(all.length).toBeGreaterThanOrEqual(50);
+    } finally {
+      reader.close();
+      db.close();
+    }
+  });
 });
