@@ -227,10 +227,6 @@ function readFrames(fd: number, size: number, cursor: WalCursor | undefined): Wa
 }
 
 /**
- * The committed transactions of `header`'s generation after `cursor` (which is in it), reading no further
- * than `end` bytes (Infinity: to the end of the file), and the cursor after the last one.
- */
-/**
  * The buffer small WAL reads go to. Reading into freshly allocated memory costs a page fault per 4 KiB
  * touched, several times the read itself (19 µs against 3 µs for a read of four frames on the bench
  * machine), so a commit's round reads into this reused buffer and copies out only the frames it got.
@@ -242,6 +238,10 @@ function readBuffer(bytes: number): Buffer {
 const READ_BUFFER_BYTES = 1 << 20;
 let scratch = Buffer.alloc(0);
 
+/**
+ * The committed transactions of `header`'s generation after `cursor` (which is in it), reading no further
+ * than `end` bytes (Infinity: to the end of the file), and the cursor after the last one.
+ */
 function readFramesAfter(
   fd: number,
   header: WalHeader,
@@ -263,9 +263,9 @@ function readFramesAfter(
   outer: while (offset + frameBytes <= end) {
     const want = Math.min(blockFrames, Math.floor((end - offset) / frameBytes)) * frameBytes;
     blockFrames = Math.min(blockFrames * 2, maxBlockFrames);
-    // A fresh block per read: captured pages are views into it, not copies.
-    // A large read (catching up a long WAL) goes to a buffer of its own; a small one to the reused buffer,
-    // then the frames actually read are copied to one of their own (their pages are handed out).
+    // Captured pages are views into `block`, so every read ends in a block of its own: a large read
+    // (catching up a long WAL) is read straight into one; a small one goes to the reused buffer and only
+    // the frames it got are copied out.
     const big = want > READ_BUFFER_BYTES;
     const into = big ? Buffer.allocUnsafeSlow(want) : readBuffer(want);
     const got = readSync(fd, into, 0, want, offset);
