@@ -44,7 +44,16 @@ describe('3-node JetStream cluster', () => {
     const cluster = await startCluster();
     const nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const kv = await new Kvm(nc).create('tk_r3', { replicas: 3 });
-    await kv.put('a', '1');
+    // The create is answered once the stream has a leader, but the leader's interest in the KV's subjects
+    // reaches the server this client uses over a route a moment later: a put before that gets "no
+    // responders" (seen once in CI on Node 24).
+    await waitFor(
+      async () => {
+        await kv.put('a', '1');
+        return true;
+      },
+      { timeoutMs: 10_000, message: 'the first write to a new R3 KV' },
+    );
     const victim = cluster.servers[0]!;
     await victim.kill();
     await waitFor(
