@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createElectionOnStore, type CreateElectionOptions } from './election.js';
 import { MemoryLeaseBackend, type MemoryLeaseStore } from './memory-store.js';
 import type { Election, ElectionEventName, ElectionEvents } from './types.js';
+import type { ProbeResult } from './store.js';
 
 // Every test runs on a FakeClock and the in-process lease store (same CAS semantics as NATS KV, proven by
 // store.contract.test.ts). No real time passes: each timing rule is checked at exact instants.
@@ -815,6 +816,33 @@ describe('fast failover', () => {
     expect(a.e.epoch()).toBeLessThan(b.e.epoch());
     await h.clock.advance(1650); // t=4000
     expect(a.e.isLeader()).toBe(false);
+  });
+
+  it('a probe that waits for its timeout (the holder dying just then) is followed by the next at once', async () => {
+    h = new Harness();
+    const ff = { fastFailover: true, fastFailoverIntervalMs: 100, fastFailoverProbes: 2 };
+    const a = await h.node('a', ff);
+    const b = await h.node('b', ff);
+    await h.run(2050);
+    // A killed process keeps its connection until the kernel has torn it down: a probe sent in that window
+    // reaches the dying holder's subscription and gets no answer. Here b's next probe is that probe.
+    const probe = b.store.probe.bind(b.store);
+    let dying = true;
+    b.store.probe = () => {
+      if (!dying) return probe();
+      dying = false;
+      // Answered by nobody: the probe's timeout (the interval, 100 ms) passes first.
+      return new Promise<ProbeResult>((resolve) =>
+        h.clock.setTimeout(() => resolve({ kind: 'unknown' }), 100),
+      );
+    };
+    a.store.cut();
+    // Its next probe goes out by 2150 and times out 100 ms later; then two "no responders" 100 ms apart. With
+    // the next probe an interval after the timeout instead, the takeover came 100 ms later (by 2450).
+    await h.clock.advance(320);
+    expect(dying).toBe(false);
+    expect(b.e.state()).toBe('leader');
+    expect(b.of('acquired')[0]).toMatchObject({ via: 'fast-failover' });
   });
 
   it('after its own reconnect (a server restart), a contender ignores "no responders" for renewDeadlineMs', async () => {

@@ -189,6 +189,7 @@ export abstract class FollowerElection extends ElectionCore {
 
   async #probe(revision: number): Promise<void> {
     if (this.state() !== ElectionState.Follower || this.obs.revision !== revision) return;
+    const sentAt = this.clock.now();
     const r = await this.store.probe(this.o.fastFailoverIntervalMs);
     if (this.state() !== ElectionState.Follower || this.obs.revision !== revision) return;
     if (r.kind === 'absent' && this.clock.now() < this.connectedAt + this.o.renewDeadlineMs) {
@@ -203,7 +204,11 @@ export abstract class FollowerElection extends ElectionCore {
       this.log.info('leader does not answer liveness probes: fast takeover', { revision });
       return void this.#tryAcquire(revision, 'fast-failover');
     }
-    this.timer('probe', this.o.fastFailoverIntervalMs, () => void this.#probe(revision));
+    // Probes start every interval: one that waited for its timeout (a holder dying right then — its connection
+    // is gone only once the kernel has torn the process down — or frozen) is followed by the next at once,
+    // not an interval after its timeout.
+    const next = Math.max(0, sentAt + this.o.fastFailoverIntervalMs - this.clock.now());
+    this.timer('probe', next, () => void this.#probe(revision));
   }
 
   /** A new epoch: above every epoch seen, and (by default) at least the wall clock in ms. */
