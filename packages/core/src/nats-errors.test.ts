@@ -1,6 +1,13 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { isCasConflict, isStreamNotFound, isWrongLastSequence, jsApiCode, JsApiCode } from './nats-errors.js';
+import {
+  isCasConflict,
+  isStreamNotFound,
+  isWrongLastSequence,
+  jsApiCode,
+  JsApiCode,
+  withoutStacks,
+} from './nats-errors.js';
 
 const apiError = (err_code: number, description = 'x') =>
   new JetStreamApiError({ code: 400, err_code, description });
@@ -22,5 +29,32 @@ describe('NATS errors told apart by JetStream API code', () => {
     expect(isCasConflict(new Error('wrong last sequence'))).toBe(false);
     expect(isWrongLastSequence(apiError(JsApiCode.WrongLastSequenceUnknown))).toBe(false);
     expect(isStreamNotFound(apiError(JsApiCode.StreamNotFound))).toBe(true);
+  });
+});
+
+describe('withoutStacks', () => {
+  it('captures no stack in the synchronous part, then restores the limit (also after a throw)', async () => {
+    const limit = Error.stackTraceLimit;
+    const made = withoutStacks(() => new Error('inside'));
+    expect(
+      made.stack
+        ?.split('\n')
+        .slice(1)
+        .filter((l) => l.includes(' at ')),
+    ).toEqual([]);
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(() =>
+      withoutStacks(() => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(Error.stackTraceLimit).toBe(limit);
+    // After the first await the usual limit applies again.
+    const later = await withoutStacks(async () => {
+      await Promise.resolve();
+      return new Error('later');
+    });
+    expect(later.stack).toContain(' at ');
+    expect(new Error('outside').stack).toContain(' at ');
   });
 });

@@ -2,6 +2,7 @@
 // members), claiming a partition assigned to it (onOwn, then `owned`) and releasing one assigned elsewhere
 // (drain, onRelease, then `released`), with a bound on parallel record writes.
 import type { TimerHandle } from '@gc/core';
+import { withoutStacks } from '@gc/core';
 import { isConflict } from './bucket.js';
 import type { MemberContext } from './context.js';
 import type { MemberLease } from './lease.js';
@@ -137,10 +138,10 @@ export class Handoff {
     try {
       const key = this.#ctx.names.partition(p);
       const data = encodeJson(rec);
-      const rev =
-        expected === 0
-          ? await this.#ctx.kv.create(key, data)
-          : await this.#ctx.kv.update(key, data, expected);
+      const kv = this.#ctx.kv;
+      const rev = await withoutStacks(() =>
+        expected === 0 ? kv.create(key, data) : kv.update(key, data, expected),
+      );
       this.#view.applyRecord(p, rec, rev);
       return rev;
     } finally {

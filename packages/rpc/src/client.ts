@@ -1,12 +1,13 @@
 // The RPC client of a platform: the calls of each app through the middleware chain, the bulkhead, retries
 // and circuit breakers (policy.ts), to a target (targets.ts), with leader epoch fencing of the replies.
-import { ClosedError, createLogger, parseEpoch, resourceNames, type Logger } from '@gc/core';
+import { ClosedError, createLogger, parseEpoch, resourceNames, withoutStacks, type Logger } from '@gc/core';
 import {
   headers as natsHeaders,
   RequestError,
   TimeoutError as NatsTimeoutError,
   NoRespondersError,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -276,7 +277,7 @@ class Client implements RpcClient {
     const leader = target.name === 'leader';
     const seen = leader ? (this.#epochs.get(api.app) ?? 0) : 0;
     const balanced = target.name === 'any' && target.node !== undefined;
-    let h;
+    let h: MsgHdrs | undefined;
     if (ctx.headers.size || seen > 0 || balanced) {
       h = natsHeaders();
       for (const [k, v] of ctx.headers) h.set(k, v);
@@ -287,19 +288,17 @@ class Client implements RpcClient {
     // nats.js builds two Error objects per request up front (for async stack traces). Their stacks are
     // never shown (failures become typed RPC errors), and capturing them under this call chain's deep
     // async stack is the largest CPU cost of a call; capture none.
-    const stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
     let pending: Promise<Msg>;
     try {
-      pending = this.#nc.request(
-        target.subject,
-        data,
-        h ? { timeout: ctx.timeoutMs, headers: h } : { timeout: ctx.timeoutMs },
+      pending = withoutStacks(() =>
+        this.#nc.request(
+          target.subject,
+          data,
+          h ? { timeout: ctx.timeoutMs, headers: h } : { timeout: ctx.timeoutMs },
+        ),
       );
     } catch (err) {
       throw this.#requestError(api.app, ctx.method, target.name, ctx.timeoutMs, err);
-    } finally {
-      Error.stackTraceLimit = stackTraceLimit;
     }
     try {
       msg = await pending;
