@@ -80,6 +80,26 @@ describe('routing (real nats-server)', () => {
     expect(ran.get('n2') ?? 0).toBe(0);
   });
 
+  it("a sole instance gets 'any' calls through the queue group: none runs once it is unhealthy, the caller gets NoInstance", async () => {
+    let healthy = true;
+    let ran = 0;
+    const s = await rig.server({ platform, app: 'solo', nodeId: 'n1', healthy: () => healthy });
+    s.handle('who', () => {
+      ran++;
+      return s.nodeId;
+    });
+    const client = await rig.client({ platform });
+    await client.api('solo').call('who');
+    await delay(150); // the client's list of healthy instances now names n1 (cached for 2 s)
+    expect(await client.api('solo').call('who')).toBe('n1');
+    healthy = false;
+    await s.refresh();
+    ran = 0;
+    const err = await rejection(client.api('solo').call('who'));
+    expect(err.code).toBe(RpcErrorCode.NoInstance);
+    expect(ran).toBe(0);
+  });
+
   it('takes an unhealthy instance out of the queue group and brings it back', async () => {
     let n2Healthy = true;
     const seen = new Set<string>();
