@@ -17,3 +17,4 @@ export * from './nats-errors.js';
 export * from './streams.js';
 export * from './config-issues.js';
 export * from './json-record.js';
+export * from './publisher.js';

@@ -1,4 +1,5 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
+import { StreamPublishError } from './publisher.js';
 import {
   AuthorizationError,
   NoRespondersError,
@@ -32,9 +33,12 @@ function* chain(err: unknown): Generator<unknown> {
   }
 }
 
-/** The JetStream API error code of `err` (or of an error it was caused by); undefined when none. */
+/** The JetStream API error code of `err` (or of an error it was caused by): a `JetStreamApiError`'s, or a refused `StreamPublisher` publish's; undefined when none. */
 export function jsApiCode(err: unknown): number | undefined {
-  for (const e of chain(err)) if (e instanceof JetStreamApiError) return e.code;
+  for (const e of chain(err)) {
+    if (e instanceof JetStreamApiError) return e.code;
+    if (e instanceof StreamPublishError && e.errCode) return e.errCode;
+  }
   return undefined;
 }
 

@@ -17,6 +17,15 @@ import type { RingView } from './view.js';
 /** A compare-and-set that lost: the key moved on (told by JetStream error code). */
 export const isConflict = isCasConflict;
 
+/**
+ * The subject a write of `key` goes to: what nats.js's `kv.update` publishes on (its `subjectForKey`, which
+ * knows a bucket's own prefix), `$KV.<bucket>.<key>` for another client version. Ring keys need no encoding.
+ */
+export function kvEditSubject(kv: KV, bucket: string, key: string): string {
+  const b = kv as { subjectForKey?: (k: string, edit?: boolean) => string };
+  return typeof b.subjectForKey === 'function' ? b.subjectForKey(key, true) : `$KV.${bucket}.${key}`;
+}
+
 /** Opens (creating when missing) the ring bucket: history 1, file storage, no TTLs. */
 export async function openRingBucket(
   nc: NatsConnection,

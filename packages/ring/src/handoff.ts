@@ -3,7 +3,8 @@
 // (drain, onRelease, then `released`), with a bound on parallel record writes.
 import type { TimerHandle } from '@gc/core';
 import { withoutStacks } from '@gc/core';
-import { isConflict } from './bucket.js';
+import { headers } from '@nats-io/nats-core';
+import { isConflict, kvEditSubject } from './bucket.js';
 import type { MemberContext } from './context.js';
 import type { MemberLease } from './lease.js';
 import { L_CLAIMING, L_IDLE, L_OWNING, L_RELEASING, L_SERVING, type LocalPartitions } from './local.js';
@@ -138,15 +139,30 @@ export class Handoff {
     try {
       const key = this.#ctx.names.partition(p);
       const data = encodeJson(rec);
-      const kv = this.#ctx.kv;
-      const rev = await withoutStacks(() =>
-        expected === 0 ? kv.create(key, data) : kv.update(key, data, expected),
-      );
+      const rev =
+        expected === 0
+          ? await withoutStacks(() => this.#ctx.kv.create(key, data))
+          : await this.#update(key, data, expected);
       this.#view.applyRecord(p, rec, rev);
       return rev;
     } finally {
       this.#unslot();
     }
+  }
+
+  /**
+   * `kv.update(key, data, expected)` as one publish to the key's subject that expects the key's last revision,
+   * with its ack on the publisher's shared subscription. A hand-off writes thousands of records at once, and
+   * nats.js's request per write (a reply subscription entry, a timer and three Error objects, one of them
+   * made on every reply just to cancel the settled request) cost a fifth of its time. A lost compare-and-set
+   * rejects with the same JetStream code (`isConflict`).
+   */
+  #update(key: string, data: Uint8Array, expected: number): Promise<number> {
+    const h = headers();
+    h.set('Nats-Expected-Last-Subject-Sequence', String(expected));
+    return this.#ctx.publisher
+      .publish(kvEditSubject(this.#ctx.kv, this.#ctx.names.bucket, key), data, h, this.#o.opTimeoutMs)
+      .then((ack) => ack.seq);
   }
 
   async #claim(p: number): Promise<void> {

@@ -1,6 +1,6 @@
 // The ring member: `createRing` and the `Ring` it returns, which wires the view, the lease, the local
 // partitions, the hand-off and the coordinator together and answers the `Ring` queries.
-import { ClosedError } from '@gc/core';
+import { ClosedError, StreamPublisher } from '@gc/core';
 import { createElection, type Election } from '@gc/election';
 import type { RouteHook } from '@gc/rpc';
 import type { KV } from '@nats-io/kv';
@@ -94,9 +94,12 @@ class RingImpl implements Ring {
   // Coordinator.
   #election: Election | undefined;
   readonly #coord: Coordinator;
+  /** The hand-off's record writes (compare-and-set publishes; their acks on one subscription). */
+  readonly #publisher: StreamPublisher;
 
   constructor(nc: NatsConnection, kv: KV, names: RingNames, partitions: number, o: RingOptions) {
     this.#nc = nc;
+    this.#publisher = new StreamPublisher(nc);
     this.#kv = kv;
     this.#names = names;
     this.#o = o;
@@ -132,6 +135,7 @@ class RingImpl implements Ring {
       bucket: this.bucket,
       partitionCount: partitions,
       kv,
+      publisher: this.#publisher,
       names,
       view: this.#view,
       o,
@@ -373,6 +377,7 @@ class RingImpl implements Ring {
       this.#coord.clearTimers();
       await this.#lease.end();
       this.#view.close();
+      this.#publisher.close();
       // The election's store close waits up to 2 s for its pending reads (an unref'd timer: it does not
       // keep the process alive); the lease itself is already given up, so do not hold the leave for it.
       if (electionClosed) await Promise.race([electionClosed, clock.sleep(200).catch(() => undefined)]);

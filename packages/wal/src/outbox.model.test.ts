@@ -18,7 +18,7 @@ import { makeTempDir } from '@gc/testkit';
 import type { SqliteDatabase } from '@gc/sqlite';
 import { PrimaryContext } from './primary/context.js';
 import { Outbox } from './primary/outbox.js';
-import type { StreamAck, StreamPublisher } from './publisher.js';
+import type { StreamAck, StreamPublisher } from '@gc/core';
 import { walNames } from './stream.js';
 import { seededRandom } from './testing.js';
 import type { PrimaryEvent, PrimaryOptions } from './types.js';

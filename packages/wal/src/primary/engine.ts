@@ -7,7 +7,7 @@ import type { SnapshotSource } from '@gc/snapshot';
 import { NotWalModeError, formatChecksum, openDatabase, type SqliteDatabase } from '@gc/sqlite';
 import { NotLeaderError } from '../errors.js';
 import type { WalPosition } from '../position.js';
-import { StreamPublisher } from '../publisher.js';
+import { StreamPublisher } from '@gc/core';
 import { ensureWalStream, walNames, type WalNames } from '../stream.js';
 import type { Primary, PrimaryEvent, PrimaryOptions, PrimaryPosition, PrimaryStopResult } from '../types.js';
 import { Capture } from './capture.js';

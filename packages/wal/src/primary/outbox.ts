@@ -2,7 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { formatChecksum } from '@gc/sqlite';
 import { NotLeaderError } from '../errors.js';
 import { emptyPosition, primarySidecarPath, writePosition, type WalPosition } from '../position.js';
-import type { StreamAck, StreamPublisher } from '../publisher.js';
+import type { StreamAck, StreamPublisher } from '@gc/core';
 import type { WalNames } from '../stream.js';
 import type { PrimaryOptions } from '../types.js';
 import { encodeBody, encodeTx, type TxKindValue, type TxMeta, type WireChunk } from '../wire.js';

@@ -5,7 +5,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/nats-core';
-import { ClosedError, TimeoutError } from '@gc/core';
+import { ClosedError, TimeoutError } from './errors.js';
 
 /** The stream's acknowledgement of one stored message. */
 export interface StreamAck {
@@ -61,7 +61,7 @@ export class StreamPublisher {
 
   /** Publishes `data` with `headers` (the caller's message id and expectations) and resolves with the ack. */
   publish(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<StreamAck> {
-    if (this.#closed) return Promise.reject(new ClosedError('wal stream publisher'));
+    if (this.#closed) return Promise.reject(new ClosedError('stream publisher'));
     const id = ++this.#next;
     return new Promise<StreamAck>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, deadline: performance.now() + timeoutMs, timeoutMs });
@@ -83,7 +83,7 @@ export class StreamPublisher {
     this.#closed = true;
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
-    for (const p of this.#pending.values()) p.reject(new ClosedError('wal stream publisher'));
+    for (const p of this.#pending.values()) p.reject(new ClosedError('stream publisher'));
     this.#pending.clear();
     this.#sub.unsubscribe();
   }
@@ -133,7 +133,7 @@ export class StreamPublisher {
     for (const [id, p] of this.#pending) {
       if (p.deadline > now) continue;
       this.#pending.delete(id);
-      p.reject(new TimeoutError('wal publish ack', p.timeoutMs));
+      p.reject(new TimeoutError('stream publish ack', p.timeoutMs));
     }
     if (this.#pending.size === 0 && this.#sweep) {
       clearInterval(this.#sweep);

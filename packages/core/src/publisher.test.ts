@@ -1,7 +1,7 @@
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, TimeoutError } from '@gc/core';
+import { ClosedError, TimeoutError } from './errors.js';
 import { startServer, type NatsServer } from '@gc/testkit';
 import { StreamPublishError, StreamPublisher } from './publisher.js';
 
