@@ -33,7 +33,10 @@ function* chain(err: unknown): Generator<unknown> {
   }
 }
 
-/** The JetStream API error code of `err` (or of an error it was caused by): a `JetStreamApiError`'s, or a refused `StreamPublisher` publish's; undefined when none. */
+/**
+ * The JetStream API error code of `err` (or of an error it was caused by): a `JetStreamApiError`'s, or a
+ * refused `StreamPublisher` publish's; undefined when none.
+ */
 export function jsApiCode(err: unknown): number | undefined {
   for (const e of chain(err)) {
     if (e instanceof JetStreamApiError) return e.code;
@@ -91,8 +94,7 @@ export function isAuthorizationError(err: unknown): boolean {
  * Runs `start`, the synchronous start of a NATS request (`nc.request`, a JetStream publish, a KV write),
  * capturing no stack traces. nats.js builds two Error objects up front for every request (a `RequestError`
  * and a `TimeoutError`, kept for async stack traces). Under a deep async call chain, capturing their stacks
- * cost more than the request itself: a third of the CPU of a ring hand-off of 1366 partitions, the largest
- * cost of an RPC call. gc never shows those stacks (failures are classified by type and code), so none is
+ * costs more than the request itself (the largest CPU cost of an RPC call). gc never shows those stacks (failures are classified by type and code), so none is
  * captured. Only the synchronous part runs with the limit lowered: errors made after its first `await`
  * capture their stacks as usual.
  */

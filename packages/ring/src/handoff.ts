@@ -1,8 +1,7 @@
 // This member's side of moving partitions: reconciling its local state with the view (records, map,
 // members), claiming a partition assigned to it (onOwn, then `owned`) and releasing one assigned elsewhere
 // (drain, onRelease, then `released`), with a bound on parallel record writes.
-import type { TimerHandle } from '@gc/core';
-import { withoutStacks } from '@gc/core';
+import { withoutStacks, type TimerHandle } from '@gc/core';
 import { headers } from '@nats-io/nats-core';
 import { isConflict, kvEditSubject } from './bucket.js';
 import type { MemberContext } from './context.js';
