@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, makeTempDir, waitFor } from '@gc/testkit';
+import { freePortBlock, makeTempDir, waitFor } from '@gc/testkit';
 import { devPidFile, startDevCluster, type DevCluster } from '@gc/cli';
 import type { PlatformStatus } from '@gc/platform';
 
@@ -47,19 +47,14 @@ afterAll(async () => {
 describe('R17: operator sequences on gc dev', () => {
   it('snapshot → stepdown → writes → full restart → kill -9 → SIGKILL of all → history deleted: nothing committed is lost', async () => {
     const dir = await makeTempDir('r17');
-    const [port, httpPort, nodeHttpPort, servicePort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    // Node and service ports are consecutive from the first: leave room.
+    // Node and service ports are consecutive from the first: one block for all (1 + 1 + 3 + 3).
+    const base = await freePortBlock(8);
     const opts = {
       dir,
-      port,
-      httpPort,
-      nodeHttpPort: nodeHttpPort + 100,
-      servicePort: servicePort + 200,
+      port: base,
+      httpPort: base + 1,
+      nodeHttpPort: base + 2,
+      servicePort: base + 5,
       platform: 'rseventeen',
       restartDelayMs: 300,
     };
@@ -220,13 +215,13 @@ describe.skipIf(process.env.GC_LONG_TESTS !== '1')(
   () => {
     it('snapshot → stepdown → writes → the server leading the WAL stream killed and restarted → kill -9 of the leader: nothing committed is lost', async () => {
       const dir = await makeTempDir('r17c');
-      const base = await freePort();
+      const base = await freePortBlock(12);
       const opts = {
         dir,
-        port: base + 300,
-        httpPort: base + 400,
-        nodeHttpPort: base + 500,
-        servicePort: base + 600,
+        port: base,
+        httpPort: base + 3,
+        nodeHttpPort: base + 6,
+        servicePort: base + 9,
         platform: 'rseventeenc',
         restartDelayMs: 300,
         servers: 3,

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { freePort, makeTempDir, spawnNode, waitFor } from '@gc/testkit';
+import { freePort, freePortBlock, makeTempDir, spawnNode, waitFor } from '@gc/testkit';
 import { chromium, type Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 
@@ -19,32 +18,13 @@ function gc(args: string[]): Promise<{ code: number; stdout: string; stderr: str
   });
 }
 
-async function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port with `n` free consecutive ports after it. */
-async function freeRange(n: number): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const base = await freePort();
-    let ok = true;
-    for (let p = base; p < base + n && ok; p++) ok = await isFree(p);
-    if (ok) return base;
-  }
-  throw new Error(`no ${n} consecutive free ports`);
-}
-
 describe.skipIf(!existsSync(CHROMIUM))(
   `dashboard in a real browser (${existsSync(CHROMIUM) ? CHROMIUM : `${CHROMIUM} missing: run scripts/test-deps.sh as root`})`,
   () => {
     it('shows the leader, and after "gc dev kill" the new leader and the event, live', async () => {
       const dir = await makeTempDir('gc-dev-ui');
       const natsPort = await freePort();
-      const httpBase = await freeRange(3);
+      const httpBase = await freePortBlock(3);
       const dev = spawnNode(bin, {
         args: [
           'dev',

@@ -15,7 +15,7 @@ export { Rng, seededRandom } from './rng.js';
 export { simulationSeeds } from './sim.js';
 export type { PlantedBug, SimulationSeeds } from './sim.js';
 export type { WaitForOptions } from './wait.js';
-export { freePort } from './ports.js';
+export { freePort, freePortBlock } from './ports.js';
 export { findNatsServer, natsServerVersion } from '@gc/nats-server';
 export type { ServerFlavor } from '@gc/nats-server';
 export { serverFlavors } from './flavors.js';

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const handedOut = new Set<number>();
@@ -24,4 +25,59 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error('freePort: no free port found after 50 attempts');
+}
+
+/** The kernel's range for outgoing connections' local ports (Linux; the usual default elsewhere). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return [32768, 60999];
+}
+
+async function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive free TCP ports on 127.0.0.1, for a process that takes a block from a
+ * base port (`gc dev`'s node and service ports). The block lies below the kernel's ephemeral range, so no
+ * outgoing connection of a concurrent test can take one of its ports between this check and the listen
+ * (`freePort()`'s ports are in that range: a port 100 above one is not safe). Each vitest worker draws
+ * from its own slice of the range, so two workers never get overlapping blocks; within a worker, blocks
+ * and `freePort()` ports are not handed out twice.
+ */
+export async function freePortBlock(count: number): Promise<number> {
+  if (!Number.isInteger(count) || count < 1 || count > 1000) {
+    throw new RangeError(`freePortBlock: count must be an integer 1..1000, got ${count}`);
+  }
+  const [ephLo] = ephemeralRange();
+  const lo = 10_000;
+  const hi = Math.min(ephLo, 65_536) - count;
+  if (hi - lo < 10 * count) throw new Error(`freePortBlock: no room below the ephemeral range (${ephLo})`);
+  const slices = 16;
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.pid) % slices;
+  const width = Math.floor((hi - lo) / slices);
+  const sliceLo = lo + worker * width;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = sliceLo + Math.floor(Math.random() * Math.max(1, width - count));
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = !handedOut.has(p) && (await listenable(p));
+    if (ok) {
+      for (let p = base; p < base + count; p++) handedOut.add(p);
+      return base;
+    }
+  }
+  throw new Error(`freePortBlock: no ${count} consecutive free ports found after 100 attempts`);
 }
