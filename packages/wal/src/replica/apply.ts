@@ -64,7 +64,7 @@ export class Applier {
    */
   async applyBatch(batch: ReadyTx[]): Promise<void> {
     const overlay = new Map<number, bigint>();
-    const get = (p: number) => (overlay.has(p) ? overlay.get(p)! : this.#ctx.hashes.get(p));
+    const hashes = this.#ctx.hashes;
     let checksum = this.#ctx.hashes.checksum;
     let pages = this.#ctx.hashes.pageCount;
     let txid = this.#ctx.pos.txid;
@@ -89,11 +89,11 @@ export class Applier {
           if (p < 1 || p > m.dbPages || p === lock)
             throw new CorruptMessageError(tx.lastSeq, `page number ${p} outside 1..${m.dbPages}`);
           const h = pageHash(p, page, m.pageSizeBytes);
-          checksum ^= get(p) ^ h;
+          checksum ^= (overlay.has(p) ? overlay.get(p)! : hashes.get(p)) ^ h;
           overlay.set(p, h);
         }
         for (let p = m.dbPages + 1; p <= pages; p++) {
-          checksum ^= get(p);
+          checksum ^= overlay.has(p) ? overlay.get(p)! : hashes.get(p);
           overlay.set(p, 0n);
         }
         pages = m.dbPages;
