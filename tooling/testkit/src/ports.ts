@@ -54,18 +54,24 @@ async function listenable(port: number): Promise<boolean> {
  * The first of `count` consecutive free TCP ports on 127.0.0.1, for a process that takes a block from a
  * base port (`gc dev`'s node and service ports). The block lies below the kernel's ephemeral range, so no
  * outgoing connection of a concurrent test can take one of its ports between this check and the listen
- * (`freePort()`'s ports are in that range: a port 100 above one is not safe). Each vitest worker draws
- * from its own slice of the range, so two workers never get overlapping blocks; within a worker, blocks
- * and `freePort()` ports are not handed out twice.
+ * (`freePort()`'s ports are in that range: a port 100 above one is not safe). Each vitest worker (up to
+ * 16) draws from its own slice, so two workers never get overlapping blocks; within a process, blocks and
+ * `freePort()` ports are not handed out twice.
  */
 export async function freePortBlock(count: number): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > 1000) {
     throw new RangeError(`freePortBlock: count must be an integer 1..1000, got ${count}`);
   }
-  const [ephLo] = ephemeralRange();
-  const lo = 10_000;
-  const hi = Math.min(ephLo, 65_536) - count;
-  if (hi - lo < 10 * count) throw new Error(`freePortBlock: no room below the ephemeral range (${ephLo})`);
+  const [ephLo, ephHi] = ephemeralRange();
+  // Below the ephemeral range, or above it when the kernel's range starts too low to leave room.
+  let lo = 10_000;
+  let hi = Math.min(ephLo, 65_536) - count;
+  if (hi - lo < 160 * count) [lo, hi] = [Math.max(10_000, ephHi + 1), 65_536 - count];
+  if (hi - lo < 160 * count) {
+    throw new Error(
+      `freePortBlock: no room outside the ephemeral range ${ephLo}-${ephHi} for ${count} ports`,
+    );
+  }
   const slices = 16;
   const worker = Number(process.env.VITEST_POOL_ID ?? process.pid) % slices;
   const width = Math.floor((hi - lo) / slices);
