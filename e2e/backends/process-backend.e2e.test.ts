@@ -1,11 +1,11 @@
 import { processBackend, type Backend, type BackendEvent, type ProcessBackendOptions } from '@gc/backends';
-import { freePort, spawnNode, waitFor } from '@gc/testkit';
+import { freePort, spawnNode, waitFor, HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { livePidsInGroup, pidAlive } from './proc.js';
 
 // Real processes, real signals: the service fixture is a small Node HTTP server started by the
 // process backend in its own process group.
-const service = new URL('../../packages/backends/src/fixtures/service.mjs', import.meta.url).pathname;
+const service = HTTP_SERVICE_FIXTURE;
 const open: Backend[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((b) => b.close()));

@@ -8,7 +8,7 @@ import {
   type Backend,
   type BackendEvent,
 } from '@gc/backends';
-import { freePort, waitFor } from '@gc/testkit';
+import { freePort, waitFor, HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 
 // Real units under a real systemd. Runs only where systemd is PID 1 and we are root; elsewhere it
@@ -20,7 +20,7 @@ const reason =
     : undefined);
 if (reason) console.warn(`[systemd e2e] skipped: ${reason}`);
 
-const service = new URL('../../packages/backends/src/fixtures/service.mjs', import.meta.url).pathname;
+const service = HTTP_SERVICE_FIXTURE;
 const units: string[] = [];
 const backends: Backend[] = [];
 

@@ -7,10 +7,19 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startCluster, waitFor, type Cluster, type NatsServer } from '@gc/testkit';
+import {
+  makeTempDir,
+  startCluster,
+  waitFor,
+  type Cluster,
+  type NatsServer,
+  SqliteCli,
+  WORKLOAD_SCHEMA,
+  seededRandom,
+  workloadSql,
+} from '@gc/testkit';
 import { createSnapshotStore, openDatabase } from '@gc/snapshot';
 import { createPrimary, createReplica, promote, walNames } from '@gc/wal';
-import { SqliteCli, WORKLOAD_SCHEMA, seededRandom, workloadSql } from '../../packages/wal/src/testing.js';
 import { reconnectingConnection } from '../test/server.js';
 import { expectAcked, startAckedWriter } from './harness.js';
 

@@ -6,10 +6,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeTempDir, spawnNode, type ChildNode } from '@gc/testkit';
+import {
+  makeTempDir,
+  spawnNode,
+  type ChildNode,
+  SqliteCli,
+  WORKLOAD_SCHEMA,
+  seededRandom,
+  workloadSql,
+} from '@gc/testkit';
 import { PageHashes, formatChecksum, openDatabase, pageHash } from '@gc/snapshot';
 import { createPrimary, createReplica, type Primary, type PrimaryEvent, type Replica } from '@gc/wal';
-import { SqliteCli, WORKLOAD_SCHEMA, seededRandom, workloadSql } from '../../packages/wal/src/testing.js';
 import { useServer } from '../test/server.js';
 import { readerBytes } from './harness.js';
 

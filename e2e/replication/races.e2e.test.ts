@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { makeTempDir } from '@gc/testkit';
+import { makeTempDir, SqliteCli, firstDifferentPage, seededRandom } from '@gc/testkit';
 import {
   PageHashes,
   createSnapshotStore,
@@ -22,7 +22,6 @@ import {
   type Primary,
   type PrimaryEvent,
 } from '@gc/wal';
-import { SqliteCli, firstDifferentPage, seededRandom } from '../../packages/wal/src/testing.js';
 import { useServer } from '../test/server.js';
 import { readerBytes } from './harness.js';
 

@@ -18,8 +18,8 @@ import {
   startServer,
   type ChildNode,
   type NatsServer,
+  seededRandom,
 } from '@gc/testkit';
-import { seededRandom } from '../../packages/wal/src/testing.js';
 
 const long = process.env.GC_LONG_TESTS === '1';
 const SOAK_MS = Number(process.env.GC_SOAK_MS ?? (long ? 30 * 60_000 : 120_000));

@@ -6,9 +6,10 @@
 // SIGTERM: close (stops the service, releases the VIP) and exit 0.
 import { createActiveCoordinator, processBackend } from '@gc/backends';
 import { createVip } from '@gc/vip';
+import { HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 
 const port = Number(process.env.SERVICE_PORT ?? 8080);
-const service = new URL('../src/fixtures/service.mjs', import.meta.url).pathname;
+const service = HTTP_SERVICE_FIXTURE;
 let epoch: number | undefined;
 
 const vip = createVip({

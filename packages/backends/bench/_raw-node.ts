@@ -3,8 +3,9 @@
 // Runs inside a network namespace. IPC in: {cmd:'run', vip, port, arpCount} / {cmd:'clean'}.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
+import { HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 
-const service = new URL('../src/fixtures/service.mjs', import.meta.url).pathname;
+const service = HTTP_SERVICE_FIXTURE;
 let child: ChildProcess | undefined;
 let vipCidr = '';
 

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { freePort, makeTempDir, waitFor } from '@gc/testkit';
+import { freePort, makeTempDir, waitFor, HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendErrorCode, PortInUseError, ToolMissingError } from './errors.js';
 import { processBackend, type ProcessBackendOptions } from './process.js';
 import type { Backend, BackendEvent } from './types.js';
 
-const service = new URL('./fixtures/service.mjs', import.meta.url).pathname;
+const service = HTTP_SERVICE_FIXTURE;
 const open: Backend[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((b) => b.close()));

@@ -9,6 +9,7 @@
 // process backend, writing a row every 100 ms while active.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HTTP_SERVICE_FIXTURE } from '@gc/testkit';
 
 const ROLE = process.env.GC_BENCH_ROLE;
 /** The active node writes (and syncs) a row this often: steady replicated writes, not a load test. */
@@ -74,7 +75,7 @@ async function runBench(): Promise<void> {
   const TTL = Number(process.env.TTL_MS ?? 3000);
   const GOAL_MS = 500;
   const self = fileURLToPath(import.meta.url);
-  const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+  const service = HTTP_SERVICE_FIXTURE;
   const server = await startServer();
 
   interface Msg {

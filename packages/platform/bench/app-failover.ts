@@ -3,13 +3,20 @@
 // Baseline: the configured TTL (the bound the election promises for detection alone). Bars: median <=
 // 1.25 x TTL and max <= 1.5 x TTL (detection + backend start + health), reported as ratios of the TTL.
 import { fileURLToPath } from 'node:url';
-import { freePort, makeTempDir, spawnNode, startServer, type ChildNode } from '@gc/testkit';
+import {
+  freePort,
+  makeTempDir,
+  spawnNode,
+  startServer,
+  type ChildNode,
+  HTTP_SERVICE_FIXTURE,
+} from '@gc/testkit';
 import { cleanupAll } from '@gc/testkit';
 import { findListenerPid } from '@gc/backends';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const TTL = Number(process.env.TTL_MS ?? 3000);
-const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+const service = HTTP_SERVICE_FIXTURE;
 const server = await startServer();
 const ids = ['a', 'b', 'c'];
 const ports = new Map<string, number>();

@@ -1,6 +1,13 @@
 import { connect, isGcError } from '@gc/core';
-import { fileURLToPath } from 'node:url';
-import { fastElection, freePort, makeTempDir, startServer, waitFor, type NatsServer } from '@gc/testkit';
+import {
+  fastElection,
+  freePort,
+  makeTempDir,
+  startServer,
+  waitFor,
+  type NatsServer,
+  HTTP_SERVICE_FIXTURE,
+} from '@gc/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminClient } from './admin.js';
 import { createPlatform } from './platform.js';
@@ -431,7 +438,7 @@ describe('locks, events, membership and audit through the platform', () => {
 });
 
 describe('backend on the active node', () => {
-  const service = fileURLToPath(new URL('../../backends/src/fixtures/service.mjs', import.meta.url));
+  const service = HTTP_SERVICE_FIXTURE;
   /** The process backend running the backends' HTTP test service on `port`, healthy once it answers. */
   const serviceBackend = (port: number) => ({
     type: 'process',

@@ -16,6 +16,8 @@ export { simulationSeeds } from './sim.js';
 export type { PlantedBug, SimulationSeeds } from './sim.js';
 export type { WaitForOptions } from './wait.js';
 export { freePort, freePortBlock } from './ports.js';
+export { HTTP_SERVICE_FIXTURE } from './service-fixture.js';
+export { SqliteCli, WORKLOAD_SCHEMA, firstDifferentPage, workloadSql } from './sqlite-workload.js';
 export { findNatsServer, natsServerVersion } from '@gc/nats-server';
 export type { ServerFlavor } from '@gc/nats-server';
 export { serverFlavors } from './flavors.js';
