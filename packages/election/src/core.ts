@@ -16,6 +16,7 @@ import type { LeaseEntry, LeaseStore } from './store.js';
 import {
   ElectionState,
   LostReason,
+  type ElectionEvent,
   type ElectionEventName,
   type ElectionEvents,
   type ElectionOptions,
@@ -119,6 +120,12 @@ export abstract class ElectionCore {
     return () => set.delete(listener);
   }
 
+  onEvent(listener: (event: ElectionEvent) => void): () => void {
+    this.#allListeners.add(listener);
+    return () => this.#allListeners.delete(listener);
+  }
+  readonly #allListeners = new Set<(event: ElectionEvent) => void>();
+
   // ----- internals --------------------------------------------------------------------------------------
 
   /**
@@ -146,6 +153,15 @@ export abstract class ElectionCore {
     for (const fn of [...(this.#listeners.get(event) ?? [])]) {
       try {
         (fn as (d: ElectionEvents[E]) => void)(data);
+      } catch (err) {
+        this.log.error('election event listener threw', { event, error: err });
+      }
+    }
+    if (this.#allListeners.size === 0) return;
+    const all = { type: event, ...data } as ElectionEvent;
+    for (const fn of [...this.#allListeners]) {
+      try {
+        fn(all);
       } catch (err) {
         this.log.error('election event listener threw', { event, error: err });
       }

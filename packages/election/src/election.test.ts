@@ -431,6 +431,27 @@ describe('step-down, cooldown, close', () => {
     }
     expect(b.e.isLeader()).toBe(true);
   });
+
+  it('onEvent() sees every event as one { type, ...data } value, in the order the named listeners do', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    const all: Array<{ type: string }> = [];
+    const from = a.events.length;
+    const off = a.e.onEvent((e) => all.push(e));
+    await h.run(1200);
+    await a.e.stepDown();
+    const to = a.events.length;
+    off();
+    await h.run(2000);
+    expect(a.events.length).toBeGreaterThan(to); // events after off() are not delivered to it
+    expect(all.map((e) => e.type)).toEqual(a.events.slice(from, to).map((r) => r.type));
+    expect(all.find((e) => e.type === 'stepped-down')).toEqual({
+      type: 'stepped-down',
+      epoch: 1,
+      released: true,
+    });
+    expect(all.find((e) => e.type === 'renewed')).toMatchObject({ type: 'renewed', epoch: 1 });
+  });
 });
 
 describe('observers, priority, waiting', () => {

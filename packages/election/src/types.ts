@@ -114,6 +114,14 @@ export interface ElectionEvents {
 /** Names of {@link ElectionEvents}. */
 export type ElectionEventName = keyof ElectionEvents;
 
+/**
+ * One {@link Election} event as a single value: its name in `type` beside its data — the shape every gc
+ * package reports events in (`onEvent`), so one listener can log or audit them all.
+ */
+export type ElectionEvent = {
+  [E in ElectionEventName]: { type: E } & ElectionEvents[E];
+}[ElectionEventName];
+
 /** An async iterator of leader changes, as returned by {@link Election.watch}. */
 export interface LeaderWatch extends AsyncIterable<LeaderInfo> {
   /** Ends the iteration; pending `next()` calls resolve as done. Idempotent. */
@@ -218,8 +226,16 @@ export interface Election {
   waitForLeadership(timeoutMs: number): Promise<Epoch>;
   /** Async iterable of leader changes (the current one first). */
   watch(): LeaderWatch;
-  /** Subscribes to an event; returns a function that unsubscribes. */
+  /** Subscribes to one event by name; returns a function that unsubscribes. */
   on<E extends ElectionEventName>(event: E, listener: (data: ElectionEvents[E]) => void): () => void;
+  /**
+   * Subscribes to every event, each as one `{ type, ...data }` value ({@link ElectionEvent}), in the order
+   * they are emitted (the `onEvent` of every gc package); returns a function that unsubscribes.
+   *
+   * @example
+   * const off = election.onEvent((e) => logger.info(`election ${e.type}`, e));
+   */
+  onEvent(listener: (event: ElectionEvent) => void): () => void;
   /**
    * Reports an epoch seen elsewhere (for example in a `FencedError` from a resource). Raises the highest
    * epoch; a leader with a lower epoch stops at once (reason `fenced`).
