@@ -32,7 +32,7 @@ describe.each(flavors)('membership across processes (nats-server %s)', (flavor) 
       heartbeatMs,
     });
     const events: Array<MembershipEvent & { at: number }> = [];
-    const w = observer.watch();
+    const w = await observer.watch();
     void (async () => {
       for await (const e of w) events.push({ ...e, at: performance.now() });
     })();

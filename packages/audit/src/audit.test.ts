@@ -166,12 +166,17 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     expect(b.stats().failed).toBe(2);
   });
 
-  it('close() flushes records in flight', async () => {
+  it('close() flushes records in flight; closed() resolves after it', async () => {
     const p = `a${++seq}`;
     const a = await createAudit(nats.nc, { platform: p, nodeId: 'node-a', maxBytes: 8 << 20 });
+    let closed = false;
+    void a.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
     for (let i = 0; i < 20; i++) void a.record({ type: 'burst', data: { i } });
     expect(a.stats().pending).toBeGreaterThan(0);
     await a.close();
+    expect(closed).toBe(true);
     await a.close();
     expect(a.stats()).toMatchObject({ recorded: 20, pending: 0 });
     const reader = await audit(p, 'reader');

@@ -12,6 +12,7 @@ import {
 import { Counter, type Registry } from 'prom-client';
 import {
   ClosedError,
+  closedSignal,
   ConfigError,
   ensureLimitsStream,
   InvalidNameError,
@@ -172,6 +173,7 @@ class AuditImpl implements Audit {
   #recorded = 0;
   #failed = 0;
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, names: PlatformResourceNames, o: AuditOptions) {
     this.#nc = nc;
@@ -362,10 +364,18 @@ class AuditImpl implements Audit {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
     this.#closed = true;
-    await this.flush();
-    for (const t of [...this.#tails]) t.stop();
+    try {
+      await this.flush();
+      for (const t of [...this.#tails]) t.stop();
+    } finally {
+      this.#closedSignal.resolve();
+    }
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

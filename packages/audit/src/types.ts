@@ -130,5 +130,7 @@ export interface Audit {
   flush(): Promise<void>;
   /** Flushes, stops tails. Idempotent. Later `record()` calls fail (counted, not thrown). */
   close(): Promise<void>;
+  /** Resolves once the audit trail has closed: after `close()` has finished (records flushed, tails stopped). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -172,6 +172,24 @@ describe('active coordinator', () => {
     expect(c.state).toBe('closed');
   });
 
+  it('closed() is pending until close() has finished, also when a deactivation phase fails', async () => {
+    const { calls, step } = recorder();
+    const c = createActiveCoordinator({
+      steps: { vip: step('vip', { failDown: new Error('address busy') }) },
+      healthIntervalMs: 0,
+    });
+    await c.activate(1);
+    let closed = false;
+    void c.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(false);
+    await expect(c.close()).rejects.toBeInstanceOf(PhaseError);
+    expect(closed).toBe(true);
+    await c.close();
+    expect(c.state).toBe('closed');
+    expect(calls).toEqual(['vip.up@1', 'vip.down(close)']);
+  });
+
   it('undoes the phases already done, in reverse, when a phase fails, and names the phase', async () => {
     const { calls, step } = recorder();
     const backend = new MemoryBackend(calls);

@@ -3,6 +3,7 @@
 // backend's health watch and restarts in backend-watch.ts).
 import {
   ClosedError,
+  closedSignal,
   createFence,
   realClock,
   silentLogger,
@@ -61,6 +62,7 @@ class Coordinator implements ActiveCoordinator {
   #queue: Promise<unknown> = Promise.resolve();
   #done: PhaseName[] = [];
   #abort = new AbortController();
+  readonly #closed = closedSignal();
   readonly #m: CoordinatorMetrics = {
     activations: 0,
     activationFailures: 0,
@@ -341,7 +343,12 @@ class Coordinator implements ActiveCoordinator {
       this.#abort.abort(new ClosedError('active coordinator'));
       this.#watch?.stop();
       this.#setState(CoordinatorState.Closed);
+      this.#closed.resolve();
     }
+  }
+
+  closed(): Promise<void> {
+    return this.#closed.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -230,5 +230,10 @@ export interface ActiveCoordinator {
   metrics(): CoordinatorMetrics;
   /** Deactivates (reason `close`) and stops the health watch. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the coordinator has closed: after `close()` has finished (deactivated, also when a phase
+   * of it failed, and the health watch stopped). Never rejects.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -18,3 +18,4 @@ export * from './streams.js';
 export * from './config-issues.js';
 export * from './json-record.js';
 export * from './publisher.js';
+export * from './lifecycle.js';

@@ -62,4 +62,16 @@ describe('StreamPublisher', () => {
     await expect(p.publish('pubtest.x', data, h('u'), 1000)).rejects.toBeInstanceOf(ClosedError);
     silent.unsubscribe();
   });
+
+  it('closed() is pending until close(), then resolved; close() twice is fine', async () => {
+    const p = new StreamPublisher(nc);
+    let settled = false;
+    void p.closed().then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    p.close();
+    p.close();
+    await expect(p.closed()).resolves.toBeUndefined();
+    expect(settled).toBe(true);
+  });
 });

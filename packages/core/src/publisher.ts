@@ -6,6 +6,7 @@ import {
   type Subscription,
 } from '@nats-io/nats-core';
 import { ClosedError, TimeoutError } from './errors.js';
+import { closedSignal } from './lifecycle.js';
 
 /** The stream's acknowledgement of one stored message. */
 export interface StreamAck {
@@ -51,6 +52,7 @@ export class StreamPublisher {
   #next = 0;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
@@ -77,15 +79,33 @@ export class StreamPublisher {
     });
   }
 
-  /** Rejects what is still waiting and drops the subscription. */
+  /** Rejects what is still waiting and drops the subscription. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#sweep) clearInterval(this.#sweep);
-    this.#sweep = undefined;
-    for (const p of this.#pending.values()) p.reject(new ClosedError('stream publisher'));
-    this.#pending.clear();
-    this.#sub.unsubscribe();
+    try {
+      if (this.#sweep) clearInterval(this.#sweep);
+      this.#sweep = undefined;
+      for (const p of this.#pending.values()) p.reject(new ClosedError('stream publisher'));
+      this.#pending.clear();
+      this.#sub.unsubscribe();
+    } finally {
+      this.#closedSignal.resolve();
+    }
+  }
+
+  /**
+   * Resolves once the publisher has closed: after `close()` has finished. Never rejects. A publisher does
+   * not close by itself (on a connection closed for good its publishes fail; `close()` still ends it).
+   */
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.#closedSignal.promise;
   }
 
   #onReply(err: Error | null, m: Msg): void {

@@ -541,7 +541,7 @@ describe('observers, priority, waiting', () => {
     h = new Harness();
     const a = await h.node('a');
     const o = await h.node('o', { observeOnly: true });
-    const w = o.e.watch();
+    const w = await o.e.watch();
     const seen: Array<string | null> = [];
     const done = (async () => {
       for await (const info of w) seen.push(info.holder);
@@ -553,6 +553,28 @@ describe('observers, priority, waiting', () => {
     w.stop();
     await done;
     expect(seen).toEqual(['a', null, 'b']);
+  });
+
+  it('watch() resolves once live: a change made right after it resolves comes after the current leader', async () => {
+    h = new Harness();
+    const a = await h.node('a');
+    await h.run(10);
+    const o = await h.node('o', { observeOnly: true });
+    const pending = o.e.watch();
+    expect(pending).toBeInstanceOf(Promise);
+    const w = await pending;
+    await a.e.stepDown({ cooldownMs: 60_000 }); // the change, right after the watch is live
+    await h.run(10);
+    const it = w[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ holder: 'a' });
+    expect((await it.next()).value).toMatchObject({ holder: null });
+    w.stop();
+    expect(await it.next()).toMatchObject({ done: true });
+    // Closed: resolves (does not reject) to an ended watch that holds the last leader seen.
+    await o.e.close();
+    const seen: Array<string | null> = [];
+    for await (const info of await o.e.watch()) seen.push(info.holder);
+    expect(seen).toEqual([null]);
   });
 
   it('higher priority wins the race for a free lease', async () => {

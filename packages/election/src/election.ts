@@ -3,7 +3,7 @@
 // core.ts (state, plumbing), follower.ts (observe, acquire) and leader.ts (renew, lose).
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { ClosedError, TimeoutError, withTimeout, type Epoch } from '@gc/core';
+import { ClosedError, TimeoutError, closedSignal, withTimeout, type Epoch } from '@gc/core';
 import { openKvLeaseStore } from './kv-store.js';
 import { LeaderElection } from './leader.js';
 import { MAX_PRIORITY, resolveElectionOptions } from './options.js';
@@ -64,8 +64,7 @@ async function startElection(store: LeaseStore, o: ElectionOptions, ownsStore: b
 class ElectionImpl extends LeaderElection implements Election {
   readonly #ownsStore: boolean;
   #stopReconnect: (() => void) | undefined;
-  #resolveClosed!: () => void;
-  readonly #closedPromise = new Promise<void>((r) => (this.#resolveClosed = r));
+  readonly #closed = closedSignal();
 
   constructor(store: LeaseStore, o: ElectionOptions, ownsStore: boolean) {
     super(store, o);
@@ -130,7 +129,10 @@ class ElectionImpl extends LeaderElection implements Election {
     });
   }
 
-  watch(): LeaderWatch {
+  // Live as soon as it is registered: leader changes come from this election's own lease watch and reads,
+  // running since createElection() resolved. Async for the one watch idiom of gc (as nats.js kv.watch()).
+  // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
+  async watch(): Promise<LeaderWatch> {
     const w = new WatchImpl(() => this.watches.delete(w));
     this.watches.add(w);
     w.push(this.leader());
@@ -223,20 +225,23 @@ class ElectionImpl extends LeaderElection implements Election {
   }
 
   async #close(): Promise<void> {
-    if (this.state() === ElectionState.Leader) await this.stepDown();
-    for (const h of this.timers.values()) this.clock.clearTimeout(h);
-    this.timers.clear();
-    this.watchLease(false);
-    this.stopLiveness?.();
-    this.#stopReconnect?.();
-    this.setState(ElectionState.Closed);
-    for (const w of [...this.watches]) w.stop();
-    if (this.#ownsStore) await this.store.close();
-    this.#resolveClosed();
+    try {
+      if (this.state() === ElectionState.Leader) await this.stepDown();
+      for (const h of this.timers.values()) this.clock.clearTimeout(h);
+      this.timers.clear();
+      this.watchLease(false);
+      this.stopLiveness?.();
+      this.#stopReconnect?.();
+      this.setState(ElectionState.Closed);
+      for (const w of [...this.watches]) w.stop();
+      if (this.#ownsStore) await this.store.close();
+    } finally {
+      this.#closed.resolve();
+    }
   }
 
   closed(): Promise<void> {
-    return this.#closedPromise;
+    return this.#closed.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,6 +1,6 @@
 // The lease store on NATS KV: the election bucket, compare-and-set writes on the lease key, a watch over a
 // push consumer of its own, liveness probes (fast failover), and the lease record encoding.
-import { isNoResponders, isStreamNotFound as isStreamNotFoundError } from '@gc/core';
+import { closedSignal, isNoResponders, isStreamNotFound as isStreamNotFoundError } from '@gc/core';
 import {
   createInbox,
   headers,
@@ -138,6 +138,7 @@ class KvLeaseStore implements LeaseStore {
   readonly #stops = new Set<() => void>();
   readonly #ensure: () => Promise<unknown>;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #closed = closedSignal();
   #lastEnsure = 0;
 
   constructor(
@@ -403,8 +404,19 @@ class KvLeaseStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
-    for (const stop of [...this.#stops]) stop();
-    await Promise.race([Promise.allSettled(this.#pending), new Promise((r) => setTimeout(r, 2000).unref())]);
-    this.#pending.clear();
+    try {
+      for (const stop of [...this.#stops]) stop();
+      await Promise.race([
+        Promise.allSettled(this.#pending),
+        new Promise((r) => setTimeout(r, 2000).unref()),
+      ]);
+      this.#pending.clear();
+    } finally {
+      this.#closed.resolve();
+    }
+  }
+
+  closed(): Promise<void> {
+    return this.#closed.promise;
   }
 }

@@ -1,5 +1,5 @@
 // An in-process lease store for fake-clock tests and the R16 simulation (not used at run time).
-import type { Clock } from '@gc/core';
+import { closedSignal, type Clock } from '@gc/core';
 import { LeaseConflictError } from './errors.js';
 import type { LeaseEntry, LeaseStore, ProbeResult } from './store.js';
 import type { LeaseRecord } from './types.js';
@@ -148,6 +148,7 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly #link: MemoryLink = { cut: false, latencyMs: 0, replyLatencyMs: 0, reconnect: new Set() };
   readonly #stops = new Set<() => void>();
   readonly #clock: Clock;
+  readonly #closed = closedSignal();
 
   constructor(backend: MemoryLeaseBackend, name: string) {
     this.#b = backend;
@@ -253,7 +254,15 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   close(): Promise<void> {
-    for (const stop of [...this.#stops]) stop();
+    try {
+      for (const stop of [...this.#stops]) stop();
+    } finally {
+      this.#closed.resolve();
+    }
     return Promise.resolve();
+  }
+
+  closed(): Promise<void> {
+    return this.#closed.promise;
   }
 }

@@ -368,6 +368,9 @@ class SimLink implements LeaseStore {
   close(): Promise<void> {
     return this.#inner.close();
   }
+  closed(): Promise<void> {
+    return this.#inner.closed();
+  }
 }
 
 function describeEntry(e: LeaseEntry | null): string {

@@ -99,6 +99,22 @@ for (const [name, open] of impls) {
       expect(await s.probe(500)).toEqual({ kind: 'absent' });
       await s.close();
     });
+
+    it('closed() is pending until close(), then resolved; close() twice is fine', async () => {
+      const s = await open();
+      s.watch(
+        () => undefined,
+        () => undefined,
+      );
+      let settled = false;
+      void s.closed().then(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(settled).toBe(false);
+      await s.close();
+      expect(settled).toBe(true);
+      await s.close();
+      await expect(s.closed()).resolves.toBeUndefined();
+    });
   });
 }
 

@@ -51,4 +51,6 @@ export interface LeaseStore {
   onReconnect(listener: () => void): () => void;
   /** Releases watches and subscriptions. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the store has closed: after `close()` has finished. Never rejects. */
+  closed(): Promise<void>;
 }

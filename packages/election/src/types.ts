@@ -224,8 +224,15 @@ export interface Election {
   leader(): LeaderInfo;
   /** Resolves with this node's epoch once it is leader; rejects with `TimeoutError` after `timeoutMs`. */
   waitForLeadership(timeoutMs: number): Promise<Epoch>;
-  /** Async iterable of leader changes (the current one first). */
-  watch(): LeaderWatch;
+  /**
+   * Leader changes: the current leader first, then each change this node observes. Resolves once the watch
+   * is live — the current leader is queued and every change observed after the call is delivered. On a
+   * closed election it resolves to an ended watch (the last leader seen, then done).
+   *
+   * @example
+   * for await (const info of await election.watch()) console.log(info.holder, info.epoch);
+   */
+  watch(): Promise<LeaderWatch>;
   /** Subscribes to one event by name; returns a function that unsubscribes. */
   on<E extends ElectionEventName>(event: E, listener: (data: ElectionEvents[E]) => void): () => void;
   /**
@@ -260,7 +267,11 @@ export interface Election {
   isCandidate(): boolean;
   /** Steps down when leader, stops every timer, watch and subscription. Idempotent. Does not close the connection. */
   close(): Promise<void>;
-  /** Resolves when closed. */
+  /**
+   * Resolves once the election has closed: after `close()` has finished (step-down done, the store closed
+   * when the election opened it), also when it failed partway. Never rejects. An election does not close by
+   * itself.
+   */
   closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -225,6 +225,12 @@ describe.each(flavors)('events on nats-server (%s)', (flavor) => {
     expect(q).toHaveLength(10);
     const jsm = await jetstreamManager(nats.nc);
     await expect(jsm.streams.info(`${p}_events`)).rejects.toThrow();
+    let closed = false;
+    void a.closed().then(() => (closed = true));
+    await quiet();
+    expect(closed).toBe(false);
+    await a.close();
+    expect(closed).toBe(true);
     await a.close();
     await expect(a.publish('q', 1)).rejects.toMatchObject({ code: 'GC_CLOSED' });
   });

@@ -7,7 +7,14 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { ClosedError, ConfigError, resourceNames, validateToken, type PlatformResourceNames } from '@gc/core';
+import {
+  ClosedError,
+  ConfigError,
+  closedSignal,
+  resourceNames,
+  validateToken,
+  type PlatformResourceNames,
+} from '@gc/core';
 import { ensureDurableConsumer, isNotFound } from './consumers.js';
 import { EventsErrorCode, EventsStoreError, PayloadTooLargeError } from './errors.js';
 import { decodeEvent, eventHeaders } from './messages.js';
@@ -92,6 +99,7 @@ class EventsImpl implements Events {
   readonly #subs = new Set<EventSubscription>();
   readonly #m: Metrics;
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(
     nc: NatsConnection,
@@ -378,9 +386,17 @@ class EventsImpl implements Events {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
     this.#closed = true;
-    await Promise.allSettled([...this.#subs].map((s) => s.stop()));
+    try {
+      await Promise.allSettled([...this.#subs].map((s) => s.stop()));
+    } finally {
+      this.#closedSignal.resolve();
+    }
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -155,5 +155,7 @@ export interface Events {
   deleteDurable(durable: string, opts?: Partial<Pick<SubscribeOptions, 'scope'>>): Promise<boolean>;
   /** Stops every subscription. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the events handle has closed: after `close()` has finished (every subscription stopped). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -143,4 +143,27 @@ describe('HTTP endpoints (real server)', () => {
     await a.close();
     await health.close();
   });
+
+  it('closed() of the checks and of the server: pending until close(), resolved after it', async () => {
+    const health = createHealth();
+    let finish!: () => void;
+    health.register('slow', () => new Promise<boolean>((r) => (finish = () => r(true))), {
+      intervalMs: 60_000,
+    });
+    const server = await startHealthServer({ health });
+    const settled: string[] = [];
+    void health.closed().then(() => settled.push('health'));
+    void server.closed().then(() => settled.push('server'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toEqual([]);
+    await server.close();
+    expect(settled).toEqual(['server']);
+    const closing = health.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toEqual(['server']); // the running check holds the close
+    finish();
+    await closing;
+    expect(settled).toEqual(['server', 'health']);
+    await Promise.all([health.close(), server.close(), health.closed(), server.closed()]);
+  });
 });

@@ -1,4 +1,12 @@
-import { ClosedError, ConfigError, realClock, silentLogger, validateToken, type TimerHandle } from '@gc/core';
+import {
+  ClosedError,
+  ConfigError,
+  closedSignal,
+  realClock,
+  silentLogger,
+  validateToken,
+  type TimerHandle,
+} from '@gc/core';
 import {
   HealthState,
   type CheckFn,
@@ -49,6 +57,7 @@ class HealthImpl implements Health {
   readonly #entries = new Map<string, Entry>();
   readonly #listeners = new Set<(c: HealthChange) => void>();
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(o: HealthOptions) {
     this.#o = o;
@@ -230,15 +239,23 @@ class HealthImpl implements Health {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
     this.#closed = true;
-    const running: Array<Promise<void>> = [];
-    for (const e of this.#entries.values()) {
-      if (e.timer) this.#o.clock.clearTimeout(e.timer);
-      if (e.running) running.push(e.running);
+    try {
+      const running: Array<Promise<void>> = [];
+      for (const e of this.#entries.values()) {
+        if (e.timer) this.#o.clock.clearTimeout(e.timer);
+        if (e.running) running.push(e.running);
+      }
+      this.#listeners.clear();
+      await Promise.allSettled(running);
+    } finally {
+      this.#closedSignal.resolve();
     }
-    this.#listeners.clear();
-    await Promise.allSettled(running);
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

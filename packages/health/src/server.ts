@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closedSignal } from '@gc/core';
 import { Gauge, type Registry } from 'prom-client';
 import { HealthState, type Health } from './types.js';
 
@@ -29,6 +30,8 @@ export interface HealthServer {
   readonly port: number;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the server has closed: after `close()` has finished (no longer listening). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -114,11 +117,18 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  let closed: Promise<void> | undefined;
+  const closed = closedSignal();
+  let closing: Promise<void> | undefined;
   const close = () =>
-    (closed ??= new Promise<void>((resolve) => {
+    (closing ??= new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
-    }));
-  return { url: `http://${host}:${port}`, port, close, [Symbol.asyncDispose]: close };
+    }).finally(() => closed.resolve()));
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close,
+    closed: () => closed.promise,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -89,7 +89,9 @@ export interface Health {
   report(): HealthReport;
   /** Calls `fn` on every state change of a check; returns an unsubscribe function. */
   onChange(fn: (change: HealthChange) => void): () => void;
-  /** Stops every timer. Idempotent. */
+  /** Stops every timer and waits for the checks running now. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the checks have closed: after `close()` has finished (running checks settled). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

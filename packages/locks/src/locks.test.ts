@@ -229,13 +229,18 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
     await l2.release();
   });
 
-  it('close() releases held leases at once and is idempotent', async () => {
+  it('close() releases held leases at once and is idempotent; closed() resolves after it', async () => {
     const bucket = fresh();
     const a = await createLocks(nats.nc, { bucket, owner: 'node-a' });
     const b = await locks('node-b', {}, bucket);
     await a.acquire('c1', { ttlMs: 60_000 });
     await a.semaphore('c2', { permits: 1 }).acquire({ ttlMs: 60_000 });
+    let closed = false;
+    void a.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
     await a.close();
+    expect(closed).toBe(true);
     await a.close();
     expect((await b.tryAcquire('c1'))?.epoch).toBe(2);
     expect(await b.holders()).toHaveLength(1);

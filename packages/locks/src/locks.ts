@@ -4,7 +4,15 @@
 import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { checkInteger, ClosedError, ConfigError, ErrorCode, GcError, validateToken } from '@gc/core';
+import {
+  checkInteger,
+  ClosedError,
+  closedSignal,
+  ConfigError,
+  ErrorCode,
+  GcError,
+  validateToken,
+} from '@gc/core';
 import {
   LockNotHeldError,
   LockStoreError,
@@ -80,6 +88,7 @@ export class LocksImpl implements Locks {
   readonly #semaphores = new Map<string, SemaphoreImpl>();
   readonly #watch: LockWatch;
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(kv: KV, o: LocksOptions) {
     this.kv = kv;
@@ -90,7 +99,7 @@ export class LocksImpl implements Locks {
     this.metrics = lockMetrics(o.registry, { bucket: o.bucket, owner: o.owner });
   }
 
-  get closed(): boolean {
+  get isClosed(): boolean {
     return this.#closed;
   }
 
@@ -411,18 +420,26 @@ export class LocksImpl implements Locks {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
     this.#closed = true;
-    const errors: unknown[] = [];
-    for (const l of [...this.leases]) {
-      try {
-        await l.releaseQuietly();
-      } catch (err) {
-        errors.push(err);
+    try {
+      const errors: unknown[] = [];
+      for (const l of [...this.leases]) {
+        try {
+          await l.releaseQuietly();
+        } catch (err) {
+          errors.push(err);
+        }
       }
+      this.#watch.stop();
+      if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
+    } finally {
+      this.#closedSignal.resolve();
     }
-    this.#watch.stop();
-    if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -200,5 +200,7 @@ export interface Locks {
   forceRelease(name: string, opts: { reason: string; slot?: number }): Promise<LockInfo | null>;
   /** Releases every lease still held, stops the watch. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the locks handle has closed: after `close()` has finished (leases released, watch stopped). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

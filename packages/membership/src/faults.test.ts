@@ -22,7 +22,7 @@ describe('membership faults', () => {
     const clock = new FakeClock();
     const obs = await createMembership(nc, { platform: 'fc', nodeId: 'obs', observeOnly: true, clock });
     const events: MembershipEvent[] = [];
-    const w = obs.watch({ initial: false });
+    const w = await obs.watch({ initial: false });
     void (async () => {
       for await (const e of w) events.push(e);
     })();
@@ -58,7 +58,7 @@ describe('membership faults', () => {
     const a = await createMembership(nc, { platform: 'cut', nodeId: 'node-a', heartbeatMs: 200 });
     await waitFor(async () => (await obs.members()).length === 1);
     const events: MembershipEvent[] = [];
-    const w = obs.watch({ initial: false });
+    const w = await obs.watch({ initial: false });
     void (async () => {
       for await (const e of w) events.push(e);
     })();
@@ -91,7 +91,7 @@ describe('membership across a nats-server restart', () => {
     await createMembership(ncs[2]!, { platform: 'rs', nodeId: 'node-b', heartbeatMs: 200 });
     await waitFor(async () => (await obs.members()).length === 2);
     const events: MembershipEvent[] = [];
-    const w = obs.watch({ initial: false });
+    const w = await obs.watch({ initial: false });
     void (async () => {
       for await (const e of w) events.push(e);
     })();

@@ -12,8 +12,8 @@ const flavors = serverFlavors(
 let platformSeq = 0;
 
 /** Collects events of a watcher in the background. */
-function collect(m: Membership, initial = true): { events: MembershipEvent[]; stop(): void } {
-  const w = m.watch({ initial });
+async function collect(m: Membership, initial = true): Promise<{ events: MembershipEvent[]; stop(): void }> {
+  const w = await m.watch({ initial });
   const events: MembershipEvent[] = [];
   void (async () => {
     for await (const e of w) events.push(e);
@@ -40,7 +40,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
   it('nodes join with labels, apps and version, and see each other', async () => {
     const p = `p${++platformSeq}`;
     const a = await join(p, 'node-a', { labels: { zone: 'eu-1' }, apps: ['orders'], version: '1.2.3' });
-    const seenByA = collect(a);
+    const seenByA = await collect(a);
     const b = await join(p, 'node-b', { labels: { zone: 'us-2', disk: 'ssd' }, apps: ['billing', 'orders'] });
     expect(a.bucket).toBe(`${p}_membership`);
     expect(a.perKeyTtl).toBe(flavor === 'default');
@@ -75,9 +75,14 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     const a = await join(p, 'node-a');
     const b = await createMembership(nats.nc, { platform: p, nodeId: 'node-b', heartbeatMs: 200 });
     await waitFor(async () => (await a.members()).length === 2);
-    const seen = collect(a, false);
+    const seen = await collect(a, false);
+    let closed = false;
+    void b.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
     const t0 = performance.now();
     await b.close();
+    expect(closed).toBe(true);
     await b.close();
     await waitFor(() => seen.events.find((e) => e.type === 'leave'));
     expect(performance.now() - t0).toBeLessThan(500); // far below failAfterMs
@@ -94,7 +99,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     const nc2 = await connect({ servers: nats.server.url });
     await createMembership(nc2, { platform: p, nodeId: 'node-b', heartbeatMs: 200 }); // never closed
     await waitFor(async () => (await a.members()).length === 2);
-    const seen = collect(a, false);
+    const seen = await collect(a, false);
     const cutAt = performance.now();
     await nc2.close(); // the "crash": heartbeats stop, the record stays
     const leave = await waitFor(() => seen.events.find((e) => e.type === 'leave'), { timeoutMs: 5000 });
@@ -145,7 +150,7 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     const a = await join(p, 'node-a', { labels: { zone: 'eu-1' }, heartbeatMs: 1000 });
     const b = await join(p, 'node-b', { heartbeatMs: 1000 });
     await waitFor(async () => (await b.members()).length === 2);
-    const seen = collect(b, false);
+    const seen = await collect(b, false);
     await a.updateLabels({ zone: 'eu-2', drain: 'true' });
     await a.updateApps(['orders', 'billing']);
     await waitFor(() => seen.events.length >= 2).catch((err: unknown) => {
@@ -158,6 +163,33 @@ describe.each(flavors)('membership on nats-server (%s)', (flavor) => {
     });
     expect(seen.events[1]).toMatchObject({ type: 'update', member: { apps: ['billing', 'orders'] } });
     seen.stop();
+  });
+
+  it('watch() resolves once live: the current members first, then a change made right after it resolves', async () => {
+    const p = `p${++platformSeq}`;
+    const a = await join(p, 'node-a', { heartbeatMs: 1000 });
+    const b = await join(p, 'node-b', { heartbeatMs: 1000 });
+    await waitFor(async () => (await b.members()).length === 2);
+    const pending = b.watch();
+    expect(pending).toBeInstanceOf(Promise);
+    const w = await pending;
+    await a.updateLabels({ zone: 'eu-2' }); // the change, right after the watcher is live
+    const it = w[Symbol.asyncIterator]();
+    const next = async () => (await it.next()).value as MembershipEvent;
+    expect(await next()).toMatchObject({ type: 'join', member: { nodeId: 'node-a' } });
+    expect(await next()).toMatchObject({ type: 'join', member: { nodeId: 'node-b', self: true } });
+    expect(await next()).toMatchObject({
+      type: 'update',
+      member: { nodeId: 'node-a', labels: { zone: 'eu-2' } },
+    });
+    w.stop();
+    expect(await it.next()).toMatchObject({ done: true });
+    // Closed: resolves (does not throw) to an ended watcher.
+    await a.close();
+    const ended = await a.watch();
+    const after: MembershipEvent[] = [];
+    for await (const e of ended) after.push(e);
+    expect(after).toEqual([]);
   });
 
   it('observers do not appear; a restarted node replaces its old record', async () => {

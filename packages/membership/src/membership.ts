@@ -1,7 +1,7 @@
 import { headers, nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
-import { ClosedError, ConfigError, validateNodeId, type TimerHandle } from '@gc/core';
+import { ClosedError, ConfigError, closedSignal, validateNodeId, type TimerHandle } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import { membershipMetrics, type MembershipMetrics } from './metrics.js';
 import { resolveMembershipOptions, validateApps, validateLabels } from './options.js';
@@ -39,7 +39,7 @@ import type {
  *
  * @example
  * const m = await createMembership(nc, { platform: 'prod', nodeId: 'node-a', labels: { zone: 'eu-1' }, apps: ['orders'] });
- * for await (const e of m.watch()) console.log(e.type, e.member.nodeId, e.type === 'leave' ? e.reason : '');
+ * for await (const e of await m.watch()) console.log(e.type, e.member.nodeId, e.type === 'leave' ? e.reason : '');
  */
 export async function createMembership(
   nc: NatsConnection,
@@ -77,6 +77,7 @@ class MembershipImpl implements Membership {
   #statusStop: (() => void) | undefined;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(
     nc: NatsConnection,
@@ -346,9 +347,15 @@ class MembershipImpl implements Membership {
     return (await this.members()).find((m) => m.nodeId === nodeId);
   }
 
-  watch(opts: { initial?: boolean } = {}): MembershipWatcher {
-    this.#checkOpen('watch');
+  // Live as soon as it is registered: events come from the bucket watch that runs since start(). Async for
+  // the one watch idiom of gc (as nats.js kv.watch()).
+  // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
+  async watch(opts: { initial?: boolean } = {}): Promise<MembershipWatcher> {
     const q = new PushQueue<MembershipEvent>(() => this.#watchers.delete(q));
+    if (this.#closed) {
+      q.stop();
+      return { stop: () => q.stop(), [Symbol.asyncIterator]: () => q[Symbol.asyncIterator]() };
+    }
     if (opts.initial ?? true) {
       const current = [...this.#view.values()].sort((a, b) => a.record.nodeId.localeCompare(b.record.nodeId));
       for (const v of current) q.push({ type: 'join', member: this.#toMember(v) });
@@ -377,23 +384,31 @@ class MembershipImpl implements Membership {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
     this.#closed = true;
-    if (this.#hbTimer) this.#o.clock.clearTimeout(this.#hbTimer);
-    await this.#writes;
-    if (!this.#o.observeOnly && this.#revision > 0) {
-      try {
-        await this.#deleteKey(this.nodeId, this.#revision, { reason: 'left', by: this.nodeId });
-      } catch (err) {
-        // A conflict means the record is no longer ours (another process with this id, or already removed).
-        if (!isConflict(err))
-          this.#o.logger.warn('membership: could not delete own record at close', { err });
+    try {
+      if (this.#hbTimer) this.#o.clock.clearTimeout(this.#hbTimer);
+      await this.#writes;
+      if (!this.#o.observeOnly && this.#revision > 0) {
+        try {
+          await this.#deleteKey(this.nodeId, this.#revision, { reason: 'left', by: this.nodeId });
+        } catch (err) {
+          // A conflict means the record is no longer ours (another process with this id, or already removed).
+          if (!isConflict(err))
+            this.#o.logger.warn('membership: could not delete own record at close', { err });
+        }
       }
+      this.#watchStop?.();
+      this.#statusStop?.();
+      for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
+      for (const w of [...this.#watchers]) w.stop();
+    } finally {
+      this.#closedSignal.resolve();
     }
-    this.#watchStop?.();
-    this.#statusStop?.();
-    for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
-    for (const w of [...this.#watchers]) w.stop();
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -110,14 +110,24 @@ export interface Membership {
   member(nodeId: string): Promise<Member | undefined>;
   /**
    * Join/leave/update events. With `initial` (default true) the current members come first as `join`s.
-   * Heartbeats alone are not events.
+   * Heartbeats alone are not events. Resolves once the watcher is live: the current members are queued and
+   * every change after the call is delivered (the bucket watch runs since {@link createMembership}
+   * resolved). On a closed membership it resolves to an ended watcher.
+   *
+   * @example
+   * for await (const e of await m.watch()) console.log(e.type, e.member.nodeId);
    */
-  watch(opts?: { initial?: boolean }): MembershipWatcher;
+  watch(opts?: { initial?: boolean }): Promise<MembershipWatcher>;
   /** Replaces this node's labels (written at once). */
   updateLabels(labels: Labels): Promise<void>;
   /** Replaces the list of apps this node runs (written at once). */
   updateApps(apps: string[]): Promise<void>;
   /** Stops heartbeats, deletes this node's record at once (others see `leave` / `left`), ends watchers. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the membership has closed: after `close()` has finished (own record deleted or given up
+   * on, watchers ended). Never rejects.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

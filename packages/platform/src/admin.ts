@@ -90,8 +90,11 @@ export interface AdminClient {
    * `runDrill`, which also measures the recovery.
    */
   drill(app: string, kind: 'failover' | 'stepdown', timeoutMs?: number): Promise<DrillAck>;
-  /** Refuses new calls and waits for the ones in flight. */
+  /** Refuses new calls and waits for the ones in flight. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the client has closed: after `close()` has finished (no call in flight). Never rejects. */
+  closed(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** What a leader answers to a drill request. */
@@ -239,6 +242,8 @@ export function createAdminClient(nc: NatsConnection, platform: string): AdminCl
       });
     },
     close: () => rpc.close(),
+    closed: () => rpc.closed(),
+    [Symbol.asyncDispose]: () => rpc.close(),
   };
 }
 

@@ -258,7 +258,7 @@ describe('bad input', () => {
     await p.close();
   });
 
-  it('uses a connection the caller owns and leaves it open', async () => {
+  it('uses a connection the caller owns and leaves it open; closed() resolves after close()', async () => {
     const nc = await connect({ servers: server.url });
     const p = await createPlatform({
       name: 'owned',
@@ -268,6 +268,12 @@ describe('bad input', () => {
       http: false,
     });
     await p.start();
+    let closed = false;
+    void p.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    await p.close();
+    expect(closed).toBe(true);
     await p.close();
     expect(nc.isClosed()).toBe(false);
     await nc.close();
@@ -307,6 +313,12 @@ describe('admin client (what the CLI uses)', () => {
     await expect(admin.stepDown('nosuchapp', 300)).rejects.toThrow(/no node is the leader of app nosuchapp/);
     await Promise.all(nodes.map((p) => p.close()));
     expect(await admin.nodes(200)).toEqual([]);
+    let closed = false;
+    void admin.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    await admin.close();
+    expect(closed).toBe(true);
     await nc.close();
   });
 });

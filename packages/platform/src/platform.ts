@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import {
   ConfigError,
+  closedSignal,
   connect,
   createLogger,
   resourceNames,
@@ -62,6 +63,7 @@ class PlatformImpl implements Platform {
   #started = false;
   #idleGc: IdleGc | undefined;
   #closing: Promise<void> | undefined;
+  readonly #closedSignal = closedSignal();
   readonly #placement: NodePlacement;
   /** An operator's label changes for this node (`labels.<node>` of the placement bucket). */
   #labelOverride: NodeLabels | undefined;
@@ -361,7 +363,7 @@ class PlatformImpl implements Platform {
       logger: this.logger,
       registry: this.registry,
     });
-    const watch = this.#membership.watch({ initial: false });
+    const watch = await this.#membership.watch({ initial: false });
     this.#memberWatch = watch;
     forwardMemberEvents(watch, {
       apps: this.#apps,
@@ -386,22 +388,32 @@ class PlatformImpl implements Platform {
   }
 
   async #close(): Promise<void> {
-    this.#idleGc?.stop();
-    await this.#control?.close();
-    // Placement first: the scheduler stops deciding, and this node's declaration goes.
-    await this.#placement.close();
-    for (const app of [...this.#apps.values()].reverse()) {
-      await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
+    try {
+      this.#idleGc?.stop();
+      await this.#control?.close();
+      // Placement first: the scheduler stops deciding, and this node's declaration goes.
+      await this.#placement.close();
+      for (const app of [...this.#apps.values()].reverse()) {
+        await app
+          .stop()
+          .catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
+      }
+      await this.#rpc.close();
+      await this.#router.close();
+      this.#memberWatch?.stop();
+      await this.#membership?.close();
+      await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
+      await this.audit.close();
+      await this.#http?.close();
+      await this.health.close();
+      if (this.#ownsConnection) await this.nc.close();
+    } finally {
+      this.#closedSignal.resolve();
     }
-    await this.#rpc.close();
-    await this.#router.close();
-    this.#memberWatch?.stop();
-    await this.#membership?.close();
-    await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
-    await this.audit.close();
-    await this.#http?.close();
-    await this.health.close();
-    if (this.#ownsConnection) await this.nc.close();
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -303,5 +303,11 @@ export interface Platform {
   start(): Promise<void>;
   /** Stops apps in reverse order (stepping down), then HTTP, health and (if owned) the NATS connection. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the platform has closed: after `close()` has finished (apps stopped, HTTP and health
+   * stopped, an owned connection closed), also when a step of it failed. Never rejects. A platform does not
+   * close by itself (not even when its connection closes for good): only `close()` ends it.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

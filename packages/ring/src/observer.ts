@@ -1,4 +1,4 @@
-import { realClock, silentLogger } from '@gc/core';
+import { closedSignal, realClock, silentLogger } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { UnknownNodeError } from './errors.js';
 import { loadHasher, partitionOfKey } from './hash.js';
@@ -46,13 +46,15 @@ export async function openRingObserver(
   });
   await view.start(kv);
   const check = (partition: unknown): number => checkPartition(partition, config.partitions);
+  const closed = closedSignal();
   const observer: RingObserver = {
     platform: names.platform,
     app: names.app,
     bucket: names.bucket,
     partitionCount: config.partitions,
     snapshot: (): RingSnapshot => view.snapshot(names.platform, names.app, undefined),
-    watch: (): RingWatcher => view.watch(names.platform, names.app, undefined),
+    // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
+    watch: async (): Promise<RingWatcher> => view.watch(names.platform, names.app, undefined),
     ownerOf: (key) => view.ownerOf(key),
     partitionOf: (key) => partitionOfKey(key, config.partitions),
     async pin(partition, node) {
@@ -70,9 +72,14 @@ export async function openRingObserver(
       });
     },
     close() {
-      view.close();
+      try {
+        view.close();
+      } finally {
+        closed.resolve();
+      }
       return Promise.resolve();
     },
+    closed: () => closed.promise,
     [Symbol.asyncDispose]() {
       return observer.close();
     },

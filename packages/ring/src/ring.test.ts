@@ -2,12 +2,37 @@ import { waitFor } from '@gc/testkit';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { RingErrorCode } from './errors.js';
+import { openRingObserver } from './observer.js';
 import { rejection, useRingServer, type Members } from './test/helpers.js';
+import type { RingSnapshot, RingWatcher } from './types.js';
 
 const rs = useRingServer('rt');
 let m: Members;
 let seq = 0;
 const fresh = () => (m = rs.members(`app${++seq}`));
+
+/** Snapshots of `w` read one at a time (`next`), or skipped up to the first that matches (`until`). */
+function reader(w: RingWatcher) {
+  const it = w[Symbol.asyncIterator]();
+  const next = async (): Promise<RingSnapshot | undefined> =>
+    (await it.next()).value as RingSnapshot | undefined;
+  const until = async (pred: (s: RingSnapshot) => boolean, timeoutMs = 10_000): Promise<RingSnapshot> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no matching snapshot within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      for (;;) {
+        const s = await Promise.race([next(), timeout]);
+        if (!s) throw new Error('the watcher ended before a matching snapshot');
+        if (pred(s)) return s;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { next, until };
+}
 
 describe('ring membership and ownership (real nats-server)', () => {
   it('spreads partitions over members, one owner each, balanced; a join moves only the new quota', async () => {
@@ -132,6 +157,37 @@ describe('ring membership and ownership (real nats-server)', () => {
     expect(e3.code).toBe(RingErrorCode.UnknownPartition);
     await a.unpin(p);
     expect(a.pins()).toEqual({});
+  });
+
+  it('watch() of a member and of an observer resolves once live: the current snapshot, then a change made right after', async () => {
+    fresh();
+    const a = await m.start('a', { partitions: 8 });
+    await m.converged();
+    const obs = await openRingObserver(await m.conn('obs'), { platform: m.platform, app: m.app });
+    const pending = a.watch();
+    expect(pending).toBeInstanceOf(Promise);
+    const mw = await pending;
+    const w = reader(mw);
+    const ow = reader(await obs.watch());
+    await a.pin(3, 'a'); // the change, right after both watchers are live
+    for (const r of [w, ow]) {
+      const first = await r.next();
+      expect(first).toMatchObject({ app: m.app, pins: {} });
+      expect(first!.owners.every((o) => o === 'a')).toBe(true);
+      await r.until((s) => s.pins[3] === 'a');
+    }
+    mw.stop(); // ends after the snapshots still queued
+    for await (const s of mw) expect(s.app).toBe(m.app);
+    // Closed: resolves (does not reject) to an ended watcher holding the last snapshot.
+    await obs.close();
+    const ended: RingSnapshot[] = [];
+    for await (const s of await obs.watch()) ended.push(s);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.pins).toEqual({ 3: 'a' });
+    await m.stop('a');
+    const endedA: RingSnapshot[] = [];
+    for await (const s of await a.watch()) endedA.push(s);
+    expect(endedA).toHaveLength(1);
   });
 
   it('refuses a partition count change and keys of the wrong type', async () => {

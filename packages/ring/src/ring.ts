@@ -1,6 +1,6 @@
 // The ring member: `createRing` and the `Ring` it returns, which wires the view, the lease, the local
 // partitions, the hand-off and the coordinator together and answers the `Ring` queries.
-import { ClosedError, StreamPublisher } from '@gc/core';
+import { ClosedError, StreamPublisher, closedSignal } from '@gc/core';
 import { createElection, type Election } from '@gc/election';
 import type { RouteHook } from '@gc/rpc';
 import type { KV } from '@nats-io/kv';
@@ -89,8 +89,7 @@ class RingImpl implements Ring {
   #started = false;
   #closing: Promise<void> | undefined;
   #closed = false;
-  #resolveClosed!: () => void;
-  readonly #closedP = new Promise<void>((r) => (this.#resolveClosed = r));
+  readonly #closedSignal = closedSignal();
   // Coordinator.
   #election: Election | undefined;
   readonly #coord: Coordinator;
@@ -254,7 +253,9 @@ class RingImpl implements Ring {
     return this.#view.snapshot(this.platform, this.app, this.nodeId);
   }
 
-  watch(): RingWatcher {
+  // Live at once: the view's bucket watch runs since createRing() resolved.
+  // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
+  async watch(): Promise<RingWatcher> {
     return this.#view.watch(this.platform, this.app, this.nodeId);
   }
 
@@ -381,12 +382,12 @@ class RingImpl implements Ring {
       // The election's store close waits up to 2 s for its pending reads (an unref'd timer: it does not
       // keep the process alive); the lease itself is already given up, so do not hold the leave for it.
       if (electionClosed) await Promise.race([electionClosed, clock.sleep(200).catch(() => undefined)]);
-      this.#resolveClosed();
+      this.#closedSignal.resolve();
     }
   }
 
   closed(): Promise<void> {
-    return this.#closedP;
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

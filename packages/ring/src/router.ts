@@ -1,4 +1,4 @@
-import { ClosedError, isStreamNotFound, resourceNames, validateAppName } from '@gc/core';
+import { ClosedError, closedSignal, isStreamNotFound, resourceNames, validateAppName } from '@gc/core';
 import type { RouteHook, RouteRetry } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RingStoreError } from './errors.js';
@@ -40,6 +40,7 @@ class Router implements RingRouter {
   readonly #o: RingRouterOptions;
   readonly #apps = new Map<string, Entry>();
   #closed = false;
+  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, o: RingRouterOptions) {
     this.#nc = nc;
@@ -112,9 +113,17 @@ class Router implements RingRouter {
 
   close(): Promise<void> {
     this.#closed = true;
-    for (const e of this.#apps.values()) if ('view' in e) e.view.close();
-    this.#apps.clear();
+    try {
+      for (const e of this.#apps.values()) if ('view' in e) e.view.close();
+      this.#apps.clear();
+    } finally {
+      this.#closedSignal.resolve();
+    }
     return Promise.resolve();
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -2,6 +2,7 @@ import { createRpcClient, createRpcServer, type RpcClient, type RpcServer } from
 import { waitFor } from '@gc/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingErrorCode } from './errors.js';
+import { openRingObserver } from './observer.js';
 import { createRingRouter } from './router.js';
 import { rejection, useRingServer, type Members } from './test/helpers.js';
 import type { Ring } from './types.js';
@@ -57,6 +58,29 @@ async function client(opts: { holdTimeoutMs?: number; maxHeldCalls?: number } = 
 }
 
 describe('key routing to ring owners (real nats-server)', () => {
+  it('closed() of a member, a router and an observer: pending until close(), resolved after it', async () => {
+    m = rs.members(`closed${++seq}`);
+    const a = await m.start('a', { partitions: 8 });
+    await m.converged();
+    const nc = await m.conn('closer');
+    const router = await createRingRouter(nc, { platform });
+    expect(await router.route(m.app, 'user:1')).toBe('a'); // opens the app's view
+    const obs = await openRingObserver(nc, { platform, app: m.app });
+    const closed: string[] = [];
+    void a.closed().then(() => closed.push('member'));
+    void router.closed().then(() => closed.push('router'));
+    void obs.closed().then(() => closed.push('observer'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toEqual([]);
+    await router.close();
+    expect(closed).toEqual(['router']);
+    await obs.close();
+    expect(closed).toEqual(['router', 'observer']);
+    await m.stop('a');
+    expect(closed).toEqual(['router', 'observer', 'member']);
+    await Promise.all([router.close(), obs.close(), a.close()]);
+  });
+
   it('routes every key to the owner of its partition, from a process that is not a member', async () => {
     m = rs.members(`route${++seq}`);
     const a = await member('a', { partitions: 32 });

@@ -338,8 +338,16 @@ export interface Ring {
   members(): RingMember[];
   /** The partition map as this node sees it. */
   snapshot(): RingSnapshot;
-  /** Snapshots on every change (coalesced), the current one first. */
-  watch(): RingWatcher;
+  /**
+   * Snapshots on every change (coalesced over 20 ms), the current one first. Resolves once the watcher is
+   * live: the current snapshot is queued and every change after the call is delivered (the ring's bucket
+   * watch runs since {@link createRing} resolved). On a closed ring it resolves to an ended watcher (the
+   * last snapshot, then done).
+   *
+   * @example
+   * for await (const s of await ring.watch()) console.log(s.mapVersion, s.moving.length);
+   */
+  watch(): Promise<RingWatcher>;
   /** True while this node is the coordinator. */
   isCoordinator(): boolean;
   /** This member's own state (cheap; no I/O). */
@@ -368,7 +376,11 @@ export interface Ring {
    * off (bounded by `leaveTimeoutMs`), deletes its member record, stops. Idempotent.
    */
   close(): Promise<void>;
-  /** Resolves when closed. */
+  /**
+   * Resolves once the ring has closed: after `close()` has finished (the hand-off done or `leaveTimeoutMs`
+   * out, the member record deleted, the watch stopped), also when the leave failed partway. Never rejects.
+   * A ring does not close by itself: a lost lease makes it join again.
+   */
   closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -393,8 +405,15 @@ export interface RingObserver {
   readonly partitionCount: number;
   /** The partition map as seen now. */
   snapshot(): RingSnapshot;
-  /** Snapshots on every change (coalesced), the current one first. */
-  watch(): RingWatcher;
+  /**
+   * Snapshots on every change (coalesced over 20 ms), the current one first. Resolves once the watcher is
+   * live: the current snapshot is queued and every change after the call is delivered (the bucket watch
+   * runs since {@link openRingObserver} resolved). Once closed it resolves to an ended watcher.
+   *
+   * @example
+   * for await (const s of await observer.watch()) console.log(s.owners);
+   */
+  watch(): Promise<RingWatcher>;
   /** The serving owner of `key`, or undefined while its partition moves. */
   ownerOf(key: string): string | undefined;
   partitionOf(key: string): number;
@@ -403,6 +422,8 @@ export interface RingObserver {
   unpin(partition: number): Promise<void>;
   /** Stops the watch. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the observer has closed: after `close()` has finished. Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -433,5 +454,7 @@ export interface RingRouter {
   readonly held: number;
   /** Stops every watch; held calls fail with `ClosedError`. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the router has closed: after `close()` has finished. Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

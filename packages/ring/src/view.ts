@@ -202,14 +202,22 @@ export class RingView extends RingTables {
     return this.#hold.route(app, key, previous);
   }
 
-  /** Snapshots on change, coalesced over 20 ms, the current one first. */
+  /**
+   * Snapshots on change, coalesced over 20 ms, the current one first. Live at once: the bucket watch runs
+   * since `start()`. Once closed: the last snapshot, then the end.
+   */
   watch(platform: string, app: string, self: string | undefined): RingWatcher {
     const q = new PushQueue<RingSnapshot>(() => this.#watchers.delete(q));
-    this.#watchers.add(q);
     q.push(this.snapshot(platform, app, self));
-    const watcher = Object.assign(q, { stop: () => q.stop() });
+    // The queue is the watcher (it has stop()). It used to get an own `stop: () => q.stop()`, which called
+    // itself: stop() and close() overflowed the stack.
+    if (this.#closed) {
+      q.stop();
+      return q;
+    }
+    this.#watchers.add(q);
     this.#snap = () => this.snapshot(platform, app, self);
-    return watcher;
+    return q;
   }
 
   #snap: (() => RingSnapshot) | undefined;

@@ -1,6 +1,14 @@
 // The RPC client of a platform: the calls of each app through the middleware chain, the bulkhead, retries
 // and circuit breakers (policy.ts), to a target (targets.ts), with leader epoch fencing of the replies.
-import { ClosedError, createLogger, parseEpoch, resourceNames, withoutStacks, type Logger } from '@gc/core';
+import {
+  ClosedError,
+  closedSignal,
+  createLogger,
+  parseEpoch,
+  resourceNames,
+  withoutStacks,
+  type Logger,
+} from '@gc/core';
 import {
   headers as natsHeaders,
   RequestError,
@@ -77,6 +85,7 @@ class Client implements RpcClient {
   #closed = false;
   #idle: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, o: RpcClientOptions) {
     this.#nc = nc;
@@ -353,13 +362,18 @@ class Client implements RpcClient {
 
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??=
+    this.#closing ??= (
       this.#inFlight === 0
         ? Promise.resolve()
         : new Promise<void>((resolve) => {
             this.#idle = resolve;
-          });
+          })
+    ).finally(() => this.#closedSignal.resolve());
     return this.#closing;
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -335,7 +335,7 @@ describe('typed errors (real nats-server)', () => {
     expect(noEpoch.message).toMatch(/a leader reply without a Gc-Epoch header/);
   });
 
-  it('close() waits for calls in flight, and a closed client refuses calls', async () => {
+  it('close() waits for calls in flight, and a closed client refuses calls; closed() resolves after close', async () => {
     const s = await rig.server({ platform, app: 'closing', nodeId: 'n1' });
     s.handle('slow', async () => {
       await delay(150);
@@ -344,11 +344,20 @@ describe('typed errors (real nats-server)', () => {
     const client = await rig.client({ platform });
     const running = client.api('closing').call('slow');
     await delay(20);
+    const closed: string[] = [];
+    void client.closed().then(() => closed.push('client'));
+    void s.closed().then(() => closed.push('server'));
     // close() refuses new calls at once and resolves when the calls in flight are done.
     const [a, b] = [client.close(), client.close()];
     expect((await rejection(client.api('closing').call('slow'))).code).toBe(ErrorCode.Closed);
+    await delay(20);
+    expect(closed).toEqual([]); // the slow call still runs
     await Promise.all([a, b]);
+    expect(closed).toEqual(['client']);
     expect(client.inFlight).toBe(0);
     expect(await running).toBe('finished');
+    await s.close();
+    expect(closed).toEqual(['client', 'server']);
+    await s.close();
   });
 });

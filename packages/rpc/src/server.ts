@@ -1,6 +1,14 @@
 // The RPC server of one app instance: its subscriptions (any, leader, node, presence), leader and health
 // polling, key admission, replies, and close. How a request is run is in dispatch.ts.
-import { createLogger, parseEpoch, realClock, validateNodeId, type Clock, type Logger } from '@gc/core';
+import {
+  closedSignal,
+  createLogger,
+  parseEpoch,
+  realClock,
+  validateNodeId,
+  type Clock,
+  type Logger,
+} from '@gc/core';
 import {
   headers as natsHeaders,
   type Msg,
@@ -53,6 +61,7 @@ class Server implements RpcServer {
   #timer: object | undefined;
   #inFlight = 0;
   #closing: Promise<void> | undefined;
+  readonly #closedSignal = closedSignal();
   #refreshing: Promise<void> = Promise.resolve();
 
   constructor(nc: NatsConnection, o: RpcServerOptions) {
@@ -271,22 +280,30 @@ class Server implements RpcServer {
 
   close(graceMs = 5000): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#timer) this.#clock.clearTimeout(this.#timer);
-      for (const s of [this.#anySub, this.#leaderSub, this.#nodeSub, this.#presenceSub]) {
-        try {
-          s?.unsubscribe();
-        } catch {
-          // the connection is already closed: nothing is subscribed
+      try {
+        if (this.#timer) this.#clock.clearTimeout(this.#timer);
+        for (const s of [this.#anySub, this.#leaderSub, this.#nodeSub, this.#presenceSub]) {
+          try {
+            s?.unsubscribe();
+          } catch {
+            // the connection is already closed: nothing is subscribed
+          }
         }
+        this.#anySub = this.#leaderSub = this.#nodeSub = this.#presenceSub = undefined;
+        const until = this.#clock.now() + graceMs;
+        while (this.#inFlight > 0 && this.#clock.now() < until) await this.#clock.sleep(10);
+        this.#dispatcher.close();
+        // Closing: replies that cannot be flushed now are lost with the connection anyway.
+        if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
+      } finally {
+        this.#closedSignal.resolve();
       }
-      this.#anySub = this.#leaderSub = this.#nodeSub = this.#presenceSub = undefined;
-      const until = this.#clock.now() + graceMs;
-      while (this.#inFlight > 0 && this.#clock.now() < until) await this.#clock.sleep(10);
-      this.#dispatcher.close();
-      // Closing: replies that cannot be flushed now are lost with the connection anyway.
-      if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
     })();
     return this.#closing;
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -191,6 +191,11 @@ export interface RpcServer {
   readonly inFlight: number;
   /** Stops serving: unsubscribes, waits up to `graceMs` for running handlers. Idempotent. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Resolves once the server has closed: after `close()` has finished (unsubscribed, running handlers done
+   * or `graceMs` out). Never rejects.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -346,6 +351,8 @@ export interface RpcClient {
   readonly inFlight: number;
   /** Refuses new calls and waits for calls in flight. Idempotent. */
   close(): Promise<void>;
+  /** Resolves once the client has closed: after `close()` has finished (no call in flight). Never rejects. */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { realClock, resourceNames, type Clock, type TimerHandle } from '@gc/core';
+import {
+  closedSignal,
+  realClock,
+  resourceNames,
+  silentLogger,
+  type Clock,
+  type Logger,
+  type TimerHandle,
+} from '@gc/core';
 import { defaultSnapshotRetention } from './store.js';
 import type {
   SnapshotInfo,
@@ -49,8 +57,10 @@ export interface SnapshotterOptions {
   scratchDir: string;
   /** Injectable clock. Default the real clock. */
   clock: Clock;
-  /** Event listener. */
+  /** Event listener. One that throws is logged (`logger`); the snapshot, prune and trim go on. */
   onEvent: (e: SnapshotterEvent) => void;
+  /** Where a throwing event listener is reported. Default silent. */
+  logger: Logger;
   /** Progress of uploads. */
   onProgress: (p: SnapshotProgress) => void;
   /**
@@ -72,6 +82,7 @@ export function defaultSnapshotterOptions(): Omit<SnapshotterOptions, 'platform'
     scratchDir: tmpdir(),
     clock: realClock,
     onEvent: () => undefined,
+    logger: silentLogger,
     onProgress: () => undefined,
   };
 }
@@ -82,6 +93,11 @@ export interface Snapshotter {
   snapshotNow(): Promise<SnapshotInfo>;
   /** Stops the timer and waits for a snapshot in progress. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the snapshotter has closed: after `close()` has finished (timer stopped, the snapshot in
+   * progress settled). Never rejects.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -99,9 +115,17 @@ export function createSnapshotter(
   options: Partial<SnapshotterOptions> & Pick<SnapshotterOptions, 'platform' | 'app'>,
 ): Snapshotter {
   const o = { ...defaultSnapshotterOptions(), ...options };
+  const emit = (e: SnapshotterEvent) => {
+    try {
+      o.onEvent(e);
+    } catch (err) {
+      o.logger.error('snapshotter event listener threw', { err, event: e.type });
+    }
+  };
   const stream = resourceNames(o.platform).app(o.app).walStream;
   let timer: TimerHandle | undefined;
   let closed = false;
+  const ended = closedSignal();
   let running: Promise<SnapshotInfo> | undefined;
   /** Txid of the last snapshot taken here. */
   let lastTxid: number | undefined;
@@ -113,7 +137,7 @@ export function createSnapshotter(
       const src = await take(dir);
       const info = await store.put(src.path, src.position, { onProgress: o.onProgress });
       lastTxid = info.txid;
-      o.onEvent({ type: 'snapshot', info, durationMs: o.clock.now() - started });
+      emit({ type: 'snapshot', info, durationMs: o.clock.now() - started });
       const pruned = await store.prune(o.retention);
       let trimmedBelowSeq: number | undefined;
       if (o.trimStream && pruned.oldestKept) {
@@ -130,7 +154,7 @@ export function createSnapshotter(
             })();
         if (purged > 0) trimmedBelowSeq = purged;
       }
-      o.onEvent({ type: 'pruned', deleted: pruned.deleted, oldestKept: pruned.oldestKept, trimmedBelowSeq });
+      emit({ type: 'pruned', deleted: pruned.deleted, oldestKept: pruned.oldestKept, trimmedBelowSeq });
       return info;
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -156,7 +180,7 @@ export function createSnapshotter(
         return;
       }
       snapshotNow()
-        .catch((error: Error) => o.onEvent({ type: 'error', error }))
+        .catch((error: Error) => emit({ type: 'error', error }))
         .finally(schedule);
     }, o.intervalMs);
   };
@@ -164,9 +188,13 @@ export function createSnapshotter(
 
   const close = async () => {
     closed = true;
-    if (timer) o.clock.clearTimeout(timer);
-    // The snapshot in progress reports its own failure to its caller; closing only waits for it.
-    await running?.catch(() => undefined);
+    try {
+      if (timer) o.clock.clearTimeout(timer);
+      // The snapshot in progress reports its own failure to its caller; closing only waits for it.
+      await running?.catch(() => undefined);
+    } finally {
+      ended.resolve();
+    }
   };
-  return { snapshotNow, close, [Symbol.asyncDispose]: close };
+  return { snapshotNow, close, closed: () => ended.promise, [Symbol.asyncDispose]: close };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeClock } from '@gc/core';
+import { FakeClock, silentLogger } from '@gc/core';
 import { makeTempDir, ServerFixture, waitFor } from '@gc/testkit';
 import { formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createSnapshotStore } from './store.js';
@@ -178,6 +178,76 @@ describe('snapshot store', () => {
     expect((await store.list()).map((x) => x.txid)).toEqual([16]);
     expect((await jsm.streams.info(stream)).state.first_seq).toBe(17);
     await s.close();
+    await s.close();
+  });
+
+  it('an event listener that throws is logged; the snapshot is kept, and prune and trim still run', async () => {
+    const app = `a${++n}`;
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app });
+    const jsm = await jetstreamManager(nats.nc);
+    const stream = `st_${app}_wal`;
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.tx`] });
+    const js = jetstream(nats.nc);
+    for (let i = 0; i < 10; i++) await js.publish(`${stream}.tx`, new Uint8Array(1));
+    const { path, position } = await makeDb(5);
+    let txid = 0;
+    const logged: string[] = [];
+    const logger = { ...silentLogger, error: (msg: string) => void logged.push(msg) };
+    const s = createSnapshotter(
+      nats.nc,
+      store,
+      async (dir) => {
+        txid += 4;
+        const copy = join(dir, 'c.db');
+        writeFileSync(copy, readFileSync(path));
+        return { path: copy, position: { ...position, txid, seq: txid } };
+      },
+      {
+        platform: 'st',
+        app,
+        intervalMs: 0,
+        retention: { keepCount: 1, maxAgeMs: 60_000 },
+        logger,
+        onEvent: () => {
+          throw new Error('listener bug');
+        },
+      },
+    );
+    await s.snapshotNow();
+    expect((await s.snapshotNow()).txid).toBe(8);
+    expect((await store.list()).map((x) => x.txid)).toEqual([8]); // pruned despite the throwing listener
+    expect((await jsm.streams.info(stream)).state.first_seq).toBe(9); // and trimmed
+    expect(logged).toContain('snapshotter event listener threw');
+    await s.close();
+  });
+
+  it('closed() resolves once close() has waited for the snapshot in progress', async () => {
+    const app = `a${++n}`;
+    const store = await createSnapshotStore(nats.nc, { platform: 'st', app });
+    const { path, position } = await makeDb(5);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const s = createSnapshotter(
+      nats.nc,
+      store,
+      async (dir) => {
+        await held;
+        const copy = join(dir, 'c.db');
+        writeFileSync(copy, readFileSync(path));
+        return { path: copy, position };
+      },
+      { platform: 'st', app, intervalMs: 0, trimStream: false },
+    );
+    let closed = false;
+    void s.closed().then(() => (closed = true));
+    const taking = s.snapshotNow();
+    const closing = s.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false); // the snapshot in progress holds the close
+    release();
+    await closing;
+    expect(closed).toBe(true);
+    expect((await taking).txid).toBe(5);
     await s.close();
   });
 });

@@ -123,5 +123,10 @@ export interface Vip {
   checkTools(): Promise<void>;
   /** Releases the address if held and stops the verify timer. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the VIP has closed: after `close()` has finished (the address released, or the release
+   * failed and was reported, and the verify timer stopped). Never rejects.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -44,7 +44,12 @@ describe('leadership fencing', () => {
     expect(vip.state).toBe('released');
     expect(events.filter((e) => e.type === 'acquired')).toHaveLength(0);
     await expect(vip.acquire(0)).rejects.toThrow(RangeError);
+    let closed = false;
+    void vip.closed().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(false);
     await vip.close();
+    expect(closed).toBe(true);
     await vip.close();
     expect(vip.state).toBe('closed');
   });

@@ -1,4 +1,12 @@
-import { createFence, assertEpoch, realClock, silentLogger, ClosedError, type Epoch } from '@gc/core';
+import {
+  createFence,
+  assertEpoch,
+  realClock,
+  silentLogger,
+  ClosedError,
+  closedSignal,
+  type Epoch,
+} from '@gc/core';
 import {
   arpingArgs,
   arpingSucceeded,
@@ -41,6 +49,7 @@ class VipImpl implements Vip {
   #verifyTimer: object | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #exitKey = {};
+  readonly #closed = closedSignal();
 
   constructor(o: VipOptions) {
     validateAddress(o.address, o.prefixLength);
@@ -376,8 +385,13 @@ class VipImpl implements Vip {
         this.#cancelVerify();
         heldAtExit.delete(this.#exitKey);
         this.#setState(VipState.Closed);
+        this.#closed.resolve();
       }
     });
+  }
+
+  closed(): Promise<void> {
+    return this.#closed.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -290,6 +290,7 @@ export class ReplicatedDatabase implements AppComponent {
       // Never trims the stream's last transaction: the history's tip stays in the stream.
       trim: walTrimmer(this.#d.nc, names),
       onEvent: (e) => reportSnapshotEvent(e, this.#d),
+      logger: this.#d.logger,
     });
   }
 

@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { ClosedError, TimeoutError, realClock, silentLogger } from '@gc/core';
+import { ClosedError, TimeoutError, closedSignal, realClock, silentLogger } from '@gc/core';
 import type { SnapshotSource } from '@gc/snapshot';
 import { ReplicaStalledError } from './errors.js';
 import { fsyncFile, primarySidecarPath, readPosition, type WalPosition } from './position.js';
@@ -60,6 +60,7 @@ class ReplicaImpl implements Replica {
   readonly #parts: ReplicaParts;
   readonly #follower: Follower;
   #loop: Promise<void> | undefined;
+  readonly #closed = closedSignal();
 
   constructor(
     o: ReplicaOptions,
@@ -196,16 +197,24 @@ class ReplicaImpl implements Replica {
   }
 
   async close(): Promise<void> {
-    if (this.#ctx.closed) return;
+    if (this.#ctx.closed) return this.#closed.promise; // a second call waits for the first
     this.#ctx.closed = true;
-    this.#ctx.setState(ReplicaStateName.Closed);
-    for (const fn of this.#onClose.splice(0)) fn();
-    this.#follower.messages?.stop();
-    // The loop reported its errors as events while it ran; closing only waits for it to end.
-    await this.#loop?.catch(() => undefined);
-    await this.#ctx.applyLock;
-    await this.#applier.flush();
-    this.#applier.closeFiles();
+    try {
+      this.#ctx.setState(ReplicaStateName.Closed);
+      for (const fn of this.#onClose.splice(0)) fn();
+      this.#follower.messages?.stop();
+      // The loop reported its errors as events while it ran; closing only waits for it to end.
+      await this.#loop?.catch(() => undefined);
+      await this.#ctx.applyLock;
+      await this.#applier.flush();
+      this.#applier.closeFiles();
+    } finally {
+      this.#closed.resolve();
+    }
+  }
+
+  closed(): Promise<void> {
+    return this.#closed.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

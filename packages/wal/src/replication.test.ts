@@ -265,6 +265,24 @@ describe('primary → replica', () => {
     },
   );
 
+  it.each(MODES)(
+    'closed() of a primary and a replica: pending until close(), resolved after it (engine %s)',
+    async (mode) => {
+      const { dir, app, primary } = await startPrimaryOn('wal-closed', mode);
+      const replica = await createReplica(nats.nc, { platform, app, path: join(dir, 'r.db') });
+      const closed: string[] = [];
+      void primary.closed().then(() => closed.push('primary'));
+      void replica.closed().then(() => closed.push('replica'));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(closed).toEqual([]);
+      await replica.close();
+      expect(closed).toEqual(['replica']);
+      await primary.close();
+      expect(closed).toEqual(['replica', 'primary']);
+      await Promise.all([replica.close(), primary.close()]);
+    },
+  );
+
   it('refuses a database that is not in WAL mode and publishes nothing', async () => {
     const dir = await makeTempDir('wal-nowal');
     const app = nextApp();

@@ -153,6 +153,12 @@ export interface Primary {
   stop(timeoutMs?: number): Promise<PrimaryStopResult>;
   /** Same as {@link Primary.stop} without the result. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the primary has closed: after the first `stop()` or `close()` has finished (connections
+   * closed), also when it failed partway. Never rejects. A deposed primary (the `not-leader` event) does not
+   * close by itself: it refuses writes but keeps its connections until `stop()` or `close()`.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -275,5 +281,11 @@ export interface Replica {
   snapshotTo(dir: string): Promise<SnapshotSource>;
   /** Stops consuming; keeps the files. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once the replica has closed: after `close()` has finished (the consume loop ended, applied
+   * state flushed, files closed), also when it failed partway; a promotion closes the replica. Never
+   * rejects. A stalled replica does not close by itself: it retries.
+   */
+  closed(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -376,7 +376,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<Scheduler> {
     election.on('lost', () => (m.unsatisfiable.set(0), m.blocked.set(0), m.deferred.set(0))),
     election.on('stepped-down', () => (m.unsatisfiable.set(0), m.blocked.set(0), m.deferred.set(0))),
   ];
-  const watch = d.membership.watch({ initial: false });
+  const watch = await d.membership.watch({ initial: false });
   void (async () => {
     for await (const _ of watch) kick();
   })().catch((err: unknown) => d.logger.warn('placement: membership watch ended', { err }));

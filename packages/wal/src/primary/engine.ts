@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { ClosedError, TimeoutError, withTimeout, type Clock } from '@gc/core';
+import { ClosedError, TimeoutError, closedSignal, withTimeout, type Clock } from '@gc/core';
 import type { SnapshotSource } from '@gc/snapshot';
 import { NotWalModeError, formatChecksum, openDatabase, type SqliteDatabase } from '@gc/sqlite';
 import { NotLeaderError } from '../errors.js';
@@ -40,6 +40,8 @@ class PrimaryImpl implements Primary {
   #tickRunning: Promise<void> | undefined;
   #tickAgain = false;
   #stopped = false;
+  #stopping: Promise<void> | undefined;
+  readonly #closedSignal = closedSignal();
   #checkpointWanted = false;
 
   constructor(
@@ -238,7 +240,27 @@ class PrimaryImpl implements Primary {
   }
 
   async stop(timeoutMs = 5000): Promise<PrimaryStopResult> {
-    if (!this.#stopped) {
+    if (this.#stopping) {
+      // A second call waits for the first; the first reports its own failure.
+      await this.#stopping.catch(() => undefined);
+    } else if (!this.#stopped) {
+      await (this.#stopping = this.#stop(timeoutMs));
+    }
+    // Commits, not messages: a message may carry several.
+    const unreplicated = [...new Map(this.#outbox.queue.map((m) => [m.txid, m.meta.txs])).values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+    return {
+      acked: { ...this.#outbox.acked },
+      unreplicatedTransactions: unreplicated,
+      deposed: this.#outbox.deposed !== undefined,
+    };
+  }
+
+  /** The work of the first {@link stop}: the last capture and publish, then every connection closed. */
+  async #stop(timeoutMs: number): Promise<void> {
+    try {
       await this.#tickRunning;
       try {
         if (!this.#outbox.deposed) {
@@ -276,21 +298,17 @@ class PrimaryImpl implements Primary {
       for (const d of [...this.#capture.pins, this.#checkpointer.ckpt, this.db]) if (d.open) d.close();
       closeSync(this.#capture.dbFd);
       this.#capture.wal.close();
+    } finally {
+      this.#closedSignal.resolve();
     }
-    // Commits, not messages: a message may carry several.
-    const unreplicated = [...new Map(this.#outbox.queue.map((m) => [m.txid, m.meta.txs])).values()].reduce(
-      (a, b) => a + b,
-      0,
-    );
-    return {
-      acked: { ...this.#outbox.acked },
-      unreplicatedTransactions: unreplicated,
-      deposed: this.#outbox.deposed !== undefined,
-    };
   }
 
   async close(): Promise<void> {
     await this.stop();
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   /**

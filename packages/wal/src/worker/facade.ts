@@ -2,7 +2,7 @@ import { emitAll } from '../listeners.js';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ClosedError, withTimeout } from '@gc/core';
+import { ClosedError, closedSignal, withTimeout } from '@gc/core';
 import type { SnapshotSource } from '@gc/snapshot';
 import { NotWalModeError, type SqliteDatabase } from '@gc/sqlite';
 import type { NotLeaderError } from '../errors.js';
@@ -53,6 +53,7 @@ class WorkerPrimary implements Primary {
   #deposed: NotLeaderError | undefined;
   #stopped = false;
   #stopResult: Promise<PrimaryStopResult> | undefined;
+  readonly #closedSignal = closedSignal();
   #failure: Error | undefined;
   readonly #lockWord: Int32Array;
   readonly #lender: SqliteDatabase;
@@ -179,9 +180,13 @@ class WorkerPrimary implements Primary {
         this.#o.logger.warn('wal capture worker did not stop cleanly', { err: String(err) });
       }
       this.#stopped = true;
-      if (this.db.open) this.db.close();
-      if (this.#lender.open) this.#lender.close();
-      await this.#worker.terminate();
+      try {
+        if (this.db.open) this.db.close();
+        if (this.#lender.open) this.#lender.close();
+        await this.#worker.terminate();
+      } finally {
+        this.#closedSignal.resolve();
+      }
       const p = this.#position;
       return (
         result ?? {
@@ -203,6 +208,10 @@ class WorkerPrimary implements Primary {
 
   async close(): Promise<void> {
     await this.stop();
+  }
+
+  closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
