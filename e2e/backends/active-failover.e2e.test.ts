@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@gc/testkit';
 import {
+  waitFor,
   addressesOf,
   arpingUnavailableReason,
   createLan,
@@ -11,7 +11,7 @@ import {
   type NetnsNode,
   type TestHost,
   type TestLan,
-} from '../vip/netns.js';
+} from '@gc/testkit';
 import { livePidsInGroup } from './proc.js';
 
 // An active-passive app on two "hosts" (network namespaces A and B) with a client host C: each

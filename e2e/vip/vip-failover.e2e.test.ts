@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createFence, FencedError } from '@gc/core';
-import { spawnNode, waitFor, type ChildNode } from '@gc/testkit';
-import { createVip, NotLeaderError } from '@gc/vip';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  spawnNode,
+  waitFor,
+  type ChildNode,
   addressesOf,
   arpingUnavailableReason,
   createLan,
@@ -12,7 +12,9 @@ import {
   touch,
   type TestHost,
   type TestLan,
-} from './netns.js';
+} from '@gc/testkit';
+import { createVip, NotLeaderError } from '@gc/vip';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Three hosts (network namespaces) on one bridge. A and B take turns holding the VIP, C is a
 // client whose ARP cache must follow the VIP. All addresses exist only inside the namespaces.

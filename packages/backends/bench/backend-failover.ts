@@ -15,7 +15,7 @@ import {
   spawnInNetns,
   type NetnsNode,
   type TestHost,
-} from '../../../e2e/vip/netns.js';
+} from '@gc/testkit';
 
 const rounds = Number(process.argv[2] ?? 5);
 const warmup = 1;

@@ -1,11 +1,6 @@
 // Shared helpers of the election benchmarks (files starting with "_" are not benchmarks).
 
-/** Median (p50) of a non-empty list. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+export { median } from '@gc/testkit';
 
 /** Rounds a figure for the JSON line. */
 export const r3 = (x: number): number => Math.round(x * 1000) / 1000;

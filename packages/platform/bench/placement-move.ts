@@ -8,16 +8,11 @@
 // re-decides, the leader hands over to the ready standby) and relabels it back; B steps `plain`'s leader
 // down. Every round checks that the new leader holds every acknowledged row. Prints one JSON line last.
 import { join } from 'node:path';
-import { fastElection, makeTempDir, startServer, waitFor } from '@gc/testkit';
+import { fastElection, makeTempDir, startServer, waitFor, median } from '@gc/testkit';
 import { createPlatform, type App, type Platform } from '../src/index.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const election = fastElection();
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const server = await startServer();
 const nodes: Array<{ id: string; p: Platform; app: App; plain: App }> = [];

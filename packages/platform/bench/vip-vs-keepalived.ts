@@ -32,8 +32,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findNatsServer, natsServerVersion } from '@gc/testkit';
 import {
+  findNatsServer,
+  natsServerVersion,
   addressesOf,
   arpingUnavailableReason,
   createLan,
@@ -42,7 +43,8 @@ import {
   type NetnsNode,
   type TestHost,
   type TestLan,
-} from '../../../e2e/vip/netns.js';
+  median,
+} from '@gc/testkit';
 import { RESPONDER_SCRIPT } from './_vip-responder.js';
 
 const BENCH = 'vip-vs-keepalived';
@@ -423,11 +425,6 @@ function pct(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const stats = (xs: number[]) => ({
   p50: Math.round(median(xs)),
   max: Math.round(pct(xs, 1)),

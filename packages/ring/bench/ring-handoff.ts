@@ -7,7 +7,7 @@
 // Members run in this process on their own connections, with default settings except `settleMs: 0` (the
 // settle window is a policy delay before rebalancing, not hand-off cost). Prints one JSON line last.
 import { connect, silentLogger } from '@gc/core';
-import { startServer } from '@gc/testkit';
+import { startServer, median } from '@gc/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -21,11 +21,6 @@ const SIZES = (process.env.BENCH_SIZES ?? '256,4096').split(',').map(Number);
 const PARALLEL = 64; // the ring's default maxParallelWrites
 const BAR = 6;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const server = await startServer();

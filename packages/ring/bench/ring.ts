@@ -10,6 +10,7 @@ import { loadHasher, partitionOfKey } from '../src/hash.js';
 import { ringMetrics } from '../src/metrics.js';
 import { ringNames } from '../src/records.js';
 import { RingView } from '../src/view.js';
+import { median } from '@gc/testkit';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
@@ -18,12 +19,6 @@ const NODES = [3, 10, 64];
 const BAR_SPEEDUP = 5;
 const BAR_MOVED = 1.1;
 const BAR_LOAD = 1.05;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 await loadHasher();
 const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}:${(i * 2654435761) % 1e9}`);

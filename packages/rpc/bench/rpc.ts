@@ -2,7 +2,7 @@
 // raw `nc.request` to a raw responder on the same server, interleaved A B A B over several rounds after
 // a warm-up. Prints one JSON line last; exits 0 even when the bar is missed.
 import { connect, silentLogger } from '@gc/core';
-import { startServer } from '@gc/testkit';
+import { startServer, median } from '@gc/testkit';
 import { createRpcClient, createRpcServer } from '@gc/rpc';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -12,11 +12,6 @@ const IN_FLIGHT = 32;
 const BAR_P50 = 1.3;
 const BAR_THROUGHPUT = 0.75;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;

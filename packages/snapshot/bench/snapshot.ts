@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { makeTempDir, startServer } from '@gc/testkit';
+import { makeTempDir, startServer, median } from '@gc/testkit';
 import { createSnapshotStore, formatChecksum, hashFile, openDatabase } from '@gc/snapshot';
 
 const server = await startServer();
@@ -35,7 +35,6 @@ const position = {
 };
 const store = await createSnapshotStore(nc, { platform: 'bench', app: 'snap' });
 const raw = await new Objm(nc).create('bench_raw');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function gc(): Promise<[number, number]> {
   let t = performance.now();

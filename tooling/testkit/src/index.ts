@@ -16,6 +16,20 @@ export { simulationSeeds } from './sim.js';
 export type { PlantedBug, SimulationSeeds } from './sim.js';
 export type { WaitForOptions } from './wait.js';
 export { freePort, freePortBlock } from './ports.js';
+export { median, percentile } from './stats.js';
+export {
+  addressesOf,
+  arpingUnavailableReason,
+  createLan,
+  httpGetFrom,
+  neighbourOf,
+  netnsUnavailableReason,
+  reapStaleNamespaces,
+  runInNetns,
+  spawnInNetns,
+  touch,
+} from './netns.js';
+export type { NetnsNode, TestHost, TestLan } from './netns.js';
 export { HTTP_SERVICE_FIXTURE } from './service-fixture.js';
 export { SqliteCli, WORKLOAD_SCHEMA, firstDifferentPage, workloadSql } from './sqlite-workload.js';
 export { findNatsServer, natsServerVersion } from '@gc/nats-server';

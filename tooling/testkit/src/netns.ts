@@ -182,23 +182,29 @@ export interface NetnsNode {
 }
 
 const liveNodes = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const p of liveNodes) {
-    try {
-      process.kill(-p.pid!, 'SIGKILL');
-    } catch {
-      // already gone
+let exitHook = false;
+/** At exit, nodes still running in namespaces are killed (registered with the first one). */
+function killLiveNodesAtExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const p of liveNodes) {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
-  }
-});
+  });
+}
 
 /**
  * Runs `entry` (TypeScript, through tsx, reading workspace packages from source) as a process
  * inside `netns` (`ip netns exec` execs it, so the PID and the IPC channel are the program's own).
  */
 export function spawnInNetns(netns: string, entry: string, env: Record<string, string> = {}): NetnsNode {
-  const testkitPkg = createRequire(import.meta.url).resolve('@gc/testkit/package.json');
-  const tsx = pathToFileURL(createRequire(testkitPkg).resolve('tsx')).href;
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  killLiveNodesAtExit();
   const proc = spawn(
     'ip',
     ['netns', 'exec', netns, process.execPath, '--conditions=@gc/source', '--import', tsx, entry],
