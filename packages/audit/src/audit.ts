@@ -12,7 +12,7 @@ import {
 import { Counter, type Registry } from 'prom-client';
 import {
   ClosedError,
-  closedSignal,
+  ClosableResource,
   ConfigError,
   ensureLimitsStream,
   InvalidNameError,
@@ -161,7 +161,7 @@ export async function createAudit(
   return new AuditImpl(nc, names, o);
 }
 
-class AuditImpl implements Audit {
+class AuditImpl extends ClosableResource implements Audit {
   readonly stream: string;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
@@ -173,9 +173,9 @@ class AuditImpl implements Audit {
   #recorded = 0;
   #failed = 0;
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, names: PlatformResourceNames, o: AuditOptions) {
+    super();
     this.#nc = nc;
     this.#js = jetstream(nc, { timeout: o.publishTimeoutMs });
     this.#names = names;
@@ -363,22 +363,9 @@ class AuditImpl implements Audit {
     while (this.#pending.size) await Promise.allSettled([...this.#pending]);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      await this.flush();
-      for (const t of [...this.#tails]) t.stop();
-    } finally {
-      this.#closedSignal.resolve();
-    }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    await this.flush();
+    for (const t of [...this.#tails]) t.stop();
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock, Epoch, Logger } from '@gc/core';
+import type { Closable, Clock, Epoch, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 
 /** Severity of an audit record. */
@@ -112,7 +112,7 @@ export interface AuditOptions {
 }
 
 /** The audit trail of one platform, written by one node. */
-export interface Audit {
+export interface Audit extends Closable {
   /** `{platform}_audit`. */
   readonly stream: string;
   /**
@@ -130,7 +130,4 @@ export interface Audit {
   flush(): Promise<void>;
   /** Flushes, stops tails. Idempotent. Later `record()` calls fail (counted, not thrown). */
   close(): Promise<void>;
-  /** Resolves once the audit trail has closed: after `close()` has finished (records flushed, tails stopped). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

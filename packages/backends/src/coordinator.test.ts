@@ -185,7 +185,7 @@ describe('active coordinator', () => {
     expect(closed).toBe(false);
     await expect(c.close()).rejects.toBeInstanceOf(PhaseError);
     expect(closed).toBe(true);
-    await c.close();
+    await expect(c.close()).rejects.toBeInstanceOf(PhaseError); // a second close() shares the first's outcome
     expect(c.state).toBe('closed');
     expect(calls).toEqual(['vip.up@1', 'vip.down(close)']);
   });

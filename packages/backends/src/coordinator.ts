@@ -3,7 +3,7 @@
 // backend's health watch and restarts in backend-watch.ts).
 import {
   ClosedError,
-  closedSignal,
+  ClosableResource,
   createFence,
   realClock,
   silentLogger,
@@ -51,7 +51,7 @@ function sequenceOf(steps: ActiveSteps): SequenceStep[] {
   return out;
 }
 
-class Coordinator implements ActiveCoordinator {
+class Coordinator extends ClosableResource implements ActiveCoordinator {
   readonly #o: ActiveCoordinatorOptions;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -62,7 +62,6 @@ class Coordinator implements ActiveCoordinator {
   #queue: Promise<unknown> = Promise.resolve();
   #done: PhaseName[] = [];
   #abort = new AbortController();
-  readonly #closed = closedSignal();
   readonly #m: CoordinatorMetrics = {
     activations: 0,
     activationFailures: 0,
@@ -79,6 +78,7 @@ class Coordinator implements ActiveCoordinator {
   readonly #watch: BackendWatch | undefined;
 
   constructor(o: ActiveCoordinatorOptions) {
+    super();
     this.#o = o;
     this.#sequence = o.sequence ?? sequenceOf(o.steps);
     const names = new Set<string>();
@@ -334,8 +334,7 @@ class Coordinator implements ActiveCoordinator {
     return { ...this.#m };
   }
 
-  async close(): Promise<void> {
-    if (this.#state === CoordinatorState.Closed) return;
+  protected async closeResources(): Promise<void> {
     this.#watch?.stop();
     try {
       await this.deactivate('close');
@@ -343,16 +342,7 @@ class Coordinator implements ActiveCoordinator {
       this.#abort.abort(new ClosedError('active coordinator'));
       this.#watch?.stop();
       this.#setState(CoordinatorState.Closed);
-      this.#closed.resolve();
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

@@ -1,6 +1,6 @@
 // The active sequence's vocabulary: phases, steps, options and their defaults, states, events, and the
 // interface of the coordinator that runs it (coordinator.ts).
-import type { Clock, Epoch, Fence, Logger } from '@gc/core';
+import type { Closable, Clock, Epoch, Fence, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 import type { RestartPolicy } from './restart.js';
 import type { Backend } from './types.js';
@@ -209,7 +209,7 @@ export interface CoordinatorMetrics {
 }
 
 /** Runs the active sequence and its reverse, and keeps the backend healthy while active. */
-export interface ActiveCoordinator {
+export interface ActiveCoordinator extends Closable {
   /** Current state. */
   readonly state: CoordinatorStateValue;
   /** The epoch of the current activation, if any. */
@@ -230,10 +230,4 @@ export interface ActiveCoordinator {
   metrics(): CoordinatorMetrics;
   /** Deactivates (reason `close`) and stops the health watch. Idempotent. */
   close(): Promise<void>;
-  /**
-   * Resolves once the coordinator has closed: after `close()` has finished (deactivated, also when a phase
-   * of it failed, and the health watch stopped). Never rejects.
-   */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

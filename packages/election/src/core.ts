@@ -3,6 +3,7 @@
 // reads. The decisions build on it: follower.ts (observe, acquire), leader.ts (renew, lose), election.ts.
 import { randomBytes } from 'node:crypto';
 import {
+  ClosableResource,
   memoryEpochStore,
   withTimeout,
   type Clock,
@@ -42,7 +43,7 @@ export interface Lease {
  * The election's state and plumbing, shared by the follower and leader logic that extend it. Members the
  * other parts use are `protected`; the rest stay `#private`.
  */
-export abstract class ElectionCore {
+export abstract class ElectionCore extends ClosableResource {
   readonly nodeId: string;
   protected readonly o: ElectionOptions;
   protected readonly store: LeaseStore;
@@ -83,9 +84,9 @@ export abstract class ElectionCore {
   protected noResponders = 0;
   #stopWatch: (() => void) | undefined;
   protected stopLiveness: (() => void) | undefined;
-  protected closing: Promise<void> | undefined;
 
   constructor(store: LeaseStore, o: ElectionOptions) {
+    super();
     this.o = o;
     this.nodeId = o.nodeId;
     this.store = store;

@@ -3,7 +3,7 @@
 // core.ts (state, plumbing), follower.ts (observe, acquire) and leader.ts (renew, lose).
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { ClosedError, TimeoutError, closedSignal, withTimeout, type Epoch } from '@gc/core';
+import { ClosedError, TimeoutError, withTimeout, type Epoch } from '@gc/core';
 import { openKvLeaseStore } from './kv-store.js';
 import { LeaderElection } from './leader.js';
 import { MAX_PRIORITY, resolveElectionOptions } from './options.js';
@@ -64,7 +64,6 @@ async function startElection(store: LeaseStore, o: ElectionOptions, ownsStore: b
 class ElectionImpl extends LeaderElection implements Election {
   readonly #ownsStore: boolean;
   #stopReconnect: (() => void) | undefined;
-  readonly #closed = closedSignal();
 
   constructor(store: LeaseStore, o: ElectionOptions, ownsStore: boolean) {
     super(store, o);
@@ -219,32 +218,15 @@ class ElectionImpl extends LeaderElection implements Election {
     return this.candidate;
   }
 
-  close(): Promise<void> {
-    this.closing ??= this.#close();
-    return this.closing;
-  }
-
-  async #close(): Promise<void> {
-    try {
-      if (this.state() === ElectionState.Leader) await this.stepDown();
-      for (const h of this.timers.values()) this.clock.clearTimeout(h);
-      this.timers.clear();
-      this.watchLease(false);
-      this.stopLiveness?.();
-      this.#stopReconnect?.();
-      this.setState(ElectionState.Closed);
-      for (const w of [...this.watches]) w.stop();
-      if (this.#ownsStore) await this.store.close();
-    } finally {
-      this.#closed.resolve();
-    }
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async closeResources(): Promise<void> {
+    if (this.state() === ElectionState.Leader) await this.stepDown();
+    for (const h of this.timers.values()) this.clock.clearTimeout(h);
+    this.timers.clear();
+    this.watchLease(false);
+    this.stopLiveness?.();
+    this.#stopReconnect?.();
+    this.setState(ElectionState.Closed);
+    for (const w of [...this.watches]) w.stop();
+    if (this.#ownsStore) await this.store.close();
   }
 }

@@ -1,6 +1,6 @@
 // The lease store on NATS KV: the election bucket, compare-and-set writes on the lease key, a watch over a
 // push consumer of its own, liveness probes (fast failover), and the lease record encoding.
-import { closedSignal, isNoResponders, isStreamNotFound as isStreamNotFoundError } from '@gc/core';
+import { ClosableResource, isNoResponders, isStreamNotFound as isStreamNotFoundError } from '@gc/core';
 import {
   createInbox,
   headers,
@@ -127,7 +127,7 @@ function isStreamNotFound(err: unknown): boolean {
   return isStreamNotFoundError(err) || isNoResponders(err);
 }
 
-class KvLeaseStore implements LeaseStore {
+class KvLeaseStore extends ClosableResource implements LeaseStore {
   readonly name: string;
   readonly #nc: NatsConnection;
   readonly #js: ReturnType<typeof jetstream>;
@@ -138,7 +138,6 @@ class KvLeaseStore implements LeaseStore {
   readonly #stops = new Set<() => void>();
   readonly #ensure: () => Promise<unknown>;
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #closed = closedSignal();
   #lastEnsure = 0;
 
   constructor(
@@ -148,6 +147,7 @@ class KvLeaseStore implements LeaseStore {
     o: KvLeaseStoreOptions,
     ensure: () => Promise<unknown>,
   ) {
+    super();
     this.#ensure = ensure;
     this.#nc = nc;
     this.#js = js;
@@ -403,20 +403,9 @@ class KvLeaseStore implements LeaseStore {
     }
   }
 
-  async close(): Promise<void> {
-    try {
-      for (const stop of [...this.#stops]) stop();
-      await Promise.race([
-        Promise.allSettled(this.#pending),
-        new Promise((r) => setTimeout(r, 2000).unref()),
-      ]);
-      this.#pending.clear();
-    } finally {
-      this.#closed.resolve();
-    }
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
+  protected async closeResources(): Promise<void> {
+    for (const stop of [...this.#stops]) stop();
+    await Promise.race([Promise.allSettled(this.#pending), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.#pending.clear();
   }
 }

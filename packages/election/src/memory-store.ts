@@ -1,5 +1,5 @@
 // An in-process lease store for fake-clock tests and the R16 simulation (not used at run time).
-import { closedSignal, type Clock } from '@gc/core';
+import { ClosableResource, type Clock } from '@gc/core';
 import { LeaseConflictError } from './errors.js';
 import type { LeaseEntry, LeaseStore, ProbeResult } from './store.js';
 import type { LeaseRecord } from './types.js';
@@ -142,15 +142,15 @@ export class MemoryLeaseBackend {
 }
 
 /** One node's handle on a {@link MemoryLeaseBackend}. */
-export class MemoryLeaseStore implements LeaseStore {
+export class MemoryLeaseStore extends ClosableResource implements LeaseStore {
   readonly name: string;
   readonly #b: MemoryLeaseBackend;
   readonly #link: MemoryLink = { cut: false, latencyMs: 0, replyLatencyMs: 0, reconnect: new Set() };
   readonly #stops = new Set<() => void>();
   readonly #clock: Clock;
-  readonly #closed = closedSignal();
 
   constructor(backend: MemoryLeaseBackend, name: string) {
+    super();
     this.#b = backend;
     this.name = name;
     this.#clock = backend.clock;
@@ -253,16 +253,8 @@ export class MemoryLeaseStore implements LeaseStore {
     return stop;
   }
 
-  close(): Promise<void> {
-    try {
-      for (const stop of [...this.#stops]) stop();
-    } finally {
-      this.#closed.resolve();
-    }
+  protected closeResources(): Promise<void> {
+    for (const stop of [...this.#stops]) stop();
     return Promise.resolve();
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
   }
 }

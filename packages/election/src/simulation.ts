@@ -371,6 +371,9 @@ class SimLink implements LeaseStore {
   closed(): Promise<void> {
     return this.#inner.closed();
   }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 function describeEntry(e: LeaseEntry | null): string {

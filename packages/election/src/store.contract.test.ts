@@ -1,6 +1,6 @@
 import { connect, realClock } from '@gc/core';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { startServer, waitFor, type NatsServer } from '@gc/testkit';
+import { assertClosesOnce, startServer, waitFor, type NatsServer } from '@gc/testkit';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseConflictError } from './errors.js';
@@ -106,14 +106,7 @@ for (const [name, open] of impls) {
         () => undefined,
         () => undefined,
       );
-      let settled = false;
-      void s.closed().then(() => (settled = true));
-      await new Promise((r) => setTimeout(r, 20));
-      expect(settled).toBe(false);
-      await s.close();
-      expect(settled).toBe(true);
-      await s.close();
-      await expect(s.closed()).resolves.toBeUndefined();
+      await assertClosesOnce(s);
     });
   });
 }

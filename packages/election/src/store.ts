@@ -1,5 +1,6 @@
 // The storage port of the election: one lease key with compare-and-set writes, a watch and liveness probes.
 // Implemented on NATS KV by kv-store.ts and in process (tests, simulation) by memory-store.ts.
+import type { Closable } from '@gc/core';
 import type { LeaseRecord } from './types.js';
 
 /**
@@ -25,7 +26,7 @@ export type ProbeResult = { kind: 'alive'; epoch: number } | { kind: 'absent' } 
  * is {@link openKvLeaseStore}; {@link MemoryLeaseBackend} is an in-process implementation with the same
  * CAS semantics for fake-clock unit tests (a shared contract test runs against both).
  */
-export interface LeaseStore {
+export interface LeaseStore extends Closable {
   /** Human-readable location, for messages. */
   readonly name: string;
   /** The current entry, or null when the key has no entry at all. */
@@ -51,6 +52,4 @@ export interface LeaseStore {
   onReconnect(listener: () => void): () => void;
   /** Releases watches and subscriptions. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the store has closed: after `close()` has finished. Never rejects. */
-  closed(): Promise<void>;
 }

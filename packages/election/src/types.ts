@@ -1,4 +1,4 @@
-import type { Clock, Epoch, EpochStore, Logger } from '@gc/core';
+import type { Clock, Closable, Epoch, EpochStore, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 
 /**
@@ -209,7 +209,7 @@ export interface StepDownOptions {
   cooldownMs?: number;
 }
 
-export interface Election {
+export interface Election extends Closable {
   /** This node's id. */
   readonly nodeId: string;
   /** Current state. */
@@ -265,13 +265,9 @@ export interface Election {
   setCandidate(candidate: boolean, opts?: { priority?: number }): void;
   /** True while this node contends (or leads); false for an observer. */
   isCandidate(): boolean;
-  /** Steps down when leader, stops every timer, watch and subscription. Idempotent. Does not close the connection. */
-  close(): Promise<void>;
   /**
-   * Resolves once the election has closed: after `close()` has finished (step-down done, the store closed
-   * when the election opened it), also when it failed partway. Never rejects. An election does not close by
-   * itself.
+   * Steps down when leader, stops every timer, watch and subscription, and closes the store when the election
+   * opened it. Idempotent. Does not close the connection. An election does not close by itself.
    */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+  close(): Promise<void>;
 }

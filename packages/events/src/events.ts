@@ -10,7 +10,7 @@ import {
 import {
   ClosedError,
   ConfigError,
-  closedSignal,
+  ClosableResource,
   resourceNames,
   validateToken,
   type PlatformResourceNames,
@@ -88,7 +88,7 @@ export async function createEvents(
   return new EventsImpl(nc, names, o, streams, jsm);
 }
 
-class EventsImpl implements Events {
+class EventsImpl extends ClosableResource implements Events {
   readonly platform: string;
   readonly app: string | undefined;
   readonly streams: EventStreams | undefined;
@@ -99,7 +99,6 @@ class EventsImpl implements Events {
   readonly #subs = new Set<EventSubscription>();
   readonly #m: Metrics;
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(
     nc: NatsConnection,
@@ -108,6 +107,7 @@ class EventsImpl implements Events {
     streams: EventStreams | undefined,
     jsm: JetStreamManager | undefined,
   ) {
+    super();
     this.#nc = nc;
     this.#js = jetstream(nc, { timeout: o.publishTimeoutMs });
     this.#jsm = jsm;
@@ -385,21 +385,8 @@ class EventsImpl implements Events {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      await Promise.allSettled([...this.#subs].map((s) => s.stop()));
-    } finally {
-      this.#closedSignal.resolve();
-    }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    await Promise.allSettled([...this.#subs].map((s) => s.stop()));
   }
 }

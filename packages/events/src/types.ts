@@ -1,4 +1,4 @@
-import type { Logger } from '@gc/core';
+import type { Closable, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 
 /** Where an event goes: inside one app (`{platform}.{app}.events.{topic}`) or platform-wide (`{platform}.events.{topic}`). */
@@ -131,7 +131,7 @@ export interface EventsOptions {
 }
 
 /** App-internal and platform-wide events of one platform (and optionally one app). */
-export interface Events {
+export interface Events extends Closable {
   readonly platform: string;
   readonly app: string | undefined;
   /**
@@ -155,7 +155,4 @@ export interface Events {
   deleteDurable(durable: string, opts?: Partial<Pick<SubscribeOptions, 'scope'>>): Promise<boolean>;
   /** Stops every subscription. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the events handle has closed: after `close()` has finished (every subscription stopped). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import {
   ClosedError,
   ConfigError,
-  closedSignal,
+  ClosableResource,
   realClock,
   silentLogger,
   validateToken,
@@ -52,14 +52,14 @@ function interpret(r: CheckResult): { healthy: boolean; detail?: string } {
   return r.detail === undefined ? { healthy: r.healthy } : { healthy: r.healthy, detail: r.detail };
 }
 
-class HealthImpl implements Health {
+class HealthImpl extends ClosableResource implements Health {
   readonly #o: HealthOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #listeners = new Set<(c: HealthChange) => void>();
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(o: HealthOptions) {
+    super();
     this.#o = o;
   }
 
@@ -238,28 +238,15 @@ class HealthImpl implements Health {
     return () => this.#listeners.delete(fn);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      const running: Array<Promise<void>> = [];
-      for (const e of this.#entries.values()) {
-        if (e.timer) this.#o.clock.clearTimeout(e.timer);
-        if (e.running) running.push(e.running);
-      }
-      this.#listeners.clear();
-      await Promise.allSettled(running);
-    } finally {
-      this.#closedSignal.resolve();
+    const running: Array<Promise<void>> = [];
+    for (const e of this.#entries.values()) {
+      if (e.timer) this.#o.clock.clearTimeout(e.timer);
+      if (e.running) running.push(e.running);
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    this.#listeners.clear();
+    await Promise.allSettled(running);
   }
 }
 

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closedSignal } from '@gc/core';
+import { ClosableResource, type Closable } from '@gc/core';
 import { Gauge, type Registry } from 'prom-client';
 import { HealthState, type Health } from './types.js';
 
@@ -24,15 +24,12 @@ export interface HealthServerOptions {
 }
 
 /** A running HTTP server. */
-export interface HealthServer {
+export interface HealthServer extends Closable {
   /** `http://host:port`. */
   readonly url: string;
   readonly port: number;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the server has closed: after `close()` has finished (no longer listening). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 function json(res: ServerResponse, code: number, body: unknown): void {
@@ -116,19 +113,25 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     );
     server.listen(opts.port ?? 0, host, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
-  const closed = closedSignal();
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }).finally(() => closed.resolve()));
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    close,
-    closed: () => closed.promise,
-    [Symbol.asyncDispose]: close,
-  };
+  return new HealthServerImpl(server, host, (server.address() as AddressInfo).port);
+}
+
+class HealthServerImpl extends ClosableResource implements HealthServer {
+  readonly url: string;
+  readonly port: number;
+  readonly #server: Server;
+
+  constructor(server: Server, host: string, port: number) {
+    super();
+    this.#server = server;
+    this.url = `http://${host}:${port}`;
+    this.port = port;
+  }
+
+  protected closeResources(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
 }

@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@gc/core';
+import type { Closable, Clock, Logger } from '@gc/core';
 
 /** The state of one check or of the whole node. */
 export const HealthState = {
@@ -78,7 +78,7 @@ export interface HealthOptions {
 }
 
 /** A set of health checks that run on their own intervals. */
-export interface Health {
+export interface Health extends Closable {
   /** Registers a check and starts running it. Throws when the name is taken or a dependency forms a cycle. */
   register(name: string, fn: CheckFn, opts?: Partial<CheckOptions>): void;
   /** Removes a check. */
@@ -91,7 +91,4 @@ export interface Health {
   onChange(fn: (change: HealthChange) => void): () => void;
   /** Stops every timer and waits for the checks running now. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the checks have closed: after `close()` has finished (running checks settled). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { Kvm } from '@nats-io/kv';
 import { ConfigError, connect, createFence, FencedError, InvalidNameError } from '@gc/core';
-import { ServerFixture, serverFlavors } from '@gc/testkit';
+import { assertClosesOnce, ServerFixture, serverFlavors } from '@gc/testkit';
 import {
   createLocks,
   LockErrorCode,
@@ -235,13 +235,7 @@ describe.each(flavors)('locks on nats-server (%s)', (flavor) => {
     const b = await locks('node-b', {}, bucket);
     await a.acquire('c1', { ttlMs: 60_000 });
     await a.semaphore('c2', { permits: 1 }).acquire({ ttlMs: 60_000 });
-    let closed = false;
-    void a.closed().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(closed).toBe(false);
-    await a.close();
-    expect(closed).toBe(true);
-    await a.close();
+    await assertClosesOnce(a);
     expect((await b.tryAcquire('c1'))?.epoch).toBe(2);
     expect(await b.holders()).toHaveLength(1);
     await expect(a.acquire('c1')).rejects.toMatchObject({ code: 'GC_CLOSED' });

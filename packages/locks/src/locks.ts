@@ -7,7 +7,7 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import {
   checkInteger,
   ClosedError,
-  closedSignal,
+  ClosableResource,
   ConfigError,
   ErrorCode,
   GcError,
@@ -77,7 +77,7 @@ export async function createLocks(
   return impl;
 }
 
-export class LocksImpl implements Locks {
+export class LocksImpl extends ClosableResource implements Locks {
   readonly bucket: string;
   readonly owner: string;
   readonly instance = nuid.next();
@@ -88,9 +88,9 @@ export class LocksImpl implements Locks {
   readonly #semaphores = new Map<string, SemaphoreImpl>();
   readonly #watch: LockWatch;
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(kv: KV, o: LocksOptions) {
+    super();
     this.kv = kv;
     this.o = o;
     this.bucket = o.bucket;
@@ -419,30 +419,17 @@ export class LocksImpl implements Locks {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      const errors: unknown[] = [];
-      for (const l of [...this.leases]) {
-        try {
-          await l.releaseQuietly();
-        } catch (err) {
-          errors.push(err);
-        }
+    const errors: unknown[] = [];
+    for (const l of [...this.leases]) {
+      try {
+        await l.releaseQuietly();
+      } catch (err) {
+        errors.push(err);
       }
-      this.#watch.stop();
-      if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
-    } finally {
-      this.#closedSignal.resolve();
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    this.#watch.stop();
+    if (errors.length) this.o.logger.warn('locks close: some releases failed', { errors });
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock, Epoch, Logger } from '@gc/core';
+import type { Closable, Clock, Epoch, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 
 /**
@@ -171,7 +171,7 @@ export interface LocksOptions {
 }
 
 /** Locks of one bucket, held under one owner. */
-export interface Locks {
+export interface Locks extends Closable {
   readonly bucket: string;
   readonly owner: string;
   /**
@@ -200,7 +200,4 @@ export interface Locks {
   forceRelease(name: string, opts: { reason: string; slot?: number }): Promise<LockInfo | null>;
   /** Releases every lease still held, stops the watch. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the locks handle has closed: after `close()` has finished (leases released, watch stopped). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { headers, nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
-import { ClosedError, ConfigError, closedSignal, validateNodeId, type TimerHandle } from '@gc/core';
+import { ClosedError, ConfigError, ClosableResource, validateNodeId, type TimerHandle } from '@gc/core';
 import { MembershipStoreError } from './errors.js';
 import { membershipMetrics, type MembershipMetrics } from './metrics.js';
 import { resolveMembershipOptions, validateApps, validateLabels } from './options.js';
@@ -57,7 +57,7 @@ export async function createMembership(
   return m;
 }
 
-class MembershipImpl implements Membership {
+class MembershipImpl extends ClosableResource implements Membership {
   readonly bucket: string;
   readonly nodeId: string;
   readonly perKeyTtl: boolean;
@@ -77,7 +77,6 @@ class MembershipImpl implements Membership {
   #statusStop: (() => void) | undefined;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(
     nc: NatsConnection,
@@ -87,6 +86,7 @@ class MembershipImpl implements Membership {
     o: MembershipOptions,
     perKeyTtl: boolean,
   ) {
+    super();
     this.#nc = nc;
     this.#js = js;
     this.#kv = kv;
@@ -383,35 +383,22 @@ class MembershipImpl implements Membership {
     await this.#serialWrite();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return this.#closedSignal.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      if (this.#hbTimer) this.#o.clock.clearTimeout(this.#hbTimer);
-      await this.#writes;
-      if (!this.#o.observeOnly && this.#revision > 0) {
-        try {
-          await this.#deleteKey(this.nodeId, this.#revision, { reason: 'left', by: this.nodeId });
-        } catch (err) {
-          // A conflict means the record is no longer ours (another process with this id, or already removed).
-          if (!isConflict(err))
-            this.#o.logger.warn('membership: could not delete own record at close', { err });
-        }
+    if (this.#hbTimer) this.#o.clock.clearTimeout(this.#hbTimer);
+    await this.#writes;
+    if (!this.#o.observeOnly && this.#revision > 0) {
+      try {
+        await this.#deleteKey(this.nodeId, this.#revision, { reason: 'left', by: this.nodeId });
+      } catch (err) {
+        // A conflict means the record is no longer ours (another process with this id, or already removed).
+        if (!isConflict(err))
+          this.#o.logger.warn('membership: could not delete own record at close', { err });
       }
-      this.#watchStop?.();
-      this.#statusStop?.();
-      for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
-      for (const w of [...this.#watchers]) w.stop();
-    } finally {
-      this.#closedSignal.resolve();
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    this.#watchStop?.();
+    this.#statusStop?.();
+    for (const v of this.#view.values()) if (v.timer) this.#o.clock.clearTimeout(v.timer);
+    for (const w of [...this.#watchers]) w.stop();
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@gc/core';
+import type { Closable, Clock, Logger } from '@gc/core';
 import type { Registry } from 'prom-client';
 
 /** Node labels: `zone=eu-1`, `disk=ssd`. Keys are tokens; values are strings of at most 256 characters. */
@@ -99,7 +99,7 @@ export interface MembershipOptions {
 }
 
 /** Membership of one platform, as seen (and joined) by one node. */
-export interface Membership {
+export interface Membership extends Closable {
   readonly bucket: string;
   readonly nodeId: string;
   /** True when the server removes records by per-key TTL as well (nats-server ≥ 2.11). */
@@ -124,10 +124,4 @@ export interface Membership {
   updateApps(apps: string[]): Promise<void>;
   /** Stops heartbeats, deletes this node's record at once (others see `leave` / `left`), ends watchers. Idempotent. */
   close(): Promise<void>;
-  /**
-   * Resolves once the membership has closed: after `close()` has finished (own record deleted or given up
-   * on, watchers ended). Never rejects.
-   */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -7,6 +7,7 @@ import {
   validateAppName,
   validateNodeId,
   type Clock,
+  type Closable,
   type Logger,
 } from '@gc/core';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -70,7 +71,7 @@ export interface StepDownResult {
 }
 
 /** Operator API over NATS: what `gc status`, `gc node`, `gc app stepdown` use. */
-export interface AdminClient {
+export interface AdminClient extends Closable {
   /** Asks every node for its status; collects answers for up to `waitMs` (default 750). Sorted by node id. */
   nodes(waitMs?: number): Promise<PlatformStatus[]>;
   /** Makes the current leader of `app` step down; rejects with code `GC_ADMIN_NO_LEADER` when none answers. */
@@ -92,9 +93,6 @@ export interface AdminClient {
   drill(app: string, kind: 'failover' | 'stepdown', timeoutMs?: number): Promise<DrillAck>;
   /** Refuses new calls and waits for the ones in flight. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the client has closed: after `close()` has finished (no call in flight). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** What a leader answers to a drill request. */

@@ -1,5 +1,6 @@
 import { connect, isGcError } from '@gc/core';
 import {
+  assertClosesOnce,
   fastElection,
   freePort,
   makeTempDir,
@@ -268,13 +269,7 @@ describe('bad input', () => {
       http: false,
     });
     await p.start();
-    let closed = false;
-    void p.closed().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(closed).toBe(false);
-    await p.close();
-    expect(closed).toBe(true);
-    await p.close();
+    await assertClosesOnce(p);
     expect(nc.isClosed()).toBe(false);
     await nc.close();
     const err = await createPlatform({
@@ -313,12 +308,7 @@ describe('admin client (what the CLI uses)', () => {
     await expect(admin.stepDown('nosuchapp', 300)).rejects.toThrow(/no node is the leader of app nosuchapp/);
     await Promise.all(nodes.map((p) => p.close()));
     expect(await admin.nodes(200)).toEqual([]);
-    let closed = false;
-    void admin.closed().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(closed).toBe(false);
-    await admin.close();
-    expect(closed).toBe(true);
+    await assertClosesOnce(admin);
     await nc.close();
   });
 });

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import {
+  ClosableResource,
   ConfigError,
-  closedSignal,
   connect,
   createLogger,
   resourceNames,
@@ -37,7 +37,7 @@ import type { App, AppOptions, HookFailure, Platform, PlatformOptions, PlatformS
 
 export { defaultAppOptions, worstCaseDetectionMs } from './options.js';
 
-class PlatformImpl implements Platform {
+class PlatformImpl extends ClosableResource implements Platform {
   readonly name: string;
   readonly nodeId: string;
   readonly nc: NatsConnection;
@@ -62,8 +62,6 @@ class PlatformImpl implements Platform {
   #control: RpcServer | undefined;
   #started = false;
   #idleGc: IdleGc | undefined;
-  #closing: Promise<void> | undefined;
-  readonly #closedSignal = closedSignal();
   readonly #placement: NodePlacement;
   /** An operator's label changes for this node (`labels.<node>` of the placement bucket). */
   #labelOverride: NodeLabels | undefined;
@@ -76,6 +74,7 @@ class PlatformImpl implements Platform {
     audit: Audit,
     router: RingRouter,
   ) {
+    super();
     this.audit = audit;
     this.#router = router;
     this.#o = o;
@@ -171,7 +170,7 @@ class PlatformImpl implements Platform {
   }
 
   app(name: string, partial: Partial<AppOptions> = {}): App {
-    if (this.#closing) throw new ConfigError(`apps.${name}`, `platform ${this.name} is closed`);
+    if (this.closing) throw new ConfigError(`apps.${name}`, `platform ${this.name} is closed`);
     const names = this.#names.app(name);
     if (this.#apps.has(name))
       throw new ConfigError(`apps.${name}`, 'an app with this name is already declared on this node');
@@ -379,45 +378,26 @@ class PlatformImpl implements Platform {
     const placed = [...this.#apps.values()].some((a) => a.placed());
     if (placed) await this.#placement.clearOwnDeclaration();
     await Promise.all([...this.#apps.values()].map((a) => a.start()));
-    if (placed && !this.#closing) await this.#placement.start();
+    if (placed && !this.closing) await this.#placement.start();
   }
 
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    try {
-      this.#idleGc?.stop();
-      await this.#control?.close();
-      // Placement first: the scheduler stops deciding, and this node's declaration goes.
-      await this.#placement.close();
-      for (const app of [...this.#apps.values()].reverse()) {
-        await app
-          .stop()
-          .catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
-      }
-      await this.#rpc.close();
-      await this.#router.close();
-      this.#memberWatch?.stop();
-      await this.#membership?.close();
-      await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
-      await this.audit.close();
-      await this.#http?.close();
-      await this.health.close();
-      if (this.#ownsConnection) await this.nc.close();
-    } finally {
-      this.#closedSignal.resolve();
+  protected async closeResources(): Promise<void> {
+    this.#idleGc?.stop();
+    await this.#control?.close();
+    // Placement first: the scheduler stops deciding, and this node's declaration goes.
+    await this.#placement.close();
+    for (const app of [...this.#apps.values()].reverse()) {
+      await app.stop().catch((err: unknown) => this.logger.error('app stop failed', { app: app.name, err }));
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    await this.#rpc.close();
+    await this.#router.close();
+    this.#memberWatch?.stop();
+    await this.#membership?.close();
+    await Promise.allSettled([this.#locks?.then((l) => l.close()), this.#events?.then((e) => e.close())]);
+    await this.audit.close();
+    await this.#http?.close();
+    await this.health.close();
+    if (this.#ownsConnection) await this.nc.close();
   }
 }
 

@@ -1,7 +1,7 @@
 // The platform facade's public types: the node's options, its status and its apps' status, and the `App`
 // and `Platform` interfaces. App options and hook types live in app-options.ts and hook-types.ts and are
 // re-exported from here.
-import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
+import type { Clock, Closable, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { LeaderInfo } from '@gc/election';
 import type { Audit } from '@gc/audit';
 import type { BackendStatus } from '@gc/backends';
@@ -244,7 +244,7 @@ export interface App {
 }
 
 /** A gc platform on this node. */
-export interface Platform {
+export interface Platform extends Closable {
   readonly name: string;
   readonly nodeId: string;
   readonly nc: NatsConnection;
@@ -301,13 +301,10 @@ export interface Platform {
   httpUrl(): string | undefined;
   /** Starts the HTTP endpoints and every declared app. */
   start(): Promise<void>;
-  /** Stops apps in reverse order (stepping down), then HTTP, health and (if owned) the NATS connection. Idempotent. */
-  close(): Promise<void>;
   /**
-   * Resolves once the platform has closed: after `close()` has finished (apps stopped, HTTP and health
-   * stopped, an owned connection closed), also when a step of it failed. Never rejects. A platform does not
-   * close by itself (not even when its connection closes for good): only `close()` ends it.
+   * Stops apps in reverse order (stepping down), then HTTP, health and (if owned) the NATS connection.
+   * Idempotent. A platform does not close by itself (not even when its connection closes for good): only
+   * `close()` ends it.
    */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,9 +1,10 @@
-import { closedSignal, realClock, silentLogger } from '@gc/core';
+import { ClosableResource, realClock, silentLogger } from '@gc/core';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { UnknownNodeError } from './errors.js';
 import { loadHasher, partitionOfKey } from './hash.js';
 import { ringMetrics } from './metrics.js';
-import { parseConfigRecord, ringNames } from './records.js';
+import { parseConfigRecord, ringNames, type RingNames } from './records.js';
 import { openRingBucket, updatePins } from './bucket.js';
 import { RingStoreError } from './errors.js';
 import type { RingObserver, RingObserverOptions, RingSnapshot, RingWatcher } from './types.js';
@@ -45,44 +46,55 @@ export async function openRingObserver(
     metrics: ringMetrics(undefined, { platform: names.platform, app: names.app, node: 'observer' }),
   });
   await view.start(kv);
-  const check = (partition: unknown): number => checkPartition(partition, config.partitions);
-  const closed = closedSignal();
-  const observer: RingObserver = {
-    platform: names.platform,
-    app: names.app,
-    bucket: names.bucket,
-    partitionCount: config.partitions,
-    snapshot: (): RingSnapshot => view.snapshot(names.platform, names.app, undefined),
+  return new Observer(view, kv, names, config.partitions);
+}
+
+/** The {@link RingObserver} returned by {@link openRingObserver}: its members are bound (arrow functions). */
+class Observer extends ClosableResource implements RingObserver {
+  readonly platform: string;
+  readonly app: string;
+  readonly bucket: string;
+  readonly partitionCount: number;
+  readonly #view: RingView;
+
+  constructor(view: RingView, kv: KV, names: RingNames, partitions: number) {
+    super();
+    this.#view = view;
+    this.platform = names.platform;
+    this.app = names.app;
+    this.bucket = names.bucket;
+    this.partitionCount = partitions;
+    const check = (partition: unknown): number => checkPartition(partition, partitions);
+    this.snapshot = (): RingSnapshot => view.snapshot(names.platform, names.app, undefined);
     // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
-    watch: async (): Promise<RingWatcher> => view.watch(names.platform, names.app, undefined),
-    ownerOf: (key) => view.ownerOf(key),
-    partitionOf: (key) => partitionOfKey(key, config.partitions),
-    async pin(partition, node) {
+    this.watch = async (): Promise<RingWatcher> => view.watch(names.platform, names.app, undefined);
+    this.ownerOf = (key) => view.ownerOf(key);
+    this.partitionOf = (key) => partitionOfKey(key, partitions);
+    this.pin = async (partition, node) => {
       const p = check(partition);
       if (typeof node !== 'string' || !view.members.has(node))
         throw new UnknownNodeError(node, [...view.members.keys()].sort());
       await updatePins(kv, names, view, (pins) => {
         pins[String(p)] = node;
       });
-    },
-    async unpin(partition) {
+    };
+    this.unpin = async (partition) => {
       const p = check(partition);
       await updatePins(kv, names, view, (pins) => {
         delete pins[String(p)];
       });
-    },
-    close() {
-      try {
-        view.close();
-      } finally {
-        closed.resolve();
-      }
-      return Promise.resolve();
-    },
-    closed: () => closed.promise,
-    [Symbol.asyncDispose]() {
-      return observer.close();
-    },
-  };
-  return observer;
+    };
+  }
+
+  readonly snapshot: RingObserver['snapshot'];
+  readonly watch: RingObserver['watch'];
+  readonly ownerOf: RingObserver['ownerOf'];
+  readonly partitionOf: RingObserver['partitionOf'];
+  readonly pin: RingObserver['pin'];
+  readonly unpin: RingObserver['unpin'];
+
+  protected closeResources(): Promise<void> {
+    this.#view.close();
+    return Promise.resolve();
+  }
 }

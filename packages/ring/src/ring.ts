@@ -1,6 +1,6 @@
 // The ring member: `createRing` and the `Ring` it returns, which wires the view, the lease, the local
 // partitions, the hand-off and the coordinator together and answers the `Ring` queries.
-import { ClosedError, StreamPublisher, closedSignal } from '@gc/core';
+import { ClosableResource, ClosedError, StreamPublisher } from '@gc/core';
 import { createElection, type Election } from '@gc/election';
 import type { RouteHook } from '@gc/rpc';
 import type { KV } from '@nats-io/kv';
@@ -68,7 +68,7 @@ export async function createRing(nc: NatsConnection, init: RingInit): Promise<Ri
   return ring;
 }
 
-class RingImpl implements Ring {
+class RingImpl extends ClosableResource implements Ring {
   readonly platform: string;
   readonly app: string;
   readonly nodeId: string;
@@ -87,9 +87,7 @@ class RingImpl implements Ring {
   readonly #handoff: Handoff;
   #leaving = false;
   #started = false;
-  #closing: Promise<void> | undefined;
   #closed = false;
-  readonly #closedSignal = closedSignal();
   // Coordinator.
   #election: Election | undefined;
   readonly #coord: Coordinator;
@@ -97,6 +95,7 @@ class RingImpl implements Ring {
   readonly #publisher: StreamPublisher;
 
   constructor(nc: NatsConnection, kv: KV, names: RingNames, partitions: number, o: RingOptions) {
+    super();
     this.#nc = nc;
     this.#publisher = new StreamPublisher(nc);
     this.#kv = kv;
@@ -344,12 +343,7 @@ class RingImpl implements Ring {
 
   // ---------------------------------------------------------------------------------------------- close
 
-  close(): Promise<void> {
-    this.#closing ??= this.#leave();
-    return this.#closing;
-  }
-
-  async #leave(): Promise<void> {
+  protected async closeResources(): Promise<void> {
     const clock = this.#o.clock;
     this.#leaving = true;
     let electionClosed: Promise<void> | undefined;
@@ -382,15 +376,6 @@ class RingImpl implements Ring {
       // The election's store close waits up to 2 s for its pending reads (an unref'd timer: it does not
       // keep the process alive); the lease itself is already given up, so do not hold the leave for it.
       if (electionClosed) await Promise.race([electionClosed, clock.sleep(200).catch(() => undefined)]);
-      this.#closedSignal.resolve();
     }
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

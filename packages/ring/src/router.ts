@@ -1,4 +1,4 @@
-import { ClosedError, closedSignal, isStreamNotFound, resourceNames, validateAppName } from '@gc/core';
+import { ClosableResource, ClosedError, isStreamNotFound, resourceNames, validateAppName } from '@gc/core';
 import type { RouteHook, RouteRetry } from '@gc/rpc';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RingStoreError } from './errors.js';
@@ -34,15 +34,15 @@ export async function createRingRouter(
   return new Router(nc, o);
 }
 
-class Router implements RingRouter {
+class Router extends ClosableResource implements RingRouter {
   readonly route: RouteHook;
   readonly #nc: NatsConnection;
   readonly #o: RingRouterOptions;
   readonly #apps = new Map<string, Entry>();
   #closed = false;
-  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, o: RingRouterOptions) {
+    super();
     this.#nc = nc;
     this.#o = o;
     this.route = (app, key, previous) => this.#route(app, key, previous);
@@ -111,22 +111,10 @@ class Router implements RingRouter {
     return pending;
   }
 
-  close(): Promise<void> {
+  protected closeResources(): Promise<void> {
     this.#closed = true;
-    try {
-      for (const e of this.#apps.values()) if ('view' in e) e.view.close();
-      this.#apps.clear();
-    } finally {
-      this.#closedSignal.resolve();
-    }
+    for (const e of this.#apps.values()) if ('view' in e) e.view.close();
+    this.#apps.clear();
     return Promise.resolve();
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

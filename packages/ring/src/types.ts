@@ -1,4 +1,4 @@
-import type { Clock, Epoch, Logger } from '@gc/core';
+import type { Clock, Closable, Epoch, Logger } from '@gc/core';
 import type { RouteHook } from '@gc/rpc';
 import type { Registry } from 'prom-client';
 
@@ -311,7 +311,7 @@ export interface RingStatus {
 }
 
 /** A member of an app's ring. Created by {@link createRing}. */
-export interface Ring {
+export interface Ring extends Closable {
   readonly platform: string;
   readonly app: string;
   readonly nodeId: string;
@@ -373,16 +373,10 @@ export interface Ring {
   readonly held: number;
   /**
    * Leaves politely: stops contending for coordinator, marks this member `leaving`, hands every partition
-   * off (bounded by `leaveTimeoutMs`), deletes its member record, stops. Idempotent.
+   * off (bounded by `leaveTimeoutMs`), deletes its member record, stops the watch. Idempotent. A ring does
+   * not close by itself: a lost lease makes it join again.
    */
   close(): Promise<void>;
-  /**
-   * Resolves once the ring has closed: after `close()` has finished (the hand-off done or `leaveTimeoutMs`
-   * out, the member record deleted, the watch stopped), also when the leave failed partway. Never rejects.
-   * A ring does not close by itself: a lost lease makes it join again.
-   */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Options of {@link openRingObserver}. */
@@ -398,7 +392,7 @@ export interface RingObserverOptions {
 }
 
 /** A read-only view of an app's ring (the CLI's `gc ring show`, dashboards, tests): no lease, no partitions. */
-export interface RingObserver {
+export interface RingObserver extends Closable {
   readonly platform: string;
   readonly app: string;
   readonly bucket: string;
@@ -422,9 +416,6 @@ export interface RingObserver {
   unpin(partition: number): Promise<void>;
   /** Stops the watch. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the observer has closed: after `close()` has finished. Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Options of {@link createRingRouter}. */
@@ -445,7 +436,7 @@ export interface RingRouterOptions {
 }
 
 /** Key routing for every ring app of a platform, for a process that is not (or not only) a member. */
-export interface RingRouter {
+export interface RingRouter extends Closable {
   /** The {@link RouteHook} to give `createRpcClient`: owners of ring apps; undefined for other apps. */
   readonly route: RouteHook;
   /** The serving owner of `key` in `app`'s ring, when the app's ring is open here; else undefined. */
@@ -454,7 +445,4 @@ export interface RingRouter {
   readonly held: number;
   /** Stops every watch; held calls fail with `ClosedError`. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the router has closed: after `close()` has finished. Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

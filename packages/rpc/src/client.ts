@@ -1,8 +1,8 @@
 // The RPC client of a platform: the calls of each app through the middleware chain, the bulkhead, retries
 // and circuit breakers (policy.ts), to a target (targets.ts), with leader epoch fencing of the replies.
 import {
+  ClosableResource,
   ClosedError,
-  closedSignal,
   createLogger,
   parseEpoch,
   resourceNames,
@@ -71,7 +71,7 @@ class AppApiImpl implements AppApi {
   }
 }
 
-class Client implements RpcClient {
+class Client extends ClosableResource implements RpcClient {
   readonly platform: string;
   readonly #nc: NatsConnection;
   readonly #o: RpcClientOptions;
@@ -84,10 +84,9 @@ class Client implements RpcClient {
   #inFlight = 0;
   #closed = false;
   #idle: (() => void) | undefined;
-  #closing: Promise<void> | undefined;
-  readonly #closedSignal = closedSignal();
 
   constructor(nc: NatsConnection, o: RpcClientOptions) {
+    super();
     this.#nc = nc;
     this.#o = o;
     this.platform = resourceNames(o.platform).platform;
@@ -360,24 +359,13 @@ class Client implements RpcClient {
     return e instanceof Error ? e : new Error(String(err));
   }
 
-  close(): Promise<void> {
+  protected closeResources(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= (
-      this.#inFlight === 0
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            this.#idle = resolve;
-          })
-    ).finally(() => this.#closedSignal.resolve());
-    return this.#closing;
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.#inFlight === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
   }
 }
 

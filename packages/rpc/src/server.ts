@@ -1,7 +1,7 @@
 // The RPC server of one app instance: its subscriptions (any, leader, node, presence), leader and health
 // polling, key admission, replies, and close. How a request is run is in dispatch.ts.
 import {
-  closedSignal,
+  ClosableResource,
   createLogger,
   parseEpoch,
   realClock,
@@ -42,7 +42,7 @@ export function defaultRpcServerOptions(): RpcServerOptions {
   };
 }
 
-class Server implements RpcServer {
+class Server extends ClosableResource implements RpcServer {
   readonly platform: string;
   readonly app: string;
   readonly nodeId: string;
@@ -60,11 +60,12 @@ class Server implements RpcServer {
   #healthy = true;
   #timer: object | undefined;
   #inFlight = 0;
-  #closing: Promise<void> | undefined;
-  readonly #closedSignal = closedSignal();
+  /** The `graceMs` of the first `close()`. */
+  #graceMs = 5000;
   #refreshing: Promise<void> = Promise.resolve();
 
   constructor(nc: NatsConnection, o: RpcServerOptions) {
+    super();
     this.#nc = nc;
     this.#o = o;
     this.#subjects = rpcSubjects(o.platform, o.app);
@@ -106,7 +107,7 @@ class Server implements RpcServer {
   }
 
   refresh(): Promise<void> {
-    if (this.#closing) return Promise.resolve();
+    if (this.closing) return Promise.resolve();
     this.#refreshing = this.#refreshing.then(async () => {
       this.#syncSubscriptions();
       if (!this.#nc.isClosed()) await this.#nc.flush();
@@ -116,7 +117,7 @@ class Server implements RpcServer {
 
   /** Brings subscriptions in line with `healthy()`/`isLeader()`; true when something changed. */
   #syncSubscriptions(): boolean {
-    if (this.#closing || this.#nc.isClosed()) return false;
+    if (this.closing || this.#nc.isClosed()) return false;
     let changed = false;
     let healthy = true;
     let leaderEpoch: number | undefined;
@@ -169,7 +170,7 @@ class Server implements RpcServer {
     if (!this.#o.isLeader && !this.#o.healthy) return;
     this.#timer = this.#clock.setTimeout(() => {
       this.#syncSubscriptions();
-      if (!this.#closing) this.#schedulePoll();
+      if (!this.closing) this.#schedulePoll();
     }, this.#o.pollIntervalMs);
   }
 
@@ -278,36 +279,26 @@ class Server implements RpcServer {
     return epoch;
   }
 
-  close(graceMs = 5000): Promise<void> {
-    this.#closing ??= (async () => {
+  override close(graceMs = 5000): Promise<void> {
+    if (!this.closing) this.#graceMs = graceMs;
+    return super.close();
+  }
+
+  protected async closeResources(): Promise<void> {
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
+    for (const s of [this.#anySub, this.#leaderSub, this.#nodeSub, this.#presenceSub]) {
       try {
-        if (this.#timer) this.#clock.clearTimeout(this.#timer);
-        for (const s of [this.#anySub, this.#leaderSub, this.#nodeSub, this.#presenceSub]) {
-          try {
-            s?.unsubscribe();
-          } catch {
-            // the connection is already closed: nothing is subscribed
-          }
-        }
-        this.#anySub = this.#leaderSub = this.#nodeSub = this.#presenceSub = undefined;
-        const until = this.#clock.now() + graceMs;
-        while (this.#inFlight > 0 && this.#clock.now() < until) await this.#clock.sleep(10);
-        this.#dispatcher.close();
-        // Closing: replies that cannot be flushed now are lost with the connection anyway.
-        if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
-      } finally {
-        this.#closedSignal.resolve();
+        s?.unsubscribe();
+      } catch {
+        // the connection is already closed: nothing is subscribed
       }
-    })();
-    return this.#closing;
-  }
-
-  closed(): Promise<void> {
-    return this.#closedSignal.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    }
+    this.#anySub = this.#leaderSub = this.#nodeSub = this.#presenceSub = undefined;
+    const until = this.#clock.now() + this.#graceMs;
+    while (this.#inFlight > 0 && this.#clock.now() < until) await this.#clock.sleep(10);
+    this.#dispatcher.close();
+    // Closing: replies that cannot be flushed now are lost with the connection anyway.
+    if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
   }
 }
 

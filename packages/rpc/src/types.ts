@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@gc/core';
+import type { Clock, Closable, Logger } from '@gc/core';
 import type { Span } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 
@@ -167,7 +167,7 @@ export interface IdempotencyOptions {
 }
 
 /** A running RPC server of one app instance. */
-export interface RpcServer {
+export interface RpcServer extends Closable {
   /** Platform name. */
   readonly platform: string;
   /** App name. */
@@ -189,14 +189,11 @@ export interface RpcServer {
   readonly servingLeader: boolean;
   /** Requests being handled right now. */
   readonly inFlight: number;
-  /** Stops serving: unsubscribes, waits up to `graceMs` for running handlers. Idempotent. */
-  close(graceMs?: number): Promise<void>;
   /**
-   * Resolves once the server has closed: after `close()` has finished (unsubscribed, running handlers done
-   * or `graceMs` out). Never rejects.
+   * Stops serving: unsubscribes, waits up to `graceMs` (default 5000) for running handlers. Idempotent: a
+   * second call waits for the first, whose `graceMs` applies.
    */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Retry settings (cockatiel retry with exponential backoff and jitter). */
@@ -338,7 +335,7 @@ export interface AppApi {
 export type CircuitStateName = 'closed' | 'open' | 'half-open' | 'isolated';
 
 /** An RPC client for one platform. */
-export interface RpcClient {
+export interface RpcClient extends Closable {
   /** Platform name. */
   readonly platform: string;
   /** The calls to `app` (validates the name; cached per app). */
@@ -351,9 +348,6 @@ export interface RpcClient {
   readonly inFlight: number;
   /** Refuses new calls and waits for calls in flight. Idempotent. */
   close(): Promise<void>;
-  /** Resolves once the client has closed: after `close()` has finished (no call in flight). Never rejects. */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** What {@link createRpcServer} takes: the required fields, and any option (nested ones partly). */

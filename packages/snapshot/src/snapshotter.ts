@@ -9,6 +9,7 @@ import {
   resourceNames,
   silentLogger,
   type Clock,
+  type Closable,
   type Logger,
   type TimerHandle,
 } from '@gc/core';
@@ -88,17 +89,11 @@ export function defaultSnapshotterOptions(): Omit<SnapshotterOptions, 'platform'
 }
 
 /** Takes snapshots periodically, applies retention and trims the WAL stream below the oldest kept one. */
-export interface Snapshotter {
+export interface Snapshotter extends Closable {
   /** Takes one snapshot now (waits for one in progress first), prunes and trims. */
   snapshotNow(): Promise<SnapshotInfo>;
   /** Stops the timer and waits for a snapshot in progress. Idempotent. */
   close(): Promise<void>;
-  /**
-   * Resolves once the snapshotter has closed: after `close()` has finished (timer stopped, the snapshot in
-   * progress settled). Never rejects.
-   */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**

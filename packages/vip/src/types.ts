@@ -1,4 +1,4 @@
-import type { Clock, Epoch, Fence, Logger } from '@gc/core';
+import type { Closable, Clock, Epoch, Fence, Logger } from '@gc/core';
 import type { ArpMode, ArpingFlavor, InterfaceInfo } from './commands.js';
 
 /** Gratuitous ARP settings of {@link VipOptions}. */
@@ -89,7 +89,7 @@ export interface AcquireResult {
 }
 
 /** A virtual IP on one interface of this host, moved with the leadership. */
-export interface Vip {
+export interface Vip extends Closable {
   /** The address this Vip manages. */
   readonly address: string;
   /** Current state. */
@@ -123,10 +123,4 @@ export interface Vip {
   checkTools(): Promise<void>;
   /** Releases the address if held and stops the verify timer. Idempotent. */
   close(): Promise<void>;
-  /**
-   * Resolves once the VIP has closed: after `close()` has finished (the address released, or the release
-   * failed and was reported, and the verify timer stopped). Never rejects.
-   */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -4,7 +4,7 @@ import {
   realClock,
   silentLogger,
   ClosedError,
-  closedSignal,
+  ClosableResource,
   type Epoch,
 } from '@gc/core';
 import {
@@ -37,7 +37,7 @@ import {
   type VipStateValue,
 } from './types.js';
 
-class VipImpl implements Vip {
+class VipImpl extends ClosableResource implements Vip {
   readonly address: string;
   readonly #o: VipOptions;
   readonly #fence;
@@ -49,9 +49,9 @@ class VipImpl implements Vip {
   #verifyTimer: object | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #exitKey = {};
-  readonly #closed = closedSignal();
 
   constructor(o: VipOptions) {
+    super();
     validateAddress(o.address, o.prefixLength);
     if (!o.interface)
       throw new VipError(VipErrorCode.NoInterface, 'VIP interface is required (for example eth0)');
@@ -376,26 +376,16 @@ class VipImpl implements Vip {
     });
   }
 
-  close(): Promise<void> {
+  protected closeResources(): Promise<void> {
     return this.#serial(async () => {
-      if (this.#state === VipState.Closed) return;
       try {
         await this.#releaseNow('close');
       } finally {
         this.#cancelVerify();
         heldAtExit.delete(this.#exitKey);
         this.#setState(VipState.Closed);
-        this.#closed.resolve();
       }
     });
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

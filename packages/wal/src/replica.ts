@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { ClosedError, TimeoutError, closedSignal, realClock, silentLogger } from '@gc/core';
+import { ClosableResource, ClosedError, TimeoutError, realClock, silentLogger } from '@gc/core';
 import type { SnapshotSource } from '@gc/snapshot';
 import { ReplicaStalledError } from './errors.js';
 import { fsyncFile, primarySidecarPath, readPosition, type WalPosition } from './position.js';
@@ -51,7 +51,7 @@ const replicasOn = new WeakMap<NatsConnection, number>();
  * (replica/bootstrap.ts), the consume loop (replica/consume.ts) with its stall handling (replica/stalls.ts)
  * and the applier (replica/apply.ts) around one shared context, and answers the public API.
  */
-class ReplicaImpl implements Replica {
+class ReplicaImpl extends ClosableResource implements Replica {
   readonly replicaPath: string;
   readonly #o: ReplicaOptions;
   readonly #ctx: ReplicaContext;
@@ -60,7 +60,6 @@ class ReplicaImpl implements Replica {
   readonly #parts: ReplicaParts;
   readonly #follower: Follower;
   #loop: Promise<void> | undefined;
-  readonly #closed = closedSignal();
 
   constructor(
     o: ReplicaOptions,
@@ -69,6 +68,7 @@ class ReplicaImpl implements Replica {
     jsm: JetStreamManager,
     pullMessages: () => number,
   ) {
+    super();
     this.#o = o;
     this.replicaPath = o.replicaPath;
     this.#ctx = new ReplicaContext(o, names, js, jsm);
@@ -196,29 +196,16 @@ class ReplicaImpl implements Replica {
     this.#onClose.push(fn);
   }
 
-  async close(): Promise<void> {
-    if (this.#ctx.closed) return this.#closed.promise; // a second call waits for the first
+  protected async closeResources(): Promise<void> {
     this.#ctx.closed = true;
-    try {
-      this.#ctx.setState(ReplicaStateName.Closed);
-      for (const fn of this.#onClose.splice(0)) fn();
-      this.#follower.messages?.stop();
-      // The loop reported its errors as events while it ran; closing only waits for it to end.
-      await this.#loop?.catch(() => undefined);
-      await this.#ctx.applyLock;
-      await this.#applier.flush();
-      this.#applier.closeFiles();
-    } finally {
-      this.#closed.resolve();
-    }
-  }
-
-  closed(): Promise<void> {
-    return this.#closed.promise;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    this.#ctx.setState(ReplicaStateName.Closed);
+    for (const fn of this.#onClose.splice(0)) fn();
+    this.#follower.messages?.stop();
+    // The loop reported its errors as events while it ran; closing only waits for it to end.
+    await this.#loop?.catch(() => undefined);
+    await this.#ctx.applyLock;
+    await this.#applier.flush();
+    this.#applier.closeFiles();
   }
 }
 

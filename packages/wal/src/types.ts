@@ -1,4 +1,4 @@
-import type { Clock, ConnectOptions, Epoch, Logger } from '@gc/core';
+import type { Clock, Closable, ConnectOptions, Epoch, Logger } from '@gc/core';
 import type { SnapshotSource, SnapshotStore } from '@gc/snapshot';
 import type { SqliteDatabase } from '@gc/sqlite';
 import type { NotLeaderError, UnreplicatedWritesError } from './errors.js';
@@ -113,7 +113,7 @@ export interface PrimaryStopResult {
 }
 
 /** The primary replicator of one database. See {@link createPrimary}. */
-export interface Primary {
+export interface Primary extends Closable {
   /** The primary's own connection to the database, for the app to use (busy_timeout set). */
   readonly db: SqliteDatabase;
   /** Runs `fn` in a write transaction on {@link Primary.db}; with `synchronous` waits until it is in the stream. */
@@ -151,15 +151,12 @@ export interface Primary {
    * `timeoutMs`), closes every connection. The database file then holds the full local state.
    */
   stop(timeoutMs?: number): Promise<PrimaryStopResult>;
-  /** Same as {@link Primary.stop} without the result. Idempotent. */
-  close(): Promise<void>;
   /**
-   * Resolves once the primary has closed: after the first `stop()` or `close()` has finished (connections
-   * closed), also when it failed partway. Never rejects. A deposed primary (the `not-leader` event) does not
-   * close by itself: it refuses writes but keeps its connections until `stop()` or `close()`.
+   * Same as {@link Primary.stop} without the result. Idempotent. `closed()` resolves after the first `stop()`
+   * or `close()`. A deposed primary (the `not-leader` event) does not close by itself: it refuses writes but
+   * keeps its connections until `stop()` or `close()`.
    */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Options of {@link createReplica}. */
@@ -254,7 +251,7 @@ export interface PromotionTimings {
 }
 
 /** A replica of one app's database. See {@link createReplica}. */
-export interface Replica {
+export interface Replica extends Closable {
   /** Path of the replica copy. */
   readonly replicaPath: string;
   /**
@@ -279,13 +276,9 @@ export interface Replica {
   catchUp(timeoutMs?: number, opts?: { stallTimeoutMs?: number }): Promise<WalPosition>;
   /** Copies the replica (quiescent between batches) into `dir/snapshot.db` with its position. */
   snapshotTo(dir: string): Promise<SnapshotSource>;
-  /** Stops consuming; keeps the files. Idempotent. */
-  close(): Promise<void>;
   /**
-   * Resolves once the replica has closed: after `close()` has finished (the consume loop ended, applied
-   * state flushed, files closed), also when it failed partway; a promotion closes the replica. Never
-   * rejects. A stalled replica does not close by itself: it retries.
+   * Stops consuming (the loop ends, applied state is flushed, files closed); keeps the files. Idempotent. A
+   * promotion closes the replica; a stalled one does not close by itself: it retries.
    */
-  closed(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
+  close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ export type { ChaosProxyOptions, ProxiedLink, LinkFilter } from './proxy.js';
 export { ChildNode, spawnNode } from './child.js';
 export type { SpawnNodeOptions, ChildExit } from './child.js';
 export { waitFor, sleep } from './wait.js';
+export { assertClosesOnce } from './closable.js';
 export { Rng, seededRandom } from './rng.js';
 export { simulationSeeds } from './sim.js';
 export type { PlantedBug, SimulationSeeds } from './sim.js';

@@ -4,6 +4,7 @@ import { Kvm } from '@nats-io/kv';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  assertClosesOnce,
   ChaosProxy,
   dockerStatus,
   liveResources,
@@ -249,4 +250,25 @@ it('reports quickly why the containers runtime is unavailable', async () => {
   expect(performance.now() - t0).toBeLessThan(2000);
   expect(status.reason.length).toBeGreaterThan(0);
   if (!status.available) console.info(`[testkit] containers runtime skipped: ${status.reason}`);
+});
+
+describe('assertClosesOnce', () => {
+  const resource = (opts: { early?: boolean; late?: boolean }) => {
+    let resolve!: () => void;
+    const closed = new Promise<void>((r) => (resolve = r));
+    if (opts.early) resolve();
+    return {
+      closed: () => closed,
+      close: async () => {
+        if (opts.late) setTimeout(resolve, 5);
+        else resolve();
+      },
+    };
+  };
+
+  it('passes a resource that keeps the contract, and names each way of breaking it', async () => {
+    await assertClosesOnce(resource({}), 5);
+    await expect(assertClosesOnce(resource({ early: true }), 5)).rejects.toThrow(/resolved within 5 ms/);
+    await expect(assertClosesOnce(resource({ late: true }), 5)).rejects.toThrow(/had not resolved/);
+  });
 });
