@@ -49,49 +49,59 @@ export async function openRingObserver(
   return new Observer(view, kv, names, config.partitions);
 }
 
-/** The {@link RingObserver} returned by {@link openRingObserver}: its members are bound (arrow functions). */
+/** The {@link RingObserver} returned by {@link openRingObserver}. */
 class Observer extends ClosableResource implements RingObserver {
   readonly platform: string;
   readonly app: string;
   readonly bucket: string;
   readonly partitionCount: number;
   readonly #view: RingView;
+  readonly #kv: KV;
+  readonly #names: RingNames;
 
   constructor(view: RingView, kv: KV, names: RingNames, partitions: number) {
     super();
     this.#view = view;
+    this.#kv = kv;
+    this.#names = names;
     this.platform = names.platform;
     this.app = names.app;
     this.bucket = names.bucket;
     this.partitionCount = partitions;
-    const check = (partition: unknown): number => checkPartition(partition, partitions);
-    this.snapshot = (): RingSnapshot => view.snapshot(names.platform, names.app, undefined);
-    // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
-    this.watch = async (): Promise<RingWatcher> => view.watch(names.platform, names.app, undefined);
-    this.ownerOf = (key) => view.ownerOf(key);
-    this.partitionOf = (key) => partitionOfKey(key, partitions);
-    this.pin = async (partition, node) => {
-      const p = check(partition);
-      if (typeof node !== 'string' || !view.members.has(node))
-        throw new UnknownNodeError(node, [...view.members.keys()].sort());
-      await updatePins(kv, names, view, (pins) => {
-        pins[String(p)] = node;
-      });
-    };
-    this.unpin = async (partition) => {
-      const p = check(partition);
-      await updatePins(kv, names, view, (pins) => {
-        delete pins[String(p)];
-      });
-    };
   }
 
-  readonly snapshot: RingObserver['snapshot'];
-  readonly watch: RingObserver['watch'];
-  readonly ownerOf: RingObserver['ownerOf'];
-  readonly partitionOf: RingObserver['partitionOf'];
-  readonly pin: RingObserver['pin'];
-  readonly unpin: RingObserver['unpin'];
+  snapshot(): RingSnapshot {
+    return this.#view.snapshot(this.platform, this.app, undefined);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- async for the one watch idiom; live at once
+  async watch(): Promise<RingWatcher> {
+    return this.#view.watch(this.platform, this.app, undefined);
+  }
+
+  ownerOf(key: string): string | undefined {
+    return this.#view.ownerOf(key);
+  }
+
+  partitionOf(key: string): number {
+    return partitionOfKey(key, this.partitionCount);
+  }
+
+  async pin(partition: number, node: string): Promise<void> {
+    const p = checkPartition(partition, this.partitionCount);
+    if (typeof node !== 'string' || !this.#view.members.has(node))
+      throw new UnknownNodeError(node, [...this.#view.members.keys()].sort());
+    await updatePins(this.#kv, this.#names, this.#view, (pins) => {
+      pins[String(p)] = node;
+    });
+  }
+
+  async unpin(partition: number): Promise<void> {
+    const p = checkPartition(partition, this.partitionCount);
+    await updatePins(this.#kv, this.#names, this.#view, (pins) => {
+      delete pins[String(p)];
+    });
+  }
 
   protected closeResources(): Promise<void> {
     this.#view.close();
