@@ -242,6 +242,28 @@ describe('primary → replica', () => {
     },
   );
 
+  it('commits made back to back, each followed by captureNow(), go out in one message (inline engine)', async () => {
+    const { primary } = await startPrimaryOn('wal-burst', 'inline', {
+      pollIntervalMs: 60_000,
+      watchFiles: false,
+    });
+    const published: Array<{ txid: number; seq: number }> = [];
+    primary.onEvent((e) => {
+      if (e.type === 'published') published.push({ txid: e.txid, seq: e.seq });
+    });
+    const base = await primary.sync();
+    const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+    for (let i = 0; i < 5; i++) {
+      ins.run(`burst ${i}`);
+      primary.captureNow();
+    }
+    const pos = await primary.sync();
+    expect(pos.txid).toBe(base.txid + 5);
+    // One message, one socket write: not the first commit alone and the other four in a second round.
+    expect(published).toEqual([{ txid: base.txid + 5, seq: base.seq + 1 }]);
+    await primary.close();
+  });
+
   it.each(MODES)(
     'a commit by another process is captured at once through the file watch, with the polls minutes apart (engine %s)',
     async (mode) => {

@@ -134,6 +134,10 @@ class PrimaryImpl implements Primary {
     }
     const before = this.#ctx.capturedTxid;
     this.#tickRunning = (async () => {
+      // The round starts once the caller's synchronous code has run: commits made back to back (a burst,
+      // each followed by captureNow()) are captured in one round and go out in one message and one socket
+      // write, instead of the first alone and the rest in a second round after it.
+      await Promise.resolve();
       do {
         this.#tickAgain = false;
         if (this.#stopped) break;
