@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { ConfigError, connect, InvalidNameError } from '@gc/core';
+import { ClosedError, ConfigError, connect, InvalidNameError } from '@gc/core';
 import { ServerFixture, serverFlavors, waitFor } from '@gc/testkit';
 import { AuditErrorCode, AuditRecordError, createAudit, type AuditInput, type AuditRecord } from './index.js';
 
@@ -94,12 +94,12 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     const p = `a${++seq}`;
     const a = await audit(p, 'node-a');
     await a.record({ type: 'old.one' });
-    const tail = a.tail({ app: 'orders' });
+    const tail = await a.tail({ app: 'orders' });
     const got: AuditRecord[] = [];
     const done = (async () => {
       for await (const r of tail) got.push(r);
     })();
-    await new Promise((r) => setTimeout(r, 200));
+    // No wait: the consumer exists once tail() resolved.
     await a.record({ type: 'x.y', app: 'orders' });
     await a.record({ type: 'x.y', app: 'billing' });
     await a.record({ type: 'x.z', app: 'orders' });
@@ -107,11 +107,33 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
     expect(got.map((r) => r.type)).toEqual(['x.y', 'x.z']);
     tail.stop();
     await done;
-    const fromStart = a.tail({ since: 0, type: 'old.*' });
+    const fromStart = await a.tail({ since: 0, type: 'old.*' });
     for await (const r of fromStart) {
       expect(r.type).toBe('old.one');
       fromStart.stop();
     }
+  });
+
+  it('tail() resolves once its consumer exists: a record stored right after it is delivered, every time', async () => {
+    const p = `a${++seq}`;
+    const a = await audit(p, 'node-a');
+    for (let i = 0; i < 10; i++) {
+      const tail = await a.tail({ type: 'now.*' });
+      await a.record({ type: 'now.here', data: { i } });
+      const next = await Promise.race([
+        tail[Symbol.asyncIterator]().next(),
+        new Promise((r) => setTimeout(() => r('missed'), 3000)),
+      ]);
+      expect(next).toMatchObject({ value: { type: 'now.here', data: { i } } });
+      tail.stop();
+    }
+    const open = await a.tail();
+    const ended = (async () => {
+      for await (const _ of open) void _;
+    })();
+    await a.close();
+    await ended; // closing the audit ends its tails
+    await expect(a.tail()).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('record() never throws into the caller: bad input and failures are counted, logged and reported', async () => {

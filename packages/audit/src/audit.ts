@@ -322,26 +322,37 @@ class AuditImpl extends ClosableResource implements Audit {
     return out;
   }
 
-  tail(opts: AuditTailOptions = {}): AuditTail {
+  async tail(opts: AuditTailOptions = {}): Promise<AuditTail> {
     if (this.#closed) throw new ClosedError(`audit ${this.stream}`);
     if (opts.app !== undefined) validateAppName(opts.app);
     if (opts.node !== undefined) validateNodeId(opts.node);
     this.#filterSubject(opts.type);
     const since = opts.since === undefined ? undefined : toMs(opts.since, 'since');
-    let msgs: ConsumerMessages | undefined;
+    // The consumer exists on the server before the tail is handed out: a record stored after `await tail()`
+    // is delivered, also with the default start (new records only).
+    const consumer = await this.#consumer(opts.type, since === undefined ? { newOnly: true } : { since });
+    let msgs: ConsumerMessages;
+    try {
+      msgs = await consumer.consume({ max_messages: 256 });
+    } catch (err) {
+      await consumer.delete().catch(() => undefined); // the server is away: it expires by itself
+      throw new AuditStoreError('tail', this.stream, { cause: err });
+    }
     let stopped = false;
     const q = new PushQueue<AuditRecord>(() => {
       stopped = true;
-      void msgs?.close();
+      void msgs.close();
       this.#tails.delete(tail);
     });
     const tail: AuditTail = { stop: () => q.stop(), [Symbol.asyncIterator]: () => q[Symbol.asyncIterator]() };
+    // Closed while the consumer was being made: an ended tail, as for a watch of a closed resource.
+    if (this.#closed) {
+      q.stop();
+      return tail;
+    }
     this.#tails.add(tail);
     void (async () => {
       try {
-        const consumer = await this.#consumer(opts.type, since === undefined ? { newOnly: true } : { since });
-        msgs = await consumer.consume({ max_messages: 256 });
-        if (stopped) return void (await msgs.close());
         for await (const m of msgs as AsyncIterable<JsMsg>) {
           const r = parseAuditRecord(m.data, m.seq);
           if (r && matches(r, opts)) q.push(r);

@@ -123,8 +123,12 @@ export interface Audit extends Closable {
   record(input: AuditInput): Promise<AuditRecord | undefined>;
   /** Records in a time range matching the filters, oldest first (the newest `limit`). */
   query(q?: AuditQuery): Promise<AuditRecord[]>;
-  /** New records as they are stored (or from `since`). */
-  tail(opts?: AuditTailOptions): AuditTail;
+  /**
+   * New records as they are stored (or from `since`). Resolves once the stream consumer exists: a record
+   * stored after the promise resolved is delivered. Rejects with `AuditStoreError` when the consumer cannot
+   * be made (server away), `ClosedError` on a closed audit; closing the audit ends every tail.
+   */
+  tail(opts?: AuditTailOptions): Promise<AuditTail>;
   stats(): AuditStats;
   /** Resolves when every record started so far is stored or failed. */
   flush(): Promise<void>;

@@ -28,7 +28,7 @@ export default class AuditTail extends BaseCommand<typeof AuditTail> {
       this.error((err as Error).message, { exit: 1 });
     }
     const audit = await createAudit(await this.nats(), { platform: this.flags.platform, nodeId: 'gc-cli' });
-    const tail = audit.tail({
+    const tail = await audit.tail({
       ...(since ? { since } : {}),
       ...(this.flags.type ? { type: this.flags.type } : {}),
       ...(this.flags.app ? { app: this.flags.app } : {}),
