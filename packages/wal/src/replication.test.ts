@@ -288,6 +288,37 @@ describe('primary → replica', () => {
   );
 
   it.each(MODES)(
+    'after a busy spell (the file watch dropped) an idle primary watches again: a later commit by another process is captured at once (engine %s)',
+    async (mode) => {
+      const { path, primary } = await startPrimaryOn('wal-rewatch', mode, {
+        pollIntervalMs: 5,
+        idlePollIntervalMs: 60_000,
+      });
+      await primary.sync();
+      // Busy: a commit every millisecond for 300 ms, so that every 5 ms poll finds work and the watch is dropped.
+      const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+      const t1 = performance.now();
+      for (let i = 0; performance.now() - t1 < 300; i++) {
+        ins.run(`busy ${i}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await primary.sync();
+      await new Promise((r) => setTimeout(r, 200)); // idle: the watch is armed again, the next poll a minute away
+      const published: number[] = [];
+      primary.onEvent((e) => {
+        if (e.type === 'published') published.push(e.txid);
+      });
+      const cli = new SqliteCli(path);
+      const t0 = performance.now();
+      await cli.exec("INSERT INTO t (v) VALUES ('from another process');");
+      await waitFor(() => published.length > 0, { timeoutMs: 5000, message: 'published through the watch' });
+      expect(performance.now() - t0).toBeLessThan(1000);
+      await cli.close();
+      await primary.close();
+    },
+  );
+
+  it.each(MODES)(
     'closed() of a primary and a replica: pending until close(), resolved after it (engine %s)',
     async (mode) => {
       const { dir, app, primary } = await startPrimaryOn('wal-closed', mode);

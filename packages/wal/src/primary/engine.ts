@@ -1,5 +1,4 @@
-import { closeSync, existsSync, openSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ClosedError, TimeoutError, closedSignal, withTimeout, type Clock } from '@gc/core';
@@ -17,9 +16,13 @@ import { Outbox } from './outbox.js';
 import { snapshotAtCommit } from './snapshot.js';
 import { resumeFromTip } from './startup.js';
 import { FileVerifier } from './verify.js';
+import { WalFileWatch } from './watch.js';
 
 /** `stop()` compares the whole file with the captured state for databases up to this size. */
 const STOP_VERIFY_MAX_BYTES = 256 << 20;
+
+/** After this many rounds in a row that found work, the file watch is dropped until a round finds none. */
+const UNWATCH_AFTER_BUSY_ROUNDS = 5;
 
 /**
  * The capture engine of a primary: composes the capture (capture.ts), the outbox (outbox.ts), the write
@@ -66,6 +69,13 @@ class PrimaryImpl implements Primary {
     this.#capture = new Capture(this.#ctx, this.#outbox, pins, dbFd);
     this.#checkpointer = new Checkpointer(this.#ctx, this.#capture, ckpt, borrowWriteLock);
     this.#verifier = new FileVerifier(this.#ctx, this.#capture, this.#checkpointer);
+    this.#watch = new WalFileWatch(o.path, o.watchFiles, o.logger, () => {
+      // Only when the next round is an idle poll: otherwise a round is due within pollIntervalMs anyway.
+      if (this.#stopped || !this.#tickTimer || !this.#idleWait) return;
+      this.#o.clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+      this.#schedule(0);
+    });
   }
 
   onEvent(listener: (e: PrimaryEvent) => void): () => void {
@@ -78,7 +88,7 @@ class PrimaryImpl implements Primary {
     await resumeFromTip(parts, this.#nc, this.#jsm);
     this.#outbox.writeSidecar(true);
     this.#outbox.pump();
-    this.#watchFiles();
+    this.#watch.arm();
     this.#schedule(0);
     // Fence before reporting ready: until the new epoch's first message is in the stream, a deposed primary
     // could still append, and its writes would then be the ones replicas keep.
@@ -94,36 +104,36 @@ class PrimaryImpl implements Primary {
   }
   /** The last round found nothing to do: the next one waits for a file change or the idle poll. */
   #idleWait = false;
-  #watcher: FSWatcher | undefined;
+  readonly #watch: WalFileWatch;
+  /** Rounds in a row that found work (see UNWATCH_AFTER_BUSY_ROUNDS). */
+  #busyRounds = 0;
 
   /**
-   * A change to the `-wal` file (a commit by any process, a checkpoint's restart) brings the next round
-   * forward; without changes the WAL is polled only every `idlePollIntervalMs`. inotify events carry no
-   * content: the round reads the file as always, so a missed or spurious event costs latency, never data.
+   * Schedules the round after one that has ended. A primary with nothing to do waits for a change to the
+   * `-wal` file (a commit by any process, a checkpoint's restart) or the idle poll (`idlePollIntervalMs`);
+   * a busy one polls every `pollIntervalMs`, and drops the file watch once it has been busy for
+   * UNWATCH_AFTER_BUSY_ROUNDS rounds (see WalFileWatch).
    */
-  #watchFiles(): void {
-    if (!this.#o.watchFiles) return;
-    const wal = `${basename(this.#o.path)}-wal`;
-    try {
-      this.#watcher = watch(dirname(this.#o.path), { persistent: false }, (_event, file) => {
-        if (file !== wal || this.#stopped) return;
-        // Only when the next round is an idle poll: under load the busy poll already runs.
-        if (this.#tickTimer && this.#idleWait) {
-          this.#o.clock.clearTimeout(this.#tickTimer);
-          this.#tickTimer = undefined;
-          this.#schedule(0);
-        }
-      });
-      this.#watcher.on('error', (err) => {
-        this.#o.logger.warn('wal file watch failed; polling every pollIntervalMs', { err: String(err) });
-        this.#watcher?.close();
-        this.#watcher = undefined;
-      });
-    } catch (err) {
-      this.#o.logger.warn('cannot watch the database folder; polling every pollIntervalMs', {
-        err: String(err),
-      });
+  #afterRound(foundNothing: boolean): void {
+    if (this.#stopped) return;
+    // This decides when the next round runs: a poll due later (the idle one, when captureNow() ran this
+    // round) is replaced.
+    if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+    this.#tickTimer = undefined;
+    this.#idleWait = false;
+    if (!foundNothing) {
+      if (++this.#busyRounds >= UNWATCH_AFTER_BUSY_ROUNDS) this.#watch.disarm();
+      this.#schedule(this.#o.pollIntervalMs);
+      return;
     }
+    this.#busyRounds = 0;
+    // Armed just now: a commit made after this round's read and before the watch raised no event. One more
+    // round looks; it finds the watch on and waits.
+    if (this.#watch.arm()) return this.#schedule(0);
+    this.#idleWait = this.#watch.armed;
+    this.#schedule(
+      this.#idleWait ? Math.max(this.#o.pollIntervalMs, this.#o.idlePollIntervalMs) : this.#o.pollIntervalMs,
+    );
   }
 
   /** Runs one capture round now (or after the one in progress). */
@@ -173,14 +183,8 @@ class PrimaryImpl implements Primary {
       this.#tickRunning = undefined;
       // A request that arrived after the loop's last check must not wait for the next poll.
       if (this.#tickAgain && !this.#stopped) void this.#tick();
-      else {
-        // Idle (nothing captured, nothing waiting for an ack) with the watch on: poll slowly.
-        const idle = this.#watcher && this.#ctx.capturedTxid === before && this.#outbox.queue.length === 0;
-        this.#idleWait = !!idle;
-        this.#schedule(
-          idle ? Math.max(this.#o.pollIntervalMs, this.#o.idlePollIntervalMs) : this.#o.pollIntervalMs,
-        );
-      }
+      // Nothing to do: nothing captured, nothing waiting for an ack.
+      else this.#afterRound(this.#ctx.capturedTxid === before && this.#outbox.queue.length === 0);
     });
     return this.#tickRunning;
   }
@@ -277,7 +281,7 @@ class PrimaryImpl implements Primary {
         this.#ctx.emit({ type: 'error', error: err as Error });
       }
       this.#stopped = true;
-      this.#watcher?.close();
+      this.#watch.close();
       if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
       this.#tickTimer = undefined;
       if (!this.#outbox.deposed && this.#outbox.queue.length) {
@@ -321,8 +325,7 @@ class PrimaryImpl implements Primary {
    */
   abandon(): void {
     this.#stopped = true;
-    this.#watcher?.close();
-    this.#watcher = undefined;
+    this.#watch.close();
     if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
     this.#tickTimer = undefined;
     this.#outbox.closedHard = true;
