@@ -127,6 +127,12 @@ describe.each(flavors)('audit on nats-server (%s)', (flavor) => {
       expect(next).toMatchObject({ value: { type: 'now.here', data: { i } } });
       tail.stop();
     }
+    // A stopped tail removes its consumer instead of leaving it to expire.
+    const jsm = await jetstreamManager(nats.nc);
+    await waitFor(async () => (await jsm.streams.info(a.stream)).state.consumer_count === 0, {
+      timeoutMs: 5000,
+      message: 'the stopped tails consumers removed',
+    });
     const open = await a.tail();
     const ended = (async () => {
       for await (const _ of open) void _;

@@ -341,8 +341,10 @@ class AuditImpl extends ClosableResource implements Audit {
     let stopped = false;
     const q = new PushQueue<AuditRecord>(() => {
       stopped = true;
-      void msgs.close();
       this.#tails.delete(tail);
+      // The consumer is removed, not left to expire (ordered consumers linger for 5 minutes).
+      const removing = msgs.close().then(() => consumer.delete());
+      void removing.catch(() => undefined); // the server is away: the consumer expires by itself
     });
     const tail: AuditTail = { stop: () => q.stop(), [Symbol.asyncIterator]: () => q[Symbol.asyncIterator]() };
     // Closed while the consumer was being made: an ended tail, as for a watch of a closed resource.

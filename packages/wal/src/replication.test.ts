@@ -1,14 +1,16 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import fs, { existsSync, readdirSync, readFileSync, statSync, type FSWatcher } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GcError } from '@gc/core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ClosedError, type GcError } from '@gc/core';
 import { makeTempDir, ServerFixture, waitFor } from '@gc/testkit';
 import { createSnapshotStore } from '@gc/snapshot';
 import { NotWalModeError, formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createPrimary } from './primary.js';
 import { createReplica } from './replica.js';
 import type { PrimaryEvent, ReplicaEvent } from './types.js';
+import type { WalPosition } from './position.js';
 import { promote, demote } from './promote.js';
 import { NotLeaderError, WrongOwnerError, WalErrorCode } from './errors.js';
 import { walNames } from './stream.js';
@@ -317,6 +319,69 @@ describe('primary → replica', () => {
       await primary.close();
     },
   );
+
+  it('the file watch is dropped under load and held again once idle; none is left after close (inline engine)', async () => {
+    // Counts the watchers the engine has open: fs.watch wrapped, and the wrapper made visible to ES imports.
+    const open = new Set<FSWatcher>();
+    const realWatch = fs.watch.bind(fs) as (...a: unknown[]) => FSWatcher;
+    const spy = vi.spyOn(fs, 'watch').mockImplementation((...args: unknown[]) => {
+      const w = realWatch(...args);
+      open.add(w);
+      const close = w.close.bind(w);
+      w.close = () => {
+        open.delete(w);
+        close();
+      };
+      return w;
+    });
+    syncBuiltinESMExports();
+    try {
+      const { primary } = await startPrimaryOn('wal-unwatch', 'inline', {
+        pollIntervalMs: 5,
+        idlePollIntervalMs: 60_000,
+      });
+      await primary.sync();
+      await waitFor(() => open.size === 1, { timeoutMs: 2000, message: 'watching while idle' });
+      // Busy: commits back to back, yielding now and then, so that every 5 ms poll finds work.
+      const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+      let unwatched = false;
+      const t1 = performance.now();
+      for (let i = 0; performance.now() - t1 < 400; i++) {
+        ins.run(`busy ${i}`);
+        if (i % 5 === 0) await new Promise((r) => setImmediate(r));
+        if (open.size === 0) unwatched = true;
+      }
+      expect(unwatched).toBe(true);
+      await primary.sync();
+      await waitFor(() => open.size === 1, { timeoutMs: 2000, message: 'watching again once idle' });
+      await primary.close();
+      expect(open.size).toBe(0);
+    } finally {
+      spy.mockRestore();
+      syncBuiltinESMExports();
+    }
+  });
+
+  it('sync() called while stop() runs never claims a commit its last round did not capture, and does not hang (inline engine)', async () => {
+    const { primary } = await startPrimaryOn('wal-sync-stop', 'inline');
+    const base = (await primary.sync()).txid;
+    const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+    ins.run('before stop');
+    const stopping = primary.stop(); // its last capture round has run by now (no round was in progress)
+    ins.run('after the last round');
+    const t0 = performance.now();
+    const got: WalPosition | Error = await primary.sync().then(
+      (p) => p,
+      (e: unknown) => e as Error,
+    );
+    expect(performance.now() - t0).toBeLessThan(5000);
+    if (got instanceof Error) expect(got).toBeInstanceOf(ClosedError);
+    else expect(got.txid).toBeGreaterThanOrEqual(base + 2);
+    // stop() checks the file after its last round, which may capture the later commit too.
+    const r = await stopping;
+    expect(r.acked.txid).toBeGreaterThanOrEqual(base + 1);
+    expect(r.unreplicatedTransactions).toBe(0);
+  });
 
   it.each(MODES)(
     'closed() of a primary and a replica: pending until close(), resolved after it (engine %s)',

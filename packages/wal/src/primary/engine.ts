@@ -44,6 +44,12 @@ class PrimaryImpl implements Primary {
   #tickAgain = false;
   #stopped = false;
   #stopping: Promise<void> | undefined;
+  /** Set when stop() begins: no new round starts (stop runs the last one itself). */
+  #closing = false;
+  /** The file watch saw a change while a round was running. */
+  #walChanged = false;
+  /** Capture rounds run so far (sync() tells by it whether a round captured after it was called). */
+  #captureRounds = 0;
   readonly #closedSignal = closedSignal();
   #checkpointWanted = false;
 
@@ -69,9 +75,15 @@ class PrimaryImpl implements Primary {
     this.#capture = new Capture(this.#ctx, this.#outbox, pins, dbFd);
     this.#checkpointer = new Checkpointer(this.#ctx, this.#capture, ckpt, borrowWriteLock);
     this.#verifier = new FileVerifier(this.#ctx, this.#capture, this.#checkpointer);
-    this.#watch = new WalFileWatch(o.path, o.watchFiles, o.logger, () => {
+    this.#watch = new WalFileWatch(o.path, o.watchFiles, o.clock, o.logger, () => {
+      if (this.#stopped || this.#closing) return;
+      // During a round: it may have read the file before this change; its end looks again (#afterRound).
+      if (this.#tickRunning) {
+        this.#walChanged = true;
+        return;
+      }
       // Only when the next round is an idle poll: otherwise a round is due within pollIntervalMs anyway.
-      if (this.#stopped || !this.#tickTimer || !this.#idleWait) return;
+      if (!this.#tickTimer || !this.#idleWait) return;
       this.#o.clock.clearTimeout(this.#tickTimer);
       this.#tickTimer = undefined;
       this.#schedule(0);
@@ -96,7 +108,7 @@ class PrimaryImpl implements Primary {
   }
 
   #schedule(delayMs: number): void {
-    if (this.#stopped || this.#tickTimer) return;
+    if (this.#stopped || this.#closing || this.#tickTimer) return;
     this.#tickTimer = this.#o.clock.setTimeout(() => {
       this.#tickTimer = undefined;
       void this.#tick();
@@ -127,6 +139,8 @@ class PrimaryImpl implements Primary {
       return;
     }
     this.#busyRounds = 0;
+    // A change seen while the round ran may have come after its read: one more round.
+    if (this.#walChanged) return this.#schedule(0);
     // Armed just now: a commit made after this round's read and before the watch raised no event. One more
     // round looks; it finds the watch on and waits.
     if (this.#watch.arm()) return this.#schedule(0);
@@ -138,6 +152,7 @@ class PrimaryImpl implements Primary {
 
   /** Runs one capture round now (or after the one in progress). */
   #tick(): Promise<void> {
+    if (this.#closing && !this.#tickRunning) return Promise.resolve();
     if (this.#tickRunning) {
       this.#tickAgain = true;
       return this.#tickRunning;
@@ -150,9 +165,11 @@ class PrimaryImpl implements Primary {
       await Promise.resolve();
       do {
         this.#tickAgain = false;
-        if (this.#stopped) break;
+        this.#walChanged = false;
+        if (this.#stopped || this.#closing) break;
         try {
           this.#capture.captureRound();
+          this.#captureRounds++;
           // Published first, so the commit's path holds no more than capturing it; then the file header's
           // look for commits made outside the WAL, before a checkpoint of ours could copy a page 1 with
           // the captured change counter over one that tells of them. The await lets nats.js write what was
@@ -194,11 +211,17 @@ class PrimaryImpl implements Primary {
   async sync(timeoutMs = this.#o.syncTimeoutMs): Promise<WalPosition> {
     if (this.#outbox.deposed) throw this.#outbox.deposed;
     if (this.#stopped) throw new ClosedError('wal primary');
+    const rounds = this.#captureRounds;
     await this.#tick();
+    // stop() began before a round captured for this call: its own last round does. Its outcome decides.
+    if (this.#captureRounds === rounds && this.#stopping) await this.#stopping.catch(() => undefined);
     const deposed = this.#outbox.deposed as NotLeaderError | undefined;
     if (deposed) throw deposed;
+    if (this.#captureRounds === rounds && this.#stopping) throw new ClosedError('wal primary');
     const target = this.#ctx.capturedTxid;
     if (this.#outbox.acked.txid < target) {
+      // Stopped: nothing more will be acknowledged.
+      if (this.#stopped) throw new ClosedError('wal primary');
       await withTimeout(
         new Promise<void>((resolve, reject) =>
           this.#outbox.ackWaiters.push({ txid: target, resolve, reject }),
@@ -269,10 +292,15 @@ class PrimaryImpl implements Primary {
   /** The work of the first {@link stop}: the last capture and publish, then every connection closed. */
   async #stop(timeoutMs: number): Promise<void> {
     try {
-      await this.#tickRunning;
+      // No round starts from here on (timer, file watch, captureNow, sync): the last one is the one below.
+      this.#closing = true;
+      if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+      while (this.#tickRunning) await this.#tickRunning;
       try {
         if (!this.#outbox.deposed) {
           this.#capture.captureRound();
+          this.#captureRounds++;
           // What the stream gets last must be the file's state: checked in full when that is cheap.
           if (this.#ctx.hashes.pageCount * this.#ctx.pageSize <= STOP_VERIFY_MAX_BYTES)
             await this.#verifier.verifyFile('stop');

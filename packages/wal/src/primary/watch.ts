@@ -1,6 +1,9 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Logger } from '@gc/core';
+import type { Clock, Logger } from '@gc/core';
+
+/** After a failure to watch, arming is not tried again for this long (polls every `pollIntervalMs` meanwhile). */
+const RETRY_AFTER_FAILURE_MS = 60_000;
 
 /**
  * The watch of a primary's `-wal` file that brings the next capture round forward while the primary is
@@ -15,14 +18,19 @@ import type { Logger } from '@gc/core';
  */
 export class WalFileWatch {
   readonly #path: string;
+  readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #onChange: () => void;
   #watcher: FSWatcher | undefined;
-  /** Set when watching failed or after close(): no further attempts. */
+  /** Set by close(), or when watching is turned off in the options: arm() does nothing. */
   #off: boolean;
+  /** After a failure: no new attempt before this time (clock ms). */
+  #retryAt = 0;
+  #failures = 0;
 
-  constructor(path: string, enabled: boolean, logger: Logger, onChange: () => void) {
+  constructor(path: string, enabled: boolean, clock: Clock, logger: Logger, onChange: () => void) {
     this.#path = path;
+    this.#clock = clock;
     this.#logger = logger;
     this.#onChange = onChange;
     this.#off = !enabled;
@@ -38,24 +46,21 @@ export class WalFileWatch {
    * so the caller looks at the file once more.
    */
   arm(): boolean {
-    if (this.#watcher || this.#off) return false;
+    if (this.#watcher || this.#off || this.#clock.now() < this.#retryAt) return false;
     const wal = `${basename(this.#path)}-wal`;
     try {
       const w = watch(dirname(this.#path), { persistent: false }, (_event, file) => {
         if (file === wal && this.#watcher === w) this.#onChange();
       });
       w.on('error', (err) => {
-        this.#logger.warn('wal file watch failed; polling every pollIntervalMs', { err: String(err) });
-        this.#off = true;
-        this.disarm();
+        if (this.#watcher === w) this.#watcher = undefined;
+        w.close();
+        this.#failed('wal file watch failed', err);
       });
       this.#watcher = w;
       return true;
     } catch (err) {
-      this.#logger.warn('cannot watch the database folder; polling every pollIntervalMs', {
-        err: String(err),
-      });
-      this.#off = true;
+      this.#failed('cannot watch the database folder', err);
       return false;
     }
   }
@@ -71,5 +76,16 @@ export class WalFileWatch {
   close(): void {
     this.#off = true;
     this.disarm();
+  }
+
+  #failed(what: string, err: unknown): void {
+    this.#retryAt = this.#clock.now() + RETRY_AFTER_FAILURE_MS;
+    // Logged the first time and then every tenth (inotify's watch limit reached stays so for a while).
+    if (this.#failures++ % 10 === 0) {
+      this.#logger.warn(`${what}; polling every pollIntervalMs, trying again in a minute`, {
+        err: String(err),
+        failures: this.#failures,
+      });
+    }
   }
 }
