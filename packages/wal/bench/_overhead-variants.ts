@@ -7,31 +7,12 @@ import { connect } from '@nats-io/transport-node';
 import { makeTempDir, startServer } from '@gc/testkit';
 import { openDatabase, type SqliteDatabase } from '@gc/snapshot';
 import { createPrimary } from '@gc/wal';
-import { median, round } from './_util.js';
+import { commitLoad, median, round } from './_util.js';
 const server = await startServer();
 const nc = await connect({ servers: server.url });
 const dir = await makeTempDir('bench-ovd');
 let no = 0;
-async function load(db: SqliteDatabase): Promise<number> {
-  db.pragma(`synchronous = FULL`);
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
-  const tx = db.transaction((n: number) => {
-    for (let r = 0; r < 5; r++) ins.run(`value ${n}.${r}`.padEnd(100, '.'));
-  });
-  let n = 0;
-  const run = async (ms: number) => {
-    const t0 = performance.now();
-    const n0 = n;
-    while (performance.now() - t0 < ms) {
-      for (let i = 0; i < 20; i++) tx(n++);
-      await new Promise((r) => setImmediate(r));
-    }
-    return (n - n0) / ((performance.now() - t0) / 1000);
-  };
-  await run(300);
-  return run(1500);
-}
+const load = (db: SqliteDatabase) => commitLoad(db, 'FULL', 300, 1500);
 const variants: Record<string, object> = JSON.parse(process.env.VARIANTS ?? '{"default":{}}');
 async function on(extra: object) {
   const app = `ov${++no}`;

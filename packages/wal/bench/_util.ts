@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { join } from 'node:path';
 import { createPrimary, createReplica, type PrimaryOptions } from '@gc/wal';
+import type { SqliteDatabase } from '@gc/snapshot';
 // Shared helpers of the @gc/wal benches (files starting with `_` are not benches).
 export { median, percentile } from '@gc/testkit';
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -75,4 +76,36 @@ export async function startPair(
   const replica = await createReplica(nc, { platform: 'bench', app, path: join(dir, `${app}-r.db`) });
   await replica.waitForTxid(base);
   return { primary, replica, base };
+}
+
+/**
+ * The write-overhead load: 5-row transactions committed on `db` (table `t`, made if missing) at
+ * `synchronous`, yielding to the event loop every 20 (as an app serving requests would); `warmMs`
+ * unmeasured (steady state: the database, the WAL and a capture engine warmed up), then the commits per
+ * second over `measureMs`.
+ */
+export async function commitLoad(
+  db: SqliteDatabase,
+  synchronous: string,
+  warmMs: number,
+  measureMs: number,
+): Promise<number> {
+  db.pragma(`synchronous = ${synchronous}`);
+  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
+  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const tx = db.transaction((n: number) => {
+    for (let r = 0; r < 5; r++) ins.run(`value ${n}.${r}`.padEnd(100, '.'));
+  });
+  let n = 0;
+  const run = async (ms: number): Promise<number> => {
+    const t0 = performance.now();
+    const n0 = n;
+    while (performance.now() - t0 < ms) {
+      for (let i = 0; i < 20; i++) tx(n++);
+      await new Promise((r) => setImmediate(r));
+    }
+    return (n - n0) / ((performance.now() - t0) / 1000);
+  };
+  await run(warmMs);
+  return run(measureMs);
 }

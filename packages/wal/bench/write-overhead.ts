@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { makeTempDir, startServer } from '@gc/testkit';
 import { openDatabase, type SqliteDatabase } from '@gc/snapshot';
 import { createPrimary } from '@gc/wal';
-import { median, round } from './_util.js';
+import { commitLoad, median, round } from './_util.js';
 
 const ROUNDS = 7;
 const ROUND_MS = 1500;
@@ -23,26 +23,8 @@ let no = 0;
 let synchronous = 'FULL';
 let inWorker = true;
 
-async function load(db: SqliteDatabase): Promise<number> {
-  db.pragma(`synchronous = ${synchronous}`);
-  db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)');
-  const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
-  const tx = db.transaction((n: number) => {
-    for (let r = 0; r < 5; r++) ins.run(`value ${n}.${r}`.padEnd(100, '.'));
-  });
-  let n = 0;
-  const run = async (ms: number): Promise<number> => {
-    const t0 = performance.now();
-    const n0 = n;
-    while (performance.now() - t0 < ms) {
-      for (let i = 0; i < 20; i++) tx(n++);
-      await new Promise((r) => setImmediate(r));
-    }
-    return (n - n0) / ((performance.now() - t0) / 1000);
-  };
-  await run(WARM_MS); // steady state: the database, the WAL and (when on) the capture engine warmed up
-  return run(ROUND_MS);
-}
+/** Commits per second on `db` at the current `synchronous` setting (see commitLoad). */
+const load = (db: SqliteDatabase) => commitLoad(db, synchronous, WARM_MS, ROUND_MS);
 
 async function on(): Promise<number> {
   const app = `ov${++no}`;

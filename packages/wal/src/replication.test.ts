@@ -9,7 +9,7 @@ import { createSnapshotStore } from '@gc/snapshot';
 import { NotWalModeError, formatChecksum, hashFile, openDatabase } from '@gc/sqlite';
 import { createPrimary } from './primary.js';
 import { createReplica } from './replica.js';
-import type { PrimaryEvent, ReplicaEvent } from './types.js';
+import type { Primary, PrimaryEvent, ReplicaEvent } from './types.js';
 import type { WalPosition } from './position.js';
 import { promote, demote } from './promote.js';
 import { NotLeaderError, WrongOwnerError, WalErrorCode } from './errors.js';
@@ -67,6 +67,35 @@ async function expectReplicaMatches(
 }
 
 /** The replica file equals `db`'s committed state, page for page. */
+/**
+ * Commits back to back on the primary's connection for `ms`, yielding now and then, so that every poll finds
+ * work (the primary drops its file watch); `each` runs after every commit.
+ */
+async function busySpell(primary: Primary, ms: number, each: () => void = () => undefined): Promise<void> {
+  const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
+  const t1 = performance.now();
+  for (let i = 0; performance.now() - t1 < ms; i++) {
+    ins.run(`busy ${i}`);
+    if (i % 5 === 0) await new Promise((r) => setImmediate(r));
+    each();
+  }
+}
+
+/** A commit by an external `sqlite3` process is published within a second (the polls being far apart). */
+async function expectExternalCommitCapturedAtOnce(path: string, primary: Primary): Promise<void> {
+  const published: number[] = [];
+  const off = primary.onEvent((e) => {
+    if (e.type === 'published') published.push(e.txid);
+  });
+  const cli = new SqliteCli(path);
+  const t0 = performance.now();
+  await cli.exec("INSERT INTO t (v) VALUES ('from another process');");
+  await waitFor(() => published.length > 0, { timeoutMs: 5000, message: 'published through the watch' });
+  expect(performance.now() - t0).toBeLessThan(1000);
+  off();
+  await cli.close();
+}
+
 function expectSamePages(db: ReturnType<typeof openDatabase>, replicaPath: string): void {
   db.exec('BEGIN');
   db.prepare('SELECT count(*) FROM sqlite_master').get();
@@ -275,16 +304,7 @@ describe('primary → replica', () => {
       });
       await primary.sync();
       await new Promise((r) => setTimeout(r, 100));
-      const published: number[] = [];
-      primary.onEvent((e) => {
-        if (e.type === 'published') published.push(e.txid);
-      });
-      const cli = new SqliteCli(path);
-      const t0 = performance.now();
-      await cli.exec("INSERT INTO t (v) VALUES ('from another process');");
-      await waitFor(() => published.length > 0, { timeoutMs: 5000, message: 'published through the watch' });
-      expect(performance.now() - t0).toBeLessThan(1000);
-      await cli.close();
+      await expectExternalCommitCapturedAtOnce(path, primary);
       await primary.close();
     },
   );
@@ -297,25 +317,10 @@ describe('primary → replica', () => {
         idlePollIntervalMs: 60_000,
       });
       await primary.sync();
-      // Busy: a commit every millisecond for 300 ms, so that every 5 ms poll finds work and the watch is dropped.
-      const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
-      const t1 = performance.now();
-      for (let i = 0; performance.now() - t1 < 300; i++) {
-        ins.run(`busy ${i}`);
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      await busySpell(primary, 300);
       await primary.sync();
       await new Promise((r) => setTimeout(r, 200)); // idle: the watch is armed again, the next poll a minute away
-      const published: number[] = [];
-      primary.onEvent((e) => {
-        if (e.type === 'published') published.push(e.txid);
-      });
-      const cli = new SqliteCli(path);
-      const t0 = performance.now();
-      await cli.exec("INSERT INTO t (v) VALUES ('from another process');");
-      await waitFor(() => published.length > 0, { timeoutMs: 5000, message: 'published through the watch' });
-      expect(performance.now() - t0).toBeLessThan(1000);
-      await cli.close();
+      await expectExternalCommitCapturedAtOnce(path, primary);
       await primary.close();
     },
   );
@@ -342,15 +347,8 @@ describe('primary → replica', () => {
       });
       await primary.sync();
       await waitFor(() => open.size === 1, { timeoutMs: 2000, message: 'watching while idle' });
-      // Busy: commits back to back, yielding now and then, so that every 5 ms poll finds work.
-      const ins = primary.db.prepare('INSERT INTO t (v) VALUES (?)');
       let unwatched = false;
-      const t1 = performance.now();
-      for (let i = 0; performance.now() - t1 < 400; i++) {
-        ins.run(`busy ${i}`);
-        if (i % 5 === 0) await new Promise((r) => setImmediate(r));
-        if (open.size === 0) unwatched = true;
-      }
+      await busySpell(primary, 400, () => (unwatched ||= open.size === 0));
       expect(unwatched).toBe(true);
       await primary.sync();
       await waitFor(() => open.size === 1, { timeoutMs: 2000, message: 'watching again once idle' });
