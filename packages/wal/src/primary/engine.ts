@@ -84,8 +84,7 @@ class PrimaryImpl implements Primary {
       }
       // Only when the next round is an idle poll: otherwise a round is due within pollIntervalMs anyway.
       if (!this.#tickTimer || !this.#idleWait) return;
-      this.#o.clock.clearTimeout(this.#tickTimer);
-      this.#tickTimer = undefined;
+      this.#cancelTimer();
       this.#schedule(0);
     });
   }
@@ -105,6 +104,11 @@ class PrimaryImpl implements Primary {
     // Fence before reporting ready: until the new epoch's first message is in the stream, a deposed primary
     // could still append, and its writes would then be the ones replicas keep.
     if (this.#outbox.queue.length) await this.sync();
+  }
+
+  #cancelTimer(): void {
+    if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
+    this.#tickTimer = undefined;
   }
 
   #schedule(delayMs: number): void {
@@ -130,8 +134,7 @@ class PrimaryImpl implements Primary {
     if (this.#stopped) return;
     // This decides when the next round runs: a poll due later (the idle one, when captureNow() ran this
     // round) is replaced.
-    if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
-    this.#tickTimer = undefined;
+    this.#cancelTimer();
     this.#idleWait = false;
     if (!foundNothing) {
       if (++this.#busyRounds >= UNWATCH_AFTER_BUSY_ROUNDS) this.#watch.disarm();
@@ -294,8 +297,7 @@ class PrimaryImpl implements Primary {
     try {
       // No round starts from here on (timer, file watch, captureNow, sync): the last one is the one below.
       this.#closing = true;
-      if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
-      this.#tickTimer = undefined;
+      this.#cancelTimer();
       while (this.#tickRunning) await this.#tickRunning;
       try {
         if (!this.#outbox.deposed) {
@@ -310,8 +312,6 @@ class PrimaryImpl implements Primary {
       }
       this.#stopped = true;
       this.#watch.close();
-      if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
-      this.#tickTimer = undefined;
       if (!this.#outbox.deposed && this.#outbox.queue.length) {
         this.#outbox.pump();
         const target = this.#ctx.capturedTxid;
@@ -354,8 +354,7 @@ class PrimaryImpl implements Primary {
   abandon(): void {
     this.#stopped = true;
     this.#watch.close();
-    if (this.#tickTimer) this.#o.clock.clearTimeout(this.#tickTimer);
-    this.#tickTimer = undefined;
+    this.#cancelTimer();
     this.#outbox.closedHard = true;
     this.#outbox.publisher.close();
     this.#outbox.rejectWaiters(this.#outbox.deposed ?? new ClosedError('wal primary'));
